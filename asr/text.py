@@ -1,0 +1,61 @@
+"""Transcript text clean-up: Simplified Chinese, and the hallucination guards."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Phrases Whisper invents over silence, music or noise (from subtitle-heavy training data).
+PHANTOM_PHRASES = (
+    "谢谢观看",
+    "谢谢大家观看",
+    "感谢观看",
+    "请不吝点赞",
+    "订阅",
+    "字幕由",
+    "字幕提供",
+    "字幕志愿者",
+    "中文字幕",
+    "明镜与点点栏目",
+    "优优独播剧场",
+    "thank you for watching",
+    "thanks for watching",
+    "please subscribe",
+    "subtitles by",
+    "amara.org",
+)
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text) if _CJK.search(text) else text
+
+
+def bare(text: str) -> str:
+    """Lower-case text with punctuation and spaces removed, for comparisons."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def is_phantom(text: str, extra_phrases: list[str] = (), prompt: str | None = None) -> bool:
+    """True when a segment is a known hallucination or an echo of the initial prompt."""
+    core = bare(text)
+    if not core:
+        return True
+    if prompt and (core in bare(prompt) or bare(prompt) in core):
+        return True
+    return any(bare(phrase) in core for phrase in (*PHANTOM_PHRASES, *extra_phrases))
+
+
+def collapse_repeats(text: str, max_repeats: int = 3) -> str:
+    """Cut runaway loops such as '好的好的好的好的好的...' down to `max_repeats` copies."""
+    pattern = re.compile(r"(.{1,12}?)\1{%d,}" % max_repeats, re.DOTALL)
+    return pattern.sub(lambda match: match.group(1) * max_repeats, text)

@@ -1,0 +1,110 @@
+"""Transcribe one channel of 16 kHz audio with faster-whisper, with the guards calls need."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.text import collapse_repeats, is_phantom, to_simplified
+from callscope.config import AsrSettings
+
+logger = logging.getLogger(__name__)
+
+DIGITAL_SILENCE_RMS = 1e-4
+
+
+@dataclass
+class ChannelTranscript:
+    language: str | None
+    language_prob: float
+    segments: list[dict] = field(default_factory=list)
+    speech_s: float = 0.0
+
+
+def speech_chunks(audio: np.ndarray, asr: AsrSettings) -> list[dict]:
+    """Silero VAD speech regions (sample offsets) of one channel."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if audio.size == 0 or float(np.sqrt(np.mean(audio**2))) < DIGITAL_SILENCE_RMS:
+        return []
+    return get_speech_timestamps(audio, VadOptions(**asr.vad.model_dump()))
+
+
+def detect_language(model, audio: np.ndarray, chunks: list[dict], asr: AsrSettings):
+    """The most likely of the allowed languages, judged on speech only."""
+    if len(asr.languages) == 1:
+        return asr.languages[0], 1.0
+    speech = np.concatenate([audio[chunk["start"] : chunk["end"]] for chunk in chunks])
+    speech = speech[: asr.language_detection_segments * 30 * SAMPLE_RATE]
+    _, _, all_probs = model.detect_language(
+        audio=speech, language_detection_segments=asr.language_detection_segments
+    )
+    allowed = {lang: prob for lang, prob in all_probs if lang in asr.languages}
+    language = max(allowed, key=allowed.get) if allowed else asr.languages[0]
+    total = sum(allowed.values()) or 1.0
+    return language, allowed.get(language, 0.0) / total
+
+
+def transcribe_channel(model, audio: np.ndarray, asr: AsrSettings, batched=None) -> ChannelTranscript:
+    """Segments of one channel: VAD, language among the allowed ones, guarded decoding."""
+    chunks = speech_chunks(audio, asr)
+    if not chunks:
+        return ChannelTranscript(language=None, language_prob=0.0)
+    language, language_prob = detect_language(model, audio, chunks, asr)
+    prompt = asr.initial_prompts.get(language)
+    options = dict(
+        language=language,
+        beam_size=asr.beam_size,
+        initial_prompt=prompt,
+        condition_on_previous_text=False,
+        word_timestamps=asr.word_timestamps,
+        vad_filter=True,
+        vad_parameters=asr.vad.model_dump(),
+        no_speech_threshold=asr.no_speech_threshold,
+        log_prob_threshold=asr.log_prob_threshold,
+        compression_ratio_threshold=asr.compression_ratio_threshold,
+    )
+    if batched is not None:
+        raw_segments, _ = batched.transcribe(audio, batch_size=asr.batch_size, **options)
+    else:
+        raw_segments, _ = model.transcribe(audio, **options)
+    segments = [
+        seg for raw in raw_segments if (seg := _clean(raw, language, prompt, asr)) is not None
+    ]
+    speech_s = sum(chunk["end"] - chunk["start"] for chunk in chunks) / SAMPLE_RATE
+    return ChannelTranscript(language, language_prob, segments, speech_s)
+
+
+def _clean(raw, language: str, prompt: str | None, asr: AsrSettings) -> dict | None:
+    text = raw.text.strip()
+    if language == "zh":
+        text = to_simplified(text)
+    text = collapse_repeats(text)
+    if is_phantom(text, asr.hallucination_phrases, prompt):
+        logger.debug("dropped phantom segment %.1f-%.1f s: %r", raw.start, raw.end, text)
+        return None
+    if raw.avg_logprob < asr.drop_below_avg_logprob and raw.no_speech_prob > 0.5:
+        logger.debug("dropped unlikely segment %.1f-%.1f s: %r", raw.start, raw.end, text)
+        return None
+    words = [
+        {
+            "word": to_simplified(word.word) if language == "zh" else word.word,
+            "start": round(word.start, 3),
+            "end": round(word.end, 3),
+            "prob": round(word.probability, 4),
+        }
+        for word in raw.words or []
+    ]
+    return {
+        "start_s": round(raw.start, 3),
+        "end_s": round(raw.end, 3),
+        "text": text,
+        "words": words,
+        "language": language,
+        "avg_logprob": raw.avg_logprob,
+        "no_speech_prob": raw.no_speech_prob,
+        "compression_ratio": raw.compression_ratio,
+    }

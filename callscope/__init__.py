@@ -1,0 +1,3 @@
+"""callscope: self-hosted speech analytics for telecom call centres."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,162 @@
+"""One typed configuration, loaded from YAML with environment overrides.
+
+Precedence (highest first): explicit overrides from the CLI, environment variables
+(`CALLSCOPE_ASR__MODEL=large-v3`, nested keys joined by `__`), the YAML file, the defaults
+below. Secrets are never read from YAML: only from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+CONFIG_ENV = "CALLSCOPE_CONFIG"
+
+ChannelLayout = Literal["agent_left", "customer_left", "mono"]
+
+
+class ConfigError(Exception):
+    """The configuration file or an override is missing or invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VadSettings(_Section):
+    """Silero VAD settings (faster-whisper's VadOptions), tuned for telephone speech."""
+
+    threshold: float = Field(0.5, ge=0.05, le=0.95)
+    min_speech_duration_ms: int = Field(250, ge=0)
+    min_silence_duration_ms: int = Field(500, ge=0)
+    speech_pad_ms: int = Field(300, ge=0)
+    max_speech_duration_s: float = Field(30.0, gt=0)
+
+
+class AsrSettings(_Section):
+    model: str = Field("pkg:whisper-base", description="hub id, size name, local folder or pkg:NAME")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    device_index: int = 0
+    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    num_workers: int = Field(1, ge=1)
+    batch_size: int = Field(0, ge=0, description="0 = sequential; >0 = batched pipeline")
+    beam_size: int = Field(5, ge=1)
+    languages: list[str] = Field(default_factory=lambda: ["zh", "en"], min_length=1)
+    language_detection_segments: int = Field(2, ge=1)
+    initial_prompts: dict[str, str] = Field(
+        default_factory=lambda: {"zh": "以下是普通话的句子，使用简体中文并带标点。"}
+    )
+    word_timestamps: bool = True
+    vad: VadSettings = Field(default_factory=VadSettings)
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    drop_below_avg_logprob: float = Field(-1.2, description="segments less likely than this are dropped")
+    hallucination_phrases: list[str] = Field(default_factory=list)
+    max_duration_s: float = Field(4 * 3600.0, gt=0)
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not code.isalpha() or len(code) > 3]
+        if bad:
+            raise ValueError(f"not language codes: {bad} (use ISO 639-1 codes such as zh, en)")
+        return value
+
+
+class SourceSettings(_Section):
+    extensions: list[str] = Field(
+        default_factory=lambda: ["wav", "flac", "mp3", "opus", "ogg", "m4a"], min_length=1
+    )
+    default_channel_layout: ChannelLayout = "agent_left"
+    manifest_name: str = "manifest.csv"
+
+
+class FlowSettings(_Section):
+    concurrency: int = Field(1, ge=1, description="calls transcribed at once per worker")
+    retries: int = Field(2, ge=0, description="retries for transient faults only")
+    retry_delay_s: float = Field(5.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    timezone: str = "Asia/Shanghai"
+    recordings: Path = Path("recordings")
+    warehouse: Path = Path("warehouse")
+    model_cache: Path = Path.home() / ".cache" / "callscope" / "models"
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    flow: FlowSettings = Field(default_factory=FlowSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from exc
+        return value
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from `path` (or $CALLSCOPE_CONFIG, or configs/default.yaml)."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass --config FILE (see configs/)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings at the top level")
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"config file {path} is invalid:\n{_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+ASR_PIPELINE_VERSION = "asr-1"
+
+
+def asr_settings_hash(asr: AsrSettings) -> str:
+    """Hash of every setting that shapes a call's transcript (not speed-only settings)."""
+    shaping = asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"})
+    shaping["pipeline"] = ASR_PIPELINE_VERSION
+    blob = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,243 @@
+"""One night's work, free of any orchestrator: process a call, commit a day, summarise.
+
+The Prefect flow in flows/nightly.py wraps these functions; benchmarks call them directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from asr.audio import decode
+from asr.call import transcribe_call
+from asr.errors import BadRecordingError, TransientError
+from asr.models import load_whisper
+from callscope.config import Settings, asr_settings_hash
+from storage.recordings import Recording, RecordingSource
+from storage.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CallOutcome:
+    call_id: str
+    status: str  # ok | error | skipped
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    language: str | None = None
+    n_segments: int = 0
+    error: str | None = None
+
+
+@dataclass
+class NightSummary:
+    date: dt.date
+    outcomes: list[CallOutcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def audio_s(self) -> float:
+        return sum(o.audio_s for o in self.outcomes if o.status == "ok")
+
+    @property
+    def x_real_time(self) -> float:
+        return self.audio_s / self.wall_s if self.wall_s else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "date": self.date.isoformat(),
+            "calls": len(self.outcomes),
+            "ok": self.count("ok"),
+            "error": self.count("error"),
+            "skipped": self.count("skipped"),
+            "audio_hours": round(self.audio_s / 3600, 4),
+            "wall_s": round(self.wall_s, 2),
+            "x_real_time": round(self.x_real_time, 2),
+            "errors": [asdict(o) for o in self.outcomes if o.status == "error"],
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"night {self.date}: {len(self.outcomes)} calls, ok {self.count('ok')}, "
+            f"error {self.count('error')}, skipped {self.count('skipped')} (already done)",
+            f"audio {self.audio_s / 3600:.3f} h transcribed in {self.wall_s:.1f} s wall, "
+            f"{self.x_real_time:.1f}x real time",
+        ]
+        lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
+        return "\n".join(lines)
+
+
+def get_model(settings: Settings):
+    asr = settings.asr
+    return load_whisper(
+        asr.model,
+        str(settings.model_cache),
+        asr.device,
+        asr.compute_type,
+        asr.device_index,
+        asr.cpu_threads,
+        max(asr.num_workers, settings.flow.concurrency),
+    )
+
+
+def get_batched(settings: Settings):
+    if settings.asr.batch_size <= 0:
+        return None
+    from faster_whisper import BatchedInferencePipeline
+
+    return BatchedInferencePipeline(model=get_model(settings))
+
+
+def process_call(
+    rec: Recording,
+    source: RecordingSource,
+    warehouse: Warehouse,
+    settings: Settings,
+    done: dict | None = None,
+) -> CallOutcome:
+    """Transcribe one call and stage its rows. Only TransientError escapes."""
+    started = time.perf_counter()
+    settings_hash = asr_settings_hash(settings.asr)
+    row = _base_row(rec, settings, settings_hash)
+    try:
+        if rec.problem:
+            raise BadRecordingError(rec.problem)
+        data = source.read(rec)
+        row["audio_sha256"] = hashlib.sha256(data).hexdigest()
+        if _already_done(done, row):
+            return CallOutcome(rec.call_id, "skipped", audio_s=done.get("duration_s") or 0.0)
+        audio = decode(data, rec.name, settings.asr.max_duration_s)
+        row.update(duration_s=round(audio.duration_s, 3), channels=audio.source_channels,
+                   sample_rate=audio.source_rate)
+        layout = rec.meta.channel_layout or settings.source.default_channel_layout
+        transcript = transcribe_call(get_model(settings), audio, layout, settings.asr,
+                                     batched=get_batched(settings))
+    except BadRecordingError as exc:
+        return _finish_error(rec, row, str(exc), started, warehouse)
+    except TransientError:
+        raise
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise TransientError(f"{rec.name}: {exc}") from exc
+        logger.exception("%s: transcription failed", rec.name)
+        return _finish_error(rec, row, f"{rec.name}: transcription failed: {exc}", started, warehouse)
+    segments = [{**seg, "call_id": rec.call_id, "date": rec.date} for seg in transcript.segments]
+    row.update(
+        status="ok",
+        channel_layout=transcript.layout,
+        language=transcript.language,
+        n_segments=len(segments),
+        speech_s=round(transcript.speech_s, 3),
+    )
+    return _finish(rec, row, segments, started, warehouse)
+
+
+def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
+    meta = rec.meta
+    return {
+        "call_id": rec.call_id,
+        "date": rec.date,
+        "started_at": meta.started_at,
+        "source_uri": rec.uri,
+        "agent_id": meta.agent_id,
+        "queue": meta.queue,
+        "direction": meta.direction,
+        "customer_tier": meta.customer_tier,
+        "channel_layout": meta.channel_layout,
+        "asr_model": settings.asr.model,
+        "settings_hash": settings_hash,
+        "status": "error",
+    }
+
+
+def record_error(rec: Recording, warehouse: Warehouse, settings: Settings, reason: str):
+    """Stage an error row for a call that could not be processed at all."""
+    row = _base_row(rec, settings, asr_settings_hash(settings.asr))
+    return _finish_error(rec, row, reason, time.perf_counter(), warehouse)
+
+
+def _already_done(done: dict | None, row: dict) -> bool:
+    return bool(
+        done
+        and done.get("status") == "ok"
+        and done.get("audio_sha256") == row["audio_sha256"]
+        and done.get("settings_hash") == row["settings_hash"]
+    )
+
+
+def _finish_error(rec, row, reason, started, warehouse) -> CallOutcome:
+    logger.warning("%s", reason)
+    row.update(status="error", error=reason, n_segments=0)
+    return _finish(rec, row, [], started, warehouse)
+
+
+def _finish(rec, row, segments, started, warehouse: Warehouse) -> CallOutcome:
+    row["processing_s"] = round(time.perf_counter() - started, 3)
+    row["processed_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    warehouse.stage_call(rec.date, row, segments)
+    return CallOutcome(
+        rec.call_id,
+        row["status"],
+        audio_s=row.get("duration_s") or 0.0,
+        wall_s=row["processing_s"],
+        language=row.get("language"),
+        n_segments=row.get("n_segments") or 0,
+        error=row.get("error"),
+    )
+
+
+class ProgressLog:
+    """Progress hook: one log line per finished call with counts and rates."""
+
+    def __init__(self, total: int, log: Callable[[str], None] | None = None):
+        self.total = total
+        self.done = 0
+        self.audio_s = 0.0
+        self.started = time.perf_counter()
+        self.log = log or logger.info
+
+    def __call__(self, outcome: CallOutcome) -> None:
+        self.done += 1
+        self.audio_s += outcome.audio_s if outcome.status == "ok" else 0.0
+        elapsed = time.perf_counter() - self.started
+        detail = {
+            "ok": f"{outcome.audio_s:.1f} s audio in {outcome.wall_s:.1f} s, "
+            f"{outcome.language or '-'}, {outcome.n_segments} segments",
+            "skipped": "already done with this recording and settings",
+            "error": outcome.error or "",
+        }[outcome.status]
+        rate = self.audio_s / elapsed if elapsed else 0.0
+        self.log(f"[{self.done}/{self.total}] {outcome.call_id} {outcome.status}: {detail} "
+                 f"(night so far {rate:.1f}x real time)")
+
+
+def run_night(
+    day: dt.date,
+    source: RecordingSource,
+    warehouse: Warehouse,
+    settings: Settings,
+    progress: Callable[[CallOutcome], None] | None = None,
+    recordings: Iterable[Recording] | None = None,
+) -> NightSummary:
+    """The night in this process, one call after another (benchmarks, tests, no Prefect)."""
+    started = time.perf_counter()
+    recordings = list(recordings if recordings is not None else source.list_day(day))
+    done = warehouse.done_calls(day)
+    get_model(settings)
+    progress = progress or ProgressLog(len(recordings))
+    summary = NightSummary(day)
+    for rec in recordings:
+        outcome = process_call(rec, source, warehouse, settings, done.get(rec.call_id))
+        summary.outcomes.append(outcome)
+        progress(outcome)
+    warehouse.commit_day(day)
+    summary.wall_s = time.perf_counter() - started
+    return summary

@@ -1,0 +1,1 @@
+"""Table schemas, the Parquet warehouse and the recordings source."""

@@ -1,0 +1,81 @@
+"""The one place where every table's schema is defined.
+
+Everything else (writers, readers, tests, the CLI's JSON output) derives from these.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+CALL_STATUSES = ("ok", "error")
+SPEAKERS = ("agent", "customer", "unknown")
+CHANNEL_LAYOUTS = ("agent_left", "customer_left", "mono")
+
+WORD = pa.struct(
+    [
+        pa.field("word", pa.string()),
+        pa.field("start", pa.float32()),
+        pa.field("end", pa.float32()),
+        pa.field("prob", pa.float32()),
+    ]
+)
+
+CALLS = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("started_at", pa.timestamp("s", tz="UTC")),
+        pa.field("duration_s", pa.float64()),
+        pa.field("channels", pa.int16()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("channel_layout", pa.string()),
+        pa.field("source_uri", pa.string()),
+        pa.field("audio_sha256", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("queue", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("customer_tier", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("asr_model", pa.string()),
+        pa.field("settings_hash", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("n_segments", pa.int32()),
+        pa.field("speech_s", pa.float64()),
+        pa.field("processing_s", pa.float64()),
+        pa.field("processed_at", pa.timestamp("s", tz="UTC")),
+    ]
+)
+
+SEGMENTS = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("idx", pa.int32(), nullable=False),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("channel", pa.int16()),
+        pa.field("speaker", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("words", pa.list_(WORD)),
+        pa.field("language", pa.string()),
+        pa.field("avg_logprob", pa.float32()),
+        pa.field("no_speech_prob", pa.float32()),
+        pa.field("compression_ratio", pa.float32()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"calls": CALLS, "segments": SEGMENTS}
+
+
+def empty_table(name: str) -> pa.Table:
+    return TABLES[name].empty_table()
+
+
+def to_table(name: str, rows: list[dict]) -> pa.Table:
+    """Build a table of `name` from row dicts, checking every column against the schema."""
+    schema = TABLES[name]
+    unknown = {key for row in rows for key in row} - set(schema.names)
+    if unknown:
+        raise ValueError(f"{name}: columns not in the schema: {sorted(unknown)}")
+    return pa.Table.from_pylist(rows, schema=schema)
