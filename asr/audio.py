@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +76,7 @@ def decode(data: bytes, name: str, max_duration_s: float | None = None) -> Decod
             raise BadRecordingError(
                 f"{name}: {source_channels} channels; only mono or stereo calls are supported"
             )
-        declared = _declared_duration(container, stream)
+        declared = wav_header_duration(data) or _declared_duration(container, stream)
         if max_duration_s and declared and declared > max_duration_s:
             raise BadRecordingError(
                 f"{name}: {declared / 3600:.1f} h long, over the {max_duration_s / 3600:.1f} h limit "
@@ -120,6 +122,23 @@ def _decode_stream(container, stream, channels: int, name: str) -> tuple[np.ndar
     return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32), bad_packets
 
 
+def wav_header_duration(data: bytes) -> float | None:
+    """Duration a RIFF/WAVE header promises (its data chunk size over its byte rate)."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset, byte_rate = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
+        if chunk == b"fmt " and offset + 16 <= len(data):
+            byte_rate = struct.unpack_from("<I", data, offset + 16)[0]
+        elif chunk == b"data":
+            if not byte_rate or size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
+                return None
+            return size / byte_rate
+        offset += 8 + size + (size & 1)
+    return None
+
+
 def _declared_duration(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -144,4 +163,5 @@ def _check_complete(audio: DecodedAudio, declared: float | None, bad_packets: in
 
 
 def _reason(exc: Exception) -> str:
-    return str(exc).split(": '")[0] or type(exc).__name__
+    message = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)).split(": '")[0]
+    return message or type(exc).__name__

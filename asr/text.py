@@ -36,8 +36,16 @@ def _t2s():
     return OpenCC("t2s")
 
 
+_FULL_WIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；"})
+_HALF_AFTER_CJK = re.compile(r"(?<=[\u4e00-\u9fff])([,?!:;])|([,?!:;])(?=[\u4e00-\u9fff])")
+
+
 def to_simplified(text: str) -> str:
-    return _t2s().convert(text) if _CJK.search(text) else text
+    """Simplified characters and full-width punctuation next to Chinese characters."""
+    if not _CJK.search(text):
+        return text
+    text = _t2s().convert(text)
+    return _HALF_AFTER_CJK.sub(lambda m: m.group().translate(_FULL_WIDTH), text)
 
 
 def bare(text: str) -> str:

@@ -72,10 +72,44 @@ def transcribe_channel(model, audio: np.ndarray, asr: AsrSettings, batched=None)
     else:
         raw_segments, _ = model.transcribe(audio, **options)
     segments = [
-        seg for raw in raw_segments if (seg := _clean(raw, language, prompt, asr)) is not None
+        piece
+        for raw in raw_segments
+        if (seg := _clean(raw, language, prompt, asr)) is not None
+        for piece in split_sentences(seg)
     ]
     speech_s = sum(chunk["end"] - chunk["start"] for chunk in chunks) / SAMPLE_RATE
     return ChannelTranscript(language, language_prob, segments, speech_s)
+
+
+SENTENCE_END = ("。", "！", "？", ".", "!", "?")
+LONG_SEGMENT_S = 10.0
+
+
+def split_sentences(seg: dict, max_s: float = LONG_SEGMENT_S) -> list[dict]:
+    """Split a long segment at sentence ends, using word times, so each hit is listenable."""
+    words = seg["words"]
+    if seg["end_s"] - seg["start_s"] <= max_s or len(words) < 2:
+        return [seg]
+    pieces, current = [], []
+    for word in words:
+        current.append(word)
+        if word["word"].strip().endswith(SENTENCE_END) and word is not words[-1]:
+            pieces.append(current)
+            current = []
+    if current:
+        pieces.append(current)
+    if len(pieces) == 1:
+        return [seg]
+    return [
+        {
+            **seg,
+            "start_s": piece[0]["start"],
+            "end_s": piece[-1]["end"],
+            "text": "".join(word["word"] for word in piece).strip(),
+            "words": piece,
+        }
+        for piece in pieces
+    ]
 
 
 def _clean(raw, language: str, prompt: str | None, asr: AsrSettings) -> dict | None:

