@@ -1,0 +1,129 @@
+"""The real Prefect engine: the nightly flow, retries of transient faults, the deployment, the CLI."""
+
+import datetime as dt
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from asr.errors import TransientError
+from storage.recordings import LocalRecordingSource
+from storage.warehouse import Warehouse
+from tests.conftest import make_day
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def day(settings, mono_en):
+    make_day(settings.recordings, DAY, {"c1.wav": mono_en, "bad.wav": b"RIFFjunk"})
+    return settings
+
+
+def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
+    from flows.nightly import nightly
+
+    kwargs = dict(date=DAY, recordings=str(day.recordings), warehouse=str(day.warehouse))
+    summary = nightly(**kwargs)
+    assert (summary["ok"], summary["error"], summary["skipped"]) == (1, 1, 0)
+    assert summary["audio_hours"] > 0 and summary["x_real_time"] > 0
+    wh = Warehouse(day.warehouse)
+    date = dt.date.fromisoformat(DAY)
+    assert wh.read("segments", date).num_rows >= 1
+    again = nightly(**kwargs)
+    assert (again["ok"], again["skipped"]) == (0, 1)
+    assert wh.read("calls", date).num_rows == 2
+
+
+class FlakySource(LocalRecordingSource):
+    """Fails reads with a transient fault a set number of times (a fault we cannot cause)."""
+
+    failures = 0
+
+    def read(self, recording):
+        if FlakySource.failures > 0:
+            FlakySource.failures -= 1
+            raise TransientError(f"{recording.name}: storage timed out")
+        return super().read(recording)
+
+
+@pytest.mark.parametrize(("failures", "status"), [(1, "ok"), (5, "error")])
+def test_transient_faults_are_retried_then_recorded(day, failures, status):
+    from flows.nightly import _outcome, transcribe_call_task
+
+    FlakySource.failures = failures
+    source = FlakySource(day.recordings, day.source.extensions)
+    rec = next(r for r in source.list_day(dt.date.fromisoformat(DAY)) if r.call_id == "c1")
+    wh = Warehouse(day.warehouse)
+    task = transcribe_call_task.with_options(retries=1, retry_delay_seconds=0)
+    from prefect import flow
+
+    @flow
+    def one_call():
+        return _outcome(task.submit(rec, source, wh, day, None), rec, wh, day)
+
+    outcome = one_call()
+    assert outcome.status == status
+    if status == "error":
+        assert "storage timed out" in outcome.error
+
+
+def test_bad_recordings_are_not_retried(day):
+    from flows.nightly import only_transient
+    from prefect.states import Failed
+
+    assert only_transient(None, None, Failed(data=TransientError("x")))
+    assert not only_transient(None, None, Failed(data=ValueError("x")))
+
+
+def test_deployment_runs_nightly_at_one_in_shanghai_without_overlap():
+    from flows.deploy import nightly_deployment
+
+    deployment = nightly_deployment(config="configs/gpu.yaml")
+    schedule = deployment.schedules[0].schedule
+    assert schedule.cron == "0 1 * * *" and schedule.timezone == "Asia/Shanghai"
+    assert deployment.concurrency_limit == 1
+    assert deployment.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert deployment.parameters == {"config": "configs/gpu.yaml"}
+
+
+def test_cli_nightly_calls_and_transcript(day):
+    from callscope.cli import app
+
+    runner = CliRunner()
+    common = ["--warehouse", str(day.warehouse)]
+    result = runner.invoke(app, ["nightly", "--date", DAY, "--recordings", str(day.recordings),
+                                 *common, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["calls"] == 2
+    listed = runner.invoke(app, ["calls", "--date", DAY, *common, "--json"])
+    rows = json.loads(listed.stdout)
+    assert {row["call_id"]: row["status"] for row in rows} == {"c1": "ok", "bad": "error"}
+    shown = runner.invoke(app, ["transcript", "c1", *common])
+    assert shown.exit_code == 0 and "plan" in shown.stdout.lower()
+
+
+def test_cli_errors_are_clear(tmp_path):
+    from callscope.cli import app
+
+    runner = CliRunner()
+    bad_date = runner.invoke(app, ["nightly", "--date", "20-11-2026", "--warehouse", str(tmp_path)])
+    assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+    no_folder = runner.invoke(app, ["nightly", "--date", DAY, "--recordings", str(tmp_path / "none"),
+                                    "--warehouse", str(tmp_path)])
+    assert no_folder.exit_code == 2 and "no recordings folder for 2026-11-20" in no_folder.output
+    bad_config = tmp_path / "c.yaml"
+    bad_config.write_text("asr:\n  beam_size: -1\n")
+    result = runner.invoke(app, ["calls", "--config", str(bad_config), "--warehouse", str(tmp_path)])
+    assert result.exit_code == 2 and "asr.beam_size" in result.output
+    missing = runner.invoke(app, ["transcript", "nope", "--warehouse", str(tmp_path)])
+    assert missing.exit_code == 1 and "no transcript" in missing.output

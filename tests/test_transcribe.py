@@ -1,0 +1,68 @@
+"""Real Whisper (the packaged base model) on real audio."""
+
+import numpy as np
+import pytest
+
+from asr.audio import decode
+from asr.call import transcribe_call
+from asr.scoring import edit_distance, zh_chars
+from callscope.night import get_model
+from tests.conftest import ZH_REFERENCE
+
+
+@pytest.fixture(scope="module")
+def model():
+    from callscope.config import load_config
+
+    return get_model(load_config())
+
+
+def call_text(segments, speaker=None):
+    return " ".join(s["text"] for s in segments if speaker is None or s["speaker"] == speaker)
+
+
+def test_mandarin_is_simplified_punctuated_and_close(model, settings, zh_clip):
+    result = transcribe_call(model, decode(zh_clip.read_bytes(), zh_clip.name), "mono", settings.asr)
+    text = call_text(result.segments)
+    assert result.language == "zh" and result.layout == "mono"
+    assert text.endswith(("。", "！", "？"))
+    ref, hyp = zh_chars(ZH_REFERENCE), zh_chars(text)
+    assert edit_distance(ref, hyp) / len(ref) <= 0.15, text
+    assert all(seg["speaker"] == "unknown" for seg in result.segments)
+    words = result.segments[0]["words"]
+    assert words and all(0 <= w["start"] <= w["end"] <= 4.3 for w in words)
+
+
+def test_stereo_channels_become_agent_and_customer(model, settings, stereo_call):
+    audio = decode(stereo_call.read_bytes(), stereo_call.name)
+    result = transcribe_call(model, audio, "agent_left", settings.asr)
+    assert result.language == "en" and result.layout == "agent_left"
+    agent, customer = call_text(result.segments, "agent").lower(), call_text(result.segments, "customer").lower()
+    assert "thank you for calling" in agent
+    assert "pre-order failed" in customer or "preorder failed" in customer
+    assert "thank you for calling" not in customer and "failed" not in agent
+    assert [s["idx"] for s in result.segments] == list(range(len(result.segments)))
+    starts = [s["start_s"] for s in result.segments]
+    assert starts == sorted(starts)
+    flipped = transcribe_call(model, audio, "customer_left", settings.asr)
+    assert "thank you for calling" in call_text(flipped.segments, "customer").lower()
+
+
+def test_silence_gives_no_segments_and_no_phantoms(model, settings):
+    from asr.audio import DecodedAudio
+
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal((1, 16000 * 8)) * 0.002).astype(np.float32)
+    for samples in (np.zeros((1, 16000 * 8), np.float32), hiss):
+        result = transcribe_call(model, DecodedAudio(samples, 8000, 1, "pcm"), "mono", settings.asr)
+        assert result.segments == [] and result.language is None
+
+
+def test_duplicated_mono_in_stereo_is_treated_as_mono(model, settings, mono_en):
+    from asr.audio import DecodedAudio
+
+    mono = decode(mono_en.read_bytes(), mono_en.name).samples
+    twice = DecodedAudio(np.vstack([mono, mono]), 8000, 2, "pcm")
+    result = transcribe_call(model, twice, "agent_left", settings.asr)
+    assert result.layout == "mono"
+    assert "plan" in call_text(result.segments).lower()
