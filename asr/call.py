@@ -62,5 +62,5 @@ def _channels_identical(samples: np.ndarray) -> bool:
         return not left.any() and not right.any()
     if np.array_equal(left, right):
         return True
-    corr = np.corrcoef(left[:: 8], right[:: 8])[0, 1]
+    corr = np.corrcoef(left[::8], right[::8])[0, 1]
     return bool(corr > DUPLICATE_CHANNEL_CORRELATION)

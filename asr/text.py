@@ -65,5 +65,5 @@ def is_phantom(text: str, extra_phrases: list[str] = (), prompt: str | None = No
 
 def collapse_repeats(text: str, max_repeats: int = 3) -> str:
     """Cut runaway loops such as '好的好的好的好的好的...' down to `max_repeats` copies."""
-    pattern = re.compile(r"(.{1,12}?)\1{%d,}" % max_repeats, re.DOTALL)
+    pattern = re.compile(rf"(.{{1,12}}?)\1{{{max_repeats},}}", re.DOTALL)
     return pattern.sub(lambda match: match.group(1) * max_repeats, text)

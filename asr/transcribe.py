@@ -48,7 +48,9 @@ def detect_language(model, audio: np.ndarray, chunks: list[dict], asr: AsrSettin
     return language, allowed.get(language, 0.0) / total
 
 
-def transcribe_channel(model, audio: np.ndarray, asr: AsrSettings, batched=None) -> ChannelTranscript:
+def transcribe_channel(
+    model, audio: np.ndarray, asr: AsrSettings, batched=None
+) -> ChannelTranscript:
     """Segments of one channel: VAD, language among the allowed ones, guarded decoding."""
     chunks = speech_chunks(audio, asr)
     if not chunks:

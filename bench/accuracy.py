@@ -28,14 +28,17 @@ DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 def pipeline_zh(settings, path: Path) -> str:
     audio = decode(path.read_bytes(), path.name)
-    result = transcribe_call(get_model(settings), audio, "mono", settings.asr, get_batched(settings))
+    result = transcribe_call(
+        get_model(settings), audio, "mono", settings.asr, get_batched(settings)
+    )
     return "".join(seg["text"] for seg in result.segments)
 
 
 def pipeline_call(settings, path: Path) -> dict[int, str]:
     audio = decode(path.read_bytes(), path.name)
-    result = transcribe_call(get_model(settings), audio, "customer_left", settings.asr,
-                             get_batched(settings))
+    result = transcribe_call(
+        get_model(settings), audio, "customer_left", settings.asr, get_batched(settings)
+    )
     return {ch: " ".join(s["text"] for s in result.segments if s["channel"] == ch) for ch in (0, 1)}
 
 
@@ -69,8 +72,10 @@ def main() -> int:
     if not args.no_bare:
         model = get_model(settings)
         runs["bare"] = (lambda p: bare_zh(model, p), lambda p: bare_call(model, p))
-    print(f"model {settings.asr.model} ({settings.asr.device}, {settings.asr.compute_type}), "
-          f"{len(zh_refs)} Mandarin clips, {len(calls)} stereo calls")
+    print(
+        f"model {settings.asr.model} ({settings.asr.device}, {settings.asr.compute_type}), "
+        f"{len(zh_refs)} Mandarin clips, {len(calls)} stereo calls"
+    )
     for name, (run_zh, run_call) in runs.items():
         started = time.perf_counter()
         zh_pairs = []

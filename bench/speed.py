@@ -32,12 +32,18 @@ def bare_night(model, settings, files: list[tuple[Path, bool]]) -> float:
     asr = settings.asr
     started = time.perf_counter()
     for path, stereo in files:
-        channels = decode_audio(str(path), split_stereo=True) if stereo else [decode_audio(str(path))]
+        channels = (
+            decode_audio(str(path), split_stereo=True) if stereo else [decode_audio(str(path))]
+        )
         for channel in channels:
             segments, info = model.transcribe(
-                channel, beam_size=asr.beam_size, word_timestamps=asr.word_timestamps,
-                condition_on_previous_text=False, vad_filter=True,
-                vad_parameters=asr.vad.model_dump(), no_speech_threshold=asr.no_speech_threshold,
+                channel,
+                beam_size=asr.beam_size,
+                word_timestamps=asr.word_timestamps,
+                condition_on_previous_text=False,
+                vad_filter=True,
+                vad_parameters=asr.vad.model_dump(),
+                no_speech_threshold=asr.no_speech_threshold,
                 log_prob_threshold=asr.log_prob_threshold,
                 compression_ratio_threshold=asr.compression_ratio_threshold,
             )
@@ -69,14 +75,19 @@ def main() -> int:
             pipeline_s.append(summary.wall_s)
             ok = {o.call_id for o in summary.outcomes if o.status == "ok"}
             calls = Warehouse(root / f"warehouse-{run}").read("calls", DEMO_DATE).to_pylist()
-            files = [(Path(row["source_uri"]), row["channel_layout"] != "mono")
-                     for row in calls if row["call_id"] in ok]
+            files = [
+                (Path(row["source_uri"]), row["channel_layout"] != "mono")
+                for row in calls
+                if row["call_id"] in ok
+            ]
             bare_s.append(bare_night(model, settings, files))
     audio_s = summary.audio_s
     best_pipeline, best_bare = min(pipeline_s), min(bare_s)
-    print(f"demo day {DEMO_DATE}: {summary.count('ok')} calls ok, {summary.count('error')} error, "
-          f"{audio_s:.1f} s of audio; model {settings.asr.model} {settings.asr.device}/"
-          f"{settings.asr.compute_type}")
+    print(
+        f"demo day {DEMO_DATE}: {summary.count('ok')} calls ok, {summary.count('error')} error, "
+        f"{audio_s:.1f} s of audio; model {settings.asr.model} {settings.asr.device}/"
+        f"{settings.asr.compute_type}"
+    )
     print(f"pipeline {best_pipeline:.1f} s wall = {audio_s / best_pipeline:.2f}x real time")
     print(f"bare faster-whisper {best_bare:.1f} s wall = {audio_s / best_bare:.2f}x real time")
     print(f"ratio pipeline / bare = {best_pipeline / best_bare:.3f} (target <= 1.15)")

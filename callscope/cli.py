@@ -12,12 +12,15 @@ import typer
 
 from callscope import logs
 
-app = typer.Typer(help="Speech analytics for call centres.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Speech analytics for call centres.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 demo_app = typer.Typer(help="The bundled demo day.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
+]
 WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Parquet warehouse folder")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")]
@@ -117,11 +120,15 @@ def calls(
     if not rows:
         print(f"no calls for {day} in {settings.warehouse}")
         return
-    print(f"{'call_id':16} {'status':6} {'dur_s':>7} {'ch':>2} {'layout':13} {'lang':4} {'segs':>4}  error")
+    print(
+        f"{'call_id':16} {'status':6} {'dur_s':>7} {'ch':>2} {'layout':13} {'lang':4} {'segs':>4}  error"
+    )
     for row in rows:
-        print(f"{row['call_id']:16} {row['status']:6} {row['duration_s'] or 0:7.1f} "
-              f"{row['channels'] or 0:>2} {row['channel_layout'] or '-':13} {row['language'] or '-':4} "
-              f"{row['n_segments'] or 0:>4}  {row['error'] or ''}")
+        print(
+            f"{row['call_id']:16} {row['status']:6} {row['duration_s'] or 0:7.1f} "
+            f"{row['channels'] or 0:>2} {row['channel_layout'] or '-':13} {row['language'] or '-':4} "
+            f"{row['n_segments'] or 0:>4}  {row['error'] or ''}"
+        )
 
 
 @app.command()
@@ -157,7 +164,9 @@ def transcript(
 
 @demo_app.command("day")
 def demo_day(
-    out: Annotated[Path, typer.Option("--out", help="recordings root to write into")] = Path("demo/recordings"),
+    out: Annotated[Path, typer.Option("--out", help="recordings root to write into")] = Path(
+        "demo/recordings"
+    ),
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:

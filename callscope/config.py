@@ -43,7 +43,9 @@ class VadSettings(_Section):
 
 
 class AsrSettings(_Section):
-    model: str = Field("pkg:whisper-base", description="hub id, size name, local folder or pkg:NAME")
+    model: str = Field(
+        "pkg:whisper-base", description="hub id, size name, local folder or pkg:NAME"
+    )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
     device_index: int = 0
@@ -61,7 +63,9 @@ class AsrSettings(_Section):
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
-    drop_below_avg_logprob: float = Field(-1.2, description="segments less likely than this are dropped")
+    drop_below_avg_logprob: float = Field(
+        -1.2, description="segments less likely than this are dropped"
+    )
     hallucination_phrases: list[str] = Field(default_factory=list)
     max_duration_s: float = Field(4 * 3600.0, gt=0)
 

@@ -75,13 +75,37 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
     calls = [
         ("zh-0001", ".wav", zh_short, 16000, "PCM_16", "mono", "broadband", "inbound"),
         ("zh-0002", ".flac", zh_long, 8000, None, "mono", "billing", "inbound"),
-        ("zh-0003", ".flac", stereo(zh_agent, zh_short, 9.5, 16000), 16000, None,
-         "agent_left", "preorder", "inbound"),
+        (
+            "zh-0003",
+            ".flac",
+            stereo(zh_agent, zh_short, 9.5, 16000),
+            16000,
+            None,
+            "agent_left",
+            "preorder",
+            "inbound",
+        ),
         ("en-0004", ".wav", en_phone, 8000, "ULAW", "mono", "international", "inbound"),
-        ("en-0005", ".mp3", load_stereo(OWN_STEREO_CALL), 8000, None,
-         "agent_left", "international", "outbound"),
-        ("hold-0006", ".opus", np.zeros(8000 * 12, dtype=np.float32), 8000, None,
-         "mono", "billing", "inbound"),
+        (
+            "en-0005",
+            ".mp3",
+            load_stereo(OWN_STEREO_CALL),
+            8000,
+            None,
+            "agent_left",
+            "international",
+            "outbound",
+        ),
+        (
+            "hold-0006",
+            ".opus",
+            np.zeros(8000 * 12, dtype=np.float32),
+            8000,
+            None,
+            "mono",
+            "billing",
+            "inbound",
+        ),
     ]
     rows = []
     for index, (call_id, ext, samples, rate, subtype, layout, queue, direction) in enumerate(calls):

@@ -115,11 +115,15 @@ def process_call(
         if _already_done(done, row):
             return CallOutcome(rec.call_id, "skipped", audio_s=done.get("duration_s") or 0.0)
         audio = decode(data, rec.name, settings.asr.max_duration_s)
-        row.update(duration_s=round(audio.duration_s, 3), channels=audio.source_channels,
-                   sample_rate=audio.source_rate)
+        row.update(
+            duration_s=round(audio.duration_s, 3),
+            channels=audio.source_channels,
+            sample_rate=audio.source_rate,
+        )
         layout = rec.meta.channel_layout or settings.source.default_channel_layout
-        transcript = transcribe_call(get_model(settings), audio, layout, settings.asr,
-                                     batched=get_batched(settings))
+        transcript = transcribe_call(
+            get_model(settings), audio, layout, settings.asr, batched=get_batched(settings)
+        )
     except BadRecordingError as exc:
         return _finish_error(rec, row, str(exc), started, warehouse)
     except TransientError:
@@ -128,7 +132,9 @@ def process_call(
         if "out of memory" in str(exc).lower():
             raise TransientError(f"{rec.name}: {exc}") from exc
         logger.exception("%s: transcription failed", rec.name)
-        return _finish_error(rec, row, f"{rec.name}: transcription failed: {exc}", started, warehouse)
+        return _finish_error(
+            rec, row, f"{rec.name}: transcription failed: {exc}", started, warehouse
+        )
     segments = [{**seg, "call_id": rec.call_id, "date": rec.date} for seg in transcript.segments]
     row.update(
         status="ok",
@@ -215,8 +221,10 @@ class ProgressLog:
             "error": outcome.error or "",
         }[outcome.status]
         rate = self.audio_s / elapsed if elapsed else 0.0
-        self.log(f"[{self.done}/{self.total}] {outcome.call_id} {outcome.status}: {detail} "
-                 f"(night so far {rate:.1f}x real time)")
+        self.log(
+            f"[{self.done}/{self.total}] {outcome.call_id} {outcome.status}: {detail} "
+            f"(night so far {rate:.1f}x real time)"
+        )
 
 
 def run_night(

@@ -1,7 +1,7 @@
 """Deployment of the nightly flow: 01:00 Asia/Shanghai, never two runs at once.
 
-    python -m flows.deploy                       # serve it from this process (simple hosts)
-    python -m flows.deploy --work-pool gpu-pool  # register it for a GPU work pool's workers
+python -m flows.deploy                       # serve it from this process (simple hosts)
+python -m flows.deploy --work-pool gpu-pool  # register it for a GPU work pool's workers
 """
 
 from __future__ import annotations

@@ -30,10 +30,15 @@ def only_transient(task, task_run, state) -> bool:
     return isinstance(state.result(raise_on_failure=False), TransientError)
 
 
-@task(name="transcribe-call", cache_policy=NO_CACHE, retry_condition_fn=only_transient,
-      task_run_name="call-{rec.call_id}")
-def transcribe_call_task(rec: Recording, source, warehouse: Warehouse, settings: Settings,
-                         done: dict | None) -> CallOutcome:
+@task(
+    name="transcribe-call",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=only_transient,
+    task_run_name="call-{rec.call_id}",
+)
+def transcribe_call_task(
+    rec: Recording, source, warehouse: Warehouse, settings: Settings, done: dict | None
+) -> CallOutcome:
     return process_call(rec, source, warehouse, settings, done)
 
 
@@ -64,7 +69,9 @@ def nightly(
     day = dt.date.fromisoformat(date) if date else yesterday(settings.timezone)
     logger = get_run_logger()
     source = LocalRecordingSource(
-        Path(settings.recordings), settings.source.extensions, settings.timezone,
+        Path(settings.recordings),
+        settings.source.extensions,
+        settings.timezone,
         settings.source.manifest_name,
     )
     store = Warehouse(Path(settings.warehouse))

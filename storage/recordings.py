@@ -110,7 +110,9 @@ class LocalRecordingSource:
         try:
             return Path(recording.uri).read_bytes()
         except FileNotFoundError as exc:
-            raise BadRecordingError(f"{recording.name}: the file disappeared before reading") from exc
+            raise BadRecordingError(
+                f"{recording.name}: the file disappeared before reading"
+            ) from exc
         except PermissionError as exc:
             raise BadRecordingError(f"{recording.name}: no permission to read the file") from exc
         except OSError as exc:
@@ -124,8 +126,12 @@ class LocalRecordingSource:
             if not path.is_file() or path.name.startswith(".") or path.name == self.manifest_name:
                 continue
             if path.stem in files:
-                logger.warning("%s: a second file for call %s; using %s", path, path.stem,
-                               files[path.stem].name)
+                logger.warning(
+                    "%s: a second file for call %s; using %s",
+                    path,
+                    path.stem,
+                    files[path.stem].name,
+                )
                 continue
             files[path.stem] = path
         return files

@@ -49,7 +49,11 @@ class Warehouse:
         return pq.read_table(path, schema=TABLES[table])
 
     def read_range(self, table: str, start: dt.date | None = None, end: dt.date | None = None):
-        days = [day for day in self.days(table) if (not start or day >= start) and (not end or day <= end)]
+        days = [
+            day
+            for day in self.days(table)
+            if (not start or day >= start) and (not end or day <= end)
+        ]
         tables = [self.read(table, day) for day in days]
         return pa.concat_tables(tables) if tables else empty_table(table)
 
@@ -94,8 +98,9 @@ class Warehouse:
         for table, staged in (("segments", staged_segments), ("calls", staged_calls)):
             current = self.read(table, day)
             kept = current.filter(pc.invert(pc.is_in(current["call_id"], staged_ids)))
-            merged = pa.concat_tables([kept, staged]).sort_by([("call_id", "ascending")] + (
-                [("idx", "ascending")] if table == "segments" else []))
+            merged = pa.concat_tables([kept, staged]).sort_by(
+                [("call_id", "ascending")] + ([("idx", "ascending")] if table == "segments" else [])
+            )
             target = self.partition(table, day)
             target.mkdir(parents=True, exist_ok=True)
             _write_atomic(merged, target / PART_NAME)

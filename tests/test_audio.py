@@ -9,8 +9,13 @@ from tests.conftest import write_tone
 
 @pytest.mark.parametrize(
     ("fmt", "subtype", "ext", "rate"),
-    [("WAV", "PCM_16", "wav", 8000), ("WAV", "ULAW", "wav", 8000), ("FLAC", None, "flac", 16000),
-     ("MP3", None, "mp3", 16000), ("OGG", "OPUS", "opus", 8000)],
+    [
+        ("WAV", "PCM_16", "wav", 8000),
+        ("WAV", "ULAW", "wav", 8000),
+        ("FLAC", None, "flac", 16000),
+        ("MP3", None, "mp3", 16000),
+        ("OGG", "OPUS", "opus", 8000),
+    ],
 )
 def test_formats_decode_to_16k(tmp_path, fmt, subtype, ext, rate):
     t = np.arange(2 * rate) / rate

@@ -77,8 +77,9 @@ def test_transient_faults_are_retried_then_recorded(day, failures, status):
 
 
 def test_bad_recordings_are_not_retried(day):
-    from flows.nightly import only_transient
     from prefect.states import Failed
+
+    from flows.nightly import only_transient
 
     assert only_transient(None, None, Failed(data=TransientError("x")))
     assert not only_transient(None, None, Failed(data=ValueError("x")))
@@ -100,10 +101,11 @@ def test_cli_nightly_calls_and_transcript(day):
 
     runner = CliRunner()
     common = ["--warehouse", str(day.warehouse)]
-    result = runner.invoke(app, ["nightly", "--date", DAY, "--recordings", str(day.recordings),
-                                 *common, "--json"])
+    result = runner.invoke(
+        app, ["nightly", "--date", DAY, "--recordings", str(day.recordings), *common, "--json"]
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["calls"] == 2
     listed = runner.invoke(app, ["calls", "--date", DAY, *common, "--json"])
     rows = json.loads(listed.stdout)
@@ -118,12 +120,24 @@ def test_cli_errors_are_clear(tmp_path):
     runner = CliRunner()
     bad_date = runner.invoke(app, ["nightly", "--date", "20-11-2026", "--warehouse", str(tmp_path)])
     assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
-    no_folder = runner.invoke(app, ["nightly", "--date", DAY, "--recordings", str(tmp_path / "none"),
-                                    "--warehouse", str(tmp_path)])
+    no_folder = runner.invoke(
+        app,
+        [
+            "nightly",
+            "--date",
+            DAY,
+            "--recordings",
+            str(tmp_path / "none"),
+            "--warehouse",
+            str(tmp_path),
+        ],
+    )
     assert no_folder.exit_code == 2 and "no recordings folder for 2026-11-20" in no_folder.output
     bad_config = tmp_path / "c.yaml"
     bad_config.write_text("asr:\n  beam_size: -1\n")
-    result = runner.invoke(app, ["calls", "--config", str(bad_config), "--warehouse", str(tmp_path)])
+    result = runner.invoke(
+        app, ["calls", "--config", str(bad_config), "--warehouse", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "asr.beam_size" in result.output
     missing = runner.invoke(app, ["transcript", "nope", "--warehouse", str(tmp_path)])
     assert missing.exit_code == 1 and "no transcript" in missing.output

@@ -15,15 +15,20 @@ DAY = dt.date(2026, 11, 20)
 @pytest.fixture
 def night(tmp_path, settings, mono_en, stereo_call):
     wav = write_tone(tmp_path / "long.wav", 6.0).read_bytes()
-    make_day(settings.recordings, DAY.isoformat(), {
-        "客户来电-01.wav": mono_en,
-        "stereo-02.flac": stereo_call,
-        "empty-03.wav": b"",
-        "corrupt-04.mp3": b"\xff\xfb\x90\x00" + b"garbage" * 50,
-        "truncated-05.wav": wav[: len(wav) // 2],
-        "notes-06.txt": b"not audio",
-    }, "call_id,agent_id,queue,channel_layout\nstereo-02,A1,preorder,agent_left\n"
-       "missing-07,A2,billing,mono\n")
+    make_day(
+        settings.recordings,
+        DAY.isoformat(),
+        {
+            "客户来电-01.wav": mono_en,
+            "stereo-02.flac": stereo_call,
+            "empty-03.wav": b"",
+            "corrupt-04.mp3": b"\xff\xfb\x90\x00" + b"garbage" * 50,
+            "truncated-05.wav": wav[: len(wav) // 2],
+            "notes-06.txt": b"not audio",
+        },
+        "call_id,agent_id,queue,channel_layout\nstereo-02,A1,preorder,agent_left\n"
+        "missing-07,A2,billing,mono\n",
+    )
     source = LocalRecordingSource(settings.recordings, settings.source.extensions)
     return source, Warehouse(settings.warehouse)
 
@@ -32,10 +37,20 @@ def test_night_with_bad_files_and_idempotent_rerun(night, settings):
     source, warehouse = night
     first = run_night(DAY, source, warehouse, settings)
     calls = {row["call_id"]: row for row in warehouse.read("calls", DAY).to_pylist()}
-    assert set(calls) == {"客户来电-01", "stereo-02", "empty-03", "corrupt-04", "truncated-05",
-                          "notes-06", "missing-07"}
+    assert set(calls) == {
+        "客户来电-01",
+        "stereo-02",
+        "empty-03",
+        "corrupt-04",
+        "truncated-05",
+        "notes-06",
+        "missing-07",
+    }
     assert first.count("ok") == 2 and first.count("error") == 5
-    assert calls["stereo-02"]["agent_id"] == "A1" and calls["stereo-02"]["channel_layout"] == "agent_left"
+    assert (
+        calls["stereo-02"]["agent_id"] == "A1"
+        and calls["stereo-02"]["channel_layout"] == "agent_left"
+    )
     assert "empty file" in calls["empty-03"]["error"]
     assert "truncated" in calls["truncated-05"]["error"]
     assert "unsupported file type" in calls["notes-06"]["error"]
@@ -52,7 +67,10 @@ def test_night_with_bad_files_and_idempotent_rerun(night, settings):
     rows_before = (warehouse.read("calls", DAY).num_rows, segments.num_rows)
     second = run_night(DAY, source, warehouse, settings)
     assert second.count("skipped") == 2 and second.count("ok") == 0
-    assert (warehouse.read("calls", DAY).num_rows, warehouse.read("segments", DAY).num_rows) == rows_before
+    assert (
+        warehouse.read("calls", DAY).num_rows,
+        warehouse.read("segments", DAY).num_rows,
+    ) == rows_before
 
 
 def test_changed_settings_reprocess_without_duplicates(night, settings):

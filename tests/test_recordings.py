@@ -14,10 +14,14 @@ def source(root):
 
 def test_lists_calls_with_manifest_metadata(tmp_path):
     tone = write_tone(tmp_path / "t.wav")
-    make_day(tmp_path, "2026-11-20", {"c1.wav": tone, "客户来电.wav": tone, "notes.txt": b"x"},
-             "call_id,started_at,agent_id,queue,channel_layout\n"
-             "c1,2026-11-20T09:30:00,A7,billing,customer_left\n"
-             "ghost,2026-11-20T10:00:00,A8,billing,mono\n")
+    make_day(
+        tmp_path,
+        "2026-11-20",
+        {"c1.wav": tone, "客户来电.wav": tone, "notes.txt": b"x"},
+        "call_id,started_at,agent_id,queue,channel_layout\n"
+        "c1,2026-11-20T09:30:00,A7,billing,customer_left\n"
+        "ghost,2026-11-20T10:00:00,A8,billing,mono\n",
+    )
     recs = {rec.call_id: rec for rec in source(tmp_path).list_day(DAY)}
     assert set(recs) == {"c1", "客户来电", "notes", "ghost"}
     c1 = recs["c1"]
@@ -30,11 +34,18 @@ def test_lists_calls_with_manifest_metadata(tmp_path):
 
 def test_bad_manifest_row_fails_only_that_call(tmp_path):
     tone = write_tone(tmp_path / "t.wav")
-    make_day(tmp_path, "2026-11-20", {"c1.wav": tone, "c2.wav": tone},
-             "call_id,started_at,channel_layout\nc1,yesterday,left\nc2,,mono\n")
+    make_day(
+        tmp_path,
+        "2026-11-20",
+        {"c1.wav": tone, "c2.wav": tone},
+        "call_id,started_at,channel_layout\nc1,yesterday,left\nc2,,mono\n",
+    )
     recs = {rec.call_id: rec for rec in source(tmp_path).list_day(DAY)}
     assert "manifest.csv line 2" in recs["c1"].problem
-    assert "channel_layout 'left'" in recs["c1"].problem and "started_at 'yesterday'" in recs["c1"].problem
+    assert (
+        "channel_layout 'left'" in recs["c1"].problem
+        and "started_at 'yesterday'" in recs["c1"].problem
+    )
     assert recs["c2"].problem is None
 
 

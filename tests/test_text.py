@@ -27,8 +27,13 @@ def test_long_segment_split_at_sentence_ends():
         {"word": w, "start": i * 2.0, "end": i * 2.0 + 1.5, "prob": 0.9}
         for i, w in enumerate(["我要", "退款。", "为什么", "不行？", "好"])
     ]
-    seg = {"start_s": 0.0, "end_s": 9.5 + 3, "text": "我要退款。为什么不行？好", "words": words,
-           "language": "zh"}
+    seg = {
+        "start_s": 0.0,
+        "end_s": 9.5 + 3,
+        "text": "我要退款。为什么不行？好",
+        "words": words,
+        "language": "zh",
+    }
     pieces = split_sentences(seg, max_s=5)
     assert [p["text"] for p in pieces] == ["我要退款。", "为什么不行？", "好"]
     assert pieces[1]["start_s"] == 4.0 and pieces[1]["end_s"] == 7.5

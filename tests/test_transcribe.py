@@ -22,7 +22,9 @@ def call_text(segments, speaker=None):
 
 
 def test_mandarin_is_simplified_punctuated_and_close(model, settings, zh_clip):
-    result = transcribe_call(model, decode(zh_clip.read_bytes(), zh_clip.name), "mono", settings.asr)
+    result = transcribe_call(
+        model, decode(zh_clip.read_bytes(), zh_clip.name), "mono", settings.asr
+    )
     text = call_text(result.segments)
     assert result.language == "zh" and result.layout == "mono"
     assert text.endswith(("。", "！", "？"))
@@ -37,7 +39,10 @@ def test_stereo_channels_become_agent_and_customer(model, settings, stereo_call)
     audio = decode(stereo_call.read_bytes(), stereo_call.name)
     result = transcribe_call(model, audio, "agent_left", settings.asr)
     assert result.language == "en" and result.layout == "agent_left"
-    agent, customer = call_text(result.segments, "agent").lower(), call_text(result.segments, "customer").lower()
+    agent, customer = (
+        call_text(result.segments, "agent").lower(),
+        call_text(result.segments, "customer").lower(),
+    )
     assert "thank you for calling" in agent
     assert "pre-order failed" in customer or "preorder failed" in customer
     assert "thank you for calling" not in customer and "failed" not in agent

@@ -14,9 +14,16 @@ def call_row(call_id, status="ok", **extra):
 
 def segment_rows(call_id, n):
     return [
-        {"call_id": call_id, "date": DAY, "idx": i, "start_s": float(i), "end_s": i + 0.5,
-         "speaker": "agent", "text": f"第{i}句",
-         "words": [{"word": "第", "start": float(i), "end": i + 0.2, "prob": 0.9}]}
+        {
+            "call_id": call_id,
+            "date": DAY,
+            "idx": i,
+            "start_s": float(i),
+            "end_s": i + 0.5,
+            "speaker": "agent",
+            "text": f"第{i}句",
+            "words": [{"word": "第", "start": float(i), "end": i + 0.2, "prob": 0.9}],
+        }
         for i in range(n)
     ]
 
@@ -27,7 +34,9 @@ def test_schema_round_trip(tmp_path):
     assert wh.commit_day(DAY) == 1
     calls_file = tmp_path / "calls" / "date=2026-11-20" / "part-0.parquet"
     assert pq.read_schema(calls_file).equals(CALLS)
-    assert pq.read_schema(tmp_path / "segments" / "date=2026-11-20" / "part-0.parquet").equals(SEGMENTS)
+    assert pq.read_schema(tmp_path / "segments" / "date=2026-11-20" / "part-0.parquet").equals(
+        SEGMENTS
+    )
     segments = wh.read("segments", DAY).to_pylist()
     assert segments[1]["text"] == "第1句" and segments[0]["words"][0]["word"] == "第"
 
