@@ -58,7 +58,7 @@ def is_phantom(text: str, extra_phrases: list[str] = (), prompt: str | None = No
     core = bare(text)
     if not core:
         return True
-    if prompt and (core in bare(prompt) or bare(prompt) in core):
+    if prompt and (bare(prompt) in core or (len(core) >= 6 and core in bare(prompt))):
         return True
     return any(bare(phrase) in core for phrase in (*PHANTOM_PHRASES, *extra_phrases))
 

@@ -85,21 +85,26 @@ def transcribe_channel(
 
 SENTENCE_END = ("。", "！", "？", ".", "!", "?")
 LONG_SEGMENT_S = 10.0
+PAUSE_S = 1.0
 
 
-def split_sentences(seg: dict, max_s: float = LONG_SEGMENT_S) -> list[dict]:
-    """Split a long segment at sentence ends, using word times, so each hit is listenable."""
+def split_sentences(
+    seg: dict, max_s: float = LONG_SEGMENT_S, pause_s: float = PAUSE_S
+) -> list[dict]:
+    """Split a segment at pauses between words, and a long one also at sentence ends, so
+    segments follow the turns of the call and every search hit is short enough to play."""
     words = seg["words"]
-    if seg["end_s"] - seg["start_s"] <= max_s or len(words) < 2:
+    if len(words) < 2:
         return [seg]
-    pieces, current = [], []
-    for word in words:
-        current.append(word)
-        if word["word"].strip().endswith(SENTENCE_END) and word is not words[-1]:
+    long = seg["end_s"] - seg["start_s"] > max_s
+    pieces, current = [], [words[0]]
+    for previous, word in zip(words, words[1:], strict=False):
+        sentence_end = long and previous["word"].strip().endswith(SENTENCE_END)
+        if sentence_end or word["start"] - previous["end"] >= pause_s:
             pieces.append(current)
             current = []
-    if current:
-        pieces.append(current)
+        current.append(word)
+    pieces.append(current)
     if len(pieces) == 1:
         return [seg]
     return [

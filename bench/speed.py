@@ -27,17 +27,21 @@ from storage.warehouse import Warehouse  # noqa: E402
 
 def bare_night(model, settings, files: list[tuple[Path, bool]]) -> float:
     """faster-whisper alone: its own decoding and language detection, same options."""
+    from faster_whisper import BatchedInferencePipeline
     from faster_whisper.audio import decode_audio
 
     asr = settings.asr
+    batched = BatchedInferencePipeline(model) if asr.batch_size > 0 else None
+    extra = {"batch_size": asr.batch_size} if batched else {}
     started = time.perf_counter()
     for path, stereo in files:
         channels = (
             decode_audio(str(path), split_stereo=True) if stereo else [decode_audio(str(path))]
         )
         for channel in channels:
-            segments, info = model.transcribe(
+            segments, info = (batched or model).transcribe(
                 channel,
+                **extra,
                 beam_size=asr.beam_size,
                 word_timestamps=asr.word_timestamps,
                 condition_on_previous_text=False,

@@ -35,10 +35,10 @@ class _Section(BaseModel):
 class VadSettings(_Section):
     """Silero VAD settings (faster-whisper's VadOptions), tuned for telephone speech."""
 
-    threshold: float = Field(0.5, ge=0.05, le=0.95)
+    threshold: float = Field(0.25, ge=0.05, le=0.95)
     min_speech_duration_ms: int = Field(250, ge=0)
-    min_silence_duration_ms: int = Field(500, ge=0)
-    speech_pad_ms: int = Field(300, ge=0)
+    min_silence_duration_ms: int = Field(1000, ge=0)
+    speech_pad_ms: int = Field(400, ge=0)
     max_speech_duration_s: float = Field(30.0, gt=0)
 
 
@@ -51,7 +51,7 @@ class AsrSettings(_Section):
     device_index: int = 0
     cpu_threads: int = Field(0, ge=0, description="0 = all cores")
     num_workers: int = Field(1, ge=1)
-    batch_size: int = Field(0, ge=0, description="0 = sequential; >0 = batched pipeline")
+    batch_size: int = Field(8, ge=0, description="0 = sequential; >0 = batched pipeline")
     beam_size: int = Field(5, ge=1)
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"], min_length=1)
     language_detection_segments: int = Field(2, ge=1)

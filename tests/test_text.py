@@ -15,6 +15,9 @@ def test_phantoms_and_prompt_echo():
     assert is_phantom("Thank you for watching.")
     assert not is_phantom("谢谢，我的预约失败了", prompt=prompt)
     assert is_phantom("  。 ")
+    assert not is_phantom(
+        "普通话", prompt=prompt
+    )  # a short real turn that happens to be in the prompt
 
 
 def test_runaway_repeats_are_collapsed():
@@ -37,4 +40,13 @@ def test_long_segment_split_at_sentence_ends():
     pieces = split_sentences(seg, max_s=5)
     assert [p["text"] for p in pieces] == ["我要退款。", "为什么不行？", "好"]
     assert pieces[1]["start_s"] == 4.0 and pieces[1]["end_s"] == 7.5
-    assert split_sentences(seg, max_s=60) == [seg]
+    assert split_sentences(seg, max_s=60, pause_s=5) == [seg]
+
+
+def test_segment_split_at_pauses():
+    times = [(0.0, 0.4), (0.5, 0.9), (3.0, 3.5), (3.6, 4.0)]
+    words = [
+        {"word": f" w{i}", "start": s, "end": e, "prob": 1.0} for i, (s, e) in enumerate(times)
+    ]
+    seg = {"start_s": 0.0, "end_s": 4.0, "text": "w0 w1 w2 w3", "words": words, "language": "en"}
+    assert [p["text"] for p in split_sentences(seg)] == ["w0 w1", "w2 w3"]
