@@ -37,7 +37,7 @@ class VadSettings(_Section):
 
     threshold: float = Field(0.25, ge=0.05, le=0.95)
     min_speech_duration_ms: int = Field(250, ge=0)
-    min_silence_duration_ms: int = Field(1000, ge=0)
+    min_silence_duration_ms: int = Field(2000, ge=0)
     speech_pad_ms: int = Field(400, ge=0)
     max_speech_duration_s: float = Field(30.0, gt=0)
 
