@@ -41,17 +41,6 @@ class DecodedAudio:
         return self.samples.mean(axis=0) if self.channels > 1 else self.samples[0]
 
 
-def probe_duration(data: bytes, name: str) -> float | None:
-    """Duration the container declares, without decoding; None when it does not say."""
-    import av
-
-    try:
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
-            return _declared_duration(container, container.streams.audio[0])
-    except (av.FFmpegError, IndexError, ValueError):
-        return None
-
-
 def decode(data: bytes, name: str, max_duration_s: float | None = None) -> DecodedAudio:
     """Decode `data` (the bytes of file `name`) to 16 kHz float32, one row per channel.
 
