@@ -42,7 +42,7 @@ def _settings(config: Path | None, **overrides):
 
 def _date(value: str | None, timezone: str) -> dt.date:
     if value is None:
-        from flows.nightly import yesterday
+        from callscope.night import yesterday
 
         return yesterday(timezone)
     try:
@@ -80,6 +80,11 @@ def nightly(
         )
     except CallscopeError as exc:
         _fail(f"the night could not run: {exc}")
+    except OSError as exc:
+        _fail(
+            f"the night could not run: {exc.filename or ''}: {exc.strerror or exc}; "
+            "check that the warehouse folder is writable and has space"
+        )
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -178,6 +183,8 @@ def demo_day(
         folder = build_demo_day(out)
     except DemoError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the demo day to {out}: {exc.strerror or exc}")
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 

@@ -75,6 +75,13 @@ class NightSummary:
         return "\n".join(lines)
 
 
+def yesterday(timezone: str) -> dt.date:
+    """The night to process by default: yesterday in the call centre's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+
+
 def get_model(settings: Settings):
     asr = settings.asr
     return load_whisper(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -20,6 +19,7 @@ from callscope.night import (
     get_model,
     process_call,
     record_error,
+    yesterday,
 )
 from storage.recordings import LocalRecordingSource, Recording
 from storage.warehouse import Warehouse
@@ -50,10 +50,6 @@ def commit_day_task(warehouse: Warehouse, day: dt.date) -> int:
 @task(name="load-model", cache_policy=NO_CACHE)
 def load_model_task(settings: Settings) -> None:
     get_model(settings)
-
-
-def yesterday(timezone: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
 
 
 @flow(name="nightly", log_prints=True)

@@ -139,5 +139,9 @@ def test_cli_errors_are_clear(tmp_path):
         app, ["calls", "--config", str(bad_config), "--warehouse", str(tmp_path)]
     )
     assert result.exit_code == 2 and "asr.beam_size" in result.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = runner.invoke(app, ["demo", "day", "--out", str(blocker / "demo")])
+    assert unwritable.exit_code == 2 and "cannot write the demo day" in unwritable.output
     missing = runner.invoke(app, ["transcript", "nope", "--warehouse", str(tmp_path)])
     assert missing.exit_code == 1 and "no transcript" in missing.output
