@@ -1,16 +1,22 @@
-"""A whole call: channels to speakers, then per-channel transcription merged in time order."""
+"""A whole call: per-channel transcription merged in time order, then speakers: the channel
+layout for stereo, diarization and roles for mono, and the conversation metrics."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from asr.audio import DecodedAudio
+from asr.diarize import diarize
+from asr.hold import sound_without_speech
+from asr.metrics import conversation_metrics, count_units, merge_intervals
+from asr.speakers import apply_roles, assign_roles, mark_ivr, split_by_speaker
 from asr.transcribe import transcribe_channel
-from callscope.config import AsrSettings
+from callscope.config import AsrSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +70,98 @@ def _channels_identical(samples: np.ndarray) -> bool:
         return True
     corr = np.corrcoef(left[::8], right[::8])[0, 1]
     return bool(corr > DUPLICATE_CHANNEL_CORRELATION)
+
+
+@dataclass
+class CallSpeakers:
+    """Who spoke: the method, the speakers found, role confidence, hold and the metrics."""
+
+    method: str  # channels | the diarization pipeline | off
+    n_speakers: int
+    role_confidence: float | None
+    role_evidence: str
+    hold: list[tuple[float, float]]
+    metrics: dict
+
+
+def attribute_speakers(
+    transcript: CallTranscript,
+    audio: DecodedAudio,
+    settings: Settings,
+    get_diarizer: Callable[[], object],
+    direction: str | None = None,
+    agent_voiceprint: np.ndarray | None = None,
+) -> CallSpeakers:
+    """Give every segment of the call a speaker (agent / customer / ivr / unknown), then
+    measure the conversation. Stereo keeps its channel layout; mono is diarized."""
+    segments = transcript.segments
+    mix = audio.mono()
+    if transcript.layout != "mono":
+        for seg in segments:
+            seg["speaker_label"] = f"ch{seg['channel']}"
+        mark_ivr(segments, settings.roles)
+        speakers = CallSpeakers("channels", 2, 1.0, f"channel layout {transcript.layout}", [], {})
+    elif settings.diarization.enabled:
+        speakers = _diarize_mono(
+            transcript, mix, settings, get_diarizer, direction, agent_voiceprint
+        )
+    else:
+        speakers = CallSpeakers("off", 0, None, "diarization disabled", [], {})
+    segments.sort(key=lambda seg: (seg["start_s"], seg["channel"]))
+    for idx, seg in enumerate(segments):
+        seg["idx"] = idx
+    activity = speakers.metrics.pop("activity", segments)
+    speech = [(s["start_s"], s["end_s"]) for s in activity]
+    speakers.hold = merge_intervals(speakers.hold + sound_without_speech(mix, speech))
+    metrics = conversation_metrics(activity, audio.duration_s, speakers.hold)
+    if activity is not segments:
+        metrics.update(_speech_rates(segments, metrics))
+    speakers.metrics = metrics
+    return speakers
+
+
+def _diarize_mono(transcript, mix, settings, get_diarizer, direction, voiceprint) -> CallSpeakers:
+    diarization = diarize(get_diarizer(), mix, settings.diarization)
+    segments = split_by_speaker(transcript.segments, diarization.turns)
+    mark_ivr(segments, settings.roles)
+    assignment = assign_roles(segments, diarization, settings.roles, direction, voiceprint)
+    apply_roles(segments, assignment)
+    transcript.segments[:] = segments
+    hold = [
+        (turn.start, turn.end)
+        for turn in diarization.turns
+        if turn.speaker in assignment.nonspeech_labels
+    ]
+    activity = [
+        {
+            "start_s": turn.start,
+            "end_s": turn.end,
+            "speaker": assignment.roles.get(turn.speaker, "unknown"),
+            "text": "",
+            "words": [],
+            "language": None,
+        }
+        for turn in diarization.turns
+        if turn.speaker not in assignment.nonspeech_labels
+    ]
+    people = [label for label in diarization.speakers if label not in assignment.nonspeech_labels]
+    return CallSpeakers(
+        settings.diarization.pipeline,
+        len(people),
+        assignment.confidence if people else None,
+        assignment.evidence,
+        hold,
+        {"activity": activity},
+    )
+
+
+def _speech_rates(segments: list[dict], metrics: dict) -> dict:
+    """Speech rate from the transcript's text over the diarized talk time."""
+    rates = {}
+    for role in ("agent", "customer"):
+        units = sum(
+            count_units(s["text"], s.get("language")) for s in segments if s["speaker"] == role
+        )
+        minutes = (metrics[f"talk_time_{role}_s"] or 0.0) / 60
+        rates[f"speech_rate_{role}"] = round(units / minutes, 1) if minutes > 0 else None
+    return rates

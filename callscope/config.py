@@ -78,6 +78,113 @@ class AsrSettings(_Section):
         return value
 
 
+class DiarizationSettings(_Section):
+    """Who spoke when in mono recordings (stereo calls keep their channel layout)."""
+
+    enabled: bool = True
+    pipeline: str = Field(
+        "pkg:campplus",
+        description="pkg:campplus (offline segmentation-3.0 + CAM++), a pyannote pipeline "
+        "folder, or a hub id such as pyannote/speaker-diarization-community-1",
+    )
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    num_speakers: int | None = Field(None, ge=1, description="exact count, when known")
+    min_speakers: int = Field(1, ge=1)
+    max_speakers: int = Field(3, ge=1, description="two people plus an IVR voice")
+    clustering_threshold: float = Field(0.6, gt=0.0, lt=2.0, description="cosine distance")
+    min_cluster_size: int = Field(12, ge=1)
+    segmentation_step: float = Field(0.1, gt=0.0, le=1.0, description="share of a 10 s window")
+    batch_size: int = Field(16, ge=1)
+
+    @field_validator("max_speakers")
+    @classmethod
+    def _bounds(cls, value: int, info) -> int:
+        if value < info.data.get("min_speakers", 1):
+            raise ValueError("max_speakers must be >= min_speakers")
+        return value
+
+
+class RoleSettings(_Section):
+    """Agent / customer / IVR for diarized speakers; phrases are matched on the transcript."""
+
+    agent_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "很高兴为您服务",
+            "请问有什么可以帮您",
+            "请问有什么可以帮到您",
+            "有什么可以帮您",
+            "工号",
+            "号客服",
+            "感谢您的来电",
+            "感谢来电",
+            "还有其他可以帮您",
+            "还有什么可以帮您",
+            "请您稍等",
+            "给您带来不便",
+            "how can i help",
+            "how may i help",
+            "thank you for calling",
+            "thanks for calling",
+            "customer service",
+            "anything else i can help",
+            "is there anything else",
+            "have a nice day",
+            "sorry for the inconvenience",
+        ]
+    )
+    customer_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "我想问",
+            "我想查",
+            "我要投诉",
+            "我的手机",
+            "我的号码",
+            "我的订单",
+            "我的宽带",
+            "我办的",
+            "我买的",
+            "i would like",
+            "i'd like",
+            "i want to",
+            "i need",
+            "my order",
+            "my phone",
+            "my account",
+            "i'm looking for",
+            "i am looking for",
+        ]
+    )
+    ivr_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "欢迎致电",
+            "请按",
+            "按1",
+            "按一",
+            "按0",
+            "按零",
+            "请拨",
+            "本次通话可能会被录音",
+            "通话将被录音",
+            "正在为您转接",
+            "请稍候",
+            "坐席忙",
+            "您拨打的电话",
+            "press 1",
+            "press one",
+            "press 0",
+            "please hold",
+            "your call is important",
+            "this call may be recorded",
+            "may be recorded",
+            "all of our agents are busy",
+        ]
+    )
+    agent_voiceprints: Path | None = Field(
+        None, description="folder of <agent_id>.npy CAM++ voiceprints (callscope voiceprint)"
+    )
+    voiceprint_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="cosine similarity")
+
+
 class SourceSettings(_Section):
     extensions: list[str] = Field(
         default_factory=lambda: ["wav", "flac", "mp3", "opus", "ogg", "m4a"], min_length=1
@@ -102,6 +209,8 @@ class Settings(BaseSettings):
     warehouse: Path = Path("warehouse")
     model_cache: Path = Path.home() / ".cache" / "callscope" / "models"
     asr: AsrSettings = Field(default_factory=AsrSettings)
+    diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
+    roles: RoleSettings = Field(default_factory=RoleSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
 
@@ -155,12 +264,16 @@ def _describe(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-ASR_PIPELINE_VERSION = "asr-1"
+PIPELINE_VERSION = "call-2"  # asr-1 + speakers, roles and conversation metrics
 
 
-def asr_settings_hash(asr: AsrSettings) -> str:
-    """Hash of every setting that shapes a call's transcript (not speed-only settings)."""
-    shaping = asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"})
-    shaping["pipeline"] = ASR_PIPELINE_VERSION
+def call_settings_hash(settings: Settings) -> str:
+    """Hash of every setting that shapes a call's rows (not speed-only settings)."""
+    shaping = {
+        "asr": settings.asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"}),
+        "diarization": settings.diarization.model_dump(exclude={"device", "batch_size"}),
+        "roles": settings.roles.model_dump(mode="json"),
+        "pipeline": PIPELINE_VERSION,
+    }
     blob = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from asr.audio import decode
-from asr.call import transcribe_call
+from asr.call import attribute_speakers, transcribe_call
+from asr.diarize import DiarizationError, get_diarizer
 from asr.errors import BadRecordingError, TransientError
 from asr.models import load_whisper
-from callscope.config import Settings, asr_settings_hash
+from asr.speakers import load_voiceprint
+from callscope.config import Settings, call_settings_hash
 from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
@@ -112,7 +114,7 @@ def process_call(
 ) -> CallOutcome:
     """Transcribe one call and stage its rows. Only TransientError escapes."""
     started = time.perf_counter()
-    settings_hash = asr_settings_hash(settings.asr)
+    settings_hash = call_settings_hash(settings)
     row = _base_row(rec, settings, settings_hash)
     try:
         if rec.problem:
@@ -131,10 +133,20 @@ def process_call(
         transcript = transcribe_call(
             get_model(settings), audio, layout, settings.asr, batched=get_batched(settings)
         )
+        speakers = attribute_speakers(
+            transcript,
+            audio,
+            settings,
+            lambda: get_diarizer(settings.diarization),
+            rec.meta.direction,
+            load_voiceprint(settings.roles, rec.meta.agent_id),
+        )
     except BadRecordingError as exc:
         return _finish_error(rec, row, str(exc), started, warehouse)
     except TransientError:
         raise
+    except DiarizationError as exc:
+        return _finish_error(rec, row, f"{rec.name}: {exc}", started, warehouse)
     except RuntimeError as exc:
         if "out of memory" in str(exc).lower():
             raise TransientError(f"{rec.name}: {exc}") from exc
@@ -149,6 +161,13 @@ def process_call(
         language=transcript.language,
         n_segments=len(segments),
         speech_s=round(transcript.speech_s, 3),
+        diarization=speakers.method,
+        n_speakers=speakers.n_speakers,
+        role_confidence=speakers.role_confidence,
+        role_evidence=speakers.role_evidence,
+        ivr_s=round(sum(s["end_s"] - s["start_s"] for s in segments if s["speaker"] == "ivr"), 3),
+        hold_s=round(sum(end - start for start, end in speakers.hold), 3),
+        **speakers.metrics,
     )
     return _finish(rec, row, segments, started, warehouse)
 
@@ -173,7 +192,7 @@ def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
 
 def record_error(rec: Recording, warehouse: Warehouse, settings: Settings, reason: str):
     """Stage an error row for a call that could not be processed at all."""
-    row = _base_row(rec, settings, asr_settings_hash(settings.asr))
+    row = _base_row(rec, settings, call_settings_hash(settings))
     return _finish_error(rec, row, reason, time.perf_counter(), warehouse)
 
 

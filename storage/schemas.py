@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 CALL_STATUSES = ("ok", "error")
-SPEAKERS = ("agent", "customer", "unknown")
+SPEAKERS = ("agent", "customer", "ivr", "unknown")
 CHANNEL_LAYOUTS = ("agent_left", "customer_left", "mono")
 
 WORD = pa.struct(
@@ -44,6 +44,28 @@ CALLS = pa.schema(
         pa.field("speech_s", pa.float64()),
         pa.field("processing_s", pa.float64()),
         pa.field("processed_at", pa.timestamp("ms", tz="UTC")),
+        # who spoke (asr/call.py: attribute_speakers)
+        pa.field("diarization", pa.string()),  # channels | the pipeline used | off
+        pa.field("n_speakers", pa.int16()),
+        pa.field("role_confidence", pa.float32()),
+        pa.field("role_evidence", pa.string()),
+        pa.field("ivr_s", pa.float64()),
+        pa.field("hold_s", pa.float64()),
+        # conversation metrics (asr/metrics.py defines each one)
+        pa.field("talk_time_agent_s", pa.float64()),
+        pa.field("talk_time_customer_s", pa.float64()),
+        pa.field("silence_ratio", pa.float32()),
+        pa.field("non_talk_ratio", pa.float32()),
+        pa.field("overtalk_s", pa.float64()),
+        pa.field("interruptions_agent", pa.int32()),
+        pa.field("interruptions_customer", pa.int32()),
+        pa.field("speech_rate_agent", pa.float32()),
+        pa.field("speech_rate_customer", pa.float32()),
+        pa.field("leading_silence_s", pa.float64()),
+        pa.field("longest_silence_s", pa.float64()),
+        pa.field("time_to_first_agent_s", pa.float64()),
+        pa.field("n_turns_agent", pa.int32()),
+        pa.field("n_turns_customer", pa.int32()),
     ]
 )
 
@@ -56,6 +78,8 @@ SEGMENTS = pa.schema(
         pa.field("end_s", pa.float64()),
         pa.field("channel", pa.int16()),
         pa.field("speaker", pa.string()),
+        pa.field("speaker_label", pa.string()),  # diarized speaker (S0, S1...) or ch0 / ch1
+        pa.field("overlap", pa.bool_()),  # another speaker talked over part of it
         pa.field("text", pa.string()),
         pa.field("words", pa.list_(WORD)),
         pa.field("language", pa.string()),

