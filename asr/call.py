@@ -99,6 +99,11 @@ def attribute_speakers(
     if transcript.layout != "mono":
         for seg in segments:
             seg["speaker_label"] = f"ch{seg['channel']}"
+            seg["overlap"] = any(
+                other["channel"] != seg["channel"]
+                and min(other["end_s"], seg["end_s"]) - max(other["start_s"], seg["start_s"]) > 0
+                for other in segments
+            )
         mark_ivr(segments, settings.roles)
         speakers = CallSpeakers("channels", 2, 1.0, f"channel layout {transcript.layout}", [], {})
     elif settings.diarization.enabled:

@@ -122,6 +122,7 @@ def get_diarizer(settings: DiarizationSettings):
         settings.device,
         settings.clustering_threshold,
         settings.min_cluster_size,
+        settings.min_duration_off,
         settings.segmentation_step,
         settings.batch_size,
     )
@@ -131,8 +132,9 @@ def get_diarizer(settings: DiarizationSettings):
 def load_pipeline(
     ref: str,
     device: str = "cpu",
-    threshold: float = 0.6,
+    threshold: float = 0.55,
     min_cluster_size: int = 12,
+    min_duration_off: float = 0.5,
     segmentation_step: float = 0.1,
     batch_size: int = 16,
 ):
@@ -140,7 +142,7 @@ def load_pipeline(
     with _lock:
         if ref == PACKAGED_PIPELINE:
             pipeline = _packaged_pipeline(
-                threshold, min_cluster_size, segmentation_step, batch_size
+                threshold, min_cluster_size, min_duration_off, segmentation_step, batch_size
             )
         else:
             pipeline = _pretrained_pipeline(ref)
@@ -152,7 +154,9 @@ def load_pipeline(
     return pipeline
 
 
-def _packaged_pipeline(threshold, min_cluster_size, segmentation_step, batch_size):
+def _packaged_pipeline(
+    threshold, min_cluster_size, min_duration_off, segmentation_step, batch_size
+):
     from pyannote.audio import Model
 
     from asr.campplus import CamPlusPlusEmbedding, WholeFileDiarization
@@ -173,7 +177,7 @@ def _packaged_pipeline(threshold, min_cluster_size, segmentation_step, batch_siz
     )
     return pipeline.instantiate(
         {
-            "segmentation": {"min_duration_off": 0.0},
+            "segmentation": {"min_duration_off": min_duration_off},
             "clustering": {
                 "method": "centroid",
                 "min_cluster_size": min_cluster_size,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from asr.diarize import Diarization, SpeakerTurn
-from callscope.config import RoleSettings
+from asr.errors import CallscopeError
+from callscope.config import RoleSettings, Settings
 
 NEAREST_TURN_S = 1.0  # a word outside every turn goes to the nearest turn this close
 OVERLAP_SHARE = 0.3  # a word is in overlap when a second speaker covers this much of it
@@ -219,5 +221,38 @@ def load_voiceprint(roles: RoleSettings, agent_id: str | None) -> np.ndarray | N
     """The enrolled voiceprint of this agent, when voiceprints are configured."""
     if roles.agent_voiceprints is None or not agent_id:
         return None
-    path = roles.agent_voiceprints / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', agent_id)}.npy"
+    path = voiceprint_path(roles, agent_id)
     return np.load(path) if path.is_file() else None
+
+
+def voiceprint_path(roles: RoleSettings, agent_id: str) -> Path:
+    if roles.agent_voiceprints is None:
+        raise CallscopeError("roles.agent_voiceprints is not set in the config")
+    return roles.agent_voiceprints / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', agent_id)}.npy"
+
+
+def enroll_voiceprint(
+    settings: Settings, agent_id: str, recordings: list[Path], channel: int | None = None
+) -> tuple[Path, float]:
+    """Average embedding of the main speaker of each recording (the agent's channel of stereo
+    files when `channel` is given), saved where role finding looks for it."""
+    from asr.audio import decode
+    from asr.diarize import diarize, get_diarizer
+
+    pipeline = get_diarizer(settings.diarization)
+    vectors, weights = [], []
+    for path in recordings:
+        audio = decode(Path(path).read_bytes(), Path(path).name, settings.asr.max_duration_s)
+        if channel is not None and channel >= audio.channels:
+            raise CallscopeError(f"{path}: has no channel {channel} (it has {audio.channels})")
+        samples = audio.samples[channel] if channel is not None else audio.mono()
+        result = diarize(pipeline, samples, settings.diarization)
+        main = max(result.speakers, key=result.speech_s, default=None)
+        if main is None or main not in result.embeddings:
+            raise CallscopeError(f"{path}: no speech found to enroll; use a recording with speech")
+        vectors.append(result.embeddings[main] / np.linalg.norm(result.embeddings[main]))
+        weights.append(result.speech_s(main))
+    target = voiceprint_path(settings.roles, agent_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.save(target, np.average(np.stack(vectors), axis=0, weights=weights).astype(np.float32))
+    return target, float(sum(weights))

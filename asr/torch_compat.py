@@ -53,6 +53,6 @@ def import_pyannote():
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
     import_torchaudio()
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torchcodec.*")
+        warnings.filterwarnings("ignore", message="(?s).*torchcodec")
         import pyannote.audio
     return pyannote.audio

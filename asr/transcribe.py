@@ -120,7 +120,7 @@ def split_sentences(
 
 
 def _clean(raw, language: str, prompt: str | None, asr: AsrSettings) -> dict | None:
-    text = raw.text.strip()
+    text = raw.text.replace("\ufffd", "").strip()  # a token cut inside a character
     if language == "zh":
         text = to_simplified(text)
     text = collapse_repeats(text)

@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 demo_app = typer.Typer(help="The bundled demo day.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+voiceprint_app = typer.Typer(help="Agent voiceprints for finding the agent in mono calls.")
+app.add_typer(voiceprint_app, name="voiceprint")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
@@ -164,7 +166,114 @@ def transcript(
         print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
         return
     for row in rows:
-        print(f"[{row['start_s']:7.2f}-{row['end_s']:7.2f}] {row['speaker']:8} {row['text']}")
+        mark = "*" if row["overlap"] else " "
+        print(f"[{row['start_s']:7.2f}-{row['end_s']:7.2f}] {row['speaker']:8}{mark} {row['text']}")
+    if any(row["overlap"] for row in rows):
+        print("* another speaker talked over part of this segment")
+
+
+METRIC_COLUMNS = [
+    "call_id",
+    "diarization",
+    "n_speakers",
+    "role_confidence",
+    "talk_time_agent_s",
+    "talk_time_customer_s",
+    "silence_ratio",
+    "non_talk_ratio",
+    "overtalk_s",
+    "interruptions_agent",
+    "interruptions_customer",
+    "speech_rate_agent",
+    "speech_rate_customer",
+    "longest_silence_s",
+    "time_to_first_agent_s",
+    "ivr_s",
+    "hold_s",
+    "role_evidence",
+]
+
+
+@app.command()
+def metrics(
+    date: DateOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Conversation metrics of a day's calls: talk time, silence, overtalk, interruptions."""
+    settings = _settings(config, warehouse=warehouse)
+    from storage.warehouse import Warehouse
+
+    store = Warehouse(settings.warehouse)
+    day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
+    rows = [
+        {key: row[key] for key in METRIC_COLUMNS}
+        for row in store.read("calls", day).to_pylist()
+        if row["status"] == "ok"
+    ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+        return
+    if not rows:
+        print(f"no transcribed calls for {day} in {settings.warehouse}")
+        return
+    print(
+        f"{'call_id':12} {'who':>8} {'spk':>3} {'conf':>4} {'agent_s':>7} {'cust_s':>7} "
+        f"{'silence':>7} {'overtalk':>8} {'intr a/c':>8} {'rate a/c':>11} {'max_gap':>7} "
+        f"{'1st_agent':>9} {'hold_s':>6}"
+    )
+    for row in rows:
+        print(
+            f"{row['call_id']:12} {_who(row['diarization']):>8} {row['n_speakers'] or 0:>3} "
+            f"{_num(row['role_confidence'], 2):>4} {_num(row['talk_time_agent_s']):>7} "
+            f"{_num(row['talk_time_customer_s']):>7} {_pct(row['silence_ratio']):>7} "
+            f"{_num(row['overtalk_s']):>8} "
+            f"{row['interruptions_agent'] or 0:>4}/{row['interruptions_customer'] or 0:<3} "
+            f"{_num(row['speech_rate_agent'], 0):>5}/{_num(row['speech_rate_customer'], 0):<5} "
+            f"{_num(row['longest_silence_s']):>7} {_num(row['time_to_first_agent_s']):>9} "
+            f"{_num(row['hold_s']):>6}"
+        )
+    print("rates: characters per minute for Mandarin, words per minute otherwise")
+
+
+def _who(method: str | None) -> str:
+    return {"channels": "stereo", "off": "off", None: "-"}.get(method, "diarized")
+
+
+def _num(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+@voiceprint_app.command("enroll")
+def voiceprint_enroll(
+    agent: Annotated[str, typer.Option("--agent", help="agent id as in the manifest")],
+    recordings: Annotated[list[Path], typer.Argument(help="recordings of this agent")],
+    channel: Annotated[
+        int | None, typer.Option("--channel", help="the agent's channel of stereo files")
+    ] = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Save an agent's voiceprint (roles.agent_voiceprints/<agent>.npy) for mono role finding."""
+    settings = _settings(config, warehouse=warehouse)
+    folder = settings.roles.agent_voiceprints
+    if folder is None:
+        _fail("set roles.agent_voiceprints (a folder) in the config first")
+    from asr.errors import CallscopeError
+    from asr.speakers import enroll_voiceprint
+
+    try:
+        path, used_s = enroll_voiceprint(settings, agent, recordings, channel)
+    except CallscopeError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the voiceprint to {folder}: {exc.strerror or exc}")
+    print(f"voiceprint of {agent} from {used_s:.0f} s of speech written to {path}")
 
 
 @demo_app.command("day")

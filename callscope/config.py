@@ -91,8 +91,11 @@ class DiarizationSettings(_Section):
     num_speakers: int | None = Field(None, ge=1, description="exact count, when known")
     min_speakers: int = Field(1, ge=1)
     max_speakers: int = Field(3, ge=1, description="two people plus an IVR voice")
-    clustering_threshold: float = Field(0.6, gt=0.0, lt=2.0, description="cosine distance")
+    clustering_threshold: float = Field(0.55, gt=0.0, lt=2.0, description="cosine distance")
     min_cluster_size: int = Field(12, ge=1)
+    min_duration_off: float = Field(
+        0.5, ge=0.0, description="pauses shorter than this inside a speaker's turn are bridged"
+    )
     segmentation_step: float = Field(0.1, gt=0.0, le=1.0, description="share of a 10 s window")
     batch_size: int = Field(16, ge=1)
 

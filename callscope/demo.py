@@ -96,14 +96,15 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
             "international",
             "outbound",
         ),
+        ("hold-0006", ".opus", hold_music(8000), 8000, None, "mono", "billing", "inbound"),
         (
-            "hold-0006",
-            ".opus",
-            np.zeros(8000 * 12, dtype=np.float32),
+            "en-0008",
+            ".wav",
+            load_stereo(OWN_STEREO_CALL).mean(axis=1),
             8000,
-            None,
+            "PCM_16",
             "mono",
-            "billing",
+            "preorder",
             "inbound",
         ),
     ]
@@ -119,6 +120,15 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
         writer.writerows(rows)
     logger.info("demo day %s written to %s (%d recordings)", day, folder, len(rows))
     return folder
+
+
+def hold_music(rate: int, music_s: float = 8.0, silence_s: float = 4.0) -> np.ndarray:
+    """A few bars of a synthesised hold tune followed by silence: a call nobody answered."""
+    t = np.arange(int(music_s * rate)) / rate
+    notes = 262 * 2 ** (np.array([0, 4, 7, 12, 7, 4]) / 12)
+    pitch = notes[(t * 2).astype(int) % len(notes)]
+    tune = 0.15 * sum(np.sin(2 * np.pi * k * pitch * t) / k for k in (1, 2, 3))
+    return np.concatenate([tune, np.zeros(int(silence_s * rate))]).astype(np.float32)
 
 
 def load_stereo(path: Path) -> np.ndarray:

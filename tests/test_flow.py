@@ -112,6 +112,12 @@ def test_cli_nightly_calls_and_transcript(day):
     assert {row["call_id"]: row["status"] for row in rows} == {"c1": "ok", "bad": "error"}
     shown = runner.invoke(app, ["transcript", "c1", *common])
     assert shown.exit_code == 0 and "plan" in shown.stdout.lower()
+    measured = runner.invoke(app, ["metrics", "--date", DAY, *common, "--json"])
+    (row,) = json.loads(measured.stdout)
+    assert row["call_id"] == "c1" and row["n_speakers"] == 1
+    assert row["talk_time_customer_s"] > 2 and row["talk_time_agent_s"] == 0
+    table = runner.invoke(app, ["metrics", "--date", DAY, *common])
+    assert table.exit_code == 0 and "diarized" in table.stdout
 
 
 def test_cli_errors_are_clear(tmp_path):

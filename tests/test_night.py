@@ -61,7 +61,15 @@ def test_night_with_bad_files_and_idempotent_rerun(night, settings):
     for row in segments.to_pylist():
         by_call.setdefault(row["call_id"], []).append(row)
     assert {r["speaker"] for r in by_call["stereo-02"]} == {"agent", "customer"}
-    assert {r["speaker"] for r in by_call["客户来电-01"]} == {"unknown"}
+    # one voice asking to change a plan: one diarized speaker, the customer
+    assert {r["speaker"] for r in by_call["客户来电-01"]} == {"customer"}
+    assert calls["客户来电-01"]["n_speakers"] == 1
+    assert calls["客户来电-01"]["diarization"] == settings.diarization.pipeline
+    assert calls["stereo-02"]["diarization"] == "channels"
+    assert (
+        calls["stereo-02"]["talk_time_agent_s"] > 3
+        and calls["stereo-02"]["talk_time_customer_s"] > 3
+    )
     assert calls["客户来电-01"]["audio_sha256"] and calls["客户来电-01"]["settings_hash"]
 
     rows_before = (warehouse.read("calls", DAY).num_rows, segments.num_rows)

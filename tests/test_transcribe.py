@@ -6,7 +6,7 @@ import pytest
 from asr.audio import decode
 from asr.call import transcribe_call
 from asr.scoring import edit_distance, zh_chars
-from callscope.night import get_model
+from callscope.night import get_batched, get_model
 from tests.conftest import ZH_REFERENCE
 
 
@@ -23,7 +23,11 @@ def call_text(segments, speaker=None):
 
 def test_mandarin_is_simplified_punctuated_and_close(model, settings, zh_clip):
     result = transcribe_call(
-        model, decode(zh_clip.read_bytes(), zh_clip.name), "mono", settings.asr
+        model,
+        decode(zh_clip.read_bytes(), zh_clip.name),
+        "mono",
+        settings.asr,
+        batched=get_batched(settings),  # the production path (asr.batch_size > 0)
     )
     text = call_text(result.segments)
     assert result.language == "zh" and result.layout == "mono"
