@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 .PHONY: install demo test lint bench
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -c 'import faster_whisper, prefect, pyarrow, callscope'
@@ -26,6 +26,7 @@ demo: install
 	$(BIN)/callscope demo day --out demo/recordings
 	$(BIN)/callscope nightly --date $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
 	$(BIN)/callscope calls --date $(DEMO_DATE) --warehouse demo/warehouse
+	$(BIN)/callscope metrics --date $(DEMO_DATE) --warehouse demo/warehouse
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -136,7 +136,7 @@ def assign_roles(
     result = {label: "ivr" for label in ivr} | {label: "unknown" for label in nonspeech}
     if not people:
         return RoleAssignment(result, 0.5, "no person speaking", nonspeech)
-    first = _first_person(segments, people)
+    first = _first_person(segments, people) if len(people) > 1 else None
     scores, notes = {}, {}
     for label in people:
         scores[label], notes[label] = _agent_score(

@@ -11,6 +11,10 @@
   "right" when each of the two main diarized speakers gets the role of the reference speaker
   it overlaps most, plus the share of words attributed to the right role.
 - Speed: diarization wall time / audio duration (x real time, lower is faster).
+- For scale, "oracle" is the DER of a diarization that knows the speakers: Silero VAD (default
+  threshold) on each original channel, speaker = channel. The call references are turn-level
+  (word times interpolated inside a turn), so pauses count as speech there and even this
+  oracle misses them.
 
 Skips cleanly when the evaluation folder is absent.
 """
@@ -63,6 +67,17 @@ def der(reference, hypothesis, duration: float, collar: float) -> dict:
     metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
     uem = Timeline([Segment(0, duration)])
     return metric(reference, hypothesis, uem=uem, detailed=True)
+
+
+def channel_oracle(stereo: DecodedAudio, uri: str):
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from pyannote.core import Annotation, Segment
+
+    oracle = Annotation(uri=uri)
+    for channel, label in ((0, "customer_ch0"), (1, "agent_ch1")):
+        for chunk in get_speech_timestamps(stereo.samples[channel], VadOptions()):
+            oracle[Segment(chunk["start"] / 16000, chunk["end"] / 16000), len(oracle)] = label
+    return oracle
 
 
 def mono(audio: DecodedAudio) -> DecodedAudio:
@@ -130,7 +145,8 @@ def main() -> int:
         audio_path = next(
             p for p in (rttm.with_suffix(".wav"), rttm.with_suffix(".flac")) if p.exists()
         )
-        audio = mono(decode(audio_path.read_bytes(), audio_path.name))
+        decoded = decode(audio_path.read_bytes(), audio_path.name)
+        audio = mono(decoded)
         reference = read_rttm(rttm)
         started = time.perf_counter()
         diarization = diarize(pipeline, audio.samples[0], settings.diarization)
@@ -141,11 +157,15 @@ def main() -> int:
         strict = der(reference, hypothesis, audio.duration_s, collar=0.0)
         loose = der(reference, hypothesis, audio.duration_s, collar=0.5)
         total = strict["total"]
+        oracle = "-"
+        if decoded.channels == 2:
+            oracle_der = der(reference, channel_oracle(decoded, rttm.stem), audio.duration_s, 0.0)
+            oracle = f"{oracle_der['diarization error rate']:.1%}"
         print(
             f"{rttm.stem:10} {audio.duration_s:6.1f} {strict['diarization error rate']:6.1%} "
             f"{loose['diarization error rate']:7.1%} {strict['missed detection'] / total:5.1%} "
             f"{strict['false alarm'] / total:5.1%} {strict['confusion'] / total:5.1%} "
-            f"{len(diarization.speakers):>3} {elapsed / audio.duration_s:6.3f}"
+            f"{len(diarization.speakers):>3} {elapsed / audio.duration_s:6.3f} {oracle:>6}"
         )
         keys = ["calls", "all"] if rttm.parent.name == "calls" else ["all"]
         for key in keys:

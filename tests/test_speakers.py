@@ -142,8 +142,11 @@ def test_speaker_without_any_words_is_not_a_person():
 def test_single_speaker_without_evidence_stays_unknown():
     segs = [{**segment("好的", 0.0, 2.0), "speaker_label": "S0"}]
     result = assign_roles(segs, Diarization([SpeakerTurn(0.0, 2.0, "S0")]), ROLES)
-    # speaking first after no IVR is weak evidence for the agent on an inbound call
-    assert result.roles["S0"] == "agent" and result.confidence < 0.8
+    # alone, "spoke first" says nothing
+    assert result.roles["S0"] == "unknown" and result.confidence == 0.5
+    segs[0]["text"] = "工号1234为您服务，请问有什么可以帮您"
+    result = assign_roles(segs, Diarization([SpeakerTurn(0.0, 2.0, "S0")]), ROLES)
+    assert result.roles["S0"] == "agent" and result.confidence > 0.9
 
 
 def test_voiceprint_loaded_by_agent_id(tmp_path):
