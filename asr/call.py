@@ -4,16 +4,17 @@ layout for stereo, diarization and roles for mono, and the conversation metrics.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from asr.audio import DecodedAudio
 from asr.diarize import diarize
 from asr.hold import sound_without_speech
-from asr.metrics import conversation_metrics, count_units, merge_intervals
+from asr.metrics import conversation_metrics, merge_intervals
 from asr.speakers import apply_roles, assign_roles, mark_ivr, split_by_speaker
 from asr.transcribe import transcribe_channel
 from callscope.config import AsrSettings, Settings
@@ -55,11 +56,16 @@ def transcribe_call(model, audio: DecodedAudio, layout: str, asr: AsrSettings, b
         if result.language:
             speech_by_language[result.language] += result.speech_s
         segments.extend({**seg, "channel": channel, "speaker": speaker} for seg in result.segments)
+    reindex(segments)
+    language = max(speech_by_language, key=speech_by_language.get) if speech_by_language else None
+    return CallTranscript(effective, language, segments, speech_s)
+
+
+def reindex(segments: list[dict]) -> None:
+    """Time order, then `idx` 0..n-1."""
     segments.sort(key=lambda seg: (seg["start_s"], seg["channel"]))
     for idx, seg in enumerate(segments):
         seg["idx"] = idx
-    language = max(speech_by_language, key=speech_by_language.get) if speech_by_language else None
-    return CallTranscript(effective, language, segments, speech_s)
 
 
 def _channels_identical(samples: np.ndarray) -> bool:
@@ -81,7 +87,8 @@ class CallSpeakers:
     role_confidence: float | None
     role_evidence: str
     hold: list[tuple[float, float]]
-    metrics: dict
+    metrics: dict = field(default_factory=dict)
+    activity: list[dict] | None = None  # who spoke when, where better known than word times
 
 
 def attribute_speakers(
@@ -97,32 +104,46 @@ def attribute_speakers(
     segments = transcript.segments
     mix = audio.mono()
     if transcript.layout != "mono":
-        for seg in segments:
-            seg["speaker_label"] = f"ch{seg['channel']}"
-            seg["overlap"] = any(
-                other["channel"] != seg["channel"]
-                and min(other["end_s"], seg["end_s"]) - max(other["start_s"], seg["start_s"]) > 0
-                for other in segments
-            )
+        _mark_channel_overlap(segments)
         mark_ivr(segments, settings.roles)
-        speakers = CallSpeakers("channels", 2, 1.0, f"channel layout {transcript.layout}", [], {})
+        speakers = CallSpeakers("channels", 2, 1.0, f"channel layout {transcript.layout}", [])
     elif settings.diarization.enabled:
         speakers = _diarize_mono(
             transcript, mix, settings, get_diarizer, direction, agent_voiceprint
         )
     else:
-        speakers = CallSpeakers("off", 0, None, "diarization disabled", [], {})
-    segments.sort(key=lambda seg: (seg["start_s"], seg["channel"]))
-    for idx, seg in enumerate(segments):
-        seg["idx"] = idx
-    activity = speakers.metrics.pop("activity", segments)
-    speech = [(s["start_s"], s["end_s"]) for s in activity]
+        speakers = CallSpeakers("off", 0, None, "diarization disabled", [])
+    reindex(segments)
+    voiced = segments if speakers.activity is None else speakers.activity
+    speech = [(s["start_s"], s["end_s"]) for s in voiced]
     speakers.hold = merge_intervals(speakers.hold + sound_without_speech(mix, speech))
-    metrics = conversation_metrics(activity, audio.duration_s, speakers.hold)
-    if activity is not segments:
-        metrics.update(_speech_rates(segments, metrics))
-    speakers.metrics = metrics
+    speakers.metrics = conversation_metrics(
+        segments, audio.duration_s, speakers.hold, activity=speakers.activity
+    )
     return speakers
+
+
+def _mark_channel_overlap(segments: list[dict]) -> None:
+    """A segment overlaps when the other channel has a segment during it."""
+    spans = {
+        channel: merge_intervals(
+            (s["start_s"], s["end_s"]) for s in segments if s["channel"] == channel
+        )
+        for channel in {s["channel"] for s in segments}
+    }
+    for seg in segments:
+        seg["speaker_label"] = f"ch{seg['channel']}"
+        seg["overlap"] = any(
+            _intersects(other, seg["start_s"], seg["end_s"])
+            for channel, other in spans.items()
+            if channel != seg["channel"]
+        )
+
+
+def _intersects(intervals: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether sorted disjoint `intervals` share any time with (start, end)."""
+    i = bisect_left(intervals, (end,))  # first interval starting at or after `end`
+    return i > 0 and intervals[i - 1][1] > start
 
 
 def _diarize_mono(transcript, mix, settings, get_diarizer, direction, voiceprint) -> CallSpeakers:
@@ -142,9 +163,6 @@ def _diarize_mono(transcript, mix, settings, get_diarizer, direction, voiceprint
             "start_s": turn.start,
             "end_s": turn.end,
             "speaker": assignment.roles.get(turn.speaker, "unknown"),
-            "text": "",
-            "words": [],
-            "language": None,
         }
         for turn in diarization.turns
         if turn.speaker not in assignment.nonspeech_labels
@@ -156,17 +174,5 @@ def _diarize_mono(transcript, mix, settings, get_diarizer, direction, voiceprint
         assignment.confidence if people else None,
         assignment.evidence,
         hold,
-        {"activity": activity},
+        activity=activity,
     )
-
-
-def _speech_rates(segments: list[dict], metrics: dict) -> dict:
-    """Speech rate from the transcript's text over the diarized talk time."""
-    rates = {}
-    for role in ("agent", "customer"):
-        units = sum(
-            count_units(s["text"], s.get("language")) for s in segments if s["speaker"] == role
-        )
-        minutes = (metrics[f"talk_time_{role}_s"] or 0.0) / 60
-        rates[f"speech_rate_{role}"] = round(units / minutes, 1) if minutes > 0 else None
-    return rates

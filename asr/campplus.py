@@ -184,14 +184,23 @@ class CamPlusPlus(nn.Module):
 
 
 def weighted_stats(frames: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Mean and standard deviation over time, each frame weighted (batch, frames) in 0..1."""
+    """Statistics pooling of (batch, channels, frames), each frame weighted (batch, any
+    number of frames, resampled to the maps') in 0..1; all frames count fully without weights."""
     if weights is None:
-        return torch.cat([frames.mean(-1), frames.std(-1)], dim=-1)
-    w = F.interpolate(weights.unsqueeze(1).float(), size=frames.shape[-1], mode="nearest")
-    total = w.sum(-1).clamp_min(1e-6)
-    mean = (frames * w).sum(-1) / total
-    var = ((frames - mean.unsqueeze(-1)) ** 2 * w).sum(-1) / (total - 1).clamp_min(1e-6)
-    return torch.cat([mean, var.clamp_min(1e-10).sqrt()], dim=-1)
+        w = frames.new_ones(frames.shape[0], frames.shape[-1])
+    else:
+        w = F.interpolate(weights.unsqueeze(1).float(), size=frames.shape[-1], mode="nearest")[:, 0]
+    return torch.cat([masked_stats(f, w[i : i + 1]) for i, f in enumerate(frames)])
+
+
+def masked_stats(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean and (unbiased) standard deviation of (channels, frames) maps under each of
+    (masks, frames) weights: (masks, 2 * channels)."""
+    total = weights.sum(dim=1, keepdim=True)
+    mean = weights @ frames.T / total
+    second = weights @ (frames.T**2) / total
+    var = (second - mean**2).clamp_min(1e-10) * total / (total - 1).clamp_min(1e-6)
+    return torch.cat([mean, var.sqrt()], dim=1)
 
 
 def fbank(waveforms: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
@@ -316,14 +325,6 @@ def _pool_chunks(model, maps: torch.Tensor, segmentations, exclude_overlap: bool
         active = weights.sum(dim=1) >= 2
         if not active.any():
             continue
-        stats = _masked_stats(frames, weights[active])
+        stats = masked_stats(frames, weights[active])
         out[c, active.cpu().numpy()] = model.network.xvector.dense(stats).cpu().numpy()
     return out
-
-
-def _masked_stats(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    total = weights.sum(dim=1, keepdim=True)
-    mean = weights @ frames.T / total
-    second = weights @ (frames.T**2) / total
-    var = (second - mean**2).clamp_min(1e-10) * total / (total - 1).clamp_min(1e-6)
-    return torch.cat([mean, var.sqrt()], dim=1)

@@ -181,20 +181,24 @@ def conversation_metrics(
     segments: list[dict],
     duration_s: float,
     non_talk_intervals: Iterable[Interval] = (),
+    activity: list[dict] | None = None,
 ) -> dict:
-    """Conversation metrics of one call; the module docstring defines each key."""
+    """Conversation metrics of one call; the module docstring defines each key.
+
+    `activity` (segment-like dicts with start_s, end_s, speaker) gives who spoke when, where
+    that is known better than from the segments' word times (diarized turns of a mono call);
+    the segments then supply only the text for speech rates."""
     duration = float(duration_s) if duration_s > 0 else 0.0
     speech: dict[str, list[Interval]] = {role: [] for role in TALK_SPEAKERS}
     other_voice: list[Interval] = list(non_talk_intervals)
     units = dict.fromkeys(TALK_SPEAKERS, 0)
-    for segment in segments:
+    for segment in segments if activity is None else activity:
         spans = clip(speech_intervals(segment), duration)
         role = segment.get("speaker")
-        if role not in speech:
-            other_voice.extend(spans)
-            continue
-        speech[role].extend(spans)
-        if spans:
+        (speech[role] if role in speech else other_voice).extend(spans)
+    for segment in segments:
+        role = segment.get("speaker")
+        if role in units and clip(speech_intervals(segment), duration):
             units[role] += count_units(segment.get("text") or "", segment.get("language"))
 
     agent = merge_intervals(speech["agent"])

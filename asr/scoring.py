@@ -1,9 +1,10 @@
-"""Error rates for evaluating transcripts: CER for Chinese, WER for English."""
+"""Evaluation helpers: CER for Chinese, WER for English, RTTM references for diarization."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from asr.text import to_simplified
 
@@ -50,3 +51,26 @@ def error_rate(pairs: list[tuple[list[str], list[str]]]) -> float:
     edits = sum(edit_distance(ref, hyp) for ref, hyp in pairs)
     total = sum(len(ref) for ref, _ in pairs)
     return edits / total if total else 0.0
+
+
+def read_rttm(path: Path):
+    """A reference diarization (RTTM file) as a pyannote Annotation."""
+    from pyannote.core import Annotation, Segment
+
+    reference = Annotation(uri=path.stem)
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "SPEAKER":
+            start, duration = float(parts[3]), float(parts[4])
+            reference[Segment(start, start + duration)] = parts[7]
+    return reference
+
+
+def to_annotation(diarization, uri: str = "call"):
+    """Our speaker turns as a pyannote Annotation (overlapping turns kept)."""
+    from pyannote.core import Annotation, Segment
+
+    hypothesis = Annotation(uri=uri)
+    for i, turn in enumerate(diarization.turns):
+        hypothesis[Segment(turn.start, turn.end), i] = turn.speaker
+    return hypothesis

@@ -241,8 +241,12 @@ def enroll_voiceprint(
 
     pipeline = get_diarizer(settings.diarization)
     vectors, weights = [], []
-    for path in recordings:
-        audio = decode(Path(path).read_bytes(), Path(path).name, settings.asr.max_duration_s)
+    for path in map(Path, recordings):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CallscopeError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+        audio = decode(data, path.name, settings.asr.max_duration_s)
         if channel is not None and channel >= audio.channels:
             raise CallscopeError(f"{path}: has no channel {channel} (it has {audio.channels})")
         samples = audio.samples[channel] if channel is not None else audio.mono()

@@ -32,32 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr.audio import DecodedAudio, decode  # noqa: E402
 from asr.call import attribute_speakers, transcribe_call  # noqa: E402
 from asr.diarize import diarize, get_diarizer  # noqa: E402
+from asr.scoring import read_rttm, to_annotation  # noqa: E402
 from callscope.config import load_config  # noqa: E402
 from callscope.night import get_batched, get_model  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 ROLE_OF_REFERENCE = {"customer_ch0": "customer", "agent_ch1": "agent"}
-
-
-def read_rttm(path: Path):
-    from pyannote.core import Annotation, Segment
-
-    reference = Annotation(uri=path.stem)
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if parts and parts[0] == "SPEAKER":
-            start, duration = float(parts[3]), float(parts[4])
-            reference[Segment(start, start + duration)] = parts[7]
-    return reference
-
-
-def to_annotation(diarization, uri: str):
-    from pyannote.core import Annotation, Segment
-
-    hypothesis = Annotation(uri=uri)
-    for i, turn in enumerate(diarization.turns):
-        hypothesis[Segment(turn.start, turn.end), i] = turn.speaker
-    return hypothesis
 
 
 def der(reference, hypothesis, duration: float, collar: float) -> dict:

@@ -104,6 +104,16 @@ def _print_summary(summary: dict) -> None:
         print(f"  error {error['call_id']}: {error['error']}")
 
 
+def _day_calls(config: Path | None, warehouse: Path | None, date: str | None):
+    """(settings, day, calls rows): the given day, else the latest day in the warehouse."""
+    settings = _settings(config, warehouse=warehouse)
+    from storage.warehouse import Warehouse
+
+    store = Warehouse(settings.warehouse)
+    day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
+    return settings, day, store.read("calls", day).to_pylist()
+
+
 @app.command()
 def calls(
     date: DateOpt = None,
@@ -113,12 +123,7 @@ def calls(
     as_json: JsonOpt = False,
 ) -> None:
     """List the calls of a day with their status."""
-    settings = _settings(config, warehouse=warehouse)
-    from storage.warehouse import Warehouse
-
-    store = Warehouse(settings.warehouse)
-    day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
-    rows = store.read("calls", day).to_pylist()
+    settings, day, rows = _day_calls(config, warehouse, date)
     if status:
         rows = [row for row in rows if row["status"] == status]
     if as_json:
@@ -202,15 +207,9 @@ def metrics(
     as_json: JsonOpt = False,
 ) -> None:
     """Conversation metrics of a day's calls: talk time, silence, overtalk, interruptions."""
-    settings = _settings(config, warehouse=warehouse)
-    from storage.warehouse import Warehouse
-
-    store = Warehouse(settings.warehouse)
-    day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
+    settings, day, calls_of_day = _day_calls(config, warehouse, date)
     rows = [
-        {key: row[key] for key in METRIC_COLUMNS}
-        for row in store.read("calls", day).to_pylist()
-        if row["status"] == "ok"
+        {key: row[key] for key in METRIC_COLUMNS} for row in calls_of_day if row["status"] == "ok"
     ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))

@@ -97,6 +97,14 @@ def get_model(settings: Settings):
     )
 
 
+def load_models(settings: Settings) -> None:
+    """Load this night's models once, up front, so that a model that cannot load stops the
+    night with one clear error instead of failing every call."""
+    get_model(settings)
+    if settings.diarization.enabled:
+        get_diarizer(settings.diarization)
+
+
 def get_batched(settings: Settings):
     if settings.asr.batch_size <= 0:
         return None
@@ -265,7 +273,7 @@ def run_night(
     started = time.perf_counter()
     recordings = list(recordings if recordings is not None else source.list_day(day))
     done = warehouse.done_calls(day)
-    get_model(settings)
+    load_models(settings)
     progress = progress or ProgressLog(len(recordings))
     summary = NightSummary(day)
     for rec in recordings:

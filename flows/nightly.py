@@ -16,7 +16,7 @@ from callscope.night import (
     CallOutcome,
     NightSummary,
     ProgressLog,
-    get_model,
+    load_models,
     process_call,
     record_error,
     yesterday,
@@ -49,7 +49,7 @@ def commit_day_task(warehouse: Warehouse, day: dt.date) -> int:
 
 @task(name="load-model", cache_policy=NO_CACHE)
 def load_model_task(settings: Settings) -> None:
-    get_model(settings)
+    load_models(settings)
 
 
 @flow(name="nightly", log_prints=True)

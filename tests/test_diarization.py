@@ -7,6 +7,7 @@ import soundfile as sf
 from asr.audio import DecodedAudio, decode
 from asr.call import attribute_speakers, transcribe_call
 from asr.diarize import DiarizationError, diarize, get_diarizer, load_pipeline
+from asr.scoring import read_rttm, to_annotation
 from callscope.config import load_config
 from callscope.demo import hold_music, package_file
 from callscope.night import get_batched, get_model
@@ -22,30 +23,15 @@ def pipeline(settings):
     return get_diarizer(settings.diarization)
 
 
-def read_rttm(path):
-    from pyannote.core import Annotation, Segment
-
-    reference = Annotation()
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        start, duration = float(parts[3]), float(parts[4])
-        reference[Segment(start, start + duration)] = parts[7]
-    return reference
-
-
 def test_two_speaker_telephone_sample_within_der_bound(settings, pipeline):
-    from pyannote.core import Annotation, Segment
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     wav = package_file("pyannote.audio", "sample", "sample.wav")
     samples, rate = sf.read(wav, dtype="float32")
     assert rate == 16000
     result = diarize(pipeline, samples, settings.diarization)
-    hypothesis = Annotation()
-    for i, turn in enumerate(result.turns):
-        hypothesis[Segment(turn.start, turn.end), i] = turn.speaker
     error = DiarizationErrorRate(collar=0.0, skip_overlap=False)(
-        read_rttm(wav.with_suffix(".rttm")), hypothesis
+        read_rttm(wav.with_suffix(".rttm")), to_annotation(result)
     )
     assert result.speakers == ["S0", "S1"]
     assert error < 0.12
@@ -152,3 +138,22 @@ def test_cli_enrolls_an_agent_voiceprint(tmp_path, stereo_call):
     assert unset.exit_code == 2 and "roles.agent_voiceprints" in unset.output
     no_channel = runner.invoke(app, [*args[:-1], "5", "--config", str(config)])
     assert no_channel.exit_code == 2 and "has no channel 5" in no_channel.output
+    missing = runner.invoke(
+        app,
+        [
+            "voiceprint",
+            "enroll",
+            "--agent",
+            "A-7",
+            str(tmp_path / "nope.wav"),
+            "--config",
+            str(config),
+        ],
+    )
+    assert missing.exit_code == 2 and "nope.wav: cannot read it" in missing.output
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    result = runner.invoke(
+        app, ["voiceprint", "enroll", "--agent", "A-7", str(empty), "--config", str(config)]
+    )
+    assert result.exit_code == 2 and "empty.wav: empty file" in result.output

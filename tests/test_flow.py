@@ -120,6 +120,18 @@ def test_cli_nightly_calls_and_transcript(day):
     assert table.exit_code == 0 and "diarized" in table.stdout
 
 
+def test_night_stops_with_a_clear_error_when_the_diarizer_cannot_load(day, tmp_path):
+    from callscope.cli import app
+
+    config = tmp_path / "c.yaml"
+    config.write_text("diarization:\n  pipeline: ./no-such-pipeline\n")
+    args = ["nightly", "--date", DAY, "--config", str(config), "--recordings", str(day.recordings)]
+    result = CliRunner().invoke(app, [*args, "--warehouse", str(day.warehouse)])
+    assert result.exit_code == 2
+    assert "the night could not run" in result.output and "no-such-pipeline" in result.output
+    assert Warehouse(day.warehouse).read("calls", dt.date.fromisoformat(DAY)).num_rows == 0
+
+
 def test_cli_errors_are_clear(tmp_path):
     from callscope.cli import app
 
