@@ -110,7 +110,9 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
     ]
     rows = []
     for index, (call_id, ext, samples, rate, subtype, layout, queue, direction) in enumerate(calls):
-        write(folder / f"{call_id}{ext}", samples, rate, subtype)
+        path = folder / f"{call_id}{ext}"
+        if not path.exists():  # Ogg streams get a random serial: rewriting would change them
+            write(path, samples, rate, subtype)
         rows.append(_manifest_row(call_id, day, index, layout, queue, direction))
     (folder / "corrupt-0007.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64)))
     rows.append(_manifest_row("corrupt-0007", day, len(rows), "mono", "billing", "inbound"))
