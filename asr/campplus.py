@@ -288,7 +288,11 @@ class WholeFileDiarization(_diarization_class()):
     fraction of the compute. Audio must be passed in memory.
     """
 
+    whole_file = True  # False: pyannote's own per-window embeddings (for comparison)
+
     def get_embeddings(self, file, binary_segmentations, exclude_overlap=False, hook=None):
+        if not self.whole_file:
+            return super().get_embeddings(file, binary_segmentations, exclude_overlap, hook)
         model: CamPlusPlusEmbedding = self._embedding.model_
         waveform = file["waveform"].mean(dim=0).to(self._embedding.device)
         with torch.inference_mode():

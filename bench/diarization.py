@@ -96,6 +96,11 @@ def main() -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--no-roles", action="store_true", help="skip the transcription part")
+    parser.add_argument(
+        "--compare-per-window",
+        action="store_true",
+        help="also time pyannote's own per-window embeddings on the first file",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     files = [args.eval / "diarization" / "sample.rttm"] + sorted(
@@ -165,6 +170,8 @@ def main() -> int:
     print(
         f"diarization speed: {wall_s / audio_s:.3f}x real time ({wall_s / audio_s * 3600:.0f} s per hour of audio; target <= 0.2x)"
     )
+    if args.compare_per_window:
+        compare_per_window(pipeline, settings, files[0])
     if role_rows:
         print(f"\n{'call':10} {'roles':6} {'words right':>11}  assignment  (confidence; evidence)")
         for name, right, share, summary, confidence, evidence in role_rows:
@@ -175,6 +182,27 @@ def main() -> int:
             f"roles right on {sum(row[1] for row in role_rows)}/{len(role_rows)} calls (target: all)"
         )
     return 0
+
+
+def compare_per_window(pipeline, settings, rttm: Path) -> None:
+    audio_path = next(
+        p for p in (rttm.with_suffix(".wav"), rttm.with_suffix(".flac")) if p.exists()
+    )
+    audio = mono(decode(audio_path.read_bytes(), audio_path.name))
+    timings = {}
+    for whole_file in (True, False):
+        pipeline.whole_file = whole_file
+        started = time.perf_counter()
+        result = diarize(pipeline, audio.samples[0], settings.diarization)
+        timings[whole_file] = time.perf_counter() - started
+        strict = der(read_rttm(rttm), to_annotation(result, rttm.stem), audio.duration_s, 0.0)
+        name = "whole-file CAM++" if whole_file else "per-window (pyannote)"
+        print(
+            f"{rttm.stem} {name:22}: {timings[whole_file] / audio.duration_s:.3f}x real time, "
+            f"DER {strict['diarization error rate']:.1%}"
+        )
+    pipeline.whole_file = True
+    print(f"per-window / whole-file time: {timings[False] / timings[True]:.1f}x")
 
 
 def roles_of_call(settings, audio: DecodedAudio, reference):
