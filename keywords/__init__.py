@@ -1,0 +1,1 @@
+"""Rule categories, keyword spotting and the transcript search index."""

@@ -1,0 +1,254 @@
+"""Tag calls with rule categories: the pure core behind the nightly step and re-application.
+
+`categorize_call` takes one call's segments (dicts with idx, start_s, end_s, speaker, text and
+optionally words) and returns the hits and the matched categories; `categorize_day` does a
+day's tables. Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from keywords.rules import Category, Rule, RuleSet
+from keywords.text import fold, units
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Hit:
+    category: str
+    kind: str  # any | all | near | regex
+    term: str
+    seg: int  # position in the call's segment list
+    start: int  # character offsets in the segment text
+    end: int
+
+
+@dataclass
+class CallCategories:
+    categories: list[str] = field(default_factory=list)
+    complaint_class: str = "none"
+    hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    row: dict
+    folded: str
+    units: list[tuple[int, int]]
+
+    def unit_at(self, offset: int) -> int:
+        return bisect.bisect_right([start for start, _ in self.units], offset) - 1
+
+
+def categorize_call(
+    segments: list[dict], rules: RuleSet, duration_s: float | None = None
+) -> CallCategories:
+    segs = [_Segment(row, folded := fold(row["text"] or ""), units(folded)) for row in segments]
+    if not segs:
+        return CallCategories()
+    duration = duration_s or max(seg.row["end_s"] or 0.0 for seg in segs)
+    matches = _phrase_matches(segs, rules)
+    result = CallCategories()
+    for category in rules.categories:
+        hits = [
+            hit
+            for rule in category.rules
+            for hit in _rule_hits(category, rule, segs, matches, duration)
+        ]
+        if hits:
+            result.categories.append(category.name)
+            result.hits += _dedupe(hits)
+    result.complaint_class = _complaint_class(rules.categories, result)
+    return result
+
+
+def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[tuple[int, int, int]]]:
+    """phrase -> (segment, start, end) of each occurrence; a whole-call literal test first."""
+    whole = "\n".join(seg.folded.replace(" ", "") for seg in segs)
+    found: dict[str, list[tuple[int, int, int]]] = {}
+    for text, phrase in rules.phrases.items():
+        if phrase.key not in whole:
+            continue
+        occurrences = [
+            (i, *match.span())
+            for i, seg in enumerate(segs)
+            for match in phrase.pattern.finditer(seg.folded)
+        ]
+        if occurrences:
+            found[text] = occurrences
+    return found
+
+
+def _in_scope(rule: Rule, seg: _Segment, duration: float) -> bool:
+    row = seg.row
+    if rule.speaker != "any" and row.get("speaker") != rule.speaker:
+        return False
+    if rule.first_s is not None and (row["start_s"] or 0.0) >= rule.first_s:
+        return False
+    if rule.last_s is not None and (row["end_s"] or 0.0) <= duration - rule.last_s:
+        return False
+    return True
+
+
+def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[Hit]:
+    scope = {i for i, seg in enumerate(segs) if _in_scope(rule, seg, duration)}
+    if not scope:
+        return []
+
+    def occurrences(text: str) -> list[tuple[int, int, int]]:
+        return [occ for occ in matches.get(text, []) if occ[0] in scope]
+
+    if any(occurrences(text) for text in rule.none):
+        return []
+    hits: list[Hit] = []
+    for kind, texts in (("any", rule.any), ("all", rule.all)):
+        for text in texts:
+            hits += [Hit(category.name, kind, text, *occ) for occ in occurrences(text)]
+    if rule.any and not any(hit.kind == "any" for hit in hits):
+        return []
+    if any(not occurrences(text) for text in rule.all):
+        return []
+    for near in rule.near:
+        near_hits = _near_hits(category.name, near, segs, occurrences)
+        if not near_hits:
+            return []
+        hits += near_hits
+    if rule.regex:
+        regex_hits = [
+            Hit(category.name, "regex", pattern.pattern, i, *match.span())
+            for pattern in rule.compiled_regex
+            for i in sorted(scope)
+            for match in pattern.finditer(segs[i].folded)
+            if match.end() > match.start()
+        ]
+        if not regex_hits:
+            return []
+        hits += regex_hits
+    return hits if len(hits) >= rule.min_count else []
+
+
+def _near_hits(name: str, near, segs, occurrences) -> list[Hit]:
+    """Spans where a phrase of every group occurs within `near.within` units of the first."""
+    groups = [[occ for text in group for occ in occurrences(text)] for group in near.terms]
+    hits = []
+    for seg_i, start, end in groups[0]:
+        seg = segs[seg_i]
+        span = [start, end]
+        for others in groups[1:]:
+            close = [
+                (s, e)
+                for i, s, e in others
+                if i == seg_i and _gap(seg, span[0], span[1], s, e) <= near.within
+            ]
+            if not close:
+                break
+            s, e = min(close, key=lambda se: _gap(seg, span[0], span[1], *se))
+            span = [min(span[0], s), max(span[1], e)]
+        else:
+            term = " ~ ".join("|".join(group) for group in near.terms)
+            hits.append(Hit(name, "near", f"{term} within {near.within}", seg_i, *span))
+    return hits
+
+
+def _gap(seg: _Segment, a_start: int, a_end: int, b_start: int, b_end: int) -> int:
+    """Units strictly between two spans of one segment (0 when they touch or overlap)."""
+    if b_start >= a_end:
+        return max(0, seg.unit_at(b_start) - seg.unit_at(a_end - 1) - 1)
+    if a_start >= b_end:
+        return max(0, seg.unit_at(a_start) - seg.unit_at(b_end - 1) - 1)
+    return 0
+
+
+def _dedupe(hits: list[Hit]) -> list[Hit]:
+    seen, out = set(), []
+    for hit in hits:
+        key = (hit.kind, hit.term, hit.seg, hit.start, hit.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
+
+def _complaint_class(categories: list[Category], result: CallCategories) -> str:
+    """The class with the most hits among matched categories (earlier categories win ties)."""
+    order = {category.name: i for i, category in enumerate(categories)}
+    classes = {category.name: category.complaint_class for category in categories}
+    counts: Counter = Counter()
+    first: dict[str, int] = {}
+    for hit in result.hits:
+        cls = classes.get(hit.category)
+        if cls:
+            counts[cls] += 1
+            first[cls] = min(first.get(cls, 1 << 30), order[hit.category])
+    if not counts:
+        return "none"
+    return max(counts, key=lambda cls: (counts[cls], -first[cls]))
+
+
+def hit_time(row: dict, start: int) -> float:
+    """When the character at `start` of a segment is said: from word times when the words
+    line up with the text, else by its position in the segment."""
+    text = fold(row["text"] or "")
+    begin, end = row["start_s"] or 0.0, row["end_s"] or 0.0
+    cursor, located = 0, []
+    for word in row.get("words") or []:
+        token = fold((word.get("word") or "").strip())
+        pos = text.find(token, cursor) if token else -1
+        if pos < 0:
+            located = []
+            break
+        located.append((pos, word.get("start")))
+        cursor = pos + len(token)
+    if located and all(t is not None for _, t in located):
+        i = bisect.bisect_right([pos for pos, _ in located], start) - 1
+        return float(located[max(i, 0)][1])
+    return begin + (end - begin) * start / max(len(text), 1)
+
+
+def categorize_day(
+    day, segments: pa.Table, calls: pa.Table, rules: RuleSet
+) -> tuple[list[dict], dict[str, CallCategories]]:
+    """keyword_hits rows and each ok call's categories, from a day's stored tables."""
+    by_call: dict[str, list[dict]] = defaultdict(list)
+    for row in segments.sort_by([("call_id", "ascending"), ("idx", "ascending")]).to_pylist():
+        by_call[row["call_id"]].append(row)
+    hit_rows: list[dict] = []
+    per_call: dict[str, CallCategories] = {}
+    for call in calls.select(["call_id", "status", "duration_s"]).to_pylist():
+        if call["status"] != "ok":
+            continue
+        rows = by_call.get(call["call_id"], [])
+        result = categorize_call(rows, rules, call["duration_s"])
+        per_call[call["call_id"]] = result
+        hit_rows += [
+            _hit_row(day, call["call_id"], rows[hit.seg], hit, rules) for hit in result.hits
+        ]
+    return hit_rows, per_call
+
+
+def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:
+    text = seg["text"] or ""
+    start_s = hit_time(seg, hit.start)
+    end_s = hit_time(seg, hit.end) if hit.end < len(text) else seg["end_s"]
+    return {
+        "call_id": call_id,
+        "date": day,
+        "category": hit.category,
+        "kind": hit.kind,
+        "term": hit.term,
+        "matched": text[hit.start : hit.end],
+        "idx": seg["idx"],
+        "speaker": seg["speaker"],
+        "start_s": round(start_s, 3),
+        "end_s": round(max(end_s or start_s, start_s), 3),
+        "char_start": hit.start,
+        "char_end": hit.end,
+        "rules_version": rules.version_hash,
+    }

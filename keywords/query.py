@@ -1,0 +1,230 @@
+"""The supervisors' search syntax, parsed into an FTS5 expression and highlight patterns.
+
+    退款                 a word or a string of Chinese characters (matched inside longer words)
+    "how can i help"     a phrase: these words in this order
+    退款 投诉            both (AND is implied; `AND` may be written)
+    退款 OR 退费         either
+    销户 NOT 已解决      the first without the second; `-已解决` is the same
+    (退款 OR 退费) 投诉  parentheses group
+    cancel*              words that start with `cancel`
+
+Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Queries are
+folded like the index (Traditional -> Simplified, full-width -> half-width, lower case), so
+退費 finds 退费.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from keywords.text import HAN, fold, is_han, run_tokens, runs
+
+OPERATORS = {"AND", "OR", "NOT"}
+_LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
+
+
+class QueryError(ValueError):
+    """A query that cannot be parsed; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    phrase: bool = False
+
+    @property
+    def prefix(self) -> bool:
+        return self.text.endswith("*")
+
+
+@dataclass(frozen=True)
+class Not:
+    keep: object
+    drop: tuple
+
+
+@dataclass(frozen=True)
+class All:
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Any:
+    parts: tuple
+
+
+@dataclass
+class ParsedQuery:
+    text: str
+    fts: str  # an FTS5 MATCH expression over the `tokens` column
+    highlights: list[re.Pattern] = field(default_factory=list)
+
+
+def parse(query: str) -> ParsedQuery:
+    tokens = _lex(query)
+    if not tokens:
+        raise QueryError("the query is empty; type a word, e.g. 退款")
+    parser = _Parser(tokens)
+    tree = parser.expression()
+    if parser.peek() is not None:
+        raise QueryError(f"unexpected {parser.peek()[1]!r} in {query!r}: a ')' without '('?")
+    return ParsedQuery(query, _render(tree), [_pattern(t) for t in _positive_terms(tree)])
+
+
+def _lex(query: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    query = query.strip()
+    while pos < len(query):
+        match = _LEX.match(query, pos)
+        if match is None:
+            break
+        if match.group(1):
+            end = query.find('"', match.end())
+            if end < 0:
+                raise QueryError(f'a quote is not closed in {query!r}: add the closing "')
+            out.append(("phrase", query[match.end() : end]))
+            pos = end + 1
+            continue
+        kind = "(" if match.group(2) else ")" if match.group(3) else "word"
+        out.append((kind, match.group(match.lastindex)))
+        pos = match.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]]):
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self):
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def expression(self):
+        parts = [self.conjunction()]
+        while self._is_op("OR"):
+            self.take()
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else Any(tuple(parts))
+
+    def conjunction(self):
+        keep, drop = [], []
+        while (token := self.peek()) is not None and token[0] != ")" and not self._is_op("OR"):
+            if self._is_op("AND"):
+                self.take()
+                continue
+            negative = self._is_op("NOT")
+            if negative:
+                self.take()
+            elif token[0] == "word" and token[1].startswith("-") and len(token[1]) > 1:
+                negative = True
+                self.tokens[self.pos] = ("word", token[1][1:])
+            item = self.primary()
+            (drop if negative else keep).append(item)
+        if not keep:
+            if drop:
+                raise QueryError("NOT needs something to keep: write e.g. 销户 NOT 已解决")
+            raise QueryError("an operator has nothing on one side: check AND / OR / ( )")
+        core = keep[0] if len(keep) == 1 else All(tuple(keep))
+        return Not(core, tuple(drop)) if drop else core
+
+    def primary(self):
+        token = self.take()
+        if token is None:
+            raise QueryError("the query ends with an operator: add a word after it")
+        kind, value = token
+        if kind == "(":
+            inner = self.expression()
+            if self.take() != (")", ")"):
+                raise QueryError("a '(' is not closed: add ')'")
+            return inner
+        if kind == ")":
+            raise QueryError("a ')' has nothing before it")
+        if kind == "word" and value in OPERATORS:
+            raise QueryError(f"{value} needs a word on each side")
+        return _term(value, phrase=kind == "phrase")
+
+    def _is_op(self, name: str) -> bool:
+        token = self.peek()
+        return token is not None and token == ("word", name)
+
+
+def _term(text: str, phrase: bool) -> Term:
+    term = Term(text, phrase)
+    folded = runs(fold(text.rstrip("*")))
+    if not folded:
+        raise QueryError(f"{text!r} has no letters, digits or Chinese characters to search for")
+    for i, run in enumerate(folded):
+        if is_han(run[0]) and len(run) == 1 and (i < len(folded) - 1 or len(folded) == 1):
+            raise QueryError(
+                f"{text!r}: single Chinese characters are not searchable on their own; "
+                "use two or more (e.g. 退款, 销户)"
+            )
+    if term.prefix and is_han(folded[-1][0]):
+        raise QueryError(f"{text!r}: '*' works after Latin letters only (cancel*)")
+    return term
+
+
+def _render(node) -> str:
+    if isinstance(node, Term):
+        return _render_term(node)
+    if isinstance(node, All):
+        return "(" + " AND ".join(_render(part) for part in node.parts) + ")"
+    if isinstance(node, Any):
+        return "(" + " OR ".join(_render(part) for part in node.parts) + ")"
+    rendered = _render(node.keep)
+    for part in node.drop:
+        rendered = f"({rendered} NOT {_render(part)})"
+    return rendered
+
+
+def _render_term(term: Term) -> str:
+    folded = runs(fold(term.text.rstrip("*")))
+    tokens = [token for run in folded for token in run_tokens(run)]
+    prefix = term.prefix or (is_han(folded[-1][0]) and len(folded[-1]) == 1)
+    return "tokens : " + '"' + " ".join(tokens) + '"' + (" *" if prefix else "")
+
+
+def _positive_terms(node) -> list[Term]:
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return _positive_terms(node.keep)
+    return [term for part in node.parts for term in _positive_terms(part)]
+
+
+_LETTER = rf"(?:(?![{HAN}])[^\W\d_])"
+
+
+def _pattern(term: Term) -> re.Pattern:
+    """Where `term` occurs in folded text (same offsets as the original text)."""
+    parts = []
+    for run in runs(fold(term.text.rstrip("*"))):
+        if is_han(run[0]):
+            parts.append(r"\s*".join(re.escape(ch) for ch in run))
+        else:
+            before = rf"(?<!{_LETTER})" if not run[0].isdigit() else r"(?<!\d)"
+            after = (
+                "" if term.prefix else (rf"(?!{_LETTER})" if not run[-1].isdigit() else r"(?!\d)")
+            )
+            tail = rf"{_LETTER}*" if term.prefix and not run[-1].isdigit() else ""
+            parts.append(before + re.escape(run) + tail + after)
+    return re.compile(r"[\W_]*".join(parts))
+
+
+def highlight_spans(text: str, patterns: list[re.Pattern]) -> list[tuple[int, int]]:
+    """Merged (start, end) character spans of every match in `text`."""
+    folded = fold(text)
+    spans = sorted(m.span() for p in patterns for m in p.finditer(folded) if m.end() > m.start())
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]

@@ -1,0 +1,201 @@
+"""Rule categories: the YAML format, its validation and the compiled matchers.
+
+A category matches a call when any of its rules matches. A rule's conditions must all hold
+within its scope (`speaker`, `first_s` / `last_s`); inside each list one item is enough:
+
+    any: [..]        at least one of these phrases
+    all: [..]        every one of these phrases
+    none: [..]       none of these phrases (the rule fails if one is said)
+    near: [{terms: [[..], [..]], within: N}]   a phrase of each group within N units of
+                     each other in one segment (a unit is a Chinese character or a word)
+    regex: [..]      a regular expression over folded text (Simplified, lower case)
+    min_count: N     at least N hits of any / all / near / regex in scope
+
+Phrases match folded text (Traditional -> Simplified, lower case, spaces between Chinese
+characters ignored); Latin words match whole words, `word*` matches words that start so.
+The operators may sit on the category itself as its one rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from keywords.query import Term, _pattern
+from keywords.text import fold, has_han, runs
+
+COMPLAINT_CLASSES = ("business", "service", "network")
+_RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}
+
+
+class RuleError(ValueError):
+    """The rule file is missing or invalid; the message names the file and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # 315 is a phrase
+
+
+class Near(_Strict):
+    terms: list[list[str]] = Field(min_length=2)
+    within: int = Field(10, ge=0, description="units (Chinese characters or words) apart")
+
+    @field_validator("terms")
+    @classmethod
+    def _groups(cls, value: list[list[str]]) -> list[list[str]]:
+        if any(not group for group in value):
+            raise ValueError("every near group needs at least one phrase")
+        for group in value:
+            _check_phrases(group)
+        return value
+
+
+class Rule(_Strict):
+    any: list[str] = Field(default_factory=list)
+    all: list[str] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list)
+    near: list[Near] = Field(default_factory=list)
+    regex: list[str] = Field(default_factory=list)
+    speaker: Literal["any", "agent", "customer"] = "any"
+    first_s: float | None = Field(None, gt=0)
+    last_s: float | None = Field(None, gt=0)
+    min_count: int = Field(1, ge=1)
+
+    @field_validator("any", "all", "none")
+    @classmethod
+    def _phrases(cls, value: list[str]) -> list[str]:
+        return _check_phrases(value)
+
+    @field_validator("regex")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"regex {pattern!r} does not compile: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _has_positive(self) -> Rule:
+        if not (self.any or self.all or self.near or self.regex):
+            raise ValueError("a rule needs any, all, near or regex (none alone matches nothing)")
+        return self
+
+    @cached_property
+    def compiled_regex(self) -> list[re.Pattern]:
+        return [re.compile(pattern) for pattern in self.regex]
+
+
+class Category(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = ""
+    description: str = ""
+    complaint_class: Literal["business", "service", "network"] | None = None
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data):
+        if isinstance(data, dict) and _RULE_KEYS & data.keys():
+            if "rules" in data:
+                raise ValueError("put the operators either under rules: or on the category")
+            data = dict(data)
+            data["rules"] = [{key: data.pop(key) for key in _RULE_KEYS & data.keys()}]
+        return data
+
+
+class RuleSet(_Strict):
+    version: int = 1
+    complaint_classes: dict[str, str] = Field(default_factory=dict)
+    categories: list[Category] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleSet:
+        names = [category.name for category in self.categories]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"category names used twice: {duplicates}")
+        unknown = set(self.complaint_classes) - set(COMPLAINT_CLASSES)
+        if unknown:
+            raise ValueError(
+                f"complaint_classes: unknown {sorted(unknown)}; use {COMPLAINT_CLASSES}"
+            )
+        return self
+
+    @cached_property
+    def version_hash(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @cached_property
+    def phrases(self) -> dict[str, Phrase]:
+        """Every phrase of every rule, compiled once."""
+        found: dict[str, Phrase] = {}
+        for category in self.categories:
+            for rule in category.rules:
+                texts = rule.any + rule.all + rule.none
+                texts += [text for near in rule.near for group in near.terms for text in group]
+                for text in texts:
+                    found.setdefault(text, Phrase(text))
+        return found
+
+
+class Phrase:
+    """A rule phrase: a cheap literal test on a whole call, then the exact pattern."""
+
+    def __init__(self, text: str):
+        self.text = text
+        folded = runs(fold(text.rstrip("*")))
+        self.key = max(folded, key=len)
+        self.pattern = _pattern(Term(text))
+
+
+def _check_phrases(value: list[str]) -> list[str]:
+    for text in value:
+        if not runs(fold(text.rstrip("*"))):
+            raise ValueError(f"phrase {text!r} has no letters, digits or Chinese characters")
+        if text.endswith("*") and has_han(text):
+            raise ValueError(f"phrase {text!r}: '*' works after Latin letters only")
+    return value
+
+
+def load_rules(path: Path) -> RuleSet:
+    path = Path(path)
+    if not path.is_file():
+        raise RuleError(f"rule file {path} not found; set keywords.rules in the config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RuleError(f"rule file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuleError(f"rule file {path} must hold a mapping with a categories: list")
+    try:
+        return RuleSet(**data)
+    except ValidationError as exc:
+        lines = [f"  {_where(data, error['loc'])}: {error['msg']}" for error in exc.errors()]
+        raise RuleError(f"rule file {path} is invalid:\n" + "\n".join(lines)) from exc
+
+
+def _where(data: dict, loc: tuple) -> str:
+    """`categories[3] (billing_dispute).rules[0].regex` rather than bare indexes."""
+    parts = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and i > 0 and loc[i - 1] == "categories":
+            try:
+                name = data["categories"][part].get("name", "?")
+            except (KeyError, IndexError, AttributeError, TypeError):
+                name = "?"
+            parts[-1] += f"[{part}] ({name})"
+        elif isinstance(part, int):
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(top level)"
