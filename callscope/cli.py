@@ -19,6 +19,10 @@ demo_app = typer.Typer(help="The bundled demo day.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 voiceprint_app = typer.Typer(help="Agent voiceprints for finding the agent in mono calls.")
 app.add_typer(voiceprint_app, name="voiceprint")
+categories_app = typer.Typer(help="Rule categories: apply, list, try out.", no_args_is_help=True)
+app.add_typer(categories_app, name="categories")
+index_app = typer.Typer(help="The transcript search index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
@@ -295,6 +299,8 @@ def demo_day(
         _fail(f"cannot write the demo day to {out}: {exc.strerror or exc}")
     print(f"demo day {DEMO_DATE} written to {folder}")
 
+
+from callscope import cli_keywords  # noqa: E402, F401  (registers search, categories, index)
 
 if __name__ == "__main__":
     sys.exit(app())

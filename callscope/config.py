@@ -202,6 +202,23 @@ class FlowSettings(_Section):
     retry_delay_s: float = Field(5.0, ge=0)
 
 
+class KeywordSettings(_Section):
+    rules: Path = Field(
+        CONFIG_DIR / "categories.yaml",
+        description="rule categories YAML; a relative path is read next to the config file",
+    )
+
+
+class SearchSettings(_Section):
+    index: Path | None = Field(
+        None, description="SQLite index file; default <warehouse>/search.sqlite"
+    )
+    rank_window: int = Field(
+        20000, ge=100, description="relevance is ranked among the newest this many matches"
+    )
+    context_segments: int = Field(1, ge=0, le=5, description="segments shown before / after a hit")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -216,6 +233,12 @@ class Settings(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    keywords: KeywordSettings = Field(default_factory=KeywordSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @property
+    def search_index(self) -> Path:
+        return self.search.index or self.warehouse / "search.sqlite"
 
     @classmethod
     def settings_customise_sources(
@@ -254,9 +277,12 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {path} must hold a mapping of settings at the top level")
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(f"config file {path} is invalid:\n{_describe(exc)}") from exc
+    if not settings.keywords.rules.is_absolute():
+        settings.keywords.rules = path.parent / settings.keywords.rules
+    return settings
 
 
 def _describe(exc: ValidationError) -> str:

@@ -19,6 +19,9 @@ from asr.errors import BadRecordingError, TransientError
 from asr.models import load_whisper
 from asr.speakers import load_voiceprint
 from callscope.config import Settings, call_settings_hash
+from keywords.daily import CategoryRun, apply_categories, update_index
+from keywords.index import SearchIndex
+from keywords.rules import RuleSet, load_rules
 from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
@@ -41,6 +44,8 @@ class NightSummary:
     date: dt.date
     outcomes: list[CallOutcome] = field(default_factory=list)
     wall_s: float = 0.0
+    categories: CategoryRun | None = None
+    indexed_segments: int | None = None  # None: the index was already current
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -64,6 +69,9 @@ class NightSummary:
             "wall_s": round(self.wall_s, 2),
             "x_real_time": round(self.x_real_time, 2),
             "errors": [asdict(o) for o in self.outcomes if o.status == "error"],
+            "tagged_calls": self.categories.tagged if self.categories else 0,
+            "keyword_hits": self.categories.hits if self.categories else 0,
+            "indexed_segments": self.indexed_segments,
         }
 
     def render(self) -> str:
@@ -73,6 +81,13 @@ class NightSummary:
             f"audio {self.audio_s / 3600:.3f} h transcribed in {self.wall_s:.1f} s wall, "
             f"{self.x_real_time:.1f}x real time",
         ]
+        if self.categories and not self.categories.skipped:
+            lines.append(
+                f"categories: {self.categories.tagged} of {self.categories.calls} calls tagged, "
+                f"{self.categories.hits} keyword hits"
+            )
+        if self.indexed_segments is not None:
+            lines.append(f"search index: {self.indexed_segments} segments indexed")
         lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
         return "\n".join(lines)
 
@@ -97,12 +112,26 @@ def get_model(settings: Settings):
     )
 
 
-def load_models(settings: Settings) -> None:
-    """Load this night's models once, up front, so that a model that cannot load stops the
-    night with one clear error instead of failing every call."""
+def load_models(settings: Settings) -> RuleSet:
+    """Load this night's models and rules once, up front, so that one that cannot load stops
+    the night with one clear error instead of failing every call."""
+    rules = load_rules(settings.keywords.rules)
     get_model(settings)
     if settings.diarization.enabled:
         get_diarizer(settings.diarization)
+    return rules
+
+
+def tag_day(warehouse: Warehouse, day: dt.date, rules: RuleSet) -> CategoryRun:
+    return apply_categories(warehouse, day, rules)
+
+
+def index_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> int | None:
+    index = SearchIndex(settings.search_index)
+    try:
+        return update_index(warehouse, index, day)
+    finally:
+        index.close()
 
 
 def get_batched(settings: Settings):
@@ -273,7 +302,7 @@ def run_night(
     started = time.perf_counter()
     recordings = list(recordings if recordings is not None else source.list_day(day))
     done = warehouse.done_calls(day)
-    load_models(settings)
+    rules = load_models(settings)
     progress = progress or ProgressLog(len(recordings))
     summary = NightSummary(day)
     for rec in recordings:
@@ -281,5 +310,7 @@ def run_night(
         summary.outcomes.append(outcome)
         progress(outcome)
     warehouse.commit_day(day)
+    summary.categories = tag_day(warehouse, day, rules)
+    summary.indexed_segments = index_day(warehouse, day, settings)
     summary.wall_s = time.perf_counter() - started
     return summary

@@ -1,4 +1,5 @@
-"""The nightly flow: one day's recordings -> transcribed, speaker-attributed Parquet."""
+"""The nightly flow: one day's recordings -> transcribed, speaker-attributed Parquet, tagged
+with rule categories and searchable."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from callscope.night import (
     CallOutcome,
     NightSummary,
     ProgressLog,
+    index_day,
     load_models,
     process_call,
     record_error,
+    tag_day,
     yesterday,
 )
 from storage.recordings import LocalRecordingSource, Recording
@@ -48,8 +51,18 @@ def commit_day_task(warehouse: Warehouse, day: dt.date) -> int:
 
 
 @task(name="load-model", cache_policy=NO_CACHE)
-def load_model_task(settings: Settings) -> None:
-    load_models(settings)
+def load_model_task(settings: Settings):
+    return load_models(settings)
+
+
+@task(name="categorize-day", cache_policy=NO_CACHE)
+def categorize_day_task(warehouse: Warehouse, day: dt.date, rules):
+    return tag_day(warehouse, day, rules)
+
+
+@task(name="index-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def index_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
+    return index_day(warehouse, day, settings)
 
 
 @flow(name="nightly", log_prints=True)
@@ -74,7 +87,7 @@ def nightly(
     calls = source.list_day(day)
     done = store.done_calls(day)
     logger.info("night %s: %d recordings in %s", day, len(calls), source.day_folder(day))
-    load_model_task(settings)
+    rules = load_model_task(settings)
     summary = NightSummary(day)
     progress = ProgressLog(len(calls), log=logger.info)
     call_task = transcribe_call_task.with_options(
@@ -97,6 +110,8 @@ def nightly(
         progress(outcome)
         submit_next()
     commit_day_task(store, day)
+    summary.categories = categorize_day_task(store, day, rules)
+    summary.indexed_segments = index_day_task(store, day, settings)
     summary.wall_s = time.perf_counter() - started
     logger.info(summary.render())
     return summary.as_dict()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from asr.errors import CallscopeError
 from keywords.query import ParsedQuery, highlight_spans, parse
 from keywords.text import TOKENIZER_VERSION, index_tokens
 
@@ -48,7 +49,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 """
 
 
-class SearchIndexError(Exception):
+class SearchIndexError(CallscopeError):
     """The index is missing, unreadable or from another version; the message says the fix."""
 
 

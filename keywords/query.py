@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from asr.errors import CallscopeError
 from keywords.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
 
 
-class QueryError(ValueError):
+class QueryError(CallscopeError, ValueError):
     """A query that cannot be parsed; the message says what to change."""
 
 

@@ -28,6 +28,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asr.errors import CallscopeError
 from keywords.query import Term, _pattern
 from keywords.text import fold, has_han, runs
 
@@ -35,7 +36,7 @@ COMPLAINT_CLASSES = ("business", "service", "network")
 _RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}
 
 
-class RuleError(ValueError):
+class RuleError(CallscopeError, ValueError):
     """The rule file is missing or invalid; the message names the file and the fix."""
 
 

@@ -66,6 +66,10 @@ CALLS = pa.schema(
         pa.field("time_to_first_agent_s", pa.float64()),
         pa.field("n_turns_agent", pa.int32()),
         pa.field("n_turns_customer", pa.int32()),
+        # rule categories (keywords/categorize.py), filled after the day's calls are committed
+        pa.field("categories", pa.list_(pa.string())),
+        pa.field("complaint_class", pa.string()),  # business | service | network | none
+        pa.field("categories_version", pa.string()),  # hash of the rule set applied
     ]
 )
 
@@ -89,7 +93,31 @@ SEGMENTS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"calls": CALLS, "segments": SEGMENTS}
+KEYWORD_HITS = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # any | all | near | regex
+        pa.field("term", pa.string()),  # the rule phrase or pattern that matched
+        pa.field("matched", pa.string()),  # the words as said
+        pa.field("idx", pa.int32()),  # segment
+        pa.field("speaker", pa.string()),
+        pa.field("start_s", pa.float64()),  # when the match is said (word times)
+        pa.field("end_s", pa.float64()),
+        pa.field("char_start", pa.int32()),  # offsets in the segment text
+        pa.field("char_end", pa.int32()),
+        pa.field("rules_version", pa.string()),
+    ]
+)
+
+COMPLAINT_CLASSES = ("business", "service", "network", "none")
+
+TABLES: dict[str, pa.Schema] = {
+    "calls": CALLS,
+    "segments": SEGMENTS,
+    "keyword_hits": KEYWORD_HITS,
+}
 
 
 def empty_table(name: str) -> pa.Table:

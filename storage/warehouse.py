@@ -109,6 +109,15 @@ class Warehouse:
         logger.info("committed %d calls to %s", len(call_files), self.partition("calls", day))
         return len(call_files)
 
+    def replace_day(self, table: str, day: dt.date, rows: pa.Table) -> None:
+        """Write a whole day of `table` at once (atomic: readers see old or new)."""
+        target = self.partition(table, day)
+        target.mkdir(parents=True, exist_ok=True)
+        _write_atomic(rows.cast(TABLES[table]), target / PART_NAME)
+
+    def partition_files(self, day: dt.date, tables=("calls", "segments")) -> list[Path]:
+        return [self.partition(table, day) / PART_NAME for table in tables]
+
     def _read_staged(self, table: str, day: dt.date) -> pa.Table:
         folder = self.staging_dir(day)
         if not folder.is_dir():

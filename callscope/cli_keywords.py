@@ -1,0 +1,398 @@
+"""`callscope search`, `callscope categories ...` and `callscope index ...`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from callscope.cli import (
+    ConfigOpt,
+    DateOpt,
+    JsonOpt,
+    WarehouseOpt,
+    _date,
+    _fail,
+    _settings,
+    app,
+    categories_app,
+    index_app,
+)
+
+FromOpt = Annotated[str | None, typer.Option("--from", help="first date, YYYY-MM-DD")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="last date, YYYY-MM-DD")]
+
+
+def _optional_date(value: str | None, flag: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{flag} {value!r} is not a date; use YYYY-MM-DD")
+
+
+def _open_index(settings, create: bool = False):
+    from keywords.index import SearchIndex, SearchIndexError
+
+    try:
+        return SearchIndex(settings.search_index, create=create)
+    except SearchIndexError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='e.g. 退款, "how can i help", 销户 NOT 已解决')],
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    speaker: Annotated[
+        list[str] | None, typer.Option("--speaker", help="agent | customer | ivr | unknown")
+    ] = None,
+    agent: Annotated[list[str] | None, typer.Option("--agent", help="agent id")] = None,
+    queue: Annotated[list[str] | None, typer.Option("--queue", help="queue / skill group")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", help="rule category")] = None,
+    sentiment_min: Annotated[float | None, typer.Option(help="segments scored at least")] = None,
+    sentiment_max: Annotated[float | None, typer.Option(help="segments scored at most")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    sort: Annotated[str, typer.Option(help="relevance | newest | oldest")] = "relevance",
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find where something was said: ranked segments with the match highlighted."""
+    from keywords.daily import stale_days
+    from keywords.index import SORTS, SearchFilters
+    from keywords.query import QueryError
+
+    settings = _settings(config, warehouse=warehouse)
+    if sort not in SORTS:
+        _fail(f"--sort must be one of {', '.join(SORTS)}")
+    bad = sorted(set(speaker or []) - {"agent", "customer", "ivr", "unknown"})
+    if bad:
+        _fail(f"--speaker {bad[0]!r}: use agent, customer, ivr or unknown")
+    filters = SearchFilters(
+        date_from=_optional_date(date_from, "--from"),
+        date_to=_optional_date(date_to, "--to"),
+        agents=agent or [],
+        queues=queue or [],
+        speakers=speaker or [],
+        categories=category or [],
+        sentiment_min=sentiment_min,
+        sentiment_max=sentiment_max,
+    )
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        _fail("--from is after --to")
+    index = _open_index(settings)
+    try:
+        result = index.search(
+            query,
+            filters,
+            limit=limit,
+            offset=(page - 1) * limit,
+            sort=sort,
+            rank_window=settings.search.rank_window,
+            context=settings.search.context_segments,
+        )
+    except QueryError as exc:
+        _fail(str(exc))
+    from storage.warehouse import Warehouse
+
+    stale = stale_days(Warehouse(settings.warehouse), index)
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_hits(result, page)
+    if stale:
+        typer.secho(
+            f"note: {len(stale)} day(s) changed since they were indexed ({stale[0]}...); "
+            "run `callscope index update`",
+            fg="yellow",
+            err=True,
+        )
+
+
+def _print_hits(result, page: int) -> None:
+    color = sys.stdout.isatty()
+    if not result.total:
+        print(f"no matches for {result.query!r}")
+        return
+    first = result.offset + 1
+    last = result.offset + len(result.hits)
+    ranked = (
+        f", ranked among the newest {result.ranked_among}"
+        if result.ranked_among < result.total
+        else ""
+    )
+    print(f"{result.total} matches for {result.query!r}{ranked}; {first}-{last} (page {page})")
+    for n, hit in enumerate(result.hits, start=first):
+        cats = f"  [{', '.join(hit.categories)}]" if hit.categories else ""
+        print(
+            f"\n{n:>3}. {hit.date} {hit.call_id}  agent {hit.agent_id or '-'}  "
+            f"queue {hit.queue or '-'}  @{_clock(hit.hit_s)} ({hit.start_s:.1f}-{hit.end_s:.1f} s){cats}"
+        )
+        for line in hit.before:
+            print(f"       {line['speaker'] or '?':8} {_short(line['text'])}")
+        print(f"     > {hit.speaker or '?':8} {_marked(hit.text, hit.highlights, color)}")
+        for line in hit.after:
+            print(f"       {line['speaker'] or '?':8} {_short(line['text'])}")
+    if last < result.total:
+        print(f"\nmore: --page {page + 1}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _marked(text: str, spans: list, color: bool) -> str:
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        word = text[start:end]
+        out.append(typer.style(word, fg="red", bold=True) if color else f"【{word}】")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _rules(settings):
+    from keywords.rules import RuleError, load_rules
+
+    try:
+        return load_rules(settings.keywords.rules)
+    except RuleError as exc:
+        _fail(str(exc))
+
+
+def _days(settings, date, date_from, date_to, store) -> list[dt.date]:
+    if date and (date_from or date_to):
+        _fail("give --date or --from / --to, not both")
+    if date:
+        return [_date(date, settings.timezone)]
+    start, end = _optional_date(date_from, "--from"), _optional_date(date_to, "--to")
+    if not (start or end):
+        _fail("say which days: --date D, or --from D [--to D]")
+    return [day for day in store.days() if (not start or day >= start) and (not end or day <= end)]
+
+
+@categories_app.command("apply")
+def categories_apply(
+    date: DateOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-apply the rule file to stored days (no re-transcription) and refresh the index."""
+    from keywords.daily import apply_categories, update_index
+    from storage.warehouse import Warehouse
+
+    settings = _settings(config, warehouse=warehouse)
+    rules = _rules(settings)
+    store = Warehouse(settings.warehouse)
+    days = _days(settings, date, date_from, date_to, store)
+    missing = [day for day in days if not store.read("calls", day).num_rows]
+    if missing and len(days) == 1:
+        _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
+    index = _open_index(settings, create=True)
+    report = []
+    for day in days:
+        run = apply_categories(store, day, rules, force=True)
+        indexed = update_index(store, index, day)
+        report.append(
+            {
+                "date": day.isoformat(),
+                "calls": run.calls,
+                "tagged": run.tagged,
+                "hits": run.hits,
+                "indexed_segments": indexed,
+            }
+        )
+        if not as_json:
+            print(
+                f"{day}: {run.tagged} of {run.calls} calls tagged, {run.hits} hits; index updated"
+            )
+    if as_json:
+        print(json.dumps(report, indent=2))
+
+
+@categories_app.command("list")
+def categories_list(
+    date: DateOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The rule categories, with how many calls of a day each tagged (latest day by default)."""
+    from collections import Counter
+
+    from storage.warehouse import Warehouse
+
+    settings = _settings(config, warehouse=warehouse)
+    rules = _rules(settings)
+    store = Warehouse(settings.warehouse)
+    day = _date(date, settings.timezone) if date else (store.days() or [None])[-1]
+    calls = store.read("calls", day).to_pylist() if day else []
+    counts = Counter(name for row in calls for name in row.get("categories") or [])
+    classes = Counter(row.get("complaint_class") for row in calls if row["status"] == "ok")
+    rows = [
+        {
+            "name": c.name,
+            "label": c.label,
+            "complaint_class": c.complaint_class,
+            "rules": len(c.rules),
+            "calls": counts.get(c.name, 0),
+        }
+        for c in rules.categories
+    ]
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "date": day and day.isoformat(),
+                    "rules_version": rules.version_hash,
+                    "categories": rows,
+                    "complaint_classes": dict(classes),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    print(f"rules {settings.keywords.rules} (version {rules.version_hash}); calls of {day or '-'}")
+    print(f"{'category':22} {'class':9} {'calls':>5}  label")
+    for row in rows:
+        print(
+            f"{row['name']:22} {row['complaint_class'] or '-':9} {row['calls']:>5}  {row['label']}"
+        )
+    if classes:
+        print(
+            "complaint classes: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=str))
+        )
+
+
+@categories_app.command("test")
+def categories_test(
+    text: Annotated[str, typer.Argument(help="a sentence to try the rules on")],
+    speaker: Annotated[str, typer.Option(help="agent | customer")] = "customer",
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which categories a sentence would get, and which phrases fired (for rule writers)."""
+    from keywords.categorize import categorize_call
+
+    settings = _settings(config, warehouse=warehouse)
+    rules = _rules(settings)
+    seg = {
+        "idx": 0,
+        "start_s": 0.0,
+        "end_s": max(1.0, len(text) / 4),
+        "speaker": speaker,
+        "text": text,
+    }
+    result = categorize_call([seg], rules)
+    hits = [
+        {"category": h.category, "kind": h.kind, "term": h.term, "matched": text[h.start : h.end]}
+        for h in result.hits
+    ]
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "categories": result.categories,
+                    "complaint_class": result.complaint_class,
+                    "hits": hits,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    print(
+        f"categories: {', '.join(result.categories) or '(none)'}; complaint class: "
+        f"{result.complaint_class}"
+    )
+    for hit in hits:
+        print(f"  {hit['category']:22} {hit['kind']:5} {hit['matched']!r}  <- {hit['term']}")
+
+
+@index_app.command("update")
+def index_update(
+    date: DateOpt = None,
+    all_days: Annotated[bool, typer.Option("--all", help="every day in the warehouse")] = False,
+    rebuild: Annotated[bool, typer.Option(help="re-index even unchanged days")] = False,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Index days whose calls changed (the nightly flow does this for its own day)."""
+    from keywords.daily import stale_days, update_index
+    from storage.warehouse import Warehouse
+
+    settings = _settings(config, warehouse=warehouse)
+    store = Warehouse(settings.warehouse)
+    index = _open_index(settings, create=True)
+    if date:
+        days = [_date(date, settings.timezone)]
+    elif all_days or rebuild:
+        days = store.days() + [d for d in index.indexed_days() if d not in store.days()]
+    else:
+        days = stale_days(store, index) + [d for d in index.indexed_days() if d not in store.days()]
+    total = 0
+    for n, day in enumerate(days, start=1):
+        count = update_index(store, index, day, force=rebuild)
+        total += count or 0
+        state = "unchanged" if count is None else f"{count} segments"
+        print(f"[{n}/{len(days)}] {day}: {state}")
+    print(f"index {settings.search_index}: {total} segments written, {len(days)} day(s) checked")
+
+
+@index_app.command("status")
+def index_status(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Indexed days, their segment counts, and days waiting to be indexed."""
+    from keywords.daily import stale_days
+    from storage.warehouse import Warehouse
+
+    settings = _settings(config, warehouse=warehouse)
+    index = _open_index(settings)
+    days = index.indexed_days()
+    stale = stale_days(Warehouse(settings.warehouse), index)
+    path = Path(settings.search_index)
+    size = path.stat().st_size if path.exists() else 0
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "index": str(path),
+                    "bytes": size,
+                    "days": {d.isoformat(): n for d, n in days.items()},
+                    "stale": [d.isoformat() for d in stale],
+                },
+                indent=2,
+            )
+        )
+        return
+    print(f"{path}: {sum(days.values())} segments over {len(days)} day(s), {size / 1e6:.1f} MB")
+    for day, count in days.items():
+        print(
+            f"  {day}  {count:>8} segments{'  (changed since: run index update)' if day in stale else ''}"
+        )
+    for day in stale:
+        if day not in days:
+            print(f"  {day}  not indexed yet: run `callscope index update`")
