@@ -239,25 +239,40 @@ class SearchIndex:
         join = " JOIN segment s ON s.id = fts.rowid" if _needs_join(filters) else ""
         sql_from = f"FROM fts{join} WHERE fts MATCH ? AND {where}"
         total = self.db.execute(f"SELECT count(*) {sql_from}", (match, *args)).fetchone()[0]
-        ranked_among = total
-        if sort == "relevance" and total > rank_window:
-            # bm25 costs per matching row: rank the newest `rank_window` matches only
-            floor = self.db.execute(
-                f"SELECT fts.rowid {sql_from} ORDER BY fts.rowid DESC LIMIT 1 OFFSET ?",
-                (match, *args, rank_window - 1),
-            ).fetchone()[0]
-            sql_from += " AND fts.rowid >= ?"
-            args = (*args, floor)
-            ranked_among = rank_window
         order = {"relevance": "score", "newest": "fts.rowid DESC", "oldest": "fts.rowid"}[sort]
         score = "bm25(fts, 1.0, 0.0)" if sort == "relevance" else "NULL"
-        found = self.db.execute(
-            f"SELECT fts.rowid, {score} AS score {sql_from} ORDER BY {order} LIMIT ? OFFSET ?",
-            (match, *args, limit, offset),
-        ).fetchall()
+        select = f"SELECT fts.rowid, {score} AS score {sql_from}"
+        if sort != "relevance" or total <= rank_window:
+            found = self.db.execute(
+                f"{select} ORDER BY {order} LIMIT ? OFFSET ?", (match, *args, limit, offset)
+            ).fetchall()
+            ranked_among = total
+        else:
+            found = self._ranked_window(select, match, args, limit, offset, rank_window)
+            ranked_among = rank_window
         hits = self._hits(found, parsed, context)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(parsed.text, total, ranked_among, offset, limit, sort, hits, took)
+
+    def _ranked_window(self, select, match, args, limit, offset, window) -> list:
+        """bm25 costs per matching row: rank the newest `window` matches, then list the older
+        ones newest first."""
+        floor = self.db.execute(
+            f"{select} ORDER BY fts.rowid DESC LIMIT 1 OFFSET ?", (match, *args, window - 1)
+        ).fetchone()[0]
+        found = []
+        if offset < window:
+            found = self.db.execute(
+                f"{select} AND fts.rowid >= ? ORDER BY score LIMIT ? OFFSET ?",
+                (match, *args, floor, min(limit, window - offset), offset),
+            ).fetchall()
+        if len(found) < limit:
+            older = self.db.execute(
+                f"{select} AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ? OFFSET ?",
+                (match, *args, floor, limit - len(found), max(0, offset - window)),
+            ).fetchall()
+            found += [(rowid, None) for rowid, _ in older]
+        return found
 
     def _hits(self, found: list, parsed: ParsedQuery, context: int) -> list[SearchHit]:
         hits = []

@@ -38,9 +38,20 @@ def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
     wh = Warehouse(day.warehouse)
     date = dt.date.fromisoformat(DAY)
     assert wh.read("segments", date).num_rows >= 1
+    calls = {row["call_id"]: row for row in wh.read("calls", date).to_pylist()}
+    assert calls["c1"]["categories_version"] and calls["c1"]["complaint_class"]
+    assert calls["bad"]["categories"] is None  # error rows are not tagged
+    from keywords.index import SearchIndex
+
+    index = SearchIndex(day.search_index, create=False)
+    assert index.indexed_days() == {date: wh.read("segments", date).num_rows}
+    word = next(w for w in wh.read("segments", date)["text"][0].as_py().split() if w.isalpha())
+    assert index.search(word).total >= 1
     again = nightly(**kwargs)
     assert (again["ok"], again["skipped"]) == (0, 1)
+    # the bad file is tried again, so the day is rewritten and re-indexed: replaced, not doubled
     assert wh.read("calls", date).num_rows == 2
+    assert index.indexed_days() == {date: wh.read("segments", date).num_rows}
 
 
 class FlakySource(LocalRecordingSource):
