@@ -104,6 +104,12 @@ def _print_summary(summary: dict) -> None:
         f"audio {summary['audio_hours']:.3f} h | wall {summary['wall_s']:.1f} s | "
         f"{summary['x_real_time']:.1f}x real time"
     )
+    if summary.get("tagged_calls") or summary.get("keyword_hits"):
+        print(
+            f"categories: {summary['tagged_calls']} calls tagged, {summary['keyword_hits']} keyword hits"
+        )
+    if summary.get("indexed_segments") is not None:
+        print(f"search index: {summary['indexed_segments']} segments indexed")
     for error in summary["errors"]:
         print(f"  error {error['call_id']}: {error['error']}")
 
