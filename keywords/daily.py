@@ -100,6 +100,7 @@ def update_index(
         return None
     started = time.perf_counter()
     count = index.index_day(day, store.read("segments", day), store.read("calls", day), fingerprint)
+    index.checkpoint()
     seconds = time.perf_counter() - started
     logger.info(
         "search index: %s indexed, %d segments in %.1f s (%.0f/s)",

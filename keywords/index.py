@@ -31,7 +31,7 @@ from keywords.text import TOKENIZER_VERSION, index_tokens
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = f"index-1/{TOKENIZER_VERSION}"
+INDEX_VERSION = f"index-2/{TOKENIZER_VERSION}"
 DAY_SHIFT = 32
 EPOCH = dt.date(1970, 1, 1)
 SORTS = ("relevance", "newest", "oldest")
@@ -42,8 +42,7 @@ CREATE TABLE IF NOT EXISTS indexed_day (
     day TEXT PRIMARY KEY, fingerprint TEXT, n_segments INTEGER, indexed_at TEXT);
 CREATE TABLE IF NOT EXISTS segment (
     id INTEGER PRIMARY KEY, call_id TEXT, idx INTEGER, start_s REAL, end_s REAL,
-    speaker TEXT, agent_id TEXT, queue TEXT, categories TEXT, sentiment REAL, text TEXT,
-    meta TEXT);
+    speaker TEXT, agent_id TEXT, queue TEXT, categories TEXT, sentiment REAL, text TEXT);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     tokens, meta, content='', tokenize='unicode61 remove_diacritics 0');
 """
@@ -176,12 +175,10 @@ class SearchIndex:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self._delete_range(lo, hi)
-            self.db.executemany(
-                "INSERT INTO segment VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (r[:12] for r in rows)
-            )
+            self.db.executemany("INSERT INTO segment VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.executemany(
                 "INSERT INTO fts(rowid, tokens, meta) VALUES (?,?,?)",
-                ((r[0], index_tokens(r[10]), r[11]) for r in rows),
+                ((r[0], index_tokens(r[10]), _meta(*r[5:9])) for r in rows),
             )
             self.db.execute(
                 "INSERT OR REPLACE INTO indexed_day VALUES (?,?,?,?)",
@@ -205,18 +202,26 @@ class SearchIndex:
 
     def _delete_range(self, lo: int, hi: int) -> None:
         old = self.db.execute(
-            "SELECT id, text, meta FROM segment WHERE id BETWEEN ? AND ?", (lo, hi)
+            "SELECT id, text, speaker, agent_id, queue, categories FROM segment "
+            "WHERE id BETWEEN ? AND ?",
+            (lo, hi),
         ).fetchall()
         if not old:
             return
+        # a contentless FTS row is deleted by giving back exactly the tokens it was given
         self.db.executemany(
             "INSERT INTO fts(fts, rowid, tokens, meta) VALUES ('delete', ?, ?, ?)",
-            ((rowid, index_tokens(text), meta) for rowid, text, meta in old),
+            ((r[0], index_tokens(r[1]), _meta(*r[2:6])) for r in old),
         )
         self.db.execute("DELETE FROM segment WHERE id BETWEEN ? AND ?", (lo, hi))
 
     def optimize(self) -> None:
         self.db.execute("INSERT INTO fts(fts) VALUES ('optimize')")
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the index file."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # searching -------------------------------------------------------------
     def search(
@@ -280,7 +285,7 @@ class SearchIndex:
             row = self._segment(rowid)
             if row is None:
                 continue
-            _, call_id, idx, start_s, end_s, speaker, agent, queue, cats, _, text, _ = row
+            _, call_id, idx, start_s, end_s, speaker, agent, queue, cats, _, text = row
             spans = highlight_spans(text, parsed.highlights)
             hit_s = (
                 start_s + (end_s - start_s) * (spans[0][0] / max(len(text), 1))
@@ -368,10 +373,6 @@ def _segment_rows(segments: pa.Table, calls: pa.Table, first_id: int):
     for n, seg in enumerate(table.to_pylist()):
         call = call_info.get(seg["call_id"], {})
         categories = call.get("categories") or []
-        meta = [meta_token("speaker", seg["speaker"] or "unknown")]
-        meta += [meta_token("agent", call["agent_id"])] if call.get("agent_id") else []
-        meta += [meta_token("queue", call["queue"])] if call.get("queue") else []
-        meta += [meta_token("category", name) for name in categories]
         yield (
             first_id + n,
             seg["call_id"],
@@ -384,8 +385,16 @@ def _segment_rows(segments: pa.Table, calls: pa.Table, first_id: int):
             json.dumps(categories, ensure_ascii=False) if categories else None,
             seg.get("sentiment"),
             seg["text"] or "",
-            " ".join(meta),
         )
+
+
+def _meta(speaker: str | None, agent: str | None, queue: str | None, categories: str | None):
+    """The filter tokens of a segment row (recomputed, not stored, for deletes)."""
+    tokens = [meta_token("speaker", speaker or "unknown")]
+    tokens += [meta_token("agent", agent)] if agent else []
+    tokens += [meta_token("queue", queue)] if queue else []
+    tokens += [meta_token("category", name) for name in json.loads(categories or "[]")]
+    return " ".join(tokens)
 
 
 def _now() -> str:
