@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make demo   install, build the bundled demo day, run the nightly flow on it, list the calls
+#   make demo   install, build the bundled demo day, run the nightly flow on it, list the calls,
+#               their categories and a search
 #   make test   install, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,6 +28,8 @@ demo: install
 	$(BIN)/callscope nightly --date $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
 	$(BIN)/callscope calls --date $(DEMO_DATE) --warehouse demo/warehouse
 	$(BIN)/callscope metrics --date $(DEMO_DATE) --warehouse demo/warehouse
+	$(BIN)/callscope categories list --date $(DEMO_DATE) --warehouse demo/warehouse
+	$(BIN)/callscope search '预约 OR pre-order' --warehouse demo/warehouse --limit 5
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -37,3 +40,5 @@ lint: install
 bench: install
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/diarization.py
+	$(BIN)/python bench/search.py

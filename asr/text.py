@@ -37,6 +37,7 @@ def _t2s():
 
 
 _FULL_WIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；"})
+_SPACE_BETWEEN_CJK = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _HALF_AFTER_CJK = re.compile(r"(?<=[\u4e00-\u9fff])([,?!:;])|([,?!:;])(?=[\u4e00-\u9fff])")
 
 
@@ -44,8 +45,13 @@ def to_simplified(text: str) -> str:
     """Simplified characters and full-width punctuation next to Chinese characters."""
     if not _CJK.search(text):
         return text
-    text = _t2s().convert(text)
+    text = _SPACE_BETWEEN_CJK.sub("", _t2s().convert(text))
     return _HALF_AFTER_CJK.sub(lambda m: m.group().translate(_FULL_WIDTH), text)
+
+
+def join_han(text: str) -> str:
+    """Drop spaces between Chinese characters (hotword decoding writes 扣费 明细)."""
+    return _SPACE_BETWEEN_CJK.sub("", text)
 
 
 def bare(text: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
-from asr.text import collapse_repeats, is_phantom, to_simplified
+from asr.text import collapse_repeats, is_phantom, join_han, to_simplified
 from callscope.config import AsrSettings
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def transcribe_channel(
         language=language,
         beam_size=asr.beam_size,
         initial_prompt=prompt,
+        hotwords=asr.hotwords.get(language) or None,
         condition_on_previous_text=False,
         word_timestamps=asr.word_timestamps,
         vad_filter=True,
@@ -112,7 +113,7 @@ def split_sentences(
             **seg,
             "start_s": piece[0]["start"],
             "end_s": piece[-1]["end"],
-            "text": "".join(word["word"] for word in piece).strip(),
+            "text": join_han("".join(word["word"] for word in piece).strip()),
             "words": piece,
         }
         for piece in pieces

@@ -22,6 +22,8 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 CONFIG_ENV = "CALLSCOPE_CONFIG"
 
 ChannelLayout = Literal["agent_left", "customer_left", "mono"]
+# Words supervisors search for that a general model mishears (工信部 -> 公信部, 销户 -> 消护).
+TELECOM_HOTWORDS_ZH = "工信部 销户 携号转网 预约 预售 配送 物流 话费 扣费 明细 流量包 月租 套餐 宽带 信号 热线 订购 退订"
 
 
 class ConfigError(Exception):
@@ -57,6 +59,10 @@ class AsrSettings(_Section):
     language_detection_segments: int = Field(2, ge=1)
     initial_prompts: dict[str, str] = Field(
         default_factory=lambda: {"zh": "以下是普通话的句子，使用简体中文并带标点。"}
+    )
+    hotwords: dict[str, str] = Field(
+        default_factory=lambda: {"zh": TELECOM_HOTWORDS_ZH},
+        description="per language: domain words Whisper should prefer (faster-whisper hotwords)",
     )
     word_timestamps: bool = True
     vad: VadSettings = Field(default_factory=VadSettings)

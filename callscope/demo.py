@@ -3,7 +3,9 @@
 Sources, none of them shipped in this repository except our own synthetic English call:
 - Mandarin: the two clips inside the `fasr` package (AISHELL read speech, a lecture);
 - English telephone conversation: `sample.wav` inside `pyannote.audio`;
-- English stereo call: tests/data/en_stereo_call.flac (espeak-ng, made by this project).
+- English stereo call: tests/data/en_stereo_call.flac (espeak-ng, made by this project);
+- Mandarin call-centre calls: tests/data/zh_*_call.flac (text-to-speech, made by this project:
+  a failed online pre-order with a threat to go to the regulator; a billing dispute).
 Plus a silent call and a corrupt file, so the demo shows how the night treats them.
 """
 
@@ -24,6 +26,8 @@ logger = logging.getLogger(__name__)
 DEMO_DATE = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parent.parent
 OWN_STEREO_CALL = REPO / "tests" / "data" / "en_stereo_call.flac"
+OWN_ZH_PREORDER_CALL = REPO / "tests" / "data" / "zh_preorder_call.flac"
+OWN_ZH_BILLING_CALL = REPO / "tests" / "data" / "zh_billing_call.flac"
 
 
 class DemoError(CallscopeError):
@@ -97,6 +101,26 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
             "outbound",
         ),
         ("hold-0006", ".opus", hold_music(8000), 8000, None, "mono", "billing", "inbound"),
+        (
+            "zh-0009",
+            ".flac",
+            load_stereo(OWN_ZH_PREORDER_CALL),
+            8000,
+            None,
+            "agent_left",
+            "preorder",
+            "inbound",
+        ),
+        (
+            "zh-0010",
+            ".wav",
+            load_stereo(OWN_ZH_BILLING_CALL).mean(axis=1),
+            8000,
+            "ULAW",
+            "mono",
+            "billing",
+            "inbound",
+        ),
         (
             "en-0008",
             ".wav",

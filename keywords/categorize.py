@@ -41,16 +41,18 @@ class CallCategories:
 class _Segment:
     row: dict
     folded: str
-    units: list[tuple[int, int]]
+    _starts: list[int] | None = None
 
     def unit_at(self, offset: int) -> int:
-        return bisect.bisect_right([start for start, _ in self.units], offset) - 1
+        if self._starts is None:  # only proximity rules need units
+            self._starts = [start for start, _ in units(self.folded)]
+        return bisect.bisect_right(self._starts, offset) - 1
 
 
 def categorize_call(
     segments: list[dict], rules: RuleSet, duration_s: float | None = None
 ) -> CallCategories:
-    segs = [_Segment(row, folded := fold(row["text"] or ""), units(folded)) for row in segments]
+    segs = [_Segment(row, fold(row["text"] or "")) for row in segments]
     if not segs:
         return CallCategories()
     duration = duration_s or max(seg.row["end_s"] or 0.0 for seg in segs)
@@ -98,12 +100,15 @@ def _in_scope(rule: Rule, seg: _Segment, duration: float) -> bool:
 
 
 def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[Hit]:
+    if not _could_match(rule, matches):
+        return []
     scope = {i for i, seg in enumerate(segs) if _in_scope(rule, seg, duration)}
     if not scope:
         return []
 
     def occurrences(text: str) -> list[tuple[int, int, int]]:
-        return [occ for occ in matches.get(text, []) if occ[0] in scope]
+        found = matches.get(text)
+        return [occ for occ in found if occ[0] in scope] if found else []
 
     if any(occurrences(text) for text in rule.none):
         return []
@@ -132,6 +137,15 @@ def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[
             return []
         hits += regex_hits
     return hits if len(hits) >= rule.min_count else []
+
+
+def _could_match(rule: Rule, matches: dict) -> bool:
+    """A cheap test before scoping: the phrases the rule needs were said somewhere."""
+    if rule.any and not any(text in matches for text in rule.any):
+        return False
+    if any(text not in matches for text in rule.all):
+        return False
+    return all(any(text in matches for text in group) for near in rule.near for group in near.terms)
 
 
 def _near_hits(name: str, near, segs, occurrences) -> list[Hit]:
@@ -167,13 +181,13 @@ def _gap(seg: _Segment, a_start: int, a_end: int, b_start: int, b_end: int) -> i
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:
-    seen, out = set(), []
-    for hit in hits:
-        key = (hit.kind, hit.term, hit.seg, hit.start, hit.end)
-        if key not in seen:
-            seen.add(key)
-            out.append(hit)
-    return out
+    """One hit per place: a match inside a longer match of the same category is dropped
+    (乱扣 inside 乱扣费), so hit counts are counts of things said."""
+    kept: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.seg, h.start, -(h.end - h.start))):
+        if not any(k.seg == hit.seg and k.start <= hit.start and hit.end <= k.end for k in kept):
+            kept.append(hit)
+    return kept
 
 
 def _complaint_class(categories: list[Category], result: CallCategories) -> str:

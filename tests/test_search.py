@@ -299,3 +299,40 @@ def test_an_index_file_that_is_not_an_index(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(SearchIndexError, match="not a readable search index"):
         SearchIndex(path)
+
+
+def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
+    """Real audio through the whole night: Whisper, categories, index, then a supervisor's
+    searches (text-to-speech calls made by this project, tests/data/README.md)."""
+    from callscope.night import run_night
+    from storage.recordings import LocalRecordingSource
+    from tests.conftest import DATA, make_day
+
+    make_day(
+        settings.recordings,
+        DAY1.isoformat(),
+        {
+            "zh-pre.flac": DATA / "zh_preorder_call.flac",
+            "zh-bill.flac": DATA / "zh_billing_call.flac",
+        },
+        "call_id,agent_id,queue,channel_layout\nzh-pre,A7,preorder,agent_left\n"
+        "zh-bill,A8,billing,agent_left\n",
+    )
+    source = LocalRecordingSource(settings.recordings, settings.source.extensions)
+    store = Warehouse(settings.warehouse)
+    summary = run_night(DAY1, source, store, settings)
+    assert summary.count("ok") == 2 and summary.categories.tagged == 2
+    calls = {row["call_id"]: row for row in store.read("calls", DAY1).to_pylist()}
+    assert {"preorder_failure", "regulator_escalation"} <= set(calls["zh-pre"]["categories"])
+    assert "billing_dispute" in calls["zh-bill"]["categories"]
+    assert {calls["zh-pre"]["complaint_class"], calls["zh-bill"]["complaint_class"]} == {"business"}
+    hits = [h for h in store.read("keyword_hits", DAY1).to_pylist() if h["matched"] == "工信部"]
+    assert hits and hits[0]["speaker"] == "customer" and 15 < hits[0]["start_s"] < 38
+
+    index = SearchIndex(settings.search_index, create=False)
+    hit = index.search("工信部").hits[0]
+    assert (hit.call_id, hit.agent_id, hit.speaker) == ("zh-pre", "A7", "customer")
+    assert hit.text[slice(*hit.highlights[0])] == "工信部"
+    assert {h.call_id for h in index.search("预约失败 OR 销户").hits} == {"zh-pre", "zh-bill"}
+    found = index.search("您好", SearchFilters(speakers=["agent"], categories=["billing_dispute"]))
+    assert [h.call_id for h in found.hits] == ["zh-bill"]
