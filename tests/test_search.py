@@ -208,8 +208,9 @@ def test_categories_apply_to_a_past_day_from_stored_segments(store, index):
     assert "billing_dispute" in calls["c-refund"]["categories"]
     assert calls["c-refund"]["complaint_class"] == "business"
     hits = store.read("keyword_hits", DAY1).to_pylist()
-    escalation = next(h for h in hits if h["category"] == "regulator_escalation")
-    assert escalation["matched"] == "工信部" and escalation["speaker"] == "customer"
+    escalation = {h["matched"]: h for h in hits if h["category"] == "regulator_escalation"}
+    assert set(escalation) == {"投诉到", "工信部"}
+    assert escalation["工信部"]["speaker"] == "customer" and escalation["工信部"]["idx"] == 3
     assert apply_categories(store, DAY1, rules).skipped  # nothing changed
     assert len(store.read("keyword_hits", DAY1)) == len(hits)  # and nothing doubled
     update_index(store, index, DAY1)
