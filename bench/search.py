@@ -46,6 +46,18 @@ from storage.warehouse import Warehouse  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 LABELS = Path(__file__).resolve().parent / "data" / "stc3_category_labels.jsonl"
+LABELLED = [
+    "preorder_failure",
+    "delivery_lookup",
+    "billing_dispute",
+    "plan_change",
+    "broadband_fault",
+    "signal_data",
+    "cancel_threat",
+    "regulator_escalation",
+    "agent_rudeness",
+    "repeat_contact",
+]  # the categories of the labelling guide
 FIRST_DAY = dt.date(2026, 10, 1)
 QUEUES = ["general", "billing", "network", "broadband", "preorder", "vip"]
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])")
@@ -284,7 +296,7 @@ def bench_rules(eval_dir: Path) -> None:
                 )
                 t += length
             result = categorize_call(segments, rules)
-            got, want = set(result.categories), set(label["categories"])
+            got, want = set(result.categories) & set(LABELLED), set(label["categories"])
             for name in got | want:
                 (tp if name in got and name in want else fp if name in got else fn)[name] += 1
             right_class += result.complaint_class == label["complaint_class"]
@@ -293,7 +305,7 @@ def bench_rules(eval_dir: Path) -> None:
             f"{', held out' if split == 'test' else ', rules revised on it'})"
         )
         print(f"  {'category':22} {'precision':>9} {'recall':>7} {'labelled':>9} {'tagged':>7}")
-        for name in [c.name for c in rules.categories]:
+        for name in LABELLED:
             support, tagged = tp[name] + fn[name], tp[name] + fp[name]
             print(
                 f"  {name:22} {_ratio(tp[name], tagged):>9} {_ratio(tp[name], support):>7} "
