@@ -16,6 +16,7 @@ from callscope.cli import (
     JsonOpt,
     WarehouseOpt,
     _date,
+    _day_calls,
     _fail,
     _settings,
     app,
@@ -237,13 +238,8 @@ def categories_list(
     """The rule categories, with how many calls of a day each tagged (latest day by default)."""
     from collections import Counter
 
-    from storage.warehouse import Warehouse
-
-    settings = _settings(config, warehouse=warehouse)
+    settings, day, calls = _day_calls(config, warehouse, date)
     rules = _rules(settings)
-    store = Warehouse(settings.warehouse)
-    day = _date(date, settings.timezone) if date else (store.days() or [None])[-1]
-    calls = store.read("calls", day).to_pylist() if day else []
     counts = Counter(name for row in calls for name in row.get("categories") or [])
     classes = Counter(row.get("complaint_class") for row in calls if row["status"] == "ok")
     rows = [
