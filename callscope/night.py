@@ -122,10 +122,6 @@ def load_models(settings: Settings) -> RuleSet:
     return rules
 
 
-def tag_day(warehouse: Warehouse, day: dt.date, rules: RuleSet) -> CategoryRun:
-    return apply_categories(warehouse, day, rules)
-
-
 def index_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> int | None:
     index = SearchIndex(settings.search_index)
     try:
@@ -310,7 +306,7 @@ def run_night(
         summary.outcomes.append(outcome)
         progress(outcome)
     warehouse.commit_day(day)
-    summary.categories = tag_day(warehouse, day, rules)
+    summary.categories = apply_categories(warehouse, day, rules)
     summary.indexed_segments = index_day(warehouse, day, settings)
     summary.wall_s = time.perf_counter() - started
     return summary

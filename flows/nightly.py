@@ -21,9 +21,9 @@ from callscope.night import (
     load_models,
     process_call,
     record_error,
-    tag_day,
     yesterday,
 )
+from keywords.daily import apply_categories
 from storage.recordings import LocalRecordingSource, Recording
 from storage.warehouse import Warehouse
 
@@ -57,7 +57,7 @@ def load_model_task(settings: Settings):
 
 @task(name="categorize-day", cache_policy=NO_CACHE)
 def categorize_day_task(warehouse: Warehouse, day: dt.date, rules):
-    return tag_day(warehouse, day, rules)
+    return apply_categories(warehouse, day, rules)
 
 
 @task(name="index-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)

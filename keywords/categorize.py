@@ -207,23 +207,28 @@ def _complaint_class(categories: list[Category], result: CallCategories) -> str:
 
 
 def hit_time(row: dict, start: int) -> float:
-    """When the character at `start` of a segment is said: from word times when the words
-    line up with the text, else by its position in the segment."""
+    """When the character at `start` of a segment is said."""
+    return hit_times(row, [start])[0]
+
+
+def hit_times(row: dict, offsets: list[int]) -> list[float]:
+    """When each character offset of a segment is said: from word times when the words line
+    up with the text, else by its position in the segment."""
     text = fold(row["text"] or "")
     begin, end = row["start_s"] or 0.0, row["end_s"] or 0.0
     cursor, located = 0, []
     for word in row.get("words") or []:
         token = fold((word.get("word") or "").strip())
         pos = text.find(token, cursor) if token else -1
-        if pos < 0:
+        if pos < 0 or word.get("start") is None:
             located = []
             break
-        located.append((pos, word.get("start")))
+        located.append((pos, word["start"]))
         cursor = pos + len(token)
-    if located and all(t is not None for _, t in located):
-        i = bisect.bisect_right([pos for pos, _ in located], start) - 1
-        return float(located[max(i, 0)][1])
-    return begin + (end - begin) * start / max(len(text), 1)
+    if not located:
+        return [begin + (end - begin) * offset / max(len(text), 1) for offset in offsets]
+    starts = [pos for pos, _ in located]
+    return [float(located[max(bisect.bisect_right(starts, o) - 1, 0)][1]) for o in offsets]
 
 
 def categorize_day(
@@ -249,8 +254,9 @@ def categorize_day(
 
 def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:
     text = seg["text"] or ""
-    start_s = hit_time(seg, hit.start)
-    end_s = hit_time(seg, hit.end) if hit.end < len(text) else seg["end_s"]
+    start_s, end_s = hit_times(seg, [hit.start, hit.end])
+    if hit.end >= len(text):
+        end_s = seg["end_s"]
     return {
         "call_id": call_id,
         "date": day,

@@ -70,7 +70,7 @@ def parse(query: str) -> ParsedQuery:
     tree = parser.expression()
     if parser.peek() is not None:
         raise QueryError(f"unexpected {parser.peek()[1]!r} in {query!r}: a ')' without '('?")
-    return ParsedQuery(query, _render(tree), [_pattern(t) for t in _positive_terms(tree)])
+    return ParsedQuery(query, _render(tree), [term_pattern(t.text) for t in _positive_terms(tree)])
 
 
 def _lex(query: str) -> list[tuple[str, str]]:
@@ -202,8 +202,10 @@ def _positive_terms(node) -> list[Term]:
 _LETTER = rf"(?:(?![{HAN}])[^\W\d_])"
 
 
-def _pattern(term: Term) -> re.Pattern:
-    """Where `term` occurs in folded text (same offsets as the original text)."""
+def term_pattern(text: str) -> re.Pattern:
+    """Where a search term or rule phrase occurs in folded text (same offsets as the original
+    text): Chinese characters with any spaces between them, Latin words whole, `word*` a prefix."""
+    term = Term(text)
     parts = []
     for run in runs(fold(term.text.rstrip("*"))):
         if is_han(run[0]):

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asr.errors import CallscopeError
-from keywords.query import Term, _pattern
+from keywords.query import term_pattern
 from keywords.text import fold, has_han, runs
 
 COMPLAINT_CLASSES = ("business", "service", "network")
@@ -156,7 +156,7 @@ class Phrase:
         self.text = text
         folded = runs(fold(text.rstrip("*")))
         self.key = max(folded, key=len)
-        self.pattern = _pattern(Term(text))
+        self.pattern = term_pattern(text)
 
 
 def _check_phrases(value: list[str]) -> list[str]:
