@@ -117,11 +117,14 @@ def _print_summary(summary: dict) -> None:
 def _day_calls(config: Path | None, warehouse: Path | None, date: str | None):
     """(settings, day, calls rows): the given day, else the latest day in the warehouse."""
     settings = _settings(config, warehouse=warehouse)
-    from storage.warehouse import Warehouse
+    from storage.warehouse import Warehouse, WarehouseError
 
     store = Warehouse(settings.warehouse)
     day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
-    return settings, day, store.read("calls", day).to_pylist()
+    try:
+        return settings, day, store.read("calls", day).to_pylist()
+    except WarehouseError as exc:
+        _fail(str(exc))
 
 
 @app.command()

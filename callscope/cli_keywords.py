@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from asr.errors import CallscopeError
 from callscope.cli import (
     ConfigOpt,
     DateOpt,
@@ -74,9 +75,7 @@ def search(
     settings = _settings(config, warehouse=warehouse)
     if sort not in SORTS:
         _fail(f"--sort must be one of {', '.join(SORTS)}")
-    bad = sorted(set(speaker or []) - {"agent", "customer", "ivr", "unknown"})
-    if bad:
-        _fail(f"--speaker {bad[0]!r}: use agent, customer, ivr or unknown")
+    _check_speakers(speaker or [])
     filters = SearchFilters(
         date_from=_optional_date(date_from, "--from"),
         date_to=_optional_date(date_to, "--to"),
@@ -116,6 +115,14 @@ def search(
             fg="yellow",
             err=True,
         )
+
+
+def _check_speakers(speakers: list[str]) -> None:
+    from storage.schemas import SPEAKERS
+
+    bad = sorted(set(speakers) - set(SPEAKERS))
+    if bad:
+        _fail(f"--speaker {bad[0]!r}: use one of {', '.join(SPEAKERS)}")
 
 
 def _print_hits(result, page: int) -> None:
@@ -183,7 +190,10 @@ def _days(settings, date, date_from, date_to, store) -> list[dt.date]:
     start, end = _optional_date(date_from, "--from"), _optional_date(date_to, "--to")
     if not (start or end):
         _fail("say which days: --date D, or --from D [--to D]")
-    return [day for day in store.days() if (not start or day >= start) and (not end or day <= end)]
+    days = [day for day in store.days() if (not start or day >= start) and (not end or day <= end)]
+    if not days:
+        _fail(f"no days with calls from {start or '...'} to {end or '...'} in {store.root}", 1)
+    return days
 
 
 @categories_app.command("apply")
@@ -209,8 +219,11 @@ def categories_apply(
     index = _open_index(settings, create=True)
     report = []
     for day in days:
-        run = apply_categories(store, day, rules, force=True)
-        indexed = update_index(store, index, day)
+        try:
+            run = apply_categories(store, day, rules, force=True)
+            indexed = update_index(store, index, day)
+        except CallscopeError as exc:
+            _fail(str(exc))
         report.append(
             {
                 "date": day.isoformat(),
@@ -290,6 +303,7 @@ def categories_test(
     """Which categories a sentence would get, and which phrases fired (for rule writers)."""
     from keywords.categorize import categorize_call
 
+    _check_speakers([speaker])
     settings = _settings(config, warehouse=warehouse)
     rules = _rules(settings)
     seg = {
@@ -348,7 +362,10 @@ def index_update(
         days = stale_days(store, index) + [d for d in index.indexed_days() if d not in store.days()]
     total = 0
     for n, day in enumerate(days, start=1):
-        count = update_index(store, index, day, force=rebuild)
+        try:
+            count = update_index(store, index, day, force=rebuild)
+        except CallscopeError as exc:
+            _fail(str(exc))
         total += count or 0
         state = "unchanged" if count is None else f"{count} segments"
         print(f"[{n}/{len(days)}] {day}: {state}")

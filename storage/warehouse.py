@@ -21,12 +21,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from asr.errors import CallscopeError
 from storage.schemas import TABLES, empty_table, to_table
 
 logger = logging.getLogger(__name__)
 
 PART_NAME = "part-0.parquet"
 STAGING = "_staging"
+
+
+class WarehouseError(CallscopeError):
+    """A partition file that cannot be read; the message names it and the way out."""
 
 
 class Warehouse:
@@ -46,7 +51,13 @@ class Warehouse:
         path = self.partition(table, day) / PART_NAME
         if not path.exists():
             return empty_table(table)
-        return pq.read_table(path, schema=TABLES[table])
+        try:
+            return pq.read_table(path, schema=TABLES[table])
+        except (pa.ArrowException, OSError) as exc:
+            raise WarehouseError(
+                f"{path} cannot be read ({exc}); restore it from backup, or delete it and run "
+                f"the night of {day} again"
+            ) from exc
 
     def read_range(self, table: str, start: dt.date | None = None, end: dt.date | None = None):
         days = [

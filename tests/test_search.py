@@ -290,6 +290,12 @@ def test_cli_errors_are_clear(cli_config, tmp_path):
     assert code == 2 and "--speaker" in out
     code, out = run_cli("categories", "apply", "--date", "2020-01-01", "--config", cli_config)
     assert code == 1 and "no calls for 2020-01-01" in out
+    code, out = run_cli("categories", "apply", "--from", "2030-01-01", "--config", cli_config)
+    assert code == 1 and "no days with calls" in out
+    code, out = run_cli(
+        "categories", "test", "我要销户", "--speaker", "boss", "--config", cli_config
+    )
+    assert code == 2 and "--speaker" in out
     (tmp_path / "rules.yaml").write_text("categories: [{name: x, regex: ['(']}]")
     code, out = run_cli("categories", "apply", "--date", DAY1, "--config", cli_config)
     assert code == 2 and "rules.yaml" in out and "does not compile" in out
@@ -337,3 +343,14 @@ def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
     assert {h.call_id for h in index.search("预约失败 OR 销户").hits} == {"zh-pre", "zh-bill"}
     found = index.search("您好", SearchFilters(speakers=["agent"], categories=["billing_dispute"]))
     assert [h.call_id for h in found.hits] == ["zh-bill"]
+
+
+def test_a_corrupt_partition_is_named_and_nothing_is_rewritten(cli_config, store):
+    segments = store.partition("segments", DAY1) / "part-0.parquet"
+    calls = store.partition("calls", DAY1) / "part-0.parquet"
+    before = calls.read_bytes()
+    segments.write_bytes(b"junk")
+    code, out = run_cli("categories", "apply", "--date", DAY1, "--config", cli_config)
+    assert code == 2 and "cannot be read" in out and "date=2026-11-20" in out
+    assert calls.read_bytes() == before
+    assert not (store.partition("keyword_hits", DAY1) / "part-0.parquet").exists()
