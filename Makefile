@@ -42,3 +42,4 @@ bench: install
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/diarization.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/hotwords.py
