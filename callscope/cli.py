@@ -108,6 +108,12 @@ def _print_summary(summary: dict) -> None:
         print(
             f"categories: {summary['tagged_calls']} calls tagged, {summary['keyword_hits']} keyword hits"
         )
+    if summary.get("emotion_segments"):
+        print(
+            f"emotion: {summary['emotion_segments']} segments scored, "
+            f"{summary['angry_customers']} angry customers, "
+            f"{summary['escalation_risks']} calls at risk of escalation"
+        )
     if summary.get("indexed_segments") is not None:
         print(f"search index: {summary['indexed_segments']} segments indexed")
     for error in summary["errors"]:
@@ -309,7 +315,8 @@ def demo_day(
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 
-from callscope import cli_keywords  # noqa: E402, F401  (registers search, categories, index)
+# registers search, categories, index, trends and emotion
+from callscope import cli_emotion, cli_keywords  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -206,6 +206,7 @@ def categories_apply(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-apply the rule file to stored days (no re-transcription) and refresh the index."""
+    from callscope.night import emotion_day
     from keywords.daily import apply_categories, update_index
     from storage.warehouse import Warehouse
 
@@ -221,6 +222,7 @@ def categories_apply(
     for day in days:
         try:
             run = apply_categories(store, day, rules, force=True)
+            emotion_day(store, day, settings)  # the escalation risk reads the categories
             indexed = update_index(store, index, day)
         except CallscopeError as exc:
             _fail(str(exc))

@@ -225,6 +225,45 @@ class SearchSettings(_Section):
     context_segments: int = Field(1, ge=0, le=5, description="segments shown before / after a hit")
 
 
+class EmotionSettings(_Section):
+    enabled: bool = True
+    text_model: str = Field(
+        "lexicon",
+        description="lexicon (embedded, offline) or a text-classification model: hub id / folder",
+    )
+    text_label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="model label -> angry|frustrated|negative|neutral|positive",
+    )
+    voice_model: str = Field(
+        "prosody",
+        description="prosody (librosa, offline) or an audio-classification model: hub id / folder",
+    )
+    voice_label_map: dict[str, str] = Field(default_factory=dict)
+    device: str = "cpu"
+    batch_size: int = Field(32, ge=1)
+    voice_weight: float = Field(0.3, ge=0.0, le=1.0, description="audio model's share of sentiment")
+    angry_arousal: float = Field(0.5, ge=0.0, le=1.0, description="negative + this arousal = angry")
+    end_weight: float = Field(2.0, ge=1.0, description="weight of a role's last turn vs its first")
+    escalation_categories: list[str] = Field(
+        default_factory=lambda: ["regulator_escalation", "cancel_threat"]
+    )
+    aggravating_categories: list[str] = Field(
+        default_factory=lambda: ["repeat_contact", "agent_rudeness"]
+    )
+    escalation_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+    @field_validator("text_label_map", "voice_label_map")
+    @classmethod
+    def _known_emotions(cls, value: dict[str, str]) -> dict[str, str]:
+        from emotion.scores import EMOTIONS
+
+        for label, emotion in value.items():
+            if emotion not in EMOTIONS:
+                raise ValueError(f"{label}: {emotion!r} is not one of {', '.join(EMOTIONS)}")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -241,6 +280,7 @@ class Settings(BaseSettings):
     flow: FlowSettings = Field(default_factory=FlowSettings)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    emotion: EmotionSettings = Field(default_factory=EmotionSettings)
 
     @property
     def search_index(self) -> Path:
@@ -308,6 +348,11 @@ def call_settings_hash(settings: Settings) -> str:
         "asr": settings.asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"}),
         "diarization": settings.diarization.model_dump(exclude={"device", "batch_size"}),
         "roles": settings.roles.model_dump(mode="json"),
+        "voice": [
+            settings.emotion.enabled,
+            settings.emotion.voice_model,
+            settings.emotion.voice_label_map,
+        ],
         "pipeline": PIPELINE_VERSION,
     }
     blob = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()

@@ -14,14 +14,26 @@ QUIET_ENV = {
 }
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup(verbose: bool = False) -> None:
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     )
-    for name in ("asr", "storage", "callscope", "flows"):
+    for name in ("asr", "storage", "callscope", "flows", "keywords", "emotion"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(logging.DEBUG if verbose else logging.INFO)

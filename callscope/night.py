@@ -19,6 +19,8 @@ from asr.errors import BadRecordingError, TransientError
 from asr.models import load_whisper
 from asr.speakers import load_voiceprint
 from callscope.config import Settings, call_settings_hash
+from emotion.backends import get_text_scorer, load_emotion_models, score_voice
+from emotion.daily import EmotionRun, apply_emotion
 from keywords.daily import CategoryRun, apply_categories, update_index
 from keywords.index import SearchIndex
 from keywords.rules import RuleSet, load_rules
@@ -45,6 +47,7 @@ class NightSummary:
     outcomes: list[CallOutcome] = field(default_factory=list)
     wall_s: float = 0.0
     categories: CategoryRun | None = None
+    emotion: EmotionRun | None = None
     indexed_segments: int | None = None  # None: the index was already current
 
     def count(self, status: str) -> int:
@@ -71,6 +74,9 @@ class NightSummary:
             "errors": [asdict(o) for o in self.outcomes if o.status == "error"],
             "tagged_calls": self.categories.tagged if self.categories else 0,
             "keyword_hits": self.categories.hits if self.categories else 0,
+            "emotion_segments": self.emotion.segments if self.emotion else 0,
+            "angry_customers": self.emotion.angry_calls if self.emotion else 0,
+            "escalation_risks": self.emotion.escalation_calls if self.emotion else 0,
             "indexed_segments": self.indexed_segments,
         }
 
@@ -85,6 +91,12 @@ class NightSummary:
             lines.append(
                 f"categories: {self.categories.tagged} of {self.categories.calls} calls tagged, "
                 f"{self.categories.hits} keyword hits"
+            )
+        if self.emotion and not self.emotion.skipped:
+            lines.append(
+                f"emotion: {self.emotion.segments} segments scored, "
+                f"{self.emotion.angry_calls} angry customers, "
+                f"{self.emotion.escalation_calls} calls at risk of escalation"
             )
         if self.indexed_segments is not None:
             lines.append(f"search index: {self.indexed_segments} segments indexed")
@@ -119,7 +131,15 @@ def load_models(settings: Settings) -> RuleSet:
     get_model(settings)
     if settings.diarization.enabled:
         get_diarizer(settings.diarization)
+    load_emotion_models(settings.emotion)
     return rules
+
+
+def emotion_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> EmotionRun | None:
+    """Sentiment, emotion, call summaries and emotion_daily for the committed day."""
+    if not settings.emotion.enabled:
+        return None
+    return apply_emotion(warehouse, day, get_text_scorer(settings.emotion), settings.emotion)
 
 
 def index_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> int | None:
@@ -188,6 +208,8 @@ def process_call(
             rec, row, f"{rec.name}: transcription failed: {exc}", started, warehouse
         )
     segments = [{**seg, "call_id": rec.call_id, "date": rec.date} for seg in transcript.segments]
+    if settings.emotion.enabled:
+        _score_voice(rec, audio, segments, settings)
     row.update(
         status="ok",
         channel_layout=transcript.layout,
@@ -203,6 +225,19 @@ def process_call(
         **speakers.metrics,
     )
     return _finish(rec, row, segments, started, warehouse)
+
+
+def _score_voice(rec: Recording, audio, segments: list[dict], settings: Settings) -> None:
+    """Arousal (and an audio model's emotion) per segment; without it the text still counts."""
+    try:
+        voices = score_voice(audio, segments, settings.emotion)
+    except (ValueError, RuntimeError, FloatingPointError) as exc:
+        logger.warning("%s: voice emotion skipped: %s", rec.name, exc)
+        return
+    for segment, voice in zip(segments, voices, strict=True):
+        segment.update(
+            arousal=voice.arousal, voice_emotion=voice.label, voice_confidence=voice.confidence
+        )
 
 
 def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
@@ -307,6 +342,7 @@ def run_night(
         progress(outcome)
     warehouse.commit_day(day)
     summary.categories = apply_categories(warehouse, day, rules)
+    summary.emotion = emotion_day(warehouse, day, settings)
     summary.indexed_segments = index_day(warehouse, day, settings)
     summary.wall_s = time.perf_counter() - started
     return summary

@@ -1,5 +1,5 @@
 """The nightly flow: one day's recordings -> transcribed, speaker-attributed Parquet, tagged
-with rule categories and searchable."""
+with rule categories, scored for emotion and searchable."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from callscope.night import (
     CallOutcome,
     NightSummary,
     ProgressLog,
+    emotion_day,
     index_day,
     load_models,
     process_call,
@@ -58,6 +59,11 @@ def load_model_task(settings: Settings):
 @task(name="categorize-day", cache_policy=NO_CACHE)
 def categorize_day_task(warehouse: Warehouse, day: dt.date, rules):
     return apply_categories(warehouse, day, rules)
+
+
+@task(name="score-emotion", cache_policy=NO_CACHE)
+def emotion_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
+    return emotion_day(warehouse, day, settings)
 
 
 @task(name="index-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
@@ -111,6 +117,7 @@ def nightly(
         submit_next()
     commit_day_task(store, day)
     summary.categories = categorize_day_task(store, day, rules)
+    summary.emotion = emotion_day_task(store, day, settings)
     summary.indexed_segments = index_day_task(store, day, settings)
     summary.wall_s = time.perf_counter() - started
     logger.info(summary.render())

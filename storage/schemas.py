@@ -70,6 +70,22 @@ CALLS = pa.schema(
         pa.field("categories", pa.list_(pa.string())),
         pa.field("complaint_class", pa.string()),  # business | service | network | none
         pa.field("categories_version", pa.string()),  # hash of the rule set applied
+        # emotion (emotion/call.py defines each one), filled after categories
+        pa.field("customer_sentiment", pa.float32()),  # -5..+5, the whole call
+        pa.field("customer_sentiment_start", pa.float32()),  # the customer's first quarter of turns
+        pa.field("customer_sentiment_end", pa.float32()),  # the customer's last quarter of turns
+        pa.field("customer_sentiment_q", pa.list_(pa.float32())),  # by quarter of the call
+        pa.field("agent_sentiment", pa.float32()),
+        pa.field("agent_sentiment_q", pa.list_(pa.float32())),
+        pa.field("customer_emotion", pa.string()),  # the customer's strongest emotion
+        pa.field("customer_arousal", pa.float32()),  # mean over the customer's segments
+        pa.field("peak_negative_s", pa.float64()),  # when the customer was most negative
+        pa.field("peak_negative_sentiment", pa.float32()),
+        pa.field("peak_negative_idx", pa.int32()),
+        pa.field("escalation_risk", pa.bool_()),
+        pa.field("escalation_risk_score", pa.float32()),  # 0..1
+        pa.field("escalation_reasons", pa.list_(pa.string())),
+        pa.field("emotion_version", pa.string()),
     ]
 )
 
@@ -90,6 +106,14 @@ SEGMENTS = pa.schema(
         pa.field("avg_logprob", pa.float32()),
         pa.field("no_speech_prob", pa.float32()),
         pa.field("compression_ratio", pa.float32()),
+        # voice, scored with the audio at hand (emotion/prosody.py or an audio model)
+        pa.field("arousal", pa.float32()),  # -1..+1 against the speaker's own baseline
+        pa.field("voice_emotion", pa.string()),  # audio model's label, null for prosody
+        pa.field("voice_confidence", pa.float32()),
+        # text and voice together (emotion/fuse.py), filled after categories
+        pa.field("sentiment", pa.float32()),  # -5..+5
+        pa.field("emotion", pa.string()),  # angry | frustrated | negative | neutral | positive
+        pa.field("emotion_confidence", pa.float32()),
     ]
 )
 
@@ -111,12 +135,34 @@ KEYWORD_HITS = pa.schema(
     ]
 )
 
+EMOTION_DAILY = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("dimension", pa.string(), nullable=False),  # all | queue | agent | category
+        pa.field("key", pa.string(), nullable=False),  # the queue, agent or category ("all")
+        pa.field("role", pa.string(), nullable=False),  # customer | agent
+        pa.field("calls", pa.int32()),
+        pa.field("segments", pa.int32()),
+        pa.field("mean_sentiment", pa.float32()),
+        pa.field("mean_start", pa.float32()),
+        pa.field("mean_end", pa.float32()),
+        pa.field("share_negative", pa.float32()),  # calls whose sentiment is below -1
+        pa.field("share_angry", pa.float32()),  # calls with an angry segment
+        pa.field("share_ending_worse", pa.float32()),  # end below start by more than 1
+        pa.field("share_ending_calmer", pa.float32()),  # end above start by more than 1
+        pa.field("escalation_risk_calls", pa.int32()),
+        pa.field("mean_arousal", pa.float32()),
+        pa.field("emotion_version", pa.string()),
+    ]
+)
+
 COMPLAINT_CLASSES = ("business", "service", "network", "none")
 
 TABLES: dict[str, pa.Schema] = {
     "calls": CALLS,
     "segments": SEGMENTS,
     "keyword_hits": KEYWORD_HITS,
+    "emotion_daily": EMOTION_DAILY,
 }
 
 

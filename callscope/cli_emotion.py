@@ -1,0 +1,172 @@
+"""`callscope trends` and `callscope emotion score | apply`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from asr.errors import CallscopeError
+from callscope.cli import (
+    ConfigOpt,
+    DateOpt,
+    JsonOpt,
+    WarehouseOpt,
+    _fail,
+    _settings,
+    app,
+)
+from callscope.cli_keywords import FromOpt, ToOpt, _days, _open_index, _optional_date
+
+emotion_app = typer.Typer(
+    help="Emotion: score dialogues, re-score stored days.", no_args_is_help=True
+)
+app.add_typer(emotion_app, name="emotion")
+
+
+def _scorer(settings):
+    from emotion.backends import get_text_scorer
+
+    try:
+        return get_text_scorer(settings.emotion)
+    except CallscopeError as exc:
+        _fail(str(exc))
+
+
+@emotion_app.command("score")
+def emotion_score(
+    dialogues: Annotated[
+        Path, typer.Option("--dialogues", help='JSON lines: {"id", "turns": [{"speaker", "text"}]}')
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="JSON lines out (default: stdout)")
+    ] = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = True,
+) -> None:
+    """Score the customer's and the agent's sentiment in text dialogues (no audio).
+    The output is JSON lines, one per dialogue, with or without --json."""
+    from emotion.daily import call_settings
+    from emotion.dialogues import DialogueError, read_dialogues, score_dialogues
+
+    settings = _settings(config, warehouse=warehouse)
+    scorer = _scorer(settings)
+    handle = sys.stdout
+    if out is not None:
+        try:
+            handle = out.open("w", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{out}: cannot write ({exc})")
+    count = 0
+    try:
+        for result in score_dialogues(
+            read_dialogues(dialogues), scorer, call_settings(settings.emotion)
+        ):
+            handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+            count += 1
+    except DialogueError as exc:
+        _fail(str(exc))
+    finally:
+        if out is not None:
+            handle.close()
+    if out is not None:
+        typer.echo(f"{count} dialogues scored -> {out}", err=True)
+
+
+@emotion_app.command("apply")
+def emotion_apply(
+    date: DateOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-score stored days with the current emotion settings (text and summaries; the voice
+    arousal scored from the audio during the night is kept) and refresh the index."""
+    from emotion.daily import apply_emotion
+    from keywords.daily import update_index
+    from storage.warehouse import Warehouse
+
+    settings = _settings(config, warehouse=warehouse)
+    scorer = _scorer(settings)
+    store = Warehouse(settings.warehouse)
+    days = _days(settings, date, date_from, date_to, store)
+    index = _open_index(settings, create=True)
+    report = []
+    for day in days:
+        try:
+            run = apply_emotion(store, day, scorer, settings.emotion, force=True)
+            update_index(store, index, day)
+        except CallscopeError as exc:
+            _fail(str(exc))
+        report.append(
+            {
+                "date": day.isoformat(),
+                "calls": run.calls,
+                "segments": run.segments,
+                "angry_customers": run.angry_calls,
+                "escalation_risks": run.escalation_calls,
+            }
+        )
+        if not as_json:
+            print(
+                f"{day}: {run.segments} segments of {run.calls} calls scored, "
+                f"{run.angry_calls} angry customers, {run.escalation_calls} escalation risks"
+            )
+    if as_json:
+        print(json.dumps(report, indent=2))
+
+
+@app.command()
+def trends(
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    by: Annotated[str, typer.Option("--by", help="all | queue | agent | category")] = "all",
+    role: Annotated[str, typer.Option("--role", help="customer | agent")] = "customer",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write a chart: FILE.png, .svg or .html")
+    ] = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Customer (or agent) emotion by day, overall or by queue, agent or category."""
+    from emotion.trends import BY, ROLES, TrendsError, draw, load_trends, render_table
+    from storage.warehouse import Warehouse, WarehouseError
+
+    if by not in BY:
+        _fail(f"--by {by!r} is not one of {', '.join(BY)}")
+    if role not in ROLES:
+        _fail(f"--role {role!r} is not one of {', '.join(ROLES)}")
+    settings = _settings(config, warehouse=warehouse)
+    store = Warehouse(settings.warehouse)
+    days = store.days("emotion_daily")
+    if not days:
+        _fail(f"no emotion data in {settings.warehouse}; run the nightly flow first", 1)
+    start = _optional_date(date_from, "--from") or days[0]
+    end = _optional_date(date_to, "--to") or days[-1]
+    if start > end:
+        _fail(f"--from {start} is after --to {end}")
+    try:
+        rows = load_trends(store, start, end, by, role)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    if not rows:
+        _fail(f"no emotion data from {start} to {end} in {settings.warehouse}", 1)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(f"{role} emotion {start} .. {end}, by {by}\n")
+        print(render_table(rows, role))
+    if plot is not None:
+        title = f"{role.capitalize()} emotion by {by if by != 'all' else 'day'}, {start} .. {end}"
+        try:
+            draw(rows, plot, title)
+        except TrendsError as exc:
+            _fail(str(exc))
+        typer.echo(f"chart -> {plot}", err=True)

@@ -1,0 +1,1 @@
+"""Emotion: per-segment sentiment and emotion, per-call summaries, daily trends."""

@@ -1,0 +1,241 @@
+"""The day-level emotion step over the warehouse, after the day's categories.
+
+From the stored segments (text, plus the arousal scored from the audio during the night) it
+scores every segment's sentiment and emotion, summarises each call (emotion/call.py, with its
+categories for the escalation risk) and writes the day's `emotion_daily` rows. It rewrites
+the day's segments and calls partitions and replaces its emotion_daily partition, so it is
+safe to repeat, and it is skipped when nothing it depends on changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from emotion.backends import TextScorer, settings_version
+from emotion.call import NEGATIVE_BELOW, CallEmotionSettings, Turn, summarize_call
+from emotion.fuse import FusionSettings, fuse
+from emotion.scores import VoiceScore
+from storage.schemas import to_table
+from storage.warehouse import PART_NAME, Warehouse
+
+logger = logging.getLogger(__name__)
+
+PEOPLE = ("agent", "customer", "unknown")  # IVR prompts carry no one's emotion
+DIMENSIONS = {"all": None, "queue": "queue", "agent": "agent_id", "category": "categories"}
+
+
+@dataclass
+class EmotionRun:
+    date: dt.date
+    calls: int
+    segments: int = 0
+    angry_calls: int = 0
+    escalation_calls: int = 0
+    skipped: bool = False
+    seconds: float = 0.0
+
+
+def call_settings(settings) -> CallEmotionSettings:
+    return CallEmotionSettings(
+        end_weight=settings.end_weight,
+        escalation_categories=tuple(settings.escalation_categories),
+        aggravating_categories=tuple(settings.aggravating_categories),
+        threshold=settings.escalation_threshold,
+    )
+
+
+def fusion_settings(settings) -> FusionSettings:
+    return FusionSettings(voice_weight=settings.voice_weight, angry_arousal=settings.angry_arousal)
+
+
+def day_version(settings, scorer: TextScorer, calls: pa.Table) -> str:
+    """The emotion settings plus the categories the escalation risk read."""
+    rules = sorted({v or "" for v in calls.column("categories_version").to_pylist()})
+    blob = f"{settings_version(settings, scorer)}|{'|'.join(rules)}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def apply_emotion(
+    store: Warehouse, day: dt.date, scorer: TextScorer, settings, force: bool = False
+) -> EmotionRun:
+    """Score, summarise and aggregate the emotion of `day` (settings: EmotionSettings)."""
+    started = time.perf_counter()
+    calls = store.read("calls", day)
+    version = day_version(settings, scorer, calls)
+    ok = [
+        row
+        for row in calls.select(["status", "emotion_version"]).to_pylist()
+        if row["status"] == "ok"
+    ]
+    daily_file = store.partition("emotion_daily", day) / PART_NAME
+    current = all(row["emotion_version"] == version for row in ok) and daily_file.exists()
+    if not force and (current or not ok and daily_file.exists()):
+        return EmotionRun(day, len(ok), skipped=True)
+    segments = store.read("segments", day)
+    scored = score_segments(segments, scorer, fusion_settings(settings))
+    store.replace_day("segments", day, _with_columns(segments, scored))
+    summaries = summarize_day(segments, scored, calls, call_settings(settings))
+    rows = _with_call_emotion(calls, summaries, version)
+    store.replace_day("calls", day, to_table("calls", rows))
+    store.replace_day(
+        "emotion_daily", day, to_table("emotion_daily", daily_rows(day, rows, version))
+    )
+    run = EmotionRun(
+        day,
+        len(summaries),
+        segments=sum(value is not None for value in scored["sentiment"]),
+        angry_calls=sum(s.customer_emotion == "angry" for s in summaries.values()),
+        escalation_calls=sum(s.escalation_risk for s in summaries.values()),
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "emotion %s: %d segments of %d calls scored, %d angry customers, %d escalation risks (%.1f s)",
+        day,
+        run.segments,
+        run.calls,
+        run.angry_calls,
+        run.escalation_calls,
+        run.seconds,
+    )
+    return run
+
+
+def score_segments(segments: pa.Table, scorer: TextScorer, fusion: FusionSettings) -> dict:
+    """sentiment / emotion / emotion_confidence for every segment row (null for IVR)."""
+    speakers = segments.column("speaker").to_pylist()
+    texts = segments.column("text").to_pylist()
+    people = [i for i, speaker in enumerate(speakers) if speaker in PEOPLE and texts[i]]
+    text_scores = scorer.score([texts[i] for i in people]) if people else []
+    arousal = segments.column("arousal").to_pylist()
+    voice_label = segments.column("voice_emotion").to_pylist()
+    voice_confidence = segments.column("voice_confidence").to_pylist()
+    columns: dict[str, list] = {
+        name: [None] * len(texts) for name in ("sentiment", "emotion", "emotion_confidence")
+    }
+    for i, text_score in zip(people, text_scores, strict=True):
+        voice = VoiceScore(arousal[i], voice_label[i], voice_confidence[i])
+        fused = fuse(text_score, voice, fusion)
+        columns["sentiment"][i] = fused.sentiment
+        columns["emotion"][i] = fused.emotion
+        columns["emotion_confidence"][i] = fused.confidence
+    return columns
+
+
+def _with_columns(segments: pa.Table, columns: dict) -> pa.Table:
+    for name, values in columns.items():
+        position = segments.schema.get_field_index(name)
+        field = segments.schema.field(name)
+        segments = segments.set_column(position, field, pa.array(values, field.type))
+    return segments
+
+
+def summarize_day(segments: pa.Table, scored: dict, calls: pa.Table, settings) -> dict:
+    turns: dict[str, list[Turn]] = defaultdict(list)
+    columns = segments.select(["call_id", "idx", "start_s", "end_s", "speaker", "arousal"])
+    for i, row in enumerate(columns.to_pylist()):
+        if scored["sentiment"][i] is None:
+            continue
+        turns[row["call_id"]].append(
+            Turn(
+                row["speaker"],
+                scored["sentiment"][i],
+                scored["emotion"][i],
+                row["start_s"] or 0.0,
+                row["end_s"] or 0.0,
+                row["idx"],
+                row["arousal"],
+            )
+        )
+    meta = calls.select(["call_id", "status", "duration_s", "categories"]).to_pylist()
+    return {
+        row["call_id"]: summarize_call(
+            turns.get(row["call_id"], []), row["duration_s"] or 0.0, row["categories"], settings
+        )
+        for row in meta
+        if row["status"] == "ok"
+    }
+
+
+def _with_call_emotion(calls: pa.Table, summaries: dict, version: str) -> list[dict]:
+    rows = calls.to_pylist()
+    for row in rows:
+        summary = summaries.get(row["call_id"])
+        if summary is not None:
+            row.update(summary.as_row(), emotion_version=version)
+    return rows
+
+
+def daily_rows(day: dt.date, calls: list[dict], version: str) -> list[dict]:
+    """One row per (dimension, key, role): the day's calls grouped every way analysts slice."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for call in calls:
+        if call["status"] != "ok" or call.get("emotion_version") != version:
+            continue
+        for dimension, column in DIMENSIONS.items():
+            for key in _keys(call, column):
+                groups[(dimension, key)].append(call)
+    rows = []
+    for (dimension, key), members in sorted(groups.items()):
+        for role in ("customer", "agent"):
+            row = _aggregate(members, role)
+            if row:
+                rows.append({"date": day, "dimension": dimension, "key": key, "role": role, **row})
+    for row in rows:
+        row["emotion_version"] = version
+    return rows
+
+
+def _keys(call: dict, column: str | None) -> list[str]:
+    if column is None:
+        return ["all"]
+    value = call.get(column)
+    if column == "categories":
+        return list(value or []) or ["(none)"]
+    return [value or "(unknown)"]
+
+
+def _aggregate(calls: list[dict], role: str) -> dict | None:
+    scored = [call for call in calls if call.get(f"{role}_sentiment") is not None]
+    if not scored:
+        return None
+    sentiments = [call[f"{role}_sentiment"] for call in scored]
+    row = {
+        "calls": len(scored),
+        "segments": sum(call.get(f"n_turns_{role}") or 0 for call in scored),
+        "mean_sentiment": _mean(sentiments),
+        "share_negative": _share(value < NEGATIVE_BELOW for value in sentiments),
+    }
+    if role == "customer":
+        starts = [c for c in scored if c["customer_sentiment_start"] is not None]
+        row.update(
+            mean_start=_mean([c["customer_sentiment_start"] for c in starts]),
+            mean_end=_mean([c["customer_sentiment_end"] for c in starts]),
+            share_angry=_share(c["customer_emotion"] == "angry" for c in scored),
+            share_ending_worse=_share(
+                c["customer_sentiment_end"] < c["customer_sentiment_start"] - 1 for c in starts
+            ),
+            share_ending_calmer=_share(
+                c["customer_sentiment_end"] > c["customer_sentiment_start"] + 1 for c in starts
+            ),
+            escalation_risk_calls=sum(bool(c["escalation_risk"]) for c in scored),
+            mean_arousal=_mean(
+                [c["customer_arousal"] for c in scored if c["customer_arousal"] is not None]
+            ),
+        )
+    return row
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _share(flags) -> float | None:
+    flags = list(flags)
+    return round(sum(flags) / len(flags), 3) if flags else None

@@ -1,0 +1,13 @@
+"""Errors the emotion stage raises on purpose."""
+
+from __future__ import annotations
+
+from asr.errors import CallscopeError
+
+
+class EmotionError(CallscopeError):
+    """Base of every error the emotion stage raises on purpose."""
+
+
+class EmotionModelError(EmotionError):
+    """An emotion model cannot be found, loaded or read (unknown labels, bad label map)."""

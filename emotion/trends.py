@@ -1,0 +1,197 @@
+"""Emotion trends over days from the `emotion_daily` table: rows, a text table, a chart."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+from storage.warehouse import Warehouse
+
+BY = ("all", "queue", "agent", "category")
+ROLES = ("customer", "agent")
+CHART_KEYS = 8  # the busiest groups drawn; the table lists all
+COLUMNS = (
+    ("date", "date", "{}"),
+    ("key", "group", "{}"),
+    ("calls", "calls", "{:d}"),
+    ("mean_sentiment", "sentiment", "{:+.2f}"),
+    ("mean_start", "start", "{:+.2f}"),
+    ("mean_end", "end", "{:+.2f}"),
+    ("share_negative", "negative", "{:.0%}"),
+    ("share_angry", "angry", "{:.0%}"),
+    ("share_ending_worse", "worse", "{:.0%}"),
+    ("share_ending_calmer", "calmer", "{:.0%}"),
+    ("escalation_risk_calls", "at risk", "{:d}"),
+)
+
+
+class TrendsError(ValueError):
+    """Nothing to show, or a chart file that cannot be written."""
+
+
+def load_trends(
+    store: Warehouse, start: dt.date, end: dt.date, by: str = "all", role: str = "customer"
+) -> list[dict]:
+    table = store.read_range("emotion_daily", start, end)
+    rows = [row for row in table.to_pylist() if row["dimension"] == by and row["role"] == role]
+    rows.sort(key=lambda row: (row["date"], -(row["calls"] or 0), row["key"]))
+    for row in rows:
+        row["date"] = row["date"].isoformat()
+    return rows
+
+
+def busiest(rows: list[dict], limit: int = CHART_KEYS) -> list[str]:
+    calls: dict[str, int] = defaultdict(int)
+    for row in rows:
+        calls[row["key"]] += row["calls"] or 0
+    return sorted(calls, key=lambda key: (-calls[key], key))[:limit]
+
+
+def render_table(rows: list[dict], role: str) -> str:
+    columns = [
+        c
+        for c in COLUMNS
+        if role == "customer"
+        or c[0] in ("date", "key", "calls", "mean_sentiment", "share_negative")
+    ]
+    cells = [[_cell(row.get(name), fmt) for name, _, fmt in columns] for row in rows]
+    headers = [title for _, title, _ in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i < 2 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    for row in cells:
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def _cell(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def draw(rows: list[dict], path: Path, title: str) -> Path:
+    """A PNG, SVG or a self-contained HTML page (chart + table) for the rows."""
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".svg", ".html", ".htm"):
+        raise TrendsError(f"{path}: the chart must be a .png, .svg or .html file")
+    figure = _figure(rows, title)
+    try:
+        if suffix in (".png", ".svg"):
+            figure.savefig(path, dpi=120)
+        else:
+            path.write_text(_html_page(figure, rows, title), encoding="utf-8")
+    except OSError as exc:
+        raise TrendsError(f"{path}: cannot write the chart ({exc})") from exc
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return path
+
+
+def _figure(rows: list[dict], title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    _chinese_font(matplotlib)
+    keys = busiest(rows)
+    figure, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(10, 8.5), sharex=True, height_ratios=[3, 2, 1.4], layout="constrained"
+    )
+    for key in keys:
+        mine = [row for row in rows if row["key"] == key]
+        days = [dt.date.fromisoformat(row["date"]) for row in mine]
+        line = top.plot(days, [_nan(row["mean_sentiment"]) for row in mine], marker="o", label=key)
+        colour = line[0].get_color()
+        middle.plot(
+            days, [_pct(row.get("share_negative")) for row in mine], marker="o", color=colour
+        )
+        if mine and mine[0].get("share_angry") is not None:
+            middle.plot(
+                days,
+                [_pct(row.get("share_angry")) for row in mine],
+                linestyle=":",
+                marker="x",
+                color=colour,
+            )
+        bottom.bar(
+            days,
+            [row["calls"] or 0 for row in mine],
+            width=0.8 / max(len(keys), 1),
+            color=colour,
+            alpha=0.7,
+        )
+    top.axhline(0, color="grey", linewidth=0.8)
+    top.set_ylim(-5, 5)
+    top.set_ylabel("mean sentiment\n(-5 .. +5)")
+    top.set_title(title, loc="left")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="group")
+    middle.set_ylabel("% of calls\nnegative (—), angry (··)")
+    middle.set_ylim(0, 100)
+    bottom.set_ylabel("calls")
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    for axis in (top, middle, bottom):
+        axis.grid(True, alpha=0.3)
+    return figure
+
+
+def _chinese_font(matplotlib) -> None:
+    """Use a font with Chinese glyphs when the system has one (group names can be Chinese)."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+    available = {font.name for font in font_manager.fontManager.ttflist}
+    chosen = [name for name in wanted if name in available]
+    matplotlib.rcParams["font.sans-serif"] = chosen + list(matplotlib.rcParams["font.sans-serif"])
+
+
+def _nan(value):
+    return float("nan") if value is None else value
+
+
+def _pct(value):
+    return float("nan") if value is None else 100 * value
+
+
+def _html_page(figure, rows: list[dict], title: str) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    image = base64.b64encode(buffer.getvalue()).decode()
+    header = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in COLUMNS)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(_cell(row.get(n), f))}</td>" for n, _, f in COLUMNS)
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}"
+        "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+        "td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}"
+        "</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f"<img alt='emotion trends chart' src='data:image/png;base64,{image}'>"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+        "<p>sentiment: mean of the calls' customer sentiment (-5..+5); negative: share of "
+        "calls below -1; angry: calls with an angry customer segment; worse / calmer: the "
+        "customer's last quarter of turns more than 1 below / above the first; at risk: "
+        "calls flagged for escalation.</p></body></html>"
+    )
