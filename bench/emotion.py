@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from emotion.call import CallEmotionSettings  # noqa: E402
 from emotion.dialogues import score_dialogue  # noqa: E402
@@ -140,8 +139,13 @@ def text_part(eval_dir: Path, split: str) -> dict:
 
 
 def voice_part(eval_dir: Path) -> dict:
-    import emotion_voice
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location(
+        "emotion_voice", Path(__file__).resolve().parent / "emotion_voice.py"
+    )
+    emotion_voice = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emotion_voice)
     figures = emotion_voice.run(eval_dir)
     print(emotion_voice.report(figures) if "skipped" not in figures else f"voice: {figures}")
     return figures

@@ -41,6 +41,11 @@ def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
     calls = {row["call_id"]: row for row in wh.read("calls", date).to_pylist()}
     assert calls["c1"]["categories_version"] and calls["c1"]["complaint_class"]
     assert calls["bad"]["categories"] is None  # error rows are not tagged
+    assert calls["c1"]["emotion_version"] and calls["c1"]["customer_sentiment_q"] is not None
+    scored = [s for s in wh.read("segments", date).to_pylist() if s["sentiment"] is not None]
+    assert scored and all(s["emotion"] for s in scored)
+    daily = wh.read("emotion_daily", date).to_pylist()
+    assert {r["dimension"] for r in daily} == {"all", "queue", "agent", "category"}
     from keywords.index import SearchIndex
 
     index = SearchIndex(day.search_index, create=False)
@@ -51,6 +56,7 @@ def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
     assert (again["ok"], again["skipped"]) == (0, 1)
     # the bad file is tried again, so the day is rewritten and re-indexed: replaced, not doubled
     assert wh.read("calls", date).num_rows == 2
+    assert len(wh.read("emotion_daily", date)) == len(daily)
     assert index.indexed_days() == {date: wh.read("segments", date).num_rows}
 
 

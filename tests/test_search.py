@@ -344,6 +344,17 @@ def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
     found = index.search("您好", SearchFilters(speakers=["agent"], categories=["billing_dispute"]))
     assert [h.call_id for h in found.hits] == ["zh-bill"]
 
+    # emotion: every person's segment scored; both customers complain, the regulator threat
+    # and the cancel threat make both calls escalation risks
+    segments = store.read("segments", DAY1).to_pylist()
+    assert all(s["sentiment"] is not None for s in segments if s["speaker"] == "customer")
+    assert any(s["arousal"] is not None for s in segments)
+    for call in calls.values():
+        assert call["customer_sentiment"] < 0 and call["escalation_risk"], call
+        assert call["peak_negative_s"] is not None and len(call["customer_sentiment_q"]) == 4
+    negative = index.search("工信部", SearchFilters(sentiment_max=-1.0))
+    assert [h.call_id for h in negative.hits] == ["zh-pre"]
+
 
 def test_a_corrupt_partition_is_named_and_nothing_is_rewritten(cli_config, store):
     segments = store.partition("segments", DAY1) / "part-0.parquet"
