@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   install, build the bundled demo day, run the nightly flow on it, list the calls,
-#               their categories and a search
+#               their categories, a search and the emotion trends (chart in demo/trends.png)
 #   make test   install, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -30,6 +30,7 @@ demo: install
 	$(BIN)/callscope metrics --date $(DEMO_DATE) --warehouse demo/warehouse
 	$(BIN)/callscope categories list --date $(DEMO_DATE) --warehouse demo/warehouse
 	$(BIN)/callscope search '预约 OR pre-order' --warehouse demo/warehouse --limit 5
+	$(BIN)/callscope trends --by queue --warehouse demo/warehouse --plot demo/trends.png
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -43,3 +44,4 @@ bench: install
 	$(BIN)/python bench/diarization.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/hotwords.py
+	$(BIN)/python bench/emotion.py

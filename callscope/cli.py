@@ -152,14 +152,26 @@ def calls(
         print(f"no calls for {day} in {settings.warehouse}")
         return
     print(
-        f"{'call_id':16} {'status':6} {'dur_s':>7} {'ch':>2} {'layout':13} {'lang':4} {'segs':>4}  error"
+        f"{'call_id':16} {'status':6} {'dur_s':>7} {'ch':>2} {'layout':13} {'lang':4} {'segs':>4} "
+        f"{'customer':>8} {'start>end':>11} {'emotion':10} {'risk':4}  error"
     )
     for row in rows:
         print(
             f"{row['call_id']:16} {row['status']:6} {row['duration_s'] or 0:7.1f} "
             f"{row['channels'] or 0:>2} {row['channel_layout'] or '-':13} {row['language'] or '-':4} "
-            f"{row['n_segments'] or 0:>4}  {row['error'] or ''}"
+            f"{row['n_segments'] or 0:>4} {_signed(row.get('customer_sentiment')):>8} "
+            f"{_start_end(row):>11} {row.get('customer_emotion') or '-':10} "
+            f"{'yes' if row.get('escalation_risk') else '-':4}  {row['error'] or ''}"
         )
+
+
+def _signed(value) -> str:
+    return "-" if value is None else f"{value:+.1f}"
+
+
+def _start_end(row: dict) -> str:
+    start, end = row.get("customer_sentiment_start"), row.get("customer_sentiment_end")
+    return "-" if start is None else f"{start:+.1f}>{end:+.1f}"
 
 
 @app.command()

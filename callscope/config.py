@@ -243,7 +243,7 @@ class EmotionSettings(_Section):
     device: str = "cpu"
     batch_size: int = Field(32, ge=1)
     voice_weight: float = Field(0.3, ge=0.0, le=1.0, description="audio model's share of sentiment")
-    angry_arousal: float = Field(0.5, ge=0.0, le=1.0, description="negative + this arousal = angry")
+    angry_arousal: float = Field(0.4, ge=0.0, le=1.0, description="negative + this arousal = angry")
     end_weight: float = Field(2.0, ge=1.0, description="weight of a role's last turn vs its first")
     escalation_categories: list[str] = Field(
         default_factory=lambda: ["regulator_escalation", "cancel_threat"]

@@ -25,7 +25,7 @@ VOICE_VALENCE = {
 @dataclass(frozen=True)
 class FusionSettings:
     voice_weight: float = 0.3
-    angry_arousal: float = 0.5
+    angry_arousal: float = 0.4
     voice_anger_confidence: float = 0.6
 
 

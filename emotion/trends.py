@@ -105,15 +105,98 @@ def _figure(rows: list[dict], title: str):
     import matplotlib
 
     matplotlib.use("Agg")
+    _chinese_font(matplotlib)
+    days = sorted({row["date"] for row in rows})
+    if len(days) >= MIN_DAYS_FOR_LINES:
+        return _over_time(rows, title)
+    return _by_group(by_key(rows), title)
+
+
+MIN_DAYS_FOR_LINES = 3
+
+
+def by_key(rows: list[dict]) -> list[dict]:
+    """The range folded into one row per group, each day weighted by its calls."""
+    folded = []
+    for key in busiest(rows, limit=len(rows)):
+        mine = [row for row in rows if row["key"] == key]
+        calls = sum(row["calls"] or 0 for row in mine)
+        summary = {"key": key, "calls": calls}
+        for name in (
+            "mean_sentiment",
+            "mean_start",
+            "mean_end",
+            "share_negative",
+            "share_angry",
+            "share_ending_worse",
+            "share_ending_calmer",
+        ):
+            pairs = [(row[name], row["calls"] or 0) for row in mine if row.get(name) is not None]
+            weight = sum(w for _, w in pairs)
+            summary[name] = sum(v * w for v, w in pairs) / weight if weight else None
+        summary["escalation_risk_calls"] = sum(
+            row.get("escalation_risk_calls") or 0 for row in mine
+        )
+        folded.append(summary)
+    return folded
+
+
+def _by_group(groups: list[dict], title: str):
+    import matplotlib.pyplot as plt
+
+    groups = groups[:CHART_KEYS][::-1]  # busiest on top
+    labels = [f"{g['key']}  ({g['calls']} call{'s' if g['calls'] != 1 else ''})" for g in groups]
+    height = 1.6 + 0.55 * len(groups)
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(11, height), sharey=True, width_ratios=[1.1, 1], layout="constrained"
+    )
+    positions = range(len(groups))
+    sentiment = [_nan(g["mean_sentiment"]) for g in groups]
+    colours = ["#c0392b" if v < -1 else "#e67e22" if v < 0 else "#27ae60" for v in sentiment]
+    left.barh(positions, sentiment, color=colours, alpha=0.8, height=0.6)
+    for y, group in zip(positions, groups, strict=True):
+        if group["mean_start"] is not None and group["mean_end"] is not None:
+            left.annotate(
+                "",
+                xy=(group["mean_end"], y),
+                xytext=(group["mean_start"], y),
+                arrowprops={"arrowstyle": "->", "color": "black", "lw": 1.4},
+            )
+    left.axvline(0, color="grey", linewidth=0.8)
+    left.set_xlim(-5, 5)
+    left.set_yticks(list(positions), labels)
+    left.set_xlabel("mean customer sentiment (-5 .. +5); arrow: first -> last quarter of turns")
+    left.set_title(title, loc="left")
+    shares = (
+        ("share_negative", "negative", "#c0392b"),
+        ("share_angry", "angry", "#8e44ad"),
+        ("share_ending_worse", "ended worse", "#7f8c8d"),
+        ("share_ending_calmer", "left calmer", "#27ae60"),
+    )
+    step = 0.8 / len(shares)
+    for i, (name, label, colour) in enumerate(shares):
+        offsets = [y - 0.4 + step * (i + 0.5) for y in positions]
+        right.barh(
+            offsets, [_pct(g.get(name)) for g in groups], height=step, color=colour, label=label
+        )
+    right.set_xlim(0, 100)
+    right.set_xlabel("% of calls")
+    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    for axis in (left, right):
+        axis.grid(True, axis="x", alpha=0.3)
+    return figure
+
+
+def _over_time(rows: list[dict], title: str):
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    _chinese_font(matplotlib)
     keys = busiest(rows)
     figure, (top, middle, bottom) = plt.subplots(
-        3, 1, figsize=(10, 8.5), sharex=True, height_ratios=[3, 2, 1.4], layout="constrained"
+        3, 1, figsize=(11, 8.5), sharex=True, height_ratios=[3, 2, 1.4], layout="constrained"
     )
-    for key in keys:
+    width = 0.8 / max(len(keys), 1)
+    for number, key in enumerate(keys):
         mine = [row for row in rows if row["key"] == key]
         days = [dt.date.fromisoformat(row["date"]) for row in mine]
         line = top.plot(days, [_nan(row["mean_sentiment"]) for row in mine], marker="o", label=key)
@@ -129,10 +212,11 @@ def _figure(rows: list[dict], title: str):
                 marker="x",
                 color=colour,
             )
+        offset = -0.4 + width * (number + 0.5)  # side by side, in days
         bottom.bar(
-            days,
+            [mdates.date2num(day) + offset for day in days],
             [row["calls"] or 0 for row in mine],
-            width=0.8 / max(len(keys), 1),
+            width=width,
             color=colour,
             alpha=0.7,
         )
@@ -144,6 +228,7 @@ def _figure(rows: list[dict], title: str):
     middle.set_ylabel("% of calls\nnegative (—), angry (··)")
     middle.set_ylim(0, 100)
     bottom.set_ylabel("calls")
+    bottom.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=12))
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     for axis in (top, middle, bottom):
         axis.grid(True, alpha=0.3)

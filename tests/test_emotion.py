@@ -305,6 +305,26 @@ def test_trends_over_two_nights_table_json_and_charts(two_nights, tmp_path):
     assert "data:image/png;base64," in text and "<td>2026-11-21</td>" in text
 
 
+def test_a_longer_range_is_drawn_over_time(tmp_path):
+    from emotion.trends import draw
+
+    rows = [
+        {
+            "date": f"2026-11-{day:02d}",
+            "key": queue,
+            "calls": calls,
+            "mean_sentiment": mean,
+            "share_negative": 0.2,
+            "share_angry": 0.1,
+        }
+        for day in range(10, 17)
+        for queue, calls, mean in (("billing", 40, -1.5 - day / 10), ("preorder", 12, 0.5))
+    ]
+    chart = draw(rows, tmp_path / "week.svg", "Customer emotion by queue")
+    svg = chart.read_text(encoding="utf-8")
+    assert svg.count("<svg") == 1 and "billing" in svg and "11-16" in svg
+
+
 def test_trends_refuses_bad_options_clearly(two_nights, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"warehouse: {two_nights.root}\n")
