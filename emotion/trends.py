@@ -41,6 +41,9 @@ def load_trends(
     rows.sort(key=lambda row: (row["date"], -(row["calls"] or 0), row["key"]))
     for row in rows:
         row["date"] = row["date"].isoformat()
+        for name, value in row.items():
+            if isinstance(value, float):
+                row[name] = round(value, 3)  # float32 in Parquet: no 0.9789999723
     return rows
 
 
