@@ -203,9 +203,20 @@ def transcript(
         return
     for row in rows:
         mark = "*" if row["overlap"] else " "
-        print(f"[{row['start_s']:7.2f}-{row['end_s']:7.2f}] {row['speaker']:8}{mark} {row['text']}")
+        feeling = _feeling(row)
+        print(
+            f"[{row['start_s']:7.2f}-{row['end_s']:7.2f}] {row['speaker']:8}{mark} "
+            f"{feeling:16} {row['text']}"
+        )
     if any(row["overlap"] for row in rows):
         print("* another speaker talked over part of this segment")
+
+
+def _feeling(segment: dict) -> str:
+    """`-3.2 angry` for a scored segment, blank for IVR and unscored ones."""
+    if segment.get("sentiment") is None:
+        return ""
+    return f"{segment['sentiment']:+.1f} {segment['emotion']}"
 
 
 METRIC_COLUMNS = [
