@@ -1,0 +1,318 @@
+"""Is today's count for a topic unusual, and which of today's clusters is yesterday's topic?
+
+`score_spike` compares a topic's count for one day with what its trailing days predict: a blend
+of the overall trailing mean and the same-weekday mean, read as Poisson or, when the history
+swings more than Poisson would, as a negative binomial (method of moments). It returns an
+upper-tail p-value, so small counts are scored by their real distribution rather than a z-score.
+
+`match_clusters` pairs today's cluster centroids with earlier ones one-to-one by cosine
+similarity; `TopicHistory` keeps stable topic ids, running centroids and daily counts between
+nights (as a JSON-ready dict).
+
+History convention: a history is a list of `(date, count)` rows. A row with count 0 is an
+explicit "the topic existed and had no calls"; a date with no row is a day the topic did not
+exist (or was not processed) and is left out, never read as zero. `TopicHistory.history` writes
+the explicit zeros for processed days from a topic's first day on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+
+logger = logging.getLogger(__name__)
+
+MAX_SCORE = 50.0
+_LN10 = math.log(10.0)
+
+
+@dataclass(frozen=True)
+class SpikeScore:
+    observed: int
+    expected: float
+    p_value: float
+    score: float
+    ratio: float
+    is_spike: bool
+    method: str
+
+
+@dataclass(frozen=True)
+class SpikeSettings:
+    history_days: int = 28
+    min_history_days: int = 7
+    same_weekday_weight: float = 0.5
+    prior_rate: float = 0.5
+    min_count: int = 5
+    min_ratio: float = 2.0
+    alpha: float = 0.001
+    outlier_z: float = 4.0  # history days this far above their fit (in sd) are past incidents
+
+
+def _window(
+    history: list[tuple[date, int]], day: date, settings: SpikeSettings
+) -> list[tuple[date, int]]:
+    """Rows strictly before `day` and within `history_days` of it, last row per date wins."""
+    start = day - timedelta(days=settings.history_days)
+    rows = {d: int(c) for d, c in history if start <= d < day}
+    return sorted(rows.items())
+
+
+def _weekday_stats(days: list[date]) -> np.ndarray:
+    return np.array([d.weekday() for d in days], dtype=np.int64)
+
+
+def _blend(days: list[date], counts: np.ndarray, target: date, weight: float) -> float:
+    """Overall mean blended with the mean of the days sharing `target`'s weekday (>= 2 of them)."""
+    same = _weekday_stats(days) == target.weekday()
+    overall = float(counts.mean())
+    if same.sum() < 2 or weight <= 0:
+        return overall
+    return (1.0 - weight) * overall + weight * float(counts[same].mean())
+
+
+def _fit(wd: np.ndarray, counts: np.ndarray, weight: float, leave_out: bool = False) -> np.ndarray:
+    """The blended expectation of each history day from the window (or from the other days).
+
+    `leave_out=True` gives each day the prediction the remaining days make for it, so an
+    incident in the history cannot vouch for itself.
+    """
+    drop = 1.0 if leave_out else 0.0
+    n = len(counts) - drop
+    overall = (counts.sum() - drop * counts) / np.maximum(n, 1)
+    wk_sum = np.bincount(wd, counts, minlength=7)[wd] - drop * counts
+    wk_n = np.bincount(wd, minlength=7)[wd] - drop
+    same = wk_sum / np.maximum(wk_n, 1)
+    use = (wk_n >= 2) & (weight > 0)
+    return np.where(use, (1.0 - weight) * overall + weight * same, overall)
+
+
+def _size(counts: np.ndarray, fit: np.ndarray, settings: SpikeSettings) -> float:
+    """Negative-binomial size from the residuals of the weekday-aware fit; inf means Poisson.
+
+    Method of moments for NB2 (var = mu + mu^2 / size) with a different mu per day:
+    1 / size = (sum r^2 * n / (n - 1) - sum mu) / sum mu^2.
+    """
+    n = len(counts)
+    denom = float((fit**2).sum())
+    if n < settings.min_history_days or denom <= 0:
+        return math.inf
+    resid2 = float(((counts - fit) ** 2).sum()) * n / (n - 1)
+    inv_size = (resid2 - float(fit.sum())) / denom
+    return 1.0 / inv_size if inv_size > 1e-6 else math.inf
+
+
+def _past_incidents(wd: np.ndarray, counts: np.ndarray, settings: SpikeSettings) -> np.ndarray:
+    """Mask of history days that look like incidents themselves (to leave out of the baseline).
+
+    A day is one when it lies more than `outlier_z` robust sds above what the other days
+    predict for it; the sd is the larger of the Poisson sd and 1.4826 x the MAD of those
+    leave-one-out residuals, so one incident cannot widen the yardstick that measures it.
+    """
+    if len(counts) < settings.min_history_days:
+        return np.zeros(len(counts), dtype=bool)
+    pred = _fit(wd, counts, settings.same_weekday_weight, leave_out=True)
+    resid = counts - pred
+    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    sd = np.maximum(np.sqrt(np.maximum(pred, 0.0) + 1.0), mad)
+    return resid / sd > settings.outlier_z
+
+
+def expected_count(
+    history: list[tuple[date, int]], day: date, settings: SpikeSettings = SpikeSettings()
+) -> tuple[float, float]:
+    """Expected count for `day` and a negative-binomial size (math.inf: Poisson).
+
+    Uses only rows before `day` within `settings.history_days` (see the module's history
+    convention); past incidents in that window are left out (`_past_incidents`). With no rows
+    the expected count is `prior_rate`. The mean never drops below `prior_rate / (n + 1)`, so
+    a topic silent for n days still has a small positive rate. Fewer than `min_history_days`
+    rows are read as Poisson (too few to estimate a spread).
+    """
+    rows = _window(history, day, settings)
+    if not rows:
+        return settings.prior_rate, math.inf
+    days = [d for d, _ in rows]
+    counts = np.array([c for _, c in rows], dtype=float)
+    wd = _weekday_stats(days)
+    keep = ~_past_incidents(wd, counts, settings)
+    if keep.sum() >= settings.min_history_days:
+        days, counts, wd = [d for d, k in zip(days, keep, strict=True) if k], counts[keep], wd[keep]
+    size = _size(counts, _fit(wd, counts, settings.same_weekday_weight), settings)
+    mean = _blend(days, counts, day, settings.same_weekday_weight)
+    return max(mean, settings.prior_rate / (len(rows) + 1)), size
+
+
+def _log_sf(observed: int, mean: float, size: float) -> float:
+    """log P(X >= observed) under Poisson(mean) or NB(mean, size)."""
+    if observed <= 0:
+        return 0.0
+    if math.isinf(size):
+        return float(stats.poisson.logsf(observed - 1, mean))
+    return float(stats.nbinom.logsf(observed - 1, size, size / (size + mean)))
+
+
+def score_spike(
+    history: list[tuple[date, int]],
+    day: date,
+    observed: int,
+    settings: SpikeSettings = SpikeSettings(),
+) -> SpikeScore:
+    """Score `observed` calls on `day` against the topic's trailing history."""
+    expected, size = expected_count(history, day, settings)
+    has_history = bool(_window(history, day, settings))
+    method = "new" if not has_history else ("poisson" if math.isinf(size) else "negbin")
+    log_p = min(_log_sf(observed, expected, size), 0.0)
+    p_value = math.exp(log_p)
+    score = min(-log_p / _LN10, MAX_SCORE) if log_p < 0 else 0.0
+    ratio = (observed + 1.0) / (expected + 1.0)
+    is_spike = (
+        p_value < settings.alpha and observed >= settings.min_count and ratio >= settings.min_ratio
+    )
+    return SpikeScore(
+        observed=int(observed),
+        expected=float(expected),
+        p_value=p_value,
+        score=float(score),
+        ratio=float(ratio),
+        is_spike=bool(is_spike),
+        method=method,
+    )
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def _as_matrix(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return x.reshape(0, x.shape[-1] if x.ndim == 2 else 0)
+    return np.atleast_2d(x)
+
+
+def match_clusters(
+    previous: np.ndarray, current: np.ndarray, threshold: float = 0.75
+) -> dict[int, int]:
+    """One-to-one match of `current` rows to `previous` rows by cosine similarity.
+
+    Hungarian assignment maximising total similarity, then pairs below `threshold` dropped.
+    Zero vectors never match. Returns {current_index: previous_index}.
+    """
+    prev, cur = _as_matrix(previous), _as_matrix(current)
+    if len(prev) == 0 or len(cur) == 0:
+        return {}
+    if prev.shape[1] != cur.shape[1]:
+        raise ValueError(f"centroid dimensions differ: {prev.shape[1]} vs {cur.shape[1]}")
+    sim = _unit_rows(cur) @ _unit_rows(prev).T
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    return {
+        int(r): int(c)
+        for r, c in zip(rows, cols, strict=True)
+        if sim[r, c] >= threshold and sim[r, c] > 0
+    }
+
+
+@dataclass
+class _Topic:
+    centroid: np.ndarray
+    first_day: date
+    counts: dict[date, int]
+
+
+class TopicHistory:
+    """Stable topic ids across nights, with running centroids and daily counts.
+
+    `ema` is the weight of today's centroid in the running one. Call `assign` once per
+    processed day (a repeated day overwrites its counts but moves the centroids again).
+    """
+
+    def __init__(self, ema: float = 0.3) -> None:
+        if not 0 < ema <= 1:
+            raise ValueError(f"ema must be in (0, 1], got {ema}")
+        self.ema = ema
+        self.topics: dict[str, _Topic] = {}
+        self.days: set[date] = set()
+        self._next = 0
+
+    def _new_id(self) -> str:
+        self._next += 1
+        return f"t{self._next:04d}"
+
+    def _update(self, topic: _Topic, centroid: np.ndarray) -> None:
+        blended = (1.0 - self.ema) * topic.centroid + self.ema * _unit_rows(centroid[None])[0]
+        norm = np.linalg.norm(blended)
+        topic.centroid = blended / norm if norm > 0 else topic.centroid
+
+    def assign(
+        self, day: date, centroids: np.ndarray, counts: list[int], threshold: float = 0.75
+    ) -> list[str]:
+        """A topic id per row of `centroids`: matched rows keep the old id, others get a new one."""
+        cur = _as_matrix(centroids)
+        if len(cur) != len(counts):
+            raise ValueError(f"{len(cur)} centroids but {len(counts)} counts")
+        if day in self.days:
+            logger.warning("topic history: %s assigned again, counts are overwritten", day)
+        ids = list(self.topics)
+        matched: dict[int, int] = {}
+        if ids:
+            prev = np.vstack([self.topics[i].centroid for i in ids])
+            matched = match_clusters(prev, cur, threshold)
+        out: list[str] = []
+        for row, count in enumerate(counts):
+            if row in matched:
+                topic_id = ids[matched[row]]
+                self._update(self.topics[topic_id], cur[row])
+            else:
+                topic_id = self._new_id()
+                self.topics[topic_id] = _Topic(_unit_rows(cur[row : row + 1])[0], day, {})
+            self.topics[topic_id].counts[day] = int(count)
+            out.append(topic_id)
+        self.days.add(day)
+        logger.info(
+            "topic history %s: %d matched, %d new", day, len(matched), len(cur) - len(matched)
+        )
+        return out
+
+    def history(self, topic_id: str) -> list[tuple[date, int]]:
+        """(day, count) for every processed day since the topic's first, zeros where absent."""
+        topic = self.topics[topic_id]
+        return [(d, topic.counts.get(d, 0)) for d in sorted(self.days) if d >= topic.first_day]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "ema": self.ema,
+            "next": self._next,
+            "days": [d.isoformat() for d in sorted(self.days)],
+            "topics": {
+                tid: {
+                    "centroid": t.centroid.tolist(),
+                    "first_day": t.first_day.isoformat(),
+                    "counts": {d.isoformat(): c for d, c in sorted(t.counts.items())},
+                }
+                for tid, t in self.topics.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TopicHistory:
+        out = cls(ema=float(data["ema"]))
+        out._next = int(data["next"])
+        out.days = {date.fromisoformat(d) for d in data["days"]}
+        for tid, t in data["topics"].items():
+            out.topics[tid] = _Topic(
+                centroid=np.asarray(t["centroid"], dtype=np.float64),
+                first_day=date.fromisoformat(t["first_day"]),
+                counts={date.fromisoformat(d): int(c) for d, c in t["counts"].items()},
+            )
+        return out
