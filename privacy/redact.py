@@ -1,0 +1,419 @@
+"""Find and redact personal data (PII) in Chinese / English call transcripts.
+
+Kinds: phone numbers, PRC resident ID numbers, bank cards, email addresses and street-level
+postal addresses. Digits may be written (138 1234 5678), spoken digit by digit in Chinese
+(幺三八…, 洞 for 0) or English ("one three eight", "oh", "double five"), or mixed.
+
+Policy decisions:
+- Short public service numbers (10086, 10000, 12315, 315, 95xxx, 1001011, SMS codes such as
+  10655xxx) are not personal data and are kept: local numbers never start with 0 or 1 and a
+  Chinese mobile is exactly 11 digits starting 13-19. 400 / 800 hotlines are redacted like any
+  full-length phone number (the redactor cannot tell a company line from a personal one).
+- A bare 7-8 digit local number is a phone only next to a phone word (电话, 号码, call, ...);
+  the same run spoken digit by digit counts unless an order / ticket word precedes it.
+- Bank cards need the Luhn check; an order-number context without a card word vetoes them.
+- Written 18-digit ID numbers need the ISO 7064 MOD 11-2 checksum; spoken ones only the
+  structure (region digit, birth year 19xx / 20xx, month, day).
+- Addresses need a house-number part (路/街…号, …栋/号楼, …单元, …室); a city or district on
+  its own is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("phone", "id_number", "bank_card", "email", "address")
+_PRIORITY = {
+    kind: i for i, kind in enumerate(("email", "id_number", "bank_card", "phone", "address"))
+}
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    kind: str
+    start: int
+    end: int
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+# --- digit runs ------------------------------------------------------------------------
+
+_ZH_DIGITS = {
+    **{c: str(i) for i, c in enumerate("零一二三四五六七八九")},
+    "〇": "0",
+    "洞": "0",
+    "幺": "1",
+    "两": "2",
+    "拐": "7",
+    **{chr(0xFF10 + i): str(i) for i in range(10)},
+}
+_EN_DIGITS = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_EN_WORD = "|".join(_EN_DIGITS)
+_TOKEN = re.compile(
+    rf"(?<![A-Za-z])(?:(?P<mult>double|triple)[\s-]+)?(?P<en>{_EN_WORD})(?![A-Za-z])"
+    rf"|(?P<ar>[0-9])|(?P<zh>[{''.join(_ZH_DIGITS)}])",
+    re.IGNORECASE,
+)
+_SEP = re.compile(r"[ \t\u3000]?[,，、\-—–－]?[ \t\u3000]?")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    digits: str
+    start: int
+    end: int
+    form: str  # "ar", "zh" or "en"
+
+
+def _make_token(m: re.Match[str]) -> _Tok:
+    if m.group("en"):
+        digit = _EN_DIGITS[m.group("en").lower()]
+        times = {"double": 2, "triple": 3}.get((m.group("mult") or "").lower(), 1)
+        return _Tok(digit * times, m.start(), m.end(), "en")
+    if m.group("ar"):
+        return _Tok(m.group("ar"), m.start(), m.end(), "ar")
+    return _Tok(_ZH_DIGITS[m.group("zh")], m.start(), m.end(), "zh")
+
+
+def _is_dash_yi(text: str, tokens: list[_Tok], nxt: re.Match[str]) -> bool:
+    """A 一 written as a dash between an area code and a local number: 0660一8995111."""
+    if nxt.group("zh") != "一" or not tokens or tokens[-1].end != nxt.start():
+        return False
+    after = nxt.end()
+    if after >= len(text) or not text[after].isdigit() or not text[after].isascii():
+        return False
+    head = re.search(r"[0-9]+$", text[: nxt.start()])
+    return bool(head) and head.group().startswith("0") and len(head.group()) in (3, 4)
+
+
+_CODE = re.compile(r"[A-Za-z0-9]*")
+
+
+def _after_letter(text: str, at: int) -> bool:
+    return at > 0 and text[at - 1].isascii() and text[at - 1].isalpha()
+
+
+def _digit_runs(text: str) -> list[list[list[_Tok]]]:
+    """Maximal runs of digit tokens, each split into groups at separators."""
+    runs: list[list[list[_Tok]]] = []
+    pos = 0
+    while m := _TOKEN.search(text, pos):
+        if m.group("ar") and _after_letter(text, m.start()):  # part of a code: KD000, QQ123
+            pos = _CODE.match(text, m.start()).end()
+            continue
+        groups, pos = _extend_run(text, m)
+        runs.append(groups)
+    return runs
+
+
+def _extend_run(text: str, first: re.Match[str]) -> tuple[list[list[_Tok]], int]:
+    groups: list[list[_Tok]] = [[_make_token(first)]]
+    end = first.end()
+    while True:
+        sep = _SEP.match(text, end)
+        nxt = _TOKEN.match(text, sep.end())
+        if not nxt:
+            return groups, end
+        if not sep.group() and _is_dash_yi(text, groups[-1], nxt):
+            end = nxt.end()
+            groups.append([])
+            continue
+        tok = _make_token(nxt)
+        last = groups[-1][-1] if groups[-1] else None
+        spoken_space = (
+            sep.group().strip() == "" and last is not None and last.form == tok.form == "en"
+        )
+        if sep.group() and not spoken_space:
+            groups.append([])
+        groups[-1].append(tok)
+        end = nxt.end()
+
+
+# --- classification of digit candidates ------------------------------------------------
+
+_PHONE_CTX = re.compile(
+    r"电话|手机|号码|联系|致电|拨打|打给|回电|来电|固话|座机|热线|分机|电联|tel|phone|call|number|mobile|cell|reach",
+    re.IGNORECASE,
+)
+_ORDER_CTX = re.compile(
+    r"订单|单号|运单|工单|编号|工号|(?<!手)机号|流水|账号|帐号|障碍|报障|QQ|扣扣|微信|order|ticket|reference|case|tracking|account",
+    re.IGNORECASE,
+)
+_CARD_CTX = re.compile(
+    r"卡号|银行卡|信用卡|储蓄卡|借记卡|\bcard|卡|退到|退款到|开户", re.IGNORECASE
+)
+_DATE_LIKE = re.compile(r"(?:19|20)\d{2}[-/.年]\d{1,2}")
+_LANDLINE = re.compile(r"(?:010|02\d|0[3-9]\d{2})[2-9]\d{6,7}")
+_ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
+
+
+def _context(text: str, start: int, end: int) -> tuple[str, str]:
+    return text[max(0, start - 16) : start], text[end : end + 8]
+
+
+def id_checksum_ok(number: str) -> bool:
+    """ISO 7064 MOD 11-2 check of an 18-character PRC resident ID number."""
+    if not re.fullmatch(r"\d{17}[\dXx]", number):
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+def _id_structure_ok(number: str) -> bool:
+    return bool(
+        re.fullmatch(
+            r"[1-8]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]", number
+        )
+    )
+
+
+def luhn_ok(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _strip_country(number: str) -> str:
+    if number.startswith("0086"):
+        return number[4:]
+    if number.startswith("86") and len(number) == 13:
+        return number[2:]
+    return number
+
+
+def _is_phone(number: str, spoken: bool, sizes: list[int], ctx: tuple[str, str]) -> bool:
+    """`ctx`: the text before and after; order words count before the number only."""
+    number = _strip_country(number)
+    order = bool(_ORDER_CTX.search(ctx[0]))
+    if re.fullmatch(r"1[3-9]\d{9}", number) or re.fullmatch(r"(?:400|800)\d{7}", number):
+        return True
+    phone_ctx = bool(_PHONE_CTX.search(ctx[0] + " " + ctx[1])) and not order
+    if _LANDLINE.fullmatch(number):  # unless it is an account / ticket number: 报障号0532…
+        return phone_ctx or not order
+    if 7 <= len(number) <= 8 and number[0] in "23456789" and number[:2] not in ("95", "96"):
+        return phone_ctx or (spoken and not order)
+    if sizes == [3, 3, 4] and not spoken:  # North-American style 555-123-4567
+        return not order
+    if 9 <= len(number) <= 12 and number[0] != "1":
+        return (spoken and not order) or (phone_ctx and len(sizes) > 1)
+    return False
+
+
+def _classify(text: str, toks: list[_Tok], groups: list[list[_Tok]]) -> str | None:
+    number = "".join(t.digits for t in toks)
+    spoken = any(t.form != "ar" for t in toks)
+    start, end = toks[0].start, toks[-1].end
+    ctx = _context(text, start, end)
+    if _DATE_LIKE.match(text, start):
+        return None
+    if len(number) == 18 and _id_structure_ok(number) and (spoken or id_checksum_ok(number)):
+        return "id_number"
+    if 13 <= len(number) <= 19 and luhn_ok(number) and _card_grouping_ok(groups, spoken):
+        around = " ".join(ctx)
+        if not (_ORDER_CTX.search(around) and not _CARD_CTX.search(around)):
+            return "bank_card"
+    sizes = [len("".join(t.digits for t in g)) for g in groups]
+    if _is_phone(number, spoken, sizes, ctx):
+        return "phone"
+    return None
+
+
+def _card_grouping_ok(groups: list[list[_Tok]], spoken: bool) -> bool:
+    if spoken or len(groups) == 1:
+        return True
+    return all(len("".join(t.digits for t in g)) == 4 for g in groups[:-1])
+
+
+def _id_with_x(text: str, toks: list[_Tok]) -> _Tok | None:
+    """The trailing X / 叉 of an ID number, which is not a digit token."""
+    m = re.compile(r"\s?([Xx叉])(?![A-Za-z])").match(text, toks[-1].end)
+    if m and len(toks) >= 17 and len("".join(t.digits for t in toks)) == 17:
+        return _Tok("X", m.start(1), m.end(1), "ar" if m.group(1) in "Xx" else "zh")
+    return None
+
+
+def _digit_spans(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for run in _digit_runs(text):
+        i = 0
+        while i < len(run):
+            found = _longest_from(text, run, i)
+            if found is None:
+                i += 1
+                continue
+            span, j = found
+            spans.append(span)
+            i = j + 1
+    return spans
+
+
+def _longest_from(text: str, run: list[list[_Tok]], i: int) -> tuple[PiiSpan, int] | None:
+    for j in range(len(run) - 1, i - 1, -1):
+        groups = [g for g in run[i : j + 1] if g]
+        toks = [t for g in groups for t in g]
+        if not toks:
+            continue
+        if j == len(run) - 1 and (x := _id_with_x(text, toks)):
+            toks = [*toks, x]
+        kind = _classify(text, toks, groups)
+        if kind:
+            start = toks[0].start
+            if kind == "phone" and start > 0 and text[start - 1] == "+":
+                start -= 1
+            return PiiSpan(kind, start, toks[-1].end), j
+    return None
+
+
+# --- email ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z])"
+)
+_SPOKEN_DIGITS = f"[{''.join(_ZH_DIGITS)}0-9]"
+_DOT = r"\s*(?:\.|点|點|\bdot\b)\s*"
+_SPOKEN_DOT = r"\s*(?:点|點|\bdot\b)\s*"  # the domain part must be spoken: "qq dot com"
+_SPOKEN_EMAIL = re.compile(
+    rf"(?<![A-Za-z0-9])(?:[A-Za-z0-9_-]+|{_SPOKEN_DIGITS}(?:[ ]?{_SPOKEN_DIGITS})+)"
+    rf"(?:{_DOT}[A-Za-z0-9_-]+)*"
+    rf"\s*(?:艾特|爱特|圈a|\bat\b)\s*(?:[A-Za-z0-9-]+|{_SPOKEN_DIGITS}+)"
+    rf"(?:{_SPOKEN_DOT}[A-Za-z0-9-]+)*{_SPOKEN_DOT}(?:com|cn|net|org|edu|gov|cc|io|hk|tw)(?![A-Za-z])",
+    re.IGNORECASE,
+)
+
+
+def _email_spans(text: str) -> list[PiiSpan]:
+    found = [PiiSpan("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    found += [PiiSpan("email", m.start(), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
+    return found
+
+
+# --- address ----------------------------------------------------------------------------
+
+_STOP = "的在是我你他她它家住到于和与从往去来了吗呢啊吧就都也还又只把被给让对向请帮查址问说找个这那哪每些"
+_N = rf"(?:(?![{_STOP}])[\u4e00-\u9fff])"
+_NUM_ZH = "一二三四五六七八九十百零"
+_ADMIN = rf"(?:(?:{_N}{{2,5}}(?:省|自治区)|{_N}{{1,4}}市|{_N}{{1,5}}(?:区|區|县|縣|旗)|{_N}{{1,5}}(?:镇|鎮|乡|街道))[ \u00a0\u3000]{{0,2}})"
+_ROAD = rf"{_N}{{1,7}}?(?:大街|大道|路|街|巷|胡同|村)"
+_HOUSE_NO = rf"[ \u00a0\u3000]{{0,2}}(?:[A-Za-z]?[0-9０-９*]+|[{_NUM_ZH}]{{1,4}})(?:[-—－~][0-9]+)?(?:号|號|弄)院?"
+_ESTATE = rf"{_N}{{2,10}}?(?:小区|花园|家园|公寓|大厦|苑|园|村|新村|社区|广场|大楼|公馆|山庄|大学|学院|医院|校区|医学部|中心)(?:[（(]{_N}{{1,8}}[）)])?"
+_BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:号楼|號樓|栋|棟|幢|座|号院)"
+_UNIT = rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})(?:单元|單元)"
+_ROOM_SUF = rf"(?:[0-9]{{1,5}}|[{_NUM_ZH}]{{1,4}})(?:室|层|楼|樓|房)"
+_ROOM = rf"(?:{_ROOM_SUF}|[0-9]{{2,5}}(?:号|號)?(?![0-9]))"
+_ZH_ADDRESS = re.compile(
+    "|".join(
+        [
+            rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?{_BLDG})?(?:{_UNIT})?(?:{_ROOM_SUF})?",
+            rf"{_ADMIN}{{0,4}}{_ESTATE}{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
+            rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
+            rf"{_BLDG}{_UNIT}{_ROOM}",
+            r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
+        ]
+    )
+)
+_EN_ADDRESS = re.compile(
+    r"\b\d{1,5}(?:-\d{1,5})?\s+(?:[A-Z][A-Za-z'.-]*\s+){1,4}"
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
+    r"Terrace|Crescent|Close)\b\.?"
+    r"(?:,?\s*(?:Apt\.?|Apartment|Suite|Unit|Flat|Room|#)\s*[\w-]+)?"
+)
+
+
+def _address_spans(text: str) -> list[PiiSpan]:
+    found = [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
+    found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
+    return found
+
+
+# --- public API -------------------------------------------------------------------------
+
+
+def _resolve(candidates: Iterable[PiiSpan]) -> list[PiiSpan]:
+    """Longest span first (then kind priority); drop anything overlapping a kept span."""
+    kept: list[PiiSpan] = []
+    order = sorted(candidates, key=lambda s: (s.start - s.end, _PRIORITY[s.kind], s.start))
+    for span in order:
+        if all(span.end <= k.start or span.start >= k.end for k in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
+
+
+def find_pii(text: str) -> list[PiiSpan]:
+    """Non-overlapping PII spans of `text`, sorted by start (character offsets)."""
+    if not text:
+        return []
+    candidates = _email_spans(text) + _digit_spans(text) + _address_spans(text)
+    return _resolve(candidates)
+
+
+def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]:
+    """Replace each PII span of the given kinds with `[kind]`; spans keep original offsets."""
+    wanted = set(kinds)
+    unknown = wanted - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
+    spans = [s for s in find_pii(text) if s.kind in wanted]
+    parts: list[str] = []
+    pos = 0
+    for span in spans:
+        parts += [text[pos : span.start], f"[{span.kind}]"]
+        pos = span.end
+    parts.append(text[pos:])
+    if spans:
+        logger.debug("redacted %d PII spans (%s)", len(spans), ", ".join(s.kind for s in spans))
+    return "".join(parts), spans
+
+
+def _word_offsets(text: str, words: list[dict]) -> list[tuple[int, int, dict]]:
+    """Character range of each word in `text` (words concatenate to it, maybe with spaces)."""
+    offsets: list[tuple[int, int, dict]] = []
+    cursor = 0
+    for word in words:
+        token = str(word.get("word", "")).strip()
+        if not token:
+            continue
+        at = text.find(token, cursor)
+        if at < 0:
+            logger.debug("word %r not found in segment text after offset %d", token, cursor)
+            continue
+        offsets.append((at, at + len(token), word))
+        cursor = at + len(token)
+    return offsets
+
+
+def _timed(span: PiiSpan, offsets: list[tuple[int, int, dict]]) -> PiiSpan:
+    hits = [w for start, end, w in offsets if start < span.end and end > span.start]
+    starts = [float(w["start"]) for w in hits if w.get("start") is not None]
+    ends = [float(w["end"]) for w in hits if w.get("end") is not None]
+    if not starts or not ends:
+        return span
+    return replace(span, start_s=min(starts), end_s=max(ends))
+
+
+def redact_segment(text: str, words: list[dict] | None) -> tuple[str, list[PiiSpan]]:
+    """`redact` for one transcript segment, with audio times of each span from its words."""
+    redacted, spans = redact(text)
+    if not words or not spans:
+        return redacted, spans
+    offsets = _word_offsets(text, words)
+    return redacted, [_timed(span, offsets) for span in spans]

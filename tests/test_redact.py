@@ -1,0 +1,185 @@
+import pytest
+
+from privacy import KINDS, PiiSpan, find_pii, redact, redact_segment
+from privacy.redact import id_checksum_ok, luhn_ok
+
+
+def kinds_and_text(text: str) -> list[tuple[str, str]]:
+    return [(s.kind, text[s.start : s.end]) for s in find_pii(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("我的手机号是13812345678，麻烦回电", "13812345678"),
+        ("电话 138-1234-5678 谢谢", "138-1234-5678"),
+        ("号码是 +86 139 8765 4321", "+86 139 8765 4321"),
+        ("我的手机是幺三八 一二三四 五六七八", "幺三八 一二三四 五六七八"),
+        ("号码一三八1234五六七八谢谢", "一三八1234五六七八"),
+        ("你打幺五零，两三四五，洞六七八联系我", "幺五零，两三四五，洞六七八"),
+        ("座机0755-33546202有人接", "0755-33546202"),
+        ("请拨打400-830-8300咨询", "400-830-8300"),
+        ("我的固话60730748.", "60730748"),
+        ("陆丰电信人员0660一8995111打来电话", "0660一8995111"),
+    ],
+)
+def test_phone_numbers_written_and_spoken_in_chinese(text, number):
+    assert kinds_and_text(text) == [("phone", number)]
+    redacted, _ = redact(text)
+    assert "[phone]" in redacted and number not in redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        (
+            "my number is one three eight, one two three four, double five six seven.",
+            "one three eight, one two three four, double five six seven",
+        ),
+        (
+            "call me on oh two zero seven nine four six one two three four",
+            "oh two zero seven nine four six one two three four",
+        ),
+        ("it's 555-123-4567, thanks", "555-123-4567"),
+    ],
+)
+def test_phone_numbers_spoken_in_english(text, number):
+    assert kinds_and_text(text) == [("phone", number)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这个月多扣了50块钱，2026年11月20日之前退回来",
+        "三个工作日内处理，这是第三次了，一两个月都没解决",
+        "我打了10086、10000和12315，还要去工信部投诉，315晚会见",
+        "请拨打1001013查询流量，或发短信到10655158退订",
+        "订单号1234567812345678，麻烦查一下物流",
+        "二零二六年十一月二十日扣了一千二百块",
+        "我是2016-01-03 15:39打的电话",
+        "网上商城买的，北京市发货",
+        "请提供详细地址（*省*市*区*路*号*层）",
+        "我知道3号发货，地铁5号线",
+        "I called 10086 three times and waited 45 minutes",
+        "",
+    ],
+)
+def test_amounts_dates_counts_and_service_numbers_are_kept(text):
+    assert find_pii(text) == []
+    assert redact(text) == (text, [])
+
+
+def test_id_number_needs_checksum_when_written_in_digits():
+    assert id_checksum_ok("11010519491231002X")
+    assert not id_checksum_ok("110105194912310021")
+    assert kinds_and_text("身份证号11010519491231002X") == [("id_number", "11010519491231002X")]
+    assert find_pii("身份证 110105194912310021") == []  # bad checksum, not a Luhn card either
+
+
+def test_id_number_spoken_in_chinese_numerals():
+    text = "身份证幺幺零幺零五幺九四九幺二三幺零零二叉，您核对一下"
+    assert kinds_and_text(text) == [("id_number", "幺幺零幺零五幺九四九幺二三幺零零二叉")]
+
+
+def test_bank_card_needs_luhn_and_is_not_an_order_number():
+    assert luhn_ok("6222020511009268521") and not luhn_ok("1234567812345678")
+    assert kinds_and_text("退到6222020511009268521 开户行") == [
+        ("bank_card", "6222020511009268521")
+    ]
+    assert kinds_and_text("卡号 4111 1111 1111 1111") == [("bank_card", "4111 1111 1111 1111")]
+    assert find_pii("订单号1234567812345678") == []  # Luhn-invalid 16 digits
+    assert find_pii("订单号1312121338444") == []  # Luhn-valid, but an order number
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("邮箱：jun23hotilove@163.com 谢谢", "jun23hotilove@163.com"),
+        ("好的,1550179050@qq.com", "1550179050@qq.com"),
+        ("发到幺二三四五六七八九艾特qq点com就行", "幺二三四五六七八九艾特qq点com"),
+        ("my email is john dot smith at gmail dot com", "john dot smith at gmail dot com"),
+    ],
+)
+def test_email_written_and_spoken(text, email):
+    assert kinds_and_text(text) == [("email", email)]
+
+
+def test_weibo_mentions_are_not_email():
+    assert find_pii("@中国联通客服 @中国电信广东客服 投诉") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("我家在丰台区丰泽街8号院,请问何时入户", "丰台区丰泽街8号院"),
+        (
+            "湖南省长沙市雨花区黎郡新宇康景园8栋1单元9楼",
+            "湖南省长沙市雨花区黎郡新宇康景园8栋1单元9楼",
+        ),
+        ("地址是上海市浦东新区世纪大道100号，麻烦上门", "上海市浦东新区世纪大道100号"),
+        ("静安区余姚路487弄70号这里", "静安区余姚路487弄70号"),
+        ("I live at 123 Main Street, Apt 4B and", "123 Main Street, Apt 4B"),
+    ],
+)
+def test_addresses(text, address):
+    assert kinds_and_text(text) == [("address", address)]
+
+
+def test_offsets_refer_to_the_original_text():
+    text = "电话13812345678，邮箱a@b.com，住在阳光花园3栋2单元502室"
+    redacted, spans = redact(text)
+    assert redacted == "电话[phone]，邮箱[email]，住在[address]"
+    assert [s.kind for s in spans] == ["phone", "email", "address"]
+    assert [text[s.start : s.end] for s in spans] == [
+        "13812345678",
+        "a@b.com",
+        "阳光花园3栋2单元502室",
+    ]
+    assert spans == sorted(spans, key=lambda s: s.start)
+
+
+def test_redact_only_selected_kinds():
+    text = "电话13812345678，邮箱a@b.com"
+    redacted, spans = redact(text, kinds=("email",))
+    assert redacted == "电话13812345678，邮箱[email]"
+    assert [s.kind for s in spans] == ["email"]
+    with pytest.raises(ValueError):
+        redact(text, kinds=("name",))
+    assert set(KINDS) == {"phone", "id_number", "bank_card", "email", "address"}
+
+
+def test_redact_segment_times_from_chinese_words():
+    words = [
+        {"word": "我的", "start": 0.0, "end": 0.4},
+        {"word": "号码", "start": 0.4, "end": 0.8},
+        {"word": "是", "start": 0.8, "end": 1.0},
+        {"word": "幺三八", "start": 1.0, "end": 1.9},
+        {"word": "一二三四", "start": 2.0, "end": 3.1},
+        {"word": "五六七八", "start": 3.2, "end": 4.4},
+        {"word": "谢谢", "start": 4.5, "end": 5.0},
+    ]
+    text = "".join(w["word"] for w in words)
+    redacted, spans = redact_segment(text, words)
+    assert redacted == "我的号码是[phone]谢谢"
+    assert spans == [PiiSpan("phone", 5, 16, 1.0, 4.4)]
+
+
+def test_redact_segment_times_from_english_words_with_spaces():
+    words = [
+        {"word": w, "start": i * 0.5, "end": i * 0.5 + 0.4}
+        for i, w in enumerate(
+            " call me on one three eight one two three four five six seven eight".split(" ")[1:]
+        )
+    ]
+    words = [{**w, "word": " " + w["word"]} for w in words]
+    text = "".join(w["word"] for w in words).strip()
+    _, spans = redact_segment(text, words)
+    assert len(spans) == 1 and spans[0].kind == "phone"
+    assert (spans[0].start_s, spans[0].end_s) == (1.5, 6.9)
+
+
+def test_redact_segment_without_words_has_no_times():
+    redacted, spans = redact_segment("电话13812345678", None)
+    assert redacted == "电话[phone]"
+    assert spans == [PiiSpan("phone", 2, 13)] and spans[0].start_s is None
+    assert redact_segment("", []) == ("", [])
