@@ -339,7 +339,7 @@ def _describe(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-PIPELINE_VERSION = "call-2"  # asr-1 + speakers, roles and conversation metrics
+PIPELINE_VERSION = "call-3"  # asr-1 + speakers, roles, conversation metrics; + PII redaction
 
 
 def call_settings_hash(settings: Settings) -> str:

@@ -24,6 +24,7 @@ from emotion.daily import EmotionRun, apply_emotion
 from keywords.daily import CategoryRun, apply_categories, update_index
 from keywords.index import SearchIndex
 from keywords.rules import RuleSet, load_rules
+from privacy.redact import redact_segments
 from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
@@ -208,6 +209,7 @@ def process_call(
             rec, row, f"{rec.name}: transcription failed: {exc}", started, warehouse
         )
     segments = [{**seg, "call_id": rec.call_id, "date": rec.date} for seg in transcript.segments]
+    redact_segments(segments)
     if settings.emotion.enabled:
         _score_voice(rec, audio, segments, settings)
     row.update(

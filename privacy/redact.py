@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 logger = logging.getLogger(__name__)
 
@@ -417,3 +417,14 @@ def redact_segment(text: str, words: list[dict] | None) -> tuple[str, list[PiiSp
         return redacted, spans
     offsets = _word_offsets(text, words)
     return redacted, [_timed(span, offsets) for span in spans]
+
+
+def redact_segments(segments: list[dict]) -> int:
+    """Add `text_redacted` and `pii` (spans with times) to segment rows; returns spans found."""
+    found = 0
+    for segment in segments:
+        redacted, spans = redact_segment(segment.get("text") or "", segment.get("words"))
+        segment["text_redacted"] = redacted
+        segment["pii"] = [asdict(span) for span in spans] or None
+        found += len(spans)
+    return found

@@ -11,6 +11,16 @@ CALL_STATUSES = ("ok", "error")
 SPEAKERS = ("agent", "customer", "ivr", "unknown")
 CHANNEL_LAYOUTS = ("agent_left", "customer_left", "mono")
 
+PII_SPAN = pa.struct(
+    [
+        pa.field("kind", pa.string()),  # phone | id_number | bank_card | email | address
+        pa.field("start", pa.int32()),  # character offsets in `text`
+        pa.field("end", pa.int32()),
+        pa.field("start_s", pa.float32()),  # when it is said, to bleep the audio
+        pa.field("end_s", pa.float32()),
+    ]
+)
+
 WORD = pa.struct(
     [
         pa.field("word", pa.string()),
@@ -101,6 +111,8 @@ SEGMENTS = pa.schema(
         pa.field("speaker_label", pa.string()),  # diarized speaker (S0, S1...) or ch0 / ch1
         pa.field("overlap", pa.bool_()),  # another speaker talked over part of it
         pa.field("text", pa.string()),
+        pa.field("text_redacted", pa.string()),  # personal data replaced by [phone], [email]...
+        pa.field("pii", pa.list_(PII_SPAN)),
         pa.field("words", pa.list_(WORD)),
         pa.field("language", pa.string()),
         pa.field("avg_logprob", pa.float32()),

@@ -183,3 +183,30 @@ def test_redact_segment_without_words_has_no_times():
     assert redacted == "电话[phone]"
     assert spans == [PiiSpan("phone", 2, 13)] and spans[0].start_s is None
     assert redact_segment("", []) == ("", [])
+
+
+def test_segment_rows_get_redacted_text_and_timed_spans():
+    from privacy.redact import redact_segments
+    from storage.schemas import to_table
+
+    words = [
+        {"word": "我的电话是", "start": 1.0, "end": 2.0, "prob": 0.9},
+        {"word": "13812345678", "start": 2.0, "end": 3.5, "prob": 0.9},
+        {"word": "。", "start": 3.5, "end": 3.6, "prob": 0.9},
+    ]
+    rows = [
+        {"call_id": "c", "date": None, "idx": 0, "text": "我的电话是13812345678。", "words": words},
+        {"call_id": "c", "date": None, "idx": 1, "text": "谢谢。", "words": None},
+    ]
+    assert redact_segments(rows) == 1
+    assert rows[0]["text_redacted"] == "我的电话是[phone]。"
+    assert rows[0]["pii"] == [
+        {"kind": "phone", "start": 5, "end": 16, "start_s": 2.0, "end_s": 3.5}
+    ]
+    assert (rows[1]["text_redacted"], rows[1]["pii"]) == ("谢谢。", None)
+    import datetime as dt
+
+    for row in rows:
+        row["date"] = dt.date(2026, 11, 20)
+    table = to_table("segments", rows)  # the schema takes what the night writes
+    assert table["pii"][0].as_py()[0]["kind"] == "phone"
