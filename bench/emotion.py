@@ -24,6 +24,7 @@ import hashlib
 import json
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,6 +35,19 @@ from emotion.lexicon import get_lexicon_scorer  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 SNOWNLP_REFERENCE = "snownlp reference in the issue: Spearman 0.38, AUC 0.72"
+
+
+@lru_cache(maxsize=1)
+def _voice_bench():
+    """bench/emotion_voice.py (its module name would clash with the `emotion` package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "emotion_voice", Path(__file__).resolve().parent / "emotion_voice.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def split_of(dialogue_id: str) -> str:
@@ -62,17 +76,6 @@ def spearman(xs: list[float], ys: list[float]) -> float:
     return float(spearmanr(xs, ys).statistic)
 
 
-def auc(scores: list[float], positives: list[bool]) -> float:
-    """Probability that a positive outranks a negative (ties count half)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    n_pos = sum(positives)
-    n_neg = len(positives) - n_pos
-    rank_sum = sum(rank for rank, positive in zip(ranks, positives, strict=True) if positive)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
 def evaluate(items: list[dict], predict) -> dict:
     truth = [satisfaction(item) for item in items]
     predicted = [predict(item) for item in items]
@@ -80,7 +83,7 @@ def evaluate(items: list[dict], predict) -> dict:
         "dialogues": len(items),
         "dissatisfied": sum(s < 0 for s in truth),
         "spearman": round(spearman(predicted, truth), 3),
-        "auc": round(float(auc([-p for p in predicted], [s < 0 for s in truth])), 3),
+        "auc": round(float(_voice_bench().auc([-p for p in predicted], [s < 0 for s in truth])), 3),
     }
 
 
@@ -139,13 +142,7 @@ def text_part(eval_dir: Path, split: str) -> dict:
 
 
 def voice_part(eval_dir: Path) -> dict:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "emotion_voice", Path(__file__).resolve().parent / "emotion_voice.py"
-    )
-    emotion_voice = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(emotion_voice)
+    emotion_voice = _voice_bench()
     figures = emotion_voice.run(eval_dir)
     print(emotion_voice.report(figures) if "skipped" not in figures else f"voice: {figures}")
     return figures

@@ -159,19 +159,15 @@ def calls(
         print(
             f"{row['call_id']:16} {row['status']:6} {row['duration_s'] or 0:7.1f} "
             f"{row['channels'] or 0:>2} {row['channel_layout'] or '-':13} {row['language'] or '-':4} "
-            f"{row['n_segments'] or 0:>4} {_signed(row.get('customer_sentiment')):>8} "
+            f"{row['n_segments'] or 0:>4} {_num(row.get('customer_sentiment'), sign=True):>8} "
             f"{_start_end(row):>11} {row.get('customer_emotion') or '-':10} "
             f"{'yes' if row.get('escalation_risk') else '-':4}  {row['error'] or ''}"
         )
 
 
-def _signed(value) -> str:
-    return "-" if value is None else f"{value:+.1f}"
-
-
 def _start_end(row: dict) -> str:
     start, end = row.get("customer_sentiment_start"), row.get("customer_sentiment_end")
-    return "-" if start is None else f"{start:+.1f}>{end:+.1f}"
+    return "-" if start is None else f"{_num(start, sign=True)}>{_num(end, sign=True)}"
 
 
 @app.command()
@@ -282,8 +278,8 @@ def _who(method: str | None) -> str:
     return {"channels": "stereo", "off": "off", None: "-"}.get(method, "diarized")
 
 
-def _num(value, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _num(value, digits: int = 1, sign: bool = False) -> str:
+    return "-" if value is None else f"{value:{'+' if sign else ''}.{digits}f}"
 
 
 def _pct(value) -> str:

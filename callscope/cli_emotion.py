@@ -19,7 +19,7 @@ from callscope.cli import (
     _settings,
     app,
 )
-from callscope.cli_keywords import FromOpt, ToOpt, _days, _open_index, _optional_date
+from callscope.cli_keywords import FromOpt, ToOpt, _days, _optional_date, rerun_days
 
 emotion_app = typer.Typer(
     help="Emotion: score dialogues, re-score stored days.", no_args_is_help=True
@@ -89,37 +89,28 @@ def emotion_apply(
     """Re-score stored days with the current emotion settings (text and summaries; the voice
     arousal scored from the audio during the night is kept) and refresh the index."""
     from emotion.daily import apply_emotion
-    from keywords.daily import update_index
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     scorer = _scorer(settings)
     store = Warehouse(settings.warehouse)
     days = _days(settings, date, date_from, date_to, store)
-    index = _open_index(settings, create=True)
-    report = []
-    for day in days:
-        try:
-            run = apply_emotion(store, day, scorer, settings.emotion, force=True)
-            update_index(store, index, day)
-        except CallscopeError as exc:
-            _fail(str(exc))
-        report.append(
-            {
-                "date": day.isoformat(),
-                "calls": run.calls,
-                "segments": run.segments,
-                "angry_customers": run.angry_calls,
-                "escalation_risks": run.escalation_calls,
-            }
+
+    def step(day) -> tuple[dict, str]:
+        run = apply_emotion(store, day, scorer, settings.emotion, force=True)
+        row = {
+            "calls": run.calls,
+            "segments": run.segments,
+            "angry_customers": run.angry_calls,
+            "escalation_risks": run.escalation_calls,
+        }
+        line = (
+            f"{run.segments} segments of {run.calls} calls scored, "
+            f"{run.angry_calls} angry customers, {run.escalation_calls} escalation risks"
         )
-        if not as_json:
-            print(
-                f"{day}: {run.segments} segments of {run.calls} calls scored, "
-                f"{run.angry_calls} angry customers, {run.escalation_calls} escalation risks"
-            )
-    if as_json:
-        print(json.dumps(report, indent=2))
+        return row, line
+
+    rerun_days(settings, store, days, step, as_json)
 
 
 @app.command()

@@ -207,38 +207,41 @@ def categories_apply(
 ) -> None:
     """Re-apply the rule file to stored days (no re-transcription) and refresh the index."""
     from callscope.night import emotion_day
-    from keywords.daily import apply_categories, update_index
+    from keywords.daily import apply_categories
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     rules = _rules(settings)
     store = Warehouse(settings.warehouse)
     days = _days(settings, date, date_from, date_to, store)
+
+    def step(day: dt.date) -> tuple[dict, str]:
+        run = apply_categories(store, day, rules, force=True)
+        emotion_day(store, day, settings)  # the escalation risk reads the categories
+        row = {"calls": run.calls, "tagged": run.tagged, "hits": run.hits}
+        return row, f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits; index updated"
+
+    rerun_days(settings, store, days, step, as_json)
+
+
+def rerun_days(settings, store, days: list[dt.date], step, as_json: bool) -> None:
+    """Run `step(day) -> (report row, line)` on stored days, refresh their index rows, report."""
     missing = [day for day in days if not store.read("calls", day).num_rows]
     if missing and len(days) == 1:
         _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
+    from keywords.daily import update_index
+
     index = _open_index(settings, create=True)
     report = []
     for day in days:
         try:
-            run = apply_categories(store, day, rules, force=True)
-            emotion_day(store, day, settings)  # the escalation risk reads the categories
-            indexed = update_index(store, index, day)
+            row, line = step(day)
+            row["indexed_segments"] = update_index(store, index, day)
         except CallscopeError as exc:
             _fail(str(exc))
-        report.append(
-            {
-                "date": day.isoformat(),
-                "calls": run.calls,
-                "tagged": run.tagged,
-                "hits": run.hits,
-                "indexed_segments": indexed,
-            }
-        )
+        report.append({"date": day.isoformat(), **row})
         if not as_json:
-            print(
-                f"{day}: {run.tagged} of {run.calls} calls tagged, {run.hits} hits; index updated"
-            )
+            print(f"{day}: {line}")
     if as_json:
         print(json.dumps(report, indent=2))
 

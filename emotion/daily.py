@@ -76,7 +76,7 @@ def apply_emotion(
     ]
     daily_file = store.partition("emotion_daily", day) / PART_NAME
     current = all(row["emotion_version"] == version for row in ok) and daily_file.exists()
-    if not force and (current or not ok and daily_file.exists()):
+    if not force and current:
         return EmotionRun(day, len(ok), skipped=True)
     segments = store.read("segments", day)
     scored = score_segments(segments, scorer, fusion_settings(settings))

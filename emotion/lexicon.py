@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from emotion.errors import EmotionError
 from emotion.scores import VALENCE_RANGE, TextScore
 from keywords.text import fold, has_han
 
@@ -43,7 +44,7 @@ NEUTRAL_BAND = 0.8  # |valence| below this is neutral
 CONTRAST_BEFORE = 0.5  # weight of what was said before 但是 / but
 
 
-class LexiconError(ValueError):
+class LexiconError(EmotionError):
     """A lexicon file cannot be used."""
 
 
