@@ -382,3 +382,19 @@ def test_bad_dialogue_lines_are_named(tmp_path):
         app, ["emotion", "score", "--dialogues", str(tmp_path / "none.jsonl")]
     )
     assert result.exit_code == 2 and "cannot read the dialogues file" in result.output
+
+
+def test_cli_emotion_apply_rescored_a_stored_day(two_nights, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"warehouse: {two_nights.root}\n")
+    result = CliRunner().invoke(
+        app, ["emotion", "apply", "--date", "2026-11-20", "--json", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert (report["calls"], report["escalation_risks"]) == (3, 1)
+    assert report["indexed_segments"] == len(two_nights.read("segments", DAY1))
+    result = CliRunner().invoke(
+        app, ["emotion", "apply", "--date", "2026-10-01", "--config", str(config)]
+    )
+    assert result.exit_code == 1 and "run the nightly flow first" in result.output
