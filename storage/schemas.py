@@ -168,6 +168,79 @@ EMOTION_DAILY = pa.schema(
     ]
 )
 
+EXAMPLE = pa.struct(
+    [
+        pa.field("call_id", pa.string()),
+        pa.field("start_s", pa.float64()),  # where the statement starts in the call
+        pa.field("text", pa.string()),  # redacted issue statement
+        pa.field("similarity", pa.float32()),  # to the cluster centroid
+    ]
+)
+
+# one row per call of the day that has an issue statement (incidents/daily.py)
+CALL_ISSUES = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("statement", pa.string()),  # the customer's reason for calling, redacted
+        pa.field("statement_source", pa.string()),  # customer | unknown (no roles)
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("segments", pa.list_(pa.int32())),
+        pa.field("cluster", pa.int32()),  # the day's cluster, -1 when in none
+        pa.field("topic_id", pa.string()),  # stable across days, null when in no cluster
+        pa.field("similarity", pa.float32()),  # to its cluster's centroid
+        pa.field("incidents_version", pa.string()),
+    ]
+)
+
+# one row per topic cluster and per rule category of the day, scored against trailing days
+INCIDENTS = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("incident_id", pa.string(), nullable=False),  # topic:<topic_id> | category:<name>
+        pa.field("kind", pa.string(), nullable=False),  # topic | category
+        pa.field("topic_id", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("terms", pa.list_(pa.string())),  # most distinctive terms (c-TF-IDF)
+        pa.field("categories", pa.list_(pa.string())),  # rule categories of most of its calls
+        pa.field("calls", pa.int32()),  # observed today
+        pa.field("share", pa.float32()),  # of the day's calls
+        pa.field("expected", pa.float32()),  # from the trailing days
+        pa.field("baseline_days", pa.int16()),  # trailing days the expectation is based on
+        pa.field("ratio", pa.float32()),  # (calls + 1) / (expected + 1)
+        pa.field("p_value", pa.float64()),
+        pa.field("score", pa.float32()),  # -log10 p, capped at 50
+        pa.field("is_spike", pa.bool_()),
+        pa.field("method", pa.string()),  # poisson | negbin | new
+        pa.field("first_seen", pa.date32()),
+        pa.field("queues", pa.list_(pa.string())),  # most frequent first
+        pa.field("mean_sentiment", pa.float32()),  # customers, -5..+5
+        pa.field("escalation_risk_calls", pa.int32()),
+        pa.field("call_ids", pa.list_(pa.string())),
+        pa.field("examples", pa.list_(EXAMPLE)),
+        pa.field("centroid", pa.list_(pa.float32())),  # topics only: for matching later days
+        pa.field("incidents_version", pa.string()),
+    ]
+)
+
+# the marketing hand-off: derived from the tables above, without vectors or internal ids
+HANDOFF_INCIDENTS = pa.schema([f for f in INCIDENTS if f.name not in ("centroid",)])
+HANDOFF_CALL_FIELDS = (
+    "call_id", "date", "started_at", "duration_s", "queue", "direction", "customer_tier",
+    "language", "categories", "complaint_class", "customer_sentiment", "customer_emotion",
+    "escalation_risk",
+)  # fmt: skip
+HANDOFF_CALLS = pa.schema(
+    [CALLS.field(name) for name in HANDOFF_CALL_FIELDS]
+    + [
+        CALL_ISSUES.field("statement"),
+        CALL_ISSUES.field("topic_id"),
+        pa.field("incident", pa.string()),
+    ]
+)
+
 COMPLAINT_CLASSES = ("business", "service", "network", "none")
 
 TABLES: dict[str, pa.Schema] = {
@@ -175,6 +248,10 @@ TABLES: dict[str, pa.Schema] = {
     "segments": SEGMENTS,
     "keyword_hits": KEYWORD_HITS,
     "emotion_daily": EMOTION_DAILY,
+    "call_issues": CALL_ISSUES,
+    "incidents": INCIDENTS,
+    "handoff_incidents": HANDOFF_INCIDENTS,
+    "handoff_calls": HANDOFF_CALLS,
 }
 
 

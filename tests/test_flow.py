@@ -52,6 +52,9 @@ def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
     assert index.indexed_days() == {date: wh.read("segments", date).num_rows}
     word = next(w for w in wh.read("segments", date)["text"][0].as_py().split() if w.isalpha())
     assert index.search(word).total >= 1
+    assert summary["handoff"] and summary["topics"] == 0  # one call makes no cluster
+    assert wh.read("call_issues", date).num_rows == 1
+    assert (day.handoff_dir / DAY / "manifest.json").exists()
     again = nightly(**kwargs)
     assert (again["ok"], again["skipped"]) == (0, 1)
     # the bad file is tried again, so the day is rewritten and re-indexed: replaced, not doubled

@@ -71,6 +71,11 @@ def test_night_with_bad_files_and_idempotent_rerun(night, settings):
         and calls["stereo-02"]["talk_time_customer_s"] > 3
     )
     assert calls["客户来电-01"]["audio_sha256"] and calls["客户来电-01"]["settings_hash"]
+    issues = {row["call_id"]: row for row in warehouse.read("call_issues", DAY).to_pylist()}
+    assert set(issues) == {"客户来电-01", "stereo-02"}
+    assert "pre-order" in issues["stereo-02"]["statement"]  # the customer's words, not the agent's
+    assert first.handoff and (first.handoff.folder / "manifest.json").exists()
+    assert first.handoff.calls == 2
 
     rows_before = (warehouse.read("calls", DAY).num_rows, segments.num_rows)
     second = run_night(DAY, source, warehouse, settings)
@@ -91,3 +96,23 @@ def test_changed_settings_reprocess_without_duplicates(night, settings):
     assert again.count("ok") == 1
     assert warehouse.read("calls", DAY).num_rows == 1
     assert warehouse.read("segments", DAY).num_rows == n_segments
+
+
+def test_no_handoff_when_a_step_of_the_night_fails(night, settings, monkeypatch):
+    import callscope.night as night_module
+
+    source, warehouse = night
+    ok_only = [rec for rec in source.list_day(DAY) if rec.call_id == "stereo-02"]
+
+    def broken_index(*args):
+        raise OSError("disk full while indexing")
+
+    monkeypatch.setattr(night_module, "index_day", broken_index)
+    with pytest.raises(OSError):
+        run_night(DAY, source, warehouse, settings, recordings=ok_only)
+    assert not (settings.handoff_dir / DAY.isoformat()).exists()
+    assert warehouse.read("calls", DAY).num_rows == 1  # what was done is kept for the rerun
+    monkeypatch.undo()
+    rerun = run_night(DAY, source, warehouse, settings, recordings=ok_only)
+    assert rerun.count("skipped") == 1
+    assert (settings.handoff_dir / DAY.isoformat() / "manifest.json").exists()

@@ -1,0 +1,90 @@
+"""`callscope incidents`: the day's topics and categories against their trailing days."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from asr.errors import CallscopeError
+from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _fail, _settings, app
+
+HandoffOpt = Annotated[
+    Path | None, typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)")
+]
+
+
+@app.command()
+def incidents(
+    date: DateOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    handoff: HandoffOpt = None,
+    spikes: Annotated[bool, typer.Option("--spikes", help="only what is unusual")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="rows in the table")] = 20,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="find the day's incidents again from its stored calls and rewrite its hand-off",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The day's incident topics and rule categories: calls against expected, spikes, examples
+    (default: the latest day with incidents)."""
+    from incidents.report import public_rows, render_table
+    from storage.warehouse import Warehouse, WarehouseError
+
+    settings = _settings(config, warehouse=warehouse, handoff=handoff)
+    store = Warehouse(settings.warehouse)
+    day = _day(store, date, rebuild)
+    try:
+        if rebuild:
+            _rebuild(store, day, settings)
+        table = store.read("incidents", day)
+    except (CallscopeError, WarehouseError) as exc:
+        _fail(str(exc))
+    if not table.num_rows and day not in store.days("incidents"):
+        _fail(
+            f"no incidents for {day} in {settings.warehouse}; run the nightly flow for that day "
+            f"or `callscope incidents --date {day} --rebuild`",
+            1,
+        )
+    rows = [r for r in public_rows(table) if r["is_spike"] or not spikes]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    calls = store.read("call_issues", day).num_rows
+    print(f"incidents on {day}: {calls} calls with an issue statement")
+    print(render_table(rows, limit))
+    folder = settings.handoff_dir / day.isoformat()
+    if (folder / "manifest.json").exists():
+        print(f"hand-off: {folder}")
+
+
+def _day(store, date: str | None, rebuild: bool):
+    import datetime as dt
+
+    if date:
+        try:
+            return dt.date.fromisoformat(date)
+        except ValueError:
+            _fail(f"--date {date!r} is not a date; use YYYY-MM-DD")
+    days = store.days("calls" if rebuild else "incidents")
+    if not days:
+        _fail(f"no days with incidents in {store.root}; run the nightly flow first", 1)
+    return days[-1]
+
+
+def _rebuild(store, day, settings) -> None:
+    from callscope.night import handoff_day, incidents_day
+    from keywords.rules import load_rules
+
+    if not store.read("calls", day).num_rows:
+        _fail(f"no calls for {day} in {settings.warehouse}; run the nightly flow first", 1)
+    rules = load_rules(settings.keywords.rules)
+    incidents_day(store, day, settings, rules)
+    handoff_day(store, day, settings)

@@ -1,0 +1,224 @@
+"""Group a day's issue statements into clusters, name them and pick examples.
+
+Clustering works on unit sentence embeddings (incidents/embed.py):
+- up to `direct_max` statements: average-linkage agglomerative clustering on cosine distance,
+  cut where the mean similarity between two groups drops below `merge_similarity`;
+- above that (50,000 calls a night): mini-batch k-means into many small cells first, then the
+  same agglomerative cut over the cell centroids.
+Clusters smaller than `min_cluster_size` become noise (label -1); a noise statement that is
+close enough to a cluster's centroid (`assign_similarity`) joins it.
+
+Names come from class-based TF-IDF (c-TF-IDF): the Han character n-grams (2-4) and English
+words that are frequent inside a cluster and rare in the others, with fragments of a longer
+kept phrase dropped (预约失败 rather than 约失).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keywords.text import fold, is_han, runs
+
+logger = logging.getLogger(__name__)
+
+_STOP_WORDS = {
+    "the", "a", "an", "to", "and", "or", "of", "in", "on", "for", "is", "it", "my", "i", "me",
+    "you", "your", "we", "was", "be", "have", "has", "had", "this", "that", "with", "but", "not",
+    "can", "could", "would", "please", "hello", "hi", "just", "do", "did", "are", "am", "so",
+}  # fmt: skip
+_STOP_HAN = set("的了吗呢啊吧呀哦嘛我你您他她它们这那个就是也都还在有和么一下")
+_PLACEHOLDER = re.compile(r"\[(?:phone|id_number|bank_card|email|address)\]")
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    merge_similarity: float = 0.5
+    min_cluster_size: int = 3
+    assign_similarity: float = 0.55
+    direct_max: int = 3000
+    max_cells: int = 400
+    n_terms: int = 4
+    n_examples: int = 3
+    seed: int = 0
+
+
+@dataclass
+class Cluster:
+    label: int
+    members: np.ndarray  # row indices into the day's statements
+    centroid: np.ndarray  # unit vector
+    similarity: np.ndarray  # each member's cosine to the centroid
+    terms: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def examples(self, n: int) -> list[int]:
+        """The `n` members closest to the centroid, best first."""
+        order = np.argsort(-self.similarity, kind="stable")[:n]
+        return [int(self.members[i]) for i in order]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def _agglomerate(x: np.ndarray, merge_similarity: float) -> np.ndarray:
+    """Average-linkage labels 0..k-1 over the rows of `x` (unit vectors)."""
+    if len(x) == 1:
+        return np.zeros(1, dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(x.astype(np.float64), method="average", metric="cosine")
+    return fcluster(tree, t=1.0 - merge_similarity, criterion="distance") - 1
+
+
+def _cells(x: np.ndarray, settings: ClusterSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Mini-batch k-means cells: (cell per row, cell centroids)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = min(settings.max_cells, max(2, len(x) // 50))
+    kmeans = MiniBatchKMeans(
+        n_clusters=k, random_state=settings.seed, batch_size=4096, n_init=3, max_no_improvement=20
+    )
+    cells = kmeans.fit_predict(x)
+    return cells, _unit(kmeans.cluster_centers_.astype(np.float32))
+
+
+def cluster_labels(x: np.ndarray, settings: ClusterSettings = ClusterSettings()) -> np.ndarray:
+    """A label per row (-1: noise), clusters numbered by size, largest first."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n <= settings.direct_max:
+        raw = _agglomerate(x, settings.merge_similarity)
+    else:
+        cells, centres = _cells(x, settings)
+        used = np.unique(cells)
+        cell_labels = _agglomerate(centres[used], settings.merge_similarity)
+        lookup = np.full(len(centres), -1)
+        lookup[used] = cell_labels
+        raw = lookup[cells]
+    labels = _drop_small(raw, settings.min_cluster_size)
+    return _rescue_noise(x, labels, settings.assign_similarity)
+
+
+def _drop_small(raw: np.ndarray, min_size: int) -> np.ndarray:
+    counts = Counter(raw.tolist())
+    keep = sorted((c for c, k in counts.items() if k >= min_size), key=lambda c: (-counts[c], c))
+    rank = {c: i for i, c in enumerate(keep)}
+    return np.array([rank.get(c, -1) for c in raw.tolist()], dtype=int)
+
+
+def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels[labels >= 0], x[labels >= 0])
+    return _unit(sums)
+
+
+def _rescue_noise(x: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    k = int(labels.max()) + 1 if len(labels) else 0
+    noise = np.flatnonzero(labels < 0)
+    if k == 0 or len(noise) == 0:
+        return labels
+    sims = x[noise] @ _centroids(x, labels, k).T
+    best = sims.argmax(axis=1)
+    close = sims[np.arange(len(noise)), best] >= threshold
+    out = labels.copy()
+    out[noise[close]] = best[close]
+    return out
+
+
+def build_clusters(
+    texts: list[str], x: np.ndarray, settings: ClusterSettings = ClusterSettings()
+) -> tuple[np.ndarray, list[Cluster]]:
+    """Labels per statement and the clusters with centroids, member similarity and terms."""
+    labels = cluster_labels(x, settings)
+    k = int(labels.max()) + 1 if len(labels) else 0
+    centroids = _centroids(x, labels, k)
+    clusters = []
+    for label in range(k):
+        members = np.flatnonzero(labels == label)
+        clusters.append(
+            Cluster(
+                label, members, centroids[label].astype(np.float32), x[members] @ centroids[label]
+            )
+        )
+    names = distinctive_terms(texts, labels, settings.n_terms)
+    for cluster in clusters:
+        cluster.terms = names.get(cluster.label, [])
+    logger.info(
+        "%d statements -> %d clusters (%d in clusters, %d noise)",
+        len(texts),
+        k,
+        int((labels >= 0).sum()),
+        int((labels < 0).sum()),
+    )
+    return labels, clusters
+
+
+# naming -------------------------------------------------------------------------------------
+def terms_of(text: str) -> set[str]:
+    """Han n-grams (2-4 characters) and English words of one statement, once each."""
+    out: set[str] = set()
+    for run in runs(fold(_PLACEHOLDER.sub(" ", text))):
+        if is_han(run[0]):
+            for n in (2, 3, 4):
+                out.update(
+                    gram for i in range(len(run) - n + 1) if not _all_stop(gram := run[i : i + n])
+                )
+        elif len(run) > 2 and run not in _STOP_WORDS and not run.isdigit():
+            out.add(run)
+    return out
+
+
+def _all_stop(gram: str) -> bool:
+    return gram[0] in _STOP_HAN or gram[-1] in _STOP_HAN
+
+
+def distinctive_terms(texts: list[str], labels: np.ndarray, n_terms: int) -> dict[int, list[str]]:
+    """c-TF-IDF: per cluster label, the `n_terms` most distinctive terms."""
+    per_cluster: dict[int, Counter] = {}
+    sizes: Counter = Counter()
+    overall: Counter = Counter()
+    for text, label in zip(texts, labels.tolist(), strict=True):
+        terms = terms_of(text)
+        overall.update(terms)
+        if label >= 0:
+            per_cluster.setdefault(label, Counter()).update(terms)
+            sizes[label] += 1
+    total = len(texts)
+    return {
+        label: _pick_terms(counts, sizes[label], overall, total, n_terms)
+        for label, counts in per_cluster.items()
+    }
+
+
+def _pick_terms(counts: Counter, size: int, overall: Counter, total: int, n: int) -> list[str]:
+    min_share = 0.2 if size >= 5 else 0.5
+    share = {t: c / size for t, c in counts.items() if c / size >= min_share and c >= 2}
+    maximal = {
+        t: s
+        for t, s in share.items()
+        if not any(t != u and t in u and share[u] >= 0.8 * s for u in share if len(u) > len(t))
+    }
+    scored = sorted(
+        maximal,
+        key=lambda t: (-maximal[t] * math.log(1 + total / overall[t]) * (1 + 0.15 * len(t)), t),
+    )
+    chosen: list[str] = []
+    for term in scored:
+        if any(term in c or c in term for c in chosen):
+            continue
+        chosen.append(term)
+        if len(chosen) == n:
+            break
+    return chosen

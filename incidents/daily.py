@@ -1,0 +1,410 @@
+"""The day-level incident step: statements -> clusters -> topics -> spikes, over the warehouse.
+
+After the day's categories and emotion, it builds each call's issue statement, embeds and
+clusters them, matches each cluster to a topic of the trailing days (by centroid cosine; a
+topic that split in two today still counts once), and scores every topic and every rule
+category against its own trailing counts (incidents/spikes.py). It replaces the day's
+`call_issues` and `incidents` partitions, so it can be repeated; topic ids of a new topic are
+derived from the day and its rank, so a rerun gives the same ids.
+
+Topic history lives in the stored `incidents` rows (kind = topic, with their centroids): the
+days that have an incidents partition are the processed days, and a topic with no row on a
+processed day since it was first seen had no calls that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow.compute as pc
+
+from incidents.cluster import Cluster, ClusterSettings, build_clusters
+from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
+from incidents.statements import Statement, StatementSettings, issue_statement
+from storage.schemas import to_table
+from storage.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "incidents-1"
+SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
+CALL_COLUMNS = [
+    "call_id",
+    "status",
+    "started_at",
+    "queue",
+    "categories",
+    "customer_sentiment",
+    "escalation_risk",
+]
+TOPIC_COLUMNS = ["topic_id", "calls", "first_seen", "centroid"]
+CENTROID_EMA = 0.3  # today's weight in a topic's running centroid
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class IncidentRun:
+    date: dt.date
+    calls: int
+    statements: int = 0
+    topics: int = 0
+    new_topics: int = 0
+    spikes: list[str] = field(default_factory=list)  # labels of the day's spikes
+    warming_up: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class Topic:
+    topic_id: str
+    centroid: np.ndarray
+    first_seen: dt.date
+    counts: dict[dt.date, int] = field(default_factory=dict)
+
+
+@dataclass
+class TopicHistory:
+    """The topics of the trailing days, rebuilt from the stored incidents rows."""
+
+    days: list[dt.date]
+    topics: dict[str, Topic]
+
+    def counts(self, topic_id: str) -> list[tuple[dt.date, int]]:
+        topic = self.topics[topic_id]
+        return [(d, topic.counts.get(d, 0)) for d in self.days if d >= topic.first_seen]
+
+
+def statement_settings(settings) -> StatementSettings:
+    return StatementSettings(
+        min_chars=settings.statement_min_chars, max_chars=settings.statement_max_chars
+    )
+
+
+def cluster_settings(settings) -> ClusterSettings:
+    return ClusterSettings(
+        merge_similarity=settings.merge_similarity,
+        min_cluster_size=settings.min_cluster_size,
+        assign_similarity=settings.assign_similarity,
+        n_examples=settings.examples,
+    )
+
+
+def spike_settings(settings) -> SpikeSettings:
+    return SpikeSettings(
+        history_days=settings.history_days,
+        min_history_days=settings.min_history_days,
+        same_weekday_weight=settings.same_weekday_weight,
+        prior_rate=settings.prior_rate,
+        min_count=settings.min_calls,
+        min_ratio=settings.min_ratio,
+        alpha=settings.alpha,
+    )
+
+
+def version(settings) -> str:
+    blob = json.dumps([ALGORITHM, settings.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# history ------------------------------------------------------------------------------------
+def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHistory:
+    start = day - dt.timedelta(days=history_days)
+    days = [d for d in store.days("incidents") if start <= d < day]
+    topics: dict[str, Topic] = {}
+    for d in days:
+        rows = store.read("incidents", d)
+        rows = rows.filter(pc.equal(rows["kind"], "topic")).select(TOPIC_COLUMNS).to_pylist()
+        for row in rows:
+            centroid = np.asarray(row["centroid"] or [], dtype=np.float32)
+            topic = topics.get(row["topic_id"])
+            if topic is None:
+                topic = topics[row["topic_id"]] = Topic(
+                    row["topic_id"], centroid, row["first_seen"] or d
+                )
+            elif len(centroid) == len(topic.centroid):
+                topic.centroid = _unit(
+                    (1 - CENTROID_EMA) * topic.centroid + CENTROID_EMA * centroid
+                )
+            topic.counts[d] = int(row["calls"] or 0)
+    return TopicHistory(days, topics)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(x))
+    return x / norm if norm > 0 else x
+
+
+def match_topics(
+    history: TopicHistory, clusters: list[Cluster], threshold: float, day: dt.date
+) -> list[str]:
+    """A topic id per cluster. One-to-one best matches first; a further cluster as close to an
+    already matched topic joins it (a topic split in two today); the rest are new topics."""
+    known = [t for t in history.topics.values() if len(t.centroid)]
+    if clusters and known and len(known[0].centroid) != len(clusters[0].centroid):
+        logger.warning("topic centroids changed dimension (new embedding model): topics restart")
+        known = []
+    ids: list[str | None] = [None] * len(clusters)
+    if known:
+        previous = np.vstack([t.centroid for t in known])
+        current = np.vstack([c.centroid for c in clusters]) if clusters else np.zeros((0, 1))
+        for row, col in match_clusters(previous, current, threshold).items():
+            ids[row] = known[col].topic_id
+        sims = current @ previous.T if clusters else np.zeros((0, len(known)))
+        for row in range(len(clusters)):
+            if ids[row] is None and sims.shape[1] and sims[row].max() >= threshold:
+                ids[row] = known[int(sims[row].argmax())].topic_id
+    new = 0
+    for row in range(len(clusters)):
+        if ids[row] is None:
+            new += 1
+            ids[row] = f"T{day:%Y%m%d}-{new:02d}"
+    return [i for i in ids if i is not None]
+
+
+def category_history(store: Warehouse, day: dt.date, history_days: int) -> dict:
+    """Per category: [(day, calls)] over the processed days of the trailing window."""
+    start = day - dt.timedelta(days=history_days)
+    days = [d for d in store.days("calls") if start <= d < day]
+    counts: dict[str, dict[dt.date, int]] = defaultdict(dict)
+    for d in days:
+        calls = store.read("calls", d).select(["status", "categories"]).to_pylist()
+        for row in calls:
+            if row["status"] == "ok":
+                for category in set(row["categories"] or []):
+                    counts[category][d] = counts[category].get(d, 0) + 1
+    return {"days": days, "counts": counts}
+
+
+# the day ------------------------------------------------------------------------------------
+def _statements(store: Warehouse, day: dt.date, call_ids: set[str], settings) -> dict:
+    by_call: dict[str, list[dict]] = defaultdict(list)
+    for row in store.read("segments", day).select(SEGMENT_COLUMNS).to_pylist():
+        if row["call_id"] in call_ids:
+            by_call[row["call_id"]].append(row)
+    st = statement_settings(settings)
+    return {call_id: issue_statement(by_call.get(call_id, []), st) for call_id in sorted(call_ids)}
+
+
+def apply_incidents(
+    store: Warehouse,
+    day: dt.date,
+    settings,
+    embed: Embedder,
+    category_labels: dict[str, str] | None = None,
+) -> IncidentRun:
+    """Statements, clusters, topics and spikes of `day` (settings: IncidentSettings)."""
+    started = time.perf_counter()
+    calls = [
+        r for r in store.read("calls", day).select(CALL_COLUMNS).to_pylist() if r["status"] == "ok"
+    ]
+    info = {row["call_id"]: row for row in calls}
+    statements = _statements(store, day, set(info), settings)
+    said = [(cid, s) for cid, s in statements.items() if not s.empty]
+    texts = [s.text for _, s in said]
+    labels, clusters = build_clusters(texts, embed(texts), cluster_settings(settings))
+    history = load_history(store, day, settings.history_days)
+    topic_ids = match_topics(history, clusters, settings.match_similarity, day)
+    run = IncidentRun(day, len(calls), statements=len(said))
+    run.warming_up = len(history.days) < settings.warmup_days
+    ver = version(settings)
+    rows = _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver)
+    rows += _category_rows(day, store, info, statements, category_labels or {}, settings, ver)
+    issue_rows = _issue_rows(day, said, labels, clusters, topic_ids, ver)
+    store.replace_day("call_issues", day, to_table("call_issues", issue_rows))
+    store.replace_day("incidents", day, to_table("incidents", _ranked(rows)))
+    run.topics = len(set(topic_ids))
+    run.new_topics = len({t for t in topic_ids if t not in history.topics})
+    run.spikes = [row["label"] for row in _ranked(rows) if row["is_spike"]]
+    run.seconds = time.perf_counter() - started
+    logger.info(
+        "incidents %s: %d calls, %d statements, %d topics (%d new), %d spikes in %.1f s",
+        day,
+        run.calls,
+        run.statements,
+        run.topics,
+        run.new_topics,
+        len(run.spikes),
+        run.seconds,
+    )
+    return run
+
+
+def _ranked(rows: list[dict]) -> list[dict]:
+    return sorted(
+        rows, key=lambda r: (not r["is_spike"], -r["score"], -r["calls"], r["incident_id"])
+    )
+
+
+def _score(history: list[tuple[dt.date, int]], day, observed, settings, days: int) -> SpikeScore:
+    """The spike score; while fewer than `warmup_days` days were processed before this one,
+    nothing is flagged (every topic would look new on a first night)."""
+    score = score_spike(history, day, observed, spike_settings(settings))
+    if days < settings.warmup_days:
+        return SpikeScore(**{**score.__dict__, "is_spike": False, "method": "warm-up"})
+    return score
+
+
+def _common(members: list[dict], key: str, share: float = 0.0, top: int = 3) -> list[str]:
+    counts = Counter(v for row in members for v in _as_list(row.get(key)))
+    return [v for v, n in counts.most_common(top) if n >= share * len(members)]
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(set(value)) if isinstance(value, list) else [value]
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _summary(members: list[dict], total: int) -> dict:
+    return {
+        "calls": len(members),
+        "share": len(members) / total if total else 0.0,
+        "queues": _common(members, "queue"),
+        "mean_sentiment": _mean([m["customer_sentiment"] for m in members]),
+        "escalation_risk_calls": sum(bool(m["escalation_risk"]) for m in members),
+    }
+
+
+def _spike_fields(score: SpikeScore, baseline_days: int) -> dict:
+    return {
+        "expected": score.expected,
+        "baseline_days": baseline_days,
+        "ratio": score.ratio,
+        "p_value": score.p_value,
+        "score": score.score,
+        "is_spike": score.is_spike,
+        "method": score.method,
+    }
+
+
+def _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver):
+    groups: dict[str, list[Cluster]] = defaultdict(list)
+    for cluster, topic_id in zip(clusters, topic_ids, strict=True):
+        groups[topic_id].append(cluster)
+    rows = []
+    for topic_id, parts in groups.items():
+        members = _members(parts)
+        member_calls = [info[said[i][0]] for i, _ in members]
+        counts = history.counts(topic_id) if topic_id in history.topics else []
+        score = _score(counts, day, len(members), settings, len(history.days))
+        terms = parts[0].terms
+        categories = _common(member_calls, "categories", share=0.3)
+        centroid = _unit(np.sum([c.centroid * c.size for c in parts], axis=0))
+        known = history.topics.get(topic_id)
+        rows.append(
+            {
+                "date": day,
+                "incident_id": f"topic:{topic_id}",
+                "kind": "topic",
+                "topic_id": topic_id,
+                "label": " · ".join(terms) or f"topic {topic_id}",
+                "terms": terms,
+                "categories": categories,
+                **_summary(member_calls, len(info)),
+                **_spike_fields(score, len(counts)),
+                "first_seen": known.first_seen if known else day,
+                "call_ids": [said[i][0] for i, _ in members],
+                "examples": [_example(said[i], sim) for i, sim in members[: settings.examples]],
+                "centroid": centroid.astype(np.float32).tolist(),
+                "incidents_version": ver,
+            }
+        )
+    return rows
+
+
+def _members(parts: list[Cluster]) -> list[tuple[int, float]]:
+    """(statement row, similarity) of every member, closest to its centroid first."""
+    pairs = [
+        (int(i), float(s)) for c in parts for i, s in zip(c.members, c.similarity, strict=True)
+    ]
+    return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+
+def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
+    call_id, statement = item
+    return {
+        "call_id": call_id,
+        "start_s": statement.start_s,
+        "text": statement.text,
+        "similarity": similarity,
+    }
+
+
+def _category_rows(day, store, info, statements, labels, settings, ver):
+    history = category_history(store, day, settings.history_days)
+    by_category: dict[str, list[dict]] = defaultdict(list)
+    for row in info.values():
+        for category in set(row["categories"] or []):
+            by_category[category].append(row)
+    rows = []
+    for category in sorted(by_category):
+        members = sorted(by_category[category], key=_call_order)
+        counts = history["counts"].get(category, {})
+        series = [(d, counts.get(d, 0)) for d in history["days"]]
+        score = _score(series, day, len(members), settings, len(history["days"]))
+        examples = [
+            _example((r["call_id"], statements[r["call_id"]]), None)
+            for r in members
+            if not statements[r["call_id"]].empty
+        ][: settings.examples]
+        rows.append(
+            {
+                "date": day,
+                "incident_id": f"category:{category}",
+                "kind": "category",
+                "category": category,
+                "label": labels.get(category, category),
+                "terms": [],
+                "categories": [category],
+                **_summary(members, len(info)),
+                **_spike_fields(score, len(series)),
+                "call_ids": [r["call_id"] for r in members],
+                "examples": examples,
+                "incidents_version": ver,
+            }
+        )
+    return rows
+
+
+def _call_order(row: dict) -> tuple:
+    started = row["started_at"]
+    return (started is None, started.timestamp() if started else 0.0, row["call_id"])
+
+
+def _issue_rows(day, said, labels, clusters, topic_ids, ver) -> list[dict]:
+    similarity = {}
+    for cluster in clusters:
+        similarity.update(zip(cluster.members.tolist(), cluster.similarity.tolist(), strict=True))
+    rows = []
+    for i, (call_id, statement) in enumerate(said):
+        label = int(labels[i])
+        rows.append(
+            {
+                "call_id": call_id,
+                "date": day,
+                "statement": statement.text,
+                "statement_source": statement.source,
+                "start_s": statement.start_s,
+                "end_s": statement.end_s,
+                "segments": statement.segments,
+                "cluster": label,
+                "topic_id": topic_ids[label] if label >= 0 else None,
+                "similarity": similarity.get(i),
+                "incidents_version": ver,
+            }
+        )
+    return rows

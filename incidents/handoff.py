@@ -1,0 +1,175 @@
+"""The marketing hand-off: one folder per night, written whole or not at all.
+
+`<handoff>/<YYYY-MM-DD>/` holds
+- `incidents.parquet`: the day's topics and categories with counts, baseline and score;
+- `calls.parquet`: one row per analysed call (queue, categories, sentiment, the redacted issue
+  statement and its topic), without audio paths, agent ids or transcripts;
+- `summary.md` and `chart.png`: what stands out, readable by anyone;
+- `manifest.json`: counts and a SHA-256 per file, written last.
+
+The folder is built under a temporary name beside the target and renamed into place (an older
+bundle is moved aside first), so a reader finds a complete bundle or none, never a half-written
+one; `manifest.json` is the last file written. Every text
+in the bundle is checked for personal data once more before it is written; anything found is
+redacted and logged (the sources are redacted already, so this is a second line of defence).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from asr.errors import CallscopeError
+from incidents.report import draw_chart, markdown, public_rows
+from privacy.redact import find_pii, redact
+from storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
+from storage.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+FILES = ("incidents.parquet", "calls.parquet", "summary.md", "chart.png", "manifest.json")
+
+
+class HandoffError(CallscopeError):
+    """The hand-off folder cannot be written."""
+
+
+@dataclass
+class Handoff:
+    folder: Path
+    incidents: int
+    spikes: int
+    calls: int
+    pii_redacted: int  # texts that still held personal data and were redacted here
+
+
+def _clean(text: str | None, counter: list[int]) -> str | None:
+    if not text or not find_pii(text):
+        return text
+    counter[0] += 1
+    return redact(text)[0]
+
+
+def _incident_table(store: Warehouse, day: dt.date, counter: list[int]) -> pa.Table:
+    rows = store.read("incidents", day).to_pylist()
+    for row in rows:
+        row["label"] = _clean(row["label"], counter)
+        row["terms"] = [_clean(t, counter) for t in row["terms"] or []]
+        for example in row["examples"] or []:
+            example["text"] = _clean(example["text"], counter)
+        row.pop("centroid", None)
+    return pa.Table.from_pylist(rows, schema=HANDOFF_INCIDENTS)
+
+
+def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, counter: list[int]):
+    issues = {r["call_id"]: r for r in store.read("call_issues", day).to_pylist()}
+    label_of: dict[str, str] = {}
+    for row in incidents.to_pylist():
+        if row["kind"] == "topic":
+            label_of.update(dict.fromkeys(row["call_ids"] or [], row["label"]))
+    rows = []
+    for call in store.read("calls", day).select(list(HANDOFF_CALL_FIELDS) + ["status"]).to_pylist():
+        if call.pop("status") != "ok":
+            continue
+        issue = issues.get(call["call_id"], {})
+        rows.append(
+            {
+                **call,
+                "statement": _clean(issue.get("statement"), counter),
+                "topic_id": issue.get("topic_id"),
+                "incident": label_of.get(call["call_id"]),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=HANDOFF_CALLS)
+
+
+def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
+    """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole."""
+    root = Path(root)
+    target = root / day.isoformat()
+    staging = root / f".{day.isoformat()}.{uuid.uuid4().hex[:8]}.tmp"
+    counter = [0]
+    try:
+        staging.mkdir(parents=True)
+        incidents = _incident_table(store, day, counter)
+        calls = _calls_table(store, day, incidents, counter)
+        pq.write_table(incidents, staging / "incidents.parquet", compression="zstd")
+        pq.write_table(calls, staging / "calls.parquet", compression="zstd")
+        rows = public_rows(incidents)
+        chart = draw_chart(day, rows, staging / "chart.png")
+        text = markdown(day, rows, calls.num_rows, chart.name if chart else None)
+        (staging / "summary.md").write_text(_clean(text, counter) or "", encoding="utf-8")
+        _manifest(staging, day, incidents, calls, counter[0])
+        _swap(staging, target)
+    except OSError as exc:
+        raise HandoffError(
+            f"cannot write the hand-off for {day} under {root} ({exc}); check that the folder "
+            "is writable and has space, then run `callscope incidents --date "
+            f"{day} --rebuild`"
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if counter[0]:
+        logger.warning(
+            "hand-off %s: %d texts still held personal data and were redacted", day, counter[0]
+        )
+    spikes = sum(bool(v) for v in incidents.column("is_spike").to_pylist())
+    logger.info(
+        "hand-off %s written to %s (%d incidents, %d spikes)",
+        day,
+        target,
+        incidents.num_rows,
+        spikes,
+    )
+    return Handoff(target, incidents.num_rows, spikes, calls.num_rows, counter[0])
+
+
+def _manifest(folder: Path, day: dt.date, incidents: pa.Table, calls: pa.Table, redacted: int):
+    files = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.iterdir())
+        if path.is_file()
+    }
+    manifest = {
+        "date": day.isoformat(),
+        "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "calls": calls.num_rows,
+        "incidents": incidents.num_rows,
+        "spikes": sum(bool(v) for v in incidents.column("is_spike").to_pylist()),
+        "late_redactions": redacted,
+        "files": files,
+    }
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name in files | {"manifest.json": ""}:
+        with (folder / name).open("rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Put `staging` where `target` is; an existing bundle is moved aside first, then removed."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_handoff(root: Path, day: dt.date) -> dict | None:
+    """The day's manifest, or None when no complete bundle is there."""
+    path = Path(root) / day.isoformat() / "manifest.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
