@@ -63,6 +63,14 @@ def search(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
     page: Annotated[int, typer.Option("--page", min=1)] = 1,
     sort: Annotated[str, typer.Option(help="relevance | newest | oldest")] = "relevance",
+    redacted: Annotated[
+        bool,
+        typer.Option(
+            "--redacted",
+            help="as roles without access to personal data see it: phone, ID and card numbers, "
+            "email and addresses replaced",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
@@ -101,6 +109,8 @@ def search(
         )
     except QueryError as exc:
         _fail(str(exc))
+    if redacted:
+        result = result.redacted()
     from storage.warehouse import Warehouse
 
     stale = stale_days(Warehouse(settings.warehouse), index)

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,6 +96,25 @@ class SearchResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def redacted(self) -> SearchResult:
+        """The result as roles without access to personal data see it: phone, ID and card
+        numbers, email and addresses replaced by placeholders in the hits and their context;
+        a hit whose every match lies inside personal data is left out."""
+        from privacy.redact import redact, redact_marked
+
+        hits = []
+        for hit in self.hits:
+            text, marks = redact_marked(hit.text, hit.highlights)
+            if hit.highlights and not marks:
+                continue
+            context = {
+                side: [{**line, "text": redact(line["text"] or "")[0]} for line in lines]
+                for side, lines in (("before", hit.before), ("after", hit.after))
+            }
+            hits.append(replace(hit, text=text, highlights=marks, **context))
+        dropped = len(self.hits) - len(hits)
+        return replace(self, hits=hits, total=self.total - dropped)
 
 
 def meta_token(kind: str, value: str) -> str:

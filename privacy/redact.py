@@ -384,6 +384,26 @@ def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]
     return "".join(parts), spans
 
 
+def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Redact `text` and move the (start, end) `marks` (e.g. search highlights) with it.
+
+    A mark that touches personal data is dropped, so a highlight never points into a
+    placeholder or reveals that the query matched the personal data itself.
+    """
+    redacted, spans = redact(text)
+    if not spans:
+        return text, list(marks)
+    moved: list[tuple[int, int]] = []
+    for start, end in marks:
+        if any(start < span.end and span.start < end for span in spans):
+            continue
+        shift = sum(
+            len(f"[{span.kind}]") - (span.end - span.start) for span in spans if span.end <= start
+        )
+        moved.append((start + shift, end + shift))
+    return redacted, moved
+
+
 def _word_offsets(text: str, words: list[dict]) -> list[tuple[int, int, dict]]:
     """Character range of each word in `text` (words concatenate to it, maybe with spaces)."""
     offsets: list[tuple[int, int, dict]] = []

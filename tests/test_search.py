@@ -365,3 +365,44 @@ def test_a_corrupt_partition_is_named_and_nothing_is_rewritten(cli_config, store
     assert code == 2 and "cannot be read" in out and "date=2026-11-20" in out
     assert calls.read_bytes() == before
     assert not (store.partition("keyword_hits", DAY1) / "part-0.parquet").exists()
+
+
+def test_redacted_results_hide_personal_data_and_keep_highlights_on_the_words(store, tmp_path):
+    calls = {
+        "c-phone": (
+            "A100",
+            "billing",
+            [
+                ("agent", "请问您的手机号码？"),
+                ("customer", "我的号码是13812345678，话费被多扣了，请退款。"),
+                ("agent", "好的，号码一三八一二三四五六七八已登记。"),
+            ],
+        )
+    }
+    put_day(store, DAY2, calls)
+    index = SearchIndex(tmp_path / "redacted.sqlite")
+    update_index(store, index, DAY2)
+    full = index.search("退款", SearchFilters(date_from=DAY2), limit=10, context=1)
+    hidden = full.redacted()
+    hit = hidden.hits[0]
+    assert "13812345678" in full.hits[0].text and "13812345678" not in hit.text
+    assert "[phone]" in hit.text
+    start, end = hit.highlights[0]
+    assert hit.text[start:end] == "退款"
+    assert all("一三八" not in line["text"] for line in hit.after)
+    probe = index.search("13812345678", SearchFilters(date_from=DAY2), limit=10)
+    assert probe.total >= 1 and probe.redacted().hits == []
+    index.close()
+
+
+def test_cli_search_redacted(cli_config, store):
+    put_day(
+        store, DAY2, {"c-id": ("A1", "billing", [("customer", "身份证110101199003074514，退款。")])}
+    )
+    code, output = run_cli("index", "update", "--all", "--config", cli_config)
+    assert code == 0, output
+    code, output = run_cli("search", "退款", "--redacted", "--json", "--config", cli_config)
+    assert code == 0, output
+    texts = [hit["text"] for hit in json.loads(output)["hits"]]
+    assert any("[id_number]" in t for t in texts)
+    assert not any("110101199003074514" in t for t in texts)
