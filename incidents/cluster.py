@@ -42,7 +42,7 @@ class ClusterSettings:
     min_cluster_size: int = 3
     assign_similarity: float = 0.55
     direct_max: int = 3000
-    max_cells: int = 400
+    max_cells: int = 256
     n_terms: int = 4
     n_examples: int = 3
     seed: int = 0
@@ -87,7 +87,7 @@ def _cells(x: np.ndarray, settings: ClusterSettings) -> tuple[np.ndarray, np.nda
 
     k = min(settings.max_cells, max(2, len(x) // 50))
     kmeans = MiniBatchKMeans(
-        n_clusters=k, random_state=settings.seed, batch_size=4096, n_init=3, max_no_improvement=20
+        n_clusters=k, random_state=settings.seed, batch_size=4096, n_init=1, max_no_improvement=10
     )
     cells = kmeans.fit_predict(x)
     return cells, _unit(kmeans.cluster_centers_.astype(np.float32))
@@ -185,7 +185,7 @@ def _all_stop(gram: str) -> bool:
 
 
 def distinctive_terms(texts: list[str], labels: np.ndarray, n_terms: int) -> dict[int, list[str]]:
-    """c-TF-IDF: per cluster label, the `n_terms` most distinctive terms."""
+    """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms."""
     per_cluster: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
@@ -195,16 +195,43 @@ def distinctive_terms(texts: list[str], labels: np.ndarray, n_terms: int) -> dic
         if label >= 0:
             per_cluster.setdefault(label, Counter()).update(terms)
             sizes[label] += 1
+    free = _free_grams(texts)
     total = len(texts)
     return {
-        label: _pick_terms(counts, sizes[label], overall, total, n_terms)
+        label: _pick_terms(counts, sizes[label], overall, total, n_terms, free)
         for label, counts in per_cluster.items()
     }
 
 
-def _pick_terms(counts: Counter, size: int, overall: Counter, total: int, n: int) -> list[str]:
+def _free_grams(texts: list[str], sample: int = 5000) -> set[str]:
+    """Han n-grams that stand free in the day's text: seen with at least two different
+    characters (or a text / clause boundary) on each side. Fragments that cut through words
+    (带网速特 of 宽带网速特别慢) always have the same neighbours and are left out."""
+    step = max(1, len(texts) // sample)
+    left: dict[str, set[str]] = {}
+    right: dict[str, set[str]] = {}
+    for text in texts[::step]:
+        for run in runs(fold(_PLACEHOLDER.sub(" ", text))):
+            if not is_han(run[0]):
+                continue
+            padded = f"^{run}$"
+            for n in (2, 3, 4):
+                for i in range(1, len(padded) - n):
+                    gram = padded[i : i + n]
+                    left.setdefault(gram, set()).add(padded[i - 1])
+                    right.setdefault(gram, set()).add(padded[i + n])
+    return {g for g, before in left.items() if len(before) > 1 and len(right[g]) > 1}
+
+
+def _pick_terms(
+    counts: Counter, size: int, overall: Counter, total: int, n: int, free: set[str]
+) -> list[str]:
     min_share = 0.2 if size >= 5 else 0.5
-    share = {t: c / size for t, c in counts.items() if c / size >= min_share and c >= 2}
+    share = {
+        t: c / size
+        for t, c in counts.items()
+        if c / size >= min_share and c >= 2 and (not is_han(t[0]) or t in free)
+    }
     maximal = {
         t: s
         for t, s in share.items()

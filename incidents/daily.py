@@ -61,6 +61,7 @@ class IncidentRun:
     spikes: list[str] = field(default_factory=list)  # labels of the day's spikes
     warming_up: bool = False
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # statements, embed, cluster
 
 
 @dataclass
@@ -113,6 +114,15 @@ def spike_settings(settings) -> SpikeSettings:
 def version(settings) -> str:
     blob = json.dumps([ALGORITHM, settings.model_dump(mode="json")], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def embed_unique(embed: Embedder, texts: list[str]) -> np.ndarray:
+    """Embed each distinct text once (short statements repeat: 我要查话费)."""
+    unique = list(dict.fromkeys(texts))
+    if len(unique) == len(texts):
+        return embed(texts)
+    row = {text: i for i, text in enumerate(unique)}
+    return embed(unique)[[row[text] for text in texts]]
 
 
 # history ------------------------------------------------------------------------------------
@@ -207,13 +217,19 @@ def apply_incidents(
         r for r in store.read("calls", day).select(CALL_COLUMNS).to_pylist() if r["status"] == "ok"
     ]
     info = {row["call_id"]: row for row in calls}
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
     statements = _statements(store, day, set(info), settings)
     said = [(cid, s) for cid, s in statements.items() if not s.empty]
     texts = [s.text for _, s in said]
-    labels, clusters = build_clusters(texts, embed(texts), cluster_settings(settings))
+    stages["statements"], clock = time.perf_counter() - clock, time.perf_counter()
+    vectors = embed_unique(embed, texts)
+    stages["embed"], clock = time.perf_counter() - clock, time.perf_counter()
+    labels, clusters = build_clusters(texts, vectors, cluster_settings(settings))
+    stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
-    run = IncidentRun(day, len(calls), statements=len(said))
+    run = IncidentRun(day, len(calls), statements=len(said), stage_seconds=stages)
     run.warming_up = len(history.days) < settings.warmup_days
     ver = version(settings)
     rows = _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver)
