@@ -45,7 +45,8 @@ CALL_COLUMNS = [
     "customer_sentiment",
     "escalation_risk",
 ]
-TOPIC_COLUMNS = ["topic_id", "calls", "first_seen", "centroid"]
+TOPIC_COLUMNS = ["topic_id", "calls", "first_seen", "centroid", "label", "terms"]
+SAMPLE_SIZE = 2000  # statement vectors kept per day for counting later topics backwards
 CENTROID_EMA = 0.3  # today's weight in a topic's running centroid
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -70,6 +71,7 @@ class Topic:
     centroid: np.ndarray
     first_seen: dt.date
     counts: dict[dt.date, int] = field(default_factory=dict)
+    terms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +147,7 @@ def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHist
                     (1 - CENTROID_EMA) * topic.centroid + CENTROID_EMA * centroid
                 )
             topic.counts[d] = int(row["calls"] or 0)
+            topic.terms = list(row["terms"] or []) or topic.terms
     return TopicHistory(days, topics)
 
 
@@ -232,12 +235,15 @@ def apply_incidents(
     run = IncidentRun(day, len(calls), statements=len(said), stage_seconds=stages)
     run.warming_up = len(history.days) < settings.warmup_days
     ver = version(settings)
-    rows = _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver)
+    topics = TodayTopics.build(history, clusters, topic_ids, vectors, settings, day)
+    backfill = _backfill(store, day, history, topics, settings)
+    rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
     rows += _category_rows(day, store, info, statements, category_labels or {}, settings, ver)
-    issue_rows = _issue_rows(day, said, labels, clusters, topic_ids, ver)
+    issue_rows = _issue_rows(day, said, labels, topics, ver)
     store.replace_day("call_issues", day, to_table("call_issues", issue_rows))
+    store.replace_day("statement_sample", day, _sample(day, vectors))
     store.replace_day("incidents", day, to_table("incidents", _ranked(rows)))
-    run.topics = len(set(topic_ids))
+    run.topics = sum(r["kind"] == "topic" and r["calls"] >= settings.min_cluster_size for r in rows)
     run.new_topics = len({t for t in topic_ids if t not in history.topics})
     run.spikes = [row["label"] for row in _ranked(rows) if row["is_spike"]]
     run.seconds = time.perf_counter() - started
@@ -307,20 +313,120 @@ def _spike_fields(score: SpikeScore, baseline_days: int) -> dict:
     }
 
 
-def _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver):
-    groups: dict[str, list[Cluster]] = defaultdict(list)
-    for cluster, topic_id in zip(clusters, topic_ids, strict=True):
-        groups[topic_id].append(cluster)
+@dataclass
+class TodayTopics:
+    """Today's candidate topics (the trailing days' topics and today's new clusters) and the
+    topic of each statement: its nearest topic centroid, if close enough. Counting by nearest
+    centroid keeps a topic's daily count steady even when today's clustering cuts it
+    differently from yesterday's."""
+
+    ids: list[str]
+    centroids: np.ndarray
+    terms: dict[str, list[str]]
+    first_seen: dict[str, dt.date]
+    assigned: np.ndarray  # index into ids per statement, -1: none
+    similarity: np.ndarray
+    vectors: np.ndarray
+
+    @classmethod
+    def build(cls, history, clusters, cluster_topics, vectors, settings, day) -> TodayTopics:
+        dim = vectors.shape[1] if vectors.ndim == 2 and len(vectors) else None
+        known = [t for t in history.topics.values() if dim is None or len(t.centroid) == dim]
+        ids = [t.topic_id for t in known]
+        centroids = [t.centroid for t in known]
+        terms = {t.topic_id: t.terms for t in known}
+        first = {t.topic_id: t.first_seen for t in known}
+        named_today: set[str] = set()
+        for cluster, topic_id in zip(clusters, cluster_topics, strict=True):  # largest first
+            if topic_id not in first:
+                ids.append(topic_id)
+                centroids.append(cluster.centroid)
+                first[topic_id] = day
+            if topic_id not in named_today and cluster.terms:
+                terms[topic_id] = cluster.terms  # today's wording names the topic
+                named_today.add(topic_id)
+        matrix = np.vstack(centroids).astype(np.float32) if centroids else np.zeros((0, 1))
+        assigned, similarity = _nearest(vectors, matrix, settings.assign_similarity)
+        return cls(ids, matrix, terms, first, assigned, similarity, vectors)
+
+    def todays_centroid(self, k: int) -> np.ndarray:
+        rows = self.assigned == k
+        return _unit(self.vectors[rows].sum(axis=0)) if rows.any() else self.centroids[k]
+
+    def members(self, k: int) -> list[tuple[int, float]]:
+        rows = np.flatnonzero(self.assigned == k)
+        pairs = [(int(i), float(self.similarity[i])) for i in rows]
+        return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+
+def _nearest(vectors: np.ndarray, centroids: np.ndarray, threshold: float):
+    if not len(vectors) or not len(centroids):
+        return np.full(len(vectors), -1), np.zeros(len(vectors), dtype=np.float32)
+    sims = vectors @ centroids.T
+    best = sims.argmax(axis=1)
+    similarity = sims[np.arange(len(vectors)), best]
+    return np.where(similarity >= threshold, best, -1), similarity.astype(np.float32)
+
+
+def _sample(day: dt.date, vectors: np.ndarray):
+    n = len(vectors)
+    if n > SAMPLE_SIZE:
+        rng = np.random.default_rng(day.toordinal())
+        vectors = vectors[np.sort(rng.choice(n, SAMPLE_SIZE, replace=False))]
+    weight = n / len(vectors) if len(vectors) else 1.0
+    rows = [
+        {"date": day, "vector": v.astype(np.float16).tolist(), "weight": weight} for v in vectors
+    ]
+    return to_table("statement_sample", rows)
+
+
+def _backfill(store: Warehouse, day, history, topics: TodayTopics, settings) -> dict:
+    """Counts of each topic on the trailing days before it was first seen, from those days'
+    statement samples assigned to today's topics: a topic that is new today gets the baseline
+    it would have had (and a fragment of an old topic is not mistaken for a new one)."""
+    wanted = (
+        [k for k, tid in enumerate(topics.ids) if topics.first_seen[tid] > history.days[0]]
+        if history.days
+        else []
+    )
+    out: dict[str, dict[dt.date, float]] = defaultdict(dict)
+    if not wanted or not len(topics.centroids):
+        return out
+    for d in history.days:
+        table = store.read("statement_sample", d)
+        if not table.num_rows:
+            continue
+        vectors = table["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vectors = vectors.astype(np.float32).reshape(table.num_rows, -1)
+        if vectors.shape[1] != topics.centroids.shape[1]:
+            continue
+        weights = table["weight"].to_numpy()
+        assigned, _ = _nearest(vectors, topics.centroids, settings.assign_similarity)
+        for k in wanted:
+            tid = topics.ids[k]
+            if d < topics.first_seen[tid]:
+                out[tid][d] = float(weights[assigned == k].sum())
+    return out
+
+
+def _topic_counts(
+    topic_id: str, history: TopicHistory, backfill: dict
+) -> list[tuple[dt.date, int]]:
+    known = history.counts(topic_id) if topic_id in history.topics else []
+    earlier = [(d, int(round(c))) for d, c in sorted(backfill.get(topic_id, {}).items())]
+    return sorted(earlier + known)
+
+
+def _topic_rows(day, topics: TodayTopics, said, info, history, backfill, settings, ver):
     rows = []
-    for topic_id, parts in groups.items():
-        members = _members(parts)
+    for k, topic_id in enumerate(topics.ids):
+        members = topics.members(k)
+        if not members:
+            continue
         member_calls = [info[said[i][0]] for i, _ in members]
-        counts = history.counts(topic_id) if topic_id in history.topics else []
+        counts = _topic_counts(topic_id, history, backfill)
         score = _score(counts, day, len(members), settings, len(history.days))
-        terms = parts[0].terms
-        categories = _common(member_calls, "categories", share=0.3)
-        centroid = _unit(np.sum([c.centroid * c.size for c in parts], axis=0))
-        known = history.topics.get(topic_id)
+        terms = topics.terms.get(topic_id, [])
         rows.append(
             {
                 "date": day,
@@ -329,25 +435,17 @@ def _topic_rows(day, clusters, topic_ids, said, info, history, settings, ver):
                 "topic_id": topic_id,
                 "label": " · ".join(terms) or f"topic {topic_id}",
                 "terms": terms,
-                "categories": categories,
+                "categories": _common(member_calls, "categories", share=0.3),
                 **_summary(member_calls, len(info)),
                 **_spike_fields(score, len(counts)),
-                "first_seen": known.first_seen if known else day,
+                "first_seen": topics.first_seen[topic_id],
                 "call_ids": [said[i][0] for i, _ in members],
                 "examples": [_example(said[i], sim) for i, sim in members[: settings.examples]],
-                "centroid": centroid.astype(np.float32).tolist(),
+                "centroid": topics.todays_centroid(k).astype(np.float32).tolist(),
                 "incidents_version": ver,
             }
         )
     return rows
-
-
-def _members(parts: list[Cluster]) -> list[tuple[int, float]]:
-    """(statement row, similarity) of every member, closest to its centroid first."""
-    pairs = [
-        (int(i), float(s)) for c in parts for i, s in zip(c.members, c.similarity, strict=True)
-    ]
-    return sorted(pairs, key=lambda p: (-p[1], p[0]))
 
 
 def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
@@ -401,13 +499,10 @@ def _call_order(row: dict) -> tuple:
     return (started is None, started.timestamp() if started else 0.0, row["call_id"])
 
 
-def _issue_rows(day, said, labels, clusters, topic_ids, ver) -> list[dict]:
-    similarity = {}
-    for cluster in clusters:
-        similarity.update(zip(cluster.members.tolist(), cluster.similarity.tolist(), strict=True))
+def _issue_rows(day, said, labels, topics: TodayTopics, ver) -> list[dict]:
     rows = []
     for i, (call_id, statement) in enumerate(said):
-        label = int(labels[i])
+        k = int(topics.assigned[i])
         rows.append(
             {
                 "call_id": call_id,
@@ -417,9 +512,9 @@ def _issue_rows(day, said, labels, clusters, topic_ids, ver) -> list[dict]:
                 "start_s": statement.start_s,
                 "end_s": statement.end_s,
                 "segments": statement.segments,
-                "cluster": label,
-                "topic_id": topic_ids[label] if label >= 0 else None,
-                "similarity": similarity.get(i),
+                "cluster": int(labels[i]),
+                "topic_id": topics.ids[k] if k >= 0 else None,
+                "similarity": float(topics.similarity[i]) if len(topics.similarity) else None,
                 "incidents_version": ver,
             }
         )

@@ -225,6 +225,16 @@ INCIDENTS = pa.schema(
     ]
 )
 
+# a uniform sample of the day's statement embeddings (all of them on days up to `sample_size`),
+# so that a topic first seen later can be counted on the days before it existed
+STATEMENT_SAMPLE = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("vector", pa.list_(pa.float16())),
+        pa.field("weight", pa.float32()),  # statements of the day this point stands for
+    ]
+)
+
 # the marketing hand-off: derived from the tables above, without vectors or internal ids
 HANDOFF_INCIDENTS = pa.schema([f for f in INCIDENTS if f.name not in ("centroid",)])
 HANDOFF_CALL_FIELDS = (
@@ -250,6 +260,7 @@ TABLES: dict[str, pa.Schema] = {
     "emotion_daily": EMOTION_DAILY,
     "call_issues": CALL_ISSUES,
     "incidents": INCIDENTS,
+    "statement_sample": STATEMENT_SAMPLE,
     "handoff_incidents": HANDOFF_INCIDENTS,
     "handoff_calls": HANDOFF_CALLS,
 }
