@@ -65,6 +65,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 @app.command()
 def nightly(
     date: DateOpt = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="first day of a range, YYYY-MM-DD")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="last day of a range")] = None,
     config: ConfigOpt = None,
     recordings: Annotated[Path | None, typer.Option("--recordings", help="recordings root")] = None,
     warehouse: WarehouseOpt = None,
@@ -74,32 +78,55 @@ def nightly(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Transcribe one day's calls into the warehouse (default: yesterday)."""
+    """Transcribe one day's calls into the warehouse (default: yesterday), or each day of
+    --from..--to in order (a backlog, or the demo's days)."""
     from asr.errors import CallscopeError
 
     settings = _settings(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
-    day = _date(date, settings.timezone)
+    days = _night_days(date, date_from, date_to, settings.timezone)
     from flows.nightly import nightly as nightly_flow
 
-    try:
-        summary = nightly_flow(
-            date=day.isoformat(),
-            config=str(config) if config else None,
-            recordings=str(settings.recordings),
-            warehouse=str(settings.warehouse),
-            handoff=str(settings.handoff) if settings.handoff else None,
-        )
-    except CallscopeError as exc:
-        _fail(f"the night could not run: {exc}")
-    except OSError as exc:
-        _fail(
-            f"the night could not run: {exc.filename or ''}: {exc.strerror or exc}; "
-            "check that the warehouse folder is writable and has space"
-        )
+    summaries = []
+    for day in days:
+        try:
+            summary = nightly_flow(
+                date=day.isoformat(),
+                config=str(config) if config else None,
+                recordings=str(settings.recordings),
+                warehouse=str(settings.warehouse),
+                handoff=str(settings.handoff) if settings.handoff else None,
+            )
+        except CallscopeError as exc:
+            _fail(
+                f"the night could not run: {exc}" + (f" (night of {day})" if len(days) > 1 else "")
+            )
+        except OSError as exc:
+            _fail(
+                f"the night of {day} could not run: {exc.filename or ''}: {exc.strerror or exc}; "
+                "check that the warehouse folder is writable and has space"
+            )
+        summaries.append(summary)
+        if not as_json:
+            _print_summary(summary)
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
-    else:
-        _print_summary(summary)
+        print(
+            json.dumps(
+                summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False, indent=2
+            )
+        )
+
+
+def _night_days(date: str | None, date_from: str | None, date_to: str | None, timezone: str):
+    if date and (date_from or date_to):
+        _fail("give either --date or --from/--to")
+    if not (date_from or date_to):
+        return [_date(date, timezone)]
+    if not (date_from and date_to):
+        _fail("--from and --to go together")
+    first, last = _date(date_from, timezone), _date(date_to, timezone)
+    if first > last:
+        _fail("--from is after --to")
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def _print_summary(summary: dict) -> None:

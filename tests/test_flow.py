@@ -158,6 +158,13 @@ def test_cli_errors_are_clear(tmp_path):
     runner = CliRunner()
     bad_date = runner.invoke(app, ["nightly", "--date", "20-11-2026", "--warehouse", str(tmp_path)])
     assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+    for args, message in (
+        (["--from", "2026-11-20"], "--from and --to go together"),
+        (["--from", "2026-11-21", "--to", "2026-11-20"], "--from is after --to"),
+        (["--date", DAY, "--from", DAY, "--to", DAY], "either --date or --from/--to"),
+    ):
+        ranged = runner.invoke(app, ["nightly", *args, "--warehouse", str(tmp_path)])
+        assert ranged.exit_code == 2 and message in ranged.output
     no_folder = runner.invoke(
         app,
         [
