@@ -29,6 +29,8 @@ MANIFEST_COLUMNS = (
     "customer_tier",
     "channel_layout",
 )
+# metadata files that recorders and exporters leave beside the audio: not calls, not errors
+SIDECAR_EXTENSIONS = ("json", "xml", "md5", "sha256")
 TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ESTALE}
 
 
@@ -124,6 +126,8 @@ class LocalRecordingSource:
         files: dict[str, Path] = {}
         for path in sorted(folder.iterdir()):
             if not path.is_file() or path.name.startswith(".") or path.name == self.manifest_name:
+                continue
+            if path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
                 continue
             if path.stem in files:
                 logger.warning(

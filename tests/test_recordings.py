@@ -58,3 +58,15 @@ def test_manifest_without_call_id_column(tmp_path):
     make_day(tmp_path, "2026-11-20", {}, "id,agent\n1,2\n")
     with pytest.raises(SourceError, match="no call_id column"):
         source(tmp_path).list_day(DAY)
+
+
+def test_sidecar_metadata_files_are_neither_calls_nor_errors(tmp_path):
+    tone = write_tone(tmp_path / "t.wav")
+    make_day(
+        tmp_path / "rec",
+        "2026-11-20",
+        {"c1.wav": tone.read_bytes(), "truth.json": b"{}", "c1.xml": b"<call/>", "x.txt": b"?"},
+    )
+    listed = {r.call_id: r.problem for r in source(tmp_path / "rec").list_day(dt.date(2026, 11, 20))}
+    assert set(listed) == {"c1", "x"}
+    assert listed["c1"] is None and "unsupported file type" in listed["x"]
