@@ -15,7 +15,10 @@ from callscope import logs
 app = typer.Typer(
     help="Speech analytics for call centres.", no_args_is_help=True, pretty_exceptions_enable=False
 )
-demo_app = typer.Typer(help="The bundled demo day.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="Demo data: the bundled day of real recordings, generated days with a launch-day spike.",
+    no_args_is_help=True,
+)
 app.add_typer(demo_app, name="demo")
 voiceprint_app = typer.Typer(help="Agent voiceprints for finding the agent in mono calls.")
 app.add_typer(voiceprint_app, name="voiceprint")
@@ -372,8 +375,10 @@ def demo_day(
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 
-# registers search, categories, index, trends, emotion and incidents
-from callscope import cli_emotion, cli_incidents, cli_keywords  # noqa: E402, F401
+# registers search, categories, index, trends, emotion, incidents and demo generate
+from callscope import cli_demo, cli_emotion, cli_incidents, cli_keywords  # noqa: E402, F401
+
+cli_demo.register(demo_app)
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -140,12 +140,27 @@ def build_demo_day(out: Path, day: dt.date = DEMO_DATE) -> Path:
         rows.append(_manifest_row(call_id, day, index, layout, queue, direction))
     (folder / "corrupt-0007.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64)))
     rows.append(_manifest_row("corrupt-0007", day, len(rows), "mono", "billing", "inbound"))
+    rows = _merged(folder / "manifest.csv", rows)
     with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     logger.info("demo day %s written to %s (%d recordings)", day, folder, len(rows))
     return folder
+
+
+def _merged(manifest: Path, rows: list[dict]) -> list[dict]:
+    """Rows of an existing manifest (a generated demo day in the same folder) kept, ours added."""
+    if not manifest.exists():
+        return rows
+    ours = {row["call_id"] for row in rows}
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        kept = [
+            {key: row.get(key, "") for key in rows[0]}
+            for row in csv.DictReader(handle)
+            if row.get("call_id") not in ours
+        ]
+    return kept + rows
 
 
 def hold_music(rate: int, music_s: float = 8.0, silence_s: float = 4.0) -> np.ndarray:
