@@ -245,9 +245,7 @@ def test_generate_writes_day_folders_storage_can_read(tmp_path, fake_tts):
     source = LocalRecordingSource(tmp_path, ["wav", "flac"])
     for folder in folders:
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
-        listed = source.list_day(dt.date.fromisoformat(folder.name))
-        # storage lists every file of a day folder: truth.json shows up as a bad "recording"
-        recordings = [r for r in listed if r.call_id != "truth"]
+        recordings = source.list_day(dt.date.fromisoformat(folder.name))  # truth.json: sidecar
         assert len(recordings) == len(truth["calls"]) and all(r.problem is None for r in recordings)
         header = (folder / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
         assert header.split(",") == list(MANIFEST_COLUMNS)
@@ -285,8 +283,7 @@ def test_text_only_mode_writes_truth_and_manifest_without_audio(tmp_path):
     assert {"call_id", "topic", "language", "is_planted", "pii", "turns"} <= set(call)
     assert set(call["turns"][0]) == {"role", "text", "start_s", "end_s"}
     assert call["times"] == "estimated" and call["file"] is None
-    listed = LocalRecordingSource(tmp_path, ["wav"]).list_day(LAUNCH)
-    recordings = [r for r in listed if r.call_id != "truth"]
+    recordings = LocalRecordingSource(tmp_path, ["wav"]).list_day(LAUNCH)
     assert len(recordings) == len(truth["calls"])  # from the manifest, with no file yet
     assert {r.meta.queue for r in recordings} <= {t.queue for t in TOPICS.values()}
 
