@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from asr.errors import CallscopeError
-from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _fail, _settings, app
+from callscope.cli import (
+    ConfigOpt,
+    DateOpt,
+    JsonOpt,
+    WarehouseOpt,
+    _date,
+    _fail,
+    _settings,
+    app,
+)
 
 HandoffOpt = Annotated[
     Path | None, typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)")
@@ -40,7 +49,7 @@ def incidents(
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
     store = Warehouse(settings.warehouse)
-    day = _day(store, date, rebuild)
+    day = _day(store, date, rebuild, settings.timezone)
     try:
         if rebuild:
             _rebuild(store, day, settings)
@@ -65,14 +74,9 @@ def incidents(
         print(f"hand-off: {folder}")
 
 
-def _day(store, date: str | None, rebuild: bool):
-    import datetime as dt
-
+def _day(store, date: str | None, rebuild: bool, timezone: str):
     if date:
-        try:
-            return dt.date.fromisoformat(date)
-        except ValueError:
-            _fail(f"--date {date!r} is not a date; use YYYY-MM-DD")
+        return _date(date, timezone)
     days = store.days("calls" if rebuild else "incidents")
     if not days:
         _fail(f"no days with incidents in {store.root}; run the nightly flow first", 1)

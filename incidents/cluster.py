@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from incidents.vectors import nearest, unit_rows
 from keywords.text import fold, is_han, runs
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ class ClusterSettings:
     direct_max: int = 3000
     max_cells: int = 256
     n_terms: int = 4
-    n_examples: int = 3
     seed: int = 0
 
 
@@ -59,16 +59,6 @@ class Cluster:
     @property
     def size(self) -> int:
         return len(self.members)
-
-    def examples(self, n: int) -> list[int]:
-        """The `n` members closest to the centroid, best first."""
-        order = np.argsort(-self.similarity, kind="stable")[:n]
-        return [int(self.members[i]) for i in order]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def _agglomerate(x: np.ndarray, merge_similarity: float) -> np.ndarray:
@@ -90,7 +80,7 @@ def _cells(x: np.ndarray, settings: ClusterSettings) -> tuple[np.ndarray, np.nda
         n_clusters=k, random_state=settings.seed, batch_size=4096, n_init=1, max_no_improvement=10
     )
     cells = kmeans.fit_predict(x)
-    return cells, _unit(kmeans.cluster_centers_.astype(np.float32))
+    return cells, unit_rows(kmeans.cluster_centers_.astype(np.float32))
 
 
 def cluster_labels(x: np.ndarray, settings: ClusterSettings = ClusterSettings()) -> np.ndarray:
@@ -121,7 +111,7 @@ def _drop_small(raw: np.ndarray, min_size: int) -> np.ndarray:
 def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     sums = np.zeros((k, x.shape[1]), dtype=np.float64)
     np.add.at(sums, labels[labels >= 0], x[labels >= 0])
-    return _unit(sums)
+    return unit_rows(sums)
 
 
 def _rescue_noise(x: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
@@ -129,11 +119,9 @@ def _rescue_noise(x: np.ndarray, labels: np.ndarray, threshold: float) -> np.nda
     noise = np.flatnonzero(labels < 0)
     if k == 0 or len(noise) == 0:
         return labels
-    sims = x[noise] @ _centroids(x, labels, k).T
-    best = sims.argmax(axis=1)
-    close = sims[np.arange(len(noise)), best] >= threshold
+    best, _ = nearest(x[noise], _centroids(x, labels, k), threshold)
     out = labels.copy()
-    out[noise[close]] = best[close]
+    out[noise] = best
     return out
 
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from incidents.cluster import Cluster, ClusterSettings, build_clusters
 from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
 from incidents.statements import Statement, StatementSettings, issue_statement
+from incidents.vectors import nearest, unit_rows
 from storage.schemas import to_table
 from storage.warehouse import Warehouse
 
@@ -97,7 +98,6 @@ def cluster_settings(settings) -> ClusterSettings:
         merge_similarity=settings.merge_similarity,
         min_cluster_size=settings.min_cluster_size,
         assign_similarity=settings.assign_similarity,
-        n_examples=settings.examples,
     )
 
 
@@ -143,17 +143,12 @@ def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHist
                     row["topic_id"], centroid, row["first_seen"] or d
                 )
             elif len(centroid) == len(topic.centroid):
-                topic.centroid = _unit(
+                topic.centroid = unit_rows(
                     (1 - CENTROID_EMA) * topic.centroid + CENTROID_EMA * centroid
                 )
             topic.counts[d] = int(row["calls"] or 0)
             topic.terms = list(row["terms"] or []) or topic.terms
     return TopicHistory(days, topics)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(x))
-    return x / norm if norm > 0 else x
 
 
 def match_topics(
@@ -166,15 +161,14 @@ def match_topics(
         logger.warning("topic centroids changed dimension (new embedding model): topics restart")
         known = []
     ids: list[str | None] = [None] * len(clusters)
-    if known:
+    if known and clusters:
         previous = np.vstack([t.centroid for t in known])
-        current = np.vstack([c.centroid for c in clusters]) if clusters else np.zeros((0, 1))
-        for row, col in match_clusters(previous, current, threshold).items():
-            ids[row] = known[col].topic_id
-        sims = current @ previous.T if clusters else np.zeros((0, len(known)))
+        current = np.vstack([c.centroid for c in clusters])
+        paired = match_clusters(previous, current, threshold)
+        closest, _ = nearest(current, previous, threshold)
         for row in range(len(clusters)):
-            if ids[row] is None and sims.shape[1] and sims[row].max() >= threshold:
-                ids[row] = known[int(sims[row].argmax())].topic_id
+            col = paired.get(row, closest[row])
+            ids[row] = known[col].topic_id if col >= 0 else None
     new = 0
     for row in range(len(clusters)):
         if ids[row] is None:
@@ -346,26 +340,17 @@ class TodayTopics:
                 terms[topic_id] = cluster.terms  # today's wording names the topic
                 named_today.add(topic_id)
         matrix = np.vstack(centroids).astype(np.float32) if centroids else np.zeros((0, 1))
-        assigned, similarity = _nearest(vectors, matrix, settings.assign_similarity)
+        assigned, similarity = nearest(vectors, matrix, settings.assign_similarity)
         return cls(ids, matrix, terms, first, assigned, similarity, vectors)
 
     def todays_centroid(self, k: int) -> np.ndarray:
         rows = self.assigned == k
-        return _unit(self.vectors[rows].sum(axis=0)) if rows.any() else self.centroids[k]
+        return unit_rows(self.vectors[rows].sum(axis=0)) if rows.any() else self.centroids[k]
 
     def members(self, k: int) -> list[tuple[int, float]]:
         rows = np.flatnonzero(self.assigned == k)
         pairs = [(int(i), float(self.similarity[i])) for i in rows]
         return sorted(pairs, key=lambda p: (-p[1], p[0]))
-
-
-def _nearest(vectors: np.ndarray, centroids: np.ndarray, threshold: float):
-    if not len(vectors) or not len(centroids):
-        return np.full(len(vectors), -1), np.zeros(len(vectors), dtype=np.float32)
-    sims = vectors @ centroids.T
-    best = sims.argmax(axis=1)
-    similarity = sims[np.arange(len(vectors)), best]
-    return np.where(similarity >= threshold, best, -1), similarity.astype(np.float32)
 
 
 def _sample(day: dt.date, vectors: np.ndarray):
@@ -401,7 +386,7 @@ def _backfill(store: Warehouse, day, history, topics: TodayTopics, settings) -> 
         if vectors.shape[1] != topics.centroids.shape[1]:
             continue
         weights = table["weight"].to_numpy()
-        assigned, _ = _nearest(vectors, topics.centroids, settings.assign_similarity)
+        assigned, _ = nearest(vectors, topics.centroids, settings.assign_similarity)
         for k in wanted:
             tid = topics.ids[k]
             if d < topics.first_seen[tid]:

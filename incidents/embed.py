@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.errors import CallscopeError
+from incidents.vectors import unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,6 @@ Embedder = Callable[[Sequence[str]], np.ndarray]
 
 class EmbeddingModelError(CallscopeError):
     """The configured embedding model cannot be loaded."""
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 @lru_cache(maxsize=4)

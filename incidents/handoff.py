@@ -53,25 +53,31 @@ class Handoff:
     pii_redacted: int  # texts that still held personal data and were redacted here
 
 
-def _clean(text: str | None, counter: list[int]) -> str | None:
-    if not text or not find_pii(text):
-        return text
-    counter[0] += 1
-    return redact(text)[0]
+class _Scrubber:
+    """Redacts any personal data left in a text, counting the texts it had to change."""
+
+    def __init__(self) -> None:
+        self.redacted = 0
+
+    def __call__(self, text: str | None) -> str | None:
+        if not text or not find_pii(text):
+            return text
+        self.redacted += 1
+        return redact(text)[0]
 
 
-def _incident_table(store: Warehouse, day: dt.date, counter: list[int]) -> pa.Table:
+def _incident_table(store: Warehouse, day: dt.date, clean: _Scrubber) -> pa.Table:
     rows = store.read("incidents", day).to_pylist()
     for row in rows:
-        row["label"] = _clean(row["label"], counter)
-        row["terms"] = [_clean(t, counter) for t in row["terms"] or []]
+        row["label"] = clean(row["label"])
+        row["terms"] = [clean(t) for t in row["terms"] or []]
         for example in row["examples"] or []:
-            example["text"] = _clean(example["text"], counter)
+            example["text"] = clean(example["text"])
         row.pop("centroid", None)
     return pa.Table.from_pylist(rows, schema=HANDOFF_INCIDENTS)
 
 
-def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, counter: list[int]):
+def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, clean: _Scrubber):
     issues = {r["call_id"]: r for r in store.read("call_issues", day).to_pylist()}
     label_of: dict[str, str] = {}
     for row in incidents.to_pylist():
@@ -85,7 +91,7 @@ def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, counter: l
         rows.append(
             {
                 **call,
-                "statement": _clean(issue.get("statement"), counter),
+                "statement": clean(issue.get("statement")),
                 "topic_id": issue.get("topic_id"),
                 "incident": label_of.get(call["call_id"]),
             }
@@ -98,18 +104,18 @@ def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
     root = Path(root)
     target = root / day.isoformat()
     staging = root / f".{day.isoformat()}.{uuid.uuid4().hex[:8]}.tmp"
-    counter = [0]
+    clean = _Scrubber()
     try:
         staging.mkdir(parents=True)
-        incidents = _incident_table(store, day, counter)
-        calls = _calls_table(store, day, incidents, counter)
+        incidents = _incident_table(store, day, clean)
+        calls = _calls_table(store, day, incidents, clean)
         pq.write_table(incidents, staging / "incidents.parquet", compression="zstd")
         pq.write_table(calls, staging / "calls.parquet", compression="zstd")
         rows = public_rows(incidents)
         chart = draw_chart(day, rows, staging / "chart.png")
         text = markdown(day, rows, calls.num_rows, chart.name if chart else None)
-        (staging / "summary.md").write_text(_clean(text, counter) or "", encoding="utf-8")
-        _manifest(staging, day, incidents, calls, counter[0])
+        (staging / "summary.md").write_text(clean(text) or "", encoding="utf-8")
+        _manifest(staging, day, incidents, calls, clean.redacted)
         _swap(staging, target)
     except OSError as exc:
         raise HandoffError(
@@ -119,9 +125,9 @@ def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if counter[0]:
+    if clean.redacted:
         logger.warning(
-            "hand-off %s: %d texts still held personal data and were redacted", day, counter[0]
+            "hand-off %s: %d texts still held personal data and were redacted", day, clean.redacted
         )
     spikes = sum(bool(v) for v in incidents.column("is_spike").to_pylist())
     logger.info(
@@ -131,7 +137,7 @@ def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
         incidents.num_rows,
         spikes,
     )
-    return Handoff(target, incidents.num_rows, spikes, calls.num_rows, counter[0])
+    return Handoff(target, incidents.num_rows, spikes, calls.num_rows, clean.redacted)
 
 
 def _manifest(folder: Path, day: dt.date, incidents: pa.Table, calls: pa.Table, redacted: int):

@@ -27,6 +27,8 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+from incidents.vectors import unit_rows
+
 logger = logging.getLogger(__name__)
 
 MAX_SCORE = 50.0
@@ -187,12 +189,6 @@ def score_spike(
     )
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; zero rows stay zero."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _as_matrix(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
@@ -213,7 +209,7 @@ def match_clusters(
         return {}
     if prev.shape[1] != cur.shape[1]:
         raise ValueError(f"centroid dimensions differ: {prev.shape[1]} vs {cur.shape[1]}")
-    sim = _unit_rows(cur) @ _unit_rows(prev).T
+    sim = unit_rows(cur) @ unit_rows(prev).T
     rows, cols = linear_sum_assignment(sim, maximize=True)
     return {
         int(r): int(c)
@@ -249,7 +245,7 @@ class TopicHistory:
         return f"t{self._next:04d}"
 
     def _update(self, topic: _Topic, centroid: np.ndarray) -> None:
-        blended = (1.0 - self.ema) * topic.centroid + self.ema * _unit_rows(centroid[None])[0]
+        blended = (1.0 - self.ema) * topic.centroid + self.ema * unit_rows(centroid[None])[0]
         norm = np.linalg.norm(blended)
         topic.centroid = blended / norm if norm > 0 else topic.centroid
 
@@ -274,7 +270,7 @@ class TopicHistory:
                 self._update(self.topics[topic_id], cur[row])
             else:
                 topic_id = self._new_id()
-                self.topics[topic_id] = _Topic(_unit_rows(cur[row : row + 1])[0], day, {})
+                self.topics[topic_id] = _Topic(unit_rows(cur[row : row + 1])[0], day, {})
             self.topics[topic_id].counts[day] = int(count)
             out.append(topic_id)
         self.days.add(day)
