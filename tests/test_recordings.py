@@ -67,6 +67,8 @@ def test_sidecar_metadata_files_are_neither_calls_nor_errors(tmp_path):
         "2026-11-20",
         {"c1.wav": tone.read_bytes(), "truth.json": b"{}", "c1.xml": b"<call/>", "x.txt": b"?"},
     )
-    listed = {r.call_id: r.problem for r in source(tmp_path / "rec").list_day(dt.date(2026, 11, 20))}
+    listed = {
+        r.call_id: r.problem for r in source(tmp_path / "rec").list_day(dt.date(2026, 11, 20))
+    }
     assert set(listed) == {"c1", "x"}
     assert listed["c1"] is None and "unsupported file type" in listed["x"]
