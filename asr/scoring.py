@@ -26,9 +26,13 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return previous[-1]
 
 
+_SPOKEN_DIGITS = str.maketrans("0123456789幺", "零一二三四五六七八九一")
+
+
 def zh_chars(text: str) -> list[str]:
-    """Characters that count for CER: Simplified Hanzi, digits and Latin letters."""
-    return _KEEP_ZH.findall(to_simplified(text).lower())
+    """Characters that count for CER: Simplified Hanzi, digits and Latin letters. Digits are
+    compared as spoken digit by digit (Whisper writes '135' where 一三五 or 幺三五 was said)."""
+    return _KEEP_ZH.findall(to_simplified(text).lower().translate(_SPOKEN_DIGITS))
 
 
 @lru_cache(maxsize=1)

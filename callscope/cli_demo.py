@@ -31,17 +31,17 @@ def register(demo_app: typer.Typer) -> None:
 
 def demo_generate(
     out: Annotated[Path, typer.Option("--out", help="recordings root to write the days into")],
-    days: Annotated[int, typer.Option("--days", help="how many days; the last is launch day")] = 8,
+    days: Annotated[int, typer.Option("--days", help="how many days; the last is launch day")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="same seed, same calls")] = 7,
     start: Annotated[
         str | None, typer.Option("--start", help="first day YYYY-MM-DD (default: ends 2026-11-20)")
     ] = None,
     calls_per_day: Annotated[
-        int, typer.Option("--calls-per-day", help="normal calls on an average day")
-    ] = 6,
+        int, typer.Option("--calls-per-day", help="normal calls on an average weekday")
+    ] = 10,
     launch_calls: Annotated[
         int, typer.Option("--launch-calls", help="planted pre-order failures on launch day")
-    ] = 10,
+    ] = 20,
     text_only: Annotated[
         bool, typer.Option("--text-only", help="no audio: truth.json and manifest.csv only")
     ] = False,

@@ -50,3 +50,11 @@ def test_segment_split_at_pauses():
     ]
     seg = {"start_s": 0.0, "end_s": 4.0, "text": "w0 w1 w2 w3", "words": words, "language": "en"}
     assert [p["text"] for p in split_sentences(seg)] == ["w0 w1", "w2 w3"]
+
+
+def test_cer_compares_digits_as_spoken():
+    from asr.scoring import edit_distance, zh_chars
+
+    spoken, written = zh_chars("手机号幺三五，七八八零"), zh_chars("手机号135,7880")
+    assert spoken == written
+    assert edit_distance(zh_chars("号码一三五"), zh_chars("号码136")) == 1
