@@ -293,6 +293,18 @@ class IncidentSettings(_Section):
     statement_max_chars: int = Field(160, ge=20)
 
 
+class WebSettings(_Section):
+    """`callscope serve`: the web app for supervisors, analysts and marketing. The session
+    secret is never read from here: only from $CALLSCOPE_SECRET_KEY."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    session_hours: float = Field(8.0, gt=0, le=24 * 30, description="sign-in lasts this long")
+    secure_cookies: bool = Field(False, description="cookies only over HTTPS (behind a proxy)")
+    page_size: int = Field(20, ge=1, le=200, description="search hits per page")
+    login_attempts: int = Field(5, ge=1, description="failed sign-ins before a 5-minute pause")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -314,6 +326,7 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @property
     def search_index(self) -> Path:
@@ -322,6 +335,11 @@ class Settings(BaseSettings):
     @property
     def handoff_dir(self) -> Path:
         return self.handoff or self.warehouse / "handoff"
+
+    @property
+    def web_dir(self) -> Path:
+        """The web app's users and saved queries."""
+        return self.warehouse / "web"
 
     @classmethod
     def settings_customise_sources(

@@ -69,3 +69,14 @@ def make_day(root: Path, day: str, files: dict[str, Path | bytes], manifest: str
     if manifest is not None:
         (folder / "manifest.csv").write_text(manifest, encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def web_warehouse(tmp_path_factory):
+    """Nine days of calls with categories, emotion, incidents, the index, real recordings and
+    one user of each role (tests/web_support.py); shared by the web app's tests."""
+    from tests.web_support import add_users, build
+
+    built = build(tmp_path_factory.mktemp("web"))
+    add_users(built.settings)
+    return built

@@ -1,0 +1,191 @@
+"""`callscope serve` and `callscope users ...`: the web app and who may sign in to it.
+
+`register(app)` adds the commands. It takes no names from callscope.cli, so it can be
+registered from anywhere in that module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
+]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Parquet warehouse folder")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+DEMO_PASSWORD_ENV = "CALLSCOPE_DEMO_PASSWORD"
+
+logger = logging.getLogger(__name__)
+
+users_app = typer.Typer(
+    help="Who may sign in to the web app (roles: supervisor, analyst, marketing).",
+    no_args_is_help=True,
+)
+
+
+def _fail(message: str, code: int = 2):
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None, **overrides):
+    from callscope.config import ConfigError, load_config
+
+    try:
+        return load_config(config, **overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
+    users_app.command("add")(users_add)
+    users_app.command("list")(users_list)
+    users_app.command("remove")(users_remove)
+    users_app.command("demo")(users_demo)
+
+
+def serve(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="default: web.host")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    recordings: Annotated[
+        Path | None,
+        typer.Option("--recordings", help="recordings root, when the audio moved since the night"),
+    ] = None,
+) -> None:
+    """Serve the web app over the warehouse: search, calls with audio, trends, incidents.
+    Sessions are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
+    import uvicorn
+
+    from web.app import create_app
+    from web.auth import AuthError
+
+    settings = _settings(config, warehouse=warehouse, recordings=recordings)
+    if not settings.warehouse.is_dir():
+        _fail(f"no warehouse at {settings.warehouse}; run `callscope nightly` first")
+    try:
+        app = create_app(settings)
+        users = app.state.ctx.users.users()
+    except AuthError as exc:
+        _fail(str(exc))
+    if not users:
+        typer.secho(
+            "note: nobody can sign in yet: `callscope users add NAME --role supervisor` "
+            "(or `callscope users demo`)",
+            fg="yellow",
+            err=True,
+        )
+    bind_host, bind_port = host or settings.web.host, port or settings.web.port
+    typer.echo(f"callscope web app on http://{bind_host}:{bind_port}/ ({settings.warehouse})")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", access_log=False)
+
+
+def _store(config: Path | None, warehouse: Path | None):
+    from web.auth import UserStore
+
+    settings = _settings(config, warehouse=warehouse)
+    return UserStore(settings.web_dir / "users.json")
+
+
+def _password(env: str | None) -> str:
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            _fail(f"${env} is not set")
+        return value
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def users_add(
+    name: Annotated[str, typer.Argument(help="sign-in name")],
+    role: Annotated[str, typer.Option("--role", help="supervisor | analyst | marketing")],
+    password_env: Annotated[
+        str | None,
+        typer.Option("--password-env", help="read the password from this environment variable"),
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="set a new password / role")] = False,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Add a web user (the password is prompted for, or read from --password-env VAR)."""
+    from web.auth import AuthError, check_new_user
+
+    store = _store(config, warehouse)
+    try:
+        check_new_user(name, role, "x" * 64)  # name and role first, before asking
+        store.add(name, role, _password(password_env), replace=replace)
+    except AuthError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {store.path}: {exc.strerror or exc}")
+    print(f"user {name} ({role}) saved in {store.path}")
+
+
+def users_list(
+    config: ConfigOpt = None, warehouse: WarehouseOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The web users and their roles (never passwords)."""
+    from web.auth import AuthError
+
+    store = _store(config, warehouse)
+    try:
+        users = store.users()
+    except AuthError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(users, indent=2))
+        return
+    if not users:
+        print(f"no users in {store.path}")
+        return
+    for user in users:
+        print(f"{user['name']:24} {user['role']:10} {user['created_at'] or ''}")
+
+
+def users_remove(
+    name: Annotated[str, typer.Argument()],
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Remove a web user; their sessions end at their next request."""
+    store = _store(config, warehouse)
+    if not store.remove(name):
+        _fail(f"no user {name!r} in {store.path}", 1)
+    print(f"user {name} removed")
+
+
+def users_demo(
+    config: ConfigOpt = None, warehouse: WarehouseOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Create (or reset) three demo users named supervisor, analyst and marketing. Their
+    password is $CALLSCOPE_DEMO_PASSWORD when set, else a new random one for each, printed
+    once here."""
+    from web.auth import ROLES, AuthError
+
+    store = _store(config, warehouse)
+    shared = os.environ.get(DEMO_PASSWORD_ENV)
+    created = []
+    try:
+        for role in ROLES:
+            password = shared or secrets.token_urlsafe(9)
+            store.add(role, role, password, replace=True)
+            created.append({"name": role, "role": role, "password": None if shared else password})
+    except AuthError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(created, indent=2))
+        return
+    for user in created:
+        secret = f"${DEMO_PASSWORD_ENV}" if shared else user["password"]
+        print(f"{user['name']:12} role {user['role']:10} password {secret}")
+    print(f"users saved in {store.path}")

@@ -1,0 +1,245 @@
+"""End to end in a real headless Chromium (Debian's chromium + chromium-driver through
+Selenium; nothing is downloaded): sign in, search, open a call at the hit, the audio seeks
+there, trends and incidents render, marketing gets no audio. Screenshots of the main pages go
+to tests/artifacts/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.web_support import AUDIO_CALL, PASSWORD
+from web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HIT_START = 26.66  # the 工信部 turn of tests/data/zh_preorder_call.json
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
+    reason="Debian's chromium and chromium-driver are not installed "
+    "(`make test` installs them: apt-get install chromium chromium-driver)",
+)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--window-size=1280,900",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(web_warehouse):
+    """The app under uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    app = create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=b"k" * 32)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not uv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name: str) -> Path:
+    """A screenshot of the whole page (the window grown to the page's height)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(700, min(int(height) + 120, 2400)))
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 900)
+    return path
+
+
+def sign_in(driver, base: str, name: str, screenshot: str | None = None) -> None:
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    if screenshot:
+        shoot(driver, screenshot)
+    driver.find_element(By.ID, "sign-in").click()
+    WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "logout")))
+
+
+def wait(driver, script: str, timeout: float = 15):
+    """Poll a JavaScript expression until it is truthy; returns its value."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: d.execute_script(f"return {script}")
+    )
+
+
+def test_supervisor_searches_opens_the_call_and_the_audio_seeks_to_the_hit(server, browser):
+    sign_in(browser, server, "supervisor", screenshot="01-sign-in")
+    assert browser.current_url.endswith("/search")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("预约 OR 工信部")
+    browser.find_element(By.ID, "search-button").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "hits")))
+    assert browser.find_elements(By.CSS_SELECTOR, "#hits mark")
+    shoot(browser, "02-search")
+
+    old = browser.find_element(By.ID, "hits")
+    box = browser.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys("工信部")
+    browser.find_element(By.ID, "search-button").click()
+    WebDriverWait(browser, 10).until(EC.staleness_of(old))
+    hits = WebDriverWait(browser, 10).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#hits .hit-link"))
+    )
+    assert len(hits) == 1
+    assert browser.find_element(By.CSS_SELECTOR, "#hits mark").text == "工信部"
+    hits[0].click()
+
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "audio")))
+    assert f"/calls/{AUDIO_CALL}" in browser.current_url
+    wait(browser, "document.getElementById('audio').readyState >= 1")
+    position = wait(
+        browser,
+        f"Math.abs(document.getElementById('audio').currentTime - {HIT_START}) <= 0.5"
+        " && document.getElementById('audio').currentTime",
+    )
+    assert abs(position - HIT_START) <= 0.5
+    audio = browser.execute_script(
+        "const a = document.getElementById('audio'); return [a.duration, a.error && a.error.code];"
+    )
+    assert abs(audio[0] - 37.5) < 0.5 and audio[1] is None
+    speakers = {
+        e.get_attribute("textContent").strip()
+        for e in browser.find_elements(By.CSS_SELECTOR, "#transcript .seg .who")
+    }
+    assert {"agent", "customer"} <= speakers
+    hit = browser.find_element(By.CSS_SELECTOR, "#transcript .seg.hit")
+    assert "工信部" in hit.text and hit.get_attribute("id") == "seg-5"
+    assert browser.find_elements(By.CSS_SELECTOR, "#transcript .tag")
+    browser.execute_script("document.getElementById('audio').pause()")
+    shoot(browser, "03-call")
+
+    # a click on a turn's time seeks there
+    browser.find_element(By.CSS_SELECTOR, "#seg-1 .ts").click()
+    wait(browser, "Math.abs(document.getElementById('audio').currentTime - 5.18) < 0.6")
+
+
+def test_supervisor_saves_a_themed_listening_list(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.get(f"{server}/search?q=预约&queue=preorder")
+    name = browser.find_element(By.ID, "save-name")
+    name.clear()
+    name.send_keys("launch pre-orders")
+    browser.find_element(By.ID, "save-query").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "saved-calls")))
+    assert "/saved/" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, "#saved-chart svg rect")
+    assert "launch pre-orders" in browser.find_element(By.ID, "saved-list").text
+    shoot(browser, "07-saved-query")
+
+
+def test_analyst_sees_the_trends_chart_and_drills_down(server, browser):
+    sign_in(browser, server, "analyst")
+    assert browser.current_url.endswith("/trends")
+    browser.get(f"{server}/trends?by=queue")
+    chart = browser.find_element(By.CSS_SELECTOR, "#trend-chart svg")
+    assert chart.size["width"] > 300 and chart.size["height"] > 150
+    points = browser.find_elements(By.CSS_SELECTOR, "#trend-chart svg a.point circle")
+    assert len(points) >= 20  # 3 queues x 9 days, less the days without pre-order calls
+    wait(browser, "document.getElementById('trend-png').complete")
+    assert browser.execute_script("return document.getElementById('trend-png').naturalWidth") > 300
+    shoot(browser, "04-trends")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", points[-1])
+    browser.execute_script(
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", points[-1]
+    )
+    rows = WebDriverWait(browser, 10).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#drill-calls tbody tr a"))
+    )
+    assert rows and "/trends/calls?" in browser.current_url
+    shoot(browser, "05-trend-calls")
+
+
+def test_incidents_show_the_spike_and_link_to_example_calls(server, browser):
+    sign_in(browser, server, "analyst")
+    browser.get(f"{server}/incidents")
+    spikes = browser.find_elements(By.CSS_SELECTOR, "#incident-table tr.spike")
+    assert spikes
+    assert browser.find_elements(By.CSS_SELECTOR, "#incident-chart svg rect")
+    shoot(browser, "06-incidents")
+    spikes[0].find_element(By.CSS_SELECTOR, "a.example").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
+    assert "/calls/" in browser.current_url
+
+
+def test_marketing_sees_redacted_text_and_cannot_reach_audio(server, browser):
+    sign_in(browser, server, "marketing")
+    assert browser.current_url.endswith("/incidents")
+    browser.get(f"{server}/search?q=回电")
+    snippet = browser.find_element(By.CSS_SELECTOR, "#hits .snippet").text
+    assert "[phone]" in snippet and "13812345678" not in snippet
+    assert not browser.find_elements(By.NAME, "agent")
+    shoot(browser, "08-marketing-search")
+    browser.find_element(By.CSS_SELECTOR, "#hits .hit-link").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
+    assert browser.find_elements(By.TAG_NAME, "audio") == []
+    assert browser.find_element(By.ID, "no-audio").is_displayed()
+    assert "13812345678" not in browser.page_source
+    status = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"fetch('/api/calls/{AUDIO_CALL}/audio', {{headers: {{Range: 'bytes=0-99'}}}})"
+        ".then(r => done(r.status));"
+    )
+    assert status == 403
+    shoot(browser, "09-marketing-call")
+    browser.get(f"{server}/api/calls/{AUDIO_CALL}/audio")
+    assert "not available to the marketing role" in browser.page_source
+
+
+def test_signed_out_browser_goes_back_to_sign_in(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.find_element(By.ID, "logout").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login-form")))
+    browser.get(f"{server}/calls/{AUDIO_CALL}")
+    assert "/login?next=" in browser.current_url

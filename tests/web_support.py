@@ -1,0 +1,130 @@
+"""A small real warehouse for the web app's tests: nine days of calls (eight normal, then a
+launch day with a spike of failed pre-orders), categories, emotion, incidents and the search
+index made by the same code as the night, and real recordings from tests/data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from callscope.config import Settings, load_config
+from callscope.night import emotion_day, incidents_day
+from keywords.daily import apply_categories, update_index
+from keywords.index import SearchIndex
+from keywords.rules import load_rules
+from privacy.redact import redact_segments
+from storage.warehouse import Warehouse
+from tests.test_incidents import LAUNCH, call_segments, normal_days
+
+DATA = Path(__file__).resolve().parent / "data"
+AUDIO_CALL = "launch-audio"  # the real Mandarin pre-order recording, with its script's times
+PHONE_TEXT = "我的手机号是13812345678，麻烦尽快回电。"
+AGENTS = ["A100", "A101", "A102"]
+PASSWORD = "correct horse battery"
+ROLES = ("supervisor", "analyst", "marketing")
+
+
+@dataclass
+class WebWarehouse:
+    root: Path
+    settings: Settings
+    recordings: Path
+    audio_call: str = AUDIO_CALL
+    launch: dt.date = LAUNCH
+
+
+def build(root: Path) -> WebWarehouse:
+    settings = load_config(None, warehouse=root / "warehouse", recordings=root / "recordings")
+    store = Warehouse(settings.warehouse)
+    rules = load_rules(settings.keywords.rules)
+    recordings = root / "recordings"
+    plan = normal_days(8) | {LAUNCH: {"preorder": 12, "billing": 5, "broadband": 4}}
+    index = SearchIndex(settings.search_index)
+    try:
+        for day, counts in sorted(plan.items()):
+            folder = recordings / day.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            generic = folder / "generic.flac"
+            shutil.copy(DATA / "en_stereo_call.flac", generic)
+            _stage_day(store, day, counts, generic)
+            if day == LAUNCH:
+                _stage_audio_call(store, day, folder)
+            store.commit_day(day)
+            apply_categories(store, day, rules)
+            emotion_day(store, day, settings)
+            incidents_day(store, day, settings, rules)
+            update_index(store, index, day)
+    finally:
+        index.close()
+    return WebWarehouse(root, settings, recordings)
+
+
+def _stage_day(store: Warehouse, day: dt.date, counts: dict[str, int], audio: Path) -> None:
+    rng = random.Random(day.toordinal())
+    for topic, n in counts.items():
+        for i in range(n):
+            call_id = f"{day:%m%d}-{topic}-{i:03d}"
+            segments = [{**s, "date": day} for s in call_segments(call_id, topic, rng, i % 2 == 0)]
+            redact_segments(segments)
+            started = dt.datetime.combine(day, dt.time(9), dt.UTC) + dt.timedelta(minutes=i)
+            row = {
+                "call_id": call_id,
+                "date": day,
+                "status": "ok",
+                "queue": topic,
+                "agent_id": AGENTS[i % len(AGENTS)],
+                "started_at": started,
+                "duration_s": segments[-1]["end_s"],
+                "n_segments": len(segments),
+                "language": "zh",
+                "source_uri": str(audio),
+            }
+            store.stage_call(day, row, segments)
+
+
+def _stage_audio_call(store: Warehouse, day: dt.date, folder: Path) -> None:
+    audio = folder / f"{AUDIO_CALL}.flac"
+    shutil.copy(DATA / "zh_preorder_call.flac", audio)
+    script = json.loads((DATA / "zh_preorder_call.json").read_text(encoding="utf-8"))
+    script.append({"speaker": "customer", "text": PHONE_TEXT, "start_s": 37.2, "end_s": 37.5})
+    segments = [
+        {
+            "call_id": AUDIO_CALL,
+            "date": day,
+            "idx": idx,
+            "start_s": turn["start_s"],
+            "end_s": turn["end_s"],
+            "speaker": turn["speaker"],
+            "channel": 0 if turn["speaker"] == "agent" else 1,
+            "text": turn["text"],
+            "language": "zh",
+        }
+        for idx, turn in enumerate(script)
+    ]
+    redact_segments(segments)
+    row = {
+        "call_id": AUDIO_CALL,
+        "date": day,
+        "status": "ok",
+        "queue": "preorder",
+        "agent_id": "A100",
+        "started_at": dt.datetime.combine(day, dt.time(11), dt.UTC),
+        "duration_s": 37.51,
+        "channels": 2,
+        "n_segments": len(segments),
+        "language": "zh",
+        "source_uri": str(audio),
+    }
+    store.stage_call(day, row, segments)
+
+
+def add_users(settings: Settings) -> None:
+    from web.auth import UserStore
+
+    store = UserStore(settings.web_dir / "users.json")
+    for role in ROLES:
+        store.add(role, role, PASSWORD, replace=True)

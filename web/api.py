@@ -1,0 +1,129 @@
+"""The JSON API: the same answers as the pages. Errors are `{"error": message, "status": n}`:
+400 bad parameters, 401 not signed in, 403 not for this role (or a missing CSRF token), 404
+unknown call / saved query, 503 warehouse or index not readable."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response
+
+from web import params as P
+from web import services
+from web.app import CurrentUser, ctx_of
+from web.auth import User
+from web.data import AUDIO_TYPES
+from web.errors import BadRequest, Forbidden
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api")
+MAX_BODY = 16_384
+
+
+def require_csrf(request: Request, user: CurrentUser) -> User:
+    """State-changing requests carry the session's token in X-CSRF-Token (the session cookie
+    is also SameSite=Strict)."""
+    token = request.headers.get("x-csrf-token", "")
+    if not hmac.compare_digest(token.encode(), request.state.session.csrf.encode()):
+        raise Forbidden("missing or wrong X-CSRF-Token header; reload the page")
+    return user
+
+
+CsrfUser = Annotated[User, Depends(require_csrf)]
+
+
+@router.get("/me")
+def me(request: Request, user: CurrentUser) -> dict:
+    session = request.state.session
+    return {
+        "name": user.name,
+        "role": user.role,
+        "audio": user.hears_audio,
+        "redacted": not user.sees_personal_data,
+        "expires": int(session.expires),
+        "csrf": session.csrf,
+    }
+
+
+@router.get("/search")
+def search(request: Request, user: CurrentUser) -> dict:
+    ctx = ctx_of(request)
+    sp = P.search_params(request.query_params, ctx.settings.web.page_size)
+    return services.search(ctx, user, sp)
+
+
+@router.get("/facets")
+def facets(request: Request, user: CurrentUser) -> dict:
+    return services.facets(ctx_of(request), user)
+
+
+@router.get("/calls/{call_id}")
+def call(call_id: str, request: Request, user: CurrentUser) -> dict:
+    hint = P.date(request.query_params, "date")
+    return services.call_detail(ctx_of(request), user, call_id, hint)
+
+
+@router.get("/calls/{call_id}/audio")
+def audio(call_id: str, request: Request, user: CurrentUser) -> Response:
+    """The recording, by call id only; range requests answer 206 with those bytes."""
+    hint = P.date(request.query_params, "date")
+    path = services.audio_file(ctx_of(request), user, call_id, hint)
+    return FileResponse(
+        path,
+        media_type=AUDIO_TYPES[path.suffix.lower()],
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.get("/trends")
+def trends(request: Request, user: CurrentUser) -> dict:
+    return services.trends(ctx_of(request), user, request.query_params)
+
+
+@router.get("/trends/calls")
+def trend_calls(request: Request, user: CurrentUser) -> dict:
+    return services.trend_calls(ctx_of(request), user, request.query_params)
+
+
+@router.get("/trends/chart.png")
+def trend_chart(request: Request, user: CurrentUser) -> Response:
+    png = services.trend_chart_png(ctx_of(request), user, request.query_params)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/incidents")
+def incidents(request: Request, user: CurrentUser) -> dict:
+    return services.incidents(ctx_of(request), user, request.query_params)
+
+
+@router.get("/saved")
+def saved_list(request: Request, user: CurrentUser) -> list[dict]:
+    return ctx_of(request).saved.list(user.name)
+
+
+@router.post("/saved", status_code=201)
+async def saved_add(request: Request, user: CsrfUser) -> dict:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadRequest(f"the request body is too large (at most {MAX_BODY} bytes)")
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    return services.save_query(ctx_of(request), user, data)
+
+
+@router.delete("/saved/{query_id}", status_code=204)
+def saved_delete(query_id: str, request: Request, user: CsrfUser) -> Response:
+    ctx_of(request).saved.delete(user.name, query_id)
+    return Response(status_code=204)
+
+
+@router.get("/saved/{query_id}/calls")
+def saved_calls(query_id: str, request: Request, user: CurrentUser) -> dict:
+    return services.saved_matches(ctx_of(request), user, query_id, request.query_params)

@@ -1,0 +1,232 @@
+"""The FastAPI app: `create_app(settings, warehouse_path)`.
+
+Pages are rendered on the server (Jinja2, plain HTML, one small script); the JSON API under
+/api answers the same questions. Every route but sign-in, /healthz and /static needs a session:
+pages redirect to the sign-in form, the API answers 401. Responses carry a strict
+Content-Security-Policy: the app loads nothing from anywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callscope.config import Settings
+from keywords.rules import RuleError, load_rules
+from web.auth import LoginThrottle, SessionSigner, User, UserStore, secret_from_env
+from web.data import WarehouseView
+from web.errors import NotSignedIn, WebError
+from web.saved import SavedQueries
+from web.services import Context
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "callscope_session"
+LOGIN_COOKIE = "callscope_login"
+HOME = {"supervisor": "/search", "analyst": "/trends", "marketing": "/incidents"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(
+    settings: Settings,
+    warehouse_path: Path | None = None,
+    recordings: Path | None = None,
+    secret: bytes | None = None,
+) -> FastAPI:
+    """The web app over `warehouse_path` (default: the settings' warehouse). The session
+    secret comes from $CALLSCOPE_SECRET_KEY unless given (tests)."""
+    if warehouse_path is not None:
+        settings = settings.model_copy(update={"warehouse": Path(warehouse_path)})
+    if secret is None:
+        secret, from_env = secret_from_env()
+        if not from_env:
+            logger.warning(
+                "CALLSCOPE_SECRET_KEY is not set: using a random session secret, so sign-ins "
+                "end when the server restarts"
+            )
+    ctx = Context(
+        settings=settings,
+        view=WarehouseView(settings.warehouse, recordings or settings.recordings),
+        users=UserStore(settings.web_dir / "users.json"),
+        signer=SessionSigner(secret, settings.web.session_hours * 3600),
+        throttle=LoginThrottle(settings.web.login_attempts),
+        saved=SavedQueries(settings.web_dir / "saved_queries.json"),
+        category_labels=_category_labels(settings),
+    )
+    app = FastAPI(title="callscope", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    app.state.templates = _templates()
+    app.state.static = _static_files()
+    _error_handlers(app)
+    from web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: security headers, and no caching of pages or API answers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = headers + extra
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _category_labels(settings: Settings) -> dict[str, str]:
+    try:
+        rules = load_rules(settings.keywords.rules)
+    except (RuleError, OSError) as exc:
+        logger.warning("category labels unavailable: %s", exc)
+        return {}
+    return {category.name: category.label or category.name for category in rules.categories}
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    versions = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        for path in (HERE / "static").iterdir()
+    }
+    templates.env.globals["static"] = lambda name: f"/static/{name}?v={versions[name]}"
+    from web import pages
+
+    templates.env.filters.update(pages.FILTERS)
+    return templates
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """Every static file, loaded once: a request names one of these or gets a 404 (no path
+    is ever built from a request)."""
+    files = {}
+    for path in (HERE / "static").iterdir():
+        if path.is_file():
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            files[path.name] = (path.read_bytes(), kind)
+    return files
+
+
+# sessions --------------------------------------------------------------------------------
+def ctx_of(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def current_user(request: Request) -> User | None:
+    ctx = ctx_of(request)
+    session = ctx.signer.read(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    user = ctx.users.get(session.name)
+    if user is None or user.role != session.role:
+        return None
+    request.state.session = session
+    request.state.user = user
+    return user
+
+
+def require_user(request: Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise NotSignedIn()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(require_user)]
+
+
+def set_session(response: Response, ctx: Context, user: User) -> None:
+    cookie, _ = ctx.signer.issue(user)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(ctx.signer.lifetime_s),
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.web.secure_cookies,
+        path="/",
+    )
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+# errors ----------------------------------------------------------------------------------
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WebError)
+    async def web_error(request: Request, exc: WebError):
+        return error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = {404: "no such page", 405: "method not allowed"}.get(exc.status_code)
+        return error_response(request, exc.status_code, message or str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or err['loc'][0]}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        return error_response(request, 422, "; ".join(parts) or "invalid request")
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    templates: Jinja2Templates = request.app.state.templates
+    user = getattr(request.state, "user", None) or current_user(request)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"user": user, "status": status, "message": message, "page": "error"},
+        status_code=status,
+    )
+
+
+def html(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    session = getattr(request.state, "session", None)
+    context.setdefault("user", getattr(request.state, "user", None))
+    context["csrf"] = session.csrf if session else ""
+    return templates.TemplateResponse(request, name, context, status_code=status)

@@ -1,0 +1,209 @@
+"""What the web app reads from the warehouse, with small caches keyed by partition file times.
+
+A call page reads one day's calls and segments partitions (only the columns it shows) and keeps
+the last few days in memory, so the next call of the same day costs a dictionary look-up. The
+caches check the partition file's modification time on every use: a night that rewrites a day
+is seen at the next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.schemas import TABLES
+from storage.warehouse import PART_NAME, Warehouse
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_COLUMNS = [
+    "call_id", "idx", "start_s", "end_s", "speaker", "overlap", "text", "text_redacted",
+    "sentiment", "emotion", "arousal",
+]  # fmt: skip
+CALL_COLUMNS = [
+    "call_id", "date", "started_at", "duration_s", "channels", "channel_layout", "source_uri",
+    "agent_id", "queue", "direction", "customer_tier", "language", "status", "error",
+    "n_segments", "categories", "complaint_class", "customer_sentiment",
+    "customer_sentiment_start", "customer_sentiment_end", "agent_sentiment", "customer_emotion",
+    "peak_negative_s", "peak_negative_idx", "escalation_risk", "escalation_risk_score",
+    "escalation_reasons",
+]  # fmt: skip
+HIT_COLUMNS = ["call_id", "category", "kind", "matched", "idx", "start_s", "end_s"]
+AUDIO_TYPES = {
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".mp3": "audio/mpeg",
+    ".opus": "audio/ogg",
+    ".ogg": "audio/ogg",
+    ".m4a": "audio/mp4",
+}
+
+
+class DataError(RuntimeError):
+    """A partition that cannot be read; the message names it."""
+
+
+class _DayTable:
+    """One day's partition of a table, grouped by call: rows of a call in one slice."""
+
+    def __init__(self, table: pa.Table, sort_keys: list[str]):
+        if table.num_rows:
+            table = table.sort_by([(key, "ascending") for key in sort_keys])
+        self.table = table
+        ids = table["call_id"].to_numpy(zero_copy_only=False) if table.num_rows else np.array([])
+        names, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        self.slices = {
+            str(name): (int(f), int(c)) for name, f, c in zip(names, first, counts, strict=True)
+        }
+
+    def rows(self, call_id: str) -> list[dict]:
+        where = self.slices.get(call_id)
+        return self.table.slice(*where).to_pylist() if where else []
+
+    def call_ids(self) -> list[str]:
+        return list(self.slices)
+
+
+class LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, stamp, load: Callable):
+        with self.lock:
+            hit = self.items.get(key)
+            if hit and hit[0] == stamp:
+                self.items.move_to_end(key)
+                return hit[1]
+        value = load()
+        with self.lock:
+            self.items[key] = (stamp, value)
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+class WarehouseView:
+    """Read-only, cached access to the tables the pages show."""
+
+    def __init__(self, root: Path, recordings: Path | None = None, cache_days: int = 8):
+        self.store = Warehouse(root)
+        self.root = Path(root)
+        self.recordings = Path(recordings) if recordings else None
+        self._days = {table: LRU(cache_days) for table in ("calls", "segments", "keyword_hits")}
+        self._ids: dict[dt.date, tuple[int | None, pa.Array]] = {}
+        self._facets: dict[dt.date, tuple[int | None, set, set]] = {}
+        self._ids_lock = threading.Lock()
+
+    # partitions ------------------------------------------------------------
+    def days(self, table: str = "calls") -> list[dt.date]:
+        return self.store.days(table)
+
+    def stamp(self, table: str, day: dt.date) -> tuple[Path, int | None]:
+        path = self.store.partition(table, day) / PART_NAME
+        try:
+            return path, path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return path, None
+
+    def _read(self, table: str, day: dt.date, columns: list[str]) -> pa.Table:
+        path, stamp = self.stamp(table, day)
+        if stamp is None:
+            return TABLES[table].empty_table().select(columns)
+        try:
+            return pq.read_table(path, columns=columns, schema=TABLES[table])
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path} cannot be read ({exc})") from exc
+
+    def _day_table(self, table: str, day: dt.date, columns: list[str], keys: list[str]):
+        _, stamp = self.stamp(table, day)
+        return self._days[table].get(
+            day, stamp, lambda: _DayTable(self._read(table, day, columns), keys)
+        )
+
+    # calls -----------------------------------------------------------------
+    def call_day(self, call_id: str, hint: dt.date | None = None) -> dt.date | None:
+        """The day a call is stored under (the hint first, then the newest day backwards)."""
+        days = self.days()
+        for day in ([hint] if hint in days else []) + days[::-1]:
+            if pc.index(self._call_ids(day), call_id).as_py() >= 0:
+                return day
+        return None
+
+    def _call_ids(self, day: dt.date) -> pa.Array:
+        """The day's call ids only (kept for every day: a few bytes a call)."""
+        _, stamp = self.stamp("calls", day)
+        with self._ids_lock:
+            known = self._ids.get(day)
+        if known and known[0] == stamp:
+            return known[1]
+        ids = self._read("calls", day, ["call_id"])["call_id"].combine_chunks()
+        with self._ids_lock:
+            self._ids[day] = (stamp, ids)
+        return ids
+
+    def calls_table(self, day: dt.date) -> _DayTable:
+        return self._day_table("calls", day, CALL_COLUMNS, ["call_id"])
+
+    def call(self, call_id: str, day: dt.date) -> dict | None:
+        rows = self.calls_table(day).rows(call_id)
+        return rows[0] if rows else None
+
+    def segments(self, call_id: str, day: dt.date) -> list[dict]:
+        return self._day_table("segments", day, SEGMENT_COLUMNS, ["call_id", "idx"]).rows(call_id)
+
+    def keyword_hits(self, call_id: str, day: dt.date) -> list[dict]:
+        return self._day_table("keyword_hits", day, HIT_COLUMNS, ["call_id", "idx"]).rows(call_id)
+
+    def calls_of_day(self, day: dt.date) -> list[dict]:
+        return self.calls_table(day).table.to_pylist()
+
+    def facets(self, last_days: int = 31) -> dict[str, list[str]]:
+        """Queues and agents seen in the latest days (for the filter lists)."""
+        queues, agents = set(), set()
+        for day in self.days()[-last_days:]:
+            day_queues, day_agents = self._day_facets(day)
+            queues |= day_queues
+            agents |= day_agents
+        return {"queues": sorted(queues), "agents": sorted(agents)}
+
+    def _day_facets(self, day: dt.date) -> tuple[set, set]:
+        _, stamp = self.stamp("calls", day)
+        with self._ids_lock:
+            known = self._facets.get(day)
+        if known and known[0] == stamp:
+            return known[1], known[2]
+        table = self._read("calls", day, ["queue", "agent_id"])
+        queues = {v for v in pc.unique(table["queue"]).to_pylist() if v}
+        agents = {v for v in pc.unique(table["agent_id"]).to_pylist() if v}
+        with self._ids_lock:
+            self._facets[day] = (stamp, queues, agents)
+        return queues, agents
+
+    # audio -----------------------------------------------------------------
+    def audio_file(self, call: dict) -> Path | None:
+        """The call's recording as the night stored it: an absolute path, a path relative to
+        where the night ran (tried from here), or the same file name under the recordings
+        root. Only audio files that exist; never a path from a request."""
+        uri = call.get("source_uri")
+        if not uri:
+            return None
+        stored = Path(uri)
+        candidates = [stored]
+        if self.recordings is not None:
+            candidates.append(self.recordings / call["date"].isoformat() / stored.name)
+        for path in candidates:
+            if path.suffix.lower() in AUDIO_TYPES and path.is_file():
+                return path
+        return None

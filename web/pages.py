@@ -1,0 +1,252 @@
+"""The HTML pages: sign-in, search, saved queries, a call, trends, incidents."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup, escape
+
+from web import charts, services
+from web import params as P
+from web.app import (
+    HOME,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+    ctx_of,
+    current_user,
+    html,
+    set_session,
+)
+from web.errors import BadRequest, Forbidden
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+MAX_FORM = 4096
+
+
+# template filters ------------------------------------------------------------------------
+def marked(text: str, spans) -> Markup:
+    """The text with its matches in <mark>, everything escaped."""
+    out, pos = [], 0
+    for start, end in spans or []:
+        out += [escape(text[pos:start]), Markup("<mark>"), escape(text[start:end])]
+        out.append(Markup("</mark>"))
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def clock(seconds) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def signed(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:+.{digits}f}"
+
+
+def percent(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+FILTERS = {"marked": marked, "clock": clock, "signed": signed, "percent": percent}
+
+
+# sign-in ---------------------------------------------------------------------------------
+@router.get("/healthz")
+def healthz() -> dict:
+    return {"ok": True}
+
+
+@router.get("/static/{name}")
+def static(name: str, request: Request) -> Response:
+    found = request.app.state.static.get(name)
+    if found is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    content, kind = found
+    return Response(content, media_type=kind, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> Response:
+    user = current_user(request)
+    if user is not None:
+        return RedirectResponse(_safe_next(next) or HOME[user.role], status_code=303)
+    return _login_page(request, next)
+
+
+def _login_page(request: Request, next_url: str, error: str = "", status: int = 200):
+    ctx = ctx_of(request)
+    token = ctx.signer.unsign(request.cookies.get(LOGIN_COOKIE)) or secrets.token_urlsafe(24)
+    response = html(
+        request, "login.html", status, login_csrf=token, next=_safe_next(next_url), error=error
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        ctx.signer.sign(token),
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.web.secure_cookies,
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    ctx = ctx_of(request)
+    form = await _form(request)
+    name, password = form.get("name", ""), form.get("password", "")
+    expected = ctx.signer.unsign(request.cookies.get(LOGIN_COOKIE)) or ""
+    if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
+        return _login_page(request, form.get("next", ""), "The form expired: try again.", 400)
+    if ctx.throttle.blocked(name):
+        message = "Too many failed sign-ins for this name: wait 5 minutes."
+        return _login_page(request, form.get("next", ""), message, 429)
+    user = ctx.users.verify(name, password) if name and password else None
+    if user is None:
+        ctx.throttle.failed(name)
+        logger.info("failed sign-in for %r", name[:64])
+        return _login_page(request, form.get("next", ""), "Wrong name or password.", 401)
+    ctx.throttle.succeeded(name)
+    logger.info("%s (%s) signed in", user.name, user.role)
+    response = RedirectResponse(_safe_next(form.get("next", "")) or HOME[user.role], 303)
+    set_session(response, ctx, user)
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await _form(request)
+    user = current_user(request)
+    response = RedirectResponse("/login", status_code=303)
+    if user is not None:
+        session = request.state.session
+        if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+            raise Forbidden("the sign-out form expired; reload the page")
+        ctx_of(request).signer.revoke(session)
+        logger.info("%s signed out", user.name)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (small; the app takes no uploads)."""
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        raise BadRequest("the form is too large")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the form could not be read") from None
+    return {key: values[0] for key, values in fields.items()}
+
+
+def _safe_next(url: str | None) -> str:
+    """Only a path of this site (never //host or a scheme)."""
+    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return ""
+
+
+# pages -----------------------------------------------------------------------------------
+@router.get("/")
+def home(user: CurrentUser) -> Response:
+    return RedirectResponse(HOME[user.role], status_code=303)
+
+
+@router.get("/search")
+def search_page(request: Request, user: CurrentUser) -> Response:
+    ctx = ctx_of(request)
+    result, error, status = None, "", 200
+    try:
+        sp = P.search_params(request.query_params, ctx.settings.web.page_size)
+        if sp.query:
+            result = services.search(ctx, user, sp)
+    except (BadRequest, Forbidden) as exc:
+        sp, error, status = (
+            P.SearchParams(query=P.one(request.query_params, "q")),
+            exc.message,
+            exc.status,
+        )
+    return html(
+        request,
+        "search.html",
+        status,
+        page="search",
+        sp=sp,
+        result=result,
+        error=error,
+        facets=services.facets(ctx, user),
+        saved=ctx.saved.list(user.name),
+        saved_params=sp.as_query(),
+        page_url=lambda n: "/search?" + urlencode({**sp.as_query(), "page": n}, doseq=True),
+    )
+
+
+@router.get("/saved/{query_id}")
+def saved_page(query_id: str, request: Request, user: CurrentUser) -> Response:
+    data = services.saved_matches(ctx_of(request), user, query_id, request.query_params)
+    return html(
+        request,
+        "saved.html",
+        page="search",
+        data=data,
+        chart=charts.day_counts(data["days"]),
+        saved=ctx_of(request).saved.list(user.name),
+    )
+
+
+@router.get("/calls/{call_id}")
+def call_page(call_id: str, request: Request, user: CurrentUser) -> Response:
+    q = request.query_params
+    data = services.call_detail(ctx_of(request), user, call_id, P.date(q, "date"))
+    start = P.number(q, "t", 0, 24 * 3600) or 0.0
+    seg = P.integer(q, "seg", -1, -1, 1_000_000)
+    return html(request, "call.html", page="call", data=data, t=start, seg=seg)
+
+
+@router.get("/trends")
+def trends_page(request: Request, user: CurrentUser) -> Response:
+    data = services.trends(ctx_of(request), user, request.query_params)
+    who = "Customer" if data["role"] == "customer" else "Agent"
+    label = f"{who} sentiment by {data['by']}"
+    png = "/api/trends/chart.png?" + urlencode(
+        {"by": data["by"], "role": data["role"], "from": data["from"], "to": data["to"]}
+    )
+    return html(
+        request,
+        "trends.html",
+        page="trends",
+        data=data,
+        chart=charts.trend_chart(data["rows"], label),
+        png=png if data["rows"] else None,
+    )
+
+
+@router.get("/trends/calls")
+def trend_calls_page(request: Request, user: CurrentUser) -> Response:
+    data = services.trend_calls(ctx_of(request), user, request.query_params)
+    return html(request, "trend_calls.html", page="trends", data=data)
+
+
+@router.get("/incidents")
+def incidents_page(request: Request, user: CurrentUser) -> Response:
+    data = services.incidents(ctx_of(request), user, request.query_params)
+    return html(
+        request,
+        "incidents.html",
+        page="incidents",
+        data=data,
+        chart=charts.incident_chart(data["rows"]),
+    )

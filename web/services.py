@@ -1,0 +1,454 @@
+"""What each page and API answer shows, as plain dicts, with the role's rules applied:
+marketing gets redacted text, no agent ids and no audio. Pages and the JSON API call the same
+functions, so they always agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from callscope.config import Settings
+from emotion.trends import BY, ROLES, load_trends
+from incidents.report import public_rows
+from keywords.index import SearchIndex, SearchIndexError
+from keywords.query import QueryError
+from privacy.redact import redact
+from web import params as P
+from web.auth import LoginThrottle, SessionSigner, User, UserStore
+from web.data import LRU, DataError, WarehouseView
+from web.errors import BadRequest, Forbidden, NotFound, Unavailable
+from web.saved import SavedQueries
+
+logger = logging.getLogger(__name__)
+
+TREND_CALLS_LIMIT = 200
+_DRAW_LOCK = threading.Lock()  # matplotlib's pyplot is not thread-safe
+SAVED_DAYS = 14
+SAVED_CALL_HITS = 200
+
+
+@dataclass
+class Context:
+    """Everything a request needs, built once per app."""
+
+    settings: Settings
+    view: WarehouseView
+    users: UserStore
+    signer: SessionSigner
+    throttle: LoginThrottle
+    saved: SavedQueries
+    category_labels: dict[str, str] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _cache: LRU = field(default_factory=lambda: LRU(64))
+
+    def index(self) -> SearchIndex:
+        """This thread's connection to the search index (SQLite connections stay in their
+        thread)."""
+        index = getattr(self._local, "index", None)
+        if index is None:
+            try:
+                index = SearchIndex(self.settings.search_index, create=False)
+            except SearchIndexError as exc:
+                raise Unavailable(str(exc)) from exc
+            self._local.index = index
+        return index
+
+
+def call_url(call_id: str, date: str | dt.date | None, t: float | None = None, **extra) -> str:
+    query = {"date": str(date) if date else None, "t": None if t is None else round(t, 2)}
+    query |= extra
+    pairs = {key: value for key, value in query.items() if value is not None}
+    return f"/calls/{quote(call_id, safe='')}" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+# search ----------------------------------------------------------------------------------
+def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
+    if not sp.query:
+        raise BadRequest("q is required: type a word, e.g. 退款")
+    if sp.filters.agents and not user.sees_agents:
+        raise Forbidden("agent filters are not available to the marketing role")
+    try:
+        result = ctx.index().search(
+            sp.query,
+            sp.filters,
+            limit=sp.limit,
+            offset=(sp.page - 1) * sp.limit,
+            sort=sp.sort,
+            rank_window=ctx.settings.search.rank_window,
+            context=ctx.settings.search.context_segments,
+        )
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from exc
+    if not user.sees_personal_data:
+        result = result.redacted()
+    out = result.as_dict()
+    for hit in out["hits"]:
+        if not user.sees_agents:
+            hit["agent_id"] = None
+        hit["url"] = call_url(hit["call_id"], hit["date"], hit["start_s"], seg=hit["idx"])
+    out["page"] = sp.page
+    out["pages"] = max(1, -(-out["total"] // sp.limit))
+    out["redacted"] = not user.sees_personal_data
+    return out
+
+
+def facets(ctx: Context, user: User) -> dict:
+    found = ctx.view.facets()
+    return {
+        "queues": found["queues"],
+        "agents": found["agents"] if user.sees_agents else [],
+        "categories": [
+            {"name": name, "label": label} for name, label in ctx.category_labels.items()
+        ],
+        "speakers": ["agent", "customer", "ivr", "unknown"],
+        "days": [day.isoformat() for day in ctx.view.days()],
+    }
+
+
+# calls -----------------------------------------------------------------------------------
+def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> dict:
+    try:
+        day = ctx.view.call_day(call_id, hint)
+        call = ctx.view.call(call_id, day) if day else None
+        if call is None:
+            raise NotFound(f"no call {call_id!r} in the warehouse")
+        segments = ctx.view.segments(call_id, day)
+        hits = ctx.view.keyword_hits(call_id, day)
+    except DataError as exc:
+        raise Unavailable(str(exc)) from exc
+    tags: dict[int, list[str]] = {}
+    for hit in hits:
+        names = tags.setdefault(hit["idx"], [])
+        if hit["category"] not in names:
+            names.append(hit["category"])
+    shown = [_segment(seg, tags.get(seg["idx"], []), user) for seg in segments]
+    audio = user.hears_audio and ctx.view.audio_file(call) is not None
+    info = {k: _plain(v) for k, v in call.items() if k != "source_uri"}
+    if not user.sees_agents:
+        info.pop("agent_id", None)
+    info["category_labels"] = {n: ctx.category_labels.get(n, n) for n in call["categories"] or []}
+    return {
+        "call": info,
+        "segments": shown,
+        "audio_url": f"/api/calls/{quote(call_id, safe='')}/audio" if audio else None,
+        "redacted": not user.sees_personal_data,
+    }
+
+
+def _segment(seg: dict, tags: list[str], user: User) -> dict:
+    text = seg["text"] or ""
+    if not user.sees_personal_data:
+        text = seg["text_redacted"] if seg["text_redacted"] is not None else redact(text)[0]
+    return {
+        "idx": seg["idx"],
+        "start_s": _plain(seg["start_s"]),
+        "end_s": _plain(seg["end_s"]),
+        "speaker": seg["speaker"] or "unknown",
+        "overlap": bool(seg["overlap"]),
+        "text": text,
+        "sentiment": _plain(seg["sentiment"]),
+        "emotion": seg["emotion"],
+        "categories": tags,
+    }
+
+
+def audio_file(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> Path:
+    if not user.hears_audio:
+        raise Forbidden("audio is not available to the marketing role")
+    try:
+        day = ctx.view.call_day(call_id, hint)
+        call = ctx.view.call(call_id, day) if day else None
+    except DataError as exc:
+        raise Unavailable(str(exc)) from exc
+    if call is None:
+        raise NotFound(f"no call {call_id!r} in the warehouse")
+    path = ctx.view.audio_file(call)
+    if path is None:
+        raise NotFound(f"the recording of call {call_id!r} is not on this server")
+    return path
+
+
+# trends ----------------------------------------------------------------------------------
+def _by(user: User, params) -> str:
+    by = P.choice(params, "by", BY, "queue")
+    if by == "agent" and not user.sees_agents:
+        raise Forbidden("trends by agent are not available to the marketing role")
+    return by
+
+
+def trends(ctx: Context, user: User, params) -> dict:
+    by, role = _by(user, params), P.choice(params, "role", ROLES, "customer")
+    days = ctx.view.days("emotion_daily")
+    start = P.date(params, "from") or (days[0] if days else None)
+    end = P.date(params, "to") or (days[-1] if days else None)
+    if start and end and start > end:
+        raise BadRequest(f"from={start} is after to={end}")
+    rows = _trend_rows(ctx, start, end, by, role) if days else []
+    for row in rows:
+        row["url"] = "/trends/calls?" + urlencode(
+            {"date": row["date"], "by": by, "key": row["key"], "role": role}
+        )
+    return {
+        "by": by,
+        "role": role,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "days": [day.isoformat() for day in days],
+        "rows": rows,
+    }
+
+
+def _emotion_stamp(ctx: Context, start, end) -> tuple:
+    days = [d for d in ctx.view.days("emotion_daily") if start <= d <= end]
+    return tuple(ctx.view.stamp("emotion_daily", d)[1] for d in days)
+
+
+def _trend_rows(ctx: Context, start, end, by: str, role: str) -> list[dict]:
+    try:
+        rows = ctx._cache.get(
+            ("trends", start, end, by, role),
+            _emotion_stamp(ctx, start, end),
+            lambda: load_trends(ctx.view.store, start, end, by, role),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise Unavailable(f"the emotion tables cannot be read ({exc})") from exc
+    return [dict(row) for row in rows]
+
+
+def trend_calls(ctx: Context, user: User, params) -> dict:
+    """The calls behind one point of a trend: a day and a group."""
+    by, role = _by(user, params), P.choice(params, "role", ROLES, "customer")
+    day = P.date(params, "date")
+    if day is None:
+        raise BadRequest("date is required (YYYY-MM-DD)")
+    key = P.one(params, "key") or ("all" if by == "all" else None)
+    if key is None:
+        raise BadRequest(f"key is required: the {by} of the point")
+    try:
+        table = ctx.view.calls_table(day).table
+    except DataError as exc:
+        raise Unavailable(str(exc)) from exc
+    table = table.filter(_group_mask(table, by, key))
+    total = table.num_rows
+    column = "customer_sentiment" if role == "customer" else "agent_sentiment"
+    order = pc.sort_indices(table, sort_keys=[(column, "ascending", "at_end")])
+    rows = table.take(order.slice(0, TREND_CALLS_LIMIT)).to_pylist()
+    calls = [_trend_call(row, user) for row in rows]
+    return {"date": day.isoformat(), "by": by, "key": key, "role": role, "total": total} | {
+        "calls": calls
+    }
+
+
+def _group_mask(table: pa.Table, by: str, key: str):
+    ok = pc.equal(table["status"], "ok")
+    if by == "all":
+        return ok
+    if by == "category":
+        tagged = pa.array([key in (names or []) for names in table["categories"].to_pylist()])
+        return pc.and_(ok, tagged)
+    column = {"queue": "queue", "agent": "agent_id"}[by]
+    return pc.and_(ok, pc.fill_null(pc.equal(table[column], key), False))
+
+
+def _trend_call(row: dict, user: User) -> dict:
+    out = {
+        key: _plain(row.get(key))
+        for key in (
+            "call_id", "date", "started_at", "duration_s", "queue", "agent_id", "categories",
+            "customer_sentiment", "customer_sentiment_start", "customer_sentiment_end",
+            "agent_sentiment", "customer_emotion", "escalation_risk",
+        )
+    }  # fmt: skip
+    if not user.sees_agents:
+        out.pop("agent_id")
+    out["url"] = call_url(row["call_id"], row["date"], row.get("peak_negative_s"))
+    return out
+
+
+def trend_chart_png(ctx: Context, user: User, params) -> bytes:
+    """The emotion issue's matplotlib chart of the same selection (cached per data version)."""
+    data = trends(ctx, user, params)
+    if not data["rows"]:
+        raise NotFound("no emotion data for this selection")
+    key = ("png", data["by"], data["role"], data["from"], data["to"])
+    start, end = (dt.date.fromisoformat(data[k]) for k in ("from", "to"))
+    return ctx._cache.get(key, _emotion_stamp(ctx, start, end), lambda: _draw_png(data))
+
+
+def _draw_png(data: dict) -> bytes:
+    import tempfile
+
+    from emotion.trends import draw
+
+    by = data["by"] if data["by"] != "all" else "day"
+    title = f"{data['role'].capitalize()} emotion by {by}, {data['from']} .. {data['to']}"
+    with _DRAW_LOCK, tempfile.TemporaryDirectory(prefix="callscope-chart-") as folder:
+        path = draw(
+            [{k: v for k, v in r.items() if k != "url"} for r in data["rows"]],
+            Path(folder) / "trends.png",
+            title,
+        )
+        return path.read_bytes()
+
+
+# incidents -------------------------------------------------------------------------------
+def incidents(ctx: Context, user: User, params) -> dict:
+    days = ctx.view.days("incidents")
+    day = P.date(params, "date") or (days[-1] if days else None)
+    spikes_only = P.choice(params, "spikes", ("0", "1", "true", "false"), "0") in ("1", "true")
+    if day is None:
+        return {"date": None, "days": [], "rows": [], "calls_with_statement": 0}
+    if day not in days:
+        raise NotFound(f"no incidents for {day}; days with incidents: {_span(days)}")
+    stamp = ctx.view.stamp("incidents", day)[1], ctx.view.stamp("call_issues", day)[1]
+    try:
+        rows, statements = ctx._cache.get(("incidents", day), stamp, lambda: _incidents(ctx, day))
+    except (pa.ArrowException, OSError) as exc:
+        raise Unavailable(f"the incidents of {day} cannot be read ({exc})") from exc
+    rows = [_incident(row, day) for row in rows if row["is_spike"] or not spikes_only]
+    return {
+        "date": day.isoformat(),
+        "days": [d.isoformat() for d in days],
+        "calls_with_statement": statements,
+        "spikes": sum(row["is_spike"] for row in rows),
+        "rows": rows,
+    }
+
+
+def _incidents(ctx: Context, day: dt.date) -> tuple[list[dict], int]:
+    return public_rows(ctx.view.store.read("incidents", day)), ctx.view.store.read(
+        "call_issues", day
+    ).num_rows
+
+
+def _incident(row: dict, day: dt.date) -> dict:
+    out = dict(row)
+    out["examples"] = [
+        {**example, "url": call_url(example["call_id"], day, example["start_s"])}
+        for example in row["examples"]
+    ]
+    return out
+
+
+def _span(days: list[dt.date]) -> str:
+    return f"{days[0]} .. {days[-1]}" if days else "none yet"
+
+
+# saved queries ---------------------------------------------------------------------------
+def save_query(ctx: Context, user: User, body: dict) -> dict:
+    if not isinstance(body, dict):
+        raise BadRequest('send a JSON object: {"name": ..., "params": {"q": ...}}')
+    raw = body.get("params")
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, str | int | float | list) for v in raw.values()
+    ):
+        raise BadRequest("params must be an object of search parameters (q, from, queue...)")
+    sp = P.search_params(_as_query(raw), ctx.settings.web.page_size)
+    if not sp.query:
+        raise BadRequest("params.q is required")
+    if sp.filters.agents and not user.sees_agents:
+        raise Forbidden("agent filters are not available to the marketing role")
+    _check_query(ctx, sp)
+    name = body.get("name") or ""
+    if not isinstance(name, str):
+        raise BadRequest("name must be a string")
+    return ctx.saved.add(user.name, name, sp.as_query())
+
+
+def _as_query(raw: dict):
+    from starlette.datastructures import QueryParams
+
+    pairs = []
+    for key, value in raw.items():
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((str(key), str(item)))
+    return QueryParams(pairs)
+
+
+def _check_query(ctx: Context, sp: P.SearchParams) -> None:
+    from keywords.query import parse
+
+    try:
+        parse(sp.query)
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def saved_matches(ctx: Context, user: User, query_id: str, params) -> dict:
+    """A saved query's matches day by day, and its latest matching calls."""
+    saved = ctx.saved.get(user.name, query_id)
+    sp = P.search_params(_as_query(saved["params"]), ctx.settings.web.page_size)
+    n_days = P.integer(params, "days", SAVED_DAYS, 1, 90)
+    index = ctx.index()
+    indexed = [
+        day
+        for day in index.indexed_days()
+        if (not sp.filters.date_from or day >= sp.filters.date_from)
+        and (not sp.filters.date_to or day <= sp.filters.date_to)
+    ][-n_days:]
+    per_day = []
+    try:
+        for day in indexed:
+            one_day = replace(sp.filters, date_from=day, date_to=day)
+            result = index.search(sp.query, one_day, limit=0, sort="newest", context=0)
+            per_day.append({"date": day.isoformat(), "matches": result.total})
+        window = replace(sp.filters, date_from=indexed[0] if indexed else sp.filters.date_from)
+        latest = index.search(sp.query, window, limit=SAVED_CALL_HITS, sort="newest", context=0)
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from exc
+    if not user.sees_personal_data:
+        latest = latest.redacted()
+    return {
+        "saved": saved,
+        "search_url": "/search?" + urlencode(saved["params"], doseq=True),
+        "days": per_day,
+        "calls": _calls_of_hits(latest.hits),
+    }
+
+
+def _calls_of_hits(hits) -> list[dict]:
+    calls: dict[tuple[str, str], dict] = {}
+    for hit in hits:
+        entry = calls.get((hit.call_id, hit.date))
+        if entry is None:
+            entry = calls[(hit.call_id, hit.date)] = {
+                "call_id": hit.call_id,
+                "date": hit.date,
+                "queue": hit.queue,
+                "matches": 0,
+                "first": asdict(hit),
+            }
+        entry["matches"] += 1
+        if hit.start_s < entry["first"]["start_s"]:
+            entry["first"] = asdict(hit)
+    out = []
+    for entry in calls.values():
+        first = entry.pop("first")
+        entry |= {
+            "start_s": first["start_s"],
+            "speaker": first["speaker"],
+            "text": first["text"],
+            "highlights": first["highlights"],
+            "url": call_url(entry["call_id"], entry["date"], first["start_s"], seg=first["idx"]),
+        }
+        out.append(entry)
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
