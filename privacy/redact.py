@@ -284,6 +284,128 @@ def _longest_from(text: str, run: list[list[_Tok]], i: int) -> tuple[PiiSpan, in
     return None
 
 
+# --- numbers read out after a cue, as speech recognition writes them ---------------------
+
+_READOUT_CUE = re.compile(
+    r"(?P<id>身份证|身份正|身份号|证件号)|(?P<card>卡号|银行卡)"
+    r"|手机号|手机|号码|电话|联系方式|\bnumber\b|\bphone\b|\bmobile\b",
+    re.IGNORECASE,
+)
+_READOUT_STOP = re.compile(r"[。！？!?；;]|地址|住在|address", re.IGNORECASE)
+_MASKED = re.compile(r"[*＊×]|[xX]{2}")
+_SERVICE = re.compile(r"(?:10\d{3,6}|95\d{3,4}|12\d{3})$")
+READOUT_MIN_DIGITS = 6
+READOUT_MAX_GAP = 6  # misheard characters between digits: 135,975次，5890 / 188, I'm 247
+READOUT_START = 6  # the first digit this close to the cue: 号码是要3387…
+
+
+def _readout_spans(text: str) -> list[PiiSpan]:
+    """Digits read out right after a phone / ID / card word, kept together across the
+    characters speech recognition garbles between them (135,975次，5890; 身份正一零一零…).
+    The precise rules above need a clean number; this one needs the cue and 6+ digits, and
+    leaves masked numbers (138****5678) and service numbers (10086, 95588) alone."""
+    spans = []
+    for cue in _READOUT_CUE.finditer(text):
+        if _ORDER_CTX.search(text[max(0, cue.start() - 8) : cue.end()]):
+            continue
+        stops = [m.start() for m in (_READOUT_STOP.search(text, cue.end()),) if m]
+        stops += [m.start() for m in (_READOUT_CUE.search(text, cue.end()),) if m]
+        chain = _digit_chain(text, cue.end(), min(stops, default=len(text)))
+        if not chain or _ORDER_CTX.search(text[cue.end() : chain[0].start]):
+            continue
+        digits = "".join(t.digits for t in chain)
+        inside = text[chain[0].start : chain[-1].end + 2]
+        if len(digits) < READOUT_MIN_DIGITS or _MASKED.search(inside) or _SERVICE.match(digits):
+            continue
+        kind = "id_number" if cue.group("id") else "bank_card" if cue.group("card") else "phone"
+        spans.append(PiiSpan(kind, chain[0].start, chain[-1].end))
+    return spans
+
+
+_WORDISH = re.compile(r"[^\W\d_]", re.UNICODE)
+ALONE_MIN_DIGITS = 7
+ALONE_MAX_OTHER = 3
+ALONE_MAX_GROUP = 5
+_CODE_LIKE = re.compile(r"[A-Za-z][0-9]|[0-9][A-Za-z]")
+
+
+def _group_sizes(chain: list[_Tok]) -> list[int]:
+    sizes = [len(chain[0].digits)]
+    for previous, tok in zip(chain, chain[1:], strict=False):
+        if tok.start > previous.end:
+            sizes.append(0)
+        sizes[-1] += len(tok.digits)
+    return sizes
+
+
+def _readout_alone(text: str) -> list[PiiSpan]:
+    """A turn that is nothing but a number read out in short groups (the cue was in the turn
+    before): 1-7-382-0-982-1, 套码189-8520-128. One unbroken run of digits is left to the
+    precise rules (typed order and ticket numbers look like that); dates and service numbers
+    are kept."""
+    first = _TOKEN.search(text)
+    if first is None:
+        return []
+    chain = _digit_chain(text, first.start(), len(text), max_gap=2)
+    digits = "".join(t.digits for t in chain)
+    if len(digits) < ALONE_MIN_DIGITS or _DATE_LIKE.match(text, chain[0].start):
+        return []
+    if _MASKED.search(text) or _SERVICE.match(digits) or _ORDER_CTX.search(text):
+        return []
+    if _CODE_LIKE.search(text):  # a code or hash (KD2026, 13c7007d), not a number read out
+        return []
+    groups = _group_sizes(chain)
+    if len(groups) < 2 or max(groups) > ALONE_MAX_GROUP:
+        return []
+    covered = {i for t in chain for i in range(t.start, t.end)}
+    other = [c for i, c in enumerate(text) if i not in covered and _WORDISH.match(c)]
+    if len(other) > ALONE_MAX_OTHER:
+        return []
+    return [PiiSpan("phone", chain[0].start, chain[-1].end)]
+
+
+def _digit_chain(text: str, start: int, end: int, max_gap: int = READOUT_MAX_GAP) -> list[_Tok]:
+    chain: list[_Tok] = []
+    for m in _TOKEN.finditer(text, start, end):
+        tok = _make_token(m)
+        limit = chain[-1].end + max_gap if chain else start + READOUT_START
+        if tok.start > limit:
+            break
+        chain.append(tok)
+    while len(chain) > 1 and chain[-1].form == "zh" and chain[-2].end < chain[-1].start:
+        chain.pop()  # a lone 一 / 三 after the number is a word: 一直, 三天
+    return chain
+
+
+_ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
+_CLAUSE_END = re.compile(r"[。！？!?；;：:]|号码|电话|手机|身份|联系|\.(?!\d)")
+ADDRESS_MAX_CHARS = 32
+_ZH_NUMERALS = "一二三四五六七八九十百零"
+_ADDRESS_DETAIL = re.compile(
+    rf"[0-9{_ZH_NUMERALS}]+\s*(?:号|單元|单元|室|栋|棟|动|幢|楼|层|弄)|[0-9]{{3,}}"
+)
+
+
+def _spoken_address_spans(text: str) -> list[PiiSpan]:
+    """An address read out after 地址是 / 住在, as speech recognition writes it (光明接90,3号6动
+    6单元1040): the clause up to its last house, unit or room part, when it has one."""
+    spans = []
+    for cue in _ADDRESS_CUE.finditer(text):
+        end = _CLAUSE_END.search(text, cue.end())
+        clause = text[cue.end() : end.start() if end else len(text)]
+        if (
+            not clause[:1].isalpha()
+            or not clause[:1] > "\u2e80"
+            or not _ADDRESS_DETAIL.search(clause)
+        ):
+            continue  # a place starts with a Han character
+
+        last = max(m.end() for m in _ADDRESS_DETAIL.finditer(clause))
+        if last <= ADDRESS_MAX_CHARS:
+            spans.append(PiiSpan("address", cue.end(), cue.end() + last))
+    return spans
+
+
 # --- email ------------------------------------------------------------------------------
 
 _EMAIL = re.compile(
@@ -342,7 +464,7 @@ _EN_ADDRESS = re.compile(
 def _address_spans(text: str) -> list[PiiSpan]:
     found = [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
     found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
-    return found
+    return found + _spoken_address_spans(text)
 
 
 # --- public API -------------------------------------------------------------------------
@@ -362,7 +484,13 @@ def find_pii(text: str) -> list[PiiSpan]:
     """Non-overlapping PII spans of `text`, sorted by start (character offsets)."""
     if not text:
         return []
-    candidates = _email_spans(text) + _digit_spans(text) + _address_spans(text)
+    candidates = (
+        _email_spans(text)
+        + _digit_spans(text)
+        + _readout_spans(text)
+        + _readout_alone(text)
+        + _address_spans(text)
+    )
     return _resolve(candidates)
 
 

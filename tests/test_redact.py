@@ -73,7 +73,53 @@ def test_id_number_needs_checksum_when_written_in_digits():
     assert id_checksum_ok("11010519491231002X")
     assert not id_checksum_ok("110105194912310021")
     assert kinds_and_text("身份证号11010519491231002X") == [("id_number", "11010519491231002X")]
-    assert find_pii("身份证 110105194912310021") == []  # bad checksum, not a Luhn card either
+    assert find_pii("流水 110105194912310021") == []  # bad checksum, not a Luhn card either
+    # after an ID word, digits read out are redacted whatever their checksum: one misheard
+    # digit breaks it, and 17 right digits are still someone's ID number
+    assert kinds_and_text("身份证 110105194912310021") == [("id_number", "110105194912310021")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # as Whisper wrote digits read out in generated demo calls
+        ("号码是135,975次，5890。", [("phone", "135,975次，5890")]),
+        ("My number is 188, I'm 247, 2881.", [("phone", "188, I'm 247, 2881")]),
+        ("身份证要0108-19721216-5338", [("id_number", "0108-19721216-5338")]),
+        ("号码是要33,8G83,3334", [("phone", "33,8G83,3334")]),
+        ("号码是1-5-7-8-3-2-9-7-7-8", [("phone", "1-5-7-8-3-2-9-7-7-8")]),
+        (
+            "号码1-7-6 六四零零八六二四身份正一零一零一零八一九六四零二零一五八七零",
+            [
+                ("phone", "1-7-6 六四零零八六二四"),
+                ("id_number", "一零一零一零八一九六四零二零一五八七零"),
+            ],
+        ),
+        (
+            "号码是181 3893 3018 一直是",
+            [("phone", "181 3893 3018")],
+        ),
+        (
+            "号码是180,7次三期，7745,地址是西湖区光明接90,3号6动6单元1040",
+            [("phone", "180,7次三期，7745"), ("address", "西湖区光明接90,3号6动6单元1040")],
+        ),
+    ],
+)
+def test_numbers_and_addresses_misheard_after_a_cue_are_redacted(text, expected):
+    assert kinds_and_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我的号码是多少？",
+        "电话打了20多次，3天都没人接",
+        "订单号码是20261120001，查不到",
+        "我住在北京，想问一下套餐",
+        "手机号码一直打不通，一个多小时了",
+    ],
+)
+def test_a_cue_without_a_read_out_number_keeps_the_text(text):
+    assert find_pii(text) == []
 
 
 def test_id_number_spoken_in_chinese_numerals():
@@ -210,3 +256,24 @@ def test_segment_rows_get_redacted_text_and_timed_spans():
         row["date"] = dt.date(2026, 11, 20)
     table = to_table("segments", rows)  # the schema takes what the night writes
     assert table["pii"][0].as_py()[0]["kind"] == "phone"
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [  # the number read out in a turn of its own, after the agent asked for it
+        ("1-7-382-0-982-1", "[phone]"),
+        ("1-76-008-4-56-5次", "[phone]次"),
+        ("135-2780-99001。", "[phone]。"),
+        ("2026-11-20", "2026-11-20"),  # a date
+        ("1300752 1304618 1310798", "1300752 1304618 1310798"),  # typed ticket numbers
+        ("120508923944", "120508923944"),  # one unbroken run: left to the precise rules
+        ("10086", "10086"),
+    ],
+)
+def test_a_turn_that_is_only_a_read_out_number(text, redacted):
+    assert redact(text)[0] == redacted
+
+
+def test_codes_and_hashes_are_not_read_out_numbers():
+    assert find_pii("13c7007d89e9") == []
+    assert find_pii("KD2026-1120-0099") == []

@@ -144,8 +144,9 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
 
 def _segment(seg: dict, tags: list[str], user: User) -> dict:
     text = seg["text"] or ""
-    if not user.sees_personal_data:
-        text = seg["text_redacted"] if seg["text_redacted"] is not None else redact(text)[0]
+    if not user.sees_personal_data:  # the stored redaction, checked again by today's rules
+        stored = seg["text_redacted"]
+        text = redact(stored if stored is not None else text)[0]
     return {
         "idx": seg["idx"],
         "start_s": _plain(seg["start_s"]),
