@@ -1,7 +1,7 @@
 """`callscope serve` and `callscope users ...`: the web app and who may sign in to it.
 
-`register(app)` adds the commands. It takes no names from callscope.cli, so it can be
-registered from anywhere in that module.
+`register(app)` adds the commands; callscope.cli imports this module after its shared
+options and helpers are defined.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ from typing import Annotated
 
 import typer
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
-]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Parquet warehouse folder")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+from callscope.cli import ConfigOpt, JsonOpt, WarehouseOpt, _fail, _settings
+
 DEMO_PASSWORD_ENV = "CALLSCOPE_DEMO_PASSWORD"
 
 logger = logging.getLogger(__name__)
@@ -28,20 +25,6 @@ users_app = typer.Typer(
     help="Who may sign in to the web app (roles: supervisor, analyst, marketing).",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str, code: int = 2):
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None, **overrides):
-    from callscope.config import ConfigError, load_config
-
-    try:
-        return load_config(config, **overrides)
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def register(app: typer.Typer) -> None:

@@ -377,35 +377,6 @@ def _digit_chain(text: str, start: int, end: int, max_gap: int = READOUT_MAX_GAP
     return chain
 
 
-_ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
-_CLAUSE_END = re.compile(r"[。！？!?；;：:]|号码|电话|手机|身份|联系|\.(?!\d)")
-ADDRESS_MAX_CHARS = 32
-_ZH_NUMERALS = "一二三四五六七八九十百零"
-_ADDRESS_DETAIL = re.compile(
-    rf"[0-9{_ZH_NUMERALS}]+\s*(?:号|單元|单元|室|栋|棟|动|幢|楼|层|弄)|[0-9]{{3,}}"
-)
-
-
-def _spoken_address_spans(text: str) -> list[PiiSpan]:
-    """An address read out after 地址是 / 住在, as speech recognition writes it (光明接90,3号6动
-    6单元1040): the clause up to its last house, unit or room part, when it has one."""
-    spans = []
-    for cue in _ADDRESS_CUE.finditer(text):
-        end = _CLAUSE_END.search(text, cue.end())
-        clause = text[cue.end() : end.start() if end else len(text)]
-        if (
-            not clause[:1].isalpha()
-            or not clause[:1] > "\u2e80"
-            or not _ADDRESS_DETAIL.search(clause)
-        ):
-            continue  # a place starts with a Han character
-
-        last = max(m.end() for m in _ADDRESS_DETAIL.finditer(clause))
-        if last <= ADDRESS_MAX_CHARS:
-            spans.append(PiiSpan("address", cue.end(), cue.end() + last))
-    return spans
-
-
 # --- email ------------------------------------------------------------------------------
 
 _EMAIL = re.compile(
@@ -465,6 +436,34 @@ def _address_spans(text: str) -> list[PiiSpan]:
     found = [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
     found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
     return found + _spoken_address_spans(text)
+
+
+_ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
+_CLAUSE_END = re.compile(r"[。！？!?；;：:]|号码|电话|手机|身份|联系|\.(?!\d)")
+ADDRESS_MAX_CHARS = 32
+_ADDRESS_DETAIL = re.compile(
+    rf"[0-9{_NUM_ZH}]+\s*(?:号|單元|单元|室|栋|棟|动|幢|楼|层|弄)|[0-9]{{3,}}"
+)
+
+
+def _spoken_address_spans(text: str) -> list[PiiSpan]:
+    """An address read out after 地址是 / 住在, as speech recognition writes it (光明接90,3号6动
+    6单元1040): the clause up to its last house, unit or room part, when it has one."""
+    spans = []
+    for cue in _ADDRESS_CUE.finditer(text):
+        end = _CLAUSE_END.search(text, cue.end())
+        clause = text[cue.end() : end.start() if end else len(text)]
+        if (
+            not clause[:1].isalpha()
+            or not clause[:1] > "\u2e80"
+            or not _ADDRESS_DETAIL.search(clause)
+        ):
+            continue  # a place starts with a Han character
+
+        last = max(m.end() for m in _ADDRESS_DETAIL.finditer(clause))
+        if last <= ADDRESS_MAX_CHARS:
+            spans.append(PiiSpan("address", cue.end(), cue.end() + last))
+    return spans
 
 
 # --- public API -------------------------------------------------------------------------
