@@ -22,9 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asr.scoring import edit_distance, en_words, zh_chars  # noqa: E402
+from privacy.redact import redact  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
 
 REPEAT = re.compile(r"(.{2,8}?)\1{2,}")
+DIGIT = re.compile(r"[0-9零一二三四五六七八九幺两]")
+LEFT_DIGIT = re.compile(r"[0-9]|(?<!一)[零二三四五六七八九幺]")  # 一 alone is mostly a word
+READ_OUT = 6  # digits in a turn that make it a number read out
 
 
 def main() -> None:
@@ -98,10 +102,19 @@ def _score(call: dict, hyp: list[dict], categories: list[str], day: dt.date) -> 
         "ref": len(ref_all),
         "by_role": by_role,
         "repeats": repeats,
+        "numbers": [
+            (_exposed(s["text_redacted"] or ""), _exposed(redact(s["text"] or "")[0]))
+            for s in hyp
+            if len(DIGIT.findall(s["text"] or "")) >= READ_OUT
+        ],
         "hit": call["category"] in categories if call.get("category") else None,
         "ref_text": [f"{t['role']}: {t['text']}" for t in call["turns"]],
         "hyp_text": [f"{s['speaker']}: {s['text']}" for s in hyp],
     }
+
+
+def _exposed(text: str) -> bool:
+    return len(LEFT_DIGIT.findall(text)) >= READ_OUT
 
 
 def _report(rows: list[dict], worst: int) -> None:
@@ -125,6 +138,12 @@ def _report(rows: list[dict], worst: int) -> None:
             print(f"  {layout:<10} {name} {e / max(1, n):.3f}")
     repeats = [(r["call_id"], x) for r in rows for x in r["repeats"]]
     print(f"repeated-phrase runs in transcripts: {len(repeats)} {repeats[:8]}")
+    numbers = [n for r in rows for n in r["numbers"]]
+    print(
+        f"turns with {READ_OUT}+ digits: {len(numbers)}; redacted by the night's stored text "
+        f"{sum(not stored for stored, _ in numbers)}, by today's rules "
+        f"{sum(not now for _, now in numbers)}"
+    )
     tagged = [r for r in rows if r["hit"] is not None]
     for planted in (True, False):
         subset = [r for r in tagged if r["planted"] == planted and r["topic"] == "preorder_failure"]
