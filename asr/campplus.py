@@ -289,18 +289,123 @@ class WholeFileDiarization(_diarization_class()):
     """
 
     whole_file = True  # False: pyannote's own per-window embeddings (for comparison)
+    reassign_margin: float | None = None  # None: keep the clustering's labels as they are
+
+    def apply(self, file, **kwargs):
+        if self.whole_file:
+            file["campplus_maps"] = self.whole_file_maps(file)
+        output = super().apply(file, **kwargs)
+        maps = file.pop("campplus_maps", None)
+        if maps is None or self.reassign_margin is None:
+            return output
+        return reassigned_output(output, self._embedding.model_, maps, self.reassign_margin)
 
     def get_embeddings(self, file, binary_segmentations, exclude_overlap=False, hook=None):
         if not self.whole_file:
             return super().get_embeddings(file, binary_segmentations, exclude_overlap, hook)
         model: CamPlusPlusEmbedding = self._embedding.model_
-        waveform = file["waveform"].mean(dim=0).to(self._embedding.device)
+        maps = file.get("campplus_maps")
+        if maps is None:
+            maps = self.whole_file_maps(file)
         with torch.inference_mode():
-            maps = frame_maps(model, waveform)
             embeddings = _pool_chunks(model, maps, binary_segmentations, exclude_overlap)
         if hook is not None:
             hook("embeddings", None, total=1, completed=1)
         return embeddings
+
+    def whole_file_maps(self, file) -> torch.Tensor:
+        waveform = file["waveform"].mean(dim=0).to(self._embedding.device)
+        with torch.inference_mode():
+            return frame_maps(self._embedding.model_, waveform)
+
+
+MIN_TURN_S = 0.4  # a turn needs this much speech of its own to be embedded on its own
+
+
+def reassigned_output(output, model: CamPlusPlusEmbedding, maps: torch.Tensor, margin: float):
+    """The pipeline's output with each turn moved to the speaker its own voice clearly matches
+    (asr.reassign); overlapping speech is left out of a turn's embedding."""
+    from pyannote.core import Annotation
+
+    from asr.reassign import reassign_turns
+
+    annotation = output if isinstance(output, Annotation) else output.speaker_diarization
+    tracks = list(annotation.itertracks(yield_label=True))
+    with torch.inference_mode():
+        evidence = _turn_evidence(model, maps, tracks)
+    labels = reassign_turns(evidence, margin)
+    if labels == [label for _, _, label in tracks]:
+        return output
+    relabelled = Annotation(uri=annotation.uri)
+    for (segment, track, _), label in zip(tracks, labels, strict=True):
+        relabelled[segment, track] = label
+    relabelled = relabelled.support()
+    if isinstance(output, Annotation):
+        return relabelled
+    return _output_with(output, relabelled, tracks, labels)
+
+
+def _turn_evidence(model, maps: torch.Tensor, tracks) -> list:
+    import numpy as np
+
+    from asr.reassign import TurnEvidence
+
+    frames = maps.shape[1]
+    active: dict[str, np.ndarray] = {}
+    for segment, _, label in tracks:
+        mask = active.setdefault(label, np.zeros(frames, dtype=bool))
+        mask[_frame(segment.start, frames) : _frame(segment.end, frames)] = True
+    evidence = []
+    for segment, _, label in tracks:
+        first, last = _frame(segment.start, frames), _frame(segment.end, frames)
+        others = np.zeros(last - first, dtype=bool)
+        for other, mask in active.items():
+            if other != label:
+                others |= mask[first:last]
+        own = ~others
+        own_s = float(own.sum()) * FRAME_S
+        vector = None
+        if own_s >= MIN_TURN_S:
+            weights = torch.from_numpy(own[None].astype(np.float32)).to(maps.device)
+            stats = masked_stats(maps[:, first:last], weights)
+            embedding = model.network.xvector.dense(stats)[0].cpu().numpy()
+            vector = embedding / np.linalg.norm(embedding)
+        evidence.append(TurnEvidence(label, own_s, vector))
+    return evidence
+
+
+def _frame(seconds: float, frames: int) -> int:
+    return min(max(int(round(seconds / FRAME_S)), 0), frames)
+
+
+def _output_with(output, relabelled, tracks, labels):
+    """DiarizeOutput with the new turns: exclusive turns follow the turn they lie in, speaker
+    embeddings keep their rows for the labels that remain."""
+    import dataclasses
+
+    import numpy as np
+    from pyannote.core import Annotation
+
+    exclusive = Annotation(uri=relabelled.uri)
+    for segment, track, old in output.exclusive_speaker_diarization.itertracks(yield_label=True):
+        overlaps = [
+            ((segment & seg).duration, new)
+            for (seg, _, label), new in zip(tracks, labels, strict=True)
+            if label == old and seg.intersects(segment)
+        ]
+        exclusive[segment, track] = max(overlaps)[1] if overlaps else old
+    embeddings = output.speaker_embeddings
+    if embeddings is not None:
+        old_labels = output.speaker_diarization.labels()
+        embeddings = np.stack(
+            [embeddings[old_labels.index(label)] for label in relabelled.labels()]
+        )
+    return dataclasses.replace(
+        output,
+        speaker_diarization=relabelled,
+        exclusive_speaker_diarization=exclusive.support(),
+        speaker_embeddings=embeddings,
+    )
 
 
 def _pool_chunks(model, maps: torch.Tensor, segmentations, exclude_overlap: bool):

@@ -125,6 +125,7 @@ def get_diarizer(settings: DiarizationSettings):
         settings.min_duration_off,
         settings.segmentation_step,
         settings.batch_size,
+        settings.reassign_margin,
     )
 
 
@@ -137,6 +138,7 @@ def load_pipeline(
     min_duration_off: float = 0.5,
     segmentation_step: float = 0.1,
     batch_size: int = 16,
+    reassign_margin: float | None = 0.08,
 ):
     import_pyannote()
     with _lock:
@@ -144,6 +146,7 @@ def load_pipeline(
             pipeline = _packaged_pipeline(
                 threshold, min_cluster_size, min_duration_off, segmentation_step, batch_size
             )
+            pipeline.reassign_margin = reassign_margin
         else:
             pipeline = _pretrained_pipeline(ref)
     import torch

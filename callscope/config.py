@@ -104,6 +104,13 @@ class DiarizationSettings(_Section):
     )
     segmentation_step: float = Field(0.1, gt=0.0, le=1.0, description="share of a 10 s window")
     batch_size: int = Field(16, ge=1)
+    reassign_margin: float | None = Field(
+        0.08,
+        ge=0.0,
+        le=2.0,
+        description="pkg:campplus: a turn whose own voice is this much closer (cosine) to "
+        "another speaker moves to that speaker; null keeps the clustering's labels",
+    )
 
     @field_validator("max_speakers")
     @classmethod

@@ -67,3 +67,14 @@ def test_diarization_bounds_are_checked(tmp_path):
     bad.write_text("diarization:\n  min_speakers: 3\n  max_speakers: 2\n")
     with pytest.raises(ConfigError, match="diarization.max_speakers"):
         load_config(bad)
+
+
+def test_turn_reassignment_margin(tmp_path):
+    off = tmp_path / "off.yaml"
+    off.write_text("diarization:\n  reassign_margin: null\n")
+    assert load_config(off).diarization.reassign_margin is None
+    assert call_settings_hash(load_config(off)) != call_settings_hash(load_config())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("diarization:\n  reassign_margin: -0.1\n")
+    with pytest.raises(ConfigError, match="diarization.reassign_margin"):
+        load_config(bad)
