@@ -1,4 +1,4 @@
-"""Do `incidents.spikes` flag planted incidents and keep topic ids across nights?
+"""Does `incidents.spikes.score_spike` flag planted spikes and leave ordinary days alone?
 
     python bench/spikes.py [--seed N]
 
@@ -7,9 +7,7 @@ per-topic weekday effects, negative-binomial noise). Planted spikes add (f - 1) 
 calls, at least 20, for f in 3/5/10; planted bumps add 0.5 x baseline (1.5x) and should not be
 flagged. Every topic-day of the last 30 days is scored against its own trailing history.
 
-Matching: 40 topics in 512-d whose true directions drift each day (a few near-duplicate
-siblings among them), seen each day with noise and sometimes absent, plus topics appearing
-mid-way; `TopicHistory.assign` must give each true topic one id for the whole run.
+Topic matching across nights is measured through the real incident step by bench/incidents.py.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from incidents.spikes import SpikeSettings, TopicHistory, score_spike  # noqa: E402
+from incidents.spikes import SpikeSettings, score_spike  # noqa: E402
 
 DAYS, TOPICS, SCORED = 60, 40, 30
 START = date(2025, 1, 6)
@@ -95,42 +93,6 @@ def spike_bench(seed: int) -> None:
     print(f"  time  {seconds:.2f} s  ({1e3 * seconds / (TOPICS * SCORED):.2f} ms per topic-day)")
 
 
-def match_bench(seed: int, dim: int = 512, noise: float = 0.35, drift: float = 0.05) -> None:
-    rng = np.random.default_rng(seed + 1)
-    true = rng.normal(size=(TOPICS, dim))
-    for k in range(0, 8, 2):  # four sibling pairs at cosine ~0.6
-        true[k + 1] = true[k] + 1.3 * rng.normal(size=dim)
-    true /= np.linalg.norm(true, axis=1, keepdims=True)
-    born = np.where(np.arange(TOPICS) < 30, 0, rng.integers(10, DAYS, TOPICS))
-    th, owner, last, right, total, kept, repeats = TopicHistory(), {}, {}, 0, 0, 0, 0
-    started = time.perf_counter()
-    for d in range(DAYS):
-        true += drift * rng.normal(size=true.shape) / np.sqrt(dim)
-        true /= np.linalg.norm(true, axis=1, keepdims=True)
-        present = [t for t in rng.permutation(TOPICS) if born[t] <= d and rng.random() < 0.85]
-        seen = true[present] + noise * rng.normal(size=(len(present), dim)) / np.sqrt(dim)
-        ids = th.assign(START + timedelta(days=d), seen, [10] * len(present), threshold=0.75)
-        for t, tid in zip(present, ids, strict=True):
-            total += 1
-            if t in last:
-                repeats += 1
-                kept += last[t] == tid
-            last[t] = tid
-            if t not in owner:
-                right += tid not in owner.values()
-                owner[t] = tid
-            else:
-                right += owner[t] == tid
-    seconds = time.perf_counter() - started
-    print(
-        f"matching: {dim}-d, noise {noise}, drift {drift}/day, {len(th.topics)} ids for {TOPICS} topics"
-    )
-    print(f"  accuracy  {right / total:.4f}  ({right}/{total} cluster-days keep the first id)")
-    print(
-        f"  continuity {kept / max(repeats, 1):.4f}  (same id as the topic's previous day)  {seconds:.2f} s"
-    )
-
-
 def spike_seeds(seeds: range) -> None:
     """Recall, precision and clean FP rate over several seeds: mean and worst."""
     recall, precision, fp = [], [], []
@@ -159,8 +121,6 @@ def main() -> None:
     args = parser.parse_args()
     spike_bench(args.seed)
     spike_seeds(range(args.seeds))
-    for noise, drift in ((0.35, 0.05), (0.5, 0.1), (0.6, 0.1)):
-        match_bench(args.seed, noise=noise, drift=drift)
 
 
 if __name__ == "__main__":

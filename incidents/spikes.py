@@ -6,30 +6,24 @@ swings more than Poisson would, as a negative binomial (method of moments). It r
 upper-tail p-value, so small counts are scored by their real distribution rather than a z-score.
 
 `match_clusters` pairs today's cluster centroids with earlier ones one-to-one by cosine
-similarity; `TopicHistory` keeps stable topic ids, running centroids and daily counts between
-nights (as a JSON-ready dict).
+similarity (incidents/daily.py keeps the topics between nights in the incidents table).
 
 History convention: a history is a list of `(date, count)` rows. A row with count 0 is an
 explicit "the topic existed and had no calls"; a date with no row is a day the topic did not
-exist (or was not processed) and is left out, never read as zero. `TopicHistory.history` writes
-the explicit zeros for processed days from a topic's first day on.
+exist (or was not processed) and is left out, never read as zero.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from incidents.vectors import unit_rows
-
-logger = logging.getLogger(__name__)
 
 MAX_SCORE = 50.0
 _LN10 = math.log(10.0)
@@ -216,99 +210,3 @@ def match_clusters(
         for r, c in zip(rows, cols, strict=True)
         if sim[r, c] >= threshold and sim[r, c] > 0
     }
-
-
-@dataclass
-class _Topic:
-    centroid: np.ndarray
-    first_day: date
-    counts: dict[date, int]
-
-
-class TopicHistory:
-    """Stable topic ids across nights, with running centroids and daily counts.
-
-    `ema` is the weight of today's centroid in the running one. Call `assign` once per
-    processed day (a repeated day overwrites its counts but moves the centroids again).
-    """
-
-    def __init__(self, ema: float = 0.3) -> None:
-        if not 0 < ema <= 1:
-            raise ValueError(f"ema must be in (0, 1], got {ema}")
-        self.ema = ema
-        self.topics: dict[str, _Topic] = {}
-        self.days: set[date] = set()
-        self._next = 0
-
-    def _new_id(self) -> str:
-        self._next += 1
-        return f"t{self._next:04d}"
-
-    def _update(self, topic: _Topic, centroid: np.ndarray) -> None:
-        blended = (1.0 - self.ema) * topic.centroid + self.ema * unit_rows(centroid[None])[0]
-        norm = np.linalg.norm(blended)
-        topic.centroid = blended / norm if norm > 0 else topic.centroid
-
-    def assign(
-        self, day: date, centroids: np.ndarray, counts: list[int], threshold: float = 0.75
-    ) -> list[str]:
-        """A topic id per row of `centroids`: matched rows keep the old id, others get a new one."""
-        cur = _as_matrix(centroids)
-        if len(cur) != len(counts):
-            raise ValueError(f"{len(cur)} centroids but {len(counts)} counts")
-        if day in self.days:
-            logger.warning("topic history: %s assigned again, counts are overwritten", day)
-        ids = list(self.topics)
-        matched: dict[int, int] = {}
-        if ids:
-            prev = np.vstack([self.topics[i].centroid for i in ids])
-            matched = match_clusters(prev, cur, threshold)
-        out: list[str] = []
-        for row, count in enumerate(counts):
-            if row in matched:
-                topic_id = ids[matched[row]]
-                self._update(self.topics[topic_id], cur[row])
-            else:
-                topic_id = self._new_id()
-                self.topics[topic_id] = _Topic(unit_rows(cur[row : row + 1])[0], day, {})
-            self.topics[topic_id].counts[day] = int(count)
-            out.append(topic_id)
-        self.days.add(day)
-        logger.info(
-            "topic history %s: %d matched, %d new", day, len(matched), len(cur) - len(matched)
-        )
-        return out
-
-    def history(self, topic_id: str) -> list[tuple[date, int]]:
-        """(day, count) for every processed day since the topic's first, zeros where absent."""
-        topic = self.topics[topic_id]
-        return [(d, topic.counts.get(d, 0)) for d in sorted(self.days) if d >= topic.first_day]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "ema": self.ema,
-            "next": self._next,
-            "days": [d.isoformat() for d in sorted(self.days)],
-            "topics": {
-                tid: {
-                    "centroid": t.centroid.tolist(),
-                    "first_day": t.first_day.isoformat(),
-                    "counts": {d.isoformat(): c for d, c in sorted(t.counts.items())},
-                }
-                for tid, t in self.topics.items()
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TopicHistory:
-        out = cls(ema=float(data["ema"]))
-        out._next = int(data["next"])
-        out.days = {date.fromisoformat(d) for d in data["days"]}
-        for tid, t in data["topics"].items():
-            out.topics[tid] = _Topic(
-                centroid=np.asarray(t["centroid"], dtype=np.float64),
-                first_day=date.fromisoformat(t["first_day"]),
-                counts={date.fromisoformat(d): int(c) for d, c in t["counts"].items()},
-            )
-        return out

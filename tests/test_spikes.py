@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, timedelta
 
@@ -10,7 +9,6 @@ from scipy import stats
 
 from incidents.spikes import (
     SpikeSettings,
-    TopicHistory,
     expected_count,
     match_clusters,
     score_spike,
@@ -111,42 +109,6 @@ def test_match_empty_and_zero():
     assert match_clusters(np.zeros((2, 4)), np.zeros((2, 4))) == {}
     with pytest.raises(ValueError):
         match_clusters(np.ones((2, 4)), np.ones((2, 5)))
-
-
-def test_topic_history_three_days_and_round_trip():
-    rng = np.random.default_rng(1)
-    a, b, c = rng.normal(size=(3, 32))
-    d1, d2, d3 = TODAY, TODAY + timedelta(days=1), TODAY + timedelta(days=2)
-    th = TopicHistory()
-    ids1 = th.assign(d1, np.vstack([a, b]), [5, 7])
-    assert ids1 == ["t0001", "t0002"]
-    ids2 = th.assign(d2, np.vstack([b + 0.05, c]), [8, 40])
-    assert ids2 == ["t0002", "t0003"]
-    restored = TopicHistory.from_dict(json.loads(json.dumps(th.to_dict())))
-    ids3 = restored.assign(d3, np.vstack([c, a, b]), [30, 6, 9])
-    assert ids3 == ["t0003", "t0001", "t0002"]
-    assert restored.history("t0001") == [(d1, 5), (d2, 0), (d3, 6)]
-    assert restored.history("t0003") == [(d2, 40), (d3, 30)]
-    # ids keep counting after a round trip, centroids stay unit length
-    assert restored.assign(d3 + timedelta(days=1), np.eye(1, 32), [1]) == ["t0004"]
-    again = TopicHistory.from_dict(restored.to_dict())
-    assert again.to_dict() == restored.to_dict()
-    assert all(np.isclose(np.linalg.norm(t.centroid), 1.0) for t in again.topics.values())
-
-
-def test_topic_history_feeds_score_spike():
-    th = TopicHistory()
-    vec = np.ones((1, 16))
-    for i in range(28):
-        th.assign(MONDAY + timedelta(days=i), vec, [2])
-    (tid,) = th.assign(TODAY, vec, [40])
-    s = score_spike(th.history(tid), TODAY, 40)
-    assert s.expected == pytest.approx(2.0, abs=0.1) and s.is_spike
-
-
-def test_count_mismatch_raises():
-    with pytest.raises(ValueError):
-        TopicHistory().assign(TODAY, np.ones((2, 4)), [1])
 
 
 def test_earlier_incident_does_not_mask_the_next():
