@@ -375,11 +375,20 @@ def demo_day(
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 
-# registers search, categories, index, trends, emotion, incidents, demo generate, serve, users
-from callscope import cli_demo, cli_emotion, cli_incidents, cli_keywords, cli_web  # noqa: E402, F401
+# registers search, categories, index, trends, emotion, incidents, demo generate, serve, users,
+# redact
+from callscope import (  # noqa: E402, F401
+    cli_demo,
+    cli_emotion,
+    cli_incidents,
+    cli_keywords,
+    cli_privacy,
+    cli_web,
+)
 
 cli_demo.register(demo_app)
 cli_web.register(app)
+cli_privacy.register(app)
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -114,7 +114,9 @@ def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
         rows = public_rows(incidents)
         chart = draw_chart(day, rows, staging / "chart.png")
         text = markdown(day, rows, calls.num_rows, chart.name if chart else None)
-        (staging / "summary.md").write_text(clean(text) or "", encoding="utf-8")
+        # built from the fields cleaned above; scrubbing the whole document would read a call
+        # id or a table's numbers after a word like 电话 as a phone number
+        (staging / "summary.md").write_text(text, encoding="utf-8")
         _manifest(staging, day, incidents, calls, clean.redacted)
         _swap(staging, target)
     except OSError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -24,6 +25,7 @@ from incidents.statements import issue_statement
 from keywords.daily import apply_categories
 from keywords.rules import load_rules
 from privacy.redact import find_pii, redact_segments
+from storage.schemas import to_table
 from storage.warehouse import Warehouse
 
 LAUNCH = dt.date(2026, 11, 20)
@@ -316,13 +318,41 @@ def test_handoff_bundle_is_complete_and_carries_no_personal_data(launch, tmp_pat
     texts = [(bundle.folder / "summary.md").read_text(encoding="utf-8")]
     for name in ("calls.parquet", "incidents.parquet"):
         texts += _strings(pq.read_table(bundle.folder / name).to_pylist())
-    leaks = [t for t in texts if find_pii(t)]
-    assert not leaks, leaks[:3]
-    assert "一三八" not in texts[0] and "138" not in texts[0]
     summary = texts[0]
+    quoted = [line[2:].rsplit(" (", 1)[0] for line in summary.splitlines() if line[:2] == "> "]
+    leaks = [t for t in texts[1:] + quoted if find_pii(t)]
+    assert not leaks, leaks[:3]
+    assert "一三八" not in summary and "138" not in summary
     assert "calls" in summary and "SPIKE" not in summary.split("##")[0]
+    # the summary's own structure is left alone: call ids and the table's figures stay
+    examples = [
+        e
+        for r in pq.read_table(bundle.folder / "incidents.parquet").to_pylist()
+        if r["is_spike"]
+        for e in r["examples"]
+    ]
+    assert examples and all(f"({e['call_id']})" in summary for e in examples)
+    assert "[phone]-" not in summary and "| [phone] |" not in summary
     calls = pq.read_table(bundle.folder / "calls.parquet")
     assert "agent_id" not in calls.column_names and "source_uri" not in calls.column_names
+
+
+def test_handoff_summary_keeps_call_ids_and_figures_after_a_phone_word(launch, tmp_path):
+    """Texts are cleaned field by field: a label ending in 电话 next to the table's numbers, or
+    an example ending in 没人接 before its call id, is not a phone number."""
+    store, _ = launch
+    copy = Warehouse(tmp_path / "warehouse")
+    shutil.copytree(store.root, copy.root)
+    rows = copy.read("incidents", LAUNCH).to_pylist()
+    spike = next(row for row in rows if row["is_spike"] and row["examples"])
+    spike["label"] = "打到 · 打不 · 好几 · 电话"
+    spike["examples"][0]["text"] = "联系不上，电话一直没人接。"
+    copy.replace_day("incidents", LAUNCH, to_table("incidents", rows))
+    bundle = write_handoff(copy, LAUNCH, tmp_path / "handoff")
+    summary = (bundle.folder / "summary.md").read_text(encoding="utf-8")
+    assert "[phone]" not in summary.split("Expected:")[0]
+    assert f"| 打到 · 打不 · 好几 · 电话 | {spike['calls']} |" in summary
+    assert f"电话一直没人接。 ({spike['examples'][0]['call_id']})" in summary
 
 
 def test_handoff_rewrite_replaces_the_bundle_whole(launch, tmp_path):
