@@ -41,13 +41,15 @@ def redact_apply(
     store = Warehouse(settings.warehouse)
     days = _days(settings, date, date_from, date_to, store)
     with_incidents = set(store.days("incidents"))
+    rules = None
     report = []
     for number, day in enumerate(days, start=1):
         try:
             run = reapply_redaction(store, day)
             rebuilt = bool(run.changed) and day in with_incidents
             if rebuilt:
-                incidents_day(store, day, settings, _rules(settings))
+                rules = rules or _rules(settings)
+                incidents_day(store, day, settings, rules)
                 handoff_day(store, day, settings)
         except (CallscopeError, WarehouseError) as exc:
             _fail(str(exc))
