@@ -1,6 +1,7 @@
 """Diarization of mono calls: DER, role accuracy and speed of the embedded default.
 
     python bench/diarization.py [--config FILE] [--eval DIR] [--no-roles]
+    python bench/diarization.py --demo-recordings demo/recordings   # generated mono calls
 
 - DER against ../shared/eval/diarization/sample.rttm (pyannote's 2-speaker telephone sample)
   and the SpokenWOZ stereo calls downmixed to mono (../shared/eval/calls/*.rttm). Standard
@@ -19,6 +20,9 @@
   speech-level reference made from the isolated channels: each reference turn cut to the 10 ms
   frames where its own channel is at least 20 dB above that channel's noise floor, pauses under
   0.3 s bridged (the NIST RT convention).
+
+- `--demo-recordings`: DER on the generated mono calls (`make demo`, turn times measured when
+  they were spoken, truth.json), with turn re-assignment on and off.
 
 Skips cleanly when the evaluation folder is absent.
 """
@@ -163,8 +167,11 @@ def main() -> int:
         action="store_true",
         help="also time pyannote's own per-window embeddings on the first file",
     )
+    parser.add_argument("--demo-recordings", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.demo_recordings:
+        return demo_calls(load_config(args.config), args.demo_recordings)
     files = [args.eval / "diarization" / "sample.rttm"] + sorted(
         (args.eval / "calls").glob("*.rttm")
     )
@@ -267,6 +274,39 @@ def main() -> int:
         print(
             f"roles right on {sum(row[1] for row in role_rows)}/{len(role_rows)} calls (target: all)"
         )
+    return 0
+
+
+def demo_calls(settings, recordings: Path) -> int:
+    import json
+
+    from pyannote.core import Annotation, Segment
+
+    calls = [
+        (truth.parent / call["file"], call)
+        for truth in sorted(recordings.glob("*/truth.json"))
+        for call in json.loads(truth.read_text())["calls"]
+        if call["channel_layout"] == "mono" and call.get("times") == "measured"
+    ]
+    if not calls:
+        print(f"skipped: no generated mono calls with measured times in {recordings}")
+        return 0
+    pipeline = get_diarizer(settings.diarization)
+    margin = pipeline.reassign_margin
+    for label, setting in (("turn re-assignment on", margin), ("off", None)):
+        pipeline.reassign_margin = setting
+        errors = total = 0.0
+        for path, call in calls:
+            audio = mono(decode(path.read_bytes(), path.name))
+            reference = Annotation(uri=call["call_id"])
+            for i, turn in enumerate(call["turns"]):
+                reference[Segment(turn["start_s"], turn["end_s"]), i] = turn["role"]
+            result = diarize(pipeline, audio.samples[0], settings.diarization)
+            scored = der(reference, to_annotation(result, call["call_id"]), audio.duration_s, 0.0)
+            errors += scored["diarization error rate"] * scored["total"]
+            total += scored["total"]
+        print(f"{len(calls)} generated mono calls, {label}: DER {errors / total:.1%}")
+    pipeline.reassign_margin = margin
     return 0
 
 
