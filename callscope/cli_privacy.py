@@ -40,6 +40,8 @@ def redact_apply(
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
     store = Warehouse(settings.warehouse)
     days = _days(settings, date, date_from, date_to, store)
+    if len(days) == 1 and not store.read("calls", days[0]).num_rows:
+        _fail(f"no calls for {days[0]} in {settings.warehouse}; run the nightly flow first", 1)
     with_incidents = set(store.days("incidents"))
     rules = None
     report = []

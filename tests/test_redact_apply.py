@@ -106,3 +106,5 @@ def test_which_days_must_be_said(leaky_day):
     assert result.exit_code == 2 and "--date D, or --from D" in result.output
     result = redact_apply(leaky_day, "--from", "2030-01-01")
     assert result.exit_code == 1 and "no days with calls" in result.output
+    result = redact_apply(leaky_day, "--date", "2030-01-01")
+    assert result.exit_code == 1 and "no calls for 2030-01-01" in result.output
