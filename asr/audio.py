@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import io
-import logging
 import re
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
-from asr.errors import BadRecordingError
+from core.errors import BadRecordingError
+from core.logs import get_logger
+from core.records import SAMPLE_RATE, DecodedAudio
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
-SAMPLE_RATE = 16_000
 # A file is called truncated when its decodable audio falls this far short of its header.
 TRUNCATION_TOLERANCE_S = 0.5
 TRUNCATION_TOLERANCE_RATIO = 0.02
-
-
-@dataclass(frozen=True)
-class DecodedAudio:
-    """Channels as rows, resampled to 16 kHz."""
-
-    samples: np.ndarray  # float32, shape (channels, n)
-    source_rate: int
-    source_channels: int
-    codec: str
-
-    @property
-    def duration_s(self) -> float:
-        return self.samples.shape[1] / SAMPLE_RATE
-
-    @property
-    def channels(self) -> int:
-        return self.samples.shape[0]
-
-    def mono(self) -> np.ndarray:
-        return self.samples.mean(axis=0) if self.channels > 1 else self.samples[0]
 
 
 def decode(data: bytes, name: str, max_duration_s: float | None = None) -> DecodedAudio:

@@ -3,7 +3,6 @@ layout for stereo, diarization and roles for mono, and the conversation metrics.
 
 from __future__ import annotations
 
-import logging
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
@@ -11,15 +10,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asr.audio import DecodedAudio
 from asr.diarize import diarize
 from asr.hold import sound_without_speech
 from asr.metrics import conversation_metrics, merge_intervals
 from asr.speakers import apply_roles, assign_roles, mark_ivr, split_by_speaker
 from asr.transcribe import transcribe_channel
-from callscope.config import AsrSettings, Settings
+from core.config import AsrSettings, Settings
+from core.logs import get_logger
+from core.records import DecodedAudio, Segment
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 SPEAKERS_BY_LAYOUT = {
     "agent_left": ("agent", "customer"),
@@ -33,7 +33,7 @@ DUPLICATE_CHANNEL_CORRELATION = 0.98
 class CallTranscript:
     layout: str
     language: str | None
-    segments: list[dict]
+    segments: list[Segment]
     speech_s: float
 
 
@@ -47,7 +47,7 @@ def channel_plan(audio: DecodedAudio, layout: str) -> tuple[str, list[tuple[int,
 
 def transcribe_call(model, audio: DecodedAudio, layout: str, asr: AsrSettings, batched=None):
     effective, channels = channel_plan(audio, layout)
-    segments: list[dict] = []
+    segments: list[Segment] = []
     speech_by_language: dict[str, float] = defaultdict(float)
     speech_s = 0.0
     for channel, samples, speaker in channels:
@@ -61,7 +61,7 @@ def transcribe_call(model, audio: DecodedAudio, layout: str, asr: AsrSettings, b
     return CallTranscript(effective, language, segments, speech_s)
 
 
-def reindex(segments: list[dict]) -> None:
+def reindex(segments: list[Segment]) -> None:
     """Time order, then `idx` 0..n-1."""
     segments.sort(key=lambda seg: (seg["start_s"], seg["channel"]))
     for idx, seg in enumerate(segments):
@@ -123,7 +123,7 @@ def attribute_speakers(
     return speakers
 
 
-def _mark_channel_overlap(segments: list[dict]) -> None:
+def _mark_channel_overlap(segments: list[Segment]) -> None:
     """A segment overlaps when the other channel has a segment during it."""
     spans = {
         channel: merge_intervals(

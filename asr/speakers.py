@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from asr.diarize import Diarization, SpeakerTurn
-from asr.errors import CallscopeError
-from callscope.config import RoleSettings, Settings
+from core.config import RoleSettings, Settings
+from core.errors import CallscopeError
+from core.records import Segment
 
 NEAREST_TURN_S = 1.0  # a word outside every turn goes to the nearest turn this close
 OVERLAP_SHARE = 0.3  # a word is in overlap when a second speaker covers this much of it
@@ -59,11 +60,11 @@ def _distance(time: float, turn: SpeakerTurn) -> float:
     return max(turn.start - time, time - turn.end, 0.0)
 
 
-def split_by_speaker(segments: list[dict], turns: list[SpeakerTurn]) -> list[dict]:
+def split_by_speaker(segments: list[Segment], turns: list[SpeakerTurn]) -> list[Segment]:
     """Each word goes to the speaker active at its time; a segment is split where the speaker
     changes. Pieces carry `speaker_label` and `overlap` (True when another speaker talked over
     any of its words)."""
-    pieces: list[dict] = []
+    pieces: list[Segment] = []
     for seg in segments:
         words = seg.get("words") or []
         if not words:
@@ -106,7 +107,7 @@ def _fold(text: str) -> str:
     return re.sub(r"[\s\W_]+", " ", text.lower()).strip()
 
 
-def mark_ivr(segments: list[dict], roles: RoleSettings) -> None:
+def mark_ivr(segments: list[Segment], roles: RoleSettings) -> None:
     """Segments with recorded-prompt phrases before any agent service phrase are IVR."""
     for seg in sorted(segments, key=lambda s: s["start_s"]):
         if phrase_hits(seg["text"], roles.agent_phrases):
@@ -210,7 +211,7 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def apply_roles(segments: list[dict], assignment: RoleAssignment) -> None:
+def apply_roles(segments: list[Segment], assignment: RoleAssignment) -> None:
     for seg in segments:
         if seg.get("speaker") == "ivr":
             continue

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
 from asr.text import collapse_repeats, is_phantom, join_han, to_simplified
-from callscope.config import AsrSettings
+from core.config import AsrSettings
+from core.logs import get_logger
+from core.records import SAMPLE_RATE, Segment
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 DIGITAL_SILENCE_RMS = 1e-4
 
@@ -20,7 +20,7 @@ DIGITAL_SILENCE_RMS = 1e-4
 class ChannelTranscript:
     language: str | None
     language_prob: float
-    segments: list[dict] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
     speech_s: float = 0.0
 
 

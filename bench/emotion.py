@@ -154,9 +154,9 @@ def speed_part(config: str | None) -> dict:
     import tempfile
 
     from asr.audio import decode
-    from callscope.config import load_config
     from callscope.demo import DEMO_DATE, build_demo_day
     from callscope.night import run_night
+    from core.config import load_config
     from emotion.backends import score_voice
     from storage.recordings import LocalRecordingSource
     from storage.warehouse import Warehouse

@@ -33,10 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.config import load_config  # noqa: E402
-from incidents.daily import apply_incidents  # noqa: E402
+from callscope.steps import DayRunner  # noqa: E402
+from core.config import load_config  # noqa: E402
 from incidents.embed import get_embedder  # noqa: E402
-from keywords.daily import apply_categories  # noqa: E402
 from keywords.rules import load_rules  # noqa: E402
 from privacy.redact import redact_segments  # noqa: E402
 from storage.schemas import to_table  # noqa: E402
@@ -109,8 +108,6 @@ def holds_planted(row: dict, topic: str, truth: dict, planted: int) -> bool:
 
 
 def run_spikes(args, settings, rules) -> dict:
-    embed = get_embedder(settings.incidents.embedding_model)
-    labels = {c.name: c.label for c in rules.categories}
     totals = Counter()
     started = time.perf_counter()
     for seed in range(args.seed, args.seed + args.seeds):
@@ -120,8 +117,7 @@ def run_spikes(args, settings, rules) -> dict:
             store = Warehouse(Path(tmp))
             for plan in plans:
                 truth = store_day(store, plan)
-                apply_categories(store, plan.date, rules)
-                apply_incidents(store, plan.date, settings.incidents, embed, labels)
+                DayRunner(store, plan.date, settings).run(only=("categories", "incidents"))
                 rows = store.read("incidents", plan.date).to_pylist()
                 _score_day(plan, rows, truth, args.calls_per_day, totals)
     recall = totals["found"] / max(totals["qualifying"], 1)
@@ -195,9 +191,11 @@ def scale_worker(warehouse: Path) -> None:
     settings = load_config(None)
     store = Warehouse(warehouse)
     truth = json.loads((warehouse / "truth.json").read_text())
-    embed = get_embedder(settings.incidents.embedding_model)
+    get_embedder(settings.incidents.embedding_model)  # loaded before the peak is measured
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    run = apply_incidents(store, START, settings.incidents, embed)
+    only = ("incidents",)
+    run = DayRunner(store, START, settings).run("incidents", force=True, only=only)["incidents"]
+    run = run.result
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     issues = (
         store.read("call_issues", START).select(["call_id", "cluster", "statement"]).to_pylist()

@@ -37,9 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.config import load_config  # noqa: E402
+from callscope.steps import DayRunner  # noqa: E402
+from core.config import load_config  # noqa: E402
 from keywords.categorize import categorize_call  # noqa: E402
-from keywords.daily import apply_categories, update_index  # noqa: E402
 from keywords.index import SearchFilters, SearchIndex  # noqa: E402
 from keywords.rules import load_rules  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
@@ -59,6 +59,8 @@ LABELLED = [
     "repeat_contact",
 ]  # the categories of the labelling guide
 FIRST_DAY = dt.date(2026, 10, 1)
+# the steps this corpus needs (it has no audio, and no emotion is measured here)
+TEXT_STEPS = ("categories", "index")
 QUEUES = ["general", "billing", "network", "broadband", "preorder", "vip"]
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])")
 
@@ -194,9 +196,9 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
     convs = [turns for d in dialogues(eval_dir) if (turns := call_turns(d))]
     per_call = statistics.mean(len(t) for t in convs)
     root = keep or Path(tempfile.mkdtemp(prefix="callscope-search-bench-"))
-    store = Warehouse(root / "warehouse")
-    index = SearchIndex(root / "warehouse" / "search.sqlite")
-    rules = load_rules(load_config(None).keywords.rules)
+    settings = load_config(None, warehouse=root / "warehouse")
+    store = Warehouse(settings.warehouse)
+    index = SearchIndex(settings.search_index)
     calls_per_day = 7000
     days = max(1, round(n_segments / (calls_per_day * per_call)))
     print(
@@ -206,11 +208,10 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
     written, build_s, day = 0, 0.0, FIRST_DAY
     for n in range(days):
         day = FIRST_DAY + dt.timedelta(days=n)
-        count = write_day(store, day, convs, calls_per_day, rng)
-        apply_categories(store, day, rules)
-        started = time.perf_counter()
-        written += update_index(store, index, day) or 0
-        build_s += time.perf_counter() - started
+        write_day(store, day, convs, calls_per_day, rng)
+        steps = DayRunner(store, day, settings).run(only=TEXT_STEPS)
+        written += steps["index"].result or 0
+        build_s += steps["index"].seconds
     started = time.perf_counter()
     index.optimize()
     optimize_s = time.perf_counter() - started
@@ -251,12 +252,9 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
 
     night = last + dt.timedelta(days=1)
     count = write_day(store, night, convs, night_calls, rng)
-    started = time.perf_counter()
-    tagged = apply_categories(store, night, rules)
-    tag_s = time.perf_counter() - started
-    started = time.perf_counter()
-    update_index(store, index, night)
-    index_s = time.perf_counter() - started
+    steps = DayRunner(store, night, settings).run(only=TEXT_STEPS)
+    tagged = steps["categories"].result
+    tag_s, index_s = steps["categories"].seconds, steps["index"].seconds
     total = tag_s + index_s
     print(
         f"\nincremental night: {night_calls:,} calls ({count:,} segments) on top of "

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.config import load_config  # noqa: E402
 from callscope.demo import DEMO_DATE, build_demo_day  # noqa: E402
 from callscope.night import get_model, run_night  # noqa: E402
+from core.config import load_config  # noqa: E402
 from storage.recordings import LocalRecordingSource  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
 

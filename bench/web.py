@@ -40,11 +40,9 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from callscope.config import load_config  # noqa: E402
-from callscope.night import emotion_day, incidents_day  # noqa: E402
-from keywords.daily import apply_categories, update_index  # noqa: E402
+from callscope.steps import DayRunner  # noqa: E402
+from core.config import load_config  # noqa: E402
 from keywords.index import SearchIndex  # noqa: E402
-from keywords.rules import load_rules  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
 from web.auth import UserStore  # noqa: E402
 
@@ -95,7 +93,6 @@ def build(root: Path, n_segments: int) -> Path:
     per_call = statistics.mean(len(c) for c in convs)
     days = max(1, round(n_segments / (CALLS_PER_DAY * per_call)))
     settings = load_config(None, warehouse=warehouse)
-    rules = load_rules(settings.keywords.rules)
     store = Warehouse(warehouse)
     index = SearchIndex(settings.search_index)
     audio = root / "recording.flac"
@@ -109,11 +106,8 @@ def build(root: Path, n_segments: int) -> Path:
         uri = pa.array([str(audio)] * calls.num_rows, pa.string())
         column = calls.schema.get_field_index("source_uri")
         store.replace_day("calls", day, calls.set_column(column, "source_uri", uri))
-        apply_categories(store, day, rules)
-        emotion_day(store, day, settings)
-        if n >= days - 2:
-            incidents_day(store, day, settings, rules)
-        update_index(store, index, day)
+        steps = ["categories", "emotion", "index"] + (["incidents"] if n >= days - 2 else [])
+        DayRunner(store, day, settings).run(only=steps)
         print(f"  {day}: {written:,} segments so far, {time.perf_counter() - started:.0f} s")
     index.optimize()
     index.close()

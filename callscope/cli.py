@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,20 +12,46 @@ from typing import Annotated
 import typer
 
 from callscope import logs
+from core.errors import CallscopeError
 
-app = typer.Typer(
-    help="Speech analytics for call centres.", no_args_is_help=True, pretty_exceptions_enable=False
-)
-demo_app = typer.Typer(
+
+class Commands(typer.Typer):
+    """A Typer whose commands turn any error callscope raises on purpose into one `error:` line
+    and its exit code (core.errors: 2 for bad input or settings, 3 for an unreadable warehouse,
+    75 for a day another process is writing)."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(function):
+            @functools.wraps(function)
+            def run(*call_args, **call_kwargs):
+                try:
+                    return function(*call_args, **call_kwargs)
+                except CallscopeError as exc:
+                    _fail(str(exc), exc.exit_code)
+
+            register(run)
+            return function
+
+        return decorator
+
+
+def _commands(**kwargs) -> Commands:
+    return Commands(pretty_exceptions_enable=False, **kwargs)
+
+
+app = _commands(help="Speech analytics for call centres.", no_args_is_help=True)
+demo_app = _commands(
     help="Demo data: the bundled day of real recordings, generated days with a launch-day spike.",
     no_args_is_help=True,
 )
 app.add_typer(demo_app, name="demo")
-voiceprint_app = typer.Typer(help="Agent voiceprints for finding the agent in mono calls.")
+voiceprint_app = _commands(help="Agent voiceprints for finding the agent in mono calls.")
 app.add_typer(voiceprint_app, name="voiceprint")
-categories_app = typer.Typer(help="Rule categories: apply, list, try out.", no_args_is_help=True)
+categories_app = _commands(help="Rule categories: apply, list, try out.", no_args_is_help=True)
 app.add_typer(categories_app, name="categories")
-index_app = typer.Typer(help="The transcript search index.", no_args_is_help=True)
+index_app = _commands(help="The transcript search index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 ConfigOpt = Annotated[
@@ -41,7 +68,7 @@ def _fail(message: str, code: int = 2):
 
 
 def _settings(config: Path | None, **overrides):
-    from callscope.config import ConfigError, load_config
+    from core.config import ConfigError, load_config
 
     try:
         return load_config(config, **overrides)
@@ -83,7 +110,7 @@ def nightly(
 ) -> None:
     """Transcribe one day's calls into the warehouse (default: yesterday), or each day of
     --from..--to in order (a backlog, or the demo's days)."""
-    from asr.errors import CallscopeError
+    from core.errors import CallscopeError
 
     settings = _settings(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     days = _night_days(date, date_from, date_to, settings.timezone)
@@ -101,7 +128,8 @@ def nightly(
             )
         except CallscopeError as exc:
             _fail(
-                f"the night could not run: {exc}" + (f" (night of {day})" if len(days) > 1 else "")
+                f"the night could not run: {exc}" + (f" (night of {day})" if len(days) > 1 else ""),
+                exc.exit_code,
             )
         except OSError as exc:
             _fail(
@@ -139,6 +167,8 @@ def _print_summary(summary: dict) -> None:
         f"audio {summary['audio_hours']:.3f} h | wall {summary['wall_s']:.1f} s | "
         f"{summary['x_real_time']:.1f}x real time"
     )
+    if steps := summary.get("steps"):
+        print("steps: " + ", ".join(f"{name} {status}" for name, status in steps.items()))
     if summary.get("tagged_calls") or summary.get("keyword_hits"):
         print(
             f"categories: {summary['tagged_calls']} calls tagged, {summary['keyword_hits']} keyword hits"
@@ -166,12 +196,12 @@ def _day_calls(config: Path | None, warehouse: Path | None, date: str | None):
     settings = _settings(config, warehouse=warehouse)
     from storage.warehouse import Warehouse, WarehouseError
 
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
     try:
         return settings, day, store.read("calls", day).to_pylist()
     except WarehouseError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
 
 
 @app.command()
@@ -225,7 +255,7 @@ def transcript(
     settings = _settings(config, warehouse=warehouse)
     from storage.warehouse import Warehouse
 
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     days = [_date(date, settings.timezone)] if date else store.days("segments")
     for day in days:
         table = store.read("segments", day)
@@ -342,8 +372,8 @@ def voiceprint_enroll(
     folder = settings.roles.agent_voiceprints
     if folder is None:
         _fail("set roles.agent_voiceprints (a folder) in the config first")
-    from asr.errors import CallscopeError
     from asr.speakers import enroll_voiceprint
+    from core.errors import CallscopeError
 
     try:
         path, used_s = enroll_voiceprint(settings, agent, recordings, channel)

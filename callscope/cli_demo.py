@@ -52,7 +52,7 @@ def demo_generate(
     traffic, then a launch day with a spike of failed online pre-orders. Writes
     OUT/<date>/ with recordings, manifest.csv and truth.json (the ground truth).
     Audio needs the text-to-speech extra: `make tts`."""
-    from asr.errors import CallscopeError
+    from core.errors import CallscopeError
     from synth.generate import default_start, generate
 
     _check_config(config, warehouse)
@@ -75,7 +75,7 @@ def demo_generate(
 
 
 def _check_config(config: Path | None, warehouse: Path | None) -> None:
-    from callscope.config import ConfigError, load_config
+    from core.config import ConfigError, load_config
 
     try:
         load_config(config, warehouse=warehouse)

@@ -9,19 +9,20 @@ from typing import Annotated
 
 import typer
 
-from asr.errors import CallscopeError
 from callscope.cli import (
     ConfigOpt,
     DateOpt,
     JsonOpt,
     WarehouseOpt,
+    _commands,
     _fail,
     _settings,
     app,
 )
 from callscope.cli_keywords import FromOpt, ToOpt, _days, _optional_date, rerun_days
+from core.errors import CallscopeError
 
-emotion_app = typer.Typer(
+emotion_app = _commands(
     help="Emotion: score dialogues, re-score stored days.", no_args_is_help=True
 )
 app.add_typer(emotion_app, name="emotion")
@@ -88,16 +89,14 @@ def emotion_apply(
 ) -> None:
     """Re-score stored days with the current emotion settings (text and summaries; the voice
     arousal scored from the audio during the night is kept) and refresh the index."""
-    from emotion.daily import apply_emotion
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
-    scorer = _scorer(settings)
-    store = Warehouse(settings.warehouse)
+    _scorer(settings)
+    store = Warehouse.from_settings(settings)
     days = _days(settings, date, date_from, date_to, store)
 
-    def step(day) -> tuple[dict, str]:
-        run = apply_emotion(store, day, scorer, settings.emotion, force=True)
+    def report(run, refreshed: list[str]) -> tuple[dict, str]:
         row = {
             "calls": run.calls,
             "segments": run.segments,
@@ -110,7 +109,7 @@ def emotion_apply(
         )
         return row, line
 
-    rerun_days(settings, store, days, step, as_json)
+    rerun_days(settings, store, days, "emotion", report, as_json)
 
 
 @app.command()
@@ -135,7 +134,7 @@ def trends(
     if role not in ROLES:
         _fail(f"--role {role!r} is not one of {', '.join(ROLES)}")
     settings = _settings(config, warehouse=warehouse)
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     days = store.days("emotion_daily")
     if not days:
         _fail(f"no emotion data in {settings.warehouse}; run the nightly flow first", 1)
@@ -146,7 +145,7 @@ def trends(
     try:
         rows = load_trends(store, start, end, by, role)
     except WarehouseError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
     if not rows:
         _fail(f"no emotion data from {start} to {end} in {settings.warehouse}", 1)
     if as_json:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from asr.errors import CallscopeError
 from callscope.cli import (
     ConfigOpt,
     DateOpt,
@@ -19,6 +18,7 @@ from callscope.cli import (
     _settings,
     app,
 )
+from core.errors import CallscopeError
 
 HandoffOpt = Annotated[
     Path | None, typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)")
@@ -48,14 +48,14 @@ def incidents(
     from storage.warehouse import Warehouse, WarehouseError
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     day = _day(store, date, rebuild, settings.timezone)
     try:
         if rebuild:
             _rebuild(store, day, settings)
         table = store.read("incidents", day)
     except (CallscopeError, WarehouseError) as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
     if not table.num_rows and day not in store.days("incidents"):
         _fail(
             f"no incidents for {day} in {settings.warehouse}; run the nightly flow for that day "
@@ -84,11 +84,8 @@ def _day(store, date: str | None, rebuild: bool, timezone: str):
 
 
 def _rebuild(store, day, settings) -> None:
-    from callscope.night import handoff_day, incidents_day
-    from keywords.rules import load_rules
+    from callscope.steps import DayRunner
 
-    if not store.read("calls", day).num_rows:
+    if not store.exists("calls", day):
         _fail(f"no calls for {day} in {settings.warehouse}; run the nightly flow first", 1)
-    rules = load_rules(settings.keywords.rules)
-    incidents_day(store, day, settings, rules)
-    handoff_day(store, day, settings)
+    DayRunner(store, day, settings).run("incidents", force=True)

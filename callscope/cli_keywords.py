@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from asr.errors import CallscopeError
 from callscope.cli import (
     ConfigOpt,
     DateOpt,
@@ -24,6 +23,7 @@ from callscope.cli import (
     categories_app,
     index_app,
 )
+from core.errors import CallscopeError
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="first date, YYYY-MM-DD")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="last date, YYYY-MM-DD")]
@@ -113,7 +113,7 @@ def search(
         result = result.redacted()
     from storage.warehouse import Warehouse
 
-    stale = stale_days(Warehouse(settings.warehouse), index)
+    stale = stale_days(Warehouse.from_settings(settings), index)
     if as_json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -215,45 +215,44 @@ def categories_apply(
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-apply the rule file to stored days (no re-transcription) and refresh the index."""
-    from callscope.night import emotion_day
-    from keywords.daily import apply_categories
+    """Re-apply the rule file to stored days (no re-transcription); each day's emotion,
+    search rows, incidents and hand-off are refreshed after it."""
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
-    rules = _rules(settings)
-    store = Warehouse(settings.warehouse)
+    _rules(settings)
+    store = Warehouse.from_settings(settings)
     days = _days(settings, date, date_from, date_to, store)
 
-    def step(day: dt.date) -> tuple[dict, str]:
-        run = apply_categories(store, day, rules, force=True)
-        emotion_day(store, day, settings)  # the escalation risk reads the categories
+    def report(run, refreshed: list[str]) -> tuple[dict, str]:
         row = {"calls": run.calls, "tagged": run.tagged, "hits": run.hits}
-        return row, f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits; index updated"
+        return row, f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits"
 
-    rerun_days(settings, store, days, step, as_json)
+    rerun_days(settings, store, days, "categories", report, as_json)
 
 
-def rerun_days(settings, store, days: list[dt.date], step, as_json: bool) -> None:
-    """Run `step(day) -> (report row, line)` on stored days, refresh their index rows, report."""
-    missing = [day for day in days if not store.read("calls", day).num_rows]
+def rerun_days(settings, store, days: list[dt.date], start: str, report, as_json: bool) -> None:
+    """Run step `start` again on stored days, then every step after it (callscope/steps.py);
+    `report(result, refreshed steps) -> (row, line)` describes what the step did."""
+    from callscope.steps import DayRunner
+
+    missing = [day for day in days if not store.exists("calls", day)]
     if missing and len(days) == 1:
         _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
-    from keywords.daily import update_index
-
-    index = _open_index(settings, create=True)
-    report = []
-    for day in days:
+    rows = []
+    for number, day in enumerate(days, start=1):
         try:
-            row, line = step(day)
-            row["indexed_segments"] = update_index(store, index, day)
+            outcomes = DayRunner(store, day, settings).run(start, force=True)
         except CallscopeError as exc:
-            _fail(str(exc))
-        report.append({"date": day.isoformat(), **row})
+            _fail(str(exc), exc.exit_code)
+        refreshed = [name for name, o in outcomes.items() if name != start and o.status == "ran"]
+        row, line = report(outcomes[start].result, refreshed)
+        rows.append({"date": day.isoformat(), **row, "refreshed": refreshed})
         if not as_json:
-            print(f"{day}: {line}")
+            after = f"; refreshed {', '.join(refreshed)}" if refreshed else ""
+            print(f"[{number}/{len(days)}] {day}: {line}{after}")
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(rows, indent=2))
 
 
 @categories_app.command("list")
@@ -367,7 +366,7 @@ def index_update(
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     index = _open_index(settings, create=True)
     if date:
         days = [_date(date, settings.timezone)]
@@ -400,7 +399,7 @@ def index_status(
     settings = _settings(config, warehouse=warehouse)
     index = _open_index(settings)
     days = index.indexed_days()
-    stale = stale_days(Warehouse(settings.warehouse), index)
+    stale = stale_days(Warehouse.from_settings(settings), index)
     path = Path(settings.search_index)
     size = path.stat().st_size if path.exists() else 0
     if as_json:

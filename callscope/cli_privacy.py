@@ -5,16 +5,13 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from asr.errors import CallscopeError
-from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _fail, _settings
+from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _commands, _settings
 from callscope.cli_incidents import HandoffOpt
-from callscope.cli_keywords import FromOpt, ToOpt, _days, _rules
+from callscope.cli_keywords import FromOpt, ToOpt, _days, rerun_days
 
-redact_app = typer.Typer(help="Personal-data redaction of stored days.", no_args_is_help=True)
+redact_app = _commands(help="Personal-data redaction of stored days.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,41 +30,24 @@ def redact_apply(
 ) -> None:
     """Redact stored days again with today's rules (no re-transcription). Days whose redacted
     text changed get their incidents and marketing hand-off rebuilt from it."""
-    from callscope.night import handoff_day, incidents_day
-    from privacy.daily import reapply_redaction
-    from storage.warehouse import Warehouse, WarehouseError
+    from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
-    store = Warehouse(settings.warehouse)
+    store = Warehouse.from_settings(settings)
     days = _days(settings, date, date_from, date_to, store)
-    if len(days) == 1 and not store.read("calls", days[0]).num_rows:
-        _fail(f"no calls for {days[0]} in {settings.warehouse}; run the nightly flow first", 1)
-    with_incidents = set(store.days("incidents"))
-    rules = None
-    report = []
-    for number, day in enumerate(days, start=1):
-        try:
-            run = reapply_redaction(store, day)
-            rebuilt = bool(run.changed) and day in with_incidents
-            if rebuilt:
-                rules = rules or _rules(settings)
-                incidents_day(store, day, settings, rules)
-                handoff_day(store, day, settings)
-        except (CallscopeError, WarehouseError) as exc:
-            _fail(str(exc))
+
+    def report(run, refreshed: list[str]) -> tuple[dict, str]:
+        rebuilt = "incidents" in refreshed
         row = {
-            "date": day.isoformat(),
             "segments": run.segments,
             "changed": run.changed,
             "spans": run.spans,
             "incidents_rebuilt": rebuilt,
         }
-        report.append(row)
-        if not as_json:
-            after = "; incidents and hand-off rebuilt" if rebuilt else ""
-            print(
-                f"[{number}/{len(days)}] {day}: {run.changed} of {run.segments} segments "
-                f"redacted differently now, {run.spans} personal-data spans{after}"
-            )
-    if as_json:
-        print(json.dumps(report, indent=2))
+        line = (
+            f"{run.changed} of {run.segments} segments redacted differently now, "
+            f"{run.spans} personal-data spans"
+        )
+        return row, line
+
+    rerun_days(settings, store, days, "redact", report, as_json)

@@ -7,7 +7,6 @@ options and helpers are defined.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 from pathlib import Path
@@ -15,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from callscope.cli import ConfigOpt, JsonOpt, WarehouseOpt, _fail, _settings
+from callscope.cli import ConfigOpt, JsonOpt, WarehouseOpt, _commands, _fail, _settings
+from core.logs import get_logger
 
 DEMO_PASSWORD_ENV = "CALLSCOPE_DEMO_PASSWORD"
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
-users_app = typer.Typer(
+users_app = _commands(
     help="Who may sign in to the web app (roles: supervisor, analyst, marketing).",
     no_args_is_help=True,
 )

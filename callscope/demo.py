@@ -14,14 +14,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import importlib.util
-import logging
 from pathlib import Path
 
 import numpy as np
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError
+from core.logs import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 DEMO_DATE = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -15,23 +15,18 @@ from dataclasses import asdict, dataclass, field
 from asr.audio import decode
 from asr.call import attribute_speakers, transcribe_call
 from asr.diarize import DiarizationError, get_diarizer
-from asr.errors import BadRecordingError, TransientError
 from asr.models import load_whisper
 from asr.speakers import load_voiceprint
-from callscope.config import Settings, call_settings_hash
-from emotion.backends import get_text_scorer, load_emotion_models, score_voice
-from emotion.daily import EmotionRun, apply_emotion
-from incidents.daily import IncidentRun, apply_incidents
-from incidents.embed import get_embedder
-from incidents.handoff import Handoff, write_handoff
-from keywords.daily import CategoryRun, apply_categories, update_index
-from keywords.index import SearchIndex
-from keywords.rules import RuleSet, load_rules
+from callscope.steps import DayRunner, StepOutcome, load_step_models
+from core.config import Settings, call_settings_hash
+from core.errors import BadRecordingError, TransientError
+from core.logs import get_logger
+from emotion.backends import load_emotion_models, score_voice
 from privacy.redact import redact_segments
 from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -50,11 +45,31 @@ class NightSummary:
     date: dt.date
     outcomes: list[CallOutcome] = field(default_factory=list)
     wall_s: float = 0.0
-    categories: CategoryRun | None = None
-    emotion: EmotionRun | None = None
-    indexed_segments: int | None = None  # None: the index was already current
-    incidents: IncidentRun | None = None
-    handoff: Handoff | None = None
+    steps: dict[str, StepOutcome] = field(default_factory=dict)
+
+    def _result(self, name: str):
+        outcome = self.steps.get(name)
+        return outcome.result if outcome and outcome.status == "ran" else None
+
+    @property
+    def categories(self):
+        return self._result("categories")
+
+    @property
+    def emotion(self):
+        return self._result("emotion")
+
+    @property
+    def indexed_segments(self) -> int | None:
+        return self._result("index")  # None: the index was already current
+
+    @property
+    def incidents(self):
+        return self._result("incidents")
+
+    @property
+    def handoff(self):
+        return self._result("handoff")
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -87,6 +102,7 @@ class NightSummary:
             "topics": self.incidents.topics if self.incidents else 0,
             "spikes": self.incidents.spikes if self.incidents else [],
             "handoff": str(self.handoff.folder) if self.handoff else None,
+            "steps": {name: outcome.status for name, outcome in self.steps.items()},
         }
 
     def render(self) -> str:
@@ -143,50 +159,14 @@ def get_model(settings: Settings):
     )
 
 
-def load_models(settings: Settings) -> RuleSet:
+def load_models(settings: Settings) -> None:
     """Load this night's models and rules once, up front, so that one that cannot load stops
     the night with one clear error instead of failing every call."""
-    rules = load_rules(settings.keywords.rules)
     get_model(settings)
     if settings.diarization.enabled:
         get_diarizer(settings.diarization)
     load_emotion_models(settings.emotion)
-    if settings.incidents.enabled:
-        get_embedder(settings.incidents.embedding_model, settings.incidents.device)
-    return rules
-
-
-def incidents_day(
-    warehouse: Warehouse, day: dt.date, settings: Settings, rules: RuleSet
-) -> IncidentRun | None:
-    """Issue statements, topic clusters and spikes of the committed day."""
-    if not settings.incidents.enabled:
-        return None
-    embed = get_embedder(settings.incidents.embedding_model, settings.incidents.device)
-    labels = {category.name: category.label or category.name for category in rules.categories}
-    return apply_incidents(warehouse, day, settings.incidents, embed, labels)
-
-
-def handoff_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> Handoff | None:
-    """The marketing bundle; the last step, so it exists only for a night that completed."""
-    if not settings.incidents.enabled:
-        return None
-    return write_handoff(warehouse, day, settings.handoff_dir)
-
-
-def emotion_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> EmotionRun | None:
-    """Sentiment, emotion, call summaries and emotion_daily for the committed day."""
-    if not settings.emotion.enabled:
-        return None
-    return apply_emotion(warehouse, day, get_text_scorer(settings.emotion), settings.emotion)
-
-
-def index_day(warehouse: Warehouse, day: dt.date, settings: Settings) -> int | None:
-    index = SearchIndex(settings.search_index)
-    try:
-        return update_index(warehouse, index, day)
-    finally:
-        index.close()
+    load_step_models(settings)
 
 
 def get_batched(settings: Settings):
@@ -280,6 +260,15 @@ def _score_voice(rec: Recording, audio, segments: list[dict], settings: Settings
         )
 
 
+def source_hash(rec: Recording, settings: Settings) -> str:
+    """The call's inputs besides its audio: the manifest row and the channel layout in effect,
+    so that a corrected manifest row or layout setting redoes that call (and only it)."""
+    meta = asdict(rec.meta)
+    meta["channel_layout"] = rec.meta.channel_layout or settings.source.default_channel_layout
+    blob = json.dumps(meta, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
     meta = rec.meta
     return {
@@ -294,6 +283,7 @@ def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
         "channel_layout": meta.channel_layout,
         "asr_model": settings.asr.model,
         "settings_hash": settings_hash,
+        "source_hash": source_hash(rec, settings),
         "status": "error",
     }
 
@@ -310,6 +300,7 @@ def _already_done(done: dict | None, row: dict) -> bool:
         and done.get("status") == "ok"
         and done.get("audio_sha256") == row["audio_sha256"]
         and done.get("settings_hash") == row["settings_hash"]
+        and done.get("source_hash") == row["source_hash"]
     )
 
 
@@ -371,20 +362,16 @@ def run_night(
 ) -> NightSummary:
     """The night in this process, one call after another (benchmarks, tests, no Prefect)."""
     started = time.perf_counter()
-    recordings = list(recordings if recordings is not None else source.list_day(day))
-    done = warehouse.done_calls(day)
-    rules = load_models(settings)
-    progress = progress or ProgressLog(len(recordings))
     summary = NightSummary(day)
-    for rec in recordings:
-        outcome = process_call(rec, source, warehouse, settings, done.get(rec.call_id))
-        summary.outcomes.append(outcome)
-        progress(outcome)
-    warehouse.commit_day(day)
-    summary.categories = apply_categories(warehouse, day, rules)
-    summary.emotion = emotion_day(warehouse, day, settings)
-    summary.indexed_segments = index_day(warehouse, day, settings)
-    summary.incidents = incidents_day(warehouse, day, settings, rules)
-    summary.handoff = handoff_day(warehouse, day, settings)
+    with warehouse.lock_day(day, "nightly"):
+        recordings = list(recordings if recordings is not None else source.list_day(day))
+        done = warehouse.done_calls(day)
+        load_models(settings)
+        progress = progress or ProgressLog(len(recordings))
+        for rec in recordings:
+            outcome = process_call(rec, source, warehouse, settings, done.get(rec.call_id))
+            summary.outcomes.append(outcome)
+            progress(outcome)
+        summary.steps = DayRunner(warehouse, day, settings).run()
     summary.wall_s = time.perf_counter() - started
     return summary

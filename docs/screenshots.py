@@ -99,7 +99,7 @@ def _error(message: str) -> int:
 
 def _app(args: argparse.Namespace, tmp: Path, password: str):
     """The web app over the warehouse, with its users and saved queries in `tmp`."""
-    from callscope.config import ConfigError, load_config
+    from core.config import ConfigError, load_config
     from web.app import create_app
     from web.auth import UserStore
     from web.saved import SavedQueries

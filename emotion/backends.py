@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Protocol
 
+from core.records import Segment
 from emotion.scores import TextScore, VoiceScore
 
 
@@ -41,7 +42,7 @@ def get_text_scorer(settings) -> TextScorer:
     return _TransformersText(model, settings.text_model)
 
 
-def score_voice(audio, segments: list[dict], settings) -> list[VoiceScore]:
+def score_voice(audio, segments: list[Segment], settings) -> list[VoiceScore]:
     """Arousal for every segment from prosody; with an audio model, its label too (and the
     mean of both arousals where both exist)."""
     from emotion.prosody import segment_arousal

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from core.logs import get_logger
 from emotion.backends import TextScorer, settings_version
 from emotion.call import NEGATIVE_BELOW, CallEmotionSettings, Turn, summarize_call
 from emotion.fuse import FusionSettings, fuse
 from emotion.scores import VoiceScore
 from storage.schemas import to_table
-from storage.warehouse import PART_NAME, Warehouse
+from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 PEOPLE = ("agent", "customer", "unknown")  # IVR prompts carry no one's emotion
 DIMENSIONS = {"all": None, "queue": "queue", "agent": "agent_id", "category": "categories"}
@@ -74,18 +74,21 @@ def apply_emotion(
         for row in calls.select(["status", "emotion_version"]).to_pylist()
         if row["status"] == "ok"
     ]
-    daily_file = store.partition("emotion_daily", day) / PART_NAME
-    current = all(row["emotion_version"] == version for row in ok) and daily_file.exists()
+    current = all(row["emotion_version"] == version for row in ok)
+    current = current and store.exists("emotion_daily", day)
     if not force and current:
         return EmotionRun(day, len(ok), skipped=True)
     segments = store.read("segments", day)
     scored = score_segments(segments, scorer, fusion_settings(settings))
-    store.replace_day("segments", day, _with_columns(segments, scored))
     summaries = summarize_day(segments, scored, calls, call_settings(settings))
     rows = _with_call_emotion(calls, summaries, version)
-    store.replace_day("calls", day, to_table("calls", rows))
-    store.replace_day(
-        "emotion_daily", day, to_table("emotion_daily", daily_rows(day, rows, version))
+    store.write_day(
+        day,
+        {
+            "segments": _with_columns(segments, scored),
+            "calls": to_table("calls", rows),
+            "emotion_daily": to_table("emotion_daily", daily_rows(day, rows, version)),
+        },
     )
     run = EmotionRun(
         day,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError, ModelError
 
 
 class EmotionError(CallscopeError):
     """Base of every error the emotion stage raises on purpose."""
 
 
-class EmotionModelError(EmotionError):
+class EmotionModelError(EmotionError, ModelError):
     """An emotion model cannot be found, loaded or read (unknown labels, bad label map)."""

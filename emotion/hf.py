@@ -14,24 +14,26 @@ through `get_text_scorer` / `get_voice_scorer`.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from math import gcd
 from numbers import Integral
-from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, DecodedAudio
-from asr.torch_compat import import_torchaudio
+from core.errors import ModelError
+from core.logs import get_logger
+from core.models import resolve_device as resolve_model_device
+from core.models import resolve_ref
+from core.records import SAMPLE_RATE, DecodedAudio
+from core.torch_compat import import_torchaudio
 from emotion.errors import EmotionModelError
 from emotion.scores import EMOTIONS, TextScore, VoiceScore, clamp_valence
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 TEXT_LABEL_MAP_KEY = "emotion.text_label_map"
 VOICE_LABEL_MAP_KEY = "emotion.voice_label_map"
@@ -227,32 +229,18 @@ def load_pipeline(task: str, ref: str, device: str = "cpu"):
 
 def check_ref(ref: str) -> None:
     """Fail early, naming the path, when `ref` is a folder that cannot hold a model."""
-    path = Path(ref).expanduser()
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise EmotionModelError(
-            f"{path}: not a transformers model folder (no config.json); save the model "
-            "there with save_pretrained or give a hub id"
-        )
-    if path.is_file():
-        raise EmotionModelError(f"{path} is a file; give the model's folder or a hub id")
-    if not path.exists() and ref.startswith((".", "/", "~")):
-        raise EmotionModelError(
-            f"emotion model folder {path} does not exist; give a local folder with "
-            "config.json or a hub id"
-        )
+    try:
+        resolve_ref(ref, "emotion model", marker="config.json")
+    except ModelError as exc:
+        raise EmotionModelError(str(exc)) from exc
 
 
 def resolve_device(device: str) -> str:
     """`auto` -> cuda when one is visible, else cpu; a cuda device must exist."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EmotionModelError(
-            f"device {device!r} asked for but no CUDA GPU is visible; set emotion.device to cpu"
-        )
-    return device
+    try:
+        return resolve_model_device(device, "emotion.device")
+    except ModelError as exc:
+        raise EmotionModelError(str(exc)) from exc
 
 
 def model_labels(pipeline) -> list[str]:

@@ -28,16 +28,16 @@ tanh(mean / z_scale) into -1..+1.
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, DecodedAudio
+from core.logs import get_logger
+from core.records import SAMPLE_RATE, DecodedAudio
 from emotion.scores import VoiceScore
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 FRAME_LENGTH = 800  # 50 ms: yin needs more than one period of fmin
 HOP_LENGTH = 160  # 10 ms

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The emotion labels of a segment, from most to least negative.
-EMOTIONS = ("angry", "frustrated", "negative", "neutral", "positive")
-NEGATIVE_EMOTIONS = ("angry", "frustrated", "negative")
+from core.records import EMOTIONS, NEGATIVE_EMOTIONS  # noqa: F401  (the labels, defined once)
+
 VALENCE_RANGE = 5.0  # sentiment runs from -5 (very negative) to +5 (very positive)
 
 

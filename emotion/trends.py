@@ -9,6 +9,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
+from core.fonts import use_cjk_font
 from storage.warehouse import Warehouse
 
 BY = ("all", "queue", "agent", "category")
@@ -108,7 +109,7 @@ def _figure(rows: list[dict], title: str):
     import matplotlib
 
     matplotlib.use("Agg")
-    _chinese_font(matplotlib)
+    use_cjk_font(matplotlib)
     days = sorted({row["date"] for row in rows})
     if len(days) >= MIN_DAYS_FOR_LINES:
         return _over_time(rows, title)
@@ -236,16 +237,6 @@ def _over_time(rows: list[dict], title: str):
     for axis in (top, middle, bottom):
         axis.grid(True, alpha=0.3)
     return figure
-
-
-def _chinese_font(matplotlib) -> None:
-    """Use a font with Chinese glyphs when the system has one (group names can be Chinese)."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
-    available = {font.name for font in font_manager.fontManager.ttflist}
-    chosen = [name for name in wanted if name in available]
-    matplotlib.rcParams["font.sans-serif"] = chosen + list(matplotlib.rcParams["font.sans-serif"])
 
 
 def _nan(value):

@@ -12,22 +12,18 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
-from asr.errors import TransientError
-from callscope.config import Settings, load_config
 from callscope.night import (
     CallOutcome,
     NightSummary,
     ProgressLog,
-    emotion_day,
-    handoff_day,
-    incidents_day,
-    index_day,
     load_models,
     process_call,
     record_error,
     yesterday,
 )
-from keywords.daily import apply_categories
+from callscope.steps import DayRunner, StepOutcome
+from core.config import Settings, load_config
+from core.errors import TransientError
 from storage.recordings import LocalRecordingSource, Recording
 from storage.warehouse import Warehouse
 
@@ -49,39 +45,14 @@ def transcribe_call_task(
     return process_call(rec, source, warehouse, settings, done)
 
 
-@task(name="commit-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def commit_day_task(warehouse: Warehouse, day: dt.date) -> int:
-    return warehouse.commit_day(day)
+@task(name="load-models", cache_policy=NO_CACHE)
+def load_models_task(settings: Settings) -> None:
+    load_models(settings)
 
 
-@task(name="load-model", cache_policy=NO_CACHE)
-def load_model_task(settings: Settings):
-    return load_models(settings)
-
-
-@task(name="categorize-day", cache_policy=NO_CACHE)
-def categorize_day_task(warehouse: Warehouse, day: dt.date, rules):
-    return apply_categories(warehouse, day, rules)
-
-
-@task(name="score-emotion", cache_policy=NO_CACHE)
-def emotion_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
-    return emotion_day(warehouse, day, settings)
-
-
-@task(name="index-day", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-def index_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
-    return index_day(warehouse, day, settings)
-
-
-@task(name="find-incidents", cache_policy=NO_CACHE)
-def incidents_day_task(warehouse: Warehouse, day: dt.date, settings: Settings, rules):
-    return incidents_day(warehouse, day, settings, rules)
-
-
-@task(name="write-handoff", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-def handoff_day_task(warehouse: Warehouse, day: dt.date, settings: Settings):
-    return handoff_day(warehouse, day, settings)
+@task(name="day-step", cache_policy=NO_CACHE, task_run_name="{name}")
+def day_step_task(runner: DayRunner, name: str) -> StepOutcome:
+    return runner.run_step(name)
 
 
 @flow(name="nightly", log_prints=True)
@@ -92,10 +63,20 @@ def nightly(
     warehouse: str | None = None,
     handoff: str | None = None,
 ) -> dict:
-    """Transcribe the recordings of `date` (default: yesterday in the configured time zone)."""
+    """Transcribe the recordings of `date` (default: yesterday in the configured time zone),
+    then run the day's steps (callscope/steps.py) on them."""
     started = time.perf_counter()
     settings = load_config(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     day = dt.date.fromisoformat(date) if date else yesterday(settings.timezone)
+    store = Warehouse.from_settings(settings)
+    with store.lock_day(day, "nightly flow"):
+        summary = _night(day, settings, store)
+    summary.wall_s = time.perf_counter() - started
+    get_run_logger().info(summary.render())
+    return summary.as_dict()
+
+
+def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
     logger = get_run_logger()
     source = LocalRecordingSource(
         Path(settings.recordings),
@@ -103,11 +84,10 @@ def nightly(
         settings.timezone,
         settings.source.manifest_name,
     )
-    store = Warehouse(Path(settings.warehouse))
     calls = source.list_day(day)
     done = store.done_calls(day)
     logger.info("night %s: %d recordings in %s", day, len(calls), source.day_folder(day))
-    rules = load_model_task(settings)
+    load_models_task(settings)
     summary = NightSummary(day)
     progress = ProgressLog(len(calls), log=logger.info)
     call_task = transcribe_call_task.with_options(
@@ -129,15 +109,11 @@ def nightly(
         summary.outcomes.append(outcome)
         progress(outcome)
         submit_next()
-    commit_day_task(store, day)
-    summary.categories = categorize_day_task(store, day, rules)
-    summary.emotion = emotion_day_task(store, day, settings)
-    summary.indexed_segments = index_day_task(store, day, settings)
-    summary.incidents = incidents_day_task(store, day, settings, rules)
-    summary.handoff = handoff_day_task(store, day, settings)
-    summary.wall_s = time.perf_counter() - started
-    logger.info(summary.render())
-    return summary.as_dict()
+    runner = DayRunner(store, day, settings)
+    for step in runner.plan():
+        task = day_step_task.with_options(retries=step.retries, retry_delay_seconds=10)
+        summary.steps[step.name] = task(runner, step.name)
+    return summary
 
 
 def _outcome(future, rec: Recording, store: Warehouse, settings: Settings) -> CallOutcome:

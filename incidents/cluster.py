@@ -15,7 +15,6 @@ kept phrase dropped (预约失败 rather than 约失).
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections import Counter
@@ -23,10 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.logs import get_logger
+from core.text import fold, is_han, runs
 from incidents.vectors import nearest, unit_rows
-from keywords.text import fold, is_han, runs
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _STOP_WORDS = {
     "the", "a", "an", "to", "and", "or", "of", "in", "on", "for", "is", "it", "my", "i", "me",

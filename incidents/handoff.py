@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 import shutil
 import uuid
@@ -27,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError
+from core.logs import get_logger
 from incidents.report import draw_chart, markdown, public_rows
 from privacy.redact import find_pii, redact
 from storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
-from storage.warehouse import Warehouse
+from storage.warehouse import Warehouse, write_parquet_file
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 FILES = ("incidents.parquet", "calls.parquet", "summary.md", "chart.png", "manifest.json")
 
@@ -103,14 +102,15 @@ def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
     """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole."""
     root = Path(root)
     target = root / day.isoformat()
+    _remove_leftovers(root, day)
     staging = root / f".{day.isoformat()}.{uuid.uuid4().hex[:8]}.tmp"
     clean = _Scrubber()
     try:
         staging.mkdir(parents=True)
         incidents = _incident_table(store, day, clean)
         calls = _calls_table(store, day, incidents, clean)
-        pq.write_table(incidents, staging / "incidents.parquet", compression="zstd")
-        pq.write_table(calls, staging / "calls.parquet", compression="zstd")
+        write_parquet_file(incidents, staging / "incidents.parquet")
+        write_parquet_file(calls, staging / "calls.parquet")
         rows = public_rows(incidents)
         chart = draw_chart(day, rows, staging / "chart.png")
         text = markdown(day, rows, calls.num_rows, chart.name if chart else None)
@@ -173,6 +173,16 @@ def _swap(staging: Path, target: Path) -> None:
     os.replace(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path, day: dt.date) -> None:
+    """Bundles a killed run left half written (.tmp) or half swapped (.old)."""
+    if not root.is_dir():
+        return
+    for path in root.glob(f".{day.isoformat()}.*"):
+        if path.suffix in (".tmp", ".old") and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            logger.warning("hand-off %s: removed %s left by a killed run", day, path.name)
 
 
 def read_handoff(root: Path, day: dt.date) -> dict | None:

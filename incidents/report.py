@@ -153,9 +153,9 @@ def draw_chart(day: dt.date, rows: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from emotion.trends import _chinese_font
+    from core.fonts import use_cjk_font
 
-    _chinese_font(matplotlib)
+    use_cjk_font(matplotlib)
     cjk = _has_cjk_font()
     names = [_chart_name(r, cjk) for r in shown][::-1]
     observed = [r["calls"] for r in shown][::-1]

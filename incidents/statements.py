@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from keywords.text import HAN, fold
+from core.text import HAN, fold
 from privacy.redact import redact
 
 _CLAUSE = re.compile(r"[^，,。.！!？?；;、…\n]+[，,。.！!？?；;、…]*")

@@ -8,16 +8,16 @@ day's tables. Nothing here reads or writes files.
 from __future__ import annotations
 
 import bisect
-import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from core.logs import get_logger
+from core.text import fold, units
 from keywords.rules import Category, Rule, RuleSet
-from keywords.text import fold, units
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass

@@ -7,19 +7,19 @@ columns of its calls; the index replaces the day's rows only when its Parquet fi
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from core.logs import get_logger
 from keywords.categorize import categorize_day
 from keywords.index import INDEX_VERSION, SearchIndex
 from keywords.rules import RuleSet
 from storage.schemas import to_table
 from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -43,13 +43,17 @@ def apply_categories(
         for row in calls.select(["status", "categories_version"]).to_pylist()
         if row["status"] == "ok"
     ]
-    hits_file = store.partition("keyword_hits", day) / "part-0.parquet"
     current = ok and all(row["categories_version"] == rules.version_hash for row in ok)
-    if not force and (current or not ok) and (hits_file.exists() or not ok):
+    if not force and (current or not ok) and (store.exists("keyword_hits", day) or not ok):
         return CategoryRun(day, len(ok), 0, 0, skipped=True)
     hit_rows, per_call = categorize_day(day, store.read("segments", day), calls, rules)
-    store.replace_day("keyword_hits", day, to_table("keyword_hits", hit_rows))
-    store.replace_day("calls", day, _with_categories(calls, per_call, rules.version_hash))
+    store.write_day(
+        day,
+        {
+            "keyword_hits": to_table("keyword_hits", hit_rows),
+            "calls": _with_categories(calls, per_call, rules.version_hash),
+        },
+    )
     run = CategoryRun(
         day, len(per_call), sum(bool(r.categories) for r in per_call.values()), len(hit_rows)
     )
@@ -77,12 +81,9 @@ def _with_categories(calls: pa.Table, per_call: dict, version: str) -> pa.Table:
 
 def day_fingerprint(store: Warehouse, day: dt.date) -> str | None:
     """Changes whenever the day's calls or segments partition is rewritten."""
-    parts = []
-    for path in store.partition_files(day):
-        if not path.exists():
-            return None
-        stat = path.stat()
-        parts.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+    parts = [store.version(table, day) for table in ("calls", "segments")]
+    if None in parts:
+        return None
     return f"{INDEX_VERSION}|" + "|".join(parts)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -25,11 +24,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError
+from core.logs import get_logger
+from core.text import TOKENIZER_VERSION, index_tokens
 from keywords.query import ParsedQuery, highlight_spans, parse
-from keywords.text import TOKENIZER_VERSION, index_tokens
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 INDEX_VERSION = f"index-2/{TOKENIZER_VERSION}"
 DAY_SHIFT = 32

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from asr.errors import CallscopeError
-from keywords.text import HAN, fold, is_han, run_tokens, runs
+from core.errors import CallscopeError
+from core.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')

@@ -28,9 +28,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError
+from core.text import fold, has_han, runs
 from keywords.query import term_pattern
-from keywords.text import fold, has_han, runs
 
 COMPLAINT_CLASSES = ("business", "service", "network")
 _RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}

@@ -8,14 +8,14 @@ and word times, in one atomic write of the day's segments.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
+from core.logs import get_logger
 from privacy.redact import redact_segments
 from storage.schemas import to_table
 from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass

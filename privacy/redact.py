@@ -20,14 +20,18 @@ Policy decisions:
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
-logger = logging.getLogger(__name__)
+from core.logs import get_logger
+from core.records import Segment, Word
+
+logger = get_logger(__name__)
 
 KINDS = ("phone", "id_number", "bank_card", "email", "address")
+# bump when a rule change should redact stored days again (the redact step reruns on them)
+REDACTION_VERSION = "redact-4"
 _PRIORITY = {
     kind: i for i, kind in enumerate(("email", "id_number", "bank_card", "phone", "address"))
 }
@@ -531,7 +535,7 @@ def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tu
     return redacted, moved
 
 
-def _word_offsets(text: str, words: list[dict]) -> list[tuple[int, int, dict]]:
+def _word_offsets(text: str, words: list[Word]) -> list[tuple[int, int, dict]]:
     """Character range of each word in `text` (words concatenate to it, maybe with spaces)."""
     offsets: list[tuple[int, int, dict]] = []
     cursor = 0
@@ -557,7 +561,7 @@ def _timed(span: PiiSpan, offsets: list[tuple[int, int, dict]]) -> PiiSpan:
     return replace(span, start_s=min(starts), end_s=max(ends))
 
 
-def redact_segment(text: str, words: list[dict] | None) -> tuple[str, list[PiiSpan]]:
+def redact_segment(text: str, words: list[Word] | None) -> tuple[str, list[PiiSpan]]:
     """`redact` for one transcript segment, with audio times of each span from its words."""
     redacted, spans = redact(text)
     if not words or not spans:
@@ -566,7 +570,7 @@ def redact_segment(text: str, words: list[dict] | None) -> tuple[str, list[PiiSp
     return redacted, [_timed(span, offsets) for span in spans]
 
 
-def redact_segments(segments: list[dict]) -> int:
+def redact_segments(segments: list[Segment]) -> int:
     """Add `text_redacted` and `pii` (spans with times) to segment rows; returns spans found."""
     found = 0
     for segment in segments:

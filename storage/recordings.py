@@ -9,16 +9,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import errno
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from asr.errors import BadRecordingError, CallscopeError, TransientError
+from core.errors import BadRecordingError, CallscopeError, TransientError
+from core.logs import get_logger
 from storage.schemas import CHANNEL_LAYOUTS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 MANIFEST_COLUMNS = (
     "call_id",

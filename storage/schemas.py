@@ -48,6 +48,7 @@ CALLS = pa.schema(
         pa.field("language", pa.string()),
         pa.field("asr_model", pa.string()),
         pa.field("settings_hash", pa.string()),
+        pa.field("source_hash", pa.string()),  # the manifest row and channel layout in effect
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string()),
         pa.field("n_segments", pa.int32()),
@@ -264,6 +265,22 @@ TABLES: dict[str, pa.Schema] = {
     "handoff_incidents": HANDOFF_INCIDENTS,
     "handoff_calls": HANDOFF_CALLS,
 }
+
+
+PARTITION_KEY = "date"
+# the tables stored as <table>/date=YYYY-MM-DD/ partitions (the hand-off ones are files of a bundle)
+PARTITIONED_TABLES = (
+    "calls", "segments", "keyword_hits", "emotion_daily", "call_issues", "incidents",
+    "statement_sample",
+)  # fmt: skip
+
+
+def file_schema(name: str) -> pa.Schema:
+    """What a partition file of `name` holds: its schema without the partition key, which lives
+    in the folder name only (as Hive and Spark write it)."""
+    schema = TABLES[name]
+    index = schema.get_field_index(PARTITION_KEY)
+    return schema.remove(index) if index >= 0 else schema
 
 
 def empty_table(name: str) -> pa.Table:

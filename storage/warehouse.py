@@ -1,83 +1,167 @@
-"""The Parquet warehouse: `<table>/date=YYYY-MM-DD/part-0.parquet`, written atomically.
+"""The Parquet warehouse, and the one way into it: reads, writes, versions, days, locks.
 
-Each call is first staged on its own (`_staging/date=D/<key>.{segments,calls}.parquet`, the
-calls file written last, so a staged call is complete when its calls file exists). Committing a
-day merges the staged calls into the day's partitions, replacing any earlier rows of the same
-calls, and only then removes the staged files: a crash at any point leaves either the old or
-the new partition plus staged files that the next commit applies again, never a duplicate.
+Layout, as Hive and Spark write it: `<root>/<table>/date=YYYY-MM-DD/part-0.parquet`. The date
+lives in the folder name only (the files hold every other column of storage/schemas.py), so
+pandas, pyarrow datasets, Polars and DuckDB all open a table folder with hive partitioning.
+Everything goes through a `pyarrow.fs` file system, so a shared or object-store one can follow.
+
+Writing a day:
+- The night stages each call on its own (`_staging/date=D/<key>.{segments,calls}.parquet`, the
+  calls file last, so a staged call is complete when its calls file exists); committing merges
+  the staged calls into the day's partitions, replacing earlier rows of the same calls.
+- Every write of a day replaces whole partitions of one or more tables at once: each new file is
+  written beside its target as a hidden `.part-0.parquet.<id>.tmp`, then a journal
+  (`_journal/date=D.json`) listing the renames is written atomically (the commit point), then
+  the files are renamed into place and the journal removed. Readers of this API that find a
+  journal read the new files, so a day is seen wholly before or wholly after a write; a writer
+  killed after the commit point is rolled forward by the next writer of that day, one killed
+  before it leaves temporary files that the next writer removes.
+- Writers of a day hold its lock (storage/locks.py): the night for its whole run, every
+  `apply` command for its steps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
+import json
 import os
 import re
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from asr.errors import CallscopeError
-from storage.schemas import TABLES, empty_table, to_table
+from core.errors import PartitionUnreadable, WarehouseError
+from core.logs import get_logger
+from storage.locks import DayLock
+from storage.schemas import (
+    PARTITION_KEY,
+    PARTITIONED_TABLES,
+    TABLES,
+    empty_table,
+    file_schema,
+    to_table,
+)
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 PART_NAME = "part-0.parquet"
 STAGING = "_staging"
-
-
-class WarehouseError(CallscopeError):
-    """A partition file that cannot be read; the message names it and the way out."""
+JOURNAL = "_journal"
+STATE = "_state"
+LOCKS = "_locks"
+TMP_SUFFIX = ".tmp"
+DEFAULT_LOCK_WAIT_S = 300.0
+DEFAULT_LOCK_STALE_S = 120.0
 
 
 class Warehouse:
-    def __init__(self, root: Path):
+    def __init__(
+        self,
+        root: str | Path,
+        filesystem: pafs.FileSystem | None = None,
+        lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+        lock_stale_after_s: float = DEFAULT_LOCK_STALE_S,
+    ):
         self.root = Path(root)
+        self.fs = filesystem or pafs.LocalFileSystem()
+        local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.base = str(self.root.resolve()) if local else str(root).rstrip("/")
+        self.local = local
+        self.lock_wait_s = lock_wait_s
+        self.lock_stale_after_s = lock_stale_after_s
 
-    # paths -----------------------------------------------------------------
-    def partition(self, table: str, day: dt.date) -> Path:
-        return self.root / table / f"date={day.isoformat()}"
+    @classmethod
+    def from_settings(cls, settings, root: str | Path | None = None) -> Warehouse:
+        """The warehouse of a loaded configuration (core.config.Settings)."""
+        return cls(
+            root or settings.warehouse,
+            lock_wait_s=settings.lock.wait_s,
+            lock_stale_after_s=settings.lock.stale_after_s,
+        )
 
-    def staging_dir(self, day: dt.date) -> Path:
-        return self.root / STAGING / f"date={day.isoformat()}"
+    # paths -------------------------------------------------------------------
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
 
-    # reading ---------------------------------------------------------------
-    def read(self, table: str, day: dt.date) -> pa.Table:
-        """The committed rows of one day (empty table when nothing is there)."""
-        path = self.partition(table, day) / PART_NAME
-        if not path.exists():
-            return empty_table(table)
-        try:
-            return pq.read_table(path, schema=TABLES[table])
-        except (pa.ArrowException, OSError) as exc:
-            raise WarehouseError(
-                f"{path} cannot be read ({exc}); restore it from backup, or delete it and run "
-                f"the night of {day} again"
-            ) from exc
+    def _part(self, table: str, day: dt.date) -> str:
+        return self._path(table, _day_dir(day), PART_NAME)
 
-    def read_range(self, table: str, start: dt.date | None = None, end: dt.date | None = None):
-        days = [
-            day
-            for day in self.days(table)
-            if (not start or day >= start) and (not end or day <= end)
-        ]
-        tables = [self.read(table, day) for day in days]
-        return pa.concat_tables(tables) if tables else empty_table(table)
+    def _staging(self, day: dt.date) -> str:
+        return self._path(STAGING, _day_dir(day))
+
+    def _journal(self, day: dt.date) -> str:
+        return self._path(JOURNAL, f"{_day_dir(day)}.json")
+
+    def _exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    # reading -----------------------------------------------------------------
+    def read(self, table: str, day: dt.date, columns: Iterable[str] | None = None) -> pa.Table:
+        """The committed rows of one day (an empty table when there are none), with the `date`
+        column filled from the partition when asked for (all columns by default)."""
+        columns = list(columns) if columns is not None else TABLES[table].names
+        stored = [name for name in columns if name != PARTITION_KEY]
+        for attempt in range(3):
+            path = self._current(table, day)
+            if path is None:
+                return _with_date(file_schema(table).empty_table().select(stored), day, columns)
+            try:
+                rows = self._read_file(path, file_schema(table), stored)
+            except FileNotFoundError:
+                continue  # renamed into place meanwhile: look again
+            except (pa.ArrowException, OSError) as exc:
+                if not self._exists(path) and attempt < 2:
+                    continue
+                raise PartitionUnreadable(table, day, path, _reason(exc)) from exc
+            return _with_date(rows, day, columns)
+        raise PartitionUnreadable(table, day, self._part(table, day), "kept changing while read")
+
+    def read_range(
+        self,
+        table: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> pa.Table:
+        columns = list(columns) if columns is not None else None
+        days = [d for d in self.days(table) if (not start or d >= start) and (not end or d <= end)]
+        tables = [self.read(table, day, columns) for day in days]
+        if tables:
+            return pa.concat_tables(tables)
+        return empty_table(table).select(columns) if columns else empty_table(table)
+
+    def exists(self, table: str, day: dt.date) -> bool:
+        return self._current(table, day) is not None
+
+    def version(self, table: str, day: dt.date) -> str | None:
+        """A token that changes whenever the day's partition of `table` is rewritten."""
+        path = self._current(table, day)
+        if path is None:
+            return None
+        info = self.fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:  # renamed into place meanwhile
+            info = self.fs.get_file_info(self._part(table, day))
+            if info.type == pafs.FileType.NotFound:
+                return None
+        return f"{info.mtime_ns or 0:x}-{info.size or 0:x}"
 
     def days(self, table: str = "calls") -> list[dt.date]:
-        folder = self.root / table
-        if not folder.is_dir():
-            return []
-        found = []
-        for path in folder.glob("date=*"):
-            try:
-                found.append(dt.date.fromisoformat(path.name.removeprefix("date=")))
-            except ValueError:
-                logger.warning("ignoring %s: not a date=YYYY-MM-DD partition", path)
+        """The days that have a partition of `table`, oldest first."""
+        found = set()
+        folder = self._path(table)
+        if self._exists(folder):
+            selector = pafs.FileSelector(folder, recursive=True)
+            for info in self.fs.get_file_info(selector):
+                parent, _, name = info.path.rpartition("/")
+                if name == PART_NAME and (day := _parse_day(parent.rpartition("/")[2])):
+                    found.add(day)
+        found.update(day for day in self._journal_days() if self._pending(day, table))
         return sorted(found)
 
     def done_calls(self, day: dt.date) -> dict[str, dict]:
@@ -87,75 +171,323 @@ class Warehouse:
         rows.update({row["call_id"]: row for row in staged.to_pylist()})
         return rows
 
-    # writing ---------------------------------------------------------------
+    # writing -----------------------------------------------------------------
+    def lock_day(self, day: dt.date, purpose: str = "a writer") -> DayLock:
+        """The day's writer lock (re-entrant in this process); entering it also recovers
+        whatever a killed writer of the day left behind."""
+        if not self.local:
+            raise WarehouseError(
+                f"{self.base}: day locks need a local or network-mounted file system"
+            )
+        lock = DayLock(
+            Path(self._path(LOCKS, f"{_day_dir(day)}.lock")),
+            purpose,
+            self.lock_wait_s,
+            self.lock_stale_after_s,
+        )
+        return _RecoveringLock(lock, self, day)
+
     def stage_call(self, day: dt.date, call_row: dict, segment_rows: list[dict]) -> None:
         """Stage one call's rows; safe to call again for the same call (it replaces)."""
-        folder = self.staging_dir(day)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._staging(day)
+        self.fs.create_dir(folder, recursive=True)
         key = _file_key(call_row["call_id"])
-        _write_atomic(to_table("segments", segment_rows), folder / f"{key}.segments.parquet")
-        _write_atomic(to_table("calls", [call_row]), folder / f"{key}.calls.parquet")
+        self._write_file(to_table("segments", segment_rows), f"{folder}/{key}.segments.parquet")
+        self._write_file(to_table("calls", [call_row]), f"{folder}/{key}.calls.parquet")
 
     def commit_day(self, day: dt.date) -> int:
         """Merge staged calls into the day's partitions; returns how many calls were merged."""
-        folder = self.staging_dir(day)
-        call_files = sorted(folder.glob("*.calls.parquet")) if folder.is_dir() else []
-        if not call_files:
-            return 0
-        staged_calls = self._read_staged("calls", day)
-        staged_ids = pa.array(staged_calls["call_id"].to_pylist(), pa.string())
-        segment_files = [_segments_file(path) for path in call_files]
-        staged_segments = _concat("segments", [p for p in segment_files if p.exists()])
-        for table, staged in (("segments", staged_segments), ("calls", staged_calls)):
-            current = self.read(table, day)
-            kept = current.filter(pc.invert(pc.is_in(current["call_id"], staged_ids)))
-            merged = pa.concat_tables([kept, staged]).sort_by(
-                [("call_id", "ascending")] + ([("idx", "ascending")] if table == "segments" else [])
-            )
-            target = self.partition(table, day)
-            target.mkdir(parents=True, exist_ok=True)
-            _write_atomic(merged, target / PART_NAME)
-        for path in call_files + segment_files:
-            path.unlink(missing_ok=True)
-        logger.info("committed %d calls to %s", len(call_files), self.partition("calls", day))
+        with self.lock_day(day, "commit"):
+            call_files = self._staged_files(day, "calls")
+            if not call_files:
+                return 0
+            staged_calls = self._concat("calls", call_files)
+            segment_files = [f for f in self._staged_files(day, "segments")]
+            staged_segments = self._concat("segments", segment_files)
+            ids = pa.array(staged_calls["call_id"].to_pylist(), pa.string())
+            merged = {
+                table: _merge(self.read(table, day), staged, ids, table)
+                for table, staged in (("segments", staged_segments), ("calls", staged_calls))
+            }
+            self.write_day(day, merged)
+            for path in call_files + segment_files:
+                self.fs.delete_file(path)
+        logger.info("committed %d calls of %s", len(call_files), day)
         return len(call_files)
 
     def replace_day(self, table: str, day: dt.date, rows: pa.Table) -> None:
-        """Write a whole day of `table` at once (atomic: readers see old or new)."""
-        target = self.partition(table, day)
-        target.mkdir(parents=True, exist_ok=True)
-        _write_atomic(rows.cast(TABLES[table]), target / PART_NAME)
+        """Write a whole day of `table` at once (readers see old or new)."""
+        self.write_day(day, {table: rows})
 
-    def partition_files(self, day: dt.date, tables=("calls", "segments")) -> list[Path]:
-        return [self.partition(table, day) / PART_NAME for table in tables]
+    def write_day(self, day: dt.date, tables: dict[str, pa.Table]) -> None:
+        """Replace the day's partitions of several tables at once: readers see all or none."""
+        with self.lock_day(day, "write"):
+            moves = []
+            for table, rows in tables.items():
+                target = self._part(table, day)
+                self.fs.create_dir(target.rpartition("/")[0], recursive=True)
+                tmp = _tmp_beside(target)
+                self._write_parquet(_file_rows(table, rows), tmp)
+                moves.append((tmp, target))
+            self._apply(day, moves)
+
+    def delete_day(self, table: str, day: dt.date) -> None:
+        with self.lock_day(day, "delete"):
+            folder = self._path(table, _day_dir(day))
+            if self._exists(folder):
+                self.fs.delete_dir(folder)
+
+    # per-day state (the step runner's record of what ran) ------------------------
+    def read_state(self, day: dt.date) -> dict:
+        path = self._path(STATE, f"{_day_dir(day)}.json")
+        try:
+            with self.fs.open_input_stream(path) as handle:
+                return json.loads(handle.read().decode("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("%s unreadable (%s): every step of %s will run again", path, exc, day)
+            return {}
+
+    def write_state(self, day: dt.date, state: dict) -> None:
+        folder = self._path(STATE)
+        self.fs.create_dir(folder, recursive=True)
+        data = json.dumps(state, indent=1, sort_keys=True).encode("utf-8")
+        path = f"{folder}/{_day_dir(day)}.json"
+        tmp = _tmp_beside(path)
+        self._write_bytes(data, tmp)
+        self.fs.move(tmp, path)
+
+    # recovery ----------------------------------------------------------------
+    def recover(self, day: dt.date) -> None:
+        """Finish a committed write of `day` that a killed writer left half done, and remove
+        temporary files no commit refers to. Call it holding the day's lock."""
+        journal = self._read_journal(day)
+        if journal is not None:
+            moved = 0
+            for tmp, target in journal:
+                if self._exists(tmp):
+                    self.fs.move(tmp, target)
+                    moved += 1
+            self.fs.delete_file(self._journal(day))
+            logger.warning("%s: finished an interrupted write (%d files)", day, moved)
+        removed = [path for path in self._orphans(day) if self._delete(path)]
+        if removed:
+            logger.warning("%s: removed %d temporary files of a killed run", day, len(removed))
+
+    def _orphans(self, day: dt.date) -> Iterator[str]:
+        folders = [self._path(t, _day_dir(day)) for t in PARTITIONED_TABLES] + [self._staging(day)]
+        folders += [self._path(STATE), self._path(JOURNAL)]
+        for folder in folders:
+            if not self._exists(folder):
+                continue
+            for info in self.fs.get_file_info(pafs.FileSelector(folder)):
+                name = info.path.rpartition("/")[2]
+                if name.endswith(TMP_SUFFIX) and _tmp_day(name, folder, day):
+                    yield info.path
+
+    # internals -----------------------------------------------------------------
+    def _current(self, table: str, day: dt.date) -> str | None:
+        """The file holding the day's rows now: a committed write's new file while its
+        renames are under way, else the partition file; None when there is none."""
+        pending = self._pending(day, table)
+        if pending is not None and self._exists(pending):
+            return pending
+        target = self._part(table, day)
+        return target if self._exists(target) else None
+
+    def _pending(self, day: dt.date, table: str) -> str | None:
+        journal = self._read_journal(day)
+        if not journal:
+            return None
+        target = self._part(table, day)
+        return next((tmp for tmp, final in journal if final == target), None)
+
+    def _journal_days(self) -> list[dt.date]:
+        folder = self._path(JOURNAL)
+        if not self._exists(folder):
+            return []
+        names = [
+            i.path.rpartition("/")[2] for i in self.fs.get_file_info(pafs.FileSelector(folder))
+        ]
+        return [d for n in names if n.endswith(".json") and (d := _parse_day(n[:-5]))]
+
+    def _read_journal(self, day: dt.date) -> list[tuple[str, str]] | None:
+        try:
+            with self.fs.open_input_stream(self._journal(day)) as handle:
+                moves = json.loads(handle.read().decode("utf-8"))["moves"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # written atomically: unreadable means being replaced; next look wins
+        return [
+            (self._path(*tmp.split("/")), self._path(*final.split("/"))) for tmp, final in moves
+        ]
+
+    def _apply(self, day: dt.date, moves: list[tuple[str, str]]) -> None:
+        if len(moves) > 1:
+            relative = [[_relative(self.base, a), _relative(self.base, b)] for a, b in moves]
+            self.fs.create_dir(self._path(JOURNAL), recursive=True)
+            journal = self._journal(day)
+            tmp = _tmp_beside(journal)
+            self._write_bytes(json.dumps({"moves": relative}).encode("utf-8"), tmp)
+            self.fs.move(tmp, journal)  # the commit point
+        for tmp, target in moves:
+            self.fs.move(tmp, target)
+        if len(moves) > 1:
+            self.fs.delete_file(self._journal(day))
+
+    def _staged_files(self, day: dt.date, table: str) -> list[str]:
+        folder = self._staging(day)
+        if not self._exists(folder):
+            return []
+        suffix = f".{table}.parquet"
+        infos = self.fs.get_file_info(pafs.FileSelector(folder))
+        return sorted(i.path for i in infos if i.path.endswith(suffix))
 
     def _read_staged(self, table: str, day: dt.date) -> pa.Table:
-        folder = self.staging_dir(day)
-        if not folder.is_dir():
-            return empty_table(table)
-        return _concat(table, sorted(folder.glob(f"*.{table}.parquet")))
+        return self._concat(table, self._staged_files(day, table))
+
+    def _concat(self, table: str, paths: list[str]) -> pa.Table:
+        tables = [self._read_file(path, TABLES[table]) for path in paths]
+        return pa.concat_tables(tables) if tables else empty_table(table)
+
+    def _read_file(
+        self, path: str, schema: pa.Schema, columns: list[str] | None = None
+    ) -> pa.Table:
+        with self.fs.open_input_file(path) as handle:
+            return pq.read_table(handle, schema=schema, columns=columns)
+
+    def _write_file(self, table: pa.Table, path: str) -> None:
+        tmp = _tmp_beside(path)
+        self._write_parquet(table, tmp)
+        self.fs.move(tmp, path)
+
+    def _write_parquet(self, table: pa.Table, path: str) -> None:
+        try:
+            with self.fs.open_output_stream(path) as out:
+                pq.write_table(table, out, compression="zstd")
+            self._fsync(path)
+        except BaseException:
+            self._delete(path)
+            raise
+
+    def _write_bytes(self, data: bytes, path: str) -> None:
+        try:
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+            self._fsync(path)
+        except BaseException:
+            self._delete(path)
+            raise
+
+    def _fsync(self, path: str) -> None:
+        if self.local:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _delete(self, path: str) -> bool:
+        try:
+            self.fs.delete_file(path)
+            return True
+        except FileNotFoundError:
+            return False
 
 
-def _concat(table: str, paths: list[Path]) -> pa.Table:
-    tables = [pq.read_table(path, schema=TABLES[table]) for path in paths]
-    return pa.concat_tables(tables) if tables else empty_table(table)
+class _RecoveringLock:
+    """The day lock; the first entry in this process also recovers the day."""
+
+    def __init__(self, lock: DayLock, store: Warehouse, day: dt.date):
+        self.lock, self.store, self.day = lock, store, day
+
+    def __enter__(self) -> DayLock:
+        held = self.lock.__enter__()
+        self._held = held
+        if held.depth == 1:
+            try:
+                self.store.recover(self.day)
+            except BaseException:
+                held.__exit__(None, None, None)
+                raise
+        return held
+
+    def __exit__(self, *exc) -> None:
+        self._held.__exit__(*exc)
 
 
-def _segments_file(calls_file: Path) -> Path:
-    return calls_file.with_name(calls_file.name.replace(".calls.parquet", ".segments.parquet"))
+def write_parquet_file(table: pa.Table, path: Path) -> None:
+    """Write a standalone Parquet file (the marketing hand-off), atomically."""
+    store = Warehouse(path.parent)
+    store._write_file(table, str(path.resolve()))
+
+
+def read_parquet_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a standalone Parquet file written by write_parquet_file."""
+    return pq.read_table(path, columns=columns)
+
+
+def _merge(current: pa.Table, staged: pa.Table, ids: pa.Array, table: str) -> pa.Table:
+    kept = current.filter(pc.invert(pc.is_in(current["call_id"], ids)))
+    keys = [("call_id", "ascending")] + ([("idx", "ascending")] if table == "segments" else [])
+    return pa.concat_tables([kept, staged]).sort_by(keys)
+
+
+def _file_rows(table: str, rows: pa.Table) -> pa.Table:
+    """The rows as stored: every column of the schema but the partition key."""
+    schema = file_schema(table)
+    missing = [name for name in schema.names if name not in rows.column_names]
+    for name in missing:
+        rows = rows.append_column(
+            schema.field(name), pa.nulls(rows.num_rows, schema.field(name).type)
+        )
+    return rows.select(schema.names).cast(schema)
+
+
+def _with_date(rows: pa.Table, day: dt.date, columns: list[str]) -> pa.Table:
+    if PARTITION_KEY not in columns:
+        return rows
+    date = pa.array([day] * rows.num_rows, pa.date32())
+    rows = rows.append_column(pa.field(PARTITION_KEY, pa.date32(), nullable=False), date)
+    return rows.select(columns)
+
+
+def _day_dir(day: dt.date) -> str:
+    return f"{PARTITION_KEY}={day.isoformat()}"
+
+
+def _parse_day(name: str) -> dt.date | None:
+    if not name.startswith(f"{PARTITION_KEY}="):
+        return None
+    try:
+        return dt.date.fromisoformat(name.removeprefix(f"{PARTITION_KEY}="))
+    except ValueError:
+        logger.warning("ignoring %s: not a %s=YYYY-MM-DD partition", name, PARTITION_KEY)
+        return None
+
+
+def _tmp_beside(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+
+
+def _tmp_day(name: str, folder: str, day: dt.date) -> bool:
+    """Temporary files in shared folders (state, journal) belong to the day they name."""
+    if folder.endswith((f"/{STATE}", f"/{JOURNAL}")):
+        return name.startswith(f".{_day_dir(day)}.json.")
+    return True
+
+
+def _relative(base: str, path: str) -> str:
+    return path.removeprefix(base + "/")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _file_key(call_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", call_id)[:40]
     return f"{safe}-{hashlib.sha1(call_id.encode()).hexdigest()[:10]}"
-
-
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -12,17 +12,17 @@ import csv
 import datetime as dt
 import io
 import json
-import logging
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.logs import get_logger
 from storage.recordings import MANIFEST_COLUMNS
 from synth.scripts import CallScript, DayPlan, plan_days
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 LAST_DEMO_DAY = dt.date(2026, 11, 20)
 BATCH = 12  # calls whose sentences are spoken together, so every worker has work

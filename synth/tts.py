@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import queue
 import shutil
@@ -30,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.errors import CallscopeError
+from core.errors import CallscopeError
+from core.logs import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 TTSKIT_ENGINE = "ttskit-0.3.8/mspk/melgan"
 VOICES = {"Siyue": "female", "Aida": "male"}

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, decode
-from asr.errors import BadRecordingError
+from asr.audio import decode
+from core.errors import BadRecordingError
+from core.records import SAMPLE_RATE
 from tests.conftest import write_tone
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from callscope.config import ConfigError, call_settings_hash, load_config
+from core.config import ConfigError, call_settings_hash, load_config
 
 
 def test_default_config_is_embedded():
@@ -10,7 +10,7 @@ def test_default_config_is_embedded():
 
 
 def test_gpu_config_loads():
-    from callscope.config import CONFIG_DIR
+    from core.config import CONFIG_DIR
 
     settings = load_config(CONFIG_DIR / "gpu.yaml")
     assert settings.asr.device == "cuda" and settings.asr.batch_size > 0

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import DecodedAudio, decode
+from asr.audio import decode
 from asr.call import attribute_speakers, transcribe_call
 from asr.diarize import DiarizationError, diarize, get_diarizer, load_pipeline
 from asr.scoring import read_rttm, to_annotation
-from callscope.config import load_config
 from callscope.demo import hold_music, package_file
 from callscope.night import get_batched, get_model
+from core.config import load_config
+from core.records import DecodedAudio
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr.audio import SAMPLE_RATE, DecodedAudio
-from asr.torch_compat import import_torchaudio
+from core.records import SAMPLE_RATE, DecodedAudio
+from core.torch_compat import import_torchaudio
 from emotion.errors import EmotionModelError
 from emotion.hf import (
     TransformersTextScorer,

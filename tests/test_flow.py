@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from asr.errors import TransientError
+from core.errors import TransientError
 from storage.recordings import LocalRecordingSource
 from storage.warehouse import Warehouse
 from tests.conftest import make_day

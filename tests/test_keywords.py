@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.text import fold, index_tokens
 from keywords.categorize import categorize_call, hit_time
 from keywords.query import QueryError, highlight_spans, parse
 from keywords.rules import RuleError, RuleSet, load_rules
-from keywords.text import fold, index_tokens
 
 
 def test_fold_keeps_offsets_and_maps_variants():
@@ -146,7 +146,7 @@ def test_hit_time_uses_word_times():
 
 
 def test_starter_rules_load_and_tag_a_launch_day_complaint():
-    from callscope.config import load_config
+    from core.config import load_config
 
     starter = load_rules(load_config(None).keywords.rules)
     result = categorize_call(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr.audio import DecodedAudio
+from core.records import DecodedAudio
 from emotion.prosody import (
     ProsodySettings,
     arousal_from_features,

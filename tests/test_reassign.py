@@ -65,8 +65,8 @@ def test_centroids_weigh_turns_by_their_length():
 @pytest.fixture(scope="module")
 def sample_output():
     from asr.diarize import get_diarizer
-    from callscope.config import load_config
     from callscope.demo import package_file
+    from core.config import load_config
 
     pipeline = get_diarizer(load_config(None).diarization)
     samples, _ = sf.read(package_file("pyannote.audio", "sample", "sample.wav"), dtype="float32")

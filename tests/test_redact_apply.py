@@ -11,11 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from callscope.config import load_config
-from callscope.night import incidents_day
-from keywords.rules import load_rules
+from core.config import load_config
 from privacy.redact import find_pii
 from storage.warehouse import Warehouse
+from tests.test_incidents import run_steps
 
 DAY = dt.date(2026, 11, 18)
 LEAKS = ["我的电话号码是135,975次，5890，麻烦回电。", "My number is 188, I'm 247, 2881."]
@@ -48,9 +47,8 @@ def leaky_day(tmp_path):
     for i, leak in enumerate(LEAKS):
         stored_call(store, f"c{i}", leak)
     stored_call(store, "c9", "路由器灯一直闪。")
-    store.commit_day(DAY)
-    settings = load_config(None)
-    incidents_day(store, DAY, settings, load_rules(settings.keywords.rules))
+    # the night of those rules: everything but redacting again
+    run_steps(store, DAY, load_config(None), ("commit", "categories", "incidents"))
     return store
 
 
@@ -73,7 +71,7 @@ def test_stored_day_is_redacted_again_and_its_incidents_rebuilt(leaky_day):
 
     result = redact_apply(store, "--date", DAY.isoformat(), "--json")
     assert result.exit_code == 0, result.output
-    (report,) = json.loads(result.output)
+    (report,) = json.loads(result.stdout)
     assert report["date"] == DAY.isoformat() and report["segments"] == 9
     assert report["changed"] == 2 and report["incidents_rebuilt"] is True
 
@@ -92,7 +90,7 @@ def test_stored_day_is_redacted_again_and_its_incidents_rebuilt(leaky_day):
 def test_a_second_run_changes_nothing(leaky_day):
     store = leaky_day
     assert redact_apply(store, "--date", DAY.isoformat()).exit_code == 0
-    segments = store.partition("segments", DAY) / "part-0.parquet"
+    segments = store.root / "segments" / f"date={DAY}" / "part-0.parquet"
     written = segments.stat().st_mtime_ns
     result = redact_apply(store, "--from", DAY.isoformat(), "--to", DAY.isoformat())
     assert result.exit_code == 0

@@ -220,7 +220,7 @@ def test_categories_apply_to_a_past_day_from_stored_segments(store, index):
 
 
 def _starter_rules():
-    from callscope.config import load_config
+    from core.config import load_config
 
     return load_config(None).keywords.rules
 
@@ -357,14 +357,14 @@ def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
 
 
 def test_a_corrupt_partition_is_named_and_nothing_is_rewritten(cli_config, store):
-    segments = store.partition("segments", DAY1) / "part-0.parquet"
-    calls = store.partition("calls", DAY1) / "part-0.parquet"
+    segments = store.root / "segments" / f"date={DAY1}" / "part-0.parquet"
+    calls = store.root / "calls" / f"date={DAY1}" / "part-0.parquet"
     before = calls.read_bytes()
     segments.write_bytes(b"junk")
     code, out = run_cli("categories", "apply", "--date", DAY1, "--config", cli_config)
-    assert code == 2 and "cannot be read" in out and "date=2026-11-20" in out
+    assert code == 3 and "cannot be read" in out and "date=2026-11-20" in out
     assert calls.read_bytes() == before
-    assert not (store.partition("keyword_hits", DAY1) / "part-0.parquet").exists()
+    assert not store.exists("keyword_hits", DAY1)
 
 
 def test_redacted_results_hide_personal_data_and_keep_highlights_on_the_words(store, tmp_path):

@@ -13,7 +13,7 @@ from asr.speakers import (
     speaker_of,
     split_by_speaker,
 )
-from callscope.config import RoleSettings
+from core.config import RoleSettings
 
 ROLES = RoleSettings()
 

@@ -12,7 +12,7 @@ from tests.conftest import ZH_REFERENCE
 
 @pytest.fixture(scope="module")
 def model():
-    from callscope.config import load_config
+    from core.config import load_config
 
     return get_model(load_config())
 
@@ -58,7 +58,7 @@ def test_stereo_channels_become_agent_and_customer(model, settings, stereo_call)
 
 
 def test_silence_gives_no_segments_and_no_phantoms(model, settings):
-    from asr.audio import DecodedAudio
+    from core.records import DecodedAudio
 
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal((1, 16000 * 8)) * 0.002).astype(np.float32)
@@ -68,7 +68,7 @@ def test_silence_gives_no_segments_and_no_phantoms(model, settings):
 
 
 def test_duplicated_mono_in_stereo_is_treated_as_mono(model, settings, mono_en):
-    from asr.audio import DecodedAudio
+    from core.records import DecodedAudio
 
     mono = decode(mono_en.read_bytes(), mono_en.name).samples
     twice = DecodedAudio(np.vstack([mono, mono]), 8000, 2, "pcm")

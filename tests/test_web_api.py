@@ -605,9 +605,9 @@ def test_users_cli(tmp_path, monkeypatch):
     )
     assert short.exit_code == 2 and "at least 8" in short.output
     demo = runner.invoke(cli, ["users", "demo", "--json", *warehouse])
-    created = json.loads(demo.output)
+    created = json.loads(demo.stdout)
     assert [u["role"] for u in created] == ["supervisor", "analyst", "marketing"]
-    listed = json.loads(runner.invoke(cli, ["users", "list", "--json", *warehouse]).output)
+    listed = json.loads(runner.invoke(cli, ["users", "list", "--json", *warehouse]).stdout)
     assert [u["name"] for u in listed] == ["analyst", "lee", "marketing", "supervisor"]
     store = UserStore(tmp_path / "wh" / "web" / "users.json")
     assert store.verify("marketing", created[2]["password"]) is not None

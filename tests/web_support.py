@@ -11,11 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from callscope.config import Settings, load_config
-from callscope.night import emotion_day, incidents_day
-from keywords.daily import apply_categories, update_index
-from keywords.index import SearchIndex
-from keywords.rules import load_rules
+from callscope.steps import DayRunner
+from core.config import Settings, load_config
 from privacy.redact import redact_segments
 from storage.warehouse import Warehouse
 from tests.test_incidents import LAUNCH, call_segments, normal_days
@@ -40,26 +37,17 @@ class WebWarehouse:
 def build(root: Path) -> WebWarehouse:
     settings = load_config(None, warehouse=root / "warehouse", recordings=root / "recordings")
     store = Warehouse(settings.warehouse)
-    rules = load_rules(settings.keywords.rules)
     recordings = root / "recordings"
     plan = normal_days(8) | {LAUNCH: {"preorder": 12, "billing": 5, "broadband": 4}}
-    index = SearchIndex(settings.search_index)
-    try:
-        for day, counts in sorted(plan.items()):
-            folder = recordings / day.isoformat()
-            folder.mkdir(parents=True, exist_ok=True)
-            generic = folder / "generic.flac"
-            shutil.copy(DATA / "en_stereo_call.flac", generic)
-            _stage_day(store, day, counts, generic)
-            if day == LAUNCH:
-                _stage_audio_call(store, day, folder)
-            store.commit_day(day)
-            apply_categories(store, day, rules)
-            emotion_day(store, day, settings)
-            incidents_day(store, day, settings, rules)
-            update_index(store, index, day)
-    finally:
-        index.close()
+    for day, counts in sorted(plan.items()):
+        folder = recordings / day.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        generic = folder / "generic.flac"
+        shutil.copy(DATA / "en_stereo_call.flac", generic)
+        _stage_day(store, day, counts, generic)
+        if day == LAUNCH:
+            _stage_audio_call(store, day, folder)
+        DayRunner(store, day, settings).run()
     return WebWarehouse(root, settings, recordings)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 
+from core.logs import get_logger
 from web import params as P
 from web import services
 from web.app import CurrentUser, ctx_of
@@ -19,7 +19,7 @@ from web.auth import User
 from web.data import AUDIO_TYPES
 from web.errors import BadRequest, Forbidden
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 router = APIRouter(prefix="/api")
 MAX_BODY = 16_384

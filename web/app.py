@@ -9,7 +9,6 @@ Content-Security-Policy: the app loads nothing from anywhere else.
 from __future__ import annotations
 
 import hashlib
-import logging
 import mimetypes
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +20,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from callscope.config import Settings
+from core.config import Settings
+from core.errors import PartitionUnreadable
+from core.logs import get_logger
 from keywords.rules import RuleError, load_rules
 from web.auth import LoginThrottle, SessionSigner, User, UserStore, secret_from_env
 from web.data import WarehouseView
@@ -29,7 +30,7 @@ from web.errors import NotSignedIn, WebError
 from web.saved import SavedQueries
 from web.services import Context
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "callscope_session"
@@ -193,6 +194,11 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError):
         return error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(PartitionUnreadable)
+    async def unreadable(request: Request, exc: PartitionUnreadable):
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(request, 503, exc.public_message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

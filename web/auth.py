@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
 import os
 import re
 import secrets
@@ -25,7 +24,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from core.logs import get_logger
+
+logger = get_logger(__name__)
 
 ROLES = ("supervisor", "analyst", "marketing")
 SECRET_ENV = "CALLSCOPE_SECRET_KEY"

@@ -9,7 +9,6 @@ is seen at the next request.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from storage.schemas import TABLES
-from storage.warehouse import PART_NAME, Warehouse
+from core.logs import get_logger
+from storage.warehouse import Warehouse
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 SEGMENT_COLUMNS = [
     "call_id", "idx", "start_s", "end_s", "speaker", "overlap", "text", "text_redacted",
@@ -46,10 +44,6 @@ AUDIO_TYPES = {
     ".ogg": "audio/ogg",
     ".m4a": "audio/mp4",
 }
-
-
-class DataError(RuntimeError):
-    """A partition that cannot be read; the message names it."""
 
 
 class _DayTable:
@@ -110,24 +104,15 @@ class WarehouseView:
     def days(self, table: str = "calls") -> list[dt.date]:
         return self.store.days(table)
 
-    def stamp(self, table: str, day: dt.date) -> tuple[Path, int | None]:
-        path = self.store.partition(table, day) / PART_NAME
-        try:
-            return path, path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return path, None
+    def stamp(self, table: str, day: dt.date) -> str | None:
+        """The partition's version token: changes whenever the day is rewritten."""
+        return self.store.version(table, day)
 
     def _read(self, table: str, day: dt.date, columns: list[str]) -> pa.Table:
-        path, stamp = self.stamp(table, day)
-        if stamp is None:
-            return TABLES[table].empty_table().select(columns)
-        try:
-            return pq.read_table(path, columns=columns, schema=TABLES[table])
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{path} cannot be read ({exc})") from exc
+        return self.store.read(table, day, columns)
 
     def _day_table(self, table: str, day: dt.date, columns: list[str], keys: list[str]):
-        _, stamp = self.stamp(table, day)
+        stamp = self.stamp(table, day)
         return self._days[table].get(
             day, stamp, lambda: _DayTable(self._read(table, day, columns), keys)
         )
@@ -143,7 +128,7 @@ class WarehouseView:
 
     def _call_ids(self, day: dt.date) -> pa.Array:
         """The day's call ids only (kept for every day: a few bytes a call)."""
-        _, stamp = self.stamp("calls", day)
+        stamp = self.stamp("calls", day)
         with self._ids_lock:
             known = self._ids.get(day)
         if known and known[0] == stamp:
@@ -179,7 +164,7 @@ class WarehouseView:
         return {"queues": sorted(queues), "agents": sorted(agents)}
 
     def _day_facets(self, day: dt.date) -> tuple[set, set]:
-        _, stamp = self.stamp("calls", day)
+        stamp = self.stamp("calls", day)
         with self._ids_lock:
             known = self._facets.get(day)
         if known and known[0] == stamp:

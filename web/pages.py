@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 from urllib.parse import parse_qs, urlencode
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 
+from core.logs import get_logger
 from web import charts, services
 from web import params as P
 from web.app import (
@@ -25,7 +25,7 @@ from web.app import (
 )
 from web.errors import BadRequest, Forbidden
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 router = APIRouter()
 MAX_FORM = 4096

@@ -5,7 +5,6 @@ functions, so they always agree."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,7 +13,8 @@ from urllib.parse import quote, urlencode
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from callscope.config import Settings
+from core.config import Settings
+from core.logs import get_logger
 from emotion.trends import BY, ROLES, load_trends
 from incidents.report import public_rows
 from keywords.index import SearchIndex, SearchIndexError
@@ -22,11 +22,11 @@ from keywords.query import QueryError
 from privacy.redact import redact
 from web import params as P
 from web.auth import LoginThrottle, SessionSigner, User, UserStore
-from web.data import LRU, DataError, WarehouseView
+from web.data import LRU, WarehouseView
 from web.errors import BadRequest, Forbidden, NotFound, Unavailable
 from web.saved import SavedQueries
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 TREND_CALLS_LIMIT = 200
 _DRAW_LOCK = threading.Lock()  # matplotlib's pyplot is not thread-safe
@@ -114,15 +114,12 @@ def facets(ctx: Context, user: User) -> dict:
 
 # calls -----------------------------------------------------------------------------------
 def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> dict:
-    try:
-        day = ctx.view.call_day(call_id, hint)
-        call = ctx.view.call(call_id, day) if day else None
-        if call is None:
-            raise NotFound(f"no call {call_id!r} in the warehouse")
-        segments = ctx.view.segments(call_id, day)
-        hits = ctx.view.keyword_hits(call_id, day)
-    except DataError as exc:
-        raise Unavailable(str(exc)) from exc
+    day = ctx.view.call_day(call_id, hint)
+    call = ctx.view.call(call_id, day) if day else None
+    if call is None:
+        raise NotFound(f"no call {call_id!r} in the warehouse")
+    segments = ctx.view.segments(call_id, day)
+    hits = ctx.view.keyword_hits(call_id, day)
     tags: dict[int, list[str]] = {}
     for hit in hits:
         names = tags.setdefault(hit["idx"], [])
@@ -163,11 +160,8 @@ def _segment(seg: dict, tags: list[str], user: User) -> dict:
 def audio_file(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> Path:
     if not user.hears_audio:
         raise Forbidden("audio is not available to the marketing role")
-    try:
-        day = ctx.view.call_day(call_id, hint)
-        call = ctx.view.call(call_id, day) if day else None
-    except DataError as exc:
-        raise Unavailable(str(exc)) from exc
+    day = ctx.view.call_day(call_id, hint)
+    call = ctx.view.call(call_id, day) if day else None
     if call is None:
         raise NotFound(f"no call {call_id!r} in the warehouse")
     path = ctx.view.audio_file(call)
@@ -208,18 +202,15 @@ def trends(ctx: Context, user: User, params) -> dict:
 
 def _emotion_stamp(ctx: Context, start, end) -> tuple:
     days = [d for d in ctx.view.days("emotion_daily") if start <= d <= end]
-    return tuple(ctx.view.stamp("emotion_daily", d)[1] for d in days)
+    return tuple(ctx.view.stamp("emotion_daily", d) for d in days)
 
 
 def _trend_rows(ctx: Context, start, end, by: str, role: str) -> list[dict]:
-    try:
-        rows = ctx._cache.get(
-            ("trends", start, end, by, role),
-            _emotion_stamp(ctx, start, end),
-            lambda: load_trends(ctx.view.store, start, end, by, role),
-        )
-    except (pa.ArrowException, OSError) as exc:
-        raise Unavailable(f"the emotion tables cannot be read ({exc})") from exc
+    rows = ctx._cache.get(
+        ("trends", start, end, by, role),
+        _emotion_stamp(ctx, start, end),
+        lambda: load_trends(ctx.view.store, start, end, by, role),
+    )
     return [dict(row) for row in rows]
 
 
@@ -232,10 +223,7 @@ def trend_calls(ctx: Context, user: User, params) -> dict:
     key = P.one(params, "key") or ("all" if by == "all" else None)
     if key is None:
         raise BadRequest(f"key is required: the {by} of the point")
-    try:
-        table = ctx.view.calls_table(day).table
-    except DataError as exc:
-        raise Unavailable(str(exc)) from exc
+    table = ctx.view.calls_table(day).table
     table = table.filter(_group_mask(table, by, key))
     total = table.num_rows
     column = "customer_sentiment" if role == "customer" else "agent_sentiment"
@@ -308,11 +296,8 @@ def incidents(ctx: Context, user: User, params) -> dict:
         return {"date": None, "days": [], "rows": [], "calls_with_statement": 0}
     if day not in days:
         raise NotFound(f"no incidents for {day}; days with incidents: {_span(days)}")
-    stamp = ctx.view.stamp("incidents", day)[1], ctx.view.stamp("call_issues", day)[1]
-    try:
-        rows, statements = ctx._cache.get(("incidents", day), stamp, lambda: _incidents(ctx, day))
-    except (pa.ArrowException, OSError) as exc:
-        raise Unavailable(f"the incidents of {day} cannot be read ({exc})") from exc
+    stamp = ctx.view.stamp("incidents", day), ctx.view.stamp("call_issues", day)
+    rows, statements = ctx._cache.get(("incidents", day), stamp, lambda: _incidents(ctx, day))
     rows = [_incident(row, day) for row in rows if row["is_spike"] or not spikes_only]
     return {
         "date": day.isoformat(),

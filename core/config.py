@@ -8,6 +8,7 @@ below. Secrets are never read from YAML: only from the environment.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -17,17 +18,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from core.errors import ConfigError
+
+# The default configs ship inside the installed product (package `configs`), editable or not.
+CONFIG_DIR = Path(str(importlib.resources.files("configs")))
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 CONFIG_ENV = "CALLSCOPE_CONFIG"
 
 ChannelLayout = Literal["agent_left", "customer_left", "mono"]
 # Words supervisors search for that a general model mishears (工信部 -> 公信部, 销户 -> 消护).
 TELECOM_HOTWORDS_ZH = "工信部 销户 携号转网 预约 预售 配送 物流 话费 扣费 明细 流量包 月租 套餐 宽带 信号 热线 订购 退订"
-
-
-class ConfigError(Exception):
-    """The configuration file or an override is missing or invalid."""
 
 
 class _Section(BaseModel):
@@ -215,6 +215,15 @@ class FlowSettings(_Section):
     retry_delay_s: float = Field(5.0, ge=0)
 
 
+class LockSettings(_Section):
+    """One writer per warehouse day (the night, or an apply command)."""
+
+    wait_s: float = Field(300.0, ge=0, description="a second writer waits this long, then exits")
+    stale_after_s: float = Field(
+        120.0, ge=5, description="a holder on another host that stopped touching it is gone"
+    )
+
+
 class KeywordSettings(_Section):
     rules: Path = Field(
         CONFIG_DIR / "categories.yaml",
@@ -263,7 +272,7 @@ class EmotionSettings(_Section):
     @field_validator("text_label_map", "voice_label_map")
     @classmethod
     def _known_emotions(cls, value: dict[str, str]) -> dict[str, str]:
-        from emotion.scores import EMOTIONS
+        from core.records import EMOTIONS
 
         for label, emotion in value.items():
             if emotion not in EMOTIONS:
@@ -329,6 +338,7 @@ class Settings(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    lock: LockSettings = Field(default_factory=LockSettings)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)

@@ -8,11 +8,12 @@ extension marked unavailable, exactly as torchaudio itself does when no extensio
 
 from __future__ import annotations
 
-import logging
 import sys
 import types
 
-logger = logging.getLogger(__name__)
+from core.logs import get_logger
+
+logger = get_logger(__name__)
 
 
 def import_torchaudio():

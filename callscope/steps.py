@@ -1,0 +1,346 @@
+"""The day's steps: the one place that lists them, in order, with what each reads and writes.
+
+A night transcribes its calls one by one (callscope/night.py: `process_call` stages each call)
+and then runs every step below from `commit`. An `apply` command runs one step again and then
+everything downstream of it, so re-applying the rules to a past day also refreshes that day's
+emotion, search rows, incidents and hand-off.
+
+Each step has a version made of its code version and the settings that shape its output, and
+it reads the output versions of the steps it comes after. The runner records, per day, the
+version, inputs and output of every step that ran (Warehouse.read_state / write_state); a step
+whose version and inputs are unchanged is skipped. A step that runs gets a new output version,
+so the steps after it run too. The whole run holds the day's lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from core.config import Settings
+from core.logs import get_logger
+from storage.warehouse import Warehouse
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    after: tuple[str, ...]
+    code_version: str
+    shaping: Callable[[DayContext], Any]  # what of the settings shapes the output (JSON-able)
+    run: Callable[[DayContext], Any]
+    enabled: Callable[[Settings], bool] = lambda settings: True
+    always: bool = False  # runs every time (its input is outside the graph: staged calls)
+    changed: Callable[[Any], bool] = lambda result: True
+    retries: int = 0
+
+    def version(self, ctx: DayContext) -> str:
+        return _digest([self.code_version, self.shaping(ctx)])
+
+
+@dataclass
+class DayContext:
+    """What a step needs: the warehouse, the day, the settings and the models (loaded once per
+    process through each stage's cached factory)."""
+
+    store: Warehouse
+    day: dt.date
+    settings: Settings
+
+    @cached_property
+    def rules(self):
+        from keywords.rules import load_rules
+
+        return load_rules(self.settings.keywords.rules)
+
+    @cached_property
+    def text_scorer(self):
+        from emotion.backends import get_text_scorer
+
+        return get_text_scorer(self.settings.emotion)
+
+    @property
+    def embedder(self):
+        from incidents.embed import get_embedder
+
+        incidents = self.settings.incidents
+        return get_embedder(incidents.embedding_model, incidents.device)
+
+    def category_labels(self) -> dict[str, str]:
+        return {c.name: c.label or c.name for c in self.rules.categories}
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # ran | skipped | off
+    result: Any = None
+    seconds: float = 0.0
+    reason: str = ""
+
+
+# the steps -------------------------------------------------------------------------------------
+def _commit(ctx: DayContext) -> int:
+    return ctx.store.commit_day(ctx.day)
+
+
+def _redact(ctx: DayContext):
+    from privacy.daily import reapply_redaction
+
+    return reapply_redaction(ctx.store, ctx.day)
+
+
+def _categories(ctx: DayContext):
+    from keywords.daily import apply_categories
+
+    return apply_categories(ctx.store, ctx.day, ctx.rules, force=True)
+
+
+def _emotion(ctx: DayContext):
+    from emotion.daily import apply_emotion
+
+    return apply_emotion(ctx.store, ctx.day, ctx.text_scorer, ctx.settings.emotion, force=True)
+
+
+def _index(ctx: DayContext) -> int | None:
+    from keywords.daily import update_index
+    from keywords.index import SearchIndex
+
+    index = SearchIndex(ctx.settings.search_index)
+    try:
+        return update_index(ctx.store, index, ctx.day)
+    finally:
+        index.close()
+
+
+def _incidents(ctx: DayContext):
+    from incidents.daily import apply_incidents
+
+    return apply_incidents(
+        ctx.store, ctx.day, ctx.settings.incidents, ctx.embedder, ctx.category_labels()
+    )
+
+
+def _handoff(ctx: DayContext):
+    from incidents.handoff import write_handoff
+
+    return write_handoff(ctx.store, ctx.day, ctx.settings.handoff_dir)
+
+
+def _emotion_shaping(ctx: DayContext):
+    from emotion.backends import settings_version
+
+    return settings_version(ctx.settings.emotion, ctx.text_scorer)
+
+
+def _incident_shaping(ctx: DayContext):
+    from incidents.daily import version
+
+    return [version(ctx.settings.incidents), ctx.category_labels()]
+
+
+def _redaction_version(ctx: DayContext) -> str:
+    from privacy.redact import REDACTION_VERSION
+
+    return REDACTION_VERSION
+
+
+def _index_version(ctx: DayContext) -> str:
+    from keywords.index import INDEX_VERSION
+
+    return INDEX_VERSION
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "commit",
+        reads=("staged calls",),
+        writes=("calls", "segments"),
+        after=(),
+        code_version="commit-1",
+        shaping=lambda ctx: None,
+        run=_commit,
+        always=True,
+        changed=lambda merged: merged > 0,
+        retries=2,
+    ),
+    Step(
+        "redact",
+        reads=("segments",),
+        writes=("segments",),
+        after=("commit",),
+        code_version="redact-1",
+        shaping=_redaction_version,
+        run=_redact,
+        changed=lambda run: run.changed > 0,
+    ),
+    Step(
+        "categories",
+        reads=("calls", "segments"),
+        writes=("keyword_hits", "calls"),
+        after=("redact",),
+        code_version="categories-1",
+        shaping=lambda ctx: ctx.rules.version_hash,
+        run=_categories,
+    ),
+    Step(
+        "emotion",
+        reads=("calls", "segments"),
+        writes=("segments", "calls", "emotion_daily"),
+        after=("categories",),  # the escalation risk reads the categories
+        code_version="emotion-1",
+        shaping=_emotion_shaping,
+        run=_emotion,
+        enabled=lambda settings: settings.emotion.enabled,
+    ),
+    Step(
+        "index",
+        reads=("calls", "segments"),
+        writes=("search index",),
+        after=("emotion", "categories"),
+        code_version="index-1",
+        shaping=_index_version,
+        run=_index,
+        retries=2,
+    ),
+    Step(
+        "incidents",
+        reads=("calls", "segments", "incidents of earlier days"),
+        writes=("call_issues", "statement_sample", "incidents"),
+        after=("emotion", "categories"),
+        code_version="incidents-1",
+        shaping=_incident_shaping,
+        run=_incidents,
+        enabled=lambda settings: settings.incidents.enabled,
+    ),
+    Step(
+        "handoff",
+        reads=("incidents", "call_issues", "calls"),
+        writes=("hand-off bundle",),
+        after=("incidents",),
+        code_version="handoff-1",
+        shaping=lambda ctx: str(ctx.settings.handoff_dir),
+        run=_handoff,
+        enabled=lambda settings: settings.incidents.enabled,
+        retries=2,
+    ),
+)
+BY_NAME = {step.name: step for step in STEPS}
+
+
+def downstream(start: str | None) -> list[Step]:
+    """`start` and every step that depends on it, in the graph's order (all steps for None)."""
+    if start is None:
+        return list(STEPS)
+    if start not in BY_NAME:
+        raise ValueError(f"no step {start!r}; steps: {', '.join(BY_NAME)}")
+    chosen = {start}
+    for step in STEPS:
+        if chosen.intersection(step.after):
+            chosen.add(step.name)
+    return [step for step in STEPS if step.name in chosen]
+
+
+def load_step_models(settings: Settings) -> None:
+    """Load the day steps' models and rules up front, so that one that cannot load stops the
+    run with one clear error instead of failing at the end of a night."""
+    ctx = DayContext(Warehouse.from_settings(settings), dt.date.today(), settings)
+    ctx.rules  # noqa: B018 (loads and checks the rule file)
+    if settings.emotion.enabled:
+        ctx.text_scorer  # noqa: B018
+    if settings.incidents.enabled:
+        ctx.embedder  # noqa: B018
+
+
+@dataclass
+class DayRunner:
+    """Runs steps of one day and records what ran."""
+
+    store: Warehouse
+    day: dt.date
+    settings: Settings
+    progress: Callable[[StepOutcome], None] | None = None
+    ctx: DayContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = DayContext(self.store, self.day, self.settings)
+
+    def plan(self, start: str | None = None, only: Iterable[str] | None = None) -> list[Step]:
+        steps = downstream(start)
+        if only is not None:
+            wanted = set(only)
+            steps = [step for step in steps if step.name in wanted]
+        return steps
+
+    def run(
+        self, start: str | None = None, force: bool = False, only: Iterable[str] | None = None
+    ) -> dict[str, StepOutcome]:
+        """Run `start` (forced when `force`) and everything after it; all steps for None."""
+        outcomes = {}
+        with self.store.lock_day(self.day, f"steps from {start or 'commit'}"):
+            for step in self.plan(start, only):
+                outcomes[step.name] = self.run_step(step.name, force and step.name == start)
+        return outcomes
+
+    def run_step(self, name: str, force: bool = False) -> StepOutcome:
+        step = BY_NAME[name]
+        with self.store.lock_day(self.day, f"step {name}"):
+            outcome = self._run_step(step, force)
+        logger.info(
+            "%s %s: %s%s",
+            self.day,
+            name,
+            outcome.status,
+            f" ({outcome.reason})" if outcome.reason else f" in {outcome.seconds:.1f} s",
+        )
+        if self.progress:
+            self.progress(outcome)
+        return outcome
+
+    def _run_step(self, step: Step, force: bool) -> StepOutcome:
+        state = self.store.read_state(self.day)
+        records = state.setdefault("steps", {})
+        previous = records.get(step.name)
+        if not step.enabled(self.settings):
+            records[step.name] = {"version": "off", "inputs": "", "output": "off"}
+            self.store.write_state(self.day, state)
+            return StepOutcome(step.name, "off", reason="switched off in the config")
+        version = step.version(self.ctx)
+        inputs = _digest([records.get(up, {}).get("output") for up in step.after])
+        same = bool(previous) and previous["version"] == version and previous["inputs"] == inputs
+        if same and not (force or step.always):
+            return StepOutcome(step.name, "skipped", reason="inputs and settings unchanged")
+        started = time.perf_counter()
+        result = step.run(self.ctx)
+        seconds = time.perf_counter() - started
+        if same and not step.changed(result):
+            output = previous["output"]
+        elif same or step.always:
+            output = _digest([version, inputs, uuid.uuid4().hex])  # same inputs, new data
+        else:
+            output = _digest([version, inputs])
+        records[step.name] = {
+            "version": version,
+            "inputs": inputs,
+            "output": output,
+            "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "seconds": round(seconds, 3),
+        }
+        self.store.write_state(self.day, state)
+        return StepOutcome(step.name, "ran", result, seconds)
+
+
+def _digest(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
