@@ -202,7 +202,7 @@ class Warehouse:
             if not call_files:
                 return 0
             staged_calls = self._concat("calls", call_files)
-            segment_files = [f for f in self._staged_files(day, "segments")]
+            segment_files = self._staged_files(day, "segments")
             staged_segments = self._concat("segments", segment_files)
             ids = pa.array(staged_calls["call_id"].to_pylist(), pa.string())
             merged = {
@@ -212,6 +212,8 @@ class Warehouse:
             self.write_day(day, merged)
             for path in call_files + segment_files:
                 self.fs.delete_file(path)
+            if not self.fs.get_file_info(pafs.FileSelector(self._staging(day))):
+                self.fs.delete_dir(self._staging(day))
         logger.info("committed %d calls of %s", len(call_files), day)
         return len(call_files)
 
@@ -364,37 +366,13 @@ class Warehouse:
         self.fs.move(tmp, path)
 
     def _write_parquet(self, table: pa.Table, path: str) -> None:
-        try:
-            with self.fs.open_output_stream(path) as out:
-                pq.write_table(table, out, compression="zstd")
-            self._fsync(path)
-        except BaseException:
-            self._delete(path)
-            raise
+        _write(self.fs, path, lambda out: pq.write_table(table, out, compression="zstd"))
 
     def _write_bytes(self, data: bytes, path: str) -> None:
-        try:
-            with self.fs.open_output_stream(path) as out:
-                out.write(data)
-            self._fsync(path)
-        except BaseException:
-            self._delete(path)
-            raise
-
-    def _fsync(self, path: str) -> None:
-        if self.local:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _write(self.fs, path, lambda out: out.write(data))
 
     def _delete(self, path: str) -> bool:
-        try:
-            self.fs.delete_file(path)
-            return True
-        except FileNotFoundError:
-            return False
+        return _delete(self.fs, path)
 
 
 class _RecoveringLock:
@@ -419,14 +397,35 @@ class _RecoveringLock:
 
 
 def write_parquet_file(table: pa.Table, path: Path) -> None:
-    """Write a standalone Parquet file (the marketing hand-off), atomically."""
-    store = Warehouse(path.parent)
-    store._write_file(table, str(path.resolve()))
+    """A standalone Parquet file (a hand-off bundle's), written whole or not at all."""
+    fs, target = pafs.LocalFileSystem(), str(Path(path).resolve())
+    tmp = _tmp_beside(target)
+    _write(fs, tmp, lambda out: pq.write_table(table, out, compression="zstd"))
+    fs.move(tmp, target)
 
 
-def read_parquet_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read a standalone Parquet file written by write_parquet_file."""
-    return pq.read_table(path, columns=columns)
+def _write(fs: pafs.FileSystem, path: str, fill) -> None:
+    """Write `path` through `fill(stream)`, durably on a local disk; nothing is left on error."""
+    try:
+        with fs.open_output_stream(path) as out:
+            fill(out)
+        if isinstance(fs, pafs.LocalFileSystem):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        _delete(fs, path)
+        raise
+
+
+def _delete(fs: pafs.FileSystem, path: str) -> bool:
+    try:
+        fs.delete_file(path)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _merge(current: pa.Table, staged: pa.Table, ids: pa.Array, table: str) -> pa.Table:
