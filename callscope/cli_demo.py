@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -61,7 +60,6 @@ def demo_generate(
     if calls_per_day < 0 or launch_calls < 0:
         _fail("--calls-per-day and --launch-calls must not be negative")
     first = _start(start) if start else default_start(days)
-    _log_to_console()
     try:
         folders = generate(out, first, days, seed, calls_per_day, launch_calls, text_only)
     except (CallscopeError, ValueError) as exc:
@@ -88,15 +86,6 @@ def _start(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         _fail(f"--start {value!r} is not a date; use YYYY-MM-DD")
-
-
-def _log_to_console() -> None:
-    """Send synth's progress to wherever the CLI sends callscope's own log lines."""
-    source, target = logging.getLogger("callscope"), logging.getLogger("synth")
-    if source.handlers and not target.handlers:
-        target.handlers[:] = source.handlers
-        target.setLevel(source.level)
-        target.propagate = False
 
 
 def _summary(folder: Path) -> str:

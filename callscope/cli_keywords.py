@@ -68,7 +68,7 @@ def search(
         typer.Option(
             "--redacted",
             help="as roles without access to personal data see it: phone, ID and card numbers, "
-            "email and addresses replaced",
+            "email and addresses replaced in hits and never matched or counted",
         ),
     ] = False,
     config: ConfigOpt = None,
@@ -77,8 +77,9 @@ def search(
 ) -> None:
     """Find where something was said: ranked segments with the match highlighted."""
     from keywords.daily import stale_days
-    from keywords.index import SORTS, SearchFilters
+    from keywords.index import SORTS, SearchFilters, SearchIndexError
     from keywords.query import QueryError
+    from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     if sort not in SORTS:
@@ -106,14 +107,11 @@ def search(
             sort=sort,
             rank_window=settings.search.rank_window,
             context=settings.search.context_segments,
+            redacted=redacted,
         )
-    except QueryError as exc:
+        stale = stale_days(Warehouse.from_settings(settings), index)
+    except (QueryError, SearchIndexError) as exc:
         _fail(str(exc))
-    if redacted:
-        result = result.redacted()
-    from storage.warehouse import Warehouse
-
-    stale = stale_days(Warehouse.from_settings(settings), index)
     if as_json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -377,9 +375,10 @@ def index_update(
     total = 0
     for n, day in enumerate(days, start=1):
         try:
-            count = update_index(store, index, day, force=rebuild)
+            with store.lock_day(day, "index update"):
+                count = update_index(store, index, day, force=rebuild)
         except CallscopeError as exc:
-            _fail(str(exc))
+            _fail(str(exc), exc.exit_code)
         total += count or 0
         state = "unchanged" if count is None else f"{count} segments"
         print(f"[{n}/{len(days)}] {day}: {state}")

@@ -29,6 +29,7 @@ DAY = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("asr", "keywords", "emotion", "incidents")
 BELOW_STAGES = {"core": set(), "storage": {"core"}, "privacy": {"core", "storage"}}
+PRODUCT_PACKAGES = (*STAGES, "core", "storage", "privacy", "callscope", "flows", "web", "synth")
 
 
 # the step graph ------------------------------------------------------------------------------
@@ -279,3 +280,65 @@ def test_a_corrupt_partition_is_a_503_naming_the_table(broken_copy):
         assert f"the {table} table of 2026-11-20" in response.json()["error"]
     page = client.get("/incidents")
     assert page.status_code == 503 and "incidents table of 2026-11-20" in page.text
+
+
+# every apply command is a writer of its day ---------------------------------------------------
+APPLY_COMMANDS = [
+    ["categories", "apply"],
+    ["emotion", "apply"],
+    ["redact", "apply"],
+    ["index", "update"],
+]
+
+
+@pytest.mark.parametrize("command", APPLY_COMMANDS, ids=lambda c: " ".join(c))
+def test_an_apply_meeting_a_held_day_lock_names_the_holder(web_warehouse, command, monkeypatch):
+    """Another host is writing the day (its lock file is fresh): the command waits
+    `lock.wait_s`, then exits 75 with one line naming that holder, and writes nothing."""
+    root = web_warehouse.settings.warehouse
+    day = web_warehouse.launch.isoformat()
+    lock = root / "_locks" / f"date={day}.lock"
+    holder = {
+        "host": "gpu-node-7",
+        "pid": 4242,
+        "purpose": "nightly flow",
+        "since": "2026-11-21T01:00:00+00:00",
+        "token": "0" * 32,
+    }
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps(holder), encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in root.glob("*/date=*/part-0.parquet")}
+    monkeypatch.setenv("CALLSCOPE_LOCK__WAIT_S", "0.5")
+    started = time.monotonic()
+    try:
+        result = CliRunner().invoke(app, [*command, "--date", day, "--warehouse", str(root)])
+    finally:
+        lock.unlink()
+    assert result.exit_code == 75, result.output
+    [line] = [text for text in result.output.splitlines() if text.startswith("error:")]
+    assert "nightly flow on gpu-node-7 (pid 4242) since 2026-11-21T01:00:00+00:00" in line
+    assert time.monotonic() - started >= 0.5
+    assert {p: p.stat().st_mtime_ns for p in root.glob("*/date=*/part-0.parquet")} == before
+
+
+# one logger hierarchy --------------------------------------------------------------------------
+def test_every_module_logs_below_the_callscope_logger():
+    """`-v` and the entry point's handler reach every package: each module logger is a child
+    of `callscope`, and no product module makes a logger of its own name."""
+    import importlib
+    import logging
+
+    found = {}
+    for package in PRODUCT_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+            module = importlib.import_module(name)
+            logger = getattr(module, "logger", None)
+            if isinstance(logger, logging.Logger):
+                found[name] = logger.name
+            source = path.read_text(encoding="utf-8")
+            own = re.findall(r"logging\.getLogger\((?!ROOT\b|\"faster_whisper\"|name\b)", source)
+            assert not own, f"{name} makes a logger outside the callscope hierarchy"
+    assert len(found) > 30
+    outside = {module: name for module, name in found.items() if not name.startswith("callscope.")}
+    assert not outside
