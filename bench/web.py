@@ -119,11 +119,11 @@ def build(root: Path, n_segments: int) -> Path:
 class Server:
     """`callscope serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, warehouse: Path):
+    def __init__(self, warehouse: Path, env: dict[str, str] | None = None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        env = os.environ | {"CALLSCOPE_SECRET_KEY": "bench-secret-" + "k" * 24}
+        env = os.environ | {"CALLSCOPE_SECRET_KEY": "bench-secret-" + "k" * 24} | (env or {})
         command = [sys.executable, "-m", "callscope.cli", "serve", "--warehouse", str(warehouse)]
         self.process = subprocess.Popen(
             command + ["--host", "127.0.0.1", "--port", str(self.port)],

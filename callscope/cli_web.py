@@ -47,7 +47,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web app over the warehouse: search, calls with audio, trends, incidents.
-    Sessions are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
+    Session cookies are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
     import uvicorn
 
     from web.app import create_app
@@ -70,14 +70,36 @@ def serve(
         )
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     typer.echo(f"callscope web app on http://{bind_host}:{bind_port}/ ({settings.warehouse})")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", access_log=False)
+    # The app reads X-Forwarded-For itself, and only from web.trusted_proxies.
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 def _store(config: Path | None, warehouse: Path | None):
-    from web.auth import UserStore
+    from web.auth import USERS_FILE, UserStore
 
     settings = _settings(config, warehouse=warehouse)
-    return UserStore(settings.web_dir / "users.json")
+    return UserStore(settings.web_dir / USERS_FILE)
+
+
+def _end_sessions(users_file: Path, name: str) -> int:
+    """End `name`'s sessions in the sessions file beside the users file, when there is one
+    (the server also checks each session against the user's record)."""
+    from web.auth import SESSIONS_FILE, SessionStore, StoreUnreadable
+
+    path = users_file.with_name(SESSIONS_FILE)
+    if not path.is_file():
+        return 0
+    try:
+        return SessionStore(path).end_user(name)
+    except StoreUnreadable as exc:
+        _fail(str(exc))
 
 
 def _password(env: str | None) -> str:
@@ -111,7 +133,12 @@ def users_add(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write {store.path}: {exc.strerror or exc}")
-    print(f"user {name} ({role}) saved in {store.path}")
+    ended = _end_sessions(store.path, name)
+    print(f"user {name} ({role}) saved in {store.path}" + _ended(ended))
+
+
+def _ended(count: int) -> str:
+    return f"; {count} session{'s' if count != 1 else ''} ended" if count else ""
 
 
 def users_list(
@@ -140,11 +167,11 @@ def users_remove(
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Remove a web user; their sessions end at their next request."""
+    """Remove a web user; their sessions end at once."""
     store = _store(config, warehouse)
     if not store.remove(name):
         _fail(f"no user {name!r} in {store.path}", 1)
-    print(f"user {name} removed")
+    print(f"user {name} removed" + _ended(_end_sessions(store.path, name)))
 
 
 def users_demo(
@@ -162,6 +189,7 @@ def users_demo(
         for role in ROLES:
             password = shared or secrets.token_urlsafe(9)
             store.add(role, role, password, replace=True)
+            _end_sessions(store.path, role)
             created.append({"name": role, "role": role, "password": None if shared else password})
     except AuthError as exc:
         _fail(str(exc))

@@ -315,10 +315,38 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    session_hours: float = Field(8.0, gt=0, le=24 * 30, description="sign-in lasts this long")
+    session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="a sign-in ends this long after it began"
+    )
+    session_idle_minutes: float = Field(
+        60.0, ge=1, le=24 * 60, description="a sign-in ends after this long without a request"
+    )
     secure_cookies: bool = Field(False, description="cookies only over HTTPS (behind a proxy)")
     page_size: int = Field(20, ge=1, le=200, description="search hits per page")
-    login_attempts: int = Field(5, ge=1, description="failed sign-ins before a 5-minute pause")
+    login_attempts: int = Field(
+        5, ge=1, le=1000, description="failed sign-ins for one name from one client per window"
+    )
+    login_client_attempts: int = Field(
+        30, ge=1, le=100_000, description="sign-in attempts from one client address per window"
+    )
+    login_window_minutes: int = Field(5, ge=1, le=24 * 60, description="sign-in limit window")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For names "
+        "the client; empty: the connection's own address is the client",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
 
 
 class Settings(BaseSettings):

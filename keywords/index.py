@@ -1,10 +1,17 @@
-"""The transcript search index: one embedded SQLite file with an FTS5 table over segments.
+"""The transcript search index: one embedded SQLite file with FTS5 tables over segments.
 
 Rows are keyed `day << 32 | n` (n counts the day's segments in call / segment order), so a
-date range is a rowid range and newest-first is rowid order. The FTS table is contentless: it
-holds the tokens of keywords/text.py (Chinese character pairs, Latin words) and, in a second
+date range is a rowid range and newest-first is rowid order. The FTS tables are contentless:
+they hold the tokens of core/text.py (Chinese character pairs, Latin words) and, in a second
 column, opaque tokens for the filters (agent, queue, speaker, call category), so a filtered
 query is one index intersection. The `segment` table keeps what a hit shows.
+
+Personal data is kept out of what roles without access to it can count. `fts` holds the tokens
+of every segment's public text: the night's redaction (`segments.text_redacted`) with the
+personal data left out. `fts_private` holds the spoken text of the segments that have personal
+data (marked by a filter token in `fts`). A redacted search reads `fts` alone, so its totals,
+pages, day counts and ranks come from public text only; a full search reads `fts` without the
+marked segments plus `fts_private`.
 
 A day is indexed whole, in one transaction, and only when its Parquet partitions changed since
 the last time (`indexed_day.fingerprint`): reruns never duplicate rows, and a reader sees the
@@ -16,9 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import shutil
 import sqlite3
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,11 +39,12 @@ import pyarrow as pa
 from core.errors import CallscopeError
 from core.logs import get_logger
 from core.text import TOKENIZER_VERSION, index_tokens
-from keywords.query import ParsedQuery, highlight_spans, parse
+from keywords.query import ParsedQuery, QueryError, highlight_spans, parse
+from privacy.redact import KINDS, redact, redact_marked
 
 logger = get_logger(__name__)
 
-INDEX_VERSION = f"index-2/{TOKENIZER_VERSION}"
+INDEX_VERSION = f"index-3/{TOKENIZER_VERSION}"
 DAY_SHIFT = 32
 EPOCH = dt.date(1970, 1, 1)
 SORTS = ("relevance", "newest", "oldest")
@@ -42,10 +55,16 @@ CREATE TABLE IF NOT EXISTS indexed_day (
     day TEXT PRIMARY KEY, fingerprint TEXT, n_segments INTEGER, indexed_at TEXT);
 CREATE TABLE IF NOT EXISTS segment (
     id INTEGER PRIMARY KEY, call_id TEXT, idx INTEGER, start_s REAL, end_s REAL,
-    speaker TEXT, agent_id TEXT, queue TEXT, categories TEXT, sentiment REAL, text TEXT);
+    speaker TEXT, agent_id TEXT, queue TEXT, categories TEXT, sentiment REAL, text TEXT,
+    public TEXT);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     tokens, meta, content='', tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_private USING fts5(
+    tokens, meta, content='', tokenize='unicode61 remove_diacritics 0');
 """
+FTS_TABLES = ("fts", "fts_private")
+PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
+LOW_SPACE = 64 * 1024 * 1024  # less free space than this is a full disk for an index
 
 
 class SearchIndexError(CallscopeError):
@@ -98,9 +117,9 @@ class SearchResult:
         return asdict(self)
 
     def redacted(self) -> SearchResult:
-        """The result as roles without access to personal data see it: phone, ID and card
-        numbers, email and addresses replaced by placeholders in the hits and their context;
-        a hit whose every match lies inside personal data is left out."""
+        """This page of a full search with personal data replaced in the hits and their context;
+        a hit whose every match lies inside personal data is left out. Its total still counts
+        personal data: what a role without access may see is `search(..., redacted=True)`."""
         from privacy.redact import redact, redact_marked
 
         hits = []
@@ -121,6 +140,9 @@ def meta_token(kind: str, value: str) -> str:
     return "m" + hashlib.sha1(f"{kind}\x00{value}".encode()).hexdigest()[:12]
 
 
+PERSONAL = meta_token("personal", "data")  # the filter token of segments with personal data
+
+
 def day_bounds(day: dt.date) -> tuple[int, int]:
     number = (day - EPOCH).days
     return number << DAY_SHIFT, ((number + 1) << DAY_SHIFT) - 1
@@ -139,17 +161,25 @@ class SearchIndex:
                 "flow keeps it up to date)"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with self._errors():
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            self._check_version()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as ours: an FTS5 complaint about the query is a QueryError, anything
+        else a SearchIndexError that names what is wrong with the file."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if str(exc).startswith("fts5:"):
+                raise QueryError(f"the search index cannot run this query ({exc})") from exc
+            raise SearchIndexError(diagnose(self.path, exc)) from exc
         except sqlite3.DatabaseError as exc:
-            raise SearchIndexError(
-                f"{self.path} is not a readable search index ({exc}); delete it and run "
-                "`callscope index update --all`"
-            ) from exc
-        self._check_version()
+            raise SearchIndexError(diagnose(self.path, exc)) from exc
 
     def close(self) -> None:
         self.db.close()
@@ -158,7 +188,10 @@ class SearchIndex:
         row = self.db.execute("SELECT value FROM info WHERE key='version'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO info VALUES ('version', ?)", (INDEX_VERSION,))
-            self.db.execute("INSERT INTO fts(fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
+            for table in FTS_TABLES:
+                self.db.execute(
+                    f"INSERT INTO {table}({table}, rank) VALUES ('rank', 'bm25(1.0, 0.0)')"
+                )
         elif row[0] != INDEX_VERSION:
             logger.warning(
                 "%s was built by %s; rebuilding for %s", self.path, row[0], INDEX_VERSION
@@ -167,7 +200,8 @@ class SearchIndex:
 
     def _reset(self) -> None:
         self.db.executescript(
-            "DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS segment; "
+            "DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS fts_private; "
+            "DROP TABLE IF EXISTS segment; "
             "DROP TABLE IF EXISTS indexed_day; DROP TABLE IF EXISTS info;"
         )
         self.db.executescript(_SCHEMA)
@@ -175,14 +209,16 @@ class SearchIndex:
 
     # writing ---------------------------------------------------------------
     def fingerprint(self, day: dt.date) -> str | None:
-        row = self.db.execute(
-            "SELECT fingerprint FROM indexed_day WHERE day=?", (day.isoformat(),)
-        ).fetchone()
+        with self._errors():
+            row = self.db.execute(
+                "SELECT fingerprint FROM indexed_day WHERE day=?", (day.isoformat(),)
+            ).fetchone()
         return row[0] if row else None
 
     def indexed_days(self) -> dict[dt.date, int]:
-        rows = self.db.execute("SELECT day, n_segments FROM indexed_day ORDER BY day")
-        return {dt.date.fromisoformat(day): count for day, count in rows}
+        with self._errors():
+            rows = self.db.execute("SELECT day, n_segments FROM indexed_day ORDER BY day")
+            return {dt.date.fromisoformat(day): count for day, count in rows}
 
     def index_day(self, day: dt.date, segments: pa.Table, calls: pa.Table, fingerprint: str) -> int:
         """Replace the day's rows with `segments` (joined to `calls` for agent, queue and
@@ -191,48 +227,55 @@ class SearchIndex:
         rows = list(_segment_rows(segments, calls, lo))
         if len(rows) > hi - lo:
             raise SearchIndexError(f"{day}: more than {hi - lo} segments in one day")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._delete_range(lo, hi)
-            self.db.executemany("INSERT INTO segment VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-            self.db.executemany(
-                "INSERT INTO fts(rowid, tokens, meta) VALUES (?,?,?)",
-                ((r[0], index_tokens(r[10]), _meta(*r[5:9])) for r in rows),
-            )
+            self.db.executemany("INSERT INTO segment VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._write_fts("INSERT INTO {0}(rowid, tokens, meta) VALUES (?,?,?)", rows)
             self.db.execute(
                 "INSERT OR REPLACE INTO indexed_day VALUES (?,?,?,?)",
                 (day.isoformat(), fingerprint, len(rows), _now()),
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def remove_day(self, day: dt.date) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._delete_range(*day_bounds(day))
             self.db.execute("DELETE FROM indexed_day WHERE day=?", (day.isoformat(),))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: all of it or nothing (a full disk rolls it back)."""
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def _delete_range(self, lo: int, hi: int) -> None:
-        old = self.db.execute(
-            "SELECT id, text, speaker, agent_id, queue, categories FROM segment "
-            "WHERE id BETWEEN ? AND ?",
-            (lo, hi),
-        ).fetchall()
+        old = self.db.execute("SELECT * FROM segment WHERE id BETWEEN ? AND ?", (lo, hi)).fetchall()
         if not old:
             return
         # a contentless FTS row is deleted by giving back exactly the tokens it was given
-        self.db.executemany(
-            "INSERT INTO fts(fts, rowid, tokens, meta) VALUES ('delete', ?, ?, ?)",
-            ((r[0], index_tokens(r[1]), _meta(*r[2:6])) for r in old),
-        )
+        self._write_fts("INSERT INTO {0}({0}, rowid, tokens, meta) VALUES ('delete', ?, ?, ?)", old)
         self.db.execute("DELETE FROM segment WHERE id BETWEEN ? AND ?", (lo, hi))
+
+    def _write_fts(self, sql: str, rows: list[tuple]) -> None:
+        """Run `sql` (a statement on table {0}) with the FTS rows of `segment` rows."""
+        public, private = [], []
+        for row in rows:
+            rowid, text, shown = row[0], row[10], row[11]
+            meta = _meta(*row[5:9], personal=shown is not None)
+            public.append(
+                (rowid, index_tokens(_searchable(text if shown is None else shown)), meta)
+            )
+            if shown is not None:
+                private.append((rowid, index_tokens(text), meta))
+        self.db.executemany(sql.format("fts"), public)
+        self.db.executemany(sql.format("fts_private"), private)
 
     def optimize(self) -> None:
         self.db.execute("INSERT INTO fts(fts) VALUES ('optimize')")
@@ -252,60 +295,77 @@ class SearchIndex:
         sort: str = "relevance",
         rank_window: int = 20000,
         context: int = 1,
+        redacted: bool = False,
     ) -> SearchResult:
+        """A page of matches. `redacted` searches as roles without access to personal data:
+        only the public text is matched and counted, and hits show it."""
         started = time.perf_counter()
         parsed = parse(query) if isinstance(query, str) else query
-        filters = filters or SearchFilters()
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {SORTS}")
-        match = parsed.fts + _meta_match(filters)
-        where, args = _where(filters)
-        join = " JOIN segment s ON s.id = fts.rowid" if _needs_join(filters) else ""
-        sql_from = f"FROM fts{join} WHERE fts MATCH ? AND {where}"
-        total = self.db.execute(f"SELECT count(*) {sql_from}", (match, *args)).fetchone()[0]
-        order = {"relevance": "score", "newest": "fts.rowid DESC", "oldest": "fts.rowid"}[sort]
-        score = "bm25(fts, 1.0, 0.0)" if sort == "relevance" else "NULL"
-        select = f"SELECT fts.rowid, {score} AS score {sql_from}"
-        if sort != "relevance" or total <= rank_window:
-            found = self.db.execute(
-                f"{select} ORDER BY {order} LIMIT ? OFFSET ?", (match, *args, limit, offset)
-            ).fetchall()
-            ranked_among = total
-        else:
-            found = self._ranked_window(select, match, args, limit, offset, rank_window)
-            ranked_among = rank_window
-        hits = self._hits(found, parsed, context)
+        matches = _Matches(parsed.fts, filters or SearchFilters(), redacted)
+        with self._errors():
+            total = self._count(matches)
+            if sort != "relevance" or total <= rank_window:
+                order = {"relevance": "score", "newest": "id DESC", "oldest": "id"}[sort]
+                found = self._page(matches, order, limit, offset)
+                ranked_among = total
+            else:
+                found = self._ranked_window(matches, limit, offset, rank_window)
+                ranked_among = rank_window
+            hits = self._hits(found, parsed, context, redacted)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(parsed.text, total, ranked_among, offset, limit, sort, hits, took)
 
-    def _ranked_window(self, select, match, args, limit, offset, window) -> list:
+    def day_counts(
+        self, query: str | ParsedQuery, filters: SearchFilters | None = None, redacted: bool = False
+    ) -> dict[dt.date, int]:
+        """How many segments match on each day (days without a match left out)."""
+        parsed = parse(query) if isinstance(query, str) else query
+        sql, args = _Matches(parsed.fts, filters or SearchFilters(), redacted).select()
+        with self._errors():
+            rows = self.db.execute(
+                f"SELECT id >> {DAY_SHIFT} AS day, count(*) FROM ({sql}) GROUP BY day", args
+            ).fetchall()
+        return {EPOCH + dt.timedelta(days=day): count for day, count in rows}
+
+    def _count(self, matches: _Matches) -> int:
+        sql, args = matches.select()
+        return self.db.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]
+
+    def _page(self, matches: _Matches, order: str, limit: int, offset: int, **bounds) -> list:
+        sql, args = matches.select(**bounds, scored=order == "score")
+        return self.db.execute(
+            f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+
+    def _ranked_window(self, matches: _Matches, limit: int, offset: int, window: int) -> list:
         """bm25 costs per matching row: rank the newest `window` matches, then list the older
         ones newest first."""
-        floor = self.db.execute(
-            f"{select} ORDER BY fts.rowid DESC LIMIT 1 OFFSET ?", (match, *args, window - 1)
-        ).fetchone()[0]
+        floor = self._page(matches, "id DESC", 1, window - 1)[0][0]
         found = []
         if offset < window:
-            found = self.db.execute(
-                f"{select} AND fts.rowid >= ? ORDER BY score LIMIT ? OFFSET ?",
-                (match, *args, floor, min(limit, window - offset), offset),
-            ).fetchall()
+            found = self._page(matches, "score", min(limit, window - offset), offset, lo=floor)
         if len(found) < limit:
-            older = self.db.execute(
-                f"{select} AND fts.rowid < ? ORDER BY fts.rowid DESC LIMIT ? OFFSET ?",
-                (match, *args, floor, limit - len(found), max(0, offset - window)),
-            ).fetchall()
+            older = self._page(
+                matches, "id DESC", limit - len(found), max(0, offset - window), hi=floor - 1
+            )
             found += [(rowid, None) for rowid, _ in older]
         return found
 
-    def _hits(self, found: list, parsed: ParsedQuery, context: int) -> list[SearchHit]:
+    def _hits(
+        self, found: list, parsed: ParsedQuery, context: int, redacted: bool
+    ) -> list[SearchHit]:
         hits = []
         for rowid, score in found:
             row = self._segment(rowid)
             if row is None:
                 continue
-            _, call_id, idx, start_s, end_s, speaker, agent, queue, cats, _, text = row
-            spans = highlight_spans(text, parsed.highlights)
+            _, call_id, idx, start_s, end_s, speaker, agent, queue, cats, _, text, shown = row
+            if redacted:
+                text, spans = _public_hit(text if shown is None else shown, parsed.highlights)
+            else:
+                spans = highlight_spans(text, parsed.highlights)
             hit_s = (
                 start_s + (end_s - start_s) * (spans[0][0] / max(len(text), 1))
                 if spans
@@ -324,8 +384,8 @@ class SearchIndex:
                     hit_s=round(hit_s, 2),
                     text=text,
                     highlights=spans,
-                    before=self._context(rowid, call_id, range(-context, 0)),
-                    after=self._context(rowid, call_id, range(1, context + 1)),
+                    before=self._context(rowid, call_id, range(-context, 0), redacted),
+                    after=self._context(rowid, call_id, range(1, context + 1), redacted),
                     categories=json.loads(cats) if cats else [],
                     score=None if score is None else round(-score, 3),
                 )
@@ -335,32 +395,68 @@ class SearchIndex:
     def _segment(self, rowid: int):
         return self.db.execute("SELECT * FROM segment WHERE id=?", (rowid,)).fetchone()
 
-    def _context(self, rowid: int, call_id: str, steps: Iterable[int]) -> list[dict]:
+    def _context(
+        self, rowid: int, call_id: str, steps: Iterable[int], redacted: bool
+    ) -> list[dict]:
+        column = "coalesce(public, text)" if redacted else "text"
         out = []
         for step in steps:
             row = self.db.execute(
-                "SELECT call_id, speaker, start_s, text FROM segment WHERE id=?", (rowid + step,)
+                f"SELECT call_id, speaker, start_s, {column} FROM segment WHERE id=?",
+                (rowid + step,),
             ).fetchone()
             if row and row[0] == call_id:
-                out.append({"speaker": row[1], "start_s": row[2], "text": row[3]})
+                text = redact(row[3])[0] if redacted else row[3]
+                out.append({"speaker": row[1], "start_s": row[2], "text": text})
         return out
 
 
-def _where(filters: SearchFilters) -> tuple[str, tuple]:
+@dataclass(frozen=True)
+class _Matches:
+    """The segments a query matches, as SQL giving one (id, score) row per segment."""
+
+    fts: str  # the query's FTS5 expression over the `tokens` column
+    filters: SearchFilters
+    redacted: bool
+
+    def select(self, lo: int = 0, hi: int = 1 << 62, scored: bool = False) -> tuple[str, tuple]:
+        """The SQL and its arguments, for rowids from `lo` to `hi` within the filters' dates;
+        bm25 (which costs per row) only when `scored`."""
+        meta = _meta_match(self.filters)
+        if self.redacted:
+            return self._select("fts", self.fts + meta, lo, hi, scored)
+        personal = f"({self.fts} NOT meta : {PERSONAL})" + meta
+        public, public_args = self._select("fts", personal, lo, hi, scored)
+        private, private_args = self._select("fts_private", self.fts + meta, lo, hi, scored)
+        return f"{public} UNION ALL {private}", public_args + private_args
+
+    def _select(self, table: str, match: str, lo: int, hi: int, scored: bool) -> tuple[str, tuple]:
+        first, last = _date_bounds(self.filters)
+        where, args = _sentiment_where(self.filters)
+        join = f" JOIN segment s ON s.id = {table}.rowid" if args else ""
+        score = f"bm25({table}, 1.0, 0.0)" if scored else "NULL"
+        sql = (
+            f"SELECT {table}.rowid AS id, {score} AS score FROM {table}{join} "
+            f"WHERE {table} MATCH ? AND {table}.rowid BETWEEN ? AND ?{where}"
+        )
+        return sql, (match, max(lo, first), min(hi, last), *args)
+
+
+def _date_bounds(filters: SearchFilters) -> tuple[int, int]:
     lo = day_bounds(filters.date_from)[0] if filters.date_from else 0
     hi = day_bounds(filters.date_to)[1] if filters.date_to else (1 << 62)
-    clauses, args = ["fts.rowid BETWEEN ? AND ?"], [lo, hi]
+    return lo, hi
+
+
+def _sentiment_where(filters: SearchFilters) -> tuple[str, tuple]:
+    clauses, args = [], []
     if filters.sentiment_min is not None:
-        clauses.append("s.sentiment >= ?")
+        clauses.append(" AND s.sentiment >= ?")
         args.append(filters.sentiment_min)
     if filters.sentiment_max is not None:
-        clauses.append("s.sentiment <= ?")
+        clauses.append(" AND s.sentiment <= ?")
         args.append(filters.sentiment_max)
-    return " AND ".join(clauses), tuple(args)
-
-
-def _needs_join(filters: SearchFilters) -> bool:
-    return filters.sentiment_min is not None or filters.sentiment_max is not None
+    return "".join(clauses), tuple(args)
 
 
 def _meta_match(filters: SearchFilters) -> str:
@@ -377,6 +473,29 @@ def _meta_match(filters: SearchFilters) -> str:
     return "".join(f" AND meta : ({' OR '.join(group)})" for group in groups)
 
 
+def _public_hit(shown: str, patterns: list[re.Pattern]) -> tuple[str, list[tuple[int, int]]]:
+    """A segment's public text with its matches marked, checked once more by today's rules."""
+    placeholders = [m.span() for m in PLACEHOLDER.finditer(shown)]
+    spans = [
+        (start, end)
+        for start, end in highlight_spans(shown, patterns)
+        if not any(start < p_end and p_start < end for p_start, p_end in placeholders)
+    ]
+    return redact_marked(shown, spans)
+
+
+def _searchable(text: str) -> str:
+    """Text with the redaction placeholders taken out (so `phone` never finds `[phone]`)."""
+    return PLACEHOLDER.sub("|", text)
+
+
+def _public_text(text: str, stored: str | None) -> str | None:
+    """What roles without access to personal data see of a segment; None when that is all of
+    it. The night's redaction, or today's rules where the warehouse has none."""
+    public = stored if stored is not None else redact(text)[0]
+    return None if public == text else public
+
+
 def _segment_rows(segments: pa.Table, calls: pa.Table, first_id: int):
     """Rows of the `segment` table, in call / segment order, with the call's filter tokens."""
     call_info = {
@@ -386,12 +505,13 @@ def _segment_rows(segments: pa.Table, calls: pa.Table, first_id: int):
         ).to_pylist()
     }
     columns = ["call_id", "idx", "start_s", "end_s", "speaker", "text"]
-    has_sentiment = "sentiment" in segments.schema.names
-    table = segments.select(columns + (["sentiment"] if has_sentiment else []))
+    optional = [c for c in ("sentiment", "text_redacted") if c in segments.schema.names]
+    table = segments.select(columns + optional)
     table = table.sort_by([("call_id", "ascending"), ("idx", "ascending")])
     for n, seg in enumerate(table.to_pylist()):
         call = call_info.get(seg["call_id"], {})
         categories = call.get("categories") or []
+        text = seg["text"] or ""
         yield (
             first_id + n,
             seg["call_id"],
@@ -403,17 +523,109 @@ def _segment_rows(segments: pa.Table, calls: pa.Table, first_id: int):
             call.get("queue"),
             json.dumps(categories, ensure_ascii=False) if categories else None,
             seg.get("sentiment"),
-            seg["text"] or "",
+            text,
+            _public_text(text, seg.get("text_redacted")),
         )
 
 
-def _meta(speaker: str | None, agent: str | None, queue: str | None, categories: str | None):
+def _meta(
+    speaker: str | None,
+    agent: str | None,
+    queue: str | None,
+    categories: str | None,
+    personal: bool = False,
+) -> str:
     """The filter tokens of a segment row (recomputed, not stored, for deletes)."""
     tokens = [meta_token("speaker", speaker or "unknown")]
     tokens += [meta_token("agent", agent)] if agent else []
     tokens += [meta_token("queue", queue)] if queue else []
     tokens += [meta_token("category", name) for name in json.loads(categories or "[]")]
+    tokens += [PERSONAL] if personal else []
     return " ".join(tokens)
+
+
+# what went wrong with an index file ------------------------------------------------------
+def diagnose(path: Path, exc: sqlite3.Error) -> str:
+    """What is wrong with the index at `path` after `exc`. A rebuild is advised only when
+    SQLite's quick check finds the file damaged; a lock, a file that cannot be read or a full
+    disk is named instead."""
+    path = Path(path)
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in str(exc):
+        return (
+            f"the search index {path} is locked by another process (an index update or a "
+            "night still running?); try again when it has finished"
+        )
+    unreadable = _unreadable(path)
+    if unreadable:
+        return f"the search index {path} cannot be read ({unreadable}); check its owner and mode"
+    damage = _damage(path)
+    space = _free_space(path)
+    low = [place for place, free in space.items() if free < LOW_SPACE]
+    if code.startswith("SQLITE_FULL") or (low and code.startswith("SQLITE_IOERR")):
+        where = "; ".join(f"{p} has {space[p] / 1e6:.0f} MB free" for p in (low or space))
+        return f"the disk is full ({where}): free some space and try again; " + _state(path, damage)
+    if damage not in (None, UNCHECKED):
+        return (
+            f"{path} is not a readable search index ({damage}); delete it and run "
+            "`callscope index update --all` (the index is rebuilt from the warehouse)"
+        )
+    return f"the search index {path} cannot be used ({exc}); " + _state(path, damage)
+
+
+UNCHECKED = "could not be checked"
+
+
+def _state(path: Path, damage: str | None) -> str:
+    if damage is None:
+        return f"{path} itself passed its integrity check: do not delete it"
+    if damage == UNCHECKED:
+        return f"{path} itself could not be checked now: keep it until it can be"
+    return (
+        f"{path} is damaged too ({damage}): then delete it and run `callscope index update --all`"
+    )
+
+
+def _unreadable(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            handle.read(100)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _damage(path: Path) -> str | None:
+    """None when SQLite's quick check passes, else what it found (UNCHECKED when it could not
+    run: locked, or no room for its own files)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorname", "") or ""
+        return str(exc) if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) else UNCHECKED
+    found = [row[0] for row in rows if row[0] != "ok"]
+    return "; ".join(found[:3]) if found else None
+
+
+def _free_space(path: Path) -> dict[str, int]:
+    """Free bytes where the index and SQLite's temporary files are written (one per disk)."""
+    out: dict[str, int] = {}
+    devices = set()
+    for folder in (path.resolve().parent, Path(tempfile.gettempdir())):
+        try:
+            free, device = shutil.disk_usage(folder).free, os.stat(folder).st_dev
+        except OSError:
+            continue
+        if device not in devices:
+            devices.add(device)
+            out[str(folder)] = free
+    return out
 
 
 def _now() -> str:

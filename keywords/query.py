@@ -10,7 +10,9 @@
 
 Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Queries are
 folded like the index (Traditional -> Simplified, full-width -> half-width, lower case), so
-退費 finds 退费.
+退費 finds 退费. A query has at most MAX_QUERY_CHARS characters and MAX_TERMS words or phrases,
+with parentheses at most MAX_DEPTH deep: SQLite's FTS5 parser has a fixed stack, and a query
+past these limits gets a QueryError, never an error from the index.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from core.errors import CallscopeError
 from core.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
+MAX_QUERY_CHARS = 500
+MAX_TERMS = 50
+MAX_DEPTH = 8
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
 
 
@@ -63,6 +68,8 @@ class ParsedQuery:
 
 
 def parse(query: str) -> ParsedQuery:
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long (at most {MAX_QUERY_CHARS} characters)")
     tokens = _lex(query)
     if not tokens:
         raise QueryError("the query is empty; type a word, e.g. 退款")
@@ -97,6 +104,8 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]):
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
+        self.terms = 0
 
     def peek(self):
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -140,15 +149,28 @@ class _Parser:
             raise QueryError("the query ends with an operator: add a word after it")
         kind, value = token
         if kind == "(":
-            inner = self.expression()
-            if self.take() != (")", ")"):
-                raise QueryError("a '(' is not closed: add ')'")
-            return inner
+            return self.group()
         if kind == ")":
             raise QueryError("a ')' has nothing before it")
         if kind == "word" and value in OPERATORS:
             raise QueryError(f"{value} needs a word on each side")
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QueryError(
+                f"the query has more than {MAX_TERMS} words or phrases: search for fewer "
+                "at a time (e.g. split a long OR or NOT list into two searches)"
+            )
         return _term(value, phrase=kind == "phrase")
+
+    def group(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"parentheses are nested more than {MAX_DEPTH} deep: flatten them")
+        inner = self.expression()
+        if self.take() != (")", ")"):
+            raise QueryError("a '(' is not closed: add ')'")
+        self.depth -= 1
+        return inner
 
     def _is_op(self, name: str) -> bool:
         token = self.peek()
@@ -178,10 +200,8 @@ def _render(node) -> str:
         return "(" + " AND ".join(_render(part) for part in node.parts) + ")"
     if isinstance(node, Any):
         return "(" + " OR ".join(_render(part) for part in node.parts) + ")"
-    rendered = _render(node.keep)
-    for part in node.drop:
-        rendered = f"({rendered} NOT {_render(part)})"
-    return rendered
+    # FTS5's NOT is left-associative: a flat chain, not one nested group per dropped term
+    return "(" + " NOT ".join(_render(part) for part in (node.keep, *node.drop)) + ")"
 
 
 def _render_term(term: Term) -> str:

@@ -2,6 +2,10 @@
 
 `RecordingSource` is the interface; `LocalRecordingSource` reads a local folder. An object
 store (fsspec) implements the same two methods.
+
+Every entry of a day folder is a call, an error row or a logged ignore (hidden names, metadata
+sidecars, folders). Only regular files are read, and never through a symbolic link: a link is
+an error row whose target is not opened.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +38,11 @@ MANIFEST_COLUMNS = (
 # metadata files that recorders and exporters leave beside the audio: not calls, not errors
 SIDECAR_EXTENSIONS = ("json", "xml", "md5", "sha256")
 TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ESTALE}
+NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+IGNORED_HIDDEN = "hidden files (names starting with a dot)"
+IGNORED_SIDECAR = f"metadata sidecars (.{', .'.join(SIDECAR_EXTENSIONS)})"
+IGNORED_FOLDER = "folders"
+IGNORED_SHOWN = 10  # names listed in a day's ignore line
 
 
 class SourceError(CallscopeError):
@@ -67,6 +78,14 @@ class RecordingSource(Protocol):
     def read(self, recording: Recording) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class _File:
+    """A day folder entry that stands for a call; `problem` when it must not be read."""
+
+    path: Path
+    problem: str | None = None
+
+
 class LocalRecordingSource:
     def __init__(
         self,
@@ -90,27 +109,27 @@ class LocalRecordingSource:
                 f"no recordings folder for {day}: {folder} does not exist "
                 "(check --recordings or the nightly pull)"
             )
-        manifest = self._read_manifest(folder / self.manifest_name, day)
-        files = self._recording_files(folder)
+        manifest = self._read_manifest(folder / self.manifest_name)
         recordings = []
-        for call_id, path in files.items():
+        for call_id, file in self._recording_files(folder).items():
             meta, problem = manifest.pop(call_id, (CallMeta(), None))
-            if problem is None and path.suffix.lower().lstrip(".") not in self.extensions:
-                problem = (
-                    f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
-                    f"convert it to one of {', '.join(sorted(self.extensions))}"
-                )
-            recordings.append(Recording(call_id, day, str(path), meta, problem))
-        for call_id, (meta, _) in manifest.items():
+            problem = file.problem or problem or self._type_problem(file.path)
+            recordings.append(Recording(call_id, day, str(file.path), meta, problem))
+        for call_id, (meta, row_problem) in manifest.items():
             problem = f"listed in {self.manifest_name} but no recording file {call_id}.* was found"
+            if row_problem:
+                problem = f"{problem}; {row_problem}"
             recordings.append(Recording(call_id, day, None, meta, problem))
         return sorted(recordings, key=lambda rec: rec.call_id)
 
     def read(self, recording: Recording) -> bytes:
         if recording.uri is None:
             raise BadRecordingError(recording.problem or f"{recording.call_id}: no recording file")
+        path = Path(recording.uri)
+        if path.parent != self.day_folder(recording.date):
+            raise BadRecordingError(f"{recording.name}: not in the day folder of {recording.date}")
         try:
-            return Path(recording.uri).read_bytes()
+            return _read_regular_file(path)
         except FileNotFoundError as exc:
             raise BadRecordingError(
                 f"{recording.name}: the file disappeared before reading"
@@ -118,37 +137,75 @@ class LocalRecordingSource:
         except PermissionError as exc:
             raise BadRecordingError(f"{recording.name}: no permission to read the file") from exc
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise BadRecordingError(_link_problem(path.name)) from exc
             if exc.errno in TRANSIENT_ERRNOS:
                 raise TransientError(f"{recording.name}: read failed ({exc.strerror})") from exc
             raise BadRecordingError(f"{recording.name}: cannot be read ({exc})") from exc
 
-    def _recording_files(self, folder: Path) -> dict[str, Path]:
-        files: dict[str, Path] = {}
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.name == self.manifest_name:
-                continue
-            if path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
-                continue
-            if path.stem in files:
-                logger.warning(
-                    "%s: a second file for call %s; using %s",
-                    path,
-                    path.stem,
-                    files[path.stem].name,
-                )
-                continue
-            files[path.stem] = path
+    def _type_problem(self, path: Path) -> str | None:
+        if self._supported(path):
+            return None
+        return (
+            f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
+            f"convert it to one of {', '.join(sorted(self.extensions))}"
+        )
+
+    def _supported(self, path: Path) -> bool:
+        return path.suffix.lower().lstrip(".") in self.extensions
+
+    def _recording_files(self, folder: Path) -> dict[str, _File]:
+        files: dict[str, _File] = {}
+        ignored: dict[str, list[str]] = {}
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name == self.manifest_name:
+                    continue
+                if why := self._ignored(entry):
+                    ignored.setdefault(why, []).append(entry.name)
+                    continue
+                self._add(files, _File(Path(folder, entry.name), _entry_problem(entry)))
+        for why, names in ignored.items():
+            shown = ", ".join(names[:IGNORED_SHOWN])
+            more = f" and {len(names) - IGNORED_SHOWN} more" if len(names) > IGNORED_SHOWN else ""
+            logger.info("%s: %d ignored as %s: %s%s", folder, len(names), why, shown, more)
         return files
 
-    def _read_manifest(self, path: Path, day: dt.date) -> dict[str, tuple[CallMeta, str | None]]:
-        if not path.exists():
-            return {}
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.DictReader(handle))
-                columns = set(rows[0].keys()) if rows else set()
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise SourceError(f"{path}: not a readable UTF-8 CSV ({exc}); re-export it") from exc
+    def _ignored(self, entry: os.DirEntry) -> str | None:
+        """Why an entry is not a call, or None when it is one (or an error row)."""
+        suffix = Path(entry.name).suffix.lower().lstrip(".")
+        if entry.name.startswith("."):
+            if suffix in self.extensions:
+                logger.warning(
+                    "%s: ignored: the name starts with a dot (a hidden or temporary file); "
+                    "if it is a call, rename it without the leading dot",
+                    entry.path,
+                )
+            return IGNORED_HIDDEN
+        if entry.is_dir(follow_symlinks=False):
+            return IGNORED_FOLDER
+        if suffix in SIDECAR_EXTENSIONS:
+            return IGNORED_SIDECAR
+        return None
+
+    def _add(self, files: dict[str, _File], file: _File) -> None:
+        call_id = file.path.stem
+        kept = files.get(call_id)
+        if kept is not None and self._rank(file) > self._rank(kept):
+            kept, file = file, kept
+        if kept is not None:
+            logger.warning(
+                "%s: a second file for call %s; using %s", file.path, call_id, kept.path.name
+            )
+        files[call_id] = kept or file
+
+    def _rank(self, file: _File) -> bool:
+        """A readable file of a supported type wins over another file of the same call."""
+        return file.problem is None and self._supported(file.path)
+
+    def _read_manifest(self, path: Path) -> dict[str, tuple[CallMeta, str | None]]:
+        rows = self._manifest_rows(path)
+        columns = set(rows[0][1].keys()) if rows else set()
         if rows and "call_id" not in columns:
             raise SourceError(
                 f"{path}: no call_id column; the header must name some of {', '.join(MANIFEST_COLUMNS)}"
@@ -156,14 +213,39 @@ class LocalRecordingSource:
         unknown = columns - set(MANIFEST_COLUMNS)
         if unknown:
             logger.warning("%s: ignoring unknown columns %s", path, sorted(c for c in unknown if c))
+        lines: dict[str, list[int]] = {}
         entries: dict[str, tuple[CallMeta, str | None]] = {}
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             call_id = (row.get("call_id") or "").strip()
             if not call_id:
                 logger.warning("%s line %d: empty call_id, row ignored", path, line)
                 continue
+            lines.setdefault(call_id, []).append(line)
             entries[call_id] = self._parse_row(row, f"{path.name} line {line}")
+        for call_id, found in lines.items():
+            if len(found) > 1:
+                entries[call_id] = (CallMeta(), _duplicate_problem(path.name, call_id, found))
         return entries
+
+    def _manifest_rows(self, path: Path) -> list[tuple[int, dict[str, str]]]:
+        """(line number, row) of each manifest row; none when there is no manifest."""
+        try:
+            fd = os.open(path, NO_FOLLOW)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SourceError(
+                    f"{path}: a symbolic link; the manifest is not read through links: "
+                    "copy the manifest itself into the day folder"
+                ) from exc
+            raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
+        try:
+            with open(fd, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                return [(reader.line_num, row) for row in reader]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SourceError(f"{path}: not a readable UTF-8 CSV ({exc}); re-export it") from exc
 
     def _parse_row(self, row: dict[str, str], where: str) -> tuple[CallMeta, str | None]:
         def text(key: str) -> str | None:
@@ -195,3 +277,39 @@ class LocalRecordingSource:
         )
         problem = f"{where}: {'; '.join(problems)}; fix the manifest row" if problems else None
         return meta, problem
+
+
+def _entry_problem(entry: os.DirEntry) -> str | None:
+    """Why a call's file must not be read: a link (never followed) or not a regular file."""
+    if entry.is_symlink():
+        return _link_problem(entry.name)
+    if not entry.is_file(follow_symlinks=False):
+        return (
+            f"{entry.name}: not a regular file (a pipe, socket or device); "
+            "put the recording itself in the day folder"
+        )
+    return None
+
+
+def _link_problem(name: str) -> str:
+    return (
+        f"{name}: a symbolic link, not a recording file; links are not followed: "
+        "copy the recording itself into the day folder"
+    )
+
+
+def _duplicate_problem(manifest: str, call_id: str, lines: list[int]) -> str:
+    numbers = ", ".join(map(str, lines[:-1])) + f" and {lines[-1]}"
+    return (
+        f"{manifest} lists call {call_id} on lines {numbers}; the call was not processed: "
+        "keep one row per call and run the night again"
+    )
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes, opened without following a link at its name; only a regular file."""
+    fd = os.open(path, NO_FOLLOW)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise BadRecordingError(f"{path.name}: not a regular file; it was not read")
+        return handle.read()

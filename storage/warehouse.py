@@ -23,10 +23,12 @@ Writing a day:
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -58,6 +60,7 @@ LOCKS = "_locks"
 TMP_SUFFIX = ".tmp"
 DEFAULT_LOCK_WAIT_S = 300.0
 DEFAULT_LOCK_STALE_S = 120.0
+FULL_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 
 
 class Warehouse:
@@ -224,14 +227,20 @@ class Warehouse:
     def write_day(self, day: dt.date, tables: dict[str, pa.Table]) -> None:
         """Replace the day's partitions of several tables at once: readers see all or none."""
         with self.lock_day(day, "write"):
-            moves = []
-            for table, rows in tables.items():
-                target = self._part(table, day)
-                self.fs.create_dir(target.rpartition("/")[0], recursive=True)
-                tmp = _tmp_beside(target)
-                self._write_parquet(_file_rows(table, rows), tmp)
-                moves.append((tmp, target))
-            self._apply(day, moves)
+            moves: list[tuple[str, str]] = []
+            try:
+                for table, rows in tables.items():
+                    target = self._part(table, day)
+                    self.fs.create_dir(target.rpartition("/")[0], recursive=True)
+                    tmp = _tmp_beside(target)
+                    self._write_parquet(_file_rows(table, rows), tmp)
+                    moves.append((tmp, target))
+                self._apply(day, moves)
+            except BaseException:
+                if not self._exists(self._journal(day)):  # not committed: the old files stand
+                    for tmp, _ in moves:
+                        self._delete(tmp)
+                raise
 
     def delete_day(self, table: str, day: dt.date) -> None:
         with self.lock_day(day, "delete"):
@@ -363,7 +372,11 @@ class Warehouse:
     def _write_file(self, table: pa.Table, path: str) -> None:
         tmp = _tmp_beside(path)
         self._write_parquet(table, tmp)
-        self.fs.move(tmp, path)
+        try:
+            self.fs.move(tmp, path)
+        except BaseException:
+            self._delete(tmp)
+            raise
 
     def _write_parquet(self, table: pa.Table, path: str) -> None:
         _write(self.fs, path, lambda out: pq.write_table(table, out, compression="zstd"))
@@ -405,7 +418,8 @@ def write_parquet_file(table: pa.Table, path: Path) -> None:
 
 
 def _write(fs: pafs.FileSystem, path: str, fill) -> None:
-    """Write `path` through `fill(stream)`, durably on a local disk; nothing is left on error."""
+    """Write `path` through `fill(stream)`, durably on a local disk; nothing is left on error.
+    A full disk or quota is a WarehouseError naming the file and the space left."""
     try:
         with fs.open_output_stream(path) as out:
             fill(out)
@@ -415,9 +429,46 @@ def _write(fs: pafs.FileSystem, path: str, fill) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-    except BaseException:
+    except BaseException as exc:
         _delete(fs, path)
+        if isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS:
+            raise _full_disk(fs, path, exc) from exc
         raise
+
+
+def _full_disk(fs: pafs.FileSystem, path: str, exc: OSError) -> WarehouseError:
+    target = _target_of(path)
+    what = "no space left" if exc.errno == errno.ENOSPC else "the disk quota is used up"
+    return WarehouseError(
+        f"{what} on the file system of {target} while writing it ({_free_space(fs, path)}); "
+        "the files already stored are unchanged: free some space there (or raise the quota) "
+        "and run the command again"
+    )
+
+
+def _free_space(fs: pafs.FileSystem, path: str) -> str:
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return "free space unknown on this file system"
+    try:
+        usage = shutil.disk_usage(path.rpartition("/")[0] or "/")
+    except OSError:
+        return "free space unknown"
+    return f"{_size(usage.free)} free of {_size(usage.total)}"
+
+
+def _size(n: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    step = 0
+    while n >= 1024 and step < len(units) - 1:
+        n, step = n / 1024, step + 1
+    return f"{n:.0f} B" if step == 0 else f"{n:.1f} {units[step]}"
+
+
+def _target_of(path: str) -> str:
+    """The file a temporary file of `_tmp_beside` stands in for."""
+    folder, _, name = path.rpartition("/")
+    found = re.fullmatch(rf"\.(.+)\.[0-9a-f]{{32}}{re.escape(TMP_SUFFIX)}", name)
+    return f"{folder}/{found.group(1)}" if found else path
 
 
 def _delete(fs: pafs.FileSystem, path: str) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,17 @@ from core.config import load_config  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 ZH_REFERENCE = "甚至出现交易几乎停滞的情况"
+
+
+@pytest.fixture(autouse=True)
+def _entry_point_logging_undone():
+    """A CLI test sets up the entry point's log handler, which stops `callscope.` records
+    from reaching pytest's capture; undo it after each test so that caplog sees them."""
+    yield
+    logger = logging.getLogger("callscope")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
 
 
 @pytest.fixture

@@ -2,29 +2,46 @@
 
 Pages are rendered on the server (Jinja2, plain HTML, one small script); the JSON API under
 /api answers the same questions. Every route but sign-in, /healthz and /static needs a session:
-pages redirect to the sign-in form, the API answers 401. Responses carry a strict
-Content-Security-Policy: the app loads nothing from anywhere else.
+pages redirect to the sign-in form, the API answers 401. Every response, errors included,
+carries a strict Content-Security-Policy (the app loads nothing from anywhere else), and every
+redirect is a path of this site, never built from the Host header.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import mimetypes
+import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.config import Settings
 from core.errors import PartitionUnreadable
 from core.logs import get_logger
 from keywords.rules import RuleError, load_rules
-from web.auth import LoginThrottle, SessionSigner, User, UserStore, secret_from_env
+from web.auth import (
+    SESSIONS_FILE,
+    USERS_FILE,
+    LoginThrottle,
+    Session,
+    SessionSigner,
+    SessionStore,
+    StoreUnreadable,
+    User,
+    UserStore,
+    secret_from_env,
+)
 from web.data import WarehouseView
 from web.errors import NotSignedIn, WebError
 from web.saved import SavedQueries
@@ -35,6 +52,7 @@ logger = get_logger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "callscope_session"
 LOGIN_COOKIE = "callscope_login"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 HOME = {"supervisor": "/search", "analyst": "/trends", "marketing": "/incidents"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,14 +81,27 @@ def create_app(
     ctx = Context(
         settings=settings,
         view=WarehouseView(settings.warehouse, recordings or settings.recordings),
-        users=UserStore(settings.web_dir / "users.json"),
+        users=UserStore(settings.web_dir / USERS_FILE),
         signer=SessionSigner(secret, settings.web.session_hours * 3600),
-        throttle=LoginThrottle(settings.web.login_attempts),
+        throttle=LoginThrottle(
+            settings.web.login_attempts,
+            settings.web.login_client_attempts,
+            settings.web.login_window_minutes * 60,
+        ),
         saved=SavedQueries(settings.web_dir / "saved_queries.json"),
         category_labels=_category_labels(settings),
     )
-    app = FastAPI(title="callscope", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="callscope", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+    )
     app.state.ctx = ctx
+    app.state.sessions = SessionStore(
+        settings.web_dir / SESSIONS_FILE, settings.web.session_idle_minutes * 60
+    )
+    app.state.hashing = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+    app.state.proxies = [
+        ipaddress.ip_network(entry, strict=False) for entry in settings.web.trusted_proxies
+    ]
     app.state.templates = _templates()
     app.state.static = _static_files()
     _error_handlers(app)
@@ -83,7 +114,9 @@ def create_app(
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: security headers, and no caching of pages or API answers."""
+    """Pure ASGI middleware: security headers, and no caching of pages or API answers. An
+    unexpected error still answers with them (a plain 500); the error then goes on to the
+    server's log."""
 
     def __init__(self, app):
         self.app = app
@@ -92,23 +125,46 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                extra = [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
-                ]
-                if b"cache-control" not in names:
-                    extra.append((b"cache-control", b"no-store"))
-                message["headers"] = headers + extra
+                started = True
+                message["headers"] = _secure(list(message.get("headers", [])))
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            if started:
+                raise
+            await _internal_error(scope, with_headers)
+            raise
+
+
+def _secure(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    names = {name.lower() for name, _ in headers}
+    extra = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+    if b"cache-control" not in names:
+        extra.append((b"cache-control", b"no-store"))
+    return headers + extra
+
+
+async def _internal_error(scope, send) -> None:
+    message = "internal error: the server's log has the details"
+    if scope["path"].startswith("/api/"):
+        body, kind = json.dumps({"error": message, "status": 500}).encode(), b"application/json"
+    else:
+        body, kind = message.encode(), b"text/plain; charset=utf-8"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _category_labels(settings: Settings) -> dict[str, str]:
@@ -149,17 +205,34 @@ def ctx_of(request: Request) -> Context:
     return request.app.state.ctx
 
 
+def sessions_of(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
 def current_user(request: Request) -> User | None:
-    ctx = ctx_of(request)
-    session = ctx.signer.read(request.cookies.get(SESSION_COOKIE))
+    """The signed-in user, checked once per request: a live session whose user still has the
+    record (password, role) it was started with. Any other cookie counts as none."""
+    if getattr(request.state, "auth_checked", False):
+        return getattr(request.state, "user", None)
+    request.state.auth_checked = True
+    found = _session_user(request)
+    if found is None:
+        return None
+    request.state.session, request.state.user = found
+    return found[1]
+
+
+def _session_user(request: Request) -> tuple[Session, User] | None:
+    ctx, sessions = ctx_of(request), sessions_of(request)
+    sid = ctx.signer.unsign(request.cookies.get(SESSION_COOKIE))
+    session = sessions.get(sid) if sid else None
     if session is None:
         return None
     user = ctx.users.get(session.name)
-    if user is None or user.role != session.role:
+    if user is None or (user.role, user.stamp) != (session.role, session.stamp):
+        sessions.end(session.sid)
         return None
-    request.state.session = session
-    request.state.user = user
-    return user
+    return session, user
 
 
 def require_user(request: Request) -> User:
@@ -172,8 +245,10 @@ def require_user(request: Request) -> User:
 CurrentUser = Annotated[User, Depends(require_user)]
 
 
-def set_session(response: Response, ctx: Context, user: User) -> None:
-    cookie, _ = ctx.signer.issue(user)
+async def start_session(response: Response, request: Request, user: User) -> None:
+    ctx = ctx_of(request)
+    cookie, session = ctx.signer.issue(user)
+    await run_in_threadpool(sessions_of(request).add, session)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -185,6 +260,50 @@ def set_session(response: Response, ctx: Context, user: User) -> None:
     )
 
 
+async def end_session(response: Response, request: Request) -> None:
+    session = getattr(request.state, "session", None)
+    if session is not None:
+        await run_in_threadpool(sessions_of(request).end, session.sid)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=ctx_of(request).settings.web.secure_cookies,
+    )
+
+
+async def verify_password(request: Request, name: str, password: str) -> User | None:
+    """The password check (scrypt) in a worker thread, a few at a time: the event loop
+    goes on serving everyone else meanwhile."""
+    users = ctx_of(request).users
+    limiter = request.app.state.hashing
+    return await anyio.to_thread.run_sync(users.verify, name, password, limiter=limiter)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the connection's, or when that is a trusted proxy
+    (`web.trusted_proxies`), the nearest untrusted address in its X-Forwarded-For."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = request.app.state.proxies
+    if not _trusted(peer, proxies):
+        return peer
+    header = ",".join(request.headers.getlist("x-forwarded-for"))
+    hops = [hop.strip() for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _trusted(address: str, proxies: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -193,10 +312,17 @@ def wants_json(request: Request) -> bool:
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError):
-        return error_response(request, exc.status, exc.message)
+        if exc.public_message != exc.message:
+            logger.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return error_response(request, exc.status, exc.public_message)
 
     @app.exception_handler(PartitionUnreadable)
     async def unreadable(request: Request, exc: PartitionUnreadable):
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(request, 503, exc.public_message)
+
+    @app.exception_handler(StoreUnreadable)
+    async def store_unreadable(request: Request, exc: StoreUnreadable):
         logger.error("%s %s: %s", request.method, request.url.path, exc)
         return error_response(request, 503, exc.public_message)
 
@@ -221,13 +347,20 @@ def error_response(request: Request, status: int, message: str) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     templates: Jinja2Templates = request.app.state.templates
-    user = getattr(request.state, "user", None) or current_user(request)
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"user": user, "status": status, "message": message, "page": "error"},
+        {"user": _user_if_known(request), "status": status, "message": message, "page": "error"},
         status_code=status,
     )
+
+
+def _user_if_known(request: Request) -> User | None:
+    """For the error page's header; an error page never fails for want of a user."""
+    try:
+        return current_user(request)
+    except StoreUnreadable:
+        return None
 
 
 def html(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:

@@ -1,11 +1,16 @@
-"""Users, passwords and sessions, with the standard library only.
+"""Users, passwords, sessions and sign-in limits.
 
 - Users live in `<warehouse>/web/users.json`: name, role and an scrypt hash of the password
   (random salt per user); never the password. The file is written atomically.
-- A session is a cookie holding the user's name, role, expiry and a CSRF token, signed with
-  HMAC-SHA256 under the secret from $CALLSCOPE_SECRET_KEY. Signing out revokes the session
-  id until it would have expired anyway; a user removed or given another role is signed out
-  at the next request.
+- Sessions live on the server, in `<warehouse>/web/sessions.sqlite`, shared by every server
+  process and the CLI. The cookie holds only a random session id, signed with HMAC-SHA256
+  under the secret from $CALLSCOPE_SECRET_KEY; the file keeps a hash of the id. A session
+  ends at sign-out, after `web.session_idle_minutes` without a request, `web.session_hours`
+  after sign-in, and as soon as its user's record changes: every `users add` writes a new
+  salt, so a new password, a new role, or removing and adding the name again all change the
+  record's stamp that each session must match.
+- Sign-in limits (the `limits` library, in memory): attempts per client address, and failed
+  attempts per name from one client, so nobody can lock a user out from elsewhere.
 """
 
 from __future__ import annotations
@@ -18,11 +23,18 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from core.logs import get_logger
 
@@ -30,6 +42,8 @@ logger = get_logger(__name__)
 
 ROLES = ("supervisor", "analyst", "marketing")
 SECRET_ENV = "CALLSCOPE_SECRET_KEY"
+USERS_FILE = "users.json"
+SESSIONS_FILE = "sessions.sqlite"
 MIN_PASSWORD = 8
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -40,10 +54,17 @@ class AuthError(ValueError):
     """A user name, role or password that cannot be used; the message says why."""
 
 
+class StoreUnreadable(AuthError):
+    """The users file or the sessions database cannot be used; the message names the file."""
+
+    public_message = "sign-in is not available: an administrator must check the server log"
+
+
 @dataclass(frozen=True)
 class User:
     name: str
     role: str
+    stamp: str = ""
 
     @property
     def sees_personal_data(self) -> bool:
@@ -78,20 +99,22 @@ class UserStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._cache: tuple[float, dict] | None = None
+        self._cache: tuple[tuple[int, int, int], dict] | None = None
 
     def _load(self) -> dict:
+        """The users; the file is read again whenever it was replaced (each write is a new
+        file, so its inode changes even where timestamps are coarse)."""
         try:
-            mtime = self.path.stat().st_mtime_ns
+            info = self.path.stat()
+            version = (info.st_mtime_ns, info.st_ino, info.st_size)
+            if self._cache and self._cache[0] == version:
+                return self._cache[1]
+            users = json.loads(self.path.read_text(encoding="utf-8"))["users"]
         except FileNotFoundError:
             return {}
-        if self._cache and self._cache[0] == mtime:
-            return self._cache[1]
-        try:
-            users = json.loads(self.path.read_text(encoding="utf-8"))["users"]
         except (OSError, ValueError, KeyError) as exc:
-            raise AuthError(f"{self.path} is not a readable users file ({exc})") from exc
-        self._cache = (mtime, users)
+            raise StoreUnreadable(f"{self.path} is not a readable users file ({exc})") from exc
+        self._cache = (version, users)
         return users
 
     def users(self) -> list[dict]:
@@ -102,7 +125,7 @@ class UserStore:
 
     def get(self, name: str) -> User | None:
         record = self._load().get(name)
-        return User(name, record["role"]) if record else None
+        return _user(name, record) if record else None
 
     def add(self, name: str, role: str, password: str, replace: bool = False) -> User:
         check_new_user(name, role, password)
@@ -113,7 +136,7 @@ class UserStore:
             users[name] = {"role": role, **hash_password(password), "created_at": _now()}
             self._write(users)
         logger.info("user %s (%s) saved to %s", name, role, self.path)
-        return User(name, role)
+        return _user(name, users[name])
 
     def remove(self, name: str) -> bool:
         with self._lock:
@@ -129,12 +152,19 @@ class UserStore:
         if record is None:
             hashlib.scrypt(password.encode(), salt=_DUMMY_SALT, **_SCRYPT, dklen=32)
             return None
-        return User(name, record["role"]) if check_password(password, record) else None
+        return _user(name, record) if check_password(password, record) else None
 
     def _write(self, users: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, {"version": 1, "users": users})
         self._cache = None
+
+
+def _user(name: str, record: dict) -> User:
+    """The user with the stamp of this version of their record (new at every `add`)."""
+    material = "\x00".join([name, record["role"], record["salt"], record["hash"]])
+    stamp = hashlib.sha256(material.encode()).hexdigest()[:32]
+    return User(name, record["role"], stamp)
 
 
 def check_new_user(name: str, role: str, password: str) -> None:
@@ -179,57 +209,37 @@ class Session:
     role: str
     expires: float
     csrf: str
+    stamp: str = ""
+    last_seen: float = 0.0
 
 
 class SessionSigner:
-    """Signed, expiring session cookies, and their revocation at sign-out."""
+    """New sessions and HMAC signatures under the secret (session and sign-in form cookies)."""
 
     def __init__(self, secret: bytes, lifetime_s: float):
         self.key = hashlib.sha256(b"callscope-session\x00" + secret).digest()
         self.lifetime_s = lifetime_s
-        self._revoked: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def issue(self, user: User) -> tuple[str, Session]:
+        """A new session for `user` (not yet stored) and its cookie: the signed session id."""
+        now = time.time()
         session = Session(
-            sid=secrets.token_urlsafe(12),
+            sid=secrets.token_urlsafe(32),
             name=user.name,
             role=user.role,
-            expires=time.time() + self.lifetime_s,
+            expires=now + self.lifetime_s,
             csrf=secrets.token_urlsafe(24),
+            stamp=user.stamp,
+            last_seen=now,
         )
-        payload = json.dumps(
-            [session.sid, session.name, session.role, int(session.expires), session.csrf],
-            separators=(",", ":"),
-        ).encode()
-        body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return f"{body}.{self._sign(body)}", session
-
-    def read(self, cookie: str | None) -> Session | None:
-        if not cookie or cookie.count(".") != 1:
-            return None
-        body, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
-            return None
-        try:
-            sid, name, role, expires, csrf = json.loads(base64.urlsafe_b64decode(body + "=="))
-        except (ValueError, TypeError):
-            return None
-        if expires < time.time() or sid in self._revoked:
-            return None
-        return Session(sid, name, role, float(expires), csrf)
-
-    def revoke(self, session: Session) -> None:
-        now = time.time()
-        with self._lock:
-            self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-            self._revoked[session.sid] = session.expires
+        return self.sign(session.sid), session
 
     def sign(self, value: str) -> str:
         return f"{value}.{self._sign(value)}"
 
     def unsign(self, signed: str | None) -> str | None:
-        if not signed or "." not in signed:
+        """The value of a cookie signed here; None for anything else, whatever its bytes."""
+        if not signed or not signed.isascii() or "." not in signed:
             return None
         value, signature = signed.rsplit(".", 1)
         return value if hmac.compare_digest(signature, self._sign(value)) else None
@@ -239,34 +249,151 @@ class SessionSigner:
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+_SESSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS session (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    expires REAL NOT NULL,
+    last_seen REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS session_name ON session (name);
+"""
+
+
+class SessionStore:
+    """Sessions in one SQLite file (WAL) that several server processes and the CLI share;
+    one connection per thread. Rows are keyed by a hash of the session id."""
+
+    def __init__(self, path: Path, idle_s: float = 3600.0):
+        self.path = Path(path)
+        self.idle_s = idle_s
+        self.touch_s = min(60.0, idle_s / 4)
+        self._local = threading.local()
+
+    def add(self, session: Session) -> None:
+        now = time.time()
+        row = (session.name, session.role, session.stamp, session.csrf, session.expires)
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM session WHERE expires < ? OR last_seen < ?", (now, now - self.idle_s)
+            )
+            db.execute(
+                "INSERT INTO session VALUES (?,?,?,?,?,?,?)",
+                (_key(session.sid), *row, session.last_seen or now),
+            )
+
+    def get(self, sid: str) -> Session | None:
+        """The live session with this id (its idle clock restarted), or None."""
+        now = time.time()
+        key = _key(sid)
+        try:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT name, role, stamp, csrf, expires, last_seen FROM session WHERE key = ?",
+                    (key,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnreadable(f"{self.path}: {exc}") from exc
+        if row is None:
+            return None
+        name, role, stamp, csrf, expires, last_seen = row
+        if expires <= now or last_seen + self.idle_s <= now:
+            self.end(sid)
+            return None
+        if now - last_seen >= self.touch_s:
+            with self._transaction() as db:
+                db.execute("UPDATE session SET last_seen = ? WHERE key = ?", (now, key))
+            last_seen = now
+        return Session(sid, name, role, expires, csrf, stamp, last_seen)
+
+    def end(self, sid: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM session WHERE key = ?", (_key(sid),))
+
+    def end_user(self, name: str) -> int:
+        """End every session of `name`; how many there were."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM session WHERE name = ?", (name,)).rowcount
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnreadable(f"{self.path}: {exc}") from exc
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._open()
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SESSIONS_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnreadable(
+                f"{self.path}: cannot open the sessions database ({exc})"
+            ) from exc
+        return db
+
+
+def _key(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
 class LoginThrottle:
-    """After `attempts` failed sign-ins for one name, refuse that name for `pause_s`."""
+    """Sign-in limits over a moving window, in this process's memory:
 
-    def __init__(self, attempts: int, pause_s: float = 300.0):
-        self.attempts = attempts
-        self.pause_s = pause_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+    - every attempt from one client address counts against `per_client`: spraying many
+      names or passwords from one place is bounded, before any password is hashed;
+    - failed attempts for one name from one client count against `per_name`, and a
+      success clears them. Attempts from another client never count, so nobody can lock a
+      user out from somewhere else.
+    """
 
-    def blocked(self, name: str) -> bool:
-        now = time.time()
-        with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < self.pause_s]
-            self._failures[name] = recent
-            return len(recent) >= self.attempts
+    def __init__(self, per_name: int, per_client: int, window_s: int):
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_name = RateLimitItemPerSecond(per_name, window_s)
+        self._per_client = RateLimitItemPerSecond(per_client, window_s)
 
-    def failed(self, name: str) -> None:
-        now = time.time()
-        with self._lock:
-            if len(self._failures) > 10_000:  # many names tried: forget the stale ones
-                self._failures = {
-                    n: ts for n, ts in self._failures.items() if ts and now - ts[-1] < self.pause_s
-                }
-            self._failures.setdefault(name, []).append(now)
+    def attempt(self, name: str, client: str) -> float:
+        """0 when this attempt may go on (it is counted for the client); otherwise the
+        seconds until one may."""
+        ids = ("name", client, name[:80])
+        if not self._limiter.test(self._per_name, *ids):
+            return self._wait(self._per_name, ids)
+        if not self._limiter.hit(self._per_client, "client", client):
+            return self._wait(self._per_client, ("client", client))
+        return 0.0
 
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
+    def failed(self, name: str, client: str) -> None:
+        self._limiter.hit(self._per_name, "name", client, name[:80])
+
+    def succeeded(self, name: str, client: str) -> None:
+        self._limiter.clear(self._per_name, "name", client, name[:80])
+
+    def _wait(self, item: RateLimitItemPerSecond, ids: tuple[str, ...]) -> float:
+        reset = self._limiter.get_window_stats(item, *ids).reset_time
+        return max(1.0, reset - time.time())
 
 
 def _now() -> str:

@@ -9,6 +9,7 @@ is seen at the next request.
 from __future__ import annotations
 
 import datetime as dt
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,6 +45,16 @@ AUDIO_TYPES = {
     ".ogg": "audio/ogg",
     ".m4a": "audio/mp4",
 }
+
+
+class AudioUnavailable(Exception):
+    """A call has no recording this server may play. `forbidden` when a file is there but is
+    not allowed (a link, not a regular file, outside the recordings root)."""
+
+    def __init__(self, message: str, forbidden: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.forbidden = forbidden
 
 
 class _DayTable:
@@ -177,18 +188,62 @@ class WarehouseView:
         return queues, agents
 
     # audio -----------------------------------------------------------------
-    def audio_file(self, call: dict) -> Path | None:
-        """The call's recording as the night stored it: an absolute path, a path relative to
-        where the night ran (tried from here), or the same file name under the recordings
-        root. Only audio files that exist; never a path from a request."""
-        uri = call.get("source_uri")
-        if not uri:
-            return None
-        stored = Path(uri)
-        candidates = [stored]
-        if self.recordings is not None:
-            candidates.append(self.recordings / call["date"].isoformat() / stored.name)
-        for path in candidates:
-            if path.suffix.lower() in AUDIO_TYPES and path.is_file():
-                return path
-        return None
+    def audio_file(self, call: dict) -> Path:
+        """The recording of a transcribed (status ok) call: the path the night stored (absolute,
+        or relative to where the night ran) or the same file name under the recordings root's
+        day folder. Served only when it is a regular file, not a link, of an audio type, inside
+        the recordings root once resolved; never a path from a request. Else AudioUnavailable.
+        """
+        name = call["call_id"]
+        if call.get("status") != "ok":
+            raise AudioUnavailable(
+                f"call {name!r} has no audio to play: it was not transcribed "
+                f"(status {call.get('status') or 'unknown'})"
+            )
+        if self.recordings is None:
+            raise AudioUnavailable("this server has no recordings folder (serve --recordings)")
+        if not call.get("source_uri"):
+            raise AudioUnavailable(f"call {name!r} has no recording")
+        root = self.recordings.resolve()
+        refused = []
+        for path in self._audio_candidates(call):
+            try:
+                return _servable(path, root, name)
+            except AudioUnavailable as exc:
+                refused.append(exc)
+        forbidden = [exc for exc in refused if exc.forbidden]
+        raise forbidden[0] if forbidden else refused[0]
+
+    def has_audio(self, call: dict) -> bool:
+        try:
+            self.audio_file(call)
+        except AudioUnavailable:
+            return False
+        return True
+
+    def _audio_candidates(self, call: dict) -> list[Path]:
+        stored = Path(call["source_uri"])
+        beside = self.recordings / call["date"].isoformat() / stored.name
+        return [stored] if beside == stored else [stored, beside]
+
+
+def _servable(path: Path, root: Path, call_id: str) -> Path:
+    """`path` resolved, when it may be served; the messages name no server path."""
+    if path.suffix.lower() not in AUDIO_TYPES:
+        raise AudioUnavailable(f"the recording of call {call_id!r} is not an audio file")
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        raise AudioUnavailable(f"the recording of call {call_id!r} is not on this server") from None
+    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+        raise AudioUnavailable(
+            f"the recording of call {call_id!r} is a link or not a regular file; it is not served",
+            forbidden=True,
+        )
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise AudioUnavailable(
+            f"the recording of call {call_id!r} is outside the recordings folder; it is not served",
+            forbidden=True,
+        )
+    return resolved

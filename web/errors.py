@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+_PART = r"[^\s'\"`()\[\]{},;]"
+# An absolute POSIX or Windows path, with the words after a space that still hold a slash.
+_PATH = re.compile(rf"(?<![\w.:/\\])(?:[A-Za-z]:)?[/\\]{_PART}*(?:\s+{_PART}*[/\\]{_PART}*)*")
+
 
 class WebError(Exception):
     status = 500
@@ -9,6 +15,11 @@ class WebError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+    @property
+    def public_message(self) -> str:
+        """What the browser is shown; the full message goes to the log."""
+        return self.message
 
 
 class BadRequest(WebError):
@@ -31,4 +42,14 @@ class NotFound(WebError):
 
 
 class Unavailable(WebError):
+    """Data on the server cannot be read; no role sees the server's file paths."""
+
     status = 503
+
+    @property
+    def public_message(self) -> str:
+        return without_paths(self.message)
+
+
+def without_paths(message: str) -> str:
+    return _PATH.sub("(a file on the server)", message)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
 from core.logs import get_logger
 from web import charts, services
@@ -16,12 +18,14 @@ from web import params as P
 from web.app import (
     HOME,
     LOGIN_COOKIE,
-    SESSION_COOKIE,
     CurrentUser,
+    client_address,
     ctx_of,
     current_user,
+    end_session,
     html,
-    set_session,
+    start_session,
+    verify_password,
 )
 from web.errors import BadRequest, Forbidden
 
@@ -103,41 +107,56 @@ def _login_page(request: Request, next_url: str, error: str = "", status: int = 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    """Sign-in: limited per client and per name from that client (429 with Retry-After);
+    the password is checked off the event loop."""
     ctx = ctx_of(request)
     form = await _form(request)
-    name, password = form.get("name", ""), form.get("password", "")
+    name, password, next_url = form.get("name", ""), form.get("password", ""), form.get("next", "")
     expected = ctx.signer.unsign(request.cookies.get(LOGIN_COOKIE)) or ""
-    if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
-        return _login_page(request, form.get("next", ""), "The form expired: try again.", 400)
-    if ctx.throttle.blocked(name):
-        message = "Too many failed sign-ins for this name: wait 5 minutes."
-        return _login_page(request, form.get("next", ""), message, 429)
-    user = ctx.users.verify(name, password) if name and password else None
+    if not expected or not _same(expected, form.get("csrf", "")):
+        return _login_page(request, next_url, "The form expired: try again.", 400)
+    client = client_address(request)
+    wait = ctx.throttle.attempt(name, client)
+    if wait:
+        logger.warning("sign-in refused for %r from %s: too many attempts", name[:64], client)
+        return _too_many(request, next_url, wait)
+    user = await verify_password(request, name, password) if name and password else None
     if user is None:
-        ctx.throttle.failed(name)
-        logger.info("failed sign-in for %r", name[:64])
-        return _login_page(request, form.get("next", ""), "Wrong name or password.", 401)
-    ctx.throttle.succeeded(name)
-    logger.info("%s (%s) signed in", user.name, user.role)
-    response = RedirectResponse(_safe_next(form.get("next", "")) or HOME[user.role], 303)
-    set_session(response, ctx, user)
+        ctx.throttle.failed(name, client)
+        logger.info("failed sign-in for %r from %s", name[:64], client)
+        return _login_page(request, next_url, "Wrong name or password.", 401)
+    ctx.throttle.succeeded(name, client)
+    logger.info("%s (%s) signed in from %s", user.name, user.role, client)
+    response = RedirectResponse(_safe_next(next_url) or HOME[user.role], 303)
+    await start_session(response, request, user)
     response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+def _too_many(request: Request, next_url: str, wait_s: float) -> Response:
+    seconds = math.ceil(wait_s)
+    when = f"{math.ceil(seconds / 60)} minutes" if seconds > 90 else f"{seconds} seconds"
+    message = f"Too many sign-in attempts from here: try again in {when}."
+    response = _login_page(request, next_url, message, 429)
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     form = await _form(request)
-    user = current_user(request)
+    user = await run_in_threadpool(current_user, request)
     response = RedirectResponse("/login", status_code=303)
     if user is not None:
-        session = request.state.session
-        if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+        if not _same(form.get("csrf", ""), request.state.session.csrf):
             raise Forbidden("the sign-out form expired; reload the page")
-        ctx_of(request).signer.revoke(session)
         logger.info("%s signed out", user.name)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    await end_session(response, request)
     return response
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -153,10 +172,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _safe_next(url: str | None) -> str:
-    """Only a path of this site (never //host or a scheme)."""
-    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
-        return url
-    return ""
+    """Only a path of this site (never //host, a scheme, or characters browsers drop)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return ""
+    return url if url.isprintable() else ""
 
 
 # pages -----------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -18,11 +20,11 @@ from core.logs import get_logger
 from emotion.trends import BY, ROLES, load_trends
 from incidents.report import public_rows
 from keywords.index import SearchIndex, SearchIndexError
-from keywords.query import QueryError
+from keywords.query import QueryError, parse
 from privacy.redact import redact
 from web import params as P
 from web.auth import LoginThrottle, SessionSigner, User, UserStore
-from web.data import LRU, WarehouseView
+from web.data import LRU, AudioUnavailable, WarehouseView
 from web.errors import BadRequest, Forbidden, NotFound, Unavailable
 from web.saved import SavedQueries
 
@@ -74,8 +76,9 @@ def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
         raise BadRequest("q is required: type a word, e.g. 退款")
     if sp.filters.agents and not user.sees_agents:
         raise Forbidden("agent filters are not available to the marketing role")
-    try:
-        result = ctx.index().search(
+    index = ctx.index()
+    with _search_errors():
+        result = index.search(
             sp.query,
             sp.filters,
             limit=sp.limit,
@@ -83,11 +86,8 @@ def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
             sort=sp.sort,
             rank_window=ctx.settings.search.rank_window,
             context=ctx.settings.search.context_segments,
+            redacted=not user.sees_personal_data,
         )
-    except QueryError as exc:
-        raise BadRequest(str(exc)) from exc
-    if not user.sees_personal_data:
-        result = result.redacted()
     out = result.as_dict()
     for hit in out["hits"]:
         if not user.sees_agents:
@@ -97,6 +97,19 @@ def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
     out["pages"] = max(1, -(-out["total"] // sp.limit))
     out["redacted"] = not user.sees_personal_data
     return out
+
+
+@contextmanager
+def _search_errors() -> Iterator[None]:
+    """A query the index cannot run is a bad request; an index that cannot be read (full disk,
+    locked, damaged) is unavailable, with what is wrong."""
+    try:
+        yield
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from exc
+    except SearchIndexError as exc:
+        logger.error("search index: %s", exc)
+        raise Unavailable(str(exc)) from exc
 
 
 def facets(ctx: Context, user: User) -> dict:
@@ -126,7 +139,7 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
         if hit["category"] not in names:
             names.append(hit["category"])
     shown = [_segment(seg, tags.get(seg["idx"], []), user) for seg in segments]
-    audio = user.hears_audio and ctx.view.audio_file(call) is not None
+    audio = user.hears_audio and ctx.view.has_audio(call)
     info = {k: _plain(v) for k, v in call.items() if k != "source_uri"}
     if not user.sees_agents:
         info.pop("agent_id", None)
@@ -164,10 +177,10 @@ def audio_file(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> 
     call = ctx.view.call(call_id, day) if day else None
     if call is None:
         raise NotFound(f"no call {call_id!r} in the warehouse")
-    path = ctx.view.audio_file(call)
-    if path is None:
-        raise NotFound(f"the recording of call {call_id!r} is not on this server")
-    return path
+    try:
+        return ctx.view.audio_file(call)
+    except AudioUnavailable as exc:
+        raise (Forbidden if exc.forbidden else NotFound)(exc.message) from None
 
 
 # trends ----------------------------------------------------------------------------------
@@ -359,8 +372,6 @@ def _as_query(raw: dict):
 
 
 def _check_query(ctx: Context, sp: P.SearchParams) -> None:
-    from keywords.query import parse
-
     try:
         parse(sp.query)
     except QueryError as exc:
@@ -370,33 +381,44 @@ def _check_query(ctx: Context, sp: P.SearchParams) -> None:
 def saved_matches(ctx: Context, user: User, query_id: str, params) -> dict:
     """A saved query's matches day by day, and its latest matching calls."""
     saved = ctx.saved.get(user.name, query_id)
-    sp = P.search_params(_as_query(saved["params"]), ctx.settings.web.page_size)
+    sp = _saved_search(ctx, saved)
     n_days = P.integer(params, "days", SAVED_DAYS, 1, 90)
     index = ctx.index()
-    indexed = [
-        day
-        for day in index.indexed_days()
-        if (not sp.filters.date_from or day >= sp.filters.date_from)
-        and (not sp.filters.date_to or day <= sp.filters.date_to)
-    ][-n_days:]
-    per_day = []
-    try:
-        for day in indexed:
-            one_day = replace(sp.filters, date_from=day, date_to=day)
-            result = index.search(sp.query, one_day, limit=0, sort="newest", context=0)
-            per_day.append({"date": day.isoformat(), "matches": result.total})
+    redacted = not user.sees_personal_data
+    with _search_errors():
+        indexed = [
+            day
+            for day in index.indexed_days()
+            if (not sp.filters.date_from or day >= sp.filters.date_from)
+            and (not sp.filters.date_to or day <= sp.filters.date_to)
+        ][-n_days:]
         window = replace(sp.filters, date_from=indexed[0] if indexed else sp.filters.date_from)
-        latest = index.search(sp.query, window, limit=SAVED_CALL_HITS, sort="newest", context=0)
-    except QueryError as exc:
-        raise BadRequest(str(exc)) from exc
-    if not user.sees_personal_data:
-        latest = latest.redacted()
+        counts = index.day_counts(sp.query, window, redacted=redacted)
+        latest = index.search(
+            sp.query, window, limit=SAVED_CALL_HITS, sort="newest", context=0, redacted=redacted
+        )
+    per_day = [{"date": day.isoformat(), "matches": counts.get(day, 0)} for day in indexed]
     return {
         "saved": saved,
         "search_url": "/search?" + urlencode(saved["params"], doseq=True),
         "days": per_day,
         "calls": _calls_of_hits(latest.hits),
     }
+
+
+def _saved_search(ctx: Context, saved: dict) -> P.SearchParams:
+    """A saved query's search, or a clear 400 when it no longer parses (saved before a
+    limit or a syntax rule it breaks)."""
+    try:
+        sp = P.search_params(_as_query(saved["params"]), ctx.settings.web.page_size)
+        parse(sp.query or "")
+    except (BadRequest, QueryError) as exc:
+        message = exc.message if isinstance(exc, BadRequest) else str(exc)
+        raise BadRequest(
+            f"the saved query {saved['name']!r} can no longer be run: {message}. Delete it "
+            "(× in the themed listening list of the search page) and save the search again"
+        ) from exc
+    return sp
 
 
 def _calls_of_hits(hits) -> list[dict]:
