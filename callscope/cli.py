@@ -106,14 +106,49 @@ def nightly(
         Path | None,
         typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)"),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="fan the night out over N workers started on this machine (and a Prefect "
+            "server, unless PREFECT_API_URL names one)",
+        ),
+    ] = None,
+    fan_out: Annotated[
+        bool,
+        typer.Option(
+            "--fan-out", help="send the calls in shards to the running workers of flow.work_pool"
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Transcribe one day's calls into the warehouse (default: yesterday), or each day of
     --from..--to in order (a backlog, or the demo's days)."""
-    from core.errors import CallscopeError
+    import contextlib
 
     settings = _settings(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     days = _night_days(date, date_from, date_to, settings.timezone)
+    if workers and fan_out:
+        _fail("give --workers N (workers started here) or --fan-out (workers running already)")
+    cluster = contextlib.nullcontext()
+    if workers:
+        from flows.local import LocalCluster
+
+        cluster = LocalCluster(workers, settings.flow.work_pool)
+    with cluster:
+        summaries = _nights(days, config, settings, fan_out or bool(workers), as_json)
+    if as_json:
+        print(
+            json.dumps(
+                summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False, indent=2
+            )
+        )
+
+
+def _nights(days, config, settings, fan_out: bool, as_json: bool) -> list[dict]:
+    from core.errors import CallscopeError
     from flows.nightly import nightly as nightly_flow
 
     summaries = []
@@ -125,6 +160,7 @@ def nightly(
                 recordings=str(settings.recordings),
                 warehouse=str(settings.warehouse),
                 handoff=str(settings.handoff) if settings.handoff else None,
+                fan_out=fan_out,
             )
         except CallscopeError as exc:
             _fail(
@@ -139,12 +175,7 @@ def nightly(
         summaries.append(summary)
         if not as_json:
             _print_summary(summary)
-    if as_json:
-        print(
-            json.dumps(
-                summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False, indent=2
-            )
-        )
+    return summaries
 
 
 def _night_days(date: str | None, date_from: str | None, date_to: str | None, timezone: str):
@@ -167,6 +198,14 @@ def _print_summary(summary: dict) -> None:
         f"audio {summary['audio_hours']:.3f} h | wall {summary['wall_s']:.1f} s | "
         f"{summary['x_real_time']:.1f}x real time"
     )
+    if shards := summary.get("shards"):
+        from callscope.night import shard_line
+
+        hosts = {a["host"] for shard in shards for a in shard["attempts"] if a["host"]}
+        again = [shard for shard in shards if len(shard["attempts"]) > 1]
+        print(f"shards: {len(shards)} on {len(hosts)} host(s), {len(again)} run again")
+        for shard in again:
+            print(f"  {shard_line(shard)}")
     if steps := summary.get("steps"):
         print("steps: " + ", ".join(f"{name} {status}" for name, status in steps.items()))
     if summary.get("tagged_calls") or summary.get("keyword_hits"):
@@ -414,11 +453,13 @@ from callscope import (  # noqa: E402, F401
     cli_keywords,
     cli_privacy,
     cli_web,
+    cli_workers,
 )
 
 cli_demo.register(demo_app)
 cli_web.register(app)
 cli_privacy.register(app)
+cli_workers.register(app)
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from asr.audio import decode
 from asr.call import attribute_speakers, transcribe_call
@@ -27,6 +28,12 @@ from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
+
+
+class Stager(Protocol):
+    """Where a processed call's rows go: the warehouse (one call a file) or a shard's batch."""
+
+    def stage_call(self, day: dt.date, call_row: dict, segment_rows: list[dict]) -> None: ...
 
 
 @dataclass
@@ -46,6 +53,7 @@ class NightSummary:
     outcomes: list[CallOutcome] = field(default_factory=list)
     wall_s: float = 0.0
     steps: dict[str, StepOutcome] = field(default_factory=dict)
+    shards: list[dict] = field(default_factory=list)  # a night fanned out over workers
 
     def _result(self, name: str):
         outcome = self.steps.get(name)
@@ -103,6 +111,7 @@ class NightSummary:
             "spikes": self.incidents.spikes if self.incidents else [],
             "handoff": str(self.handoff.folder) if self.handoff else None,
             "steps": {name: outcome.status for name, outcome in self.steps.items()},
+            "shards": self.shards,
         }
 
     def render(self) -> str:
@@ -112,6 +121,13 @@ class NightSummary:
             f"audio {self.audio_s / 3600:.3f} h transcribed in {self.wall_s:.1f} s wall, "
             f"{self.x_real_time:.1f}x real time",
         ]
+        if self.shards:
+            retried = [s for s in self.shards if len(s["attempts"]) > 1]
+            hosts = {a["host"] for s in self.shards for a in s["attempts"] if a["host"]}
+            lines.append(
+                f"shards: {len(self.shards)} on {len(hosts)} host(s), {len(retried)} run again"
+            )
+            lines += [f"  {shard_line(shard)}" for shard in retried]
         if self.categories and not self.categories.skipped:
             lines.append(
                 f"categories: {self.categories.tagged} of {self.categories.calls} calls tagged, "
@@ -137,6 +153,16 @@ class NightSummary:
             lines.append(f"hand-off: {self.handoff.folder}")
         lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
         return "\n".join(lines)
+
+
+def shard_line(shard: dict) -> str:
+    runs = "; ".join(
+        f"attempt {a['attempt']} {a['state']}"
+        + (f" on {a['host']} (pid {a['worker_pid']})" if a["host"] else "")
+        + (f": {a['reason']}" if a["reason"] and a["state"] != "done" else "")
+        for a in shard["attempts"]
+    )
+    return f"{shard['name']} ({shard['calls']} calls): {runs}"
 
 
 def yesterday(timezone: str) -> dt.date:
@@ -180,7 +206,7 @@ def get_batched(settings: Settings):
 def process_call(
     rec: Recording,
     source: RecordingSource,
-    warehouse: Warehouse,
+    warehouse: Stager,
     settings: Settings,
     done: dict | None = None,
 ) -> CallOutcome:
@@ -288,7 +314,7 @@ def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
     }
 
 
-def record_error(rec: Recording, warehouse: Warehouse, settings: Settings, reason: str):
+def record_error(rec: Recording, warehouse: Stager, settings: Settings, reason: str):
     """Stage an error row for a call that could not be processed at all."""
     row = _base_row(rec, settings, call_settings_hash(settings))
     return _finish_error(rec, row, reason, time.perf_counter(), warehouse)
@@ -310,7 +336,7 @@ def _finish_error(rec, row, reason, started, warehouse) -> CallOutcome:
     return _finish(rec, row, [], started, warehouse)
 
 
-def _finish(rec, row, segments, started, warehouse: Warehouse) -> CallOutcome:
+def _finish(rec, row, segments, started, warehouse: Stager) -> CallOutcome:
     row["processing_s"] = round(time.perf_counter() - started, 3)
     row["processed_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0)
     warehouse.stage_call(rec.date, row, segments)

@@ -213,6 +213,29 @@ class FlowSettings(_Section):
     concurrency: int = Field(1, ge=1, description="calls transcribed at once per worker")
     retries: int = Field(2, ge=0, description="retries for transient faults only")
     retry_delay_s: float = Field(5.0, ge=0)
+    shard_calls: int = Field(
+        200, ge=1, le=100_000, description="calls per shard when a night fans out over workers"
+    )
+    work_pool: str = Field(
+        "callscope-gpu",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Prefect work pool whose workers run the shards",
+    )
+    shard_retries: int = Field(
+        2, ge=0, le=10, description="a crashed, failed or lost shard is run again this often"
+    )
+    shard_lost_after_s: float = Field(
+        120.0, ge=5, description="a running shard whose heartbeat is this old is lost"
+    )
+    shard_poll_s: float = Field(2.0, gt=0, le=60, description="how often the night checks shards")
+    stage_batch_calls: int = Field(
+        50, ge=1, le=10_000, description="a shard stages its calls in files of this many"
+    )
+    stage_batch_s: float = Field(
+        30.0, gt=0, description="... or of what it finished in this long, whichever comes first"
+    )
 
 
 class LockSettings(_Section):

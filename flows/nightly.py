@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +18,7 @@ from callscope.night import (
     load_models,
     process_call,
     record_error,
+    shard_line,
     yesterday,
 )
 from callscope.steps import DayRunner, StepOutcome
@@ -62,15 +62,22 @@ def nightly(
     recordings: str | None = None,
     warehouse: str | None = None,
     handoff: str | None = None,
+    fan_out: bool = False,
 ) -> dict:
     """Transcribe the recordings of `date` (default: yesterday in the configured time zone),
-    then run the day's steps (callscope/steps.py) on them."""
+    then run the day's steps (callscope/steps.py) on them. With `fan_out` the calls go in
+    shards to the workers of `flow.work_pool` (flows/fanout.py); this run then only commits
+    the day and runs its steps."""
     started = time.perf_counter()
     settings = load_config(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     day = dt.date.fromisoformat(date) if date else yesterday(settings.timezone)
     store = Warehouse.from_settings(settings)
     with store.lock_day(day, "nightly flow"):
-        summary = _night(day, settings, store)
+        if fan_out:
+            paths = {"config": config, "recordings": recordings, "warehouse": warehouse}
+            summary = _fanned_out_night(day, settings, store, paths)
+        else:
+            summary = _night(day, settings, store)
     summary.wall_s = time.perf_counter() - started
     get_run_logger().info(summary.render())
     return summary.as_dict()
@@ -78,12 +85,7 @@ def nightly(
 
 def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
     logger = get_run_logger()
-    source = LocalRecordingSource(
-        Path(settings.recordings),
-        settings.source.extensions,
-        settings.timezone,
-        settings.source.manifest_name,
-    )
+    source = LocalRecordingSource.from_settings(settings)
     calls = source.list_day(day)
     done = store.done_calls(day)
     logger.info("night %s: %d recordings in %s", day, len(calls), source.day_folder(day))
@@ -109,11 +111,33 @@ def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
         summary.outcomes.append(outcome)
         progress(outcome)
         submit_next()
+    _day_steps(day, settings, store, summary)
+    return summary
+
+
+def _fanned_out_night(day: dt.date, settings: Settings, store: Warehouse, paths: dict):
+    from flows.fanout import FanOut
+    from flows.shard import ensure_pool
+
+    logger = get_run_logger()
+    calls = LocalRecordingSource.from_settings(settings).list_day(day)
+    deployment = ensure_pool(settings.flow.work_pool)
+    fan_out = FanOut(day, settings, store, deployment, paths, log=logger.info)
+    summary = NightSummary(day)
+    summary.outcomes = fan_out.run(calls)
+    summary.shards = [shard.as_dict() for shard in fan_out.shards]
+    for shard in fan_out.shards:
+        (logger.warning if shard.retried else logger.info)(shard_line(shard.as_dict()))
+    _day_steps(day, settings, store, summary)
+    store.clear_shard_files(day)
+    return summary
+
+
+def _day_steps(day: dt.date, settings: Settings, store: Warehouse, summary: NightSummary) -> None:
     runner = DayRunner(store, day, settings)
     for step in runner.plan():
         task = day_step_task.with_options(retries=step.retries, retry_delay_seconds=10)
         summary.steps[step.name] = task(runner, step.name)
-    return summary
 
 
 def _outcome(future, rec: Recording, store: Warehouse, settings: Settings) -> CallOutcome:

@@ -99,6 +99,14 @@ class LocalRecordingSource:
         self.tz = ZoneInfo(timezone)
         self.manifest_name = manifest_name
 
+    @classmethod
+    def from_settings(cls, settings) -> LocalRecordingSource:
+        """The recordings folder of a loaded configuration (core.config.Settings)."""
+        source = settings.source
+        return cls(
+            Path(settings.recordings), source.extensions, settings.timezone, source.manifest_name
+        )
+
     def day_folder(self, day: dt.date) -> Path:
         return self.root / day.isoformat()
 

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -57,6 +58,7 @@ STAGING = "_staging"
 JOURNAL = "_journal"
 STATE = "_state"
 LOCKS = "_locks"
+SHARDS = "_shards"
 TMP_SUFFIX = ".tmp"
 DEFAULT_LOCK_WAIT_S = 300.0
 DEFAULT_LOCK_STALE_S = 120.0
@@ -170,8 +172,10 @@ class Warehouse:
     def done_calls(self, day: dt.date) -> dict[str, dict]:
         """call_id -> its latest calls row, committed or staged."""
         rows = {row["call_id"]: row for row in self.read("calls", day).to_pylist()}
-        staged = self._read_staged("calls", day)
-        rows.update({row["call_id"]: row for row in staged.to_pylist()})
+        staged = self._read_staged("calls", day).to_pylist()
+        latest = dt.datetime.min.replace(tzinfo=dt.UTC)
+        staged.sort(key=lambda row: row.get("processed_at") or latest)  # the latest wins
+        rows.update({row["call_id"]: row for row in staged})
         return rows
 
     # writing -----------------------------------------------------------------
@@ -198,16 +202,29 @@ class Warehouse:
         self._write_file(to_table("segments", segment_rows), f"{folder}/{key}.segments.parquet")
         self._write_file(to_table("calls", [call_row]), f"{folder}/{key}.calls.parquet")
 
+    def stage_calls(self, day: dt.date, calls: list[tuple[dict, list[dict]]]) -> None:
+        """Stage several calls in one pair of files (a shard's batch: far fewer files for the
+        commit to read). A call staged again later, alone or in a later batch, replaces these
+        rows: the commit keeps each call's rows from its latest `processed_at`."""
+        if not calls:
+            return
+        folder = self._staging(day)
+        self.fs.create_dir(folder, recursive=True)
+        key = f"batch-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        segments = [segment for _, rows in calls for segment in rows]
+        self._write_file(to_table("segments", segments), f"{folder}/{key}.segments.parquet")
+        rows = [row for row, _ in calls]
+        self._write_file(to_table("calls", rows), f"{folder}/{key}.calls.parquet")
+
     def commit_day(self, day: dt.date) -> int:
         """Merge staged calls into the day's partitions; returns how many calls were merged."""
         with self.lock_day(day, "commit"):
             call_files = self._staged_files(day, "calls")
             if not call_files:
                 return 0
-            staged_calls = self._concat("calls", call_files)
+            staged_calls, staged_segments = self._latest_staged(call_files)
             segment_files = self._staged_files(day, "segments")
-            staged_segments = self._concat("segments", segment_files)
-            ids = pa.array(staged_calls["call_id"].to_pylist(), pa.string())
+            ids = staged_calls["call_id"]
             merged = {
                 table: _merge(self.read(table, day), staged, ids, table)
                 for table, staged in (("segments", staged_segments), ("calls", staged_calls))
@@ -217,8 +234,33 @@ class Warehouse:
                 self.fs.delete_file(path)
             if not self.fs.get_file_info(pafs.FileSelector(self._staging(day))):
                 self.fs.delete_dir(self._staging(day))
-        logger.info("committed %d calls of %s", len(call_files), day)
-        return len(call_files)
+        logger.info("committed %d calls of %s (%d staged files)", len(ids), day, len(call_files))
+        return len(ids)
+
+    def _latest_staged(self, call_files: list[str]) -> tuple[pa.Table, pa.Table]:
+        """The staged calls and segments, each call's rows from the file that staged it last."""
+        tables = [self._read_file(path, TABLES["calls"]) for path in call_files]
+        latest: dict[str, tuple] = {}
+        for n, table in enumerate(tables):
+            for call_id, at in zip(
+                table["call_id"].to_pylist(), table["processed_at"].to_pylist(), strict=True
+            ):
+                rank = (at is not None, at or dt.datetime.min.replace(tzinfo=dt.UTC), n)
+                if call_id not in latest or rank >= latest[call_id]:
+                    latest[call_id] = rank
+        calls, segments = [], []
+        for n, (path, table) in enumerate(zip(call_files, tables, strict=True)):
+            wanted = pa.array([c for c, rank in latest.items() if rank[2] == n], pa.string())
+            if len(wanted) == 0:
+                continue
+            calls.append(table.filter(pc.is_in(table["call_id"], wanted)))
+            segment_path = path.removesuffix(".calls.parquet") + ".segments.parquet"
+            rows = self._read_file(segment_path, TABLES["segments"])
+            segments.append(rows.filter(pc.is_in(rows["call_id"], wanted)))
+        return (
+            pa.concat_tables(calls) if calls else empty_table("calls"),
+            pa.concat_tables(segments) if segments else empty_table("segments"),
+        )
 
     def replace_day(self, table: str, day: dt.date, rows: pa.Table) -> None:
         """Write a whole day of `table` at once (readers see old or new)."""
@@ -269,6 +311,38 @@ class Warehouse:
         self._write_bytes(data, tmp)
         self.fs.move(tmp, path)
 
+    # shards of a night fanned out over workers (small JSON files on the shared folder) ----
+    def write_shard_file(self, day: dt.date, name: str, record: dict) -> None:
+        """Replace `<warehouse>/_shards/date=D/<name>.json` atomically (a heartbeat, a report)."""
+        folder = self._path(SHARDS, _day_dir(day))
+        self.fs.create_dir(folder, recursive=True)
+        path = f"{folder}/{name}.json"
+        tmp = _tmp_beside(path)
+        self._write_bytes(json.dumps(record, default=str).encode("utf-8"), tmp)
+        self.fs.move(tmp, path)
+
+    def read_shard_file(self, day: dt.date, name: str) -> tuple[dict | None, float | None]:
+        """The record and how many seconds ago it was written; (None, None) when absent."""
+        path = self._path(SHARDS, _day_dir(day), f"{name}.json")
+        try:
+            info = self.fs.get_file_info(path)
+            if info.type != pafs.FileType.File:
+                return None, None
+            with self.fs.open_input_stream(path) as handle:
+                record = json.loads(handle.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as exc:
+            logger.warning("%s unreadable (%s)", path, exc)
+            return None, None
+        age = dt.datetime.now(dt.UTC).timestamp() - info.mtime.timestamp() if info.mtime else None
+        return record, age
+
+    def clear_shard_files(self, day: dt.date) -> None:
+        folder = self._path(SHARDS, _day_dir(day))
+        if self._exists(folder):
+            self.fs.delete_dir(folder)
+
     # recovery ----------------------------------------------------------------
     def recover(self, day: dt.date) -> None:
         """Finish a committed write of `day` that a killed writer left half done, and remove
@@ -288,7 +362,7 @@ class Warehouse:
 
     def _orphans(self, day: dt.date) -> Iterator[str]:
         folders = [self._path(t, _day_dir(day)) for t in PARTITIONED_TABLES] + [self._staging(day)]
-        folders += [self._path(STATE), self._path(JOURNAL)]
+        folders += [self._path(STATE), self._path(JOURNAL), self._path(SHARDS, _day_dir(day))]
         for folder in folders:
             if not self._exists(folder):
                 continue

@@ -1,0 +1,300 @@
+"""A fanned-out night at a provincial centre's scale, everything but speech recognition.
+
+    python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--shard-calls 500]
+                          [--cost-ms 0] [--x-real-time 100 --x-real-time 200]
+
+For each --calls N: one day of N generated calls (synth/, text only), split into shards of
+--shard-calls, run through a real Prefect server (its own, SQLite), --workers real process
+workers (`callscope worker`), the night's fan-out (flows/fanout.py: submission, state and
+heartbeat watching, reports), the shared warehouse's staging, the commit and every day step.
+Transcription is replaced by each call's script, staged after a fixed --cost-ms per call: the
+figures measure the orchestration, the storage and the day steps, not ASR.
+
+Printed: per-call orchestration overhead (the fan-out's wall time beyond the shards' own call
+work spread over the workers), shard scheduling latency (flow run created -> running), commit
+and each day step's seconds, peak memory of the night process and of the workers; then the
+projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at each
+--x-real-time (per-GPU speed: bench/speed.py on the GPU in question).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from prefect import flow  # noqa: E402
+
+from callscope.shards import (  # noqa: E402
+    Heartbeat,
+    StagingBatch,
+    beat_every_s,
+    report_name,
+    split,
+)
+from core.config import load_config  # noqa: E402
+
+START = dt.date(2026, 10, 1)
+POOL = "callscope-scale-bench"
+DEPLOYMENT = "scale-bench-shard/scale-bench"
+NIGHT_AUDIO_H = 9_500.0
+NIGHT_CALLS = 190_000
+TARGET_ORCHESTRATION_MS = 1.0
+TARGET_COMMIT_AND_STEPS_S = 20 * 60
+
+
+@flow(name="scale-bench-shard")
+def scale_bench_shard(
+    date: str,
+    shard: str,
+    call_ids: list[str],
+    attempt: int = 1,
+    config: str | None = None,
+    recordings: str | None = None,
+    warehouse: str | None = None,
+) -> dict:
+    """A shard whose 'transcription' is the calls' scripts (read from `recordings`), staged
+    like the night's after `cost_ms` per call; writes the same report as flows/shard.py."""
+    from privacy.redact import redact_segments
+    from storage.warehouse import Warehouse
+
+    settings = load_config(config, warehouse=warehouse)
+    day = dt.date.fromisoformat(date)
+    store = Warehouse.from_settings(settings)
+    bundle = json.loads((Path(recordings) / f"{shard}.json").read_text(encoding="utf-8"))
+    cost_s = bundle["cost_ms"] / 1000
+    outcomes, work_s = [], 0.0
+    batch = StagingBatch(store, settings.flow.stage_batch_calls, settings.flow.stage_batch_s)
+    with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, batch:
+        for n, call in enumerate(bundle["calls"], start=1):
+            started = time.perf_counter()
+            time.sleep(cost_s)
+            row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
+            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+            segments = [{**s, "call_id": row["call_id"], "date": day} for s in call["segments"]]
+            redact_segments(segments)
+            batch.stage_call(day, row, segments)
+            seconds = time.perf_counter() - started
+            work_s += seconds
+            outcomes.append(
+                {
+                    "call_id": row["call_id"],
+                    "status": "ok",
+                    "audio_s": row["duration_s"],
+                    "wall_s": round(seconds, 4),
+                    "language": row["language"],
+                    "n_segments": len(segments),
+                    "error": None,
+                }
+            )
+            if n % 50 == 0:
+                beat.beat(done=n)
+    report = {**beat.record, "name": shard, "outcomes": outcomes, "wall_s": round(work_s, 3)}
+    store.write_shard_file(day, report_name(shard, attempt), report)
+    return {"name": shard, "wall_s": work_s}
+
+
+def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, seed: int):
+    """The day's calls as shard files of scripts and rows; returns the call ids in order."""
+    from synth.scripts import plan_days
+
+    plan = plan_days(START, 1, seed, n_calls, 0)[0]
+    calls = []
+    for call in plan.calls:
+        segments = call.segments(asr_style=True)
+        row = {
+            "call_id": call.call_id,
+            "status": "ok",
+            "started_at": call.started_at.isoformat(),
+            "queue": call.queue,
+            "agent_id": call.agent_id,
+            "language": call.language,
+            "n_segments": len(segments),
+            "duration_s": round(segments[-1]["end_s"], 3) if segments else 0.0,
+            "settings_hash": "scale-bench",
+        }
+        calls.append({"row": row, "segments": segments})
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [c["row"]["call_id"] for c in calls]
+    by_id = {c["row"]["call_id"]: c for c in calls}
+    for number, shard_ids in enumerate(split(ids, shard_calls), start=1):
+        bundle = {"cost_ms": cost_ms, "calls": [by_id[i] for i in shard_ids]}
+        name = f"shard-{number:04d}"
+        (folder / f"{name}.json").write_text(json.dumps(bundle, default=str), encoding="utf-8")
+    return ids
+
+
+def run_one(n_calls: int, args) -> dict:
+    from callscope.steps import DayRunner
+    from flows.fanout import FanOut
+    from flows.local import LocalCluster
+    from storage.recordings import Recording
+    from storage.warehouse import Warehouse
+
+    with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        ids = write_bundles(root / "scripts", n_calls, args.shard_calls, args.cost_ms, args.seed)
+        generated_s = time.perf_counter() - started
+        settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
+        settings = settings.model_copy(
+            update={"flow": settings.flow.model_copy(update={"shard_calls": args.shard_calls})}
+        )
+        store = Warehouse.from_settings(settings)
+        with LocalCluster(args.workers, POOL, log=print, cpus_per_worker=1):
+            _shard_deployment().apply()
+            params = {"recordings": str(root / "scripts"), "warehouse": str(store.root)}
+            fan_out = FanOut(START, settings, store, DEPLOYMENT, params, log=_quiet)
+            recordings = [Recording(call_id, START, None) for call_id in ids]
+            with store.lock_day(START, "scale bench"):
+                began = time.perf_counter()
+                outcomes = fan_out.run(recordings)
+                fan_out_s = time.perf_counter() - began
+                latencies = _scheduling_latencies(fan_out)
+                steps = DayRunner(store, START, settings).run()
+            rows = store.read("calls", START, columns=["call_id"]).num_rows
+        workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    work_s = sum(o.wall_s for o in outcomes)
+    overhead_s = fan_out_s - work_s / args.workers
+    return {
+        "calls": n_calls,
+        "committed": rows,
+        "shards": len(fan_out.shards),
+        "generate_s": round(generated_s, 1),
+        "fan_out_s": round(fan_out_s, 1),
+        "call_work_s": round(work_s, 1),
+        "orchestration_ms_per_call": round(1000 * overhead_s / n_calls, 3),
+        "scheduling_latency_s": latencies,
+        "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
+        "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "worker_peak_rss_gb": round(workers_peak, 2),
+    }
+
+
+def _shard_deployment():
+    """The bench shard by module path (`scale.scale_bench_shard`), which the workers import
+    with bench/ on their PYTHONPATH (set in main)."""
+    import scale  # this file as a module, not __main__
+    from prefect.types.entrypoint import EntrypointType
+
+    return scale.scale_bench_shard.to_deployment(
+        name="scale-bench", work_pool_name=POOL, entrypoint_type=EntrypointType.MODULE_PATH
+    )
+
+
+def _quiet(message: str) -> None:
+    if "again" in message or "out of retries" in message or "no worker" in message:
+        print(message)
+
+
+def _scheduling_latencies(fan_out) -> dict:
+    from prefect.client.orchestration import get_client
+
+    waits = []
+    with get_client(sync_client=True) as client:
+        for shard in fan_out.shards:
+            for attempt in shard.attempts:
+                run = client.read_flow_run(attempt.flow_run_id)
+                if run.start_time and run.created:
+                    waits.append((run.start_time - run.created).total_seconds())
+    if not waits:
+        return {}
+    return {
+        "p50": round(statistics.median(waits), 1),
+        "max": round(max(waits), 1),
+        "first": round(min(waits), 1),
+    }
+
+
+def report(results: list[dict], args) -> None:
+    print(
+        "\n(transcription replaced by the calls' scripts at a fixed "
+        f"{args.cost_ms:g} ms per call: everything but ASR is measured)"
+    )
+    for r in results:
+        steps = r["steps_s"]
+        commit_and_steps = sum(steps.values())
+        print(
+            f"\nN = {r['calls']:,} calls, {r['shards']} shards of {args.shard_calls}, "
+            f"{args.workers} workers: committed {r['committed']:,}"
+        )
+        print(f"  fan-out {r['fan_out_s']} s (call work {r['call_work_s']} s in the shards)")
+        flag = "met" if r["orchestration_ms_per_call"] < TARGET_ORCHESTRATION_MS else "NOT met"
+        print(
+            f"  orchestration per call: {r['orchestration_ms_per_call']} ms "
+            f"(target < {TARGET_ORCHESTRATION_MS} ms: {flag})"
+        )
+        lat = r["scheduling_latency_s"]
+        per_shard = (r["fan_out_s"] * args.workers - r["call_work_s"]) / max(r["shards"], 1)
+        print(
+            f"  shard scheduling latency (created -> running): first {lat.get('first')} s "
+            f"(idle workers), p50 {lat.get('p50')} s and max {lat.get('max')} s (with the wait "
+            "for a free worker)"
+        )
+        print(f"  fixed cost per shard (worker time beyond its calls): {per_shard:.1f} s")
+        print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
+        print(f"  commit + day steps: {commit_and_steps:.1f} s")
+        print(
+            f"  peak memory: night {r['night_peak_rss_gb']} GB, largest worker "
+            f"{r['worker_peak_rss_gb']} GB"
+        )
+    last = max(results, key=lambda r: r["calls"])
+    scale = NIGHT_CALLS / last["calls"]
+    tail_s = sum(last["steps_s"].values()) * scale
+    orchestration_s = last["orchestration_ms_per_call"] * NIGHT_CALLS / 1000
+    measured = (
+        "measured"
+        if last["calls"] == NIGHT_CALLS
+        else f"scaled x{scale:.0f} from N={last['calls']:,}"
+    )
+    flag = "met" if tail_s < TARGET_COMMIT_AND_STEPS_S else "NOT met"
+    print(
+        f"\n190,000-call night: commit + day steps {tail_s / 60:.1f} min ({measured}; "
+        f"target < 20 min: {flag})"
+    )
+    print(
+        f"projected wall time for {NIGHT_AUDIO_H:,.0f} h of audio (ASR + orchestration + "
+        "commit and steps):"
+    )
+    print(f"  {'GPUs':>5} " + " ".join(f"{f'{x:g}x':>9}" for x in args.x_real_time))
+    for gpus in (8, 16, 32, 64):
+        cells = []
+        for x in args.x_real_time:
+            hours = NIGHT_AUDIO_H / (gpus * x) + (orchestration_s / gpus + tail_s) / 3600
+            cells.append(f"{hours:8.1f}h")
+        print(f"  {gpus:>5} " + " ".join(cells))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, action="append")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shard-calls", type=int, default=500)
+    parser.add_argument("--cost-ms", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--x-real-time", type=float, action="append")
+    args = parser.parse_args()
+    args.calls = args.calls or [10_000]
+    args.x_real_time = args.x_real_time or [50.0, 100.0, 200.0]
+    paths = [str(ROOT / "bench"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # for the workers
+    results = []
+    for n in args.calls:
+        results.append(run_one(n, args))
+        print(json.dumps(results[-1]), flush=True)
+    report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

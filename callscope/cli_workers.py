@@ -1,0 +1,59 @@
+"""`callscope worker`: a Prefect process worker that runs shards of fanned-out nights.
+
+`register(app)` adds the command; callscope.cli imports this module after its shared options
+and helpers are defined.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Annotated
+
+import typer
+
+from callscope.cli import ConfigOpt, WarehouseOpt, _fail, _settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    pool: Annotated[
+        str | None, typer.Option("--pool", help="work pool (default: flow.work_pool)")
+    ] = None,
+    gpu: Annotated[
+        int | None, typer.Option("--gpu", min=0, help="run on this GPU only (CUDA index)")
+    ] = None,
+    cpus: Annotated[
+        int | None, typer.Option("--cpus", min=1, help="CPU threads for a worker without a GPU")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="worker name in Prefect")] = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Take shards of fanned-out nights from a work pool, one at a time, until stopped.
+    Start one per GPU on each server (--gpu 0, --gpu 1, ...), all on the same Prefect server
+    and the same shared recordings and warehouse folders."""
+    from flows.local import api_reachable, worker_env
+    from flows.shard import ensure_pool
+
+    settings = _settings(config, warehouse=warehouse)
+    pool = pool or settings.flow.work_pool
+    if gpu is not None and cpus is not None:
+        _fail("give --gpu or --cpus, not both")
+    url = os.environ.get("PREFECT_API_URL")
+    if not url or not api_reachable(url):
+        _fail(
+            f"no Prefect server answers at PREFECT_API_URL ({url or 'unset'}): set it to the "
+            "server every worker and the night share, e.g. http://prefect-host:4200/api"
+        )
+    ensure_pool(pool)
+    name = name or f"{socket.gethostname()}-" + (f"gpu{gpu}" if gpu is not None else "cpu")
+    env = worker_env(dict(os.environ), gpu, cpus)
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    command += ["--type", "process", "--limit", "1", "--name", name]
+    print(f"worker {name} on pool {pool} at {url}", flush=True)
+    os.execvpe(sys.executable, command, env)

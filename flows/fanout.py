@@ -1,0 +1,173 @@
+"""The night's calls fanned out as shards over a work pool's workers, and gathered back.
+
+Each shard is a flow run of the `transcribe-shard` deployment (flows/shard.py). The night
+watches their states through the Prefect API and their heartbeats in the shared warehouse:
+- completed: its report (the calls' outcomes) is read from the warehouse;
+- failed, crashed or cancelled: run again, on whichever worker takes it, up to
+  `flow.shard_retries` times;
+- running but its heartbeat is older than `flow.shard_lost_after_s` (the worker or its host
+  died): marked crashed in Prefect and run again the same way.
+A shard out of retries turns its calls into error rows naming the shard, so the night still
+commits everything else. Calls are staged by id, so a call a lost shard had already staged is
+replaced, never duplicated, and the retry skips it when its staged row is current.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.states import Crashed
+
+from callscope.night import CallOutcome, ProgressLog, record_error
+from callscope.shards import ShardAttempt, ShardReport, outcomes_of, report_name, shard_name, split
+from core.config import Settings
+from storage.recordings import Recording
+from storage.warehouse import Warehouse
+
+WAITING_NOTE_S = 60.0  # when no worker took any shard for this long, the log says so
+
+
+class FanOut:
+    def __init__(
+        self,
+        day: dt.date,
+        settings: Settings,
+        store: Warehouse,
+        deployment: str,
+        parameters: dict,
+        log: Callable[[str], None],
+    ):
+        self.day, self.settings, self.store = day, settings, store
+        self.deployment = deployment
+        self.parameters = parameters
+        self.log = log
+        self.flow = settings.flow
+        self.shards: list[ShardReport] = []
+        self._submitted_at: dict[str, float] = {}
+        self._noted: set[str] = set()
+        self._running_since: dict[str, float] = {}  # flow run id -> first seen running
+        self._taken: set[str] = set()  # shards some worker has picked up (no idle pool)
+
+    def run(self, recordings: list[Recording]) -> list[CallOutcome]:
+        """Every recording's outcome, once every shard has finished or run out of retries."""
+        by_id = {rec.call_id: rec for rec in recordings}
+        ids = [rec.call_id for rec in recordings]
+        self.shards = [
+            ShardReport(shard_name(n), calls)
+            for n, calls in enumerate(split(ids, self.flow.shard_calls), start=1)
+        ]
+        self.log(
+            f"night {self.day}: {len(ids)} calls in {len(self.shards)} shards of at most "
+            f"{self.flow.shard_calls} on work pool {self.flow.work_pool}"
+        )
+        self.store.clear_shard_files(self.day)
+        progress = ProgressLog(len(ids), log=self.log)
+        outcomes: list[CallOutcome] = []
+        running = list(self.shards)
+        for shard in running:
+            self._submit(shard)
+        with get_client(sync_client=True) as client:
+            while running:
+                time.sleep(self.flow.shard_poll_s)
+                for shard in list(running):
+                    finished = self._check(client, shard, by_id)
+                    if finished is None:
+                        continue
+                    running.remove(shard)
+                    for outcome in finished:
+                        outcomes.append(outcome)
+                        progress(outcome)
+        order = {call_id: n for n, call_id in enumerate(ids)}
+        return sorted(outcomes, key=lambda outcome: order.get(outcome.call_id, len(order)))
+
+    # one shard -----------------------------------------------------------------------------
+    def _submit(self, shard: ShardReport) -> None:
+        attempt = len(shard.attempts) + 1
+        run = run_deployment(
+            self.deployment,
+            parameters={
+                **self.parameters,
+                "date": self.day.isoformat(),
+                "shard": shard.name,
+                "call_ids": shard.call_ids,
+                "attempt": attempt,
+            },
+            flow_run_name=f"{self.day}-{shard.name}-a{attempt}",
+            timeout=0,
+            as_subflow=True,
+        )
+        shard.attempts.append(ShardAttempt(attempt, str(run.id)))
+        self._submitted_at[shard.name] = time.monotonic()
+
+    def _check(self, client, shard: ShardReport, by_id: dict) -> list[CallOutcome] | None:
+        """The shard's outcomes when it is over for good (done, or out of retries); None while
+        it runs, waits, or was just submitted again."""
+        attempt = shard.attempts[-1]
+        state = client.read_flow_run(attempt.flow_run_id).state
+        beat, age = self.store.read_shard_file(self.day, f"{shard.name}.beat")
+        if beat and beat.get("attempt") == attempt.attempt:
+            attempt.host, attempt.worker_pid = beat.get("host"), beat.get("pid")
+        if state is not None and state.is_completed():
+            report, _ = self.store.read_shard_file(
+                self.day, report_name(shard.name, attempt.attempt)
+            )
+            if report is not None:
+                attempt.state, attempt.wall_s = "done", float(report.get("wall_s") or 0.0)
+                attempt.host, attempt.worker_pid = report.get("host"), report.get("pid")
+                return outcomes_of(report)
+            return self._again(shard, by_id, "failed", "finished without writing its report")
+        if state is not None and state.is_final():
+            kind = state.type.value.lower()
+            return self._again(shard, by_id, kind, state.message or state.name)
+        if state is not None and state.is_running():
+            self._taken.add(shard.name)
+            seen = self._running_since.setdefault(attempt.flow_run_id, time.monotonic())
+            current = beat if beat and beat.get("attempt") == attempt.attempt else None
+            silent_s = age if current else time.monotonic() - seen
+            if silent_s is not None and silent_s > self.flow.shard_lost_after_s:
+                reason = f"no heartbeat for {silent_s:.0f} s"
+                client.set_flow_run_state(
+                    attempt.flow_run_id, Crashed(message=f"lost: {reason}"), force=True
+                )
+                return self._again(shard, by_id, "lost", reason)
+            return None
+        waited = time.monotonic() - self._submitted_at[shard.name]
+        if state is not None and state.is_pending():
+            self._taken.add(shard.name)  # a worker has it and is starting it
+        if waited > WAITING_NOTE_S and not self._taken and shard.name not in self._noted:
+            self._noted.add(shard.name)
+            self.log(
+                f"{shard.name}: no worker of pool {self.flow.work_pool} has taken it for "
+                f"{waited:.0f} s (start one: callscope worker --pool {self.flow.work_pool})"
+            )
+        return None
+
+    def _again(
+        self, shard: ShardReport, by_id: dict, state: str, reason: str
+    ) -> list[CallOutcome] | None:
+        attempt = shard.attempts[-1]
+        attempt.state, attempt.reason = state, reason
+        where = f" on {attempt.host} (pid {attempt.worker_pid})" if attempt.host else ""
+        if len(shard.attempts) <= self.flow.shard_retries:
+            self.log(f"{shard.name} attempt {attempt.attempt} {state}{where}: {reason}; again")
+            self._submit(shard)
+            return None
+        self.log(f"{shard.name} {state}{where}: {reason}; out of retries")
+        message = (
+            f"its shard {shard.name} {state} {len(shard.attempts)} times (last: {reason}); "
+            "run the night again"
+        )
+        known = self.store.done_calls(self.day)  # committed or staged by an earlier attempt
+        outcomes = []
+        for call_id in shard.call_ids:
+            row = known.get(call_id) or {}
+            if row.get("status") == "ok":  # kept as it is: nothing written is lost
+                outcomes.append(CallOutcome(call_id, "skipped", row.get("duration_s") or 0.0))
+                continue
+            reason = f"{call_id}: {message}"
+            outcomes.append(record_error(by_id[call_id], self.store, self.settings, reason))
+        return outcomes

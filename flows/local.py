@@ -1,0 +1,189 @@
+"""The fanned-out night on one machine: a Prefect server (unless `PREFECT_API_URL` names one)
+and N workers, started for the night and stopped after it, whatever happened.
+
+Each worker is `callscope worker --pool NAME --cpus K` in its own process group, with K a
+share of this machine's cores (on a GPU server start them with --gpu instead, see deploy/).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from core.errors import CallscopeError
+from core.logs import get_logger
+
+logger = get_logger(__name__)
+
+SERVER_START_S = 120.0
+WORKER_QUERY_S = "2"  # how often an idle local worker asks for a shard
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class ClusterError(CallscopeError):
+    """The local Prefect server or a worker could not be started."""
+
+
+def api_reachable(url: str, timeout_s: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url.rstrip('/')}/health", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        workers: int,
+        pool: str,
+        log: Callable[[str], None] = logger.info,
+        cpus_per_worker: int | None = None,
+    ):
+        self.workers = workers
+        self.pool = pool
+        self.log = log
+        self.cpus = cpus_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self.url = os.environ.get("PREFECT_API_URL")
+        self._url_before = self.url
+        self._server: subprocess.Popen | None = None
+        self._workers: list[subprocess.Popen] = []
+        self._home: tempfile.TemporaryDirectory | None = None
+        self._settings = None
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            if self.url:
+                if not api_reachable(self.url):
+                    raise ClusterError(
+                        f"PREFECT_API_URL is {self.url}, but no Prefect server answers there: "
+                        "start it, or unset PREFECT_API_URL to use a server of this night's own"
+                    )
+            else:
+                self.url = self._start_server()
+            self._point_here()
+            self._start_workers()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._server is not None:
+            _flush_run_logs()
+        for process in self._workers:
+            _stop(process, grace_s=20)
+        if self._server is not None:
+            _stop(self._server, grace_s=20)
+            self.log("stopped the night's Prefect server")
+        if self._settings is not None:
+            self._settings.__exit__(None, None, None)
+            self._settings = None
+            if self._url_before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = self._url_before
+        if self._home is not None:
+            self._home.cleanup()
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PREFECT_API_URL": self.url or ""}
+
+    def _point_here(self) -> None:
+        """This process's Prefect client (the night's flow run) talks to the cluster's API."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        os.environ["PREFECT_API_URL"] = self.url
+        self._settings = temporary_settings(updates={PREFECT_API_URL: self.url})
+        self._settings.__enter__()
+
+    def _start_server(self) -> str:
+        self._home = tempfile.TemporaryDirectory(prefix="callscope-prefect-")
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}/api"
+        log_path = Path(self._home.name) / "server.log"
+        env = {**os.environ, "PREFECT_HOME": self._home.name, "PREFECT_API_URL": url}
+        command = [sys.executable, "-m", "prefect", "server", "start"]
+        self._server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + SERVER_START_S
+        while not api_reachable(url):
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-1500:]
+                raise ClusterError(f"the local Prefect server did not start:\n{tail}")
+            time.sleep(0.5)
+        self.log(f"started a Prefect server for the night at {url}")
+        return url
+
+    def _start_workers(self) -> None:
+        from flows.shard import ensure_pool
+
+        ensure_pool(self.pool)
+        env = {**self.env(), "PREFECT_WORKER_QUERY_SECONDS": WORKER_QUERY_S}
+        for n in range(1, self.workers + 1):
+            name = f"{socket.gethostname()}-local-{n}"
+            command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", self.pool]
+            self._workers.append(
+                subprocess.Popen(
+                    [*command, "--cpus", str(self.cpus), "--name", name],
+                    env=env,
+                    stdout=2,  # to our stderr: the night's stdout stays its own (--json)
+                    start_new_session=True,
+                )
+            )
+        self.log(f"started {self.workers} workers on pool {self.pool}, {self.cpus} cores each")
+
+
+def _flush_run_logs() -> None:
+    """Send the night's run logs to the server before it stops (else Prefect complains later)."""
+    try:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler.flush()
+    except Exception as exc:  # the logs are also on the console; never fail a night for them
+        logger.debug("run logs not flushed: %s", exc)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM to the process group (a worker and the shard it runs), SIGKILL after grace_s."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+def worker_env(env: dict[str, str], gpu: int | None, cpus: int | None) -> dict[str, str]:
+    """The environment the worker's shard processes inherit: one GPU, seen as device 0, or
+    a number of CPU threads."""
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        env["CALLSCOPE_ASR__DEVICE_INDEX"] = "0"
+    if cpus is not None:
+        env["CALLSCOPE_ASR__CPU_THREADS"] = str(cpus)
+        env.update({variable: str(cpus) for variable in THREAD_VARIABLES})
+    return env

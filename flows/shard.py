@@ -1,0 +1,81 @@
+"""One shard of a night on a worker: the `transcribe-shard` deployment on a process work pool.
+
+A worker (`callscope worker --pool NAME`) takes a shard's flow run, runs it in a fresh process
+with the models loaded once, and stages each call in the shared warehouse. Prefect tracks the
+shard, not its calls: each call is a line in the shard's log and a step of its progress
+artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from callscope.night import CallOutcome, ProgressLog
+from callscope.shards import run_shard
+from core.config import load_config
+
+DEPLOYMENT = "transcribe-shard"
+FLOW = "transcribe-shard"
+
+
+@flow(name=FLOW, log_prints=True)
+def transcribe_shard(
+    date: str,
+    shard: str,
+    call_ids: list[str],
+    attempt: int = 1,
+    config: str | None = None,
+    recordings: str | None = None,
+    warehouse: str | None = None,
+) -> dict:
+    """Transcribe and stage the shard's calls; returns the shard's report (also written to
+    `<warehouse>/_shards/`, where the night reads it)."""
+    settings = load_config(config, recordings=recordings, warehouse=warehouse)
+    logger = get_run_logger()
+    total = len(call_ids)
+    logger.info("%s of %s: %d calls, attempt %d", shard, date, total, attempt)
+    artifact = create_progress_artifact(0.0, description=f"{shard} of {date}: calls done")
+    log = ProgressLog(total, log=logger.info)
+
+    def progress(outcome: CallOutcome) -> None:
+        log(outcome)
+        update_progress_artifact(artifact, 100.0 * log.done / max(total, 1))
+
+    report = run_shard(
+        dt.date.fromisoformat(date), shard, call_ids, settings, attempt, progress=progress
+    )
+    logger.info("%s done in %.1f s", shard, report["wall_s"])
+    return {key: report[key] for key in ("name", "host", "pid", "attempt", "wall_s")}
+
+
+def shard_deployment(work_pool: str):
+    """The deployment the workers of `work_pool` run; its entrypoint is a module path, so any
+    host with callscope installed can load it."""
+    from prefect.types.entrypoint import EntrypointType
+
+    return transcribe_shard.to_deployment(
+        name=DEPLOYMENT,
+        work_pool_name=work_pool,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Transcribe one shard of a night's calls into the shared warehouse.",
+        tags=["callscope", "shard"],
+    )
+
+
+def ensure_pool(work_pool: str) -> str:
+    """Create the process work pool when it is missing and register the shard deployment on
+    it (both idempotent); returns the deployment's full name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=work_pool, type="process"))
+        except ObjectAlreadyExists:
+            pass
+    shard_deployment(work_pool).apply()
+    return f"{FLOW}/{DEPLOYMENT}"

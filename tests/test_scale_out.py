@@ -1,0 +1,333 @@
+"""A night fanned out over workers: a real Prefect server (its own SQLite database), real
+process workers taking shards of the bundled real-audio day, the shared warehouse, and the
+same calls and segments as the single-process night; a worker killed mid-shard; two hosts
+and one day's commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from callscope.demo import DEMO_DATE, DemoError, build_demo_day
+from callscope.night import run_night
+from callscope.shards import split
+from core.config import load_config
+from core.errors import DayLocked
+from flows.local import worker_env
+from storage.recordings import LocalRecordingSource
+from storage.warehouse import Warehouse
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = DEMO_DATE
+DATE = DAY.isoformat()
+CALL_COLUMNS = ["call_id", "status", "language", "n_segments", "channel_layout", "diarization"]
+SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.fixture(scope="module")
+def demo_day(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("scale-out") / "recordings"
+    try:
+        build_demo_day(root)
+    except DemoError as exc:
+        pytest.skip(str(exc))
+    return root
+
+
+def _rows(store: Warehouse, table: str, columns: list[str]) -> list[tuple]:
+    rows = store.read(table, DAY).select(columns).to_pylist()
+    return sorted(tuple(row[c] for c in columns) for row in rows)
+
+
+def _night_cli(recordings: Path, warehouse: Path, *options: str, env: dict) -> dict:
+    command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE]
+    result = subprocess.run(
+        [*command, "--recordings", str(recordings), "--warehouse", str(warehouse), *options],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_a_night_over_two_local_workers_matches_the_single_process_night(demo_day, tmp_path):
+    settings = load_config(None, recordings=demo_day, warehouse=tmp_path / "single")
+    source = LocalRecordingSource.from_settings(settings)
+    single = run_night(DAY, source, Warehouse.from_settings(settings), settings)
+    env = _env(CALLSCOPE_FLOW__SHARD_CALLS="3")
+    env.pop("PREFECT_API_URL", None)  # the night starts a server of its own
+    summary = _night_cli(demo_day, tmp_path / "fanned", "--workers", "2", "--json", env=env)
+    assert len(summary["shards"]) == 4 == len(split(list(range(summary["calls"])), 3))
+    assert all(shard["state"] == "done" for shard in summary["shards"])
+    assert (summary["ok"], summary["error"]) == (single.count("ok"), single.count("error"))
+    assert summary["steps"]["commit"] == "ran" and summary["steps"]["handoff"] == "ran"
+    one, fanned = Warehouse(tmp_path / "single"), Warehouse(tmp_path / "fanned")
+    assert _rows(fanned, "calls", CALL_COLUMNS) == _rows(one, "calls", CALL_COLUMNS)
+    assert _rows(fanned, "segments", SEGMENT_COLUMNS) == _rows(one, "segments", SEGMENT_COLUMNS)
+    assert not (tmp_path / "fanned" / "_shards").exists() or not any(
+        (tmp_path / "fanned" / "_shards").rglob("*")
+    )
+    assert not (tmp_path / "fanned" / "_staging" / f"date={DATE}").exists()
+
+
+# a worker killed mid-shard ---------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    from flows.local import api_reachable
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = _env(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=url)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not api_reachable(url):
+        assert server.poll() is None and time.monotonic() < deadline, "no Prefect server"
+        time.sleep(0.5)
+    yield url
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def _worker(url: str, name: str, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", "test-pool"]
+    return subprocess.Popen(
+        [*command, "--name", name],
+        cwd=REPO,
+        env=_env(PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="1"),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
+    demo_day, prefect_server, tmp_path
+):
+    recordings = tmp_path / "recordings"
+    day = recordings / DATE
+    day.mkdir(parents=True)
+    for name in ("zh-0002.flac", "zh-0003.flac", "en-0004.wav", "hold-0006.opus"):
+        shutil.copy(demo_day / DATE / name, day / name)
+    warehouse = tmp_path / "warehouse"
+    workers = [_worker(prefect_server, f"w{n}", tmp_path / f"w{n}.log") for n in (1, 2)]
+    env = _env(
+        PREFECT_API_URL=prefect_server,
+        CALLSCOPE_FLOW__WORK_POOL="test-pool",
+        CALLSCOPE_FLOW__SHARD_CALLS="2",
+        CALLSCOPE_FLOW__SHARD_LOST_AFTER_S="25",
+        CALLSCOPE_FLOW__SHARD_POLL_S="1",
+    )
+    command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE, "--fan-out"]
+    night = subprocess.Popen(
+        [*command, "--recordings", str(recordings), "--warehouse", str(warehouse), "--json"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        killed = _kill_a_worker_running_a_shard(warehouse, workers)
+        out, err = night.communicate(timeout=900)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=30)
+    assert night.returncode == 0, err[-3000:]
+    summary = json.loads(out)
+    calls = Warehouse(warehouse).read("calls", DAY).to_pylist()
+    assert sorted(row["call_id"] for row in calls) == ["en-0004", "hold-0006", "zh-0002", "zh-0003"]
+    assert summary["ok"] == 4 - summary["skipped"] and summary["error"] == 0
+    retried = [shard for shard in summary["shards"] if len(shard["attempts"]) > 1]
+    assert len(retried) == 1, summary["shards"]
+    [retried] = retried
+    first, last = retried["attempts"][0], retried["attempts"][-1]
+    assert (first["state"], last["state"]) == ("lost", "done"), retried
+    assert first["worker_pid"] == killed and "no heartbeat" in first["reason"]
+    assert "1 run again" in out + err and retried["name"] in out + err
+    segments = Warehouse(warehouse).read("segments", DAY).to_pylist()
+    keys = [(row["call_id"], row["idx"]) for row in segments]
+    assert len(keys) == len(set(keys)) and {k[0] for k in keys} >= {"zh-0002", "en-0004"}
+
+
+def _kill_a_worker_running_a_shard(warehouse: Path, workers: list[subprocess.Popen]) -> int:
+    """Kill the process group (worker and shard) of the first shard seen running, before it
+    has finished a call; returns the shard process's pid."""
+    store = Warehouse(warehouse)
+    groups = {worker.pid: worker for worker in workers}
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for name in ("shard-0001", "shard-0002"):
+            beat, _ = store.read_shard_file(DAY, f"{name}.beat")
+            if beat and beat["done"] == 0 and beat["attempt"] == 1:
+                shard = beat["pid"]
+                worker = groups[_parent(shard)]  # the worker runs each shard as its child
+                os.kill(shard, signal.SIGKILL)  # as if the host died: the shard and its worker
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
+                return shard
+        time.sleep(0.2)
+    raise AssertionError("no shard started")
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+# two hosts, one day ------------------------------------------------------------------------------
+HOLD_AS_OTHER_HOST = textwrap.dedent(
+    """
+    import datetime as dt, socket, sys, time
+    socket.gethostname = lambda: "gpu-node-2"
+    from storage.warehouse import Warehouse
+    with Warehouse(sys.argv[1]).lock_day(dt.date.fromisoformat(sys.argv[2]), "commit"):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[3]))
+    """
+)
+
+
+def test_two_hosts_never_commit_one_day_at_once(tmp_path):
+    """A commit on another host holds the shared day lock: this host's commit waits, names
+    that host, and goes through once the other is done."""
+    store = Warehouse(tmp_path / "warehouse", lock_wait_s=0.5)
+    store.stage_call(DAY, {"call_id": "c1", "date": DAY, "status": "ok"}, [])
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AS_OTHER_HOST, str(store.root), DATE, "4"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout.readline().strip() == "held"
+    with pytest.raises(DayLocked, match=r"commit on gpu-node-2 \(pid \d+\)"):
+        store.commit_day(DAY)
+    assert not store.exists("calls", DAY)
+    patient = Warehouse(tmp_path / "warehouse", lock_wait_s=60)
+    assert patient.commit_day(DAY) == 1
+    assert other.wait(timeout=30) == 0
+
+
+def test_worker_environment_pins_a_gpu_or_a_share_of_cores():
+    gpu = worker_env({}, gpu=3, cpus=None)
+    assert gpu["CUDA_VISIBLE_DEVICES"] == "3" and gpu["CALLSCOPE_ASR__DEVICE_INDEX"] == "0"
+    cpu = worker_env({}, gpu=None, cpus=2)
+    assert cpu["CALLSCOPE_ASR__CPU_THREADS"] == "2" and cpu["OMP_NUM_THREADS"] == "2"
+    assert "CUDA_VISIBLE_DEVICES" not in cpu
+
+
+def test_shards_keep_every_call_once_in_order():
+    calls = [f"c{n}" for n in range(7)]
+    shards = split(calls, 3)
+    assert shards == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
+    assert [c for shard in shards for c in shard] == calls
+
+
+# the production recipes ----------------------------------------------------------------------
+def test_the_compose_file_runs_one_worker_per_gpu_on_one_prefect_server():
+    import yaml
+
+    compose = yaml.safe_load((REPO / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    workers = {name: s for name, s in services.items() if name.startswith("gpu-worker-")}
+    assert len(workers) >= 2
+    for name, service in workers.items():
+        gpu = name.removeprefix("gpu-worker-")
+        command = service["command"]
+        assert command[:3] == ["worker", "--pool", "callscope-gpu"]
+        assert command[command.index("--gpu") + 1] == gpu
+        [device] = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device["device_ids"] == [gpu]
+        assert service["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
+    server = services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
+    assert server.startswith("postgresql+asyncpg://") and "@postgres:5432/" in server
+    assert "--fan-out" in services["nightly"]["entrypoint"]
+    assert "${CALLSCOPE_SECRET_KEY" in (REPO / "deploy" / "docker-compose.yml").read_text()
+
+
+def test_the_systemd_worker_unit_pins_its_instance_gpu():
+    unit = (REPO / "deploy" / "systemd" / "callscope-worker@.service").read_text()
+    [start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert "callscope worker --pool callscope-gpu --gpu %i" in start
+    assert "EnvironmentFile=/etc/callscope/env" in unit
+
+
+# batched staging -------------------------------------------------------------------------------
+def _staged(call_id: str, at: dt.datetime, text: str) -> tuple[dict, list[dict]]:
+    row = {"call_id": call_id, "date": DAY, "status": "ok", "processed_at": at}
+    segment = {"call_id": call_id, "date": DAY, "idx": 0, "start_s": 0.0, "end_s": 1.0}
+    return row, [{**segment, "speaker": "customer", "text": text}]
+
+
+def test_a_call_staged_again_by_a_retried_shard_is_committed_once_with_its_latest_rows(
+    tmp_path,
+):
+    store = Warehouse(tmp_path / "warehouse")
+    early = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.UTC)
+    late = early + dt.timedelta(minutes=5)
+    store.stage_calls(DAY, [_staged("a", early, "first try"), _staged("b", early, "b only")])
+    store.stage_calls(DAY, [_staged("a", late, "the retry")])
+    store.stage_call(DAY, *_staged("c", early, "alone"))
+    assert store.done_calls(DAY)["a"]["processed_at"] == late
+    assert store.commit_day(DAY) == 3
+    texts = {row["call_id"]: row["text"] for row in store.read("segments", DAY).to_pylist()}
+    assert texts == {"a": "the retry", "b": "b only", "c": "alone"}
+    assert store.read("calls", DAY).num_rows == 3
+    assert not (tmp_path / "warehouse" / "_staging" / f"date={DATE}").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("CALLSCOPE_FLOW__WORK_POOL", "gpu pool/1", "work_pool"),
+        ("CALLSCOPE_FLOW__SHARD_LOST_AFTER_S", "2", "shard_lost_after_s"),
+        ("CALLSCOPE_FLOW__SHARD_CALLS", "0", "shard_calls"),
+    ],
+)
+def test_bad_fan_out_settings_are_refused_by_name(monkeypatch, key, value, says):
+    from core.errors import ConfigError
+
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=says):
+        load_config(None)
+
+
+def test_a_worker_without_a_prefect_server_says_what_to_set(tmp_path):
+    env = _env(PREFECT_API_URL="http://127.0.0.1:9/api")
+    command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", "p"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "no Prefect server answers at PREFECT_API_URL (http://127.0.0.1:9/api)" in result.stderr
