@@ -12,7 +12,7 @@ figures measure the orchestration, the storage and the day steps, not ASR.
 
 Printed: per-call orchestration overhead (the fan-out's wall time beyond the shards' own call
 work spread over the workers), shard scheduling latency (flow run created -> running), commit
-and each day step's seconds, peak memory of the night process and of the workers; then the
+and each day step's seconds, peak memory of the night process and of the largest shard process; then the
 projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at each
 --x-real-time (per-GPU speed: bench/speed.py on the GPU in question).
 """
@@ -99,7 +99,9 @@ def scale_bench_shard(
             )
             if n % 50 == 0:
                 beat.beat(done=n)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     report = {**beat.record, "name": shard, "outcomes": outcomes, "wall_s": round(work_s, 3)}
+    report["peak_rss_gb"] = round(peak_gb, 2)
     store.write_shard_file(day, report_name(shard, attempt), report)
     return {"name": shard, "wall_s": work_s}
 
@@ -161,9 +163,11 @@ def run_one(n_calls: int, args) -> dict:
                 outcomes = fan_out.run(recordings)
                 fan_out_s = time.perf_counter() - began
                 latencies = _scheduling_latencies(fan_out)
+                shard_peak = max(
+                    (_shard_peak(store, shard) for shard in fan_out.shards), default=0.0
+                )
                 steps = DayRunner(store, START, settings).run()
             rows = store.read("calls", START, columns=["call_id"]).num_rows
-        workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     work_s = sum(o.wall_s for o in outcomes)
     overhead_s = fan_out_s - work_s / args.workers
     return {
@@ -177,7 +181,7 @@ def run_one(n_calls: int, args) -> dict:
         "scheduling_latency_s": latencies,
         "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
         "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        "worker_peak_rss_gb": round(workers_peak, 2),
+        "shard_peak_rss_gb": shard_peak,
     }
 
 
@@ -190,6 +194,12 @@ def _shard_deployment():
     return scale.scale_bench_shard.to_deployment(
         name="scale-bench", work_pool_name=POOL, entrypoint_type=EntrypointType.MODULE_PATH
     )
+
+
+def _shard_peak(store, shard) -> float:
+    attempt = shard.attempts[-1].attempt
+    record, _ = store.read_shard_file(START, report_name(shard.name, attempt))
+    return float((record or {}).get("peak_rss_gb") or 0.0)
 
 
 def _quiet(message: str) -> None:
@@ -245,8 +255,8 @@ def report(results: list[dict], args) -> None:
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         print(f"  commit + day steps: {commit_and_steps:.1f} s")
         print(
-            f"  peak memory: night {r['night_peak_rss_gb']} GB, largest worker "
-            f"{r['worker_peak_rss_gb']} GB"
+            f"  peak memory: night {r['night_peak_rss_gb']} GB, largest shard process "
+            f"{r['shard_peak_rss_gb']} GB"
         )
     last = max(results, key=lambda r: r["calls"])
     scale = NIGHT_CALLS / last["calls"]
