@@ -133,6 +133,10 @@ def nightly(
     if workers and fan_out:
         _fail("give --workers N (workers started here) or --fan-out (workers running already)")
     cluster = contextlib.nullcontext()
+    if fan_out:
+        from flows.local import require_api
+
+        require_api("--fan-out")
     if workers:
         from flows.local import LocalCluster
 
@@ -198,14 +202,10 @@ def _print_summary(summary: dict) -> None:
         f"audio {summary['audio_hours']:.3f} h | wall {summary['wall_s']:.1f} s | "
         f"{summary['x_real_time']:.1f}x real time"
     )
-    if shards := summary.get("shards"):
-        from callscope.night import shard_line
+    if summary.get("shards"):
+        from callscope.night import shard_lines
 
-        hosts = {a["host"] for shard in shards for a in shard["attempts"] if a["host"]}
-        again = [shard for shard in shards if len(shard["attempts"]) > 1]
-        print(f"shards: {len(shards)} on {len(hosts)} host(s), {len(again)} run again")
-        for shard in again:
-            print(f"  {shard_line(shard)}")
+        print("\n".join(shard_lines(summary["shards"])))
     if steps := summary.get("steps"):
         print("steps: " + ", ".join(f"{name} {status}" for name, status in steps.items()))
     if summary.get("tagged_calls") or summary.get("keyword_hits"):

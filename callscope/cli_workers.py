@@ -37,19 +37,14 @@ def worker(
     """Take shards of fanned-out nights from a work pool, one at a time, until stopped.
     Start one per GPU on each server (--gpu 0, --gpu 1, ...), all on the same Prefect server
     and the same shared recordings and warehouse folders."""
-    from flows.local import api_reachable, worker_env
+    from flows.local import require_api, worker_env
     from flows.shard import ensure_pool
 
     settings = _settings(config, warehouse=warehouse)
     pool = pool or settings.flow.work_pool
     if gpu is not None and cpus is not None:
         _fail("give --gpu or --cpus, not both")
-    url = os.environ.get("PREFECT_API_URL")
-    if not url or not api_reachable(url):
-        _fail(
-            f"no Prefect server answers at PREFECT_API_URL ({url or 'unset'}): set it to the "
-            "server every worker and the night share, e.g. http://prefect-host:4200/api"
-        )
+    url = require_api("a worker")
     ensure_pool(pool)
     name = name or f"{socket.gethostname()}-" + (f"gpu{gpu}" if gpu is not None else "cpu")
     env = worker_env(dict(os.environ), gpu, cpus)

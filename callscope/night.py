@@ -121,13 +121,7 @@ class NightSummary:
             f"audio {self.audio_s / 3600:.3f} h transcribed in {self.wall_s:.1f} s wall, "
             f"{self.x_real_time:.1f}x real time",
         ]
-        if self.shards:
-            retried = [s for s in self.shards if len(s["attempts"]) > 1]
-            hosts = {a["host"] for s in self.shards for a in s["attempts"] if a["host"]}
-            lines.append(
-                f"shards: {len(self.shards)} on {len(hosts)} host(s), {len(retried)} run again"
-            )
-            lines += [f"  {shard_line(shard)}" for shard in retried]
+        lines += shard_lines(self.shards)
         if self.categories and not self.categories.skipped:
             lines.append(
                 f"categories: {self.categories.tagged} of {self.categories.calls} calls tagged, "
@@ -153,6 +147,16 @@ class NightSummary:
             lines.append(f"hand-off: {self.handoff.folder}")
         lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
         return "\n".join(lines)
+
+
+def shard_lines(shards: list[dict]) -> list[str]:
+    """How a fanned-out night's shards went: a count, then each shard that ran again."""
+    if not shards:
+        return []
+    again = [shard for shard in shards if len(shard["attempts"]) > 1]
+    hosts = {a["host"] for shard in shards for a in shard["attempts"] if a["host"]}
+    head = f"shards: {len(shards)} on {len(hosts)} host(s), {len(again)} run again"
+    return [head] + [f"  {shard_line(shard)}" for shard in again]
 
 
 def shard_line(shard: dict) -> str:

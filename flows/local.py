@@ -40,6 +40,19 @@ def api_reachable(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def require_api(what: str) -> str:
+    """The shared Prefect server's API URL, or a ClusterError saying what to set."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url or not api_reachable(url):
+        raise ClusterError(
+            f"no Prefect server answers at PREFECT_API_URL ({url or 'unset'}): {what} needs "
+            "the server every worker and the night share, e.g. "
+            "PREFECT_API_URL=http://prefect-host:4200/api (or run the night with --workers N "
+            "to start one here)"
+        )
+    return url
+
+
 class LocalCluster:
     def __init__(
         self,
@@ -107,7 +120,7 @@ class LocalCluster:
 
     def _start_server(self) -> str:
         self._home = tempfile.TemporaryDirectory(prefix="callscope-prefect-")
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/api"
         log_path = Path(self._home.name) / "server.log"
         env = {**os.environ, "PREFECT_HOME": self._home.name, "PREFECT_API_URL": url}
@@ -157,7 +170,7 @@ def _flush_run_logs() -> None:
         logger.debug("run logs not flushed: %s", exc)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -88,19 +88,11 @@ def test_a_night_over_two_local_workers_matches_the_single_process_night(demo_da
 
 
 # a worker killed mid-shard ---------------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def prefect_server(tmp_path):
-    from flows.local import api_reachable
+    from flows.local import api_reachable, free_port
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = _env(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=url)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
@@ -331,3 +323,21 @@ def test_a_worker_without_a_prefect_server_says_what_to_set(tmp_path):
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "no Prefect server answers at PREFECT_API_URL (http://127.0.0.1:9/api)" in result.stderr
+
+
+def test_a_fanned_out_night_without_a_prefect_server_stops_before_any_work(tmp_path):
+    env = _env()
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE, "--fan-out"]
+    result = subprocess.run(
+        [*command, "--warehouse", str(tmp_path / "warehouse")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = [text for text in result.stderr.splitlines() if text.startswith("error:")]
+    assert "PREFECT_API_URL (unset): --fan-out needs" in line
+    assert not (tmp_path / "warehouse").exists()
