@@ -51,6 +51,11 @@ test: install
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 			chromium chromium-driver fonts-noto-cjk \
 		|| echo "chromium could not be installed: the browser tests will be skipped"; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing postgresql for the Prefect-server-on-PostgreSQL test"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+			postgresql \
+		|| echo "postgresql could not be installed: that test will be skipped"; }
 	$(BIN)/python -m pytest -q
 
 lint: install

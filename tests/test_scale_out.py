@@ -1,10 +1,11 @@
-"""A night fanned out over workers: a real Prefect server (its own SQLite database), real
-process workers taking shards of the bundled real-audio day, the shared warehouse, and the
-same calls and segments as the single-process night; a worker killed mid-shard; two hosts
-and one day's commit."""
+"""A night fanned out over workers: a real Prefect server (on PostgreSQL as in production, or
+its own SQLite database), real process workers taking shards of the bundled real-audio day,
+the shared warehouse, and the same calls and segments as the single-process night; a worker
+killed mid-shard; the night's own local server; two hosts and one day's commit."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ from core.errors import DayLocked
 from flows.local import worker_env
 from storage.recordings import LocalRecordingSource
 from storage.warehouse import Warehouse
+from tests.postgres import PostgresUnavailable, count_rows, postgres_database
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = DEMO_DATE
@@ -67,15 +71,61 @@ def _night_cli(recordings: Path, warehouse: Path, *options: str, env: dict) -> d
     return json.loads(result.stdout)
 
 
-def test_a_night_over_two_local_workers_matches_the_single_process_night(demo_day, tmp_path):
+@contextmanager
+def _prefect_server(home: Path, database_url: str | None = None) -> Iterator[str]:
+    from flows.local import api_reachable, free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = _env(PREFECT_HOME=str(home), PREFECT_API_URL=url)
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not api_reachable(url):
+            assert server.poll() is None and time.monotonic() < deadline, "no Prefect server"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    with _prefect_server(tmp_path / "prefect-home") as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url():
+    try:
+        with postgres_database() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL for the Prefect server: {exc}")
+
+
+def test_a_night_over_two_workers_on_a_postgresql_server_matches_the_single_process_night(
+    demo_day, postgres_url, tmp_path
+):
     settings = load_config(None, recordings=demo_day, warehouse=tmp_path / "single")
     source = LocalRecordingSource.from_settings(settings)
     single = run_night(DAY, source, Warehouse.from_settings(settings), settings)
-    env = _env(CALLSCOPE_FLOW__SHARD_CALLS="3")
-    env.pop("PREFECT_API_URL", None)  # the night starts a server of its own
-    summary = _night_cli(demo_day, tmp_path / "fanned", "--workers", "2", "--json", env=env)
+    with _prefect_server(tmp_path / "prefect-home", postgres_url) as url:
+        env = _env(PREFECT_API_URL=url, CALLSCOPE_FLOW__SHARD_CALLS="3")
+        summary = _night_cli(demo_day, tmp_path / "fanned", "--workers", "2", "--json", env=env)
     assert len(summary["shards"]) == 4 == len(split(list(range(summary["calls"])), 3))
     assert all(shard["state"] == "done" for shard in summary["shards"])
+    assert count_rows(postgres_url, "flow_run") == 1 + 4  # the night and its shards
     assert (summary["ok"], summary["error"]) == (single.count("ok"), single.count("error"))
     assert summary["steps"]["commit"] == "ran" and summary["steps"]["handoff"] == "ran"
     one, fanned = Warehouse(tmp_path / "single"), Warehouse(tmp_path / "fanned")
@@ -87,31 +137,32 @@ def test_a_night_over_two_local_workers_matches_the_single_process_night(demo_da
     assert not (tmp_path / "fanned" / "_staging" / f"date={DATE}").exists()
 
 
+def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch):
+    """Without PREFECT_API_URL, `nightly --workers N` runs on a server of its own: it answers,
+    the pool has the workers, and everything it started is gone afterwards."""
+    from prefect.client.orchestration import get_client
+
+    from flows.local import LocalCluster, api_reachable
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+    async def workers_online(pool: str) -> int:
+        async with get_client() as client:
+            return len(await client.read_workers_for_work_pool(pool))
+
+    with LocalCluster(workers=2, pool="local-test", log=lambda line: None) as cluster:
+        url = cluster.url
+        assert api_reachable(url) and os.environ["PREFECT_API_URL"] == url
+        deadline = time.monotonic() + 120
+        while asyncio.run(workers_online("local-test")) < 2:
+            assert time.monotonic() < deadline, "the workers never reached the pool"
+            time.sleep(1)
+        processes = [cluster._server, *cluster._workers]
+    assert all(process.poll() is not None for process in processes)
+    assert not api_reachable(url) and "PREFECT_API_URL" not in os.environ
+
+
 # a worker killed mid-shard ---------------------------------------------------------------------
-@pytest.fixture
-def prefect_server(tmp_path):
-    from flows.local import api_reachable, free_port
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = _env(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=url)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not api_reachable(url):
-        assert server.poll() is None and time.monotonic() < deadline, "no Prefect server"
-        time.sleep(0.5)
-    yield url
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
-
-
 def _worker(url: str, name: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", "test-pool"]
     return subprocess.Popen(
