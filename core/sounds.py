@@ -1,0 +1,259 @@
+"""Sounds-like keys of Mandarin text: toneless pinyin with the confusions of telephone Mandarin
+and southern accents merged, for rules, search and topic names that survive ASR homophones
+(首发 heard as 手发, 星河 as 心和, 没人接 as 没认接).
+
+Text is read character by character with each character's usual reading (the first in
+pypinyin's dictionary): ASR writes the characters whose usual sound it heard, so that is the
+reading to compare. A term, a real word typed by a person, may also be read as a dictionary
+word (银行 -> yin hang, while 行 alone is xing): each of its characters matches either reading.
+A key is that reading without its tone after the enabled merges:
+
+    zh-z  ch-c  sh-s   retroflex and flat initials (zhi = zi)
+    n-l                initial n and l (nan = lan)
+    ng-n               -ang/-an, -eng/-en, -ing/-in (xing = xin)
+    f-h                f and hu- (fa = hua, fei = hui, feng = hong)
+    u-i                ü and i (yu = yi, yue = ye, ju = ji, lü = li)
+
+Offsets are those of the folded text (core/text.py keeps them equal to the stored text's), so a
+span found here points at what was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from core.text import is_han
+
+CONFUSIONS = ("zh-z", "ch-c", "sh-s", "n-l", "ng-n", "f-h", "u-i")
+SOUNDS_VERSION = "pinyin-1"
+
+_H_TO_F = {
+    "hua": "fa", "huo": "fo", "hui": "fei", "huan": "fan", "hun": "fen", "huang": "fang",
+    "hu": "fu", "hong": "feng",
+}  # fmt: skip
+_U_TO_I = {"yu": "yi", "yue": "ye", "yuan": "yan", "yun": "yin"}
+_U_AFTER = {"u": "i", "ue": "ie", "uan": "ian", "un": "in", "v": "i", "ve": "ie"}
+
+
+@dataclass(frozen=True)
+class Syllable:
+    offset: int  # of the character in the folded text
+    char: str
+    reading: str  # toneless pinyin (ü written v)
+    tone: int  # 1-4, 5 for the neutral tone
+
+
+@lru_cache(maxsize=1)
+def _dictionaries() -> tuple[dict[int, str], dict[str, list[list[str]]]]:
+    from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
+
+    return PINYIN_DICT, PHRASES_DICT
+
+
+@lru_cache(maxsize=65536)
+def _split_tone(marked: str) -> tuple[str, int]:
+    from pypinyin.contrib.tone_convert import to_tone3
+
+    toned = to_tone3(marked, neutral_tone_with_five=True)
+    if toned[-1:].isdigit():
+        return toned[:-1], int(toned[-1])
+    return toned, 5
+
+
+@lru_cache(maxsize=65536)
+def _readings(char: str) -> tuple[str, ...]:
+    found = _dictionaries()[0].get(ord(char))
+    return tuple(found.split(",")) if found else ()
+
+
+def _word_reading(text: str, i: int) -> str | None:
+    """The marked reading a dictionary word around `i` gives a character with several."""
+    phrases = _dictionaries()[1]
+    for size in (4, 3, 2):
+        for start in range(max(0, i - size + 1), i + 1):
+            word = text[start : start + size]
+            if len(word) == size and word in phrases:
+                return phrases[word][i - start][0]
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _usual(char: str) -> tuple[str, int] | None:
+    readings = _readings(char)
+    return _split_tone(readings[0]) if readings else None
+
+
+def syllables(folded: str) -> list[Syllable]:
+    """One syllable per Han character of folded text with a known reading, in order."""
+    out = []
+    for i, char in enumerate(folded):
+        if is_han(char) and (usual := _usual(char)) is not None:
+            out.append(Syllable(i, char, *usual))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def key(reading: str, confusions: frozenset[str]) -> str:
+    """The sounds-like key of one toneless reading under the enabled confusions."""
+    s = reading
+    for pair in ("zh-z", "ch-c", "sh-s"):
+        hard = pair.split("-")[0]
+        if pair in confusions and s.startswith(hard):
+            s = hard[0] + s[2:]
+    if "n-l" in confusions and s.startswith("n") and s != "ng":
+        s = "l" + s[1:]
+    if "f-h" in confusions:
+        s = _H_TO_F.get(s, s)
+    if "u-i" in confusions:
+        s = _u_to_i(s)
+    if "ng-n" in confusions and s.endswith(("ang", "eng", "ing")):
+        s = s[:-1]
+    return s
+
+
+def _u_to_i(s: str) -> str:
+    if s in _U_TO_I:
+        return _U_TO_I[s]
+    if s[:1] in "jqx" and s[1:] in _U_AFTER:
+        return s[0] + _U_AFTER[s[1:]]
+    if s[:1] in "ln" and s[1:] in ("v", "ve"):
+        return s[0] + _U_AFTER[s[1:]]
+    return s
+
+
+def confusion_set(names: Iterable[str]) -> frozenset[str]:
+    chosen = frozenset(names)
+    unknown = chosen - set(CONFUSIONS)
+    if unknown:
+        raise ValueError(f"unknown sounds-like confusions {sorted(unknown)}; use {CONFUSIONS}")
+    return chosen
+
+
+def sounds_version(confusions: frozenset[str]) -> str:
+    """Names the keys an index holds: a change of confusions means a rebuild."""
+    digest = hashlib.sha1(",".join(sorted(confusions)).encode()).hexdigest()[:8]
+    return f"{SOUNDS_VERSION}/{digest}"
+
+
+def sound_runs(folded: str) -> list[list[Syllable]]:
+    """Syllables in runs of Han characters that follow each other (spaces between them
+    allowed, as in the exact matching); anything else ends a run."""
+    found: list[list[Syllable]] = []
+    previous_end = -2
+    for syllable in syllables(folded):
+        between = folded[previous_end + 1 : syllable.offset]
+        if found and previous_end >= 0 and not between.strip():
+            found[-1].append(syllable)
+        else:
+            found.append([syllable])
+        previous_end = syllable.offset
+    return found
+
+
+@dataclass(frozen=True)
+class TermSound:
+    chars: str
+    options: tuple[tuple[tuple[str, int], ...], ...]  # per character: (key, tone) it may have
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+
+def term_sound(term: str, confusions: frozenset[str]) -> TermSound | None:
+    """A term's sound; None unless it is Han characters only (spaces allowed)."""
+    if not term.strip() or any(not (ch.isspace() or is_han(ch)) for ch in term):
+        return None
+    chars = "".join(ch for ch in term if not ch.isspace())
+    options = []
+    for i, char in enumerate(chars):
+        usual = _usual(char)
+        if usual is None:
+            return None
+        found = [usual]
+        marked = _word_reading(chars, i) if len(_readings(char)) > 1 else None
+        if marked is not None:
+            found.insert(0, _split_tone(marked))
+        keyed = [(key(reading, confusions), tone) for reading, tone in found]
+        options.append(tuple(dict.fromkeys(keyed)))
+    return TermSound(chars, tuple(options))
+
+
+@dataclass(frozen=True)
+class SoundMatch:
+    start: int
+    end: int
+    exact: bool  # the characters written are the term's own
+    tones_agree: bool
+    shared_chars: int  # characters equal to the term's at the same place
+
+
+def find_sounds_like(
+    term: str | TermSound,
+    folded: str,
+    confusions: frozenset[str],
+    runs: list[list[Syllable]] | None = None,
+) -> list[SoundMatch]:
+    """Every span of folded text whose keys equal the term's (the term's own spelling too)."""
+    sound = term_sound(term, confusions) if isinstance(term, str) else term
+    if sound is None:
+        return []
+    width = len(sound)
+    wanted = [{k for k, _ in options} for options in sound.options]
+    out = []
+    for run in sound_runs(folded) if runs is None else runs:
+        run_keys = [key(s.reading, confusions) for s in run]
+        for i in range(len(run) - width + 1):
+            if any(run_keys[i + j] not in wanted[j] for j in range(width)):
+                continue
+            heard = run[i : i + width]
+            shared = sum(s.char == c for s, c in zip(heard, sound.chars, strict=True))
+            tones = all(
+                any(k == run_keys[i + j] and t == s.tone for k, t in sound.options[j])
+                for j, s in enumerate(heard)
+            )
+            out.append(
+                SoundMatch(heard[0].offset, heard[-1].offset + 1, shared == width, tones, shared)
+            )
+    return out
+
+
+def index_tokens(folded: str, confusions: frozenset[str]) -> str:
+    """Sounds-like index tokens: the keys of each pair of neighbouring syllables, as one
+    alphanumeric token (`shou0fa`), so a term of n syllables is a phrase of n - 1 tokens."""
+    tokens = []
+    for run in sound_runs(folded):
+        run_keys = [key(s.reading, confusions) for s in run]
+        tokens += [f"{a}0{b}" for a, b in zip(run_keys, run_keys[1:], strict=False)]
+    return " ".join(tokens)
+
+
+MAX_SPELLINGS = 16
+
+
+def query_phrases(term: str, confusions: frozenset[str]) -> list[list[str]] | None:
+    """The index phrases a term sounds like (one per combination of its characters' readings,
+    at most MAX_SPELLINGS); None unless it is two or more Han characters."""
+    sound = term_sound(term, confusions)
+    if sound is None or len(sound) < 2:
+        return None
+    spellings: list[list[str]] = [[]]
+    for options in sound.options:
+        keys = list(dict.fromkeys(k for k, _ in options))
+        spellings = [done + [k] for done in spellings for k in keys][:MAX_SPELLINGS]
+    return [[f"{a}0{b}" for a, b in zip(keys, keys[1:], strict=False)] for keys in spellings]
+
+
+def name_key(text: str, confusions: frozenset[str]) -> str:
+    """One key for a whole name or term: its syllables' keys, Latin words as written."""
+    from core.text import fold, runs
+
+    parts = []
+    for run in runs(fold(text)):
+        if is_han(run[0]):
+            parts += [key(s.reading, confusions) for s in syllables(run)]
+        else:
+            parts.append(run)
+    return " ".join(parts)
