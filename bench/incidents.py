@@ -249,7 +249,9 @@ def main() -> None:
         return
     if args.part in ("all", "spikes"):
         settings = load_config(None)
-        result = run_spikes(args, settings, load_rules(settings.keywords.rules))
+        result = run_spikes(
+            args, settings, load_rules(settings.keywords.rules, settings.keywords.sounds_like)
+        )
         print("spikes:", json.dumps(result))
         print(
             f"  recall {result['recall']} (target >= 0.9) on {result['qualifying']} planted spikes "

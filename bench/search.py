@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from callscope.steps import DayRunner  # noqa: E402
 from core.config import load_config  # noqa: E402
 from keywords.categorize import categorize_call  # noqa: E402
-from keywords.index import SearchFilters, SearchIndex  # noqa: E402
+from keywords.index import SearchFilters, SearchIndex, open_index  # noqa: E402
 from keywords.rules import load_rules  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
 
@@ -198,7 +198,7 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
     root = keep or Path(tempfile.mkdtemp(prefix="callscope-search-bench-"))
     settings = load_config(None, warehouse=root / "warehouse")
     store = Warehouse(settings.warehouse)
-    index = SearchIndex(settings.search_index)
+    index = open_index(settings)
     calls_per_day = 7000
     days = max(1, round(n_segments / (calls_per_day * per_call)))
     print(

@@ -42,7 +42,7 @@ import pyarrow as pa  # noqa: E402
 
 from callscope.steps import DayRunner  # noqa: E402
 from core.config import load_config  # noqa: E402
-from keywords.index import SearchIndex  # noqa: E402
+from keywords.index import SearchIndex, open_index  # noqa: E402
 from storage.warehouse import Warehouse  # noqa: E402
 from web.auth import UserStore  # noqa: E402
 
@@ -94,7 +94,7 @@ def build(root: Path, n_segments: int) -> Path:
     days = max(1, round(n_segments / (CALLS_PER_DAY * per_call)))
     settings = load_config(None, warehouse=warehouse)
     store = Warehouse(warehouse)
-    index = SearchIndex(settings.search_index)
+    index = open_index(settings)
     audio = root / "recording.flac"
     shutil.copy(AUDIO, audio)
     rng = random.Random(7)

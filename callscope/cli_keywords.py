@@ -39,17 +39,20 @@ def _optional_date(value: str | None, flag: str) -> dt.date | None:
 
 
 def _open_index(settings, create: bool = False):
-    from keywords.index import SearchIndex, SearchIndexError
+    from keywords.index import SearchIndexError, open_index
 
     try:
-        return SearchIndex(settings.search_index, create=create)
+        return open_index(settings, create=create)
     except SearchIndexError as exc:
         _fail(str(exc))
 
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='e.g. 退款, "how can i help", 销户 NOT 已解决')],
+    query: Annotated[
+        str,
+        typer.Argument(help='e.g. 退款, "how can i help", 销户 NOT 已解决, ~首发 (sounds like)'),
+    ],
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     speaker: Annotated[
@@ -185,7 +188,7 @@ def _rules(settings):
     from keywords.rules import RuleError, load_rules
 
     try:
-        return load_rules(settings.keywords.rules)
+        return load_rules(settings.keywords.rules, settings.keywords.sounds_like)
     except RuleError as exc:
         _fail(str(exc))
 

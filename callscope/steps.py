@@ -62,7 +62,7 @@ class DayContext:
     def rules(self):
         from keywords.rules import load_rules
 
-        return load_rules(self.settings.keywords.rules)
+        return load_rules(self.settings.keywords.rules, self.settings.keywords.sounds_like)
 
     @cached_property
     def text_scorer(self):
@@ -79,6 +79,11 @@ class DayContext:
 
     def category_labels(self) -> dict[str, str]:
         return {c.name: c.label or c.name for c in self.rules.categories}
+
+    def naming(self):
+        from incidents.cluster import Naming
+
+        return Naming(self.settings.keywords.sounds_like.confusion_set, self.rules.spellings)
 
 
 @dataclass
@@ -115,9 +120,9 @@ def _emotion(ctx: DayContext):
 
 def _index(ctx: DayContext) -> int | None:
     from keywords.daily import update_index
-    from keywords.index import SearchIndex
+    from keywords.index import open_index
 
-    index = SearchIndex(ctx.settings.search_index)
+    index = open_index(ctx.settings)
     try:
         return update_index(ctx.store, index, ctx.day)
     finally:
@@ -128,7 +133,12 @@ def _incidents(ctx: DayContext):
     from incidents.daily import apply_incidents
 
     return apply_incidents(
-        ctx.store, ctx.day, ctx.settings.incidents, ctx.embedder, ctx.category_labels()
+        ctx.store,
+        ctx.day,
+        ctx.settings.incidents,
+        ctx.embedder,
+        ctx.category_labels(),
+        ctx.naming(),
     )
 
 
@@ -147,7 +157,13 @@ def _emotion_shaping(ctx: DayContext):
 def _incident_shaping(ctx: DayContext):
     from incidents.daily import version
 
-    return [version(ctx.settings.incidents), ctx.category_labels()]
+    naming = ctx.naming()
+    return [
+        version(ctx.settings.incidents),
+        ctx.category_labels(),
+        sorted(naming.confusions),
+        sorted(naming.spellings),
+    ]
 
 
 def _redaction_version(ctx: DayContext) -> str:

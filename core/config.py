@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.sounds import CONFUSIONS, confusion_set
 
 # The default configs ship inside the installed product (package `configs`), editable or not.
 CONFIG_DIR = Path(str(importlib.resources.files("configs")))
@@ -247,11 +248,40 @@ class LockSettings(_Section):
     )
 
 
+class SoundsLikeSettings(_Section):
+    """Sounds-like (pinyin) matching of rule terms marked `~` or `sounds_like: true`, and of
+    `~term` searches: which confusions count as the same sound, and the precision guards."""
+
+    confusions: list[str] = Field(
+        default_factory=lambda: list(CONFUSIONS),
+        description=f"merged sounds, any of {', '.join(CONFUSIONS)}; [] = toneless pinyin only",
+    )
+    min_syllables: int = Field(
+        2, ge=2, le=8, description="shorter rule terms match only as written"
+    )
+    two_syllable_guard: bool = Field(
+        True,
+        description="a two-syllable term heard in other characters needs its own pinyin (no "
+        "confusion merged) and its tones or one of its characters, unless it is in a near rule",
+    )
+
+    @field_validator("confusions")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        confusion_set(value)
+        return sorted(set(value))
+
+    @property
+    def confusion_set(self) -> frozenset[str]:
+        return frozenset(self.confusions)
+
+
 class KeywordSettings(_Section):
     rules: Path = Field(
         CONFIG_DIR / "categories.yaml",
         description="rule categories YAML; a relative path is read next to the config file",
     )
+    sounds_like: SoundsLikeSettings = Field(default_factory=SoundsLikeSettings)
 
 
 class SearchSettings(_Section):

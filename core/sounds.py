@@ -157,6 +157,7 @@ def sound_runs(folded: str) -> list[list[Syllable]]:
 class TermSound:
     chars: str
     options: tuple[tuple[tuple[str, int], ...], ...]  # per character: (key, tone) it may have
+    readings: tuple[frozenset[str], ...] = ()  # per character: its toneless readings, unmerged
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -167,7 +168,7 @@ def term_sound(term: str, confusions: frozenset[str]) -> TermSound | None:
     if not term.strip() or any(not (ch.isspace() or is_han(ch)) for ch in term):
         return None
     chars = "".join(ch for ch in term if not ch.isspace())
-    options = []
+    options, readings = [], []
     for i, char in enumerate(chars):
         usual = _usual(char)
         if usual is None:
@@ -178,7 +179,8 @@ def term_sound(term: str, confusions: frozenset[str]) -> TermSound | None:
             found.insert(0, _split_tone(marked))
         keyed = [(key(reading, confusions), tone) for reading, tone in found]
         options.append(tuple(dict.fromkeys(keyed)))
-    return TermSound(chars, tuple(options))
+        readings.append(frozenset(reading for reading, _ in found))
+    return TermSound(chars, tuple(options), tuple(readings))
 
 
 @dataclass(frozen=True)
@@ -188,36 +190,17 @@ class SoundMatch:
     exact: bool  # the characters written are the term's own
     tones_agree: bool
     shared_chars: int  # characters equal to the term's at the same place
+    plain: bool = True  # the same toneless pinyin without any confusion merged
 
 
 def find_sounds_like(
-    term: str | TermSound,
-    folded: str,
-    confusions: frozenset[str],
-    runs: list[list[Syllable]] | None = None,
+    term: str | TermSound, folded: str, confusions: frozenset[str]
 ) -> list[SoundMatch]:
     """Every span of folded text whose keys equal the term's (the term's own spelling too)."""
     sound = term_sound(term, confusions) if isinstance(term, str) else term
     if sound is None:
         return []
-    width = len(sound)
-    wanted = [{k for k, _ in options} for options in sound.options]
-    out = []
-    for run in sound_runs(folded) if runs is None else runs:
-        run_keys = [key(s.reading, confusions) for s in run]
-        for i in range(len(run) - width + 1):
-            if any(run_keys[i + j] not in wanted[j] for j in range(width)):
-                continue
-            heard = run[i : i + width]
-            shared = sum(s.char == c for s, c in zip(heard, sound.chars, strict=True))
-            tones = all(
-                any(k == run_keys[i + j] and t == s.tone for k, t in sound.options[j])
-                for j, s in enumerate(heard)
-            )
-            out.append(
-                SoundMatch(heard[0].offset, heard[-1].offset + 1, shared == width, tones, shared)
-            )
-    return out
+    return SoundText(folded, confusions).find(sound)
 
 
 def index_tokens(folded: str, confusions: frozenset[str]) -> str:
@@ -257,3 +240,48 @@ def name_key(text: str, confusions: frozenset[str]) -> str:
         else:
             parts.append(run)
     return " ".join(parts)
+
+
+class SoundText:
+    """The sounds of one folded text, read once, for finding many terms in it: each
+    syllable's key and where runs of neighbouring syllables start and end."""
+
+    def __init__(self, folded: str, confusions: frozenset[str]):
+        self.confusions = confusions
+        self.syllables: list[Syllable] = []
+        self.keys: list[str] = []
+        self.run_end: list[int] = []  # per syllable: the index past the last of its run
+        self.by_key: dict[str, list[int]] = {}
+        for run in sound_runs(folded):
+            end = len(self.syllables) + len(run)
+            for syllable in run:
+                k = key(syllable.reading, confusions)
+                self.by_key.setdefault(k, []).append(len(self.syllables))
+                self.syllables.append(syllable)
+                self.keys.append(k)
+                self.run_end.append(end)
+
+    def find(self, sound: TermSound) -> list[SoundMatch]:
+        """Every span whose keys equal the term's, as `find_sounds_like` finds them."""
+        width = len(sound)
+        wanted = [{k for k, _ in options} for options in sound.options]
+        starts = sorted({i for k in wanted[0] for i in self.by_key.get(k, ())})
+        out = []
+        for i in starts:
+            if i + width > self.run_end[i]:
+                continue
+            if any(self.keys[i + j] not in wanted[j] for j in range(1, width)):
+                continue
+            heard = self.syllables[i : i + width]
+            shared = sum(s.char == c for s, c in zip(heard, sound.chars, strict=True))
+            tones = all(
+                any(k == self.keys[i + j] and t == s.tone for k, t in sound.options[j])
+                for j, s in enumerate(heard)
+            )
+            plain = all(s.reading in sound.readings[j] for j, s in enumerate(heard))
+            out.append(
+                SoundMatch(
+                    heard[0].offset, heard[-1].offset + 1, shared == width, tones, shared, plain
+                )
+            )
+        return out

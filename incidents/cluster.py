@@ -10,7 +10,9 @@ close enough to a cluster's centroid (`assign_similarity`) joins it.
 
 Names come from class-based TF-IDF (c-TF-IDF): the Han character n-grams (2-4) and English
 words that are frequent inside a cluster and rare in the others, with fragments of a longer
-kept phrase dropped (预约失败 rather than 约失).
+kept phrase dropped (预约失败 rather than 约失). Spellings that sound the same (星河九号, 星和九号,
+心和九号: core/sounds.py) count as one term, named by the rules' spelling when they have one,
+else by the day's most frequent; the other spellings heard are kept as its variants.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.logs import get_logger
+from core.sounds import CONFUSIONS, name_key
 from core.text import fold, is_han, runs
 from incidents.vectors import nearest, unit_rows
 
@@ -38,6 +41,15 @@ _PLACEHOLDER = re.compile(r"\[(?:phone|id_number|bank_card|email|address)\]")
 
 
 @dataclass(frozen=True)
+class Naming:
+    """How topic names merge spellings: the confusions that sound alike (keywords.sounds_like)
+    and the spellings to prefer (the rules' phrases)."""
+
+    confusions: frozenset[str] = frozenset(CONFUSIONS)
+    spellings: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ClusterSettings:
     merge_similarity: float = 0.5
     min_cluster_size: int = 3
@@ -46,6 +58,8 @@ class ClusterSettings:
     max_cells: int = 256
     n_terms: int = 4
     seed: int = 0
+    confusions: frozenset[str] = frozenset(CONFUSIONS)  # spellings that sound alike merge
+    spellings: frozenset[str] = frozenset()  # preferred names (the rules' phrases)
 
 
 @dataclass
@@ -55,6 +69,7 @@ class Cluster:
     centroid: np.ndarray  # unit vector
     similarity: np.ndarray  # each member's cosine to the centroid
     terms: list[str] = field(default_factory=list)
+    variants: dict[str, list[str]] = field(default_factory=dict)  # term -> other spellings heard
 
     @property
     def size(self) -> int:
@@ -140,9 +155,9 @@ def build_clusters(
                 label, members, centroids[label].astype(np.float32), x[members] @ centroids[label]
             )
         )
-    names = distinctive_terms(texts, labels, settings.n_terms)
+    names = distinctive_terms(texts, labels, settings)
     for cluster in clusters:
-        cluster.terms = names.get(cluster.label, [])
+        cluster.terms, cluster.variants = names.get(cluster.label, ([], {}))
     logger.info(
         "%d statements -> %d clusters (%d in clusters, %d noise)",
         len(texts),
@@ -172,26 +187,71 @@ def _all_stop(gram: str) -> bool:
     return gram[0] in _STOP_HAN or gram[-1] in _STOP_HAN
 
 
-def distinctive_terms(texts: list[str], labels: np.ndarray, n_terms: int) -> dict[int, list[str]]:
-    """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms."""
+def distinctive_terms(
+    texts: list[str], labels: np.ndarray, settings: ClusterSettings = ClusterSettings()
+) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
+    """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms (spellings
+    that sound alike counted as one), and the other spellings heard of each."""
+    sounds = _Sounds(settings)
     per_cluster: dict[int, Counter] = {}
+    heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
     for text, label in zip(texts, labels.tolist(), strict=True):
-        terms = terms_of(text)
-        overall.update(terms)
+        spelled = terms_of(text)
+        keys = {sounds.heard(term) for term in spelled}
+        overall.update(keys)
         if label >= 0:
-            per_cluster.setdefault(label, Counter()).update(terms)
+            per_cluster.setdefault(label, Counter()).update(keys)
+            heard.setdefault(label, Counter()).update(spelled)
             sizes[label] += 1
-    free = _free_grams(texts)
-    total = len(texts)
-    return {
-        label: _pick_terms(counts, sizes[label], overall, total, n_terms, free)
-        for label, counts in per_cluster.items()
-    }
+    free = _free_grams(texts, sounds.key)
+    out = {}
+    for label, counts in per_cluster.items():
+        keys = _pick_terms(counts, sizes[label], overall, len(texts), settings.n_terms, free)
+        named = [sounds.name(k, heard[label]) for k in keys]
+        out[label] = ([name for name, _ in named], {name: rest for name, rest in named if rest})
+    return out
 
 
-def _free_grams(texts: list[str], sample: int = 5000) -> set[str]:
+class _Sounds:
+    """Terms keyed by sound: `|xin|he|jiu|hao|` for Han terms (bars keep syllables whole when
+    one key is looked for inside another), Latin words as they are."""
+
+    def __init__(self, settings: ClusterSettings):
+        self.confusions = settings.confusions
+        self.spellings = settings.spellings
+        self.spellings_of: dict[str, Counter] = {}
+        self._keys: dict[str, str] = {}
+
+    def key(self, term: str) -> str:
+        found = self._keys.get(term)
+        if found is None:
+            found = term
+            if is_han(term[0]):
+                found = "|" + name_key(term, self.confusions).replace(" ", "|") + "|"
+            self._keys[term] = found
+        return found
+
+    def heard(self, term: str) -> str:
+        """The key of a term said in a statement, counting the spelling."""
+        key = self.key(term)
+        if _is_sound(key):
+            self.spellings_of.setdefault(key, Counter())[term] += 1
+        return key
+
+    def name(self, key: str, heard: Counter) -> tuple[str, list[str]]:
+        """The spelling to show for a key, and the cluster's other spellings of it."""
+        if not _is_sound(key):
+            return key, []
+        day = self.spellings_of[key]
+        ruled = [term for term in day if term in self.spellings]
+        name = min(ruled or day, key=lambda term: (-day[term], term))
+        rest = sorted((t for t in day if t != name and heard[t]), key=lambda t: (-heard[t], t))
+        return name, rest
+
+
+def _free_grams(texts: list[str], key=lambda gram: gram, sample: int = 5000) -> set[str]:
     """Han n-grams that stand free in the day's text: seen with at least two different
     characters (or a text / clause boundary) on each side. Fragments that cut through words
     (带网速特 of 宽带网速特别慢) always have the same neighbours and are left out."""
@@ -205,10 +265,23 @@ def _free_grams(texts: list[str], sample: int = 5000) -> set[str]:
             padded = f"^{run}$"
             for n in (2, 3, 4):
                 for i in range(1, len(padded) - n):
-                    gram = padded[i : i + n]
+                    gram = key(padded[i : i + n])
                     left.setdefault(gram, set()).add(padded[i - 1])
                     right.setdefault(gram, set()).add(padded[i + n])
     return {g for g, before in left.items() if len(before) > 1 and len(right[g]) > 1}
+
+
+def _is_sound(term: str) -> bool:
+    return term.startswith("|")
+
+
+def _inside(part: str, whole: str) -> bool:
+    return _is_sound(part) == _is_sound(whole) and part in whole
+
+
+def _length(term: str) -> int:
+    """Characters of a term: syllables of a sound key."""
+    return term.count("|") - 1 if _is_sound(term) else len(term)
 
 
 def _pick_terms(
@@ -218,20 +291,27 @@ def _pick_terms(
     share = {
         t: c / size
         for t, c in counts.items()
-        if c / size >= min_share and c >= 2 and (not is_han(t[0]) or t in free)
+        if c / size >= min_share and c >= 2 and (not _is_sound(t) or t in free)
     }
     maximal = {
         t: s
         for t, s in share.items()
-        if not any(t != u and t in u and share[u] >= 0.8 * s for u in share if len(u) > len(t))
+        if not any(
+            t != u and _inside(t, u) and share[u] >= 0.8 * s
+            for u in share
+            if _length(u) > _length(t)
+        )
     }
     scored = sorted(
         maximal,
-        key=lambda t: (-maximal[t] * math.log(1 + total / overall[t]) * (1 + 0.15 * len(t)), t),
+        key=lambda t: (
+            -maximal[t] * math.log(1 + total / overall[t]) * (1 + 0.15 * _length(t)),
+            t,
+        ),
     )
     chosen: list[str] = []
     for term in scored:
-        if any(term in c or c in term for c in chosen):
+        if any(_inside(term, c) or _inside(c, term) for c in chosen):
             continue
         chosen.append(term)
         if len(chosen) == n:

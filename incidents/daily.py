@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from core.logs import get_logger
-from incidents.cluster import Cluster, ClusterSettings, build_clusters
+from incidents.cluster import Cluster, ClusterSettings, Naming, build_clusters
 from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
 from incidents.statements import Statement, StatementSettings, issue_statement
 from incidents.vectors import nearest, unit_rows
@@ -93,11 +93,14 @@ def statement_settings(settings) -> StatementSettings:
     )
 
 
-def cluster_settings(settings) -> ClusterSettings:
+def cluster_settings(settings, naming: Naming | None = None) -> ClusterSettings:
+    naming = naming or Naming()
     return ClusterSettings(
         merge_similarity=settings.merge_similarity,
         min_cluster_size=settings.min_cluster_size,
         assign_similarity=settings.assign_similarity,
+        confusions=naming.confusions,
+        spellings=naming.spellings,
     )
 
 
@@ -207,8 +210,10 @@ def apply_incidents(
     settings,
     embed: Embedder,
     category_labels: dict[str, str] | None = None,
+    naming: Naming | None = None,
 ) -> IncidentRun:
-    """Statements, clusters, topics and spikes of `day` (settings: IncidentSettings)."""
+    """Statements, clusters, topics and spikes of `day` (settings: IncidentSettings); `naming`
+    says which spellings sound alike and which the rules use."""
     started = time.perf_counter()
     calls = [
         r for r in store.read("calls", day).select(CALL_COLUMNS).to_pylist() if r["status"] == "ok"
@@ -222,7 +227,7 @@ def apply_incidents(
     stages["statements"], clock = time.perf_counter() - clock, time.perf_counter()
     vectors = embed_unique(embed, texts)
     stages["embed"], clock = time.perf_counter() - clock, time.perf_counter()
-    labels, clusters = build_clusters(texts, vectors, cluster_settings(settings))
+    labels, clusters = build_clusters(texts, vectors, cluster_settings(settings, naming))
     stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
@@ -322,6 +327,7 @@ class TodayTopics:
     ids: list[str]
     centroids: np.ndarray
     terms: dict[str, list[str]]
+    variants: dict[str, dict[str, list[str]]]
     first_seen: dict[str, dt.date]
     assigned: np.ndarray  # index into ids per statement, -1: none
     similarity: np.ndarray
@@ -334,6 +340,7 @@ class TodayTopics:
         ids = [t.topic_id for t in known]
         centroids = [t.centroid for t in known]
         terms = {t.topic_id: t.terms for t in known}
+        variants: dict[str, dict[str, list[str]]] = {}
         first = {t.topic_id: t.first_seen for t in known}
         named_today: set[str] = set()
         for cluster, topic_id in zip(clusters, cluster_topics, strict=True):  # largest first
@@ -343,10 +350,11 @@ class TodayTopics:
                 first[topic_id] = day
             if topic_id not in named_today and cluster.terms:
                 terms[topic_id] = cluster.terms  # today's wording names the topic
+                variants[topic_id] = cluster.variants
                 named_today.add(topic_id)
         matrix = np.vstack(centroids).astype(np.float32) if centroids else np.zeros((0, 1))
         assigned, similarity = nearest(vectors, matrix, settings.assign_similarity)
-        return cls(ids, matrix, terms, first, assigned, similarity, vectors)
+        return cls(ids, matrix, terms, variants, first, assigned, similarity, vectors)
 
     def todays_centroid(self, k: int) -> np.ndarray:
         rows = self.assigned == k
@@ -417,6 +425,7 @@ def _topic_rows(day, topics: TodayTopics, said, info, history, backfill, setting
         counts = _topic_counts(topic_id, history, backfill)
         score = _score(counts, day, len(members), settings, len(history.days))
         terms = topics.terms.get(topic_id, [])
+        heard = topics.variants.get(topic_id, {})
         rows.append(
             {
                 "date": day,
@@ -425,6 +434,7 @@ def _topic_rows(day, topics: TodayTopics, said, info, history, backfill, setting
                 "topic_id": topic_id,
                 "label": " · ".join(terms) or f"topic {topic_id}",
                 "terms": terms,
+                "variants": [{"term": t, "heard": heard[t]} for t in terms if heard.get(t)],
                 "categories": _common(member_calls, "categories", share=0.3),
                 **_summary(member_calls, len(info)),
                 **_spike_fields(score, len(counts)),
@@ -473,6 +483,7 @@ def _category_rows(day, store, info, statements, labels, settings, ver):
                 "category": category,
                 "label": labels.get(category, category),
                 "terms": [],
+                "variants": [],
                 "categories": [category],
                 **_summary(members, len(info)),
                 **_spike_fields(score, len(series)),

@@ -70,6 +70,10 @@ def _incident_table(store: Warehouse, day: dt.date, clean: _Scrubber) -> pa.Tabl
     for row in rows:
         row["label"] = clean(row["label"])
         row["terms"] = [clean(t) for t in row["terms"] or []]
+        row["variants"] = [
+            {"term": clean(v["term"]), "heard": [clean(h) for h in v["heard"] or []]}
+            for v in row.get("variants") or []
+        ]
         for example in row["examples"] or []:
             example["text"] = clean(example["text"])
         row.pop("centroid", None)

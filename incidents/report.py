@@ -16,6 +16,7 @@ PUBLIC_FIELDS = (
     "topic_id",
     "category",
     "terms",
+    "variants",
     "categories",
     "calls",
     "share",
@@ -119,6 +120,9 @@ def _spike_section(row: dict) -> list[str]:
         f"{row['baseline_days']} baseline days)",
         f"- rule categories: {categories}; queues: {', '.join(row['queues'] or []) or '-'}",
     ]
+    if row.get("variants"):
+        heard = "; ".join(f"{v['term']}: {', '.join(v['heard'])}" for v in row["variants"])
+        lines.append(f"- also transcribed as (same sound): {heard}")
     if row["mean_sentiment"] is not None:
         lines.append(
             f"- customer sentiment {row['mean_sentiment']:+.1f}; "

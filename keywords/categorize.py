@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from core.logs import get_logger
+from core.sounds import SoundMatch, SoundText
 from core.text import fold, units
-from keywords.rules import Category, Rule, RuleSet
+from keywords.rules import Category, Phrase, Rule, RuleSet
 
 logger = get_logger(__name__)
 
@@ -28,6 +29,16 @@ class Hit:
     seg: int  # position in the call's segment list
     start: int  # character offsets in the segment text
     end: int
+    match: str = "exact"  # exact | sounds_like (other characters that sound like the term)
+
+
+@dataclass(frozen=True)
+class _Occurrence:
+    seg: int
+    start: int
+    end: int
+    match: str = "exact"
+    guarded: bool = True  # passes the two-syllable guard (needed outside near rules)
 
 
 @dataclass
@@ -42,6 +53,12 @@ class _Segment:
     row: dict
     folded: str
     _starts: list[int] | None = None
+    _sounds: SoundText | None = None
+
+    def sounds(self, confusions: frozenset[str]) -> SoundText:
+        if self._sounds is None:
+            self._sounds = SoundText(self.folded, confusions)
+        return self._sounds
 
     def unit_at(self, offset: int) -> int:
         if self._starts is None:  # only proximity rules need units
@@ -71,21 +88,43 @@ def categorize_call(
     return result
 
 
-def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[tuple[int, int, int]]]:
-    """phrase -> (segment, start, end) of each occurrence; a whole-call literal test first."""
+def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occurrence]]:
+    """phrase -> each occurrence; a whole-call literal test first for exact phrases."""
     whole = "\n".join(seg.folded.replace(" ", "") for seg in segs)
-    found: dict[str, list[tuple[int, int, int]]] = {}
+    found: dict[str, list[_Occurrence]] = {}
     for text, phrase in rules.phrases.items():
-        if phrase.key not in whole:
-            continue
-        occurrences = [
-            (i, *match.span())
-            for i, seg in enumerate(segs)
-            for match in phrase.pattern.finditer(seg.folded)
-        ]
+        occurrences = []
+        if phrase.key in whole:
+            occurrences = [
+                _Occurrence(i, *match.span())
+                for i, seg in enumerate(segs)
+                for match in phrase.pattern.finditer(seg.folded)
+            ]
+        if phrase.sound is not None:
+            occurrences += _sound_occurrences(segs, phrase, rules)
         if occurrences:
             found[text] = occurrences
     return found
+
+
+def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:
+    """Spans written otherwise that sound like the phrase (its own spelling is found exactly)."""
+    confusions = rules.sounds.confusion_set
+    return [
+        _Occurrence(i, match.start, match.end, "sounds_like", _passes_guard(match, phrase, rules))
+        for i, seg in enumerate(segs)
+        for match in seg.sounds(confusions).find(phrase.sound)
+        if not match.exact
+    ]
+
+
+def _passes_guard(match: SoundMatch, phrase: Phrase, rules: RuleSet) -> bool:
+    """Two syllables alone are often another word that sounds alike (预约 / 一夜, 运单 / 硬单):
+    outside a near rule they need the term's own pinyin, no confusion merged, and its tones or
+    one of its characters (首发 / 手发)."""
+    if not rules.sounds.two_syllable_guard or len(phrase.sound) > 2:
+        return True
+    return match.plain and (match.tones_agree or match.shared_chars >= 1)
 
 
 def _in_scope(rule: Rule, seg: _Segment, duration: float) -> bool:
@@ -106,16 +145,21 @@ def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[
     if not scope:
         return []
 
-    def occurrences(text: str) -> list[tuple[int, int, int]]:
+    def occurrences(text: str, near: bool = False) -> list[_Occurrence]:
         found = matches.get(text)
-        return [occ for occ in found if occ[0] in scope] if found else []
+        if not found:
+            return []
+        return [occ for occ in found if occ.seg in scope and (near or occ.guarded)]
 
     if any(occurrences(text) for text in rule.none):
         return []
     hits: list[Hit] = []
     for kind, texts in (("any", rule.any), ("all", rule.all)):
         for text in texts:
-            hits += [Hit(category.name, kind, text, *occ) for occ in occurrences(text)]
+            hits += [
+                Hit(category.name, kind, text, occ.seg, occ.start, occ.end, occ.match)
+                for occ in occurrences(text)
+            ]
     if rule.any and not any(hit.kind == "any" for hit in hits):
         return []
     if any(not occurrences(text) for text in rule.all):
@@ -150,24 +194,29 @@ def _could_match(rule: Rule, matches: dict) -> bool:
 
 def _near_hits(name: str, near, segs, occurrences) -> list[Hit]:
     """Spans where a phrase of every group occurs within `near.within` units of the first."""
-    groups = [[occ for text in group for occ in occurrences(text)] for group in near.terms]
+    groups = [
+        [occ for text in group for occ in occurrences(text, near=True)] for group in near.terms
+    ]
     hits = []
-    for seg_i, start, end in groups[0]:
-        seg = segs[seg_i]
-        span = [start, end]
+    for first in groups[0]:
+        seg = segs[first.seg]
+        span, how = [first.start, first.end], {first.match}
         for others in groups[1:]:
             close = [
-                (s, e)
-                for i, s, e in others
-                if i == seg_i and _gap(seg, span[0], span[1], s, e) <= near.within
+                occ
+                for occ in others
+                if occ.seg == first.seg
+                and _gap(seg, span[0], span[1], occ.start, occ.end) <= near.within
             ]
             if not close:
                 break
-            s, e = min(close, key=lambda se: _gap(seg, span[0], span[1], *se))
-            span = [min(span[0], s), max(span[1], e)]
+            best = min(close, key=lambda occ: _gap(seg, span[0], span[1], occ.start, occ.end))
+            span = [min(span[0], best.start), max(span[1], best.end)]
+            how.add(best.match)
         else:
-            term = " ~ ".join("|".join(group) for group in near.terms)
-            hits.append(Hit(name, "near", f"{term} within {near.within}", seg_i, *span))
+            term = " + ".join("|".join(group) for group in near.terms)
+            match = "sounds_like" if "sounds_like" in how else "exact"
+            hits.append(Hit(name, "near", f"{term} within {near.within}", first.seg, *span, match))
     return hits
 
 
@@ -182,9 +231,11 @@ def _gap(seg: _Segment, a_start: int, a_end: int, b_start: int, b_end: int) -> i
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:
     """One hit per place: a match inside a longer match of the same category is dropped
-    (乱扣 inside 乱扣费), so hit counts are counts of things said."""
+    (乱扣 inside 乱扣费), so hit counts are counts of things said; of equal spans the exact
+    match is kept."""
     kept: list[Hit] = []
-    for hit in sorted(hits, key=lambda h: (h.seg, h.start, -(h.end - h.start))):
+    order = sorted(hits, key=lambda h: (h.seg, h.start, -(h.end - h.start), h.match != "exact"))
+    for hit in order:
         if not any(k.seg == hit.seg and k.start <= hit.start and hit.end <= k.end for k in kept):
             kept.append(hit)
     return kept
@@ -270,5 +321,6 @@ def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:
         "end_s": round(max(end_s or start_s, start_s), 3),
         "char_start": hit.start,
         "char_end": hit.end,
+        "match": hit.match,
         "rules_version": rules.version_hash,
     }

@@ -4,7 +4,9 @@ Rows are keyed `day << 32 | n` (n counts the day's segments in call / segment or
 date range is a rowid range and newest-first is rowid order. The FTS tables are contentless:
 they hold the tokens of core/text.py (Chinese character pairs, Latin words) and, in a second
 column, opaque tokens for the filters (agent, queue, speaker, call category), so a filtered
-query is one index intersection. The `segment` table keeps what a hit shows.
+query is one index intersection, and in a third the sounds of the Chinese text (pairs of
+neighbouring syllables' sounds-like keys, core/sounds.py) for `~term` queries. The `segment`
+table keeps what a hit shows.
 
 Personal data is kept out of what roles without access to it can count. `fts` holds the tokens
 of every segment's public text: the night's redaction (`segments.text_redacted`) with the
@@ -38,13 +40,16 @@ import pyarrow as pa
 
 from core.errors import CallscopeError
 from core.logs import get_logger
-from core.text import TOKENIZER_VERSION, index_tokens
+from core.sounds import CONFUSIONS, sounds_version
+from core.sounds import index_tokens as sound_tokens
+from core.text import TOKENIZER_VERSION, fold, index_tokens
 from keywords.query import ParsedQuery, QueryError, highlight_spans, parse
 from privacy.redact import KINDS, redact, redact_marked
 
 logger = get_logger(__name__)
 
-INDEX_VERSION = f"index-3/{TOKENIZER_VERSION}"
+INDEX_VERSION = f"index-4/{TOKENIZER_VERSION}"
+WEIGHTS = "1.0, 0.0, 0.5"  # of tokens, meta, sounds: words as written count twice their sound
 DAY_SHIFT = 32
 EPOCH = dt.date(1970, 1, 1)
 SORTS = ("relevance", "newest", "oldest")
@@ -58,9 +63,9 @@ CREATE TABLE IF NOT EXISTS segment (
     speaker TEXT, agent_id TEXT, queue TEXT, categories TEXT, sentiment REAL, text TEXT,
     public TEXT);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    tokens, meta, content='', tokenize='unicode61 remove_diacritics 0');
+    tokens, meta, sounds, content='', tokenize='unicode61 remove_diacritics 0');
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_private USING fts5(
-    tokens, meta, content='', tokenize='unicode61 remove_diacritics 0');
+    tokens, meta, sounds, content='', tokenize='unicode61 remove_diacritics 0');
 """
 FTS_TABLES = ("fts", "fts_private")
 PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
@@ -136,6 +141,11 @@ class SearchResult:
         return replace(self, hits=hits, total=self.total - dropped)
 
 
+def open_index(settings, create: bool = True) -> SearchIndex:
+    """The configured index (`search.index`, the sounds-like confusions of `keywords`)."""
+    return SearchIndex(settings.search_index, create, settings.keywords.sounds_like.confusion_set)
+
+
 def meta_token(kind: str, value: str) -> str:
     return "m" + hashlib.sha1(f"{kind}\x00{value}".encode()).hexdigest()[:12]
 
@@ -153,8 +163,14 @@ def row_day(rowid: int) -> dt.date:
 
 
 class SearchIndex:
-    def __init__(self, path: Path, create: bool = True):
+    def __init__(
+        self, path: Path, create: bool = True, confusions: frozenset[str] = frozenset(CONFUSIONS)
+    ):
+        """`confusions` are the sounds-like merges of the `sounds` column and `~term` queries
+        (keywords.sounds_like.confusions); an index built with others is rebuilt."""
         self.path = Path(path)
+        self.confusions = frozenset(confusions)
+        self.version = f"{INDEX_VERSION}/{sounds_version(self.confusions)}"
         if not create and not self.path.exists():
             raise SearchIndexError(
                 f"no search index at {self.path}; run `callscope index update` (the nightly "
@@ -187,14 +203,17 @@ class SearchIndex:
     def _check_version(self) -> None:
         row = self.db.execute("SELECT value FROM info WHERE key='version'").fetchone()
         if row is None:
-            self.db.execute("INSERT INTO info VALUES ('version', ?)", (INDEX_VERSION,))
+            self.db.execute("INSERT INTO info VALUES ('version', ?)", (self.version,))
             for table in FTS_TABLES:
                 self.db.execute(
-                    f"INSERT INTO {table}({table}, rank) VALUES ('rank', 'bm25(1.0, 0.0)')"
+                    f"INSERT INTO {table}({table}, rank) VALUES ('rank', 'bm25({WEIGHTS})')"
                 )
-        elif row[0] != INDEX_VERSION:
+        elif row[0] != self.version:
             logger.warning(
-                "%s was built by %s; rebuilding for %s", self.path, row[0], INDEX_VERSION
+                "%s was built by %s; rebuilding for %s (run `callscope index update --all`)",
+                self.path,
+                row[0],
+                self.version,
             )
             self._reset()
 
@@ -230,7 +249,7 @@ class SearchIndex:
         with self._transaction():
             self._delete_range(lo, hi)
             self.db.executemany("INSERT INTO segment VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            self._write_fts("INSERT INTO {0}(rowid, tokens, meta) VALUES (?,?,?)", rows)
+            self._write_fts("INSERT INTO {0}(rowid, tokens, meta, sounds) VALUES (?,?,?,?)", rows)
             self.db.execute(
                 "INSERT OR REPLACE INTO indexed_day VALUES (?,?,?,?)",
                 (day.isoformat(), fingerprint, len(rows), _now()),
@@ -260,7 +279,9 @@ class SearchIndex:
         if not old:
             return
         # a contentless FTS row is deleted by giving back exactly the tokens it was given
-        self._write_fts("INSERT INTO {0}({0}, rowid, tokens, meta) VALUES ('delete', ?, ?, ?)", old)
+        self._write_fts(
+            "INSERT INTO {0}({0}, rowid, tokens, meta, sounds) VALUES ('delete', ?, ?, ?, ?)", old
+        )
         self.db.execute("DELETE FROM segment WHERE id BETWEEN ? AND ?", (lo, hi))
 
     def _write_fts(self, sql: str, rows: list[tuple]) -> None:
@@ -269,13 +290,15 @@ class SearchIndex:
         for row in rows:
             rowid, text, shown = row[0], row[10], row[11]
             meta = _meta(*row[5:9], personal=shown is not None)
-            public.append(
-                (rowid, index_tokens(_searchable(text if shown is None else shown)), meta)
-            )
+            public.append(self._fts_row(rowid, _searchable(text if shown is None else shown), meta))
             if shown is not None:
-                private.append((rowid, index_tokens(text), meta))
+                private.append(self._fts_row(rowid, text, meta))
         self.db.executemany(sql.format("fts"), public)
         self.db.executemany(sql.format("fts_private"), private)
+
+    def _fts_row(self, rowid: int, text: str, meta: str) -> tuple[int, str, str, str]:
+        """(rowid, tokens, meta, sounds): the words and the sounds the index stores."""
+        return rowid, index_tokens(text), meta, sound_tokens(fold(text), self.confusions)
 
     def optimize(self) -> None:
         self.db.execute("INSERT INTO fts(fts) VALUES ('optimize')")
@@ -300,7 +323,7 @@ class SearchIndex:
         """A page of matches. `redacted` searches as roles without access to personal data:
         only the public text is matched and counted, and hits show it."""
         started = time.perf_counter()
-        parsed = parse(query) if isinstance(query, str) else query
+        parsed = self.parse(query)
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {SORTS}")
         matches = _Matches(parsed.fts, filters or SearchFilters(), redacted)
@@ -321,13 +344,16 @@ class SearchIndex:
         self, query: str | ParsedQuery, filters: SearchFilters | None = None, redacted: bool = False
     ) -> dict[dt.date, int]:
         """How many segments match on each day (days without a match left out)."""
-        parsed = parse(query) if isinstance(query, str) else query
+        parsed = self.parse(query)
         sql, args = _Matches(parsed.fts, filters or SearchFilters(), redacted).select()
         with self._errors():
             rows = self.db.execute(
                 f"SELECT id >> {DAY_SHIFT} AS day, count(*) FROM ({sql}) GROUP BY day", args
             ).fetchall()
         return {EPOCH + dt.timedelta(days=day): count for day, count in rows}
+
+    def parse(self, query: str | ParsedQuery) -> ParsedQuery:
+        return parse(query, self.confusions) if isinstance(query, str) else query
 
     def _count(self, matches: _Matches) -> int:
         sql, args = matches.select()
@@ -434,7 +460,7 @@ class _Matches:
         first, last = _date_bounds(self.filters)
         where, args = _sentiment_where(self.filters)
         join = f" JOIN segment s ON s.id = {table}.rowid" if args else ""
-        score = f"bm25({table}, 1.0, 0.0)" if scored else "NULL"
+        score = f"bm25({table}, {WEIGHTS})" if scored else "NULL"
         sql = (
             f"SELECT {table}.rowid AS id, {score} AS score FROM {table}{join} "
             f"WHERE {table} MATCH ? AND {table}.rowid BETWEEN ? AND ?{where}"

@@ -7,6 +7,8 @@
     销户 NOT 已解决      the first without the second; `-已解决` is the same
     (退款 OR 退费) 投诉  parentheses group
     cancel*              words that start with `cancel`
+    ~首发                what sounds like 首发 as well (手发, 首花): two or more Chinese
+                         characters, matched on toneless pinyin (core/sounds.py)
 
 Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Queries are
 folded like the index (Traditional -> Simplified, full-width -> half-width, lower case), so
@@ -21,12 +23,15 @@ import re
 from dataclasses import dataclass, field
 
 from core.errors import CallscopeError
+from core.sounds import CONFUSIONS, SoundText, query_phrases, term_sound
 from core.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 50
 MAX_DEPTH = 8
+SOUNDS = "~"
+ALL_CONFUSIONS = frozenset(CONFUSIONS)
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
 
 
@@ -38,6 +43,7 @@ class QueryError(CallscopeError, ValueError):
 class Term:
     text: str
     phrase: bool = False
+    sounds: bool = False  # ~term: what sounds like it too
 
     @property
     def prefix(self) -> bool:
@@ -60,14 +66,45 @@ class Any:
     parts: tuple
 
 
+@dataclass(frozen=True)
+class _Span:
+    begin: int
+    finish: int
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.finish
+
+    def span(self) -> tuple[int, int]:
+        return self.begin, self.finish
+
+
+class SoundsPattern:
+    """Where a `~term` is heard in folded text: the pattern interface highlights use, over
+    what was written (手发 for ~首发)."""
+
+    def __init__(self, text: str, confusions: frozenset[str]):
+        self.pattern = text
+        self.confusions = confusions
+        self.sound = term_sound(fold(text), confusions)
+
+    def finditer(self, folded: str) -> list[_Span]:
+        if self.sound is None:
+            return []
+        found = SoundText(folded, self.confusions).find(self.sound)
+        return [_Span(match.start, match.end) for match in found]
+
+
 @dataclass
 class ParsedQuery:
     text: str
-    fts: str  # an FTS5 MATCH expression over the `tokens` column
-    highlights: list[re.Pattern] = field(default_factory=list)
+    fts: str  # an FTS5 MATCH expression over the `tokens` and `sounds` columns
+    highlights: list = field(default_factory=list)  # re.Pattern or SoundsPattern
 
 
-def parse(query: str) -> ParsedQuery:
+def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuery:
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is too long (at most {MAX_QUERY_CHARS} characters)")
     tokens = _lex(query)
@@ -77,7 +114,11 @@ def parse(query: str) -> ParsedQuery:
     tree = parser.expression()
     if parser.peek() is not None:
         raise QueryError(f"unexpected {parser.peek()[1]!r} in {query!r}: a ')' without '('?")
-    return ParsedQuery(query, _render(tree), [term_pattern(t.text) for t in _positive_terms(tree)])
+    highlights = [
+        SoundsPattern(t.text, confusions) if t.sounds else term_pattern(t.text)
+        for t in _positive_terms(tree)
+    ]
+    return ParsedQuery(query, _render(tree, confusions), highlights)
 
 
 def _lex(query: str) -> list[tuple[str, str]]:
@@ -160,6 +201,8 @@ class _Parser:
                 f"the query has more than {MAX_TERMS} words or phrases: search for fewer "
                 "at a time (e.g. split a long OR or NOT list into two searches)"
             )
+        if kind == "word" and value.startswith(SOUNDS) and len(value) > 1:
+            return _sounds_term(value[1:])
         return _term(value, phrase=kind == "phrase")
 
     def group(self):
@@ -193,15 +236,32 @@ def _term(text: str, phrase: bool) -> Term:
     return term
 
 
-def _render(node) -> str:
+def _sounds_term(text: str) -> Term:
+    folded = fold(text)
+    if any(not (is_han(ch) or ch.isspace()) for ch in folded) or len(folded.replace(" ", "")) < 2:
+        raise QueryError(
+            f"'~{text}': sounds-like search works on two or more Chinese characters (e.g. ~首发)"
+        )
+    return Term(text, sounds=True)
+
+
+def _render(node, confusions: frozenset[str]) -> str:
     if isinstance(node, Term):
-        return _render_term(node)
+        return _render_sounds(node, confusions) if node.sounds else _render_term(node)
     if isinstance(node, All):
-        return "(" + " AND ".join(_render(part) for part in node.parts) + ")"
+        return "(" + " AND ".join(_render(part, confusions) for part in node.parts) + ")"
     if isinstance(node, Any):
-        return "(" + " OR ".join(_render(part) for part in node.parts) + ")"
+        return "(" + " OR ".join(_render(part, confusions) for part in node.parts) + ")"
     # FTS5's NOT is left-associative: a flat chain, not one nested group per dropped term
-    return "(" + " NOT ".join(_render(part) for part in (node.keep, *node.drop)) + ")"
+    parts = (node.keep, *node.drop)
+    return "(" + " NOT ".join(_render(part, confusions) for part in parts) + ")"
+
+
+def _render_sounds(term: Term, confusions: frozenset[str]) -> str:
+    """The term as written, or any spelling of its sound in the `sounds` column."""
+    spellings = query_phrases(fold(term.text), confusions) or []
+    heard = [f'sounds : "{" ".join(tokens)}"' for tokens in spellings]
+    return "(" + " OR ".join([_render_term(term), *heard]) + ")"
 
 
 def _render_term(term: Term) -> str:

@@ -11,6 +11,11 @@ within its scope (`speaker`, `first_s` / `last_s`); inside each list one item is
     regex: [..]      a regular expression over folded text (Simplified, lower case)
     min_count: N     at least N hits of any / all / near / regex in scope
 
+A phrase written `~首发` also matches what sounds like it (手发, 首花): toneless pinyin with the
+confusions of `keywords.sounds_like` merged (core/sounds.py); `sounds_like: true` on a category
+does that for every any / all / near phrase of two or more Chinese characters in it. `none`
+phrases always match as written.
+
 Phrases match folded text (Traditional -> Simplified, lower case, spaces between Chinese
 characters ignored); Latin words match whole words, `word*` matches words that start so.
 The operators may sit on the category itself as its one rule.
@@ -26,13 +31,24 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from core.config import SoundsLikeSettings
 from core.errors import CallscopeError
-from core.text import fold, has_han, runs
+from core.sounds import TermSound, term_sound
+from core.text import fold, has_han, is_han, runs
 from keywords.query import term_pattern
 
 COMPLAINT_CLASSES = ("business", "service", "network")
+SOUNDS = "~"  # the prefix of a sounds-like phrase
 _RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}
 
 
@@ -69,9 +85,16 @@ class Rule(_Strict):
     last_s: float | None = Field(None, gt=0)
     min_count: int = Field(1, ge=1)
 
-    @field_validator("any", "all", "none")
+    @field_validator("any", "all")
     @classmethod
     def _phrases(cls, value: list[str]) -> list[str]:
+        return _check_phrases(value)
+
+    @field_validator("none")
+    @classmethod
+    def _exact_phrases(cls, value: list[str]) -> list[str]:
+        if any(text.startswith(SOUNDS) for text in value):
+            raise ValueError("none phrases match as written: take the '~' off")
         return _check_phrases(value)
 
     @field_validator("regex")
@@ -100,6 +123,7 @@ class Category(_Strict):
     label: str = ""
     description: str = ""
     complaint_class: Literal["business", "service", "network"] | None = None
+    sounds_like: bool = False
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -112,11 +136,21 @@ class Category(_Strict):
             data["rules"] = [{key: data.pop(key) for key in _RULE_KEYS & data.keys()}]
         return data
 
+    @model_validator(mode="after")
+    def _sounds_like(self) -> Category:
+        if self.sounds_like:
+            for rule in self.rules:
+                rule.any, rule.all = _by_sound(rule.any), _by_sound(rule.all)
+                for near in rule.near:
+                    near.terms = [_by_sound(group) for group in near.terms]
+        return self
+
 
 class RuleSet(_Strict):
     version: int = 1
     complaint_classes: dict[str, str] = Field(default_factory=dict)
     categories: list[Category] = Field(default_factory=list)
+    _sounds: SoundsLikeSettings = PrivateAttr(default_factory=SoundsLikeSettings)
 
     @model_validator(mode="after")
     def _unique(self) -> RuleSet:
@@ -131,10 +165,41 @@ class RuleSet(_Strict):
             )
         return self
 
+    @property
+    def sounds(self) -> SoundsLikeSettings:
+        return self._sounds
+
+    def with_sounds(self, settings: SoundsLikeSettings) -> RuleSet:
+        self._sounds = settings
+        for name in ("version_hash", "phrases", "spellings"):
+            self.__dict__.pop(name, None)
+        return self
+
+    def exact_only(self) -> RuleSet:
+        """The same rules with every phrase matched as written (for comparisons)."""
+        data = self.model_dump(mode="json")
+        for category in data["categories"]:
+            category["sounds_like"] = False
+            for rule in category["rules"]:
+                rule["any"], rule["all"] = _as_written(rule["any"]), _as_written(rule["all"])
+                for near in rule["near"]:
+                    near["terms"] = [_as_written(group) for group in near["terms"]]
+        return RuleSet(**data).with_sounds(self._sounds)
+
     @cached_property
     def version_hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        """Names the rules' results: the rules, and the sounds-like settings when used."""
+        dumped = self.model_dump(mode="json")
+        if any(phrase.sound for phrase in self.phrases.values()):
+            dumped["sounds_like"] = self._sounds.model_dump(mode="json")
+        blob = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @cached_property
+    def spellings(self) -> frozenset[str]:
+        """The Chinese phrases of the rules as written (the names topics prefer)."""
+        written = (text.removeprefix(SOUNDS) for text in self.phrases)
+        return frozenset(text for text in written if _sounds_term(text))
 
     @cached_property
     def phrases(self) -> dict[str, Phrase]:
@@ -145,30 +210,59 @@ class RuleSet(_Strict):
                 texts = rule.any + rule.all + rule.none
                 texts += [text for near in rule.near for group in near.terms for text in group]
                 for text in texts:
-                    found.setdefault(text, Phrase(text))
+                    found.setdefault(text, Phrase(text, self._sounds))
         return found
 
 
 class Phrase:
-    """A rule phrase: a cheap literal test on a whole call, then the exact pattern."""
+    """A rule phrase: a cheap literal test on a whole call, then the exact pattern; a
+    sounds-like phrase (`~首发`) also carries its sound."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, sounds: SoundsLikeSettings | None = None):
         self.text = text
-        folded = runs(fold(text.rstrip("*")))
+        written = text.removeprefix(SOUNDS)
+        folded = runs(fold(written.rstrip("*")))
         self.key = max(folded, key=len)
-        self.pattern = term_pattern(text)
+        self.pattern = term_pattern(written)
+        self.sound: TermSound | None = None
+        if text.startswith(SOUNDS) and sounds is not None:
+            sound = term_sound(fold(written), sounds.confusion_set)
+            if sound is not None and len(sound) >= sounds.min_syllables:
+                self.sound = sound
 
 
 def _check_phrases(value: list[str]) -> list[str]:
     for text in value:
-        if not runs(fold(text.rstrip("*"))):
+        written = text.removeprefix(SOUNDS)
+        if not runs(fold(written.rstrip("*"))):
             raise ValueError(f"phrase {text!r} has no letters, digits or Chinese characters")
-        if text.endswith("*") and has_han(text):
+        if written.endswith("*") and has_han(written):
             raise ValueError(f"phrase {text!r}: '*' works after Latin letters only")
+        if text.startswith(SOUNDS) and not _sounds_term(written):
+            raise ValueError(
+                f"phrase {text!r}: '~' (sounds like) works on two or more Chinese characters"
+            )
     return value
 
 
-def load_rules(path: Path) -> RuleSet:
+def _sounds_term(text: str) -> bool:
+    chars = [ch for ch in fold(text) if not ch.isspace()]
+    return len(chars) >= 2 and all(is_han(ch) for ch in chars)
+
+
+def _by_sound(texts: list[str]) -> list[str]:
+    """A sounds-like category's phrases: those of Chinese characters only take the '~'."""
+    return [
+        SOUNDS + text if not text.startswith(SOUNDS) and _sounds_term(text) else text
+        for text in texts
+    ]
+
+
+def _as_written(texts: list[str]) -> list[str]:
+    return list(dict.fromkeys(text.removeprefix(SOUNDS) for text in texts))
+
+
+def load_rules(path: Path, sounds: SoundsLikeSettings | None = None) -> RuleSet:
     path = Path(path)
     if not path.is_file():
         raise RuleError(f"rule file {path} not found; set keywords.rules in the config")
@@ -179,7 +273,7 @@ def load_rules(path: Path) -> RuleSet:
     if not isinstance(data, dict):
         raise RuleError(f"rule file {path} must hold a mapping with a categories: list")
     try:
-        return RuleSet(**data)
+        return RuleSet(**data).with_sounds(sounds or SoundsLikeSettings())
     except ValidationError as exc:
         lines = [f"  {_where(data, error['loc'])}: {error['msg']}" for error in exc.errors()]
         raise RuleError(f"rule file {path} is invalid:\n" + "\n".join(lines)) from exc

@@ -145,6 +145,7 @@ KEYWORD_HITS = pa.schema(
         pa.field("char_start", pa.int32()),  # offsets in the segment text
         pa.field("char_end", pa.int32()),
         pa.field("rules_version", pa.string()),
+        pa.field("match", pa.string()),  # exact | sounds_like; null in days tagged before it
     ]
 )
 
@@ -166,6 +167,13 @@ EMOTION_DAILY = pa.schema(
         pa.field("escalation_risk_calls", pa.int32()),
         pa.field("mean_arousal", pa.float32()),
         pa.field("emotion_version", pa.string()),
+    ]
+)
+
+VARIANT = pa.struct(
+    [
+        pa.field("term", pa.string()),  # as the label spells it
+        pa.field("heard", pa.list_(pa.string())),  # spellings that sound the same, most first
     ]
 )
 
@@ -205,6 +213,7 @@ INCIDENTS = pa.schema(
         pa.field("category", pa.string()),
         pa.field("label", pa.string()),
         pa.field("terms", pa.list_(pa.string())),  # most distinctive terms (c-TF-IDF)
+        pa.field("variants", pa.list_(VARIANT)),  # other spellings heard of its terms
         pa.field("categories", pa.list_(pa.string())),  # rule categories of most of its calls
         pa.field("calls", pa.int32()),  # observed today
         pa.field("share", pa.float32()),  # of the day's calls

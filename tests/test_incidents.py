@@ -97,7 +97,7 @@ def settings():
 
 @pytest.fixture(scope="module")
 def rules(settings):
-    return load_rules(settings.keywords.rules)
+    return load_rules(settings.keywords.rules, settings.keywords.sounds_like)
 
 
 INCIDENT_STEPS = ("commit", "redact", "categories", "incidents")

@@ -204,7 +204,7 @@ def test_web_query_limits_are_400_with_a_message(supervisor, monkeypatch):
     from keywords import index as index_module
     from keywords.query import ParsedQuery
 
-    monkeypatch.setattr(index_module, "parse", lambda q: ParsedQuery(q, 'tokens : "a" AND', []))
+    monkeypatch.setattr(index_module, "parse", lambda q, *_: ParsedQuery(q, 'tokens : "a" AND', []))
     response = supervisor.get("/api/search", params={"q": "退款"})
     assert response.status_code == 400 and "cannot run this query" in response.json()["error"]
 

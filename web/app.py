@@ -169,7 +169,7 @@ async def _internal_error(scope, send) -> None:
 
 def _category_labels(settings: Settings) -> dict[str, str]:
     try:
-        rules = load_rules(settings.keywords.rules)
+        rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
     except (RuleError, OSError) as exc:
         logger.warning("category labels unavailable: %s", exc)
         return {}

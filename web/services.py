@@ -19,7 +19,7 @@ from core.config import Settings
 from core.logs import get_logger
 from emotion.trends import BY, ROLES, load_trends
 from incidents.report import public_rows
-from keywords.index import SearchIndex, SearchIndexError
+from keywords.index import SearchIndex, SearchIndexError, open_index
 from keywords.query import QueryError, parse
 from privacy.redact import redact
 from web import params as P
@@ -56,7 +56,7 @@ class Context:
         index = getattr(self._local, "index", None)
         if index is None:
             try:
-                index = SearchIndex(self.settings.search_index, create=False)
+                index = open_index(self.settings, create=False)
             except SearchIndexError as exc:
                 raise Unavailable(str(exc)) from exc
             self._local.index = index
