@@ -261,8 +261,9 @@ class SoundsLikeSettings(_Section):
     )
     two_syllable_guard: bool = Field(
         True,
-        description="a two-syllable term heard in other characters needs its own pinyin (no "
-        "confusion merged) and its tones or one of its characters, unless it is in a near rule",
+        description="a two-syllable term heard in other characters needs its pinyin (no "
+        "confusion merged) or its tones in a near rule; its pinyin, tones and one of its "
+        "characters in any / all",
     )
 
     @field_validator("confusions")

@@ -28,7 +28,7 @@ from functools import lru_cache
 from core.text import is_han
 
 CONFUSIONS = ("zh-z", "ch-c", "sh-s", "n-l", "ng-n", "f-h", "u-i")
-SOUNDS_VERSION = "pinyin-1"
+SOUNDS_VERSION = "pinyin-2"  # change when keys or the matching of rules by sound change
 
 _H_TO_F = {
     "hua": "fa", "huo": "fo", "hui": "fei", "huan": "fan", "hun": "fen", "huang": "fang",

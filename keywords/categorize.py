@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from core.logs import get_logger
-from core.sounds import SoundMatch, SoundText
+from core.sounds import SoundText
 from core.text import fold, units
 from keywords.rules import Category, Phrase, Rule, RuleSet
 
@@ -38,7 +38,7 @@ class _Occurrence:
     start: int
     end: int
     match: str = "exact"
-    guarded: bool = True  # passes the two-syllable guard (needed outside near rules)
+    anywhere: bool = True  # passes the two-syllable guard of any / all (else: near rules only)
 
 
 @dataclass
@@ -108,23 +108,21 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
 
 
 def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:
-    """Spans written otherwise that sound like the phrase (its own spelling is found exactly)."""
+    """Spans written otherwise that sound like the phrase (its own spelling is found exactly).
+    Two syllables alone are often another word (发货 / 发火, 抢了 / 钱了, 预约 / 一夜): with the
+    guard on, a two-syllable look-alike needs the term's pinyin or its tones inside a near rule
+    (whose other words are context), and its pinyin, tones and a shared character elsewhere
+    (首发 / 手发, 签收 / 牵收)."""
     confusions = rules.sounds.confusion_set
-    return [
-        _Occurrence(i, match.start, match.end, "sounds_like", _passes_guard(match, phrase, rules))
-        for i, seg in enumerate(segs)
-        for match in seg.sounds(confusions).find(phrase.sound)
-        if not match.exact
-    ]
-
-
-def _passes_guard(match: SoundMatch, phrase: Phrase, rules: RuleSet) -> bool:
-    """Two syllables alone are often another word that sounds alike (预约 / 一夜, 运单 / 硬单):
-    outside a near rule they need the term's own pinyin, no confusion merged, and its tones or
-    one of its characters (首发 / 手发)."""
-    if not rules.sounds.two_syllable_guard or len(phrase.sound) > 2:
-        return True
-    return match.plain and (match.tones_agree or match.shared_chars >= 1)
+    guarded = rules.sounds.two_syllable_guard and len(phrase.sound) == 2
+    out = []
+    for i, seg in enumerate(segs):
+        for match in seg.sounds(confusions).find(phrase.sound):
+            if match.exact or (guarded and not (match.plain or match.tones_agree)):
+                continue
+            anywhere = not guarded or (match.plain and match.tones_agree and match.shared_chars)
+            out.append(_Occurrence(i, match.start, match.end, "sounds_like", bool(anywhere)))
+    return out
 
 
 def _in_scope(rule: Rule, seg: _Segment, duration: float) -> bool:
@@ -149,7 +147,7 @@ def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[
         found = matches.get(text)
         if not found:
             return []
-        return [occ for occ in found if occ.seg in scope and (near or occ.guarded)]
+        return [occ for occ in found if occ.seg in scope and (near or occ.anywhere)]
 
     if any(occurrences(text) for text in rule.none):
         return []

@@ -43,7 +43,7 @@ from pydantic import (
 
 from core.config import SoundsLikeSettings
 from core.errors import CallscopeError
-from core.sounds import TermSound, term_sound
+from core.sounds import SOUNDS_VERSION, TermSound, term_sound
 from core.text import fold, has_han, is_han, runs
 from keywords.query import term_pattern
 
@@ -191,7 +191,7 @@ class RuleSet(_Strict):
         """Names the rules' results: the rules, and the sounds-like settings when used."""
         dumped = self.model_dump(mode="json")
         if any(phrase.sound for phrase in self.phrases.values()):
-            dumped["sounds_like"] = self._sounds.model_dump(mode="json")
+            dumped["sounds_like"] = self._sounds.model_dump(mode="json") | {"keys": SOUNDS_VERSION}
         blob = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

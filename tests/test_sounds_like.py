@@ -81,19 +81,22 @@ def test_none_phrases_refuse_the_sounds_like_mark():
 
 
 # precision guards ------------------------------------------------------------------------
-def test_two_syllables_heard_otherwise_need_tones_or_a_shared_character():
-    rules = ruleset({"any": ["~预约"]})
-    assert hits(rules, "我一夜没睡") == []  # yi4 ye4 for yu4 yue1, nothing in common
-    assert [h.match for h in hits(rules, "我预越了")] == ["sounds_like"]  # shares 预
+def test_two_syllable_look_alikes_in_any_need_pinyin_tones_and_a_shared_character():
+    assert [h.match for h in hits(ruleset({"any": ["~首发"]}), "手发那天")] == ["sounds_like"]
+    assert hits(ruleset({"any": ["~首发"]}), "首花那天") == []  # hua for fa: f-h merged
+    assert hits(ruleset({"any": ["~收货"]}), "售货机") == []  # shou4 for shou1
+    assert hits(ruleset({"any": ["~预约"]}), "我一夜没睡") == []  # nothing in common
     unguarded = ruleset({"any": ["~预约"]}, two_syllable_guard=False)
     assert [h.match for h in hits(unguarded, "我一夜没睡")] == ["sounds_like"]
 
 
-def test_inside_a_near_rule_the_other_words_are_the_guard():
-    rules = ruleset({"near": [{"terms": [["~预约"], ["失败"]], "within": 4}]})
-    [hit] = hits(rules, "一夜失败了三次")
-    assert hit.match == "sounds_like" and (hit.start, hit.end) == (0, 4)
-    assert hits(rules, "我一夜没睡好") == []
+def test_inside_a_near_rule_the_other_words_stand_in_for_tones_or_characters():
+    near = {"near": [{"terms": [["客服电话"], ["~占线"]], "within": 4}]}
+    [hit] = hits(ruleset(near), "客服电话一打就战险")  # zhan4 xian3 for zhan4 xian4
+    assert hit.match == "sounds_like" and (hit.start, hit.end) == (0, 9)
+    assert hits(ruleset({"any": ["~占线"]}), "一打就战险") == []
+    grab = {"near": [{"terms": [["~抢了"], ["不能"]], "within": 4}]}
+    assert hits(ruleset(grab), "掏钱了凭啥不能") == []  # qian2 for qiang3: merged and toned
 
 
 def test_min_syllables_keeps_short_terms_exact():
