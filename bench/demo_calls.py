@@ -37,12 +37,12 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--worst", type=int, default=5, help="calls to show in detail")
     args = parser.parse_args()
-    truths = _truths(args.recordings)
-    if not truths:
+    by_day = truths(args.recordings)
+    if not by_day:
         sys.exit(f"no <day>/truth.json under {args.recordings}: run `callscope demo generate`")
     warehouse = Warehouse(args.warehouse)
     rows = []
-    for day, truth in truths.items():
+    for day, truth in by_day.items():
         segments = _segments(warehouse, day)
         categories = _categories(warehouse, day)
         for call in truth["calls"]:
@@ -56,7 +56,7 @@ def main() -> None:
     _report(rows, args.worst)
 
 
-def _truths(root: Path) -> dict[dt.date, dict]:
+def truths(root: Path) -> dict[dt.date, dict]:
     out = {}
     for path in sorted(root.glob("*/truth.json")):
         truth = json.loads(path.read_text(encoding="utf-8"))

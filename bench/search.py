@@ -9,7 +9,7 @@
   nightly flow (keywords/daily.py: update_index), day by day, until the index holds
   --segments segments.
 - Reported: index build time and rate, size on disk; p50 / p95 latency of single terms,
-  phrases, boolean queries and filtered queries (each query run 5 times, first page of 20,
+  phrases, boolean queries, sounds-like terms (`~退款`) and filtered queries (each query run 5 times, first page of 20,
   ranked by relevance, including the hit rows, highlights and context); an incremental night
   of --night-calls calls (categories applied, then the day indexed) on top of the full index.
 - Category rules: precision / recall per category and complaint-class accuracy on 320 of the
@@ -96,6 +96,7 @@ SINGLE = [
     "停机",
     "欠费",
 ]
+SOUNDS_LIKE = [f"~{term}" for term in SINGLE if not term.isascii()]  # 29 sounds-like terms
 PHRASES = [
     "预约失败",
     "信号不好",
@@ -228,6 +229,11 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
         "single term": [(q, SearchFilters()) for q in SINGLE],
         "phrase": [(q, SearchFilters()) for q in PHRASES],
         "boolean": [(q, SearchFilters()) for q in BOOLEAN],
+        "sounds-like term (~term)": [(q, SearchFilters()) for q in SOUNDS_LIKE],
+        "sounds-like, filtered (3 days)": [
+            (q, SearchFilters(date_from=mid, date_to=mid + dt.timedelta(days=2)))
+            for q in SOUNDS_LIKE
+        ],
         "filtered (3 days)": [
             (q, SearchFilters(date_from=mid, date_to=mid + dt.timedelta(days=2))) for q in SINGLE
         ],
@@ -243,12 +249,13 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
         (p50, p95), matches = time_queries(index, queries)
         results[name] = p95
         print(f"{name:32} {len(queries):>4} {p50:>8.1f} {p95:>8.1f} {matches:>15,.0f}")
-    target = results["single term"]
-    print(
-        f"target p95 <= 100 ms for single terms at {written:,} segments: "
-        f"{target:.1f} ms -> {'met' if target <= 100 else 'NOT met'} "
-        f"({target / 100:.2f} of the budget)"
-    )
+    for name in ("single term", "sounds-like term (~term)"):
+        target = results[name]
+        print(
+            f"target p95 <= 100 ms for {name} at {written:,} segments: "
+            f"{target:.1f} ms -> {'met' if target <= 100 else 'NOT met'} "
+            f"({target / 100:.2f} of the budget)"
+        )
 
     night = last + dt.timedelta(days=1)
     count = write_day(store, night, convs, night_calls, rng)
@@ -263,11 +270,12 @@ def bench_index(eval_dir: Path, n_segments: int, night_calls: int, keep: Path | 
         f"total {total:.1f} s -> {'met' if total <= 60 else 'NOT met'} (target <= 60 s, "
         f"{total / 60:.2f} of the budget)"
     )
-    (p50, p95), _ = time_queries(index, [(q, SearchFilters()) for q in SINGLE])
-    print(
-        f"single terms after the night ({written + count:,} segments): p50 {p50:.1f} ms, "
-        f"p95 {p95:.1f} ms"
-    )
+    for name, terms in (("single terms", SINGLE), ("sounds-like terms", SOUNDS_LIKE)):
+        (p50, p95), _ = time_queries(index, [(q, SearchFilters()) for q in terms])
+        print(
+            f"{name} after the night ({written + count:,} segments): p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms"
+        )
     index.close()
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.demo_calls import truths  # noqa: E402
 from core.config import load_config  # noqa: E402
 from keywords.categorize import categorize_call  # noqa: E402
 from keywords.daily import update_index  # noqa: E402
@@ -47,14 +47,6 @@ class Tally:
     seconds: Counter = field(default_factory=Counter)
     calls: int = 0
     missed: list = field(default_factory=list)
-
-
-def truths(recordings: Path) -> dict[dt.date, dict]:
-    out = {}
-    for path in sorted(recordings.glob("*/truth.json")):
-        truth = json.loads(path.read_text(encoding="utf-8"))
-        out[dt.date.fromisoformat(truth["date"])] = truth
-    return out
 
 
 def generated_topics(demos: list[Path]) -> set[str]:

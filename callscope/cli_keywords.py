@@ -330,7 +330,13 @@ def categories_test(
     }
     result = categorize_call([seg], rules)
     hits = [
-        {"category": h.category, "kind": h.kind, "term": h.term, "matched": text[h.start : h.end]}
+        {
+            "category": h.category,
+            "kind": h.kind,
+            "term": h.term,
+            "matched": text[h.start : h.end],
+            "match": h.match,
+        }
         for h in result.hits
     ]
     if as_json:
@@ -351,7 +357,8 @@ def categories_test(
         f"{result.complaint_class}"
     )
     for hit in hits:
-        print(f"  {hit['category']:22} {hit['kind']:5} {hit['matched']!r}  <- {hit['term']}")
+        how = "  (sounds like)" if hit["match"] == "sounds_like" else ""
+        print(f"  {hit['category']:22} {hit['kind']:5} {hit['matched']!r}  <- {hit['term']}{how}")
 
 
 @index_app.command("update")

@@ -36,7 +36,7 @@ CALL_COLUMNS = [
     "peak_negative_s", "peak_negative_idx", "escalation_risk", "escalation_risk_score",
     "escalation_reasons",
 ]  # fmt: skip
-HIT_COLUMNS = ["call_id", "category", "kind", "matched", "idx", "start_s", "end_s"]
+HIT_COLUMNS = ["call_id", "category", "kind", "matched", "match", "idx", "start_s", "end_s"]
 AUDIO_TYPES = {
     ".wav": "audio/wav",
     ".flac": "audio/flac",

@@ -133,11 +133,15 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
         raise NotFound(f"no call {call_id!r} in the warehouse")
     segments = ctx.view.segments(call_id, day)
     hits = ctx.view.keyword_hits(call_id, day)
-    tags: dict[int, list[str]] = {}
-    for hit in hits:
-        names = tags.setdefault(hit["idx"], [])
-        if hit["category"] not in names:
-            names.append(hit["category"])
+    exact: dict[int, dict[str, bool]] = {}
+    for hit in hits:  # a category heard only by sound in a segment is marked so
+        by_category = exact.setdefault(hit["idx"], {})
+        seen = by_category.get(hit["category"], False)
+        by_category[hit["category"]] = seen or hit.get("match") != "sounds_like"
+    tags = {
+        idx: [name if was_exact else f"{name} (sounds like)" for name, was_exact in cats.items()]
+        for idx, cats in exact.items()
+    }
     shown = [_segment(seg, tags.get(seg["idx"], []), user) for seg in segments]
     audio = user.hears_audio and ctx.view.has_audio(call)
     info = {k: _plain(v) for k, v in call.items() if k != "source_uri"}
