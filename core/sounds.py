@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from core.text import is_han
 
@@ -138,19 +138,25 @@ def sounds_version(confusions: frozenset[str]) -> str:
     return f"{SOUNDS_VERSION}/{digest}"
 
 
-def sound_runs(folded: str) -> list[list[Syllable]]:
-    """Syllables in runs of Han characters that follow each other (spaces between them
-    allowed, as in the exact matching); anything else ends a run."""
-    found: list[list[Syllable]] = []
-    previous_end = -2
-    for syllable in syllables(folded):
-        between = folded[previous_end + 1 : syllable.offset]
-        if found and previous_end >= 0 and not between.strip():
-            found[-1].append(syllable)
-        else:
-            found.append([syllable])
-        previous_end = syllable.offset
-    return found
+class _KeyTable(dict):
+    """char -> its sounds-like key under one set of confusions; " " for whitespace (a run of
+    syllables goes on across it) and "" for anything else that ends a run (Latin, digits,
+    punctuation, a Chinese character without a known reading)."""
+
+    def __init__(self, confusions: frozenset[str]):
+        super().__init__()
+        self.confusions = confusions
+
+    def __missing__(self, char: str) -> str:
+        usual = _usual(char) if is_han(char) else None
+        value = key(usual[0], self.confusions) if usual else " " if char.isspace() else ""
+        self[char] = value
+        return value
+
+
+@lru_cache(maxsize=16)
+def key_table(confusions: frozenset[str]) -> _KeyTable:
+    return _KeyTable(confusions)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,11 @@ class TermSound:
 
     def __len__(self) -> int:
         return len(self.chars)
+
+    @cached_property
+    def wanted(self) -> tuple[frozenset[str], ...]:
+        """Per character: the keys it may be heard as."""
+        return tuple(frozenset(k for k, _ in options) for options in self.options)
 
 
 def term_sound(term: str, confusions: frozenset[str]) -> TermSound | None:
@@ -206,11 +217,7 @@ def find_sounds_like(
 def index_tokens(folded: str, confusions: frozenset[str]) -> str:
     """Sounds-like index tokens: the keys of each pair of neighbouring syllables, as one
     alphanumeric token (`shou0fa`), so a term of n syllables is a phrase of n - 1 tokens."""
-    tokens = []
-    for run in sound_runs(folded):
-        run_keys = [key(s.reading, confusions) for s in run]
-        tokens += [f"{a}0{b}" for a, b in zip(run_keys, run_keys[1:], strict=False)]
-    return " ".join(tokens)
+    return " ".join(SoundText(folded, confusions).pairs())
 
 
 MAX_SPELLINGS = 16
@@ -244,27 +251,40 @@ def name_key(text: str, confusions: frozenset[str]) -> str:
 
 class SoundText:
     """The sounds of one folded text, read once, for finding many terms in it: each
-    syllable's key and where runs of neighbouring syllables start and end."""
+    syllable's key and offset, and where its run of neighbouring syllables ends."""
 
     def __init__(self, folded: str, confusions: frozenset[str]):
-        self.confusions = confusions
-        self.syllables: list[Syllable] = []
+        self.text = folded
+        self.offsets: list[int] = []
         self.keys: list[str] = []
         self.run_end: list[int] = []  # per syllable: the index past the last of its run
         self.by_key: dict[str, list[int]] = {}
-        for run in sound_runs(folded):
-            end = len(self.syllables) + len(run)
-            for syllable in run:
-                k = key(syllable.reading, confusions)
-                self.by_key.setdefault(k, []).append(len(self.syllables))
-                self.syllables.append(syllable)
-                self.keys.append(k)
-                self.run_end.append(end)
+        table = key_table(confusions)
+        for i, char in enumerate(folded):
+            k = table[char]
+            if k == " ":
+                continue
+            if not k:
+                self._end_run()
+                continue
+            self.by_key.setdefault(k, []).append(len(self.keys))
+            self.offsets.append(i)
+            self.keys.append(k)
+        self._end_run()
+
+    def _end_run(self) -> None:
+        end = len(self.keys)
+        self.run_end += [end] * (end - len(self.run_end))
+
+    def pairs(self) -> list[str]:
+        """Index tokens: the keys of each two neighbouring syllables of a run (`shou0fa`)."""
+        keys, ends = self.keys, self.run_end
+        return [f"{keys[i]}0{keys[i + 1]}" for i in range(len(keys) - 1) if ends[i] > i + 1]
 
     def find(self, sound: TermSound) -> list[SoundMatch]:
-        """Every span whose keys equal the term's, as `find_sounds_like` finds them."""
+        """Every span whose keys equal the term's, the term's own spelling too."""
         width = len(sound)
-        wanted = [{k for k, _ in options} for options in sound.options]
+        wanted = sound.wanted
         starts = sorted({i for k in wanted[0] for i in self.by_key.get(k, ())})
         out = []
         for i in starts:
@@ -272,16 +292,17 @@ class SoundText:
                 continue
             if any(self.keys[i + j] not in wanted[j] for j in range(1, width)):
                 continue
-            heard = self.syllables[i : i + width]
-            shared = sum(s.char == c for s, c in zip(heard, sound.chars, strict=True))
-            tones = all(
-                any(k == self.keys[i + j] and t == s.tone for k, t in sound.options[j])
-                for j, s in enumerate(heard)
-            )
-            plain = all(s.reading in sound.readings[j] for j, s in enumerate(heard))
-            out.append(
-                SoundMatch(
-                    heard[0].offset, heard[-1].offset + 1, shared == width, tones, shared, plain
-                )
-            )
+            out.append(self._match(sound, i, width))
         return out
+
+    def _match(self, sound: TermSound, i: int, width: int) -> SoundMatch:
+        chars = [self.text[offset] for offset in self.offsets[i : i + width]]
+        heard = [_usual(char) for char in chars]
+        shared = sum(a == b for a, b in zip(chars, sound.chars, strict=True))
+        tones = all(
+            any(k == self.keys[i + j] and t == tone for k, t in sound.options[j])
+            for j, (_, tone) in enumerate(heard)
+        )
+        plain = all(reading in sound.readings[j] for j, (reading, _) in enumerate(heard))
+        start, end = self.offsets[i], self.offsets[i + width - 1] + 1
+        return SoundMatch(start, end, shared == width, tones, shared, plain)

@@ -91,6 +91,7 @@ def categorize_call(
 def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occurrence]]:
     """phrase -> each occurrence; a whole-call literal test first for exact phrases."""
     whole = "\n".join(seg.folded.replace(" ", "") for seg in segs)
+    heard: set[str] | None = None  # every sounds-like key said in the call
     found: dict[str, list[_Occurrence]] = {}
     for text, phrase in rules.phrases.items():
         occurrences = []
@@ -101,7 +102,11 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
                 for match in phrase.pattern.finditer(seg.folded)
             ]
         if phrase.sound is not None:
-            occurrences += _sound_occurrences(segs, phrase, rules)
+            if heard is None:
+                confusions = rules.sounds.confusion_set
+                heard = {k for seg in segs for k in seg.sounds(confusions).by_key}
+            if all(not heard.isdisjoint(keys) for keys in phrase.sound.wanted):
+                occurrences += _sound_occurrences(segs, phrase, rules)
         if occurrences:
             found[text] = occurrences
     return found
