@@ -32,13 +32,17 @@ class Hit:
     match: str = "exact"  # exact | sounds_like (other characters that sound like the term)
 
 
+ANYWHERE, NEAR, BESIDE = 2, 1, 0  # where a sounds-like occurrence counts
+BESIDE_UNITS = 1  # a BESIDE occurrence counts only this close to a near rule's other words
+
+
 @dataclass(frozen=True)
 class _Occurrence:
     seg: int
     start: int
     end: int
     match: str = "exact"
-    anywhere: bool = True  # passes the two-syllable guard of any / all (else: near rules only)
+    reach: int = ANYWHERE
 
 
 @dataclass
@@ -114,20 +118,26 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
 
 def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:
     """Spans written otherwise that sound like the phrase (its own spelling is found exactly).
-    Two syllables alone are often another word (发货 / 发火, 抢了 / 钱了, 预约 / 一夜): with the
-    guard on, a two-syllable look-alike needs the term's pinyin or its tones inside a near rule
-    (whose other words are context), and its pinyin, tones and a shared character elsewhere
-    (首发 / 手发, 签收 / 牵收)."""
+    Two syllables alone are often another word (发货 / 发火, 抢了 / 钱了): with the guard on, a
+    two-syllable look-alike counts in any / all with the term's pinyin, tones and a shared
+    character (首发 / 手发, 签收 / 牵收); in a near rule, whose other words are context, with
+    its pinyin or its tones (占线 / 战险), or else right beside the other words (一夜失败 for
+    预约失败)."""
     confusions = rules.sounds.confusion_set
     guarded = rules.sounds.two_syllable_guard and len(phrase.sound) == 2
     out = []
     for i, seg in enumerate(segs):
         for match in seg.sounds(confusions).find(phrase.sound):
-            if match.exact or (guarded and not (match.plain or match.tones_agree)):
-                continue
-            anywhere = not guarded or (match.plain and match.tones_agree and match.shared_chars)
-            out.append(_Occurrence(i, match.start, match.end, "sounds_like", bool(anywhere)))
+            if not match.exact:
+                reach = _reach(match) if guarded else ANYWHERE
+                out.append(_Occurrence(i, match.start, match.end, "sounds_like", reach))
     return out
+
+
+def _reach(match) -> int:
+    if match.plain and match.tones_agree and match.shared_chars:
+        return ANYWHERE
+    return NEAR if match.plain or match.tones_agree else BESIDE
 
 
 def _in_scope(rule: Rule, seg: _Segment, duration: float) -> bool:
@@ -152,7 +162,7 @@ def _rule_hits(category: Category, rule: Rule, segs, matches, duration) -> list[
         found = matches.get(text)
         if not found:
             return []
-        return [occ for occ in found if occ.seg in scope and (near or occ.anywhere)]
+        return [occ for occ in found if occ.seg in scope and (near or occ.reach == ANYWHERE)]
 
     if any(occurrences(text) for text in rule.none):
         return []
@@ -206,14 +216,15 @@ def _near_hits(name: str, near, segs, occurrences) -> list[Hit]:
         span, how = [first.start, first.end], {first.match}
         for others in groups[1:]:
             close = [
-                occ
+                (gap, occ)
                 for occ in others
                 if occ.seg == first.seg
-                and _gap(seg, span[0], span[1], occ.start, occ.end) <= near.within
+                and (gap := _gap(seg, span[0], span[1], occ.start, occ.end))
+                <= _within(near.within, first, occ)
             ]
             if not close:
                 break
-            best = min(close, key=lambda occ: _gap(seg, span[0], span[1], occ.start, occ.end))
+            _, best = min(close, key=lambda pair: pair[0])
             span = [min(span[0], best.start), max(span[1], best.end)]
             how.add(best.match)
         else:
@@ -221,6 +232,12 @@ def _near_hits(name: str, near, segs, occurrences) -> list[Hit]:
             match = "sounds_like" if "sounds_like" in how else "exact"
             hits.append(Hit(name, "near", f"{term} within {near.within}", first.seg, *span, match))
     return hits
+
+
+def _within(within: int, *occurrences: _Occurrence) -> int:
+    if any(occ.reach == BESIDE for occ in occurrences):
+        return min(within, BESIDE_UNITS)
+    return within
 
 
 def _gap(seg: _Segment, a_start: int, a_end: int, b_start: int, b_end: int) -> int:
