@@ -26,7 +26,7 @@ import numpy as np
 
 from core.logs import get_logger
 from core.sounds import CONFUSIONS, name_key
-from core.text import fold, is_han, runs
+from core.text import HAN, fold, is_han, runs
 from incidents.vectors import nearest, unit_rows
 
 logger = get_logger(__name__)
@@ -38,6 +38,8 @@ _STOP_WORDS = {
 }  # fmt: skip
 _STOP_HAN = set("的了吗呢啊吧呀哦嘛我你您他她它们这那个就是也都还在有和么一下")
 _PLACEHOLDER = re.compile(r"\[(?:phone|id_number|bank_card|email|address)\]")
+_HAN_DIGIT = re.compile(rf"(?<=[{HAN}])\d(?=[{HAN}])")
+_NUMERALS = "零一二三四五六七八九"
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def build_clusters(
 def terms_of(text: str) -> set[str]:
     """Han n-grams (2-4 characters) and English words of one statement, once each."""
     out: set[str] = set()
-    for run in runs(fold(_PLACEHOLDER.sub(" ", text))):
+    for run in runs(_naming_text(text)):
         if is_han(run[0]):
             for n in (2, 3, 4):
                 out.update(
@@ -181,6 +183,13 @@ def terms_of(text: str) -> set[str]:
         elif len(run) > 2 and run not in _STOP_WORDS and not run.isdigit():
             out.add(run)
     return out
+
+
+def _naming_text(text: str) -> str:
+    """Folded text as names are read from it: placeholders out, and a digit inside Chinese
+    written as the numeral (the recogniser writes 星河9号 as often as 星河九号)."""
+    folded = fold(_PLACEHOLDER.sub(" ", text))
+    return _HAN_DIGIT.sub(lambda m: _NUMERALS[int(m.group())], folded)
 
 
 def _all_stop(gram: str) -> bool:
@@ -248,6 +257,9 @@ class _Sounds:
         ruled = [term for term in day if term in self.spellings]
         name = min(ruled or day, key=lambda term: (-day[term], term))
         rest = sorted((t for t in day if t != name and heard[t]), key=lambda t: (-heard[t], t))
+        if _length(key) <= 2:  # two syllables merged by a confusion are often two words
+            plain = name_key(name, frozenset())
+            rest = [t for t in rest if name_key(t, frozenset()) == plain]
         return name, rest
 
 
@@ -259,7 +271,7 @@ def _free_grams(texts: list[str], key=lambda gram: gram, sample: int = 5000) -> 
     left: dict[str, set[str]] = {}
     right: dict[str, set[str]] = {}
     for text in texts[::step]:
-        for run in runs(fold(_PLACEHOLDER.sub(" ", text))):
+        for run in runs(_naming_text(text)):
             if not is_han(run[0]):
                 continue
             padded = f"^{run}$"

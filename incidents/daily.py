@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from core.logs import get_logger
-from incidents.cluster import Cluster, ClusterSettings, Naming, build_clusters
+from incidents.cluster import Cluster, ClusterSettings, Naming, build_clusters, distinctive_terms
 from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
 from incidents.statements import Statement, StatementSettings, issue_statement
 from incidents.vectors import nearest, unit_rows
@@ -35,7 +35,7 @@ from storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
-ALGORITHM = "incidents-1"
+ALGORITHM = "incidents-2"  # 2: spellings that sound alike merged in names; category terms
 SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
 CALL_COLUMNS = [
     "call_id",
@@ -237,7 +237,10 @@ def apply_incidents(
     topics = TodayTopics.build(history, clusters, topic_ids, vectors, settings, day)
     backfill = _backfill(store, day, history, topics, settings)
     rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
-    rows += _category_rows(day, store, info, statements, category_labels or {}, settings, ver)
+    naming_settings = cluster_settings(settings, naming)
+    rows += _category_rows(
+        day, store, info, statements, category_labels or {}, settings, ver, naming_settings
+    )
     issue_rows = _issue_rows(day, said, labels, topics, ver)
     store.write_day(
         day,
@@ -458,7 +461,7 @@ def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
     }
 
 
-def _category_rows(day, store, info, statements, labels, settings, ver):
+def _category_rows(day, store, info, statements, labels, settings, ver, naming):
     history = category_history(store, day, settings.history_days)
     by_category: dict[str, list[dict]] = defaultdict(list)
     for row in info.values():
@@ -475,6 +478,7 @@ def _category_rows(day, store, info, statements, labels, settings, ver):
             for r in members
             if not statements[r["call_id"]].empty
         ][: settings.examples]
+        terms, heard = _category_terms(statements, {r["call_id"] for r in members}, naming)
         rows.append(
             {
                 "date": day,
@@ -482,8 +486,8 @@ def _category_rows(day, store, info, statements, labels, settings, ver):
                 "kind": "category",
                 "category": category,
                 "label": labels.get(category, category),
-                "terms": [],
-                "variants": [],
+                "terms": terms,
+                "variants": [{"term": t, "heard": heard[t]} for t in terms if heard.get(t)],
                 "categories": [category],
                 **_summary(members, len(info)),
                 **_spike_fields(score, len(series)),
@@ -493,6 +497,22 @@ def _category_rows(day, store, info, statements, labels, settings, ver):
             }
         )
     return rows
+
+
+CATEGORY_CONTRAST = 5000  # statements of other calls a category's terms are weighed against
+
+
+def _category_terms(statements: dict, members: set[str], naming: ClusterSettings):
+    """What a category's calls talk about (the phone's name on launch day), as topic names
+    are made: the terms distinctive of its calls against a sample of the day's others."""
+    said = [(cid, s.text) for cid, s in statements.items() if not s.empty]
+    inside = [text for cid, text in said if cid in members]
+    outside = [text for cid, text in said if cid not in members]
+    outside = outside[:: max(1, len(outside) // CATEGORY_CONTRAST)]
+    labels = np.array([0] * len(inside) + [-1] * len(outside))
+    if not inside:
+        return [], {}
+    return distinctive_terms(inside + outside, labels, naming).get(0, ([], {}))
 
 
 def _call_order(row: dict) -> tuple:

@@ -74,9 +74,20 @@ def render_table(rows: list[dict], limit: int | None = None) -> str:
             f"{row['ratio']:>6.1f} {row['score']:>6.1f}  {row['label']}"
         )
         if row["is_spike"]:
+            if row["kind"] == "category" and row["terms"]:
+                lines.append(f"{'':24}says: {_terms(row)}")
             for example in row["examples"][:2]:
                 lines.append(f"{'':24}e.g. {example['call_id']}: {_short(example['text'], 70)}")
     return "\n".join(lines)
+
+
+def _terms(row: dict) -> str:
+    """Its terms, each with the other spellings heard: 星河九号 (also 心和九号, 星和九号)."""
+    heard = {v["term"]: v["heard"] for v in row.get("variants") or []}
+    return " · ".join(
+        f"{term} (also {', '.join(heard[term])})" if heard.get(term) else term
+        for term in row["terms"]
+    )
 
 
 def _short(text: str | None, width: int) -> str:
@@ -120,9 +131,10 @@ def _spike_section(row: dict) -> list[str]:
         f"{row['baseline_days']} baseline days)",
         f"- rule categories: {categories}; queues: {', '.join(row['queues'] or []) or '-'}",
     ]
+    if row["terms"]:
+        lines.append(f"- what the calls say: {_terms(row)}")
     if row.get("variants"):
-        heard = "; ".join(f"{v['term']}: {', '.join(v['heard'])}" for v in row["variants"])
-        lines.append(f"- also transcribed as (same sound): {heard}")
+        lines.append("- spellings in brackets are other transcriptions of the same sound, merged")
     if row["mean_sentiment"] is not None:
         lines.append(
             f"- customer sentiment {row['mean_sentiment']:+.1f}; "

@@ -259,10 +259,12 @@ def test_the_rules_spelling_names_a_term_even_when_heard_less(tmp_path):
     assert any("预购" in term for term in terms) and not any("预够" in t for t in terms)
 
 
-LAUNCH_SAID = ["星河九号"] * 6 + ["星和九号"] * 3 + ["心和九号"] * 3
+LAUNCH_SAID = ["星河九号"] * 4 + ["星河9号"] * 2 + ["星和九号"] * 3 + ["心和9号"] * 3
 
 
 def test_the_hand_off_names_the_phone_once_and_lists_what_else_was_heard(tmp_path):
+    """Topic and category rows alike; 星河9号 (digits as the recogniser writes them) is read
+    as 星河九号."""
     from callscope.steps import DayRunner
     from core.config import load_config
     from privacy.redact import redact_segments
@@ -293,5 +295,11 @@ def test_the_hand_off_names_the_phone_once_and_lists_what_else_was_heard(tmp_pat
     [topic] = [row for row in incidents if "星河九号" in row["label"]]
     heard = {v["term"]: v["heard"] for v in topic["variants"]}
     assert sorted(heard["星河九号"]) == ["心和九号", "星和九号"]
+    [category] = [row for row in incidents if row["incident_id"] == "category:preorder_failure"]
+    assert "星河九号" in category["terms"] and "星和九号" not in category["terms"]
+    assert {v["term"]: sorted(v["heard"]) for v in category["variants"]}["星河九号"] == [
+        "心和九号",
+        "星和九号",
+    ]
     summary = (bundle / "summary.md").read_text(encoding="utf-8")
     assert summary.count("星和九号") <= 1 and summary.count("心和九号") <= 1
