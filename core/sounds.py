@@ -159,6 +159,32 @@ def key_table(confusions: frozenset[str]) -> _KeyTable:
     return _KeyTable(confusions)
 
 
+class _Spelled(dict):
+    """str.translate table: a character with a reading -> " key", whitespace -> nothing, any
+    other character -> " |" (the end of a run)."""
+
+    def __init__(self, confusions: frozenset[str]):
+        super().__init__()
+        self.keys_of = key_table(confusions)
+
+    def __missing__(self, code: int) -> str:
+        k = self.keys_of[chr(code)]
+        value = "" if k == " " else f" {k}" if k else " |"
+        self[code] = value
+        return value
+
+
+@lru_cache(maxsize=16)
+def spelled_table(confusions: frozenset[str]) -> _Spelled:
+    return _Spelled(confusions)
+
+
+def key_runs(folded: str, confusions: frozenset[str]) -> list[list[str]]:
+    """The keys of each run of neighbouring syllables (at C speed, through str.translate)."""
+    spelled = folded.translate(spelled_table(confusions))
+    return [keys for run in spelled.split("|") if (keys := run.split())]
+
+
 @dataclass(frozen=True)
 class TermSound:
     chars: str
@@ -172,6 +198,15 @@ class TermSound:
     def wanted(self) -> tuple[frozenset[str], ...]:
         """Per character: the keys it may be heard as."""
         return tuple(frozenset(k for k, _ in options) for options in self.options)
+
+    @cached_property
+    def pairs(self) -> tuple[frozenset[str], ...]:
+        """Per two neighbouring characters: the index tokens they may be heard as."""
+        wanted = self.wanted
+        return tuple(
+            frozenset(f"{a}0{b}" for a in first for b in second)
+            for first, second in zip(wanted, wanted[1:], strict=False)
+        )
 
 
 def term_sound(term: str, confusions: frozenset[str]) -> TermSound | None:
@@ -255,12 +290,18 @@ class SoundText:
 
     def __init__(self, folded: str, confusions: frozenset[str]):
         self.text = folded
+        self.confusions = confusions
+        self._built = False
+
+    def _build(self) -> None:
+        """Offsets and positions, needed only to find a term (most texts are only tested)."""
+        self._built = True
         self.offsets: list[int] = []
         self.keys: list[str] = []
         self.run_end: list[int] = []  # per syllable: the index past the last of its run
         self.by_key: dict[str, list[int]] = {}
-        table = key_table(confusions)
-        for i, char in enumerate(folded):
+        table = key_table(self.confusions)
+        for i, char in enumerate(self.text):
             k = table[char]
             if k == " ":
                 continue
@@ -278,11 +319,25 @@ class SoundText:
 
     def pairs(self) -> list[str]:
         """Index tokens: the keys of each two neighbouring syllables of a run (`shou0fa`)."""
-        keys, ends = self.keys, self.run_end
-        return [f"{keys[i]}0{keys[i + 1]}" for i in range(len(keys) - 1) if ends[i] > i + 1]
+        return [
+            f"{a}0{b}"
+            for keys in key_runs(self.text, self.confusions)
+            for a, b in zip(keys, keys[1:], strict=False)
+        ]
+
+    @cached_property
+    def pair_set(self) -> frozenset[str]:
+        return frozenset(self.pairs())
+
+    def may_hold(self, sound: TermSound) -> bool:
+        """A cheap test before `find`: every two neighbouring syllables of the term are here."""
+        pairs = self.pair_set
+        return all(not pairs.isdisjoint(allowed) for allowed in sound.pairs)
 
     def find(self, sound: TermSound) -> list[SoundMatch]:
         """Every span whose keys equal the term's, the term's own spelling too."""
+        if not self._built:
+            self._build()
         width = len(sound)
         wanted = sound.wanted
         starts = sorted({i for k in wanted[0] for i in self.by_key.get(k, ())})

@@ -95,7 +95,7 @@ def categorize_call(
 def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occurrence]]:
     """phrase -> each occurrence; a whole-call literal test first for exact phrases."""
     whole = "\n".join(seg.folded.replace(" ", "") for seg in segs)
-    heard: set[str] | None = None  # every sounds-like key said in the call
+    heard, candidates = _heard(segs, rules)
     found: dict[str, list[_Occurrence]] = {}
     for text, phrase in rules.phrases.items():
         occurrences = []
@@ -105,15 +105,22 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
                 for i, seg in enumerate(segs)
                 for match in phrase.pattern.finditer(seg.folded)
             ]
-        if phrase.sound is not None:
-            if heard is None:
-                confusions = rules.sounds.confusion_set
-                heard = {k for seg in segs for k in seg.sounds(confusions).by_key}
-            if all(not heard.isdisjoint(keys) for keys in phrase.sound.wanted):
-                occurrences += _sound_occurrences(segs, phrase, rules)
+        if text in candidates and all(not heard.isdisjoint(p) for p in phrase.sound.pairs):
+            occurrences += _sound_occurrences(segs, phrase, rules)
         if occurrences:
             found[text] = occurrences
     return found
+
+
+def _heard(segs: list[_Segment], rules: RuleSet) -> tuple[set[str], set[str]]:
+    """The pairs of syllable keys said in the call, and the sounds-like phrases that start
+    with one of them."""
+    if not rules.by_first_sound:
+        return set(), set()
+    confusions = rules.sounds.confusion_set
+    heard = {pair for seg in segs for pair in seg.sounds(confusions).pair_set}
+    starts = rules.by_first_sound
+    return heard, {text for pair in heard & starts.keys() for text in starts[pair]}
 
 
 def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:
@@ -127,7 +134,10 @@ def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> 
     guarded = rules.sounds.two_syllable_guard and len(phrase.sound) == 2
     out = []
     for i, seg in enumerate(segs):
-        for match in seg.sounds(confusions).find(phrase.sound):
+        sounds = seg.sounds(confusions)
+        if not sounds.may_hold(phrase.sound):
+            continue
+        for match in sounds.find(phrase.sound):
             if not match.exact:
                 reach = _reach(match) if guarded else ANYWHERE
                 out.append(_Occurrence(i, match.start, match.end, "sounds_like", reach))

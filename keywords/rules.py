@@ -171,7 +171,7 @@ class RuleSet(_Strict):
 
     def with_sounds(self, settings: SoundsLikeSettings) -> RuleSet:
         self._sounds = settings
-        for name in ("version_hash", "phrases", "spellings"):
+        for name in ("version_hash", "phrases", "spellings", "by_first_sound"):
             self.__dict__.pop(name, None)
         return self
 
@@ -200,6 +200,16 @@ class RuleSet(_Strict):
         """The Chinese phrases of the rules as written (the names topics prefer)."""
         written = (text.removeprefix(SOUNDS) for text in self.phrases)
         return frozenset(text for text in written if _sounds_term(text))
+
+    @cached_property
+    def by_first_sound(self) -> dict[str, frozenset[str]]:
+        """Index token of a sounds-like phrase's first two syllables -> those phrases."""
+        found: dict[str, set[str]] = {}
+        for text, phrase in self.phrases.items():
+            if phrase.sound is not None:
+                for pair in phrase.sound.pairs[0]:
+                    found.setdefault(pair, set()).add(text)
+        return {pair: frozenset(texts) for pair, texts in found.items()}
 
     @cached_property
     def phrases(self) -> dict[str, Phrase]:
