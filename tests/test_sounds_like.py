@@ -303,3 +303,16 @@ def test_the_hand_off_names_the_phone_once_and_lists_what_else_was_heard(tmp_pat
     ]
     summary = (bundle / "summary.md").read_text(encoding="utf-8")
     assert summary.count("星和九号") <= 1 and summary.count("心和九号") <= 1
+
+
+def test_the_incident_table_says_what_a_category_spike_is_about_with_the_spellings_heard():
+    from incidents.report import render_table
+
+    row = {
+        "kind": "category", "calls": 20, "expected": 0.8, "ratio": 12.0, "score": 21.2,
+        "label": "预约 / 预售失败 · pre-order failure", "is_spike": True, "method": "poisson",
+        "terms": ["星河九号", "首发"], "examples": [],
+        "variants": [{"term": "星河九号", "heard": ["心和九号", "星和九号"]}],
+    }  # fmt: skip
+    says = [line for line in render_table([row]).splitlines() if "says:" in line]
+    assert says == [f"{'':24}says: 星河九号 (also 心和九号, 星和九号) · 首发"]
