@@ -119,11 +119,15 @@ def _emotion(ctx: DayContext):
 
 
 def _index(ctx: DayContext) -> int | None:
-    from keywords.daily import update_index
+    from keywords.daily import stale_days, update_index
     from keywords.index import open_index
 
     index = open_index(ctx.settings)
     try:
+        if index.rebuilt_from is not None:  # another version's index was dropped: every day
+            for day in stale_days(ctx.store, index):
+                if day != ctx.day:
+                    update_index(ctx.store, index, day)
         return update_index(ctx.store, index, ctx.day)
     finally:
         index.close()
@@ -173,9 +177,9 @@ def _redaction_version(ctx: DayContext) -> str:
 
 
 def _index_version(ctx: DayContext) -> str:
-    from keywords.index import INDEX_VERSION
+    from keywords.index import index_version
 
-    return INDEX_VERSION
+    return index_version(ctx.settings.keywords.sounds_like.confusion_set)
 
 
 STEPS: tuple[Step, ...] = (

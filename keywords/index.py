@@ -141,6 +141,11 @@ class SearchResult:
         return replace(self, hits=hits, total=self.total - dropped)
 
 
+def index_version(confusions: frozenset[str]) -> str:
+    """What an index holds: the tokenizers' version and the sounds-like confusions."""
+    return f"{INDEX_VERSION}/{sounds_version(frozenset(confusions))}"
+
+
 def open_index(settings, create: bool = True) -> SearchIndex:
     """The configured index (`search.index`, the sounds-like confusions of `keywords`)."""
     return SearchIndex(settings.search_index, create, settings.keywords.sounds_like.confusion_set)
@@ -170,7 +175,8 @@ class SearchIndex:
         (keywords.sounds_like.confusions); an index built with others is rebuilt."""
         self.path = Path(path)
         self.confusions = frozenset(confusions)
-        self.version = f"{INDEX_VERSION}/{sounds_version(self.confusions)}"
+        self.version = index_version(self.confusions)
+        self.rebuilt_from: str | None = None  # the version of an index this one replaced
         if not create and not self.path.exists():
             raise SearchIndexError(
                 f"no search index at {self.path}; run `callscope index update` (the nightly "
@@ -215,6 +221,7 @@ class SearchIndex:
                 row[0],
                 self.version,
             )
+            self.rebuilt_from = row[0]
             self._reset()
 
     def _reset(self) -> None:

@@ -316,3 +316,26 @@ def test_the_incident_table_says_what_a_category_spike_is_about_with_the_spellin
     }  # fmt: skip
     says = [line for line in render_table([row]).splitlines() if "says:" in line]
     assert says == [f"{'':24}says: 星河九号 (also 心和九号, 星和九号) · 首发"]
+
+
+def test_the_night_rebuilds_every_day_of_an_index_made_with_other_confusions(tmp_path):
+    from callscope.steps import DayRunner
+    from core.config import load_config
+
+    store = Warehouse(tmp_path / "warehouse")
+    earlier = DAY - dt.timedelta(days=1)
+    put_day(store, earlier, {"old": ("A1", "sales", [("customer", "心和九号预约失败")])})
+    put_day(store, DAY, CALLS)
+    settings = load_config(None, warehouse=store.root)
+    for day in (earlier, DAY):
+        DayRunner(store, day, settings).run(only=("index",))
+    narrow = settings.model_copy(
+        update={"keywords": settings.keywords.model_copy(
+            update={"sounds_like": SoundsLikeSettings(confusions=[])})}
+    )  # fmt: skip
+    outcome = DayRunner(store, DAY, narrow).run(only=("index",))["index"]
+    assert outcome.status == "ran"  # the confusions are part of the step's settings
+    index = SearchIndex(settings.search_index, create=False, confusions=frozenset())
+    assert set(index.indexed_days()) == {earlier, DAY}  # the earlier day is back too
+    assert index.search("~星河").total == 0 and index.search("预约").total == 1
+    index.close()
