@@ -28,6 +28,7 @@ from functools import cached_property, lru_cache
 from core.text import is_han
 
 CONFUSIONS = ("zh-z", "ch-c", "sh-s", "n-l", "ng-n", "f-h", "u-i")
+ALL_CONFUSIONS = frozenset(CONFUSIONS)
 SOUNDS_VERSION = "pinyin-2"  # change when keys or the matching of rules by sound change
 
 _H_TO_F = {
@@ -36,14 +37,6 @@ _H_TO_F = {
 }  # fmt: skip
 _U_TO_I = {"yu": "yi", "yue": "ye", "yuan": "yan", "yun": "yin"}
 _U_AFTER = {"u": "i", "ue": "ie", "uan": "ian", "un": "in", "v": "i", "ve": "ie"}
-
-
-@dataclass(frozen=True)
-class Syllable:
-    offset: int  # of the character in the folded text
-    char: str
-    reading: str  # toneless pinyin (ü written v)
-    tone: int  # 1-4, 5 for the neutral tone
 
 
 @lru_cache(maxsize=1)
@@ -84,15 +77,6 @@ def _word_reading(text: str, i: int) -> str | None:
 def _usual(char: str) -> tuple[str, int] | None:
     readings = _readings(char)
     return _split_tone(readings[0]) if readings else None
-
-
-def syllables(folded: str) -> list[Syllable]:
-    """One syllable per Han character of folded text with a known reading, in order."""
-    out = []
-    for i, char in enumerate(folded):
-        if is_han(char) and (usual := _usual(char)) is not None:
-            out.append(Syllable(i, char, *usual))
-    return out
 
 
 @lru_cache(maxsize=65536)
@@ -278,7 +262,7 @@ def name_key(text: str, confusions: frozenset[str]) -> str:
     parts = []
     for run in runs(fold(text)):
         if is_han(run[0]):
-            parts += [key(s.reading, confusions) for s in syllables(run)]
+            parts += [k for keys in key_runs(run, confusions) for k in keys]
         else:
             parts.append(run)
     return " ".join(parts)

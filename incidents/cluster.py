@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.logs import get_logger
-from core.sounds import CONFUSIONS, name_key
+from core.sounds import ALL_CONFUSIONS, name_key
 from core.text import HAN, fold, is_han, runs
 from incidents.vectors import nearest, unit_rows
 
@@ -47,7 +47,7 @@ class Naming:
     """How topic names merge spellings: the confusions that sound alike (keywords.sounds_like)
     and the spellings to prefer (the rules' phrases)."""
 
-    confusions: frozenset[str] = frozenset(CONFUSIONS)
+    confusions: frozenset[str] = ALL_CONFUSIONS
     spellings: frozenset[str] = frozenset()
 
 
@@ -60,8 +60,7 @@ class ClusterSettings:
     max_cells: int = 256
     n_terms: int = 4
     seed: int = 0
-    confusions: frozenset[str] = frozenset(CONFUSIONS)  # spellings that sound alike merge
-    spellings: frozenset[str] = frozenset()  # preferred names (the rules' phrases)
+    naming: Naming = Naming()
 
 
 @dataclass
@@ -228,8 +227,8 @@ class _Sounds:
     one key is looked for inside another), Latin words as they are."""
 
     def __init__(self, settings: ClusterSettings):
-        self.confusions = settings.confusions
-        self.spellings = settings.spellings
+        self.confusions = settings.naming.confusions
+        self.spellings = settings.naming.spellings
         self.spellings_of: dict[str, Counter] = {}
         self._keys: dict[str, str] = {}
 

@@ -94,13 +94,11 @@ def statement_settings(settings) -> StatementSettings:
 
 
 def cluster_settings(settings, naming: Naming | None = None) -> ClusterSettings:
-    naming = naming or Naming()
     return ClusterSettings(
         merge_similarity=settings.merge_similarity,
         min_cluster_size=settings.min_cluster_size,
         assign_similarity=settings.assign_similarity,
-        confusions=naming.confusions,
-        spellings=naming.spellings,
+        naming=naming or Naming(),
     )
 
 
@@ -227,7 +225,8 @@ def apply_incidents(
     stages["statements"], clock = time.perf_counter() - clock, time.perf_counter()
     vectors = embed_unique(embed, texts)
     stages["embed"], clock = time.perf_counter() - clock, time.perf_counter()
-    labels, clusters = build_clusters(texts, vectors, cluster_settings(settings, naming))
+    clustering = cluster_settings(settings, naming)
+    labels, clusters = build_clusters(texts, vectors, clustering)
     stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
@@ -237,9 +236,8 @@ def apply_incidents(
     topics = TodayTopics.build(history, clusters, topic_ids, vectors, settings, day)
     backfill = _backfill(store, day, history, topics, settings)
     rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
-    naming_settings = cluster_settings(settings, naming)
     rows += _category_rows(
-        day, store, info, statements, category_labels or {}, settings, ver, naming_settings
+        day, store, info, statements, category_labels or {}, settings, ver, clustering
     )
     issue_rows = _issue_rows(day, said, labels, topics, ver)
     store.write_day(
@@ -461,12 +459,13 @@ def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
     }
 
 
-def _category_rows(day, store, info, statements, labels, settings, ver, naming):
+def _category_rows(day, store, info, statements, labels, settings, ver, clustering):
     history = category_history(store, day, settings.history_days)
     by_category: dict[str, list[dict]] = defaultdict(list)
     for row in info.values():
         for category in set(row["categories"] or []):
             by_category[category].append(row)
+    said = [(cid, s.text) for cid, s in statements.items() if not s.empty]
     rows = []
     for category in sorted(by_category):
         members = sorted(by_category[category], key=_call_order)
@@ -478,7 +477,7 @@ def _category_rows(day, store, info, statements, labels, settings, ver, naming):
             for r in members
             if not statements[r["call_id"]].empty
         ][: settings.examples]
-        terms, heard = _category_terms(statements, {r["call_id"] for r in members}, naming)
+        terms, heard = _category_terms(said, {r["call_id"] for r in members}, clustering)
         rows.append(
             {
                 "date": day,
@@ -502,17 +501,16 @@ def _category_rows(day, store, info, statements, labels, settings, ver, naming):
 CATEGORY_CONTRAST = 5000  # statements of other calls a category's terms are weighed against
 
 
-def _category_terms(statements: dict, members: set[str], naming: ClusterSettings):
+def _category_terms(said: list[tuple[str, str]], members: set[str], clustering: ClusterSettings):
     """What a category's calls talk about (the phone's name on launch day), as topic names
     are made: the terms distinctive of its calls against a sample of the day's others."""
-    said = [(cid, s.text) for cid, s in statements.items() if not s.empty]
     inside = [text for cid, text in said if cid in members]
     outside = [text for cid, text in said if cid not in members]
     outside = outside[:: max(1, len(outside) // CATEGORY_CONTRAST)]
     labels = np.array([0] * len(inside) + [-1] * len(outside))
     if not inside:
         return [], {}
-    return distinctive_terms(inside + outside, labels, naming).get(0, ([], {}))
+    return distinctive_terms(inside + outside, labels, clustering).get(0, ([], {}))
 
 
 def _call_order(row: dict) -> tuple:

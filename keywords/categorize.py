@@ -95,7 +95,7 @@ def categorize_call(
 def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occurrence]]:
     """phrase -> each occurrence; a whole-call literal test first for exact phrases."""
     whole = "\n".join(seg.folded.replace(" ", "") for seg in segs)
-    heard, candidates = _heard(segs, rules)
+    candidates = _sound_candidates(segs, rules)
     found: dict[str, list[_Occurrence]] = {}
     for text, phrase in rules.phrases.items():
         occurrences = []
@@ -105,22 +105,21 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
                 for i, seg in enumerate(segs)
                 for match in phrase.pattern.finditer(seg.folded)
             ]
-        if text in candidates and all(not heard.isdisjoint(p) for p in phrase.sound.pairs):
+        if text in candidates:
             occurrences += _sound_occurrences(segs, phrase, rules)
         if occurrences:
             found[text] = occurrences
     return found
 
 
-def _heard(segs: list[_Segment], rules: RuleSet) -> tuple[set[str], set[str]]:
-    """The pairs of syllable keys said in the call, and the sounds-like phrases that start
-    with one of them."""
-    if not rules.by_first_sound:
-        return set(), set()
+def _sound_candidates(segs: list[_Segment], rules: RuleSet) -> set[str]:
+    """The sounds-like phrases whose first two syllables are heard somewhere in the call."""
+    starts = rules.by_first_sound
+    if not starts:
+        return set()
     confusions = rules.sounds.confusion_set
     heard = {pair for seg in segs for pair in seg.sounds(confusions).pair_set}
-    starts = rules.by_first_sound
-    return heard, {text for pair in heard & starts.keys() for text in starts[pair]}
+    return {text for pair in heard & starts.keys() for text in starts[pair]}
 
 
 def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from core.errors import CallscopeError
 from core.logs import get_logger
-from core.sounds import CONFUSIONS, sounds_version
+from core.sounds import ALL_CONFUSIONS, sounds_version
 from core.sounds import index_tokens as sound_tokens
 from core.text import TOKENIZER_VERSION, fold, index_tokens
 from keywords.query import ParsedQuery, QueryError, highlight_spans, parse
@@ -169,7 +169,7 @@ def row_day(rowid: int) -> dt.date:
 
 class SearchIndex:
     def __init__(
-        self, path: Path, create: bool = True, confusions: frozenset[str] = frozenset(CONFUSIONS)
+        self, path: Path, create: bool = True, confusions: frozenset[str] = ALL_CONFUSIONS
     ):
         """`confusions` are the sounds-like merges of the `sounds` column and `~term` queries
         (keywords.sounds_like.confusions); an index built with others is rebuilt."""

@@ -23,15 +23,14 @@ import re
 from dataclasses import dataclass, field
 
 from core.errors import CallscopeError
-from core.sounds import CONFUSIONS, SoundText, query_phrases, term_sound
+from core.sounds import ALL_CONFUSIONS, SoundText, query_phrases, term_sound
 from core.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 50
 MAX_DEPTH = 8
-SOUNDS = "~"
-ALL_CONFUSIONS = frozenset(CONFUSIONS)
+SOUNDS = "~"  # the prefix of a sounds-like term, in searches and rule phrases
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
 
 
@@ -236,9 +235,14 @@ def _term(text: str, phrase: bool) -> Term:
     return term
 
 
+def is_sounds_term(text: str) -> bool:
+    """Whether `text` can be matched by sound: two or more Chinese characters, nothing else."""
+    chars = [ch for ch in fold(text) if not ch.isspace()]
+    return len(chars) >= 2 and all(is_han(ch) for ch in chars)
+
+
 def _sounds_term(text: str) -> Term:
-    folded = fold(text)
-    if any(not (is_han(ch) or ch.isspace()) for ch in folded) or len(folded.replace(" ", "")) < 2:
+    if not is_sounds_term(text):
         raise QueryError(
             f"'~{text}': sounds-like search works on two or more Chinese characters (e.g. ~首发)"
         )

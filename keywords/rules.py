@@ -44,11 +44,10 @@ from pydantic import (
 from core.config import SoundsLikeSettings
 from core.errors import CallscopeError
 from core.sounds import SOUNDS_VERSION, TermSound, term_sound
-from core.text import fold, has_han, is_han, runs
-from keywords.query import term_pattern
+from core.text import fold, has_han, runs
+from keywords.query import SOUNDS, is_sounds_term, term_pattern
 
 COMPLAINT_CLASSES = ("business", "service", "network")
-SOUNDS = "~"  # the prefix of a sounds-like phrase
 _RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}
 
 
@@ -199,7 +198,7 @@ class RuleSet(_Strict):
     def spellings(self) -> frozenset[str]:
         """The Chinese phrases of the rules as written (the names topics prefer)."""
         written = (text.removeprefix(SOUNDS) for text in self.phrases)
-        return frozenset(text for text in written if _sounds_term(text))
+        return frozenset(text for text in written if is_sounds_term(text))
 
     @cached_property
     def by_first_sound(self) -> dict[str, frozenset[str]]:
@@ -248,22 +247,17 @@ def _check_phrases(value: list[str]) -> list[str]:
             raise ValueError(f"phrase {text!r} has no letters, digits or Chinese characters")
         if written.endswith("*") and has_han(written):
             raise ValueError(f"phrase {text!r}: '*' works after Latin letters only")
-        if text.startswith(SOUNDS) and not _sounds_term(written):
+        if text.startswith(SOUNDS) and not is_sounds_term(written):
             raise ValueError(
                 f"phrase {text!r}: '~' (sounds like) works on two or more Chinese characters"
             )
     return value
 
 
-def _sounds_term(text: str) -> bool:
-    chars = [ch for ch in fold(text) if not ch.isspace()]
-    return len(chars) >= 2 and all(is_han(ch) for ch in chars)
-
-
 def _by_sound(texts: list[str]) -> list[str]:
     """A sounds-like category's phrases: those of Chinese characters only take the '~'."""
     return [
-        SOUNDS + text if not text.startswith(SOUNDS) and _sounds_term(text) else text
+        SOUNDS + text if not text.startswith(SOUNDS) and is_sounds_term(text) else text
         for text in texts
     ]
 

@@ -234,7 +234,7 @@ def test_web_api_search_sounds_like(web_warehouse):
 def test_spellings_that_sound_alike_name_a_topic_once_with_the_variants_heard():
     import numpy as np
 
-    from incidents.cluster import ClusterSettings, distinctive_terms
+    from incidents.cluster import ClusterSettings, Naming, distinctive_terms
 
     texts = ["我预约星河九号失败了", "星和九号预约不了", "心和九号预约失败", "星河九号一直预约失败"]
     texts += ["话费被多扣了", "话费多扣五十", "这个月话费多扣"]
@@ -243,18 +243,18 @@ def test_spellings_that_sound_alike_name_a_topic_once_with_the_variants_heard():
     terms, variants = names[0]
     assert "星河九号" in terms and not {"星和九号", "心和九号"} & set(terms)
     assert sorted(variants["星河九号"]) == ["心和九号", "星和九号"]
-    exact = distinctive_terms(texts, labels, ClusterSettings(confusions=frozenset()))
+    exact = distinctive_terms(texts, labels, ClusterSettings(naming=Naming(confusions=frozenset())))
     assert "心和九号" not in exact[0][1].get("星河九号", [])  # xin / xing differ without ng-n
 
 
 def test_the_rules_spelling_names_a_term_even_when_heard_less(tmp_path):
     import numpy as np
 
-    from incidents.cluster import ClusterSettings, distinctive_terms
+    from incidents.cluster import ClusterSettings, Naming, distinctive_terms
 
     texts = ["我预够失败了", "预够又失败", "预购失败了", "话费多扣了", "话费多扣", "话费被多扣"]
     labels = np.array([0, 0, 0, 1, 1, 1])
-    preferred = ClusterSettings(min_cluster_size=2, spellings=frozenset({"预购"}))
+    preferred = ClusterSettings(min_cluster_size=2, naming=Naming(spellings=frozenset({"预购"})))
     terms, variants = distinctive_terms(texts, labels, preferred)[0]
     assert any("预购" in term for term in terms) and not any("预够" in t for t in terms)
 
