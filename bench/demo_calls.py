@@ -59,7 +59,10 @@ def main() -> None:
 def truths(root: Path) -> dict[dt.date, dict]:
     out = {}
     for path in sorted(root.glob("*/truth.json")):
-        truth = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            truth = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            sys.exit(f"{path} cannot be read ({exc}): generate the day again")
         out[dt.date.fromisoformat(truth["date"])] = truth
     return out
 
