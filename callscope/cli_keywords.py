@@ -145,10 +145,11 @@ def _print_hits(result, page: int) -> None:
     last = result.offset + len(result.hits)
     ranked = (
         f", ranked among the newest {result.ranked_among}"
-        if result.ranked_among < result.total
+        if result.ranked_among < result.total or result.total_is_lower_bound
         else ""
     )
-    print(f"{result.total} matches for {result.query!r}{ranked}; {first}-{last} (page {page})")
+    total = f"{result.total}+" if result.total_is_lower_bound else str(result.total)
+    print(f"{total} matches for {result.query!r}{ranked}; {first}-{last} (page {page})")
     for n, hit in enumerate(result.hits, start=first):
         cats = f"  [{', '.join(hit.categories)}]" if hit.categories else ""
         print(
@@ -160,7 +161,7 @@ def _print_hits(result, page: int) -> None:
         print(f"     > {hit.speaker or '?':8} {_marked(hit.text, hit.highlights, color)}")
         for line in hit.after:
             print(f"       {line['speaker'] or '?':8} {_short(line['text'])}")
-    if last < result.total:
+    if last < result.total or result.total_is_lower_bound:
         print(f"\nmore: --page {page + 1}")
 
 

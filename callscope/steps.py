@@ -119,18 +119,22 @@ def _emotion(ctx: DayContext):
 
 
 def _index(ctx: DayContext) -> int | None:
-    from keywords.daily import stale_days, update_index
-    from keywords.index import open_index
+    from keywords.daily import rebuild_shard, stale_days, update_index
+    from keywords.index import open_index, retire_single_file_index
 
     index = open_index(ctx.settings)
     try:
-        if index.rebuilt_from is not None:  # another version's index was dropped: every day
+        for key in index.outdated_keys():  # another version built it: rebuild the shard
+            rebuild_shard(ctx.store, index, key)
+        if index.created:  # a new index (or one replacing a single-file index): every day
             for day in stale_days(ctx.store, index):
                 if day != ctx.day:
                     update_index(ctx.store, index, day)
-        return update_index(ctx.store, index, ctx.day)
+        count = update_index(ctx.store, index, ctx.day)
     finally:
         index.close()
+    retire_single_file_index(ctx.settings)
+    return count
 
 
 def _incidents(ctx: DayContext):

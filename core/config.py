@@ -287,10 +287,16 @@ class KeywordSettings(_Section):
 
 class SearchSettings(_Section):
     index: Path | None = Field(
-        None, description="SQLite index file; default <warehouse>/search.sqlite"
+        None,
+        description="search index folder (monthly SQLite shards); default <warehouse>/search",
     )
     rank_window: int = Field(
         20000, ge=100, description="relevance is ranked among the newest this many matches"
+    )
+    shard_period: Literal["month", "week", "day"] = Field(
+        "month",
+        description="what one index shard holds (a new index; an existing one keeps its own): "
+        "month up to ~2M segments a month, week or day for busier centres",
     )
     context_segments: int = Field(1, ge=0, le=5, description="segments shown before / after a hit")
 
@@ -429,7 +435,7 @@ class Settings(BaseSettings):
 
     @property
     def search_index(self) -> Path:
-        return self.search.index or self.warehouse / "search.sqlite"
+        return self.search.index or self.warehouse / "search"
 
     @property
     def handoff_dir(self) -> Path:

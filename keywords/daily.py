@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from core.logs import get_logger
 from keywords.categorize import categorize_day
-from keywords.index import INDEX_VERSION, SearchIndex
+from keywords.index import INDEX_VERSION, SearchIndex, index_into
 from keywords.rules import RuleSet
 from storage.schemas import to_table
 from storage.warehouse import Warehouse
@@ -97,11 +97,14 @@ def update_index(
             index.remove_day(day)
             logger.info("search index: %s removed (no longer in the warehouse)", day)
         return None
+    if index.key_of(day) in index.outdated_keys():
+        return rebuild_shard(store, index, index.key_of(day))
     if not force and index.fingerprint(day) == fingerprint:
         return None
     started = time.perf_counter()
     count = index.index_day(day, store.read("segments", day), store.read("calls", day), fingerprint)
     index.checkpoint()
+    index.seal(before=index.key_of(day))
     seconds = time.perf_counter() - started
     logger.info(
         "search index: %s indexed, %d segments in %.1f s (%.0f/s)",
@@ -109,6 +112,28 @@ def update_index(
         count,
         seconds,
         count / seconds if seconds else 0.0,
+    )
+    return count
+
+
+def rebuild_shard(store: Warehouse, index: SearchIndex, key: str) -> int:
+    """Index the warehouse's days of shard `key` into a fresh file; searches keep the old one
+    until it is done. Returns the number of segments indexed."""
+    first, last = index.key_days(key)
+    days = [day for day in store.days() if first <= day <= last]
+    started, count = time.perf_counter(), 0
+    with index.rebuilding(key) as shard:
+        for day in days:
+            fingerprint = day_fingerprint(store, day)
+            if fingerprint is not None:
+                segments, calls = store.read("segments", day), store.read("calls", day)
+                count += index_into(shard, day, segments, calls, fingerprint)
+    logger.info(
+        "search index: %s rebuilt, %d days, %d segments in %.1f s",
+        key,
+        len(days),
+        count,
+        time.perf_counter() - started,
     )
     return count
 

@@ -31,6 +31,7 @@ MAX_QUERY_CHARS = 500
 MAX_TERMS = 50
 MAX_DEPTH = 8
 SOUNDS = "~"  # the prefix of a sounds-like term, in searches and rule phrases
+MARK = "_"  # starts the index's sound and filter tokens: no word typed or spoken does
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
 
 
@@ -99,8 +100,9 @@ class SoundsPattern:
 @dataclass
 class ParsedQuery:
     text: str
-    fts: str  # an FTS5 MATCH expression over the `tokens` and `sounds` columns
+    fts: str  # an FTS5 MATCH expression over the index's words and marked sounds
     highlights: list = field(default_factory=list)  # re.Pattern or SoundsPattern
+    tree: object = None  # Term, All, Any or Not: for engines that take a query as objects
 
 
 def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuery:
@@ -117,7 +119,7 @@ def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuer
         SoundsPattern(t.text, confusions) if t.sounds else term_pattern(t.text)
         for t in _positive_terms(tree)
     ]
-    return ParsedQuery(query, _render(tree, confusions), highlights)
+    return ParsedQuery(query, _render(tree, confusions), highlights, tree)
 
 
 def _lex(query: str) -> list[tuple[str, str]]:
@@ -262,9 +264,9 @@ def _render(node, confusions: frozenset[str]) -> str:
 
 
 def _render_sounds(term: Term, confusions: frozenset[str]) -> str:
-    """The term as written, or any spelling of its sound in the `sounds` column."""
+    """The term as written, or any spelling of its sound (the index's marked sound tokens)."""
     spellings = query_phrases(fold(term.text), confusions) or []
-    heard = [f'sounds : "{" ".join(tokens)}"' for tokens in spellings]
+    heard = ['"' + " ".join(MARK + token for token in tokens) + '"' for tokens in spellings]
     return "(" + " OR ".join([_render_term(term), *heard]) + ")"
 
 
@@ -272,7 +274,7 @@ def _render_term(term: Term) -> str:
     folded = runs(fold(term.text.rstrip("*")))
     tokens = [token for run in folded for token in run_tokens(run)]
     prefix = term.prefix or (is_han(folded[-1][0]) and len(folded[-1]) == 1)
-    return "tokens : " + '"' + " ".join(tokens) + '"' + (" *" if prefix else "")
+    return '"' + " ".join(tokens) + '"' + (" *" if prefix else "")
 
 
 def _positive_terms(node) -> list[Term]:

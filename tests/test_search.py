@@ -96,7 +96,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def index(store, tmp_path):
-    index = SearchIndex(tmp_path / "warehouse" / "search.sqlite")
+    index = SearchIndex(tmp_path / "warehouse" / "search")
     update_index(store, index, DAY1)
     yield index
     index.close()
@@ -301,10 +301,21 @@ def test_cli_errors_are_clear(cli_config, tmp_path):
     assert code == 2 and "rules.yaml" in out and "does not compile" in out
 
 
-def test_an_index_file_that_is_not_an_index(tmp_path):
+def test_an_index_file_that_is_not_an_index(index):
+    [shard] = index.shard_files().values()
+    index.close()
+    for extra in shard.parent.glob(shard.name + "-*"):
+        extra.unlink()
+    shard.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SearchIndexError, match="not a readable search index") as caught:
+        SearchIndex(index.path).search("退款")
+    assert shard.name in str(caught.value)
+
+
+def test_a_single_file_index_of_an_earlier_version_is_named_with_the_fix(tmp_path):
     path = tmp_path / "search.sqlite"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(SearchIndexError, match="not a readable search index"):
+    path.write_bytes(b"SQLite format 3\x00" * 100)
+    with pytest.raises(SearchIndexError, match="single-file search index.*index update --all"):
         SearchIndex(path)
 
 
@@ -380,7 +391,7 @@ def test_redacted_results_hide_personal_data_and_keep_highlights_on_the_words(st
         )
     }
     put_day(store, DAY2, calls)
-    index = SearchIndex(tmp_path / "redacted.sqlite")
+    index = SearchIndex(tmp_path / "redacted")
     update_index(store, index, DAY2)
     full = index.search("退款", SearchFilters(date_from=DAY2), limit=10, context=1)
     hidden = full.redacted()

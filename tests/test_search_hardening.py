@@ -43,7 +43,7 @@ CALLS_WITH_NUMBERS = {
 @pytest.fixture
 def numbers_index(store, tmp_path):  # noqa: F811
     put_day(store, DAY2, CALLS_WITH_NUMBERS)
-    index = SearchIndex(tmp_path / "numbers.sqlite")
+    index = SearchIndex(tmp_path / "numbers")
     update_index(store, index, DAY2)
     yield index
     index.close()
@@ -190,7 +190,7 @@ def test_queries_at_the_limits_run_on_the_index(numbers_index):
 def test_an_fts5_error_is_a_query_error(numbers_index):
     from keywords.query import ParsedQuery
 
-    broken = ParsedQuery("broken", 'tokens : "a" AND', [])
+    broken = ParsedQuery("broken", '"a" AND', [])
     with pytest.raises(QueryError, match="cannot run this query"):
         numbers_index.search(broken)
 
@@ -204,7 +204,7 @@ def test_web_query_limits_are_400_with_a_message(supervisor, monkeypatch):
     from keywords import index as index_module
     from keywords.query import ParsedQuery
 
-    monkeypatch.setattr(index_module, "parse", lambda q, *_: ParsedQuery(q, 'tokens : "a" AND', []))
+    monkeypatch.setattr(index_module, "parse", lambda q, *_: ParsedQuery(q, '"a" AND', []))
     response = supervisor.get("/api/search", params={"q": "退款"})
     assert response.status_code == 400 and "cannot run this query" in response.json()["error"]
 
@@ -245,9 +245,10 @@ def test_cli_query_limits_are_one_line_errors(cli_config):  # noqa: F811
 
 # 3. an index that cannot be used is only called damaged when it is -----------------------
 def intact_index(tmp_path: Path, store) -> Path:  # noqa: F811
-    path = tmp_path / "intact.sqlite"
-    index = SearchIndex(path)
+    """The shard file of a one-day index."""
+    index = SearchIndex(tmp_path / "intact")
     update_index(store, index, DAY1)
+    [path] = index.shard_files().values()
     index.close()
     return path
 
@@ -274,7 +275,7 @@ def test_a_full_disk_is_named_and_an_intact_index_is_not_condemned(
     monkeypatch.setattr(sqlite3, "connect", connect)
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**10, 10**10, 4096))
     with pytest.raises(SearchIndexError) as caught:
-        SearchIndex(path, create=False)
+        SearchIndex(path.parent, create=False).search("退款")
     message = str(caught.value)
     assert "disk is full" in message and "0 MB free" in message and str(path) in message
     assert "passed its integrity check" in message
@@ -296,9 +297,9 @@ def test_a_write_that_runs_out_of_space_leaves_the_index_intact_and_says_so(
     big = {f"big-{n}": ("A1", "billing", [("customer", "我要退款，话费被多扣了。" * 20)] * 30)
            for n in range(40)}  # fmt: skip
     put_day(store, DAY2, big)
-    index = SearchIndex(path)
+    index = SearchIndex(path.parent)
     before = index.search("退款").total
-    size = max(p.stat().st_size for p in tmp_path.glob("intact.sqlite*"))
+    size = max(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**10, 10**10, 10**6))
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -334,11 +335,13 @@ def test_a_locked_index_is_named_as_locked(tmp_path, store):  # noqa: F811
     assert "locked by another process" in message and "delete" not in message
 
 
-def test_an_unreadable_index_is_not_called_damaged(tmp_path):
-    folder = tmp_path / "search.sqlite"
-    folder.mkdir()  # a folder where the file should be: it cannot be opened or read
+def test_an_unreadable_index_is_not_called_damaged(tmp_path, store):  # noqa: F811
+    path = intact_index(tmp_path, store)
+    for extra in path.parent.glob(path.name + "*"):
+        extra.unlink()
+    path.mkdir()  # a folder where the file should be: it cannot be opened or read
     with pytest.raises(SearchIndexError) as caught:
-        SearchIndex(folder, create=False)
+        SearchIndex(path.parent, create=False).search("退款")
     message = str(caught.value)
     assert "cannot be read" in message and "delete" not in message
 
@@ -350,5 +353,5 @@ def test_a_damaged_index_is_called_damaged(tmp_path, store):  # noqa: F811
     data[2 * page : len(data)] = b"\xff" * (len(data) - 2 * page)
     path.write_bytes(bytes(data))
     with pytest.raises(SearchIndexError, match="not a readable search index.*delete it"):
-        index = SearchIndex(path, create=False)
+        index = SearchIndex(path.parent, create=False)
         index.search("退款")

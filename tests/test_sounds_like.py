@@ -163,7 +163,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def index(store, tmp_path):
-    index = SearchIndex(tmp_path / "warehouse" / "search.sqlite")
+    index = SearchIndex(tmp_path / "warehouse" / "search")
     update_index(store, index, DAY)
     yield index
     index.close()
@@ -186,9 +186,11 @@ def test_sounds_like_search_combines_with_the_other_operators(index):
 
 def test_an_index_of_other_confusions_is_rebuilt_not_misread(index, tmp_path, store):
     index.close()
-    narrow = SearchIndex(tmp_path / "warehouse" / "search.sqlite", confusions=frozenset())
-    assert narrow.indexed_days() == {}
+    narrow = SearchIndex(tmp_path / "warehouse" / "search", confusions=frozenset())
+    assert narrow.outdated_keys() == [f"{DAY:%Y-%m}-01"] and narrow.fingerprint(DAY) is None
+    assert narrow.search("~首发").total == 2  # searches go on while the month waits
     update_index(store, narrow, DAY)
+    assert narrow.outdated_keys() == []
     assert narrow.search("~星河").total == 0  # 心/星 differ without ng-n
     assert narrow.search("~首发").total == 2
     narrow.close()
