@@ -394,6 +394,7 @@ def index_update(
         state = "unchanged" if count is None else f"{count} segments"
         print(f"[{n}/{len(days)}] {day}: {state}")
     print(f"index {settings.search_index}: {total} segments written, {len(days)} day(s) checked")
+    index.close()
 
 
 @index_app.command("status")
@@ -402,7 +403,7 @@ def index_status(
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Indexed days, their segment counts, and days waiting to be indexed."""
+    """Indexed days, their segment counts, the shards, and days waiting to be indexed."""
     from keywords.daily import stale_days
     from storage.warehouse import Warehouse
 
@@ -410,14 +411,26 @@ def index_status(
     index = _open_index(settings)
     days = index.indexed_days()
     stale = stale_days(Warehouse.from_settings(settings), index)
-    path = Path(settings.search_index)
-    size = path.stat().st_size if path.exists() else 0
+    outdated = set(index.outdated_keys())
+    shards = {
+        key: {
+            "file": path.name,
+            "bytes": sum(p.stat().st_size for p in index.shard(key).files()),
+            "current": key not in outdated,
+        }
+        for key, path in index.shard_files().items()
+    }
+    size = sum(shard["bytes"] for shard in shards.values())
     if as_json:
         print(
             json.dumps(
                 {
-                    "index": str(path),
+                    "index": str(index.path),
+                    "engine": index.engine,
+                    "period": index.period,
                     "bytes": size,
+                    "shards": shards,
+                    "remote_shards": index.remote,
                     "days": {d.isoformat(): n for d, n in days.items()},
                     "stale": [d.isoformat() for d in stale],
                 },
@@ -425,7 +438,15 @@ def index_status(
             )
         )
         return
-    print(f"{path}: {sum(days.values())} segments over {len(days)} day(s), {size / 1e6:.1f} MB")
+    print(
+        f"{index.path}: {sum(days.values())} segments over {len(days)} day(s), {size / 1e6:.1f} MB "
+        f"in {len(shards)} {index.period} shard(s) ({index.engine})"
+    )
+    for key, shard in shards.items():
+        state = "" if shard["current"] else "  (another version: the next update rebuilds it)"
+        print(f"  shard {key}  {shard['file']:24} {shard['bytes'] / 1e6:8.1f} MB{state}")
+    for key, url in index.remote.items():
+        print(f"  shard {key}  served by {url}")
     for day, count in days.items():
         print(
             f"  {day}  {count:>8} segments{'  (changed since: run index update)' if day in stale else ''}"
@@ -433,3 +454,33 @@ def index_status(
     for day in stale:
         if day not in days:
             print(f"  {day}  not indexed yet: run `callscope index update`")
+
+
+@index_app.command("serve")
+def index_serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8790,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Serve this machine's index shards to searches on other machines (search.remote_shards
+    there); every request must carry $CALLSCOPE_SHARD_TOKEN when it is set."""
+    import os
+
+    from keywords.remote import TOKEN_ENV, serve
+
+    settings = _settings(config, warehouse=warehouse)
+    try:
+        serve(
+            Path(settings.search_index),
+            host,
+            port,
+            os.environ.get(TOKEN_ENV) or None,
+            ready=lambda bound: print(
+                f"serving shards of {settings.search_index} on {host}:{bound}", flush=True
+            ),
+        )
+    except KeyboardInterrupt:
+        pass
+    except (CallscopeError, OSError) as exc:
+        _fail(str(exc))

@@ -293,10 +293,21 @@ class SearchSettings(_Section):
     rank_window: int = Field(
         20000, ge=100, description="relevance is ranked among the newest this many matches"
     )
-    shard_period: Literal["month", "week", "day"] = Field(
+    engine: Literal["tantivy", "sqlite"] = Field(
+        "tantivy",
+        description="full-text engine of a new index (an existing one keeps its own): tantivy, "
+        "or SQLite FTS5 (bench/search.py compares them)",
+    )
+    shard_period: Literal["year", "month", "week", "day"] = Field(
         "month",
         description="what one index shard holds (a new index; an existing one keeps its own): "
-        "month up to ~2M segments a month, week or day for busier centres",
+        "year for a small centre, month up to ~2M segments a month, week or day for busier ones",
+    )
+    remote_shards: dict[str, str] = Field(
+        default_factory=dict,
+        description="shards served by other machines (`callscope index serve`): shard key "
+        "(first day of its period, e.g. 2026-01-01) -> http://host:port; token in "
+        "$CALLSCOPE_SHARD_TOKEN",
     )
     context_segments: int = Field(1, ge=0, le=5, description="segments shown before / after a hit")
 

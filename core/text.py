@@ -81,7 +81,12 @@ def run_tokens(run: str) -> list[str]:
 
 def index_tokens(text: str) -> str:
     """The space-separated tokens the full-text index stores for `text`."""
-    return " ".join(token for run in runs(fold(text)) for token in run_tokens(run))
+    return folded_tokens(fold(text))
+
+
+def folded_tokens(folded: str) -> str:
+    """`index_tokens` of text already folded."""
+    return " ".join(token for run in runs(folded) for token in run_tokens(run))
 
 
 def units(folded: str) -> list[tuple[int, int]]:

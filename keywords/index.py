@@ -24,6 +24,7 @@ import fcntl
 import heapq
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ import pyarrow as pa
 
 from core.logs import get_logger
 from core.sounds import ALL_CONFUSIONS
+from keywords.postings import ENGINES
 from keywords.query import ParsedQuery, parse
 from keywords.shard import (
     FORMAT,
@@ -47,6 +49,7 @@ from keywords.shard import (
     date_bounds,
     day_bounds,
     diagnose,
+    matches_for,
     meta_token,
     segment_rows,
     shard_version,
@@ -72,7 +75,7 @@ logger = get_logger(__name__)
 INDEX_VERSION = FORMAT
 SORTS = ("relevance", "newest", "oldest")
 MANIFEST = "manifest.json"
-PERIODS = ("month", "week", "day")  # what one shard holds
+PERIODS = ("year", "month", "week", "day")  # what one shard holds
 TOTAL_CAP = 10_000  # totals are exact up to at least this many matches
 
 
@@ -82,6 +85,8 @@ def index_version(confusions: frozenset[str]) -> str:
 
 
 def period_start(day: dt.date, period: str) -> dt.date:
+    if period == "year":
+        return day.replace(month=1, day=1)
     if period == "month":
         return day.replace(day=1)
     if period == "week":
@@ -90,6 +95,8 @@ def period_start(day: dt.date, period: str) -> dt.date:
 
 
 def period_last(first: dt.date, period: str) -> dt.date:
+    if period == "year":
+        return first.replace(month=12, day=31)
     if period == "month":
         return (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     return first + dt.timedelta(days=6 if period == "week" else 0)
@@ -102,6 +109,8 @@ def open_index(settings, create: bool = True) -> SearchIndex:
         create,
         settings.keywords.sounds_like.confusion_set,
         settings.search.shard_period,
+        settings.search.engine,
+        settings.search.remote_shards,
     )
 
 
@@ -121,6 +130,8 @@ class SearchIndex:
         create: bool = True,
         confusions: frozenset[str] = ALL_CONFUSIONS,
         period: str = "month",
+        engine: str = "tantivy",
+        remote: dict[str, str] | None = None,
     ):
         """`confusions` are the sounds-like merges of the sound tokens and `~term` queries
         (keywords.sounds_like.confusions); a shard built with others is rebuilt."""
@@ -138,7 +149,10 @@ class SearchIndex:
         manifest = self.path / MANIFEST
         if period not in PERIODS:
             raise SearchIndexError(f"search.shard_period {period!r}: use one of {PERIODS}")
-        self.period = period  # a new index's; an existing one keeps the period it was built with
+        if engine not in ENGINES:
+            raise SearchIndexError(f"search.engine {engine!r}: use one of {ENGINES}")
+        # a new index's period and engine; an existing one keeps those it was built with
+        self.period, self.engine = period, engine
         if not manifest.exists():
             if not create:
                 raise SearchIndexError(
@@ -146,6 +160,8 @@ class SearchIndex:
                     "nightly flow keeps it up to date)"
                 )
             self._create()
+        self.remote = dict(remote or {})  # shard key -> the URL of the host that serves it
+        self._remote: dict[str, object] | None = None
         self._files: dict[str, str] = {}
         self._shards: dict[str, IndexShard] = {}
         self._stamp: tuple | None = None
@@ -176,7 +192,11 @@ class SearchIndex:
 
     def _write_manifest(self, files: dict[str, str]) -> None:
         staged = self.path / (MANIFEST + ".tmp")
-        manifest = {"period": self.period, "shards": dict(sorted(files.items()))}
+        manifest = {
+            "period": self.period,
+            "engine": self.engine,
+            "shards": dict(sorted(files.items())),
+        }
         staged.write_text(json.dumps(manifest, indent=1))
         os.replace(staged, self.path / MANIFEST)
 
@@ -190,6 +210,7 @@ class SearchIndex:
                 return
             stored = json.loads(manifest.read_text())
             files, period = stored["shards"], stored.get("period", "month")
+            engine = stored.get("engine", "sqlite")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SearchIndexError(
                 f"{manifest} cannot be read ({exc}); delete the folder {self.path} and run "
@@ -199,13 +220,15 @@ class SearchIndex:
             if files.get(key) != self._files.get(key):
                 shard.close()
                 del self._shards[key]
-        self._files, self._stamp, self.period = files, stamp, period
+        self._files, self._stamp, self.period, self.engine = files, stamp, period, engine
 
-    def _shard(self, key: str) -> IndexShard:
+    def shard(self, key: str) -> IndexShard:
         shard = self._shards.get(key)
         if shard is None:
             path = self.path / self._files[key]
-            shard = IndexShard(path, self.confusions, writable=self.writable, create=False)
+            shard = IndexShard(
+                path, self.confusions, writable=self.writable, create=False, engine=self.engine
+            )
             self._shards[key] = shard
         return shard
 
@@ -216,10 +239,11 @@ class SearchIndex:
                 self._stamp = None
                 self._refresh()
                 if key not in self._files:
-                    IndexShard(self.path / f"{key}.1.sqlite", self.confusions).close()
+                    path = self.path / f"{key}.1.sqlite"
+                    IndexShard(path, self.confusions, engine=self.engine).close()
                     self._write_manifest({**self._files, key: f"{key}.1.sqlite"})
             self._refresh()
-        shard = self._shard(key)
+        shard = self.shard(key)
         if not shard.current:
             raise SearchIndexError(
                 f"{shard.path} was built by {shard.stored_version}; run `callscope index "
@@ -245,11 +269,7 @@ class SearchIndex:
         return {key: self.path / name for key, name in sorted(self._files.items())}
 
     def size_bytes(self) -> int:
-        return sum(
-            p.stat().st_size
-            for path in self.shard_files().values()
-            for p in path.parent.glob(path.name + "*")
-        )
+        return sum(p.stat().st_size for key in self.keys() for p in self.shard(key).files())
 
     def close(self) -> None:
         for shard in self._shards.values():
@@ -259,7 +279,7 @@ class SearchIndex:
     # writing -------------------------------------------------------------------------
     def outdated_keys(self) -> list[str]:
         """Shards another index version or other confusions built."""
-        return [key for key in self.keys() if not self._shard(key).current]
+        return [key for key in self.keys() if not self.shard(key).current]
 
     @contextmanager
     def rebuilding(self, key: str) -> Iterator[IndexShard]:
@@ -270,7 +290,7 @@ class SearchIndex:
         generation = int(old.split(".")[1]) + 1 if old else 1
         path = self.path / f"{key}.{generation}.sqlite"
         _remove_files(path)
-        fresh = IndexShard(path, self.confusions)
+        fresh = IndexShard(path, self.confusions, engine=self.engine)
         try:
             yield fresh
             fresh.optimize()
@@ -291,14 +311,14 @@ class SearchIndex:
     def fingerprint(self, day: dt.date) -> str | None:
         self._refresh()
         key = self.key_of(day)
-        if key not in self._files or not self._shard(key).current:
+        if key not in self._files or not self.shard(key).current:
             return None
-        return self._shard(key).fingerprint(day)
+        return self.shard(key).fingerprint(day)
 
     def indexed_days(self) -> dict[dt.date, int]:
         days: dict[dt.date, int] = {}
         for key in self.keys():
-            days |= self._shard(key).indexed_days()
+            days |= self.shard(key).indexed_days()
         return dict(sorted(days.items()))
 
     def index_day(self, day: dt.date, segments: pa.Table, calls: pa.Table, fingerprint: str) -> int:
@@ -315,7 +335,7 @@ class SearchIndex:
         written to since their last optimize: a closed period is read, not written."""
         sealed = []
         for key in self.keys():
-            shard = self._shard(key)
+            shard = self.shard(key)
             if key < before and shard.current and not shard.sealed:
                 shard.optimize()
                 shard.mark_sealed()
@@ -324,11 +344,11 @@ class SearchIndex:
 
     def optimize(self) -> None:
         for key in self.keys():
-            self._shard(key).optimize()
+            self.shard(key).optimize()
 
     def checkpoint(self) -> None:
         for key in self.keys():
-            self._shard(key).checkpoint()
+            self.shard(key).checkpoint()
 
     # searching -----------------------------------------------------------------------
     def parse(self, query: str | ParsedQuery) -> ParsedQuery:
@@ -339,16 +359,32 @@ class SearchIndex:
         self._refresh()
         lo, hi = date_bounds(filters)
         out = []
-        for key in sorted(self._files, reverse=True):
+        remote = self._remote_shards()
+        for key in sorted(set(self._files) | set(remote), reverse=True):
             first, last = self.key_days(key)
             if day_bounds(last)[1] < lo or day_bounds(first)[0] > hi:
                 continue
-            shard = self._shard(key)
+            shard = self.shard(key) if key in self._files else remote[key]
             if shard.readable:
                 out.append(shard)
             else:
                 logger.warning("search index: %s is being rebuilt; left out of searches", key)
         return out
+
+    def _remote_shards(self) -> dict:
+        """The shards other machines serve (keys this folder has itself stay local)."""
+        if self._remote is None:
+            from keywords.remote import TOKEN_ENV, RemoteShard, remote_keys
+
+            token = os.environ.get(TOKEN_ENV) or None
+            self._remote, listed = {}, {}
+            for key, url in sorted(self.remote.items()):
+                if url not in listed:
+                    listed[url] = remote_keys(url, token)
+                if key not in listed[url]:
+                    raise SearchIndexError(f"the shard host {url} does not serve shard {key}")
+                self._remote[key] = RemoteShard(url, key, listed[url][key], token)
+        return self._remote
 
     def _per_shard(self, query, parsed: ParsedQuery, filters: SearchFilters, redacted: bool):
         """The query as each shard reads it: by the confusions its sound tokens were made
@@ -360,7 +396,7 @@ class SearchIndex:
             if confusions not in by_confusions:
                 by_confusions[confusions] = parse(query, confusions)
             chosen = by_confusions[confusions]
-            return chosen, Matches(chosen.fts, filters, redacted)
+            return chosen, matches_for(chosen, filters, redacted)
 
         return of
 
@@ -480,15 +516,16 @@ class _Query:
         return found
 
     def ranked(self, parts: list[_Part], skip: int, need: int) -> list[tuple]:
-        """The best `need` after `skip` by score, each part scoring its own best."""
+        """The best `need` after `skip` by score, each part scoring its own best; equal
+        scores in the parts' own order, so that every page agrees with the others."""
         best = []
-        for part in parts:
+        for n, part in enumerate(parts):
             rows = part.shard.page(
                 self.matches(part.shard), "score", skip + need, 0, part.lo, part.hi
             )
-            best += [(score, part.shard, rowid) for rowid, score in rows]
-        chosen = heapq.nsmallest(skip + need, best, key=lambda item: (item[0], -item[2]))
-        return [(shard, rowid, score) for score, shard, rowid in chosen[skip:]]
+            best += [(score, n, k, part.shard, rowid) for k, (rowid, score) in enumerate(rows)]
+        chosen = heapq.nsmallest(skip + need, best, key=lambda item: item[:3])
+        return [(shard, rowid, score) for score, _, _, shard, rowid in chosen[skip:]]
 
     def windowed(self, window: int, skip: int, need: int) -> list[tuple]:
         """Rank the newest `window` matches; list the older ones newest first after them."""
@@ -525,8 +562,10 @@ def index_into(
 
 
 def _remove_files(path: Path) -> None:
+    """A shard's SQLite file and its full-text folder, if any."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(path.with_suffix(".tantivy"), ignore_errors=True)
 
 
 def retire_single_file_index(settings) -> None:

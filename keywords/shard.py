@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,7 +48,8 @@ from core.errors import CallscopeError
 from core.logs import get_logger
 from core.sounds import ALL_CONFUSIONS, sounds_version
 from core.sounds import index_tokens as sound_tokens
-from core.text import TOKENIZER_VERSION, fold, index_tokens
+from core.text import TOKENIZER_VERSION, fold, folded_tokens
+from keywords.postings import Entry, Fts5Postings, Matches, PostingsError, TantivyPostings
 from keywords.query import MARK, ParsedQuery, QueryError, highlight_spans
 from privacy.redact import KINDS, redact, redact_marked
 
@@ -66,10 +68,6 @@ CREATE TABLE IF NOT EXISTS call (
     id INTEGER PRIMARY KEY, call_id TEXT, agent_id TEXT, queue TEXT, categories TEXT,
     n INTEGER, data BLOB);
 CREATE TABLE IF NOT EXISTS sentiment (id INTEGER PRIMARY KEY, value REAL);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    body, content='', tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
-CREATE VIRTUAL TABLE IF NOT EXISTS fts_private USING fts5(
-    body, content='', tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
 """
 PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
 LOW_SPACE = 64 * 1024 * 1024  # less free space than this is a full disk for an index
@@ -152,11 +150,13 @@ def shard_version(confusions: frozenset[str]) -> str:
     return f"{FORMAT}/{sounds_version(frozenset(confusions))}"
 
 
+@lru_cache(maxsize=65536)
 def meta_token(kind: str, value: str) -> str:
     return MARK + "m" + hashlib.sha1(f"{kind}\x00{value}".encode()).hexdigest()[:12]
 
 
 PERSONAL = meta_token("personal", "data")  # the filter token of segments with personal data
+PRIVATE = meta_token("spoken", "text")  # marks an entry of the spoken text (tantivy)
 
 
 def day_bounds(day: dt.date) -> tuple[int, int]:
@@ -187,37 +187,6 @@ class Segment:
     public: str | None
 
 
-@dataclass(frozen=True)
-class Matches:
-    """The segments a query matches, as SQL giving one (id, score) row per segment."""
-
-    fts: str  # the query's FTS5 expression
-    filters: SearchFilters
-    redacted: bool
-
-    def select(self, lo: int = 0, hi: int = TOP, scored: bool = False) -> tuple[str, tuple]:
-        """The SQL and its arguments, for rowids from `lo` to `hi` within the filters' dates;
-        bm25 (which costs per row) only when `scored`."""
-        meta = _meta_match(self.filters)
-        if self.redacted:
-            return self._select("fts", self.fts + meta, lo, hi, scored)
-        personal = f"({self.fts} NOT {PERSONAL})" + meta
-        public, public_args = self._select("fts", personal, lo, hi, scored)
-        private, private_args = self._select("fts_private", self.fts + meta, lo, hi, scored)
-        return f"{public} UNION ALL {private}", public_args + private_args
-
-    def _select(self, table: str, match: str, lo: int, hi: int, scored: bool) -> tuple[str, tuple]:
-        first, last = date_bounds(self.filters)
-        where, args = _sentiment_where(self.filters)
-        join = f" JOIN sentiment s ON s.id = {table}.rowid" if args else ""
-        score = f"bm25({table})" if scored else "NULL"
-        sql = (
-            f"SELECT {table}.rowid AS id, {score} AS score FROM {table}{join} "
-            f"WHERE {table} MATCH ? AND {table}.rowid BETWEEN ? AND ?{where}"
-        )
-        return sql, (match, max(lo, first), min(hi, last), *args)
-
-
 class IndexShard:
     """One SQLite file of the index. `writable` creates the tables; a reader only reads."""
 
@@ -227,6 +196,7 @@ class IndexShard:
         confusions: frozenset[str] = ALL_CONFUSIONS,
         writable: bool = True,
         create: bool = True,
+        engine: str = "tantivy",
     ):
         self.path = Path(path)
         self.confusions = frozenset(confusions)
@@ -250,12 +220,35 @@ class IndexShard:
             if writable and self.stored_version is None:
                 self.db.executemany(
                     "INSERT INTO info VALUES (?, ?)",
-                    [("version", self.version), ("confusions", json.dumps(sorted(confusions)))],
+                    [
+                        ("version", self.version),
+                        ("confusions", json.dumps(sorted(confusions))),
+                        ("engine", engine),
+                    ],
                 )
                 self.stored_version = self.version
             stored = self._info("confusions") if self.stored_version else None
+            self.engine = (self._info("engine") if self.stored_version else None) or engine
         # what its sound tokens were made with: a query reads a shard by its own confusions
         self.read_confusions = frozenset(json.loads(stored)) if stored else self.confusions
+        with self.errors():
+            self.postings = self._postings(writable)
+
+    def _postings(self, writable: bool) -> Fts5Postings | TantivyPostings:
+        if self.engine == "sqlite":
+            return Fts5Postings(self.db, writable and self.readable)
+        return TantivyPostings(self.postings_folder, writable, self.read_confusions)
+
+    @property
+    def postings_folder(self) -> Path:
+        return self.path.with_suffix(".tantivy")
+
+    def files(self) -> list[Path]:
+        """Every file of this shard on disk."""
+        base = [Path(str(self.path) + suffix) for suffix in ("", "-wal", "-shm")]
+        folder = self.postings_folder
+        inside = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        return [p for p in base if p.exists()] + inside
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -269,6 +262,25 @@ class IndexShard:
             raise SearchIndexError(diagnose(self.path, exc)) from exc
         except sqlite3.DatabaseError as exc:
             raise SearchIndexError(diagnose(self.path, exc)) from exc
+        except PostingsError as exc:
+            raise SearchIndexError(str(exc)) from exc
+        except (OSError, ValueError) as exc:  # the full-text engine's own complaints
+            if isinstance(exc, QueryError):
+                raise
+            raise SearchIndexError(self._engine_trouble(exc)) from exc
+
+    def _engine_trouble(self, exc: Exception) -> str:
+        space = _free_space(self.path)
+        low = [place for place, free in space.items() if free < LOW_SPACE]
+        if low or any(sign in str(exc) for sign in ("No space left", "File too large")):
+            where = "; ".join(f"{p} has {space[p] / 1e6:.0f} MB free" for p in (low or space))
+            return f"the disk is full ({where}): free some space and try again; " + _state(
+                self.path, _damage(self.path)
+            )
+        return (
+            f"the search index {self.postings_folder} cannot be used ({exc}); run "
+            "`callscope index update --all --rebuild` if it persists"
+        )
 
     def _info(self, key: str) -> str | None:
         try:
@@ -289,6 +301,7 @@ class IndexShard:
         return (self.stored_version or "").startswith(FORMAT + "/")
 
     def close(self) -> None:
+        self.postings.close()
         self.db.close()
 
     # writing ---------------------------------------------------------------
@@ -308,25 +321,28 @@ class IndexShard:
         """Replace the day's rows with `segments` (rowids within the day, in call order)."""
         lo, hi = day_bounds(day)
         with self.transaction():
-            self._delete_range(lo, hi)
+            old = self._delete_range(lo, hi)
             self.db.executemany("INSERT INTO call VALUES (?,?,?,?,?,?,?)", _call_rows(segments))
             self.db.executemany(
                 "INSERT INTO sentiment VALUES (?,?)",
                 [(s.rowid, s.sentiment) for s in segments if s.sentiment is not None],
             )
-            self._write_fts("INSERT INTO {0}(rowid, body) VALUES (?,?)", segments)
+            self.postings.replace(lo, hi, old, entries(segments, self.confusions))
             self.db.execute(
                 "INSERT OR REPLACE INTO indexed_day VALUES (?,?,?,?)",
                 (day.isoformat(), fingerprint, len(segments), _now()),
             )
             self.db.execute("DELETE FROM info WHERE key='sealed'")
+            self.postings.commit()
         return len(segments)
 
     def remove_day(self, day: dt.date) -> None:
+        lo, hi = day_bounds(day)
         with self.transaction():
-            self._delete_range(*day_bounds(day))
+            self.postings.replace(lo, hi, self._delete_range(lo, hi), [])
             self.db.execute("DELETE FROM indexed_day WHERE day=?", (day.isoformat(),))
             self.db.execute("DELETE FROM info WHERE key='sealed'")
+            self.postings.commit()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -337,27 +353,24 @@ class IndexShard:
                 yield
                 self.db.execute("COMMIT")
             except BaseException:
+                self.postings.abort()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
 
-    def _delete_range(self, lo: int, hi: int) -> None:
-        rows = self.db.execute(
-            "SELECT * FROM call WHERE id BETWEEN ? AND ? ORDER BY id", (lo, hi)
-        ).fetchall()
-        if not rows:
-            return
-        old = [segment for row in rows for segment in _call_segments(row)]
-        # a contentless FTS row is deleted by giving back exactly the tokens it was given
-        self._write_fts("INSERT INTO {0}({0}, rowid, body) VALUES ('delete', ?, ?)", old)
+    def _delete_range(self, lo: int, hi: int) -> list[Entry]:
+        """Delete the stored calls of rowids `lo`..`hi`; their full-text entries where the
+        engine needs them given back (FTS5)."""
+        old: list[Entry] = []
+        if self.engine == "sqlite":
+            rows = self.db.execute(
+                "SELECT * FROM call WHERE id BETWEEN ? AND ? ORDER BY id", (lo, hi)
+            ).fetchall()
+            segments = [segment for row in rows for segment in _call_segments(row)]
+            old = entries(segments, self.confusions)
         for table in ("call", "sentiment"):
             self.db.execute(f"DELETE FROM {table} WHERE id BETWEEN ? AND ?", (lo, hi))
-
-    def _write_fts(self, sql: str, segments: list[Segment]) -> None:
-        """Run `sql` (a statement on table {0}) with the FTS rows of `segments`."""
-        public, private = fts_rows(segments, self.confusions)
-        self.db.executemany(sql.format("fts"), public)
-        self.db.executemany(sql.format("fts_private"), private)
+        return old
 
     @property
     def sealed(self) -> bool:
@@ -372,8 +385,7 @@ class IndexShard:
 
     def optimize(self) -> None:
         with self.errors():
-            for table in ("fts", "fts_private"):
-                self.db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+            self.postings.optimize()
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -383,31 +395,21 @@ class IndexShard:
     # reading -----------------------------------------------------------------
     def count(self, matches: Matches, cap: int | None = None, lo: int = 0, hi: int = TOP) -> int:
         """How many segments match (of rowids `lo`..`hi`), counting no further than `cap`."""
-        sql, args = matches.select(lo, hi)
-        limit = "" if cap is None else f" LIMIT {int(cap)}"
         with self.errors():
-            return self.db.execute(f"SELECT count(*) FROM ({sql}{limit})", args).fetchone()[0]
+            return self.postings.count(matches, cap, lo, hi)
 
     def page(
         self, matches: Matches, order: str, limit: int, offset: int = 0, lo: int = 0, hi: int = TOP
     ) -> list[tuple[int, float | None]]:
-        """(rowid, bm25) of matches by `order` ('score', 'id DESC' or 'id'); equal scores
-        newest first."""
-        sql, args = matches.select(lo, hi, scored=order == "score")
-        by = "score, id DESC" if order == "score" else order
+        """(rowid, score: lower is better) of matches by `order` ('score', 'id DESC' or
+        'id'), in an order that is the same for every `limit`."""
         with self.errors():
-            return self.db.execute(
-                f"{sql} ORDER BY {by} LIMIT ? OFFSET ?", (*args, limit, offset)
-            ).fetchall()
+            return self.postings.page(matches, order, limit, offset, lo, hi)
 
     def day_counts(self, matches: Matches) -> dict[int, int]:
         """Matches per day number."""
-        sql, args = matches.select()
         with self.errors():
-            rows = self.db.execute(
-                f"SELECT id >> {DAY_SHIFT} AS day, count(*) FROM ({sql}) GROUP BY day", args
-            ).fetchall()
-        return dict(rows)
+            return self.postings.day_counts(matches)
 
     def hits(
         self,
@@ -551,25 +553,75 @@ def segment_rows(segments: pa.Table, calls: pa.Table, first_id: int) -> list[Seg
     return out
 
 
-def fts_rows(
-    segments: list[Segment], confusions: frozenset[str]
-) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-    """(rowid, body) of the public and the private FTS table for `segments`."""
-    public, private = [], []
+def entries(segments: list[Segment], confusions: frozenset[str]) -> list[Entry]:
+    """The full-text entries of `segments`: the public text of each, and the spoken text of
+    those with personal data."""
+    texts = []
+    for seg in segments:
+        texts.append(_searchable(seg.text if seg.public is None else seg.public))
+        if seg.public is not None:
+            texts.append(seg.text)
+    worked = iter(all_words(texts, confusions))
+    out = []
     for seg in segments:
         meta = _meta(seg, personal=seg.public is not None)
-        shown = seg.text if seg.public is None else seg.public
-        public.append((seg.rowid, body(_searchable(shown), meta, confusions)))
+        out.append(_entry(seg, next(worked), meta, private=False))
         if seg.public is not None:
-            private.append((seg.rowid, body(seg.text, meta, confusions)))
-    return public, private
+            out.append(_entry(seg, next(worked), meta, private=True))
+    return out
 
 
-def body(text: str, meta: str, confusions: frozenset[str]) -> str:
-    """The words, the sounds and the filter tokens of a segment, as the index stores them."""
-    sounds = sound_tokens(fold(text), confusions)
+PARALLEL_FROM = 100_000  # texts in one go before their words are worked out in processes
+
+
+def all_words(texts: list[str], confusions: frozenset[str]) -> list[str]:
+    """`words` of each text; a busy night's worth split over worker processes, one a core
+    (each started as `python -m keywords.words`: nothing of the caller's runs again)."""
+    workers = min(4, os.cpu_count() or 1)
+    if len(texts) < PARALLEL_FROM or workers < 2:
+        return [words(text, confusions) for text in texts]
+    import pickle
+    import subprocess
+    import sys
+
+    size = -(-len(texts) // workers)
+    chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "keywords.words"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in chunks
+    ]
+    for proc, chunk in zip(procs, chunks, strict=True):
+        pickle.dump((chunk, confusions), proc.stdin)
+        proc.stdin.close()
+    out = []
+    for proc in procs:
+        out += pickle.load(proc.stdout)
+        if proc.wait() != 0:
+            raise SearchIndexError("a worker working out index words failed; see its error above")
+    return out
+
+
+def _entry(seg: Segment, text_words: str, meta: str, private: bool) -> Entry:
+    return Entry(seg.rowid, text_words, meta, private, seg.sentiment, PRIVATE, PERSONAL)
+
+
+def words(text: str, confusions: frozenset[str]) -> str:
+    """The words and the marked sounds of a segment's text, as the index stores them."""
+    folded = fold(text)
+    sounds = sound_tokens(folded, confusions)
     marked = MARK + sounds.replace(" ", " " + MARK) if sounds else ""
-    return f"{index_tokens(text)} {marked} {meta}"
+    return f"{folded_tokens(folded)} {marked}"
+
+
+def matches_for(parsed: ParsedQuery, filters: SearchFilters, redacted: bool) -> Matches:
+    """What a query with these filters matches, for either engine."""
+    first, last = date_bounds(filters)
+    return Matches(
+        parsed.fts, parsed.tree, filters, redacted, PERSONAL, PRIVATE, _meta_groups(filters),
+        first, last, parsed.text,
+    )  # fmt: skip
 
 
 def _meta(seg: Segment, personal: bool = False) -> str:
@@ -588,20 +640,9 @@ def date_bounds(filters: SearchFilters) -> tuple[int, int]:
     return lo, hi
 
 
-def _sentiment_where(filters: SearchFilters) -> tuple[str, tuple]:
-    clauses, args = [], []
-    if filters.sentiment_min is not None:
-        clauses.append(" AND s.value >= ?")
-        args.append(filters.sentiment_min)
-    if filters.sentiment_max is not None:
-        clauses.append(" AND s.value <= ?")
-        args.append(filters.sentiment_max)
-    return "".join(clauses), tuple(args)
-
-
-def _meta_match(filters: SearchFilters) -> str:
-    groups = [
-        [meta_token(kind, value) for value in values]
+def _meta_groups(filters: SearchFilters) -> tuple[tuple[str, ...], ...]:
+    return tuple(
+        tuple(meta_token(kind, value) for value in values)
         for kind, values in (
             ("agent", filters.agents),
             ("queue", filters.queues),
@@ -609,8 +650,7 @@ def _meta_match(filters: SearchFilters) -> str:
             ("category", filters.categories),
         )
         if values
-    ]
-    return "".join(f" AND ({' OR '.join(group)})" for group in groups)
+    )
 
 
 def _public_hit(shown: str, patterns: list) -> tuple[str, list[tuple[int, int]]]:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from callscope.cli import app
 from keywords.daily import apply_categories, stale_days, update_index
 from keywords.index import SearchFilters, SearchIndex, SearchIndexError
+from keywords.postings import ENGINES
 from keywords.rules import load_rules
 from storage.warehouse import Warehouse
 
@@ -94,9 +95,10 @@ def store(tmp_path):
     return store
 
 
-@pytest.fixture
-def index(store, tmp_path):
-    index = SearchIndex(tmp_path / "warehouse" / "search")
+@pytest.fixture(params=ENGINES)
+def index(store, tmp_path, request):
+    """The index over DAY1, in each full-text engine."""
+    index = SearchIndex(tmp_path / "warehouse" / "search", engine=request.param)
     update_index(store, index, DAY1)
     yield index
     index.close()

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from keywords.daily import update_index
 from keywords.index import SearchIndex, SearchIndexError
+from keywords.postings import ENGINES
 from keywords.query import QueryError, parse
 from tests.test_search import DAY1, cli_config, put_day, run_cli, store  # noqa: F401
 from tests.test_web_api import SECRET, csrf, sign_in
@@ -40,10 +41,10 @@ CALLS_WITH_NUMBERS = {
 }
 
 
-@pytest.fixture
-def numbers_index(store, tmp_path):  # noqa: F811
+@pytest.fixture(params=ENGINES)
+def numbers_index(store, tmp_path, request):  # noqa: F811
     put_day(store, DAY2, CALLS_WITH_NUMBERS)
-    index = SearchIndex(tmp_path / "numbers")
+    index = SearchIndex(tmp_path / "numbers", engine=request.param)
     update_index(store, index, DAY2)
     yield index
     index.close()

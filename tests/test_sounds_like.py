@@ -16,6 +16,7 @@ from core.config import SoundsLikeSettings
 from keywords.categorize import categorize_call, categorize_day
 from keywords.daily import update_index
 from keywords.index import SearchIndex
+from keywords.postings import ENGINES
 from keywords.query import QueryError, parse
 from keywords.rules import RuleError, RuleSet, load_rules
 from storage.schemas import KEYWORD_HITS
@@ -161,9 +162,9 @@ def store(tmp_path):
     return store
 
 
-@pytest.fixture
-def index(store, tmp_path):
-    index = SearchIndex(tmp_path / "warehouse" / "search")
+@pytest.fixture(params=ENGINES)
+def index(store, tmp_path, request):
+    index = SearchIndex(tmp_path / "warehouse" / "search", engine=request.param)
     update_index(store, index, DAY)
     yield index
     index.close()
