@@ -102,7 +102,7 @@ def search(store: Warehouse, days: list[dt.date], day_truths: dict, settings) ->
     }
     with tempfile.TemporaryDirectory(prefix="callscope-sounds-bench-") as tmp:
         index = SearchIndex(
-            Path(tmp) / "search.sqlite", confusions=settings.keywords.sounds_like.confusion_set
+            Path(tmp) / "search", confusions=settings.keywords.sounds_like.confusion_set
         )
         for day in days:
             update_index(store, index, day)

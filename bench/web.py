@@ -307,13 +307,13 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         try:
             warehouse = build(root, args.segments)
-            indexed = SearchIndex(warehouse / "search.sqlite", create=False).indexed_days()
+            indexed = SearchIndex(warehouse / "search", create=False).indexed_days()
             label = f"{sum(indexed.values()):,} segments over {len(indexed)} days"
             run(warehouse, args.requests, label)
         finally:
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)
-    if (args.demo / "calls").is_dir() and (args.demo / "search.sqlite").is_file():
+    if (args.demo / "calls").is_dir() and (args.demo / "search").is_dir():
         run(args.demo, args.requests, f"demo warehouse {args.demo}")
     else:
         print(f"\ndemo warehouse: skipped ({args.demo} has no calls or index; run `make demo`)")

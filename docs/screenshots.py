@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from selenium import webdriver  # noqa: F401
     except ImportError:
         return _error("selenium is not installed in this environment (pip install selenium)")
-    if not (args.warehouse / "calls").is_dir() or not (args.warehouse / "search.sqlite").is_file():
+    if not (args.warehouse / "calls").is_dir() or not (args.warehouse / "search").is_dir():
         return _error(f"no demo warehouse at {args.warehouse}: run `make demo` first")
 
     sys.path.insert(0, str(ROOT))  # web/ and callscope/ when the project is not installed

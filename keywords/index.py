@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,6 +462,8 @@ class _Query:
     def __init__(self, per_shard, shards: list[IndexShard], cap: int):
         self.per_shard = per_shard
         self.shards = shards
+        for shard in shards:  # parsed once per confusions, before any shard is asked at once
+            per_shard(shard)
         self.cap = cap
         self._counts: dict[tuple[int, int, int], tuple[int, int]] = {}  # part -> (count, cap)
 
@@ -484,13 +487,19 @@ class _Query:
         return value, value < cap
 
     def total(self) -> tuple[int, bool]:
-        """Matches counted newest first up to the cap; True when more may lie beyond."""
+        """Matches counted newest first up to the cap; True when more may lie beyond. The
+        newest shard first (a common word stops there), then the others at once."""
+        parts = self.newest()
+        if not parts:
+            return 0, False
+        counted = [self.count(parts[0], self.cap)]
+        if counted[0][0] < self.cap:
+            counted += _fan_out(lambda part: self.count(part, self.cap), parts[1:])
         seen = 0
-        for n, part in enumerate(self.newest()):
-            value, whole = self.count(part, self.cap - seen)
+        for n, (value, whole) in enumerate(counted):
             seen += value
             if seen >= self.cap:
-                return seen, not whole or n < len(self.shards) - 1
+                return self.cap, seen > self.cap or not whole or n < len(parts) - 1
         return seen, False
 
     def newest(self) -> list[_Part]:
@@ -518,12 +527,17 @@ class _Query:
     def ranked(self, parts: list[_Part], skip: int, need: int) -> list[tuple]:
         """The best `need` after `skip` by score, each part scoring its own best; equal
         scores in the parts' own order, so that every page agrees with the others."""
-        best = []
-        for n, part in enumerate(parts):
-            rows = part.shard.page(
+        pages = _fan_out(
+            lambda part: part.shard.page(
                 self.matches(part.shard), "score", skip + need, 0, part.lo, part.hi
-            )
-            best += [(score, n, k, part.shard, rowid) for k, (rowid, score) in enumerate(rows)]
+            ),
+            parts,
+        )
+        best = [
+            (score, n, k, part.shard, rowid)
+            for n, (part, rows) in enumerate(zip(parts, pages, strict=True))
+            for k, (rowid, score) in enumerate(rows)
+        ]
         chosen = heapq.nsmallest(skip + need, best, key=lambda item: item[:3])
         return [(shard, rowid, score) for score, _, _, shard, rowid in chosen[skip:]]
 
@@ -548,6 +562,16 @@ class _Query:
         if len(found) < need:
             found += self.walk(older, max(0, skip - window), need - len(found))
         return found
+
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="callscope-shards")
+
+
+def _fan_out(ask, parts: list[_Part]) -> list:
+    """`ask` of every part, the parts at once (engines and shard hosts answer in parallel)."""
+    if len(parts) <= 1:
+        return [ask(part) for part in parts]
+    return list(_POOL.map(ask, parts))
 
 
 def index_into(

@@ -188,3 +188,16 @@ def test_a_shard_host_without_the_token_or_away_is_named(store, tmp_path, shard_
     away = {keys[0]: "http://127.0.0.1:9"}
     with pytest.raises(SearchIndexError, match="cannot be reached"):
         SearchIndex(local.path, create=False, remote=away).search("退款")
+
+
+def test_the_single_file_index_of_an_earlier_version_is_replaced_on_the_next_night(store):
+    from callscope.steps import DayRunner
+    from core.config import load_config
+
+    old = store.root / "search.sqlite"
+    old.write_bytes(b"SQLite format 3\x00" + bytes(4096))
+    settings = load_config(None, warehouse=store.root)
+    DayRunner(store, DAYS[-1], settings).run(only=("index",))
+    index = SearchIndex(settings.search_index, create=False)
+    assert set(index.indexed_days()) == set(DAYS)  # every day, not only the night's own
+    assert not old.exists() and index.search("退款").total > 0
