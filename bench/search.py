@@ -1,17 +1,23 @@
 """Transcript search at scale, and the precision / recall of the category rules.
 
     python bench/search.py [--segments 1000000] [--night-calls 50000] [--eval DIR] [--keep DIR]
+                           [--curve 2500000,5000000,10000000] [--compare-at 2500000]
 
 - Corpus: synthetic calls drawn from real complaint text. Each call is one dialogue of
   ../shared/eval/text (Chinese telecom / retail helpdesk dialogues from Weibo), one segment per
   sentence, customer and agent turns as speakers, with random agents (300), queues (6) and
-  days. Calls are written to a real Parquet warehouse and indexed through the same code as the
-  nightly flow (keywords/daily.py: update_index), day by day, until the index holds
-  --segments segments.
-- Reported: index build time and rate, size on disk; p50 / p95 latency of single terms,
-  phrases, boolean queries, sounds-like terms (`~退款`) and filtered queries (each query run 5 times, first page of 20,
-  ranked by relevance, including the hit rows, highlights and context); an incremental night
-  of --night-calls calls (categories applied, then the day indexed) on top of the full index.
+  days, 7,000 calls a day. Calls are written to a real Parquet warehouse (with the night's
+  redaction and the categories the rules give each dialogue) and indexed through the nightly
+  flow's index step, day by day, until the index holds --segments segments.
+- Reported at each point of --curve and at the end: index build rate, shards, size on disk;
+  p50 / p95 latency of single terms, phrases, boolean queries, sounds-like terms (`~退款`),
+  single terms over the newest 30 days and filtered queries (each query run 5 times, first
+  page of 20 ranked by relevance, with the hit rows, highlights and context), against the
+  targets; the curve of those p95 as history grows.
+- --compare-at N: once N segments are built, the other full-text engine (search.engine) is
+  built over the same days by the same code and both answer the same queries.
+- An incremental night of --night-calls calls on top (the categories step, then the index
+  step).
 - Category rules: precision / recall per category and complaint-class accuracy on 320 of the
   dialogues labelled by hand for this project (bench/data/stc3_category_labels.jsonl: the
   labelling guide is bench/data/category_labelling_guide.md). The rules were written first,
@@ -322,20 +328,14 @@ def bench_index(
         corpus.grow(target)
         if compare_at is not None and compared is None and corpus.written >= compare_at:
             compared = compare_engines(corpus, root)
-        sets = query_sets(corpus.days[0], corpus.days[-1])
-        row = {name: time_queries(index, sets[name])[0][1] for name in CURVE_SETS}
-        points.append((corpus.written, len(index.keys()), row))
+        size = index.size_bytes()
         print(
-            f"  at {corpus.written:,} segments: "
-            + ", ".join(f"{k} p95 {v:.1f} ms" for k, v in row.items()),
-            flush=True,
+            f"\nindex at {corpus.written:,} segments: built in {corpus.build_s:.1f} s "
+            f"({corpus.written / corpus.build_s:,.0f}/s), {len(index.keys())} shards; "
+            f"{size / 1e6:.0f} MB on disk ({size / corpus.written:.0f} bytes per segment)"
         )
-    size = index.size_bytes()
-    print(
-        f"\nindex build: {corpus.written:,} segments in {corpus.build_s:.1f} s "
-        f"({corpus.written / corpus.build_s:,.0f}/s), {len(index.keys())} shards; "
-        f"{size / 1e6:.0f} MB on disk ({size / corpus.written:.0f} bytes per segment)"
-    )
+        results = print_query_table(index, corpus)
+        points.append((corpus.written, len(index.keys()), results))
     if len(points) > 1:
         print(
             f"\n{'segments':>12} {'shards':>6} "
@@ -346,17 +346,25 @@ def bench_index(
                 f"{written:>12,} {shards:>6} "
                 + " ".join(f"{row[name]:>26.1f} ms" for name in CURVE_SETS)
             )
-        first, last = (
-            points[0][2]["single term, newest 30 days"],
-            points[-1][2]["single term, newest 30 days"],
-        )
+        first = points[0][2]["single term, newest 30 days"]
+        last = points[-1][2]["single term, newest 30 days"]
         print(
             f"newest-30-days p95 from {points[0][0]:,} to {points[-1][0]:,} segments: "
             f"{first:.1f} -> {last:.1f} ms ({last / first:.2f}x for "
             f"{points[-1][0] / points[0][0]:.1f}x the history)"
         )
+    if compared:
+        print_comparison(compared)
+    bench_night(corpus, night_calls)
+    index.close()
+    if keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_query_table(index, corpus: Corpus) -> dict[str, float]:
+    """p50 / p95 of every query set, and the targets; returns p95 by set."""
     sets = query_sets(corpus.days[0], corpus.days[-1])
-    print(f"\n{'queries':32} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'median matches':>15}")
+    print(f"{'queries':32} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'median matches':>15}")
     results = {}
     for name, queries in sets.items():
         (p50, p95), matches = time_queries(index, queries)
@@ -368,12 +376,7 @@ def bench_index(
             f"target p95 <= {target} ms for {name} at {corpus.written:,} segments: "
             f"{got:.1f} ms -> {'met' if got <= target else 'NOT met'} ({got / target:.2f} of it)"
         )
-    if compared:
-        print_comparison(compared)
-    bench_night(corpus, night_calls)
-    index.close()
-    if keep is None:
-        shutil.rmtree(root, ignore_errors=True)
+    return results
 
 
 def compare_engines(corpus: Corpus, root: Path) -> dict:

@@ -97,7 +97,7 @@ def update_index(
             index.remove_day(day)
             logger.info("search index: %s removed (no longer in the warehouse)", day)
         return None
-    if index.key_of(day) in index.outdated_keys():
+    if index.outdated(index.key_of(day)):
         return rebuild_shard(store, index, index.key_of(day))
     if not force and index.fingerprint(day) == fingerprint:
         return None

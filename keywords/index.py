@@ -278,6 +278,10 @@ class SearchIndex:
         self._shards.clear()
 
     # writing -------------------------------------------------------------------------
+    def outdated(self, key: str) -> bool:
+        """Whether shard `key` exists and another index version or other confusions built it."""
+        return key in self.keys() and not self.shard(key).current
+
     def outdated_keys(self) -> list[str]:
         """Shards another index version or other confusions built."""
         return [key for key in self.keys() if not self.shard(key).current]
@@ -335,9 +339,9 @@ class SearchIndex:
         """Optimize (merge into one b-tree each) the shards before `before` (a key) that were
         written to since their last optimize: a closed period is read, not written."""
         sealed = []
-        for key in self.keys():
+        for key in [key for key in self.keys() if key < before][-2:]:  # the latest closed
             shard = self.shard(key)
-            if key < before and shard.current and not shard.sealed:
+            if shard.current and not shard.sealed:
                 shard.optimize()
                 shard.mark_sealed()
                 sealed.append(key)
