@@ -44,6 +44,7 @@ class Entry:
     private: bool
     sentiment: float | None
     private_token: str
+    personal_token: str
 
     @property
     def fts5_body(self) -> str:  # the private table is apart
@@ -55,8 +56,6 @@ class Entry:
             return f"{self.words} {self.meta}"
         meta = " ".join(t for t in self.meta.split() if t != self.personal_token)
         return f"{self.words} {meta} {self.private_token}"
-
-    personal_token: str = ""
 
 
 @dataclass(frozen=True)

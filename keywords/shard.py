@@ -123,10 +123,6 @@ class SearchResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    @property
-    def total_text(self) -> str:
-        return f"{self.total:,}+" if self.total_is_lower_bound else f"{self.total:,}"
-
     def redacted(self) -> SearchResult:
         """This page of a full search with personal data replaced in the hits and their context;
         a hit whose every match lies inside personal data is left out. Its total still counts
@@ -453,15 +449,10 @@ def _hit(
     hit_s = seg.start_s
     if spans:
         hit_s += (seg.end_s - seg.start_s) * (spans[0][0] / max(len(text), 1))
+    shared = ("call_id", "agent_id", "queue", "speaker", "idx", "start_s", "end_s")
     return SearchHit(
-        call_id=seg.call_id,
+        **{name: getattr(seg, name) for name in shared},
         date=row_day(seg.rowid).isoformat(),
-        agent_id=seg.agent_id,
-        queue=seg.queue,
-        speaker=seg.speaker,
-        idx=seg.idx,
-        start_s=seg.start_s,
-        end_s=seg.end_s,
         hit_s=round(hit_s, 2),
         text=text,
         highlights=spans,
