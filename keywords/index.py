@@ -52,6 +52,7 @@ from keywords.shard import (
     diagnose,
     matches_for,
     meta_token,
+    postings_folder,
     segment_rows,
     shard_version,
 )
@@ -201,6 +202,18 @@ class SearchIndex:
         staged.write_text(json.dumps(manifest, indent=1))
         os.replace(staged, self.path / MANIFEST)
 
+    def _serve(self, key: str, name: str, new: bool = False) -> None:
+        """Name `name` in the manifest as the file of shard `key`; `new`: create it first,
+        unless another process has made the shard meanwhile."""
+        with self._manifest_lock():
+            self._stamp = None
+            self._refresh()
+            if not (new and key in self._files):
+                if new:
+                    IndexShard(self.path / name, self.confusions, engine=self.engine).close()
+                self._write_manifest({**self._files, key: name})
+        self._refresh()
+
     def _refresh(self) -> None:
         """Follow the manifest: open shards lazily, close those it no longer names."""
         manifest = self.path / MANIFEST
@@ -210,8 +223,7 @@ class SearchIndex:
             if stamp == self._stamp:
                 return
             stored = json.loads(manifest.read_text())
-            files, period = stored["shards"], stored.get("period", "month")
-            engine = stored.get("engine", "sqlite")
+            files, period, engine = stored["shards"], stored["period"], stored["engine"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SearchIndexError(
                 f"{manifest} cannot be read ({exc}); delete the folder {self.path} and run "
@@ -236,19 +248,12 @@ class SearchIndex:
     def _writable_shard(self, key: str) -> IndexShard:
         self._refresh()
         if key not in self._files:
-            with self._manifest_lock():
-                self._stamp = None
-                self._refresh()
-                if key not in self._files:
-                    path = self.path / f"{key}.1.sqlite"
-                    IndexShard(path, self.confusions, engine=self.engine).close()
-                    self._write_manifest({**self._files, key: f"{key}.1.sqlite"})
-            self._refresh()
+            self._serve(key, f"{key}.1.sqlite", new=True)
         shard = self.shard(key)
         if not shard.current:
             raise SearchIndexError(
                 f"{shard.path} was built by {shard.stored_version}; run `callscope index "
-                "update` to rebuild that key for this version"
+                "update` to rebuild that shard for this version"
             )
         return shard
 
@@ -304,11 +309,7 @@ class SearchIndex:
             _remove_files(path)
             raise
         fresh.close()
-        with self._manifest_lock():
-            self._stamp = None
-            self._refresh()
-            self._write_manifest({**self._files, key: path.name})
-        self._refresh()
+        self._serve(key, path.name)
         if old:
             _remove_files(self.path / old)
         logger.info("search index: %s rebuilt into %s", key, path.name)
@@ -391,19 +392,20 @@ class SearchIndex:
                 self._remote[key] = RemoteShard(url, key, listed[url][key], token)
         return self._remote
 
-    def _per_shard(self, query, parsed: ParsedQuery, filters: SearchFilters, redacted: bool):
-        """The query as each shard reads it: by the confusions its sound tokens were made
-        with (a shard waiting to be rebuilt for others still answers `~term` right)."""
+    def _plans(
+        self, query, parsed: ParsedQuery, shards: list, filters: SearchFilters, redacted: bool
+    ) -> dict[int, tuple[ParsedQuery, Matches]]:
+        """The query as each shard reads it (by id): by the confusions its sound tokens were
+        made with (a shard waiting to be rebuilt for others still answers `~term` right)."""
         by_confusions = {self.confusions: parsed}
-
-        def of(shard: IndexShard) -> tuple[ParsedQuery, Matches]:
+        plans = {}
+        for shard in shards:
             confusions = shard.read_confusions if isinstance(query, str) else self.confusions
             if confusions not in by_confusions:
                 by_confusions[confusions] = parse(query, confusions)
             chosen = by_confusions[confusions]
-            return chosen, matches_for(chosen, filters, redacted)
-
-        return of
+            plans[id(shard)] = chosen, matches_for(chosen, filters, redacted)
+        return plans
 
     def search(
         self,
@@ -424,9 +426,10 @@ class SearchIndex:
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {SORTS}")
         filters = filters or SearchFilters()
+        shards = self._reading(filters)
         query_plan = _Query(
-            self._per_shard(query, parsed, filters, redacted),
-            self._reading(filters),
+            self._plans(query, parsed, shards, filters, redacted),
+            shards,
             cap=max(total_cap, rank_window, offset + limit),
         )
         total, more = query_plan.total()
@@ -439,11 +442,7 @@ class SearchIndex:
             found, ranked_among = query_plan.ranked(query_plan.newest(), offset, limit), total
         else:
             found, ranked_among = query_plan.windowed(rank_window, offset, limit), rank_window
-        hits = [
-            hit
-            for shard, rowid, score in found
-            for hit in shard.hits([(rowid, score)], query_plan.parsed(shard), context, redacted)
-        ]
+        hits = query_plan.hits(found, context, redacted)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(parsed.text, total, ranked_among, offset, limit, sort, hits, took, more)
 
@@ -452,10 +451,11 @@ class SearchIndex:
     ) -> dict[dt.date, int]:
         """How many segments match on each day (days without a match left out)."""
         filters = filters or SearchFilters()
-        per_shard = self._per_shard(query, self.parse(query), filters, redacted)
+        shards = self._reading(filters)
+        plans = self._plans(query, self.parse(query), shards, filters, redacted)
         counts: dict[int, int] = {}
-        for shard in self._reading(filters):
-            counts |= shard.day_counts(per_shard(shard)[1])
+        for shard in shards:
+            counts |= shard.day_counts(plans[id(shard)][1])
         epoch = dt.date(1970, 1, 1)
         return {epoch + dt.timedelta(days=day): n for day, n in sorted(counts.items())}
 
@@ -463,19 +463,17 @@ class SearchIndex:
 class _Query:
     """One query over the shards it reads (newest first): counts, kept as they are learnt."""
 
-    def __init__(self, per_shard, shards: list[IndexShard], cap: int):
-        self.per_shard = per_shard
+    def __init__(self, plans: dict, shards: list[IndexShard], cap: int):
+        self.plans = plans  # id(shard) -> (parsed query, matches)
         self.shards = shards
-        for shard in shards:  # parsed once per confusions, before any shard is asked at once
-            per_shard(shard)
         self.cap = cap
         self._counts: dict[tuple[int, int, int], tuple[int, int]] = {}  # part -> (count, cap)
 
     def matches(self, shard: IndexShard) -> Matches:
-        return self.per_shard(shard)[1]
+        return self.plans[id(shard)][1]
 
     def parsed(self, shard: IndexShard) -> ParsedQuery:
-        return self.per_shard(shard)[0]
+        return self.plans[id(shard)][0]
 
     def count(self, part: _Part, cap: int) -> tuple[int, bool]:
         """Matches in `part`, counted up to `cap`; and whether that is all of them."""
@@ -545,6 +543,20 @@ class _Query:
         chosen = heapq.nsmallest(skip + need, best, key=lambda item: item[:3])
         return [(shard, rowid, score) for score, _, _, shard, rowid in chosen[skip:]]
 
+    def hits(self, found: list[tuple], context: int, redacted: bool) -> list[SearchHit]:
+        """The hits of `found` (shard, rowid, score) in its order, one call to each shard."""
+        by_shard: dict[int, list[int]] = {}
+        for n, (shard, _, _) in enumerate(found):
+            by_shard.setdefault(id(shard), []).append(n)
+        out: list[SearchHit | None] = [None] * len(found)
+        for places in by_shard.values():
+            shard = found[places[0]][0]
+            rows = [found[n][1:] for n in places]
+            got = shard.hits(rows, self.parsed(shard), context, redacted)
+            for n, hit in zip(places, got, strict=True):
+                out[n] = hit
+        return [hit for hit in out if hit is not None]
+
     def windowed(self, window: int, skip: int, need: int) -> list[tuple]:
         """Rank the newest `window` matches; list the older ones newest first after them."""
         inside, older, seen = [], [], 0
@@ -593,7 +605,7 @@ def _remove_files(path: Path) -> None:
     """A shard's SQLite file and its full-text folder, if any."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    shutil.rmtree(path.with_suffix(".tantivy"), ignore_errors=True)
+    shutil.rmtree(postings_folder(path), ignore_errors=True)
 
 
 def retire_single_file_index(settings) -> None:

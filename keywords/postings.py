@@ -1,11 +1,11 @@
 """The full-text part of an index shard, in one of two engines chosen by measurement
-(`bench/search.py`, README "Search at scale"):
+(`bench/search.py`, README "Search at a year's scale"):
 
 - `TantivyPostings`: Tantivy (the `tantivy` package, an embedded Rust engine), a folder
   beside the shard's SQLite file. The default.
 - `Fts5Postings`: SQLite FTS5 tables inside the shard's file.
 
-Both index the same tokens (keywords/shard.py `body`) and answer the same `Matches`: the parsed
+Both index the same tokens (keywords/shard.py `words` and the filter tokens) and answer the same `Matches`: the parsed
 query, the filters, and whether personal data is left out. The public text of a segment with
 personal data and its spoken text are two entries: a redacted search reads the public ones
 only, a full search the public ones without personal data plus the spoken ones.
@@ -13,9 +13,11 @@ only, a full search the public ones without personal data plus the spoken ones.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from core.errors import CallscopeError
@@ -27,6 +29,16 @@ TOP = 1 << 62
 DAY_SHIFT = 32
 ENGINES = ("tantivy", "sqlite")
 WRITER_WAIT_S = 60.0
+
+
+@lru_cache(maxsize=65536)
+def meta_token(kind: str, value: str) -> str:
+    """A filter token: marked, so that no word typed or spoken is one."""
+    return MARK + "m" + hashlib.sha1(f"{kind}\x00{value}".encode()).hexdigest()[:12]
+
+
+PERSONAL = meta_token("personal", "data")  # the filter token of segments with personal data
+PRIVATE = meta_token("spoken", "text")  # marks an entry of the spoken text (tantivy)
 
 
 class PostingsError(CallscopeError):
@@ -43,8 +55,6 @@ class Entry:
     meta: str  # the filter tokens (with the personal-data token where the segment has some)
     private: bool
     sentiment: float | None
-    private_token: str
-    personal_token: str
 
     @property
     def fts5_body(self) -> str:  # the private table is apart
@@ -54,8 +64,8 @@ class Entry:
     def tantivy_body(self) -> str:  # one index: the spoken entry marked, not personal-marked
         if not self.private:
             return f"{self.words} {self.meta}"
-        meta = " ".join(t for t in self.meta.split() if t != self.personal_token)
-        return f"{self.words} {meta} {self.private_token}"
+        meta = " ".join(t for t in self.meta.split() if t != PERSONAL)
+        return f"{self.words} {meta} {PRIVATE}"
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,6 @@ class Matches:
     tree: object
     filters: object  # SearchFilters
     redacted: bool
-    personal: str  # the filter token of a public entry whose segment has personal data
-    private: str  # the token of a spoken-text entry
     meta: tuple[tuple[str, ...], ...]  # filter token groups: one of each group must be there
     first: int  # rowids within the filters' dates
     last: int
@@ -136,7 +144,7 @@ class Fts5Postings:
         meta = "".join(f" AND ({' OR '.join(group)})" for group in matches.meta)
         if matches.redacted:
             return self._one("fts", matches.fts + meta, matches, lo, hi, scored)
-        public = f"({matches.fts} NOT {matches.personal})" + meta
+        public = f"({matches.fts} NOT {PERSONAL})" + meta
         sql_a, args_a = self._one("fts", public, matches, lo, hi, scored)
         sql_b, args_b = self._one("fts_private", matches.fts + meta, matches, lo, hi, scored)
         return f"{sql_a} UNION ALL {sql_b}", args_a + args_b
@@ -303,7 +311,7 @@ class TantivyPostings:
                 None if high is None else float(high),
             )
             parts.append((Occur.Must, Query.const_score_query(sentiment, 0.0)))
-        left_out = matches.private if matches.redacted else matches.personal
+        left_out = PRIVATE if matches.redacted else PERSONAL
         parts.append((Occur.MustNot, self._term(left_out)))
         return Query.boolean_query(parts)
 

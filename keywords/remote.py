@@ -70,12 +70,14 @@ class RemoteShard:
     def day_counts(self, matches) -> dict[int, int]:
         return {int(day): n for day, n in self._ask("day_counts", matches).items()}
 
-    def hits(self, found, parsed, context: int, redacted: bool) -> list[SearchHit]:
+    def hits(self, found, parsed, context: int, redacted: bool) -> list[SearchHit | None]:
         rows = self._ask(
             "hits", None, query=parsed.text, redacted=redacted, found=found, context=context
         )
         return [
-            SearchHit(**(row | {"highlights": [tuple(span) for span in row["highlights"]]}))
+            None
+            if row is None
+            else SearchHit(**(row | {"highlights": [tuple(span) for span in row["highlights"]]}))
             for row in rows
         ]
 
@@ -162,7 +164,7 @@ class ShardHost:
         if what == "hits":
             found = [tuple(row) for row in body["found"]]
             hits = shard.hits(found, query, body["context"], body["redacted"])
-            return [dataclasses.asdict(hit) for hit in hits]
+            return [None if hit is None else dataclasses.asdict(hit) for hit in hits]
         matches = matches_for(query, filters_from_json(body["filters"]), body["redacted"])
         if what == "count":
             return shard.count(matches, body["cap"], body["lo"], body["hi"])

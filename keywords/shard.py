@@ -28,7 +28,6 @@ old day or the new one, never half of it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -39,7 +38,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,16 +47,24 @@ from core.logs import get_logger
 from core.sounds import ALL_CONFUSIONS, sounds_version
 from core.sounds import index_tokens as sound_tokens
 from core.text import TOKENIZER_VERSION, fold, folded_tokens
-from keywords.postings import Entry, Fts5Postings, Matches, PostingsError, TantivyPostings
+from keywords.postings import (
+    DAY_SHIFT,
+    PERSONAL,
+    TOP,
+    Entry,
+    Fts5Postings,
+    Matches,
+    PostingsError,
+    TantivyPostings,
+    meta_token,
+)
 from keywords.query import MARK, ParsedQuery, QueryError, highlight_spans
 from privacy.redact import KINDS, redact, redact_marked
 
 logger = get_logger(__name__)
 
 FORMAT = f"index-5/{TOKENIZER_VERSION}"  # what the SQL of a query needs of a shard
-DAY_SHIFT = 32
 EPOCH = dt.date(1970, 1, 1)
-TOP = 1 << 62
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT);
@@ -146,15 +152,6 @@ def shard_version(confusions: frozenset[str]) -> str:
     return f"{FORMAT}/{sounds_version(frozenset(confusions))}"
 
 
-@lru_cache(maxsize=65536)
-def meta_token(kind: str, value: str) -> str:
-    return MARK + "m" + hashlib.sha1(f"{kind}\x00{value}".encode()).hexdigest()[:12]
-
-
-PERSONAL = meta_token("personal", "data")  # the filter token of segments with personal data
-PRIVATE = meta_token("spoken", "text")  # marks an entry of the spoken text (tantivy)
-
-
 def day_bounds(day: dt.date) -> tuple[int, int]:
     number = (day - EPOCH).days
     return number << DAY_SHIFT, ((number + 1) << DAY_SHIFT) - 1
@@ -181,6 +178,11 @@ class Segment:
     sentiment: float | None
     text: str
     public: str | None
+
+
+def postings_folder(path: Path) -> Path:
+    """Where the Tantivy postings of the shard file `path` live."""
+    return Path(path).with_suffix(".tantivy")
 
 
 class IndexShard:
@@ -237,7 +239,7 @@ class IndexShard:
 
     @property
     def postings_folder(self) -> Path:
-        return self.path.with_suffix(".tantivy")
+        return postings_folder(self.path)
 
     def files(self) -> list[Path]:
         """Every file of this shard on disk."""
@@ -372,8 +374,7 @@ class IndexShard:
     def sealed(self) -> bool:
         """Optimized since it was last written."""
         with self.errors():
-            row = self.db.execute("SELECT value FROM info WHERE key='sealed'").fetchone()
-        return row is not None
+            return self._info("sealed") is not None
 
     def mark_sealed(self) -> None:
         with self.errors():
@@ -413,14 +414,16 @@ class IndexShard:
         parsed: ParsedQuery,
         context: int,
         redacted: bool,
-    ) -> list[SearchHit]:
+    ) -> list[SearchHit | None]:
+        """The hit of each (rowid, score) in `found`; None where the row is gone."""
         calls: dict[int, list[Segment]] = {}
         hits = []
         with self.errors():
             for rowid, score in found:
                 located = self._locate(rowid, calls)
-                if located is not None:
-                    hits.append(_hit(*located, parsed, context, redacted, score))
+                hits.append(
+                    None if located is None else _hit(*located, parsed, context, redacted, score)
+                )
         return hits
 
     def _locate(self, rowid: int, calls: dict) -> tuple[list[Segment], int] | None:
@@ -429,8 +432,9 @@ class IndexShard:
         ).fetchone()
         if row is None or rowid - row[0] >= row[5]:
             return None
-        segments = calls.get(row[0]) or calls.setdefault(row[0], _call_segments(row))
-        return segments, rowid - row[0]
+        if row[0] not in calls:
+            calls[row[0]] = _call_segments(row)
+        return calls[row[0]], rowid - row[0]
 
 
 def _hit(
@@ -595,7 +599,7 @@ def all_words(texts: list[str], confusions: frozenset[str]) -> list[str]:
 
 
 def _entry(seg: Segment, text_words: str, meta: str, private: bool) -> Entry:
-    return Entry(seg.rowid, text_words, meta, private, seg.sentiment, PRIVATE, PERSONAL)
+    return Entry(seg.rowid, text_words, meta, private, seg.sentiment)
 
 
 def words(text: str, confusions: frozenset[str]) -> str:
@@ -610,8 +614,8 @@ def matches_for(parsed: ParsedQuery, filters: SearchFilters, redacted: bool) -> 
     """What a query with these filters matches, for either engine."""
     first, last = date_bounds(filters)
     return Matches(
-        parsed.fts, parsed.tree, filters, redacted, PERSONAL, PRIVATE, _meta_groups(filters),
-        first, last, parsed.text,
+        parsed.fts, parsed.tree, filters, redacted, _meta_groups(filters), first, last,
+        parsed.text,
     )  # fmt: skip
 
 
