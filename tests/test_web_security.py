@@ -194,6 +194,32 @@ def test_sessions_are_shared_by_processes_and_threads(tmp_path):
     assert errors == []
 
 
+def test_servers_starting_together_on_a_new_sessions_file_all_open_it(tmp_path):
+    from web.auth import SessionSigner, SessionStore, User
+
+    signer = SessionSigner(SECRET, 3600)
+    for round_ in range(40):
+        path = tmp_path / f"sessions{round_}.sqlite"
+        stores = [SessionStore(path, idle_s=600), SessionStore(path, idle_s=600)]
+        errors: list[Exception] = []
+
+        def sign_in_and_out(n: int, stores=stores, errors=errors) -> None:
+            try:
+                for i in range(4):
+                    _, session = signer.issue(User(f"u{n}", "analyst", "stamp"))
+                    stores[i % 2].add(session)
+                    stores[(i + 1) % 2].end(session.sid)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sign_in_and_out, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == [], f"round {round_}"
+
+
 # sign-in limits --------------------------------------------------------------------------
 def test_failed_sign_ins_pause_a_name_only_from_that_client(web_warehouse, user):
     app = app_for(web_warehouse, login_attempts=5)

@@ -249,6 +249,7 @@ class SessionSigner:
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+_OPEN_WAIT_S = 10
 _SESSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS session (
     key TEXT PRIMARY KEY,
@@ -342,18 +343,39 @@ class SessionStore:
         return db
 
     def _open(self) -> sqlite3.Connection:
+        deadline = time.monotonic() + _OPEN_WAIT_S
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL while other connections open it can be
+                # refused at once, without SQLite's busy wait: wait here instead.
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise self._unreadable(exc) from exc
+                time.sleep(0.02)
+            except (OSError, sqlite3.Error) as exc:
+                raise self._unreadable(exc) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(self.path, timeout=_OPEN_WAIT_S, isolation_level=None)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SESSIONS_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnreadable(
-                f"{self.path}: cannot open the sessions database ({exc})"
-            ) from exc
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _unreadable(self, exc: Exception) -> StoreUnreadable:
+        return StoreUnreadable(f"{self.path}: cannot open the sessions database ({exc})")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _key(sid: str) -> str:
