@@ -106,24 +106,46 @@ def _phrase_matches(segs: list[_Segment], rules: RuleSet) -> dict[str, list[_Occ
                 for match in phrase.pattern.finditer(seg.folded)
             ]
         if text in candidates:
-            occurrences += _sound_occurrences(segs, phrase, rules)
+            occurrences += _sound_occurrences(segs, candidates[text], phrase, rules)
         if occurrences:
             found[text] = occurrences
     return found
 
 
-def _sound_candidates(segs: list[_Segment], rules: RuleSet) -> set[str]:
-    """The sounds-like phrases whose first two syllables are heard somewhere in the call."""
+def _sound_candidates(segs: list[_Segment], rules: RuleSet) -> dict[str, list[int]]:
+    """Sounds-like phrase -> the segments that hold every two neighbouring syllables of it,
+    read from one map of the call's syllable pairs (most phrases are ruled out here)."""
     starts = rules.by_first_sound
     if not starts:
-        return set()
+        return {}
     confusions = rules.sounds.confusion_set
-    heard = {pair for seg in segs for pair in seg.sounds(confusions).pair_set}
-    return {text for pair in heard & starts.keys() for text in starts[pair]}
+    where: dict[str, set[int]] = defaultdict(set)
+    for i, seg in enumerate(segs):
+        for pair in seg.sounds(confusions).pair_set:
+            where[pair].add(i)
+    found: dict[str, list[int]] = {}
+    for pair in where.keys() & starts.keys():
+        for text in starts[pair]:
+            if text not in found:
+                found[text] = _segments_holding(rules.phrases[text].sound.pairs, where)
+    return {text: held for text, held in found.items() if held}
 
 
-def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> list[_Occurrence]:
-    """Spans written otherwise that sound like the phrase (its own spelling is found exactly).
+def _segments_holding(pairs: tuple[frozenset[str], ...], where: dict[str, set[int]]) -> list[int]:
+    held: set[int] | None = None
+    for allowed in pairs:
+        here = set().union(*(where[pair] for pair in allowed if pair in where))
+        held = here if held is None else held & here
+        if not held:
+            return []
+    return sorted(held or ())
+
+
+def _sound_occurrences(
+    segs: list[_Segment], held: list[int], phrase: Phrase, rules: RuleSet
+) -> list[_Occurrence]:
+    """Spans written otherwise that sound like the phrase (its own spelling is found exactly),
+    in the segments `held` that hold its syllable pairs.
     Two syllables alone are often another word (发货 / 发火, 抢了 / 钱了): with the guard on, a
     two-syllable look-alike counts in any / all with the term's pinyin, tones and a shared
     character (首发 / 手发, 签收 / 牵收); in a near rule, whose other words are context, with
@@ -132,11 +154,8 @@ def _sound_occurrences(segs: list[_Segment], phrase: Phrase, rules: RuleSet) -> 
     confusions = rules.sounds.confusion_set
     guarded = rules.sounds.two_syllable_guard and len(phrase.sound) == 2
     out = []
-    for i, seg in enumerate(segs):
-        sounds = seg.sounds(confusions)
-        if not sounds.may_hold(phrase.sound):
-            continue
-        for match in sounds.find(phrase.sound):
+    for i in held:
+        for match in segs[i].sounds(confusions).find(phrase.sound):
             if not match.exact:
                 reach = _reach(match) if guarded else ANYWHERE
                 out.append(_Occurrence(i, match.start, match.end, "sounds_like", reach))
