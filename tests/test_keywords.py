@@ -163,6 +163,24 @@ def test_starter_rules_load_and_tag_a_launch_day_complaint():
 
 
 @pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("说好的又会没给我减，月租还是按颜架收的，这不对的。", "billing_dispute"),
+        ("营业员答应的优惠没给我见，月租还是按援价收的。", "billing_dispute"),
+        ("我找了营业厅的热线，每次都说做习繁忙，排了衣上五堆也没运接。", "hotline_unreachable"),
+        ("星和九号手发那天我预够了三次都没成功。", "preorder_failure"),
+    ],
+)
+def test_starter_rules_tag_complaints_as_the_recogniser_wrote_them(text, category):
+    from core.config import load_config
+
+    settings = load_config(None).keywords
+    starter = load_rules(settings.rules, settings.sounds_like)
+    result = categorize_call([seg("您好，很高兴为您服务", "agent"), seg(text, idx=1)], starter)
+    assert category in result.categories
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("categories: [{name: x, any: [a]}, {name: x, any: [b]}]", "used twice"),

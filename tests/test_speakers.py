@@ -97,6 +97,15 @@ def test_first_speaker_decides_when_nothing_else_does_and_direction_flips_it():
     assert 0.5 < inbound.confidence < 0.9  # weak evidence, said so
 
 
+def test_an_agent_calling_back_is_found_although_outbound_calls_start_with_the_customer():
+    segs, diarization = two_speaker_call(
+        "您好，我是客服中心的，之前您来电咨询过，现在给您回复一下。今天来电特别多，我先帮您记录下来。",
+        "我找了营业厅的热线，每次都说坐席繁忙。行，那我等你们消息。",
+    )
+    result = assign_roles(segs, diarization, ROLES, direction="outbound")
+    assert result.roles == {"S0": "agent", "S1": "customer"}
+
+
 def test_known_agent_voiceprint_outweighs_the_first_speaker():
     segs, diarization = two_speaker_call("好的", "嗯嗯")
     result = assign_roles(segs, diarization, ROLES, agent_voiceprint=np.array([0.1, 1.0]))
