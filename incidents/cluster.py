@@ -21,6 +21,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -205,15 +206,15 @@ def distinctive_terms(
     heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
+    free, fragments = _free_grams(texts, sounds.key)
     for text, label in zip(texts, labels.tolist(), strict=True):
-        spelled = terms_of(text)
+        spelled = terms_of(text) - fragments
         keys = {sounds.heard(term) for term in spelled}
         overall.update(keys)
         if label >= 0:
             per_cluster.setdefault(label, Counter()).update(keys)
             heard.setdefault(label, Counter()).update(spelled)
             sizes[label] += 1
-    free = _free_grams(texts, sounds.key)
     out = {}
     for label, counts in per_cluster.items():
         keys = _pick_terms(counts, sizes[label], overall, len(texts), settings.n_terms, free)
@@ -262,24 +263,57 @@ class _Sounds:
         return name, rest
 
 
-def _free_grams(texts: list[str], key=lambda gram: gram, sample: int = 5000) -> set[str]:
-    """Han n-grams that stand free in the day's text: seen with at least two different
+def _free_grams(
+    texts: list[str], key=lambda gram: gram, sample: int = 5000
+) -> tuple[set[str], set[str]]:
+    """Han n-grams that stand free in the day's text, by key: seen with at least two different
     characters (or a text / clause boundary) on each side. Fragments that cut through words
-    (带网速特 of 宽带网速特别慢) always have the same neighbours and are left out."""
+    (带网速特 of 宽带网速特别慢) always have the same neighbours and are left out.
+    Also the spellings that are fragments of dictionary words: those that start or end
+    inside a word in more than half of the places said (准版 of 标准版, 夜没 of 一夜没有),
+    counted per spelling because a misheard word may be a fragment where its sound-alike is
+    not (尊版 of 之尊版), and over the day because misheard text makes false words (订单位)."""
     step = max(1, len(texts) // sample)
     left: dict[str, set[str]] = {}
     right: dict[str, set[str]] = {}
+    inside: Counter = Counter()
+    seen: Counter = Counter()
     for text in texts[::step]:
         for run in runs(_naming_text(text)):
             if not is_han(run[0]):
                 continue
             padded = f"^{run}$"
+            bounds = word_bounds(run)
             for n in (2, 3, 4):
                 for i in range(1, len(padded) - n):
-                    gram = key(padded[i : i + n])
+                    spelled = padded[i : i + n]
+                    gram = key(spelled)
                     left.setdefault(gram, set()).add(padded[i - 1])
                     right.setdefault(gram, set()).add(padded[i + n])
-    return {g for g, before in left.items() if len(before) > 1 and len(right[g]) > 1}
+                    seen[spelled] += 1
+                    inside[spelled] += i - 1 not in bounds or i - 1 + n not in bounds
+    free = {g for g, before in left.items() if len(before) > 1 and len(right[g]) > 1}
+    return free, {t for t, count in inside.items() if 2 * count > seen[t]}
+
+
+def word_bounds(run: str) -> set[int]:
+    """Offsets in a run of Han characters where a dictionary word starts or ends (jieba's
+    dictionary, no guessing of unknown words: those stay single characters)."""
+    return {
+        edge for _, start, end in _segmenter().tokenize(run, HMM=False) for edge in (start, end)
+    }
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
 
 
 def _is_sound(term: str) -> bool:

@@ -35,7 +35,8 @@ from storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
-ALGORITHM = "incidents-2"  # 2: spellings that sound alike merged in names; category terms
+ALGORITHM = "incidents-3"  # 2: spellings that sound alike merged in names; category terms
+# 3: names start and end on dictionary words (no 准版 of 标准版)
 SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
 CALL_COLUMNS = [
     "call_id",

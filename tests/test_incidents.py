@@ -240,6 +240,20 @@ def test_terms_are_han_ngrams_and_english_words_without_placeholders():
     assert not any("phone" in t for t in terms)
 
 
+def test_names_leave_out_grams_that_cut_through_words():
+    from incidents.cluster import distinctive_terms
+
+    texts = ["我订的标准版一夜没有发货", "标准版一夜没有发货", "标准版订单一夜没有发货"]
+    texts += ["之尊版付了全款", "订购之尊版付了全款", "之尊版付了全款没到"]
+    texts += ["话费被多扣了", "话费多扣五十", "这个月话费多扣"]
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    names = distinctive_terms(texts, labels, ClusterSettings(min_cluster_size=2, n_terms=8))
+    standard, noble = " ".join(names[0][0]), names[1][0]
+    assert "标准版" in standard and "准版" not in standard.replace("标准版", "")
+    assert "夜没" not in standard
+    assert any("尊版" in term for term in noble)  # sounds like 准版, but is no fragment here
+
+
 # the day step and history -------------------------------------------------------------------
 def test_launch_day_spike_is_found_and_normal_days_are_quiet(launch):
     store, runs = launch
