@@ -75,3 +75,37 @@ def test_duplicated_mono_in_stereo_is_treated_as_mono(model, settings, mono_en):
     result = transcribe_call(model, twice, "agent_left", settings.asr)
     assert result.layout == "mono"
     assert "plan" in call_text(result.segments).lower()
+
+
+@pytest.mark.parametrize(
+    ("speech", "covered", "missed"),
+    [
+        ([(0.0, 30.0)], [(0.1, 8.9)], [(8.9, 30.0)]),  # the batch stopped after a sentence
+        ([(0.0, 30.0)], [(0.0, 9.0), (10.0, 30.0)], []),  # a pause under 2 s is no loss
+        ([(0.0, 10.0), (12.0, 20.0)], [(0.0, 10.0)], [(12.0, 20.0)]),
+        ([(0.0, 10.0)], [(3.0, 5.0)], [(0.0, 3.0), (5.0, 10.0)]),
+        ([(0.0, 10.0)], [], [(0.0, 10.0)]),
+    ],
+)
+def test_speech_no_segment_covers_is_found(speech, covered, missed):
+    from asr.transcribe import uncovered_speech
+
+    assert uncovered_speech(speech, covered) == missed
+
+
+def test_batched_decoding_keeps_the_speech_a_window_left_out(model, settings):
+    """Mixed to mono, this call's last turn falls in a 30 s window whose decoding stops early;
+    it is decoded again, and nothing implausible is added at the end of the file."""
+    from asr.transcribe import speech_chunks, uncovered_speech
+    from tests.conftest import DATA
+
+    path = DATA / "zh_preorder_call.flac"
+    audio = decode(path.read_bytes(), path.name)
+    result = transcribe_call(model, audio, "mono", settings.asr, batched=get_batched(settings))
+    text = call_text(result.segments)
+    assert "升级处理" in text and "短信通知" in text
+    chunks = speech_chunks(audio.mono(), settings.asr)
+    speech = [(c["start"] / 16000, c["end"] / 16000) for c in chunks]
+    assert uncovered_speech(speech, [(s["start_s"], s["end_s"]) for s in result.segments]) == []
+    assert result.segments[-1]["end_s"] <= audio.duration_s
+    assert len(result.segments[-1]["text"]) >= 10
