@@ -23,7 +23,7 @@ from callscope.night import run_night
 from callscope.steps import STEPS, downstream
 from storage.recordings import LocalRecordingSource
 from storage.warehouse import Warehouse
-from tests.conftest import make_day
+from tests.conftest import DATA, make_day
 
 DAY = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parent.parent
@@ -212,7 +212,9 @@ def _night_cli(config: Path, home: Path, wait_s: float) -> subprocess.Popen:
 
 def test_two_nights_of_one_date_never_transcribe_a_call_twice(tmp_path, mono_en):
     recordings, warehouse = tmp_path / "recordings", tmp_path / "warehouse"
-    make_day(recordings, DAY.isoformat(), {"only-call.wav": mono_en})
+    calls = {"only-call.wav": mono_en}  # and three longer calls: the first night lasts a while
+    calls |= {path.name: path for path in sorted(DATA.glob("*call.flac"))}
+    make_day(recordings, DAY.isoformat(), calls)
     config = tmp_path / "config.yaml"
     config.write_text(f"recordings: {recordings}\nwarehouse: {warehouse}\n")
     first = _night_cli(config, tmp_path / "p1", wait_s=0)
@@ -233,9 +235,9 @@ def test_two_nights_of_one_date_never_transcribe_a_call_twice(tmp_path, mono_en)
     out_waiting, err_waiting = waiting.communicate(timeout=600)
     assert first.returncode == 0, err_first
     assert waiting.returncode == 0, err_waiting
-    assert (json.loads(out_first)["ok"], json.loads(out_waiting)["skipped"]) == (1, 1)
+    assert (json.loads(out_first)["ok"], json.loads(out_waiting)["skipped"]) == (4, 4)
     assert json.loads(out_waiting)["ok"] == 0
-    assert Warehouse(warehouse).read("calls", DAY).num_rows == 1
+    assert Warehouse(warehouse).read("calls", DAY).num_rows == 4
     assert not lock.exists()
 
 
