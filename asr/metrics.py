@@ -113,6 +113,23 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     return out
 
 
+def subtract(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
+    """The union of ``a`` less the union of ``b``."""
+    cuts = merge_intervals(b)
+    out: list[Interval] = []
+    for start, end in merge_intervals(a):
+        cursor = start
+        for cut_start, cut_end in cuts:
+            if cut_end <= cursor or cut_start >= end:
+                continue
+            if cut_start > cursor:
+                out.append((cursor, cut_start))
+            cursor = max(cursor, cut_end)
+        if end > cursor:
+            out.append((cursor, end))
+    return out
+
+
 def clip(intervals: Iterable[Interval], duration_s: float) -> list[Interval]:
     """The intervals cut to ``[0, duration_s]``, as a union."""
     return merge_intervals((max(s, 0.0), min(e, duration_s)) for s, e in intervals)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from asr.metrics import count_units, subtract
 from asr.text import collapse_repeats, is_phantom, join_han, to_simplified
 from core.config import AsrSettings
 from core.logs import get_logger
@@ -103,13 +103,16 @@ def _with_dropped_speech(model, audio: np.ndarray, chunks: list[dict], raw: list
     logger.debug("decoding %d stretches of speech the batch left out: %s", len(missed), missed)
     clips = [round(t, 3) for span in missed for t in span]
     again, _ = model.transcribe(audio, **(options | {"vad_filter": False}), clip_timestamps=clips)
-    return sorted(raw + [seg for seg in again if _speakable(seg)], key=lambda seg: seg.start)
+    return sorted(
+        raw + [seg for seg in again if _speakable(seg, options["language"])],
+        key=lambda seg: seg.start,
+    )
 
 
-def _speakable(seg) -> bool:
+def _speakable(seg, language: str) -> bool:
     """Not faster than anyone talks: a loop decoded into the last half second of a clip
     (订费订费订费订 in 0.6 s) is not speech."""
-    units = len(re.findall(r"[\u4e00-\u9fff]|[a-zA-Z']+", seg.text))
+    units = count_units(seg.text, language)
     return units < MAX_UNITS_PER_S or units / max(seg.end - seg.start, 1e-3) <= MAX_UNITS_PER_S
 
 
@@ -119,19 +122,7 @@ def uncovered_speech(
     min_s: float = MISSED_SPEECH_S,
 ) -> list[tuple[float, float]]:
     """Stretches of at least `min_s` inside `speech` that no interval of `covered` touches."""
-    out = []
-    spans = sorted(covered)
-    for start, end in speech:
-        cursor = start
-        for a, b in spans:
-            if b <= cursor or a >= end:
-                continue
-            if a - cursor >= min_s:
-                out.append((cursor, a))
-            cursor = max(cursor, b)
-        if end - cursor >= min_s:
-            out.append((cursor, end))
-    return out
+    return [(start, end) for start, end in subtract(speech, covered) if end - start >= min_s]
 
 
 SENTENCE_END = ("。", "！", "？", ".", "!", "?")

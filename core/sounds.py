@@ -313,11 +313,6 @@ class SoundText:
     def pair_set(self) -> frozenset[str]:
         return frozenset(self.pairs())
 
-    def may_hold(self, sound: TermSound) -> bool:
-        """A cheap test before `find`: every two neighbouring syllables of the term are here."""
-        pairs = self.pair_set
-        return all(not pairs.isdisjoint(allowed) for allowed in sound.pairs)
-
     def find(self, sound: TermSound) -> list[SoundMatch]:
         """Every span whose keys equal the term's, the term's own spelling too."""
         if not self._built:
