@@ -206,7 +206,7 @@ def distinctive_terms(
     heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
-    free, fragments = _free_grams(texts, sounds.key)
+    free, fragments = _free_grams_and_fragments(texts, sounds.key)
     for text, label in zip(texts, labels.tolist(), strict=True):
         spelled = terms_of(text) - fragments
         keys = {sounds.heard(term) for term in spelled}
@@ -263,7 +263,7 @@ class _Sounds:
         return name, rest
 
 
-def _free_grams(
+def _free_grams_and_fragments(
     texts: list[str], key=lambda gram: gram, sample: int = 5000
 ) -> tuple[set[str], set[str]]:
     """Han n-grams that stand free in the day's text, by key: seen with at least two different
