@@ -24,6 +24,9 @@ PACKAGED_WHISPER = {
 _lock = threading.Lock()
 
 
+TRANSFORMERS_SUFFIX = "-transformers"
+
+
 def resolve_model_path(ref: str, cache_dir: Path) -> str:
     """Turn a model reference into what WhisperModel takes: a folder, size name or hub id."""
     resolved = resolve_ref(ref, "asr.model", marker="model.bin")
@@ -110,3 +113,111 @@ def load_whisper(
         ) from exc
     logger.info("loaded Whisper %s on %s (%s)", ref, device, compute_type)
     return model
+
+
+def resolve_transformers_path(ref: str, cache_dir: Path) -> str:
+    """What transformers loads for `asr.model`: a transformers Whisper folder or hub id; a
+    packaged or local CTranslate2 model is converted once into the model cache."""
+    from asr.ct2_weights import convert_folder
+
+    resolved = resolve_ref(ref, "asr.model")
+    if resolved.kind == "hub":
+        return resolved.source
+    if resolved.kind == "package":
+        ct2 = materialise_packaged_whisper(resolved.value, cache_dir)
+    else:
+        folder = Path(resolved.value)
+        if (folder / "config.json").is_file() and not (folder / "model.bin").is_file():
+            return str(folder)  # already a transformers folder
+        if not (folder / "model.bin").is_file():
+            raise ModelError(
+                f"{folder}: neither a transformers Whisper folder (config.json + safetensors) "
+                "nor a CTranslate2 one (model.bin); fix asr.model in the config"
+            )
+        ct2 = folder
+    target = Path(cache_dir).expanduser() / f"{ct2.name}{TRANSFORMERS_SUFFIX}"
+    if (target / "model.safetensors").is_file():
+        return str(target)
+    with _lock:
+        if (target / "model.safetensors").is_file():
+            return str(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            convert_folder(ct2, staging)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / "model.safetensors").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    logger.info("converted %s for the transformers backend into %s", ref, target)
+    return str(target)
+
+
+@lru_cache(maxsize=4)
+def load_transformers_whisper(
+    ref: str,
+    cache_dir: str,
+    device: str = "cpu",
+    torch_dtype: str = "auto",
+    device_index: int = 0,
+    cpu_threads: int = 0,
+    beam_size: int = 5,
+    batch_size: int = 8,
+):
+    """The one transformers Whisper (behind its decode queue) for these arguments."""
+    import torch
+
+    from asr.hf_backend import HfWhisper, TransformersWhisper
+    from core.torch_compat import import_torchaudio
+
+    import_torchaudio()  # transformers' audio helpers import it
+    from transformers import WhisperForConditionalGeneration
+
+    path = resolve_transformers_path(ref, Path(cache_dir))
+    device = resolve_device(device, "asr.device")
+    if device == "cuda":
+        device = f"cuda:{device_index}"
+    dtype = _torch_dtype(torch_dtype, device)
+    if cpu_threads and device == "cpu":
+        torch.set_num_threads(cpu_threads)
+    offline = hub_offline()
+    try:
+        model = WhisperForConditionalGeneration.from_pretrained(
+            path, dtype=dtype, attn_implementation="sdpa", local_files_only=offline
+        )
+        tokenizer = _tokenizer_file(path, offline)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"cannot load Whisper model {ref!r} with transformers on {device}/{dtype}: {exc}. "
+            "Give asr.model as a transformers Whisper folder, a CTranslate2 folder, "
+            "pkg:whisper-base, or a hub id reachable from this machine"
+        ) from exc
+    model = model.to(device).eval()
+    if not getattr(model.generation_config, "alignment_heads", None):
+        raise ModelError(f"{ref}: its generation_config.json has no alignment_heads (word times)")
+    whisper = HfWhisper(model, tokenizer, device, beam_size)
+    logger.info("loaded Whisper %s with transformers on %s (%s)", ref, device, dtype)
+    return TransformersWhisper(whisper, batch_size)
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, name)
+
+
+def _tokenizer_file(path: str, offline: bool):
+    import tokenizers
+
+    local = Path(path) / "tokenizer.json"
+    if local.is_file():
+        return tokenizers.Tokenizer.from_file(str(local))
+    from huggingface_hub import hf_hub_download
+
+    file = hf_hub_download(path, "tokenizer.json", local_files_only=offline)
+    return tokenizers.Tokenizer.from_file(file)

@@ -1,4 +1,5 @@
-"""Transcribe one channel of 16 kHz audio with faster-whisper, with the guards calls need."""
+"""Transcribe one channel of 16 kHz audio with faster-whisper or the transformers backend
+(asr/hf_backend.py), with the guards calls need."""
 
 from __future__ import annotations
 
@@ -71,9 +72,23 @@ def transcribe_channel(
         log_prob_threshold=asr.log_prob_threshold,
         compression_ratio_threshold=asr.compression_ratio_threshold,
     )
-    if batched is not None:
+    if getattr(model, "backend", None) == "transformers":
+        hotwords = options["hotwords"]
+        raw_segments = model.transcribe_speech(audio, chunks, language, prompt, hotwords)
+        raw_segments = _with_dropped_speech(
+            lambda spans: model.transcribe_spans(audio, spans, language, prompt, hotwords),
+            chunks,
+            raw_segments,
+            language,
+        )
+    elif batched is not None:
         raw_segments, _ = batched.transcribe(audio, batch_size=asr.batch_size, **options)
-        raw_segments = _with_dropped_speech(model, audio, chunks, list(raw_segments), options)
+        raw_segments = _with_dropped_speech(
+            lambda spans: _decode_spans(model, audio, spans, options),
+            chunks,
+            list(raw_segments),
+            language,
+        )
     else:
         raw_segments, _ = model.transcribe(audio, **options)
     segments = [
@@ -90,10 +105,10 @@ MISSED_SPEECH_S = 2.0
 MAX_UNITS_PER_S = 10  # Chinese characters or English words a second; fast Mandarin is ~6
 
 
-def _with_dropped_speech(model, audio: np.ndarray, chunks: list[dict], raw: list, options: dict):
-    """The batched pipeline decodes each window of up to 30 s once; a small model may stop
-    after its first sentence and leave the rest of the window out without a word (a tenth of
-    a call lost now and then). Speech that no segment covers is decoded again, sequentially."""
+def _with_dropped_speech(redo, chunks: list[dict], raw: list, language: str) -> list:
+    """A batched decoder decodes each window of up to 30 s once; a small model may stop after
+    its first sentence and leave the rest of the window out without a word (a tenth of a call
+    lost now and then). Speech that no segment covers is decoded again by `redo(spans)`."""
     missed = uncovered_speech(
         [(float(c["start"]) / SAMPLE_RATE, float(c["end"]) / SAMPLE_RATE) for c in chunks],
         [(seg.start, seg.end) for seg in raw],
@@ -101,12 +116,15 @@ def _with_dropped_speech(model, audio: np.ndarray, chunks: list[dict], raw: list
     if not missed:
         return raw
     logger.debug("decoding %d stretches of speech the batch left out: %s", len(missed), missed)
-    clips = [round(t, 3) for span in missed for t in span]
+    again = [seg for seg in redo(missed) if _speakable(seg, language)]
+    return sorted(raw + again, key=lambda seg: seg.start)
+
+
+def _decode_spans(model, audio: np.ndarray, spans: list[tuple[float, float]], options: dict):
+    """faster-whisper's sequential decoder over the given stretches only."""
+    clips = [round(t, 3) for span in spans for t in span]
     again, _ = model.transcribe(audio, **(options | {"vad_filter": False}), clip_timestamps=clips)
-    return sorted(
-        raw + [seg for seg in again if _speakable(seg, options["language"])],
-        key=lambda seg: seg.start,
-    )
+    return list(again)
 
 
 def _speakable(seg, language: str) -> bool:

@@ -1,9 +1,12 @@
 """Accuracy of the embedded default: CER on Mandarin clips, WER per channel on stereo calls.
 
     python bench/accuracy.py [--config FILE] [--eval DIR] [--no-bare]
+                             [--backends faster-whisper,transformers]
 
 Reads ../shared/eval (or --eval); skips cleanly when it is absent. Also runs bare
-faster-whisper (same model, its default settings) on the same audio for comparison.
+faster-whisper (same model, its default settings) on the same audio for comparison. With two
+backends, both run the pipeline on the same weights and the difference is printed (parity
+target: within 0.02 CER and 0.02 WER).
 """
 
 from __future__ import annotations
@@ -60,6 +63,11 @@ def main() -> int:
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--no-bare", action="store_true", help="skip the bare faster-whisper run")
     parser.add_argument("--show", action="store_true", help="print every transcript")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated ASR backends for the pipeline (default: the config's)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not (args.eval / "zh").is_dir() or not (args.eval / "calls").is_dir():
@@ -68,14 +76,28 @@ def main() -> int:
     settings = load_config(args.config)
     zh_refs = _read_refs(args.eval / "zh" / "references.tsv")
     calls = sorted((args.eval / "calls").glob("*.flac"))
-    runs = {"pipeline": (lambda p: pipeline_zh(settings, p), lambda p: pipeline_call(settings, p))}
+    backends = args.backends.split(",") if args.backends else [settings.asr.backend]
+    runs = {}
+    for backend in backends:
+        chosen = settings.model_copy(
+            update={"asr": settings.asr.model_copy(update={"backend": backend})}
+        )
+        runs[backend if len(backends) > 1 else "pipeline"] = (
+            lambda p, s=chosen: pipeline_zh(s, p),
+            lambda p, s=chosen: pipeline_call(s, p),
+        )
     if not args.no_bare:
-        model = get_model(settings)
+        fw = settings.model_copy(
+            update={"asr": settings.asr.model_copy(update={"backend": "faster-whisper"})}
+        )
+        model = get_model(fw)
         runs["bare"] = (lambda p: bare_zh(model, p), lambda p: bare_call(model, p))
+    asr = settings.asr
     print(
-        f"model {settings.asr.model} ({settings.asr.device}, {settings.asr.compute_type}), "
-        f"{len(zh_refs)} Mandarin clips, {len(calls)} stereo calls"
+        f"model {asr.model} ({asr.device}; faster-whisper {asr.compute_type}, transformers "
+        f"{asr.torch_dtype}), {len(zh_refs)} Mandarin clips, {len(calls)} stereo calls"
     )
+    figures = {}
     for name, (run_zh, run_call) in runs.items():
         started = time.perf_counter()
         zh_pairs = []
@@ -93,10 +115,18 @@ def main() -> int:
                 if args.show:
                     print(f"  [{name}] {call.stem} ch{ch}: {hyps[ch]}")
         all_pairs = channel_pairs[0] + channel_pairs[1]
+        figures[name] = (error_rate(zh_pairs), error_rate(all_pairs))
         print(
             f"{name:9s} Mandarin CER {error_rate(zh_pairs):.3f} | call WER {error_rate(all_pairs):.3f}"
             f" (customer ch0 {error_rate(channel_pairs[0]):.3f}, agent ch1 "
             f"{error_rate(channel_pairs[1]):.3f}) | {time.perf_counter() - started:.1f} s"
+        )
+    if len(backends) > 1:
+        (cer_a, wer_a), (cer_b, wer_b) = figures[backends[0]], figures[backends[1]]
+        parity = abs(cer_a - cer_b) <= 0.02 and abs(wer_a - wer_b) <= 0.02
+        print(
+            f"parity {backends[1]} - {backends[0]}: CER {cer_b - cer_a:+.3f}, WER "
+            f"{wer_b - wer_a:+.3f} (target within 0.02 each): {'met' if parity else 'NOT met'}"
         )
     return 0
 

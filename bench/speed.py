@@ -1,6 +1,6 @@
 """Pipeline speed on the demo day against bare faster-whisper on the same audio, in one run.
 
-    python bench/speed.py [--config FILE] [--repeat N]
+    python bench/speed.py [--config FILE] [--repeat N] [--backend faster-whisper|transformers]
 
 Both sides use the same loaded model and the same decoding options; the pipeline adds
 decoding once per call, hashing, channel handling, language restriction, guards and Parquet.
@@ -65,14 +65,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=None)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each side; best is kept")
+    parser.add_argument(
+        "--backend",
+        choices=["faster-whisper", "transformers"],
+        default=None,
+        help="the pipeline's ASR backend (default: the config's); bare is faster-whisper",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     settings = load_config(args.config)
+    fw_settings = settings.model_copy(
+        update={"asr": settings.asr.model_copy(update={"backend": "faster-whisper"})}
+    )
+    if args.backend:
+        settings = settings.model_copy(
+            update={"asr": settings.asr.model_copy(update={"backend": args.backend})}
+        )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build_demo_day(root / "recordings")
         source = LocalRecordingSource(root / "recordings", settings.source.extensions)
-        model = get_model(settings)
+        model = get_model(fw_settings)
         pipeline_s, bare_s, summary = [], [], None
         for run in range(args.repeat):
             summary = pipeline_night(settings, source, root, run)
@@ -89,8 +102,9 @@ def main() -> int:
     best_pipeline, best_bare = min(pipeline_s), min(bare_s)
     print(
         f"demo day {DEMO_DATE}: {summary.count('ok')} calls ok, {summary.count('error')} error, "
-        f"{audio_s:.1f} s of audio; model {settings.asr.model} {settings.asr.device}/"
-        f"{settings.asr.compute_type}"
+        f"{audio_s:.1f} s of audio; model {settings.asr.model} {settings.asr.device}; pipeline "
+        f"backend {settings.asr.backend}"
+        f" ({settings.asr.compute_type if settings.asr.backend == 'faster-whisper' else settings.asr.torch_dtype})"
     )
     print(f"pipeline {best_pipeline:.1f} s wall = {audio_s / best_pipeline:.2f}x real time")
     print(f"bare faster-whisper {best_bare:.1f} s wall = {audio_s / best_bare:.2f}x real time")

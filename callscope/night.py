@@ -16,7 +16,7 @@ from typing import Protocol
 from asr.audio import decode
 from asr.call import attribute_speakers, transcribe_call
 from asr.diarize import DiarizationError, get_diarizer
-from asr.models import load_whisper
+from asr.models import load_transformers_whisper, load_whisper
 from asr.speakers import load_voiceprint
 from callscope.steps import DayRunner, StepOutcome, load_step_models
 from core.config import Settings, call_settings_hash
@@ -177,7 +177,19 @@ def yesterday(timezone: str) -> dt.date:
 
 
 def get_model(settings: Settings):
+    """The night's ASR model: faster-whisper's WhisperModel or the transformers backend."""
     asr = settings.asr
+    if asr.backend == "transformers":
+        return load_transformers_whisper(
+            asr.model,
+            str(settings.model_cache),
+            asr.device,
+            asr.torch_dtype,
+            asr.device_index,
+            asr.cpu_threads,
+            asr.beam_size,
+            max(asr.batch_size, 1),
+        )
     return load_whisper(
         asr.model,
         str(settings.model_cache),
@@ -200,7 +212,7 @@ def load_models(settings: Settings) -> None:
 
 
 def get_batched(settings: Settings):
-    if settings.asr.batch_size <= 0:
+    if settings.asr.batch_size <= 0 or settings.asr.backend != "faster-whisper":
         return None
     from faster_whisper import BatchedInferencePipeline
 

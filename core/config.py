@@ -49,8 +49,15 @@ class AsrSettings(_Section):
     model: str = Field(
         "pkg:whisper-base", description="hub id, size name, local folder or pkg:NAME"
     )
+    backend: Literal["faster-whisper", "transformers"] = Field(
+        "faster-whisper",
+        description="faster-whisper (CTranslate2) or transformers (torch: CUDA 13 GPUs, bf16)",
+    )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    compute_type: str = "int8"
+    compute_type: str = Field("int8", description="faster-whisper: int8, float16, int8_float16")
+    torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="transformers backend: auto = float16 on CUDA, float32 on CPU"
+    )
     device_index: int = 0
     cpu_threads: int = Field(0, ge=0, description="0 = all cores")
     num_workers: int = Field(1, ge=1)
@@ -518,8 +525,13 @@ PIPELINE_VERSION = "call-3"  # asr-1 + speakers, roles, conversation metrics; + 
 
 def call_settings_hash(settings: Settings) -> str:
     """Hash of every setting that shapes a call's rows (not speed-only settings)."""
+    asr = settings.asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"})
+    if asr["backend"] == "faster-whisper":  # the hash of days made before there was a choice
+        del asr["backend"], asr["torch_dtype"]
+    else:
+        del asr["compute_type"]
     shaping = {
-        "asr": settings.asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"}),
+        "asr": asr,
         "diarization": settings.diarization.model_dump(exclude={"device", "batch_size"}),
         "roles": settings.roles.model_dump(mode="json"),
         "voice": [
