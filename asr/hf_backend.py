@@ -88,6 +88,7 @@ class HfWhisper:
         )
         self._mel_filters = None
         self._window = None
+        self.fixed_tokens: int | None = None  # benchmarks: decode exactly this many tokens
 
     # tokens ------------------------------------------------------------------------------------
     def _fw_tokenizer(self, language: str):
@@ -210,6 +211,10 @@ class HfWhisper:
         always, first = self._masks(language)
         limit = self.model.config.max_target_positions
         max_new = min(limit // 2, limit - (len(prompt_ids) - 1))
+        if self.fixed_tokens:  # random weights in a benchmark: no early end
+            max_new = min(max_new, self.fixed_tokens)
+            always, first = always.clone(), first.clone()
+            always[self.eot] = first[self.eot] = float("-inf")
         decoder, project = self.model.model.decoder, self.model.proj_out
         out = decoder(
             input_ids=torch.tensor([prompt_ids], device=self.device).expand(len(encoded) * k, -1),
