@@ -41,6 +41,32 @@ def test_two_speaker_telephone_sample_within_der_bound(settings, pipeline):
     assert a.shape == (192,) and np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) < 0.8
 
 
+@pytest.mark.gpu
+def test_pipeline_on_cuda_diarizes_as_on_cpu(settings, pipeline):
+    """segmentation-3.0 and CAM++ on CUDA: the same speakers and nearly the same turns."""
+    import torch
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU visible to torch")
+    cuda_settings = settings.diarization.model_copy(update={"device": "cuda"})
+    on_cuda = get_diarizer(cuda_settings)
+    assert next(on_cuda._segmentation.model.parameters()).is_cuda
+    wav = package_file("pyannote.audio", "sample", "sample.wav")
+    samples, _ = sf.read(wav, dtype="float32")
+    cpu = diarize(pipeline, samples, settings.diarization)
+    gpu = diarize(on_cuda, samples, cuda_settings)
+    assert gpu.speakers == cpu.speakers
+    apart = DiarizationErrorRate(collar=0.0, skip_overlap=False)(
+        to_annotation(cpu), to_annotation(gpu)
+    )
+    assert apart < 0.02
+    reference_error = DiarizationErrorRate(collar=0.0, skip_overlap=False)(
+        read_rttm(wav.with_suffix(".rttm")), to_annotation(gpu)
+    )
+    assert reference_error < 0.12
+
+
 def analyse(settings, audio: DecodedAudio, layout: str = "mono", direction=None):
     transcript = transcribe_call(
         get_model(settings), audio, layout, settings.asr, get_batched(settings)

@@ -322,3 +322,27 @@ def test_clips_follow_the_models_rate(voice_scorer, stereo, monkeypatch):
     clip = voice_scorer.clip(stereo, {"start_s": 0.0, "end_s": 1.0, "channel": 0})
     assert clip.dtype == np.float32 and clip.shape == (8000,)
     assert resample(np.ones(160, np.float32), 16_000, 16_000).shape == (160,)
+
+
+@pytest.mark.gpu
+def test_models_on_cuda_score_as_on_cpu(text_model, voice_model, text_scorer, voice_scorer, stereo):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU visible to torch")
+    text_cuda = TransformersTextScorer(text_model, device="cuda", batch_size=2)
+    voice_cuda = TransformersVoiceScorer(voice_model, device="cuda")
+    assert text_cuda.pipeline.model.device.type == "cuda"
+    assert voice_cuda.pipeline.model.device.type == "cuda"
+    for cpu, gpu in zip(text_scorer.score(TEXTS), text_cuda.score(TEXTS), strict=True):
+        assert gpu.label == cpu.label
+        assert gpu.valence == pytest.approx(cpu.valence, abs=1e-3)
+    segments = [
+        {"start_s": 0.0, "end_s": 1.5, "channel": 0},
+        {"start_s": 1.0, "end_s": 3.0, "channel": 1},
+    ]
+    for cpu, gpu in zip(
+        voice_scorer.score(stereo, segments), voice_cuda.score(stereo, segments), strict=True
+    ):
+        assert gpu.label == cpu.label
+        assert gpu.arousal == pytest.approx(cpu.arousal, abs=1e-3)
