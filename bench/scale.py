@@ -1,7 +1,8 @@
 """A fanned-out night at a provincial centre's scale, everything but speech recognition.
 
     python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--shard-calls 500]
-                          [--cost-ms 0] [--x-real-time 100 --x-real-time 200]
+                          [--cost-ms 0] [--prestart on|off|both]
+                          [--x-real-time 100 --x-real-time 200]
 
 For each --calls N: one day of N generated calls (synth/, text only), split into shards of
 --shard-calls, run through a real Prefect server (its own, SQLite), --workers real process
@@ -14,7 +15,10 @@ Printed: per-call orchestration overhead (the fan-out's wall time beyond the sha
 work spread over the workers), shard scheduling latency (flow run created -> running), commit
 and each day step's seconds, peak memory of the night process and of the largest shard process; then the
 projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at each
---x-real-time (per-GPU speed: bench/speed.py on the GPU in question).
+--x-real-time (per-GPU speed: bench/speed.py on the GPU in question). With --prestart both,
+each N runs with workers that take one shard at a time and then with pre-starting workers
+(the default: the next shard starts up while the current one works), and the ratio of the two
+fan-out times is printed.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from callscope.shards import (  # noqa: E402
     Heartbeat,
     StagingBatch,
     beat_every_s,
+    prestarted,
     report_name,
     split,
+    worker_slot,
 )
 from core.config import load_config  # noqa: E402
 
@@ -75,7 +81,9 @@ def scale_bench_shard(
     cost_s = bundle["cost_ms"] / 1000
     outcomes, work_s = [], 0.0
     batch = StagingBatch(store, settings.flow.stage_batch_calls, settings.flow.stage_batch_s)
-    with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, batch:
+    slot = worker_slot(store, day, shard, settings)
+    with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, slot, batch:
+        beat.beat(slot_waited_s=slot.waited_s)
         for n, call in enumerate(bundle["calls"], start=1):
             started = time.perf_counter()
             time.sleep(cost_s)
@@ -101,6 +109,7 @@ def scale_bench_shard(
                 beat.beat(done=n)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     report = {**beat.record, "name": shard, "outcomes": outcomes, "wall_s": round(work_s, 3)}
+    report["finished_at"] = round(time.time(), 3)
     report["peak_rss_gb"] = round(peak_gb, 2)
     store.write_shard_file(day, report_name(shard, attempt), report)
     return {"name": shard, "wall_s": work_s}
@@ -136,7 +145,7 @@ def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, 
     return ids
 
 
-def run_one(n_calls: int, args) -> dict:
+def run_one(n_calls: int, args, prestart: bool) -> dict:
     from callscope.steps import DayRunner
     from flows.fanout import FanOut
     from flows.local import LocalCluster
@@ -153,7 +162,8 @@ def run_one(n_calls: int, args) -> dict:
             update={"flow": settings.flow.model_copy(update={"shard_calls": args.shard_calls})}
         )
         store = Warehouse.from_settings(settings)
-        with LocalCluster(args.workers, POOL, log=print, cpus_per_worker=1):
+        cluster = LocalCluster(args.workers, POOL, log=print, cpus_per_worker=1, prestart=prestart)
+        with cluster:
             _shard_deployment().apply()
             params = {"recordings": str(root / "scripts"), "warehouse": str(store.root)}
             fan_out = FanOut(START, settings, store, DEPLOYMENT, params, log=_quiet)
@@ -163,15 +173,16 @@ def run_one(n_calls: int, args) -> dict:
                 outcomes = fan_out.run(recordings)
                 fan_out_s = time.perf_counter() - began
                 latencies = _scheduling_latencies(fan_out)
-                shard_peak = max(
-                    (_shard_peak(store, shard) for shard in fan_out.shards), default=0.0
-                )
+                reports = [_shard_report(store, shard) for shard in fan_out.shards]
                 steps = DayRunner(store, START, settings).run()
             rows = store.read("calls", START, columns=["call_id"]).num_rows
     work_s = sum(o.wall_s for o in outcomes)
     overhead_s = fan_out_s - work_s / args.workers
+    shard_peak = max((float(r.get("peak_rss_gb") or 0.0) for r in reports), default=0.0)
     return {
         "calls": n_calls,
+        "prestart": prestart,
+        "prestarted_shards": prestarted(reports),
         "committed": rows,
         "shards": len(fan_out.shards),
         "generate_s": round(generated_s, 1),
@@ -196,10 +207,10 @@ def _shard_deployment():
     )
 
 
-def _shard_peak(store, shard) -> float:
+def _shard_report(store, shard) -> dict:
     attempt = shard.attempts[-1].attempt
     record, _ = store.read_shard_file(START, report_name(shard.name, attempt))
-    return float((record or {}).get("peak_rss_gb") or 0.0)
+    return record or {}
 
 
 def _quiet(message: str) -> None:
@@ -234,10 +245,16 @@ def report(results: list[dict], args) -> None:
     for r in results:
         steps = r["steps_s"]
         commit_and_steps = sum(steps.values())
+        how = "pre-starting workers" if r["prestart"] else "workers taking one shard at a time"
         print(
             f"\nN = {r['calls']:,} calls, {r['shards']} shards of {args.shard_calls}, "
-            f"{args.workers} workers: committed {r['committed']:,}"
+            f"{args.workers} {how}: committed {r['committed']:,}"
         )
+        if r["prestart"]:
+            print(
+                "  shards that started up while the one before them on their worker worked: "
+                f"{r['prestarted_shards']} of {r['shards']}"
+            )
         print(f"  fan-out {r['fan_out_s']} s (call work {r['call_work_s']} s in the shards)")
         flag = "met" if r["orchestration_ms_per_call"] < TARGET_ORCHESTRATION_MS else "NOT met"
         print(
@@ -258,7 +275,17 @@ def report(results: list[dict], args) -> None:
             f"  peak memory: night {r['night_peak_rss_gb']} GB, largest shard process "
             f"{r['shard_peak_rss_gb']} GB"
         )
-    last = max(results, key=lambda r: r["calls"])
+    for n in sorted({r["calls"] for r in results}):
+        off, on = (
+            next((r for r in results if r["calls"] == n and r["prestart"] is p), None)
+            for p in (False, True)
+        )
+        if off and on:
+            print(
+                f"\nN = {n:,}: fan-out with pre-starting workers / one shard at a time = "
+                f"{on['fan_out_s']} / {off['fan_out_s']} s = {on['fan_out_s'] / off['fan_out_s']:.2f}"
+            )
+    last = max(results, key=lambda r: (r["calls"], r["prestart"]))
     scale = NIGHT_CALLS / last["calls"]
     tail_s = sum(last["steps_s"].values()) * scale
     orchestration_s = last["orchestration_ms_per_call"] * NIGHT_CALLS / 1000
@@ -293,15 +320,18 @@ def main() -> int:
     parser.add_argument("--cost-ms", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--x-real-time", type=float, action="append")
+    parser.add_argument("--prestart", choices=["on", "off", "both"], default="on")
     args = parser.parse_args()
     args.calls = args.calls or [10_000]
     args.x_real_time = args.x_real_time or [50.0, 100.0, 200.0]
     paths = [str(ROOT / "bench"), str(ROOT), os.environ.get("PYTHONPATH", "")]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # for the workers
     results = []
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.prestart]
     for n in args.calls:
-        results.append(run_one(n, args))
-        print(json.dumps(results[-1]), flush=True)
+        for prestart in modes:
+            results.append(run_one(n, args, prestart))
+            print(json.dumps(results[-1]), flush=True)
     report(results, args)
     return 0
 

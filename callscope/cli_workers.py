@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from typing import Annotated
 
 import typer
@@ -31,14 +30,23 @@ def worker(
         int | None, typer.Option("--cpus", min=1, help="CPU threads for a worker without a GPU")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="worker name in Prefect")] = None,
+    prestart: Annotated[
+        bool | None,
+        typer.Option(
+            "--prestart/--no-prestart",
+            help="start the next shard while the current one works (default: flow.worker_prestart)",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Take shards of fanned-out nights from a work pool, one at a time, until stopped.
     Start one per GPU on each server (--gpu 0, --gpu 1, ...), all on the same Prefect server
     and the same shared recordings and warehouse folders."""
+    from callscope.shards import SLOT_VARIABLE, WORKER_VARIABLE, slot_path
     from flows.local import require_api, worker_env
     from flows.shard import ensure_pool
+    from flows.worker import run_worker
 
     settings = _settings(config, warehouse=warehouse)
     pool = pool or settings.flow.work_pool
@@ -47,8 +55,12 @@ def worker(
     url = require_api("a worker")
     ensure_pool(pool)
     name = name or f"{socket.gethostname()}-" + (f"gpu{gpu}" if gpu is not None else "cpu")
-    env = worker_env(dict(os.environ), gpu, cpus)
-    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
-    command += ["--type", "process", "--limit", "1", "--name", name]
-    print(f"worker {name} on pool {pool} at {url}", flush=True)
-    os.execvpe(sys.executable, command, env)
+    prestart = settings.flow.worker_prestart if prestart is None else prestart
+    slot = slot_path(name) if prestart else None
+    os.environ.update(worker_env({}, gpu, cpus))  # what its shard processes inherit
+    os.environ[WORKER_VARIABLE] = name
+    if slot is not None:
+        os.environ[SLOT_VARIABLE] = str(slot)
+    how = "pre-starting the next shard" if slot else "one shard at a time"
+    print(f"worker {name} on pool {pool} at {url}, {how}", flush=True)
+    run_worker(pool, name, slot)

@@ -151,11 +151,20 @@ class NightSummary:
 
 def shard_lines(shards: list[dict]) -> list[str]:
     """How a fanned-out night's shards went: a count, then each shard that ran again."""
+    from callscope.shards import prestarted  # it imports this module
+
     if not shards:
         return []
     again = [shard for shard in shards if len(shard["attempts"]) > 1]
-    hosts = {a["host"] for shard in shards for a in shard["attempts"] if a["host"]}
-    head = f"shards: {len(shards)} on {len(hosts)} host(s), {len(again)} run again"
+    attempts = [a for shard in shards for a in shard["attempts"]]
+    hosts = {a["host"] for a in attempts if a["host"]}
+    workers = {a.get("worker") for a in attempts if a.get("worker")}
+    head = f"shards: {len(shards)} on {len(hosts)} host(s)"
+    head += f", {len(workers)} worker(s)" if workers else ""
+    head += f", {len(again)} run again"
+    hidden = prestarted(attempts)
+    if hidden:
+        head += f", {hidden} started up while the shard before them worked"
     return [head] + [f"  {shard_line(shard)}" for shard in again]
 
 

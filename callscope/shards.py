@@ -10,20 +10,30 @@ Files, in `<warehouse>/_shards/date=D/` (the shared folder every host mounts):
 - `<shard>.beat.json`: rewritten every few seconds while the shard runs (host, pid, attempt,
   calls done); a running shard whose beat stopped is lost (its host or worker died).
 - `<shard>.a<attempt>.report.json`: the calls' outcomes, written once the shard has finished.
+
+A worker that pre-starts (`flow.worker_prestart`) runs its next shard's process while the
+current one works; the two meet at the worker's slot (`WorkerSlot`, a lock file on the
+worker's own host), which only one of them holds while it processes calls.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import os
+import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from callscope.night import CallOutcome, ProgressLog, load_models, process_call
 from core.config import Settings
+from core.errors import ShardSlotStuck
 from core.logs import get_logger
 from storage.recordings import LocalRecordingSource, Recording
 from storage.warehouse import Warehouse
@@ -49,8 +59,12 @@ class ShardAttempt:
     state: str = "submitted"  # submitted | done | failed | crashed | lost | cancelled
     host: str | None = None
     worker_pid: int | None = None
+    worker: str | None = None  # the Prefect worker's name
     reason: str | None = None
     wall_s: float = 0.0
+    slot_waited_s: float = 0.0  # > 0: it started up while the worker's shard before it worked
+    started_at: float | None = None  # epoch seconds: its process began the shard
+    finished_at: float | None = None
 
 
 @dataclass
@@ -78,6 +92,21 @@ class ShardReport:
         }
 
 
+def process_started_at() -> float:
+    """When this process began, in epoch seconds (a shard's start-up counts from there); now
+    where the system does not say."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
 class Heartbeat:
     """Rewrites the shard's beat file every `every_s` seconds from a daemon thread."""
 
@@ -86,6 +115,8 @@ class Heartbeat:
         self.record = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "worker": os.environ.get(WORKER_VARIABLE),
+            "started_at": round(process_started_at(), 3),
             "attempt": attempt,
             "done": 0,
             "total": 0,
@@ -113,6 +144,118 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             self.beat()
+
+
+SLOT_VARIABLE = "CALLSCOPE_WORKER_SLOT"  # set by `callscope worker` for its shard processes
+WORKER_VARIABLE = "CALLSCOPE_WORKER_NAME"
+SLOT_POLL_S = 0.2
+
+
+def slot_path(worker_name: str) -> Path:
+    """The slot file of a worker: on its own host, shared by the shards it runs."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", worker_name)
+    return Path(tempfile.gettempdir()) / f"callscope-slot-{safe}.lock"
+
+
+def slot_is_held(path: Path) -> bool:
+    """Whether a shard of the worker holds its slot (is processing calls) right now."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+class WorkerSlot:
+    """The worker's GPU (or share of cores), held by one shard at a time while it processes
+    calls; a pre-started shard waits here, beating, until the shard before it is done.
+
+    The lock is an flock on a local file, so it is released when its holder dies however it
+    dies. A holder that lives on but whose heartbeat is older than `stale_after_s` (hung) is
+    not waited for: the waiter raises ShardSlotStuck and the night runs it again elsewhere."""
+
+    def __init__(self, path: Path | None, holder: dict, stale_after_s: float):
+        self.path, self.holder, self.stale_after_s = path, holder, stale_after_s
+        self.waited_s = 0.0
+        self._fd: int | None = None
+
+    def __enter__(self) -> WorkerSlot:
+        if self.path is None:
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        started = time.monotonic()
+        try:
+            self._wait(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.waited_s = round(time.monotonic() - started, 3)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(self.holder).encode("utf-8"), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def _wait(self, fd: int) -> None:
+        noted = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            other = _slot_holder(fd)
+            if not noted:
+                logger.info(
+                    "waiting for %s to finish on this worker", other.get("shard", "a shard")
+                )
+                noted = True
+            age = _beat_age(other)
+            if age is not None and age > self.stale_after_s:
+                raise ShardSlotStuck(
+                    f"this worker's slot is held by {other.get('shard')} (pid {other.get('pid')}), "
+                    f"whose heartbeat stopped {age:.0f} s ago; stop that process "
+                    f"(kill {other.get('pid')}) or restart the worker"
+                )
+            time.sleep(SLOT_POLL_S)
+
+
+def _slot_holder(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:  # being rewritten by the holder that just took it
+        return {}
+
+
+def _beat_age(holder: dict) -> float | None:
+    beat = holder.get("beat")
+    if not beat:
+        return None
+    try:
+        return time.time() - os.stat(beat).st_mtime
+    except OSError:
+        return None
+
+
+def worker_slot(store: Warehouse, day: dt.date, name: str, settings: Settings) -> WorkerSlot:
+    """The slot of the worker running this process (none outside a pre-starting worker)."""
+    path = os.environ.get(SLOT_VARIABLE)
+    holder = {"shard": name, "day": day.isoformat(), "pid": os.getpid()}
+    holder["beat"] = store.shard_file_path(day, f"{name}.beat") if store.local else None
+    return WorkerSlot(Path(path) if path else None, holder, settings.flow.shard_lost_after_s)
 
 
 class StagingBatch:
@@ -171,12 +314,14 @@ def run_shard(
     recordings += [_vanished(call_id, day, source) for call_id in sorted(missing)]
     with Heartbeat(store, day, name, attempt, beat_every_s(settings)) as heartbeat:
         heartbeat.beat(total=len(recordings))
-        done = store.done_calls(day)
         load_models(settings)
         progress = progress or ProgressLog(len(recordings))
         outcomes = []
         flow = settings.flow
-        with StagingBatch(store, flow.stage_batch_calls, flow.stage_batch_s) as batch:
+        slot = worker_slot(store, day, name, settings)
+        with slot, StagingBatch(store, flow.stage_batch_calls, flow.stage_batch_s) as batch:
+            heartbeat.beat(slot_waited_s=slot.waited_s)
+            done = store.done_calls(day)  # after the wait: what the shard before this one did
             for n, rec in enumerate(recordings, start=1):
                 outcome = process_call(rec, source, batch, settings, done.get(rec.call_id))
                 outcomes.append(outcome)
@@ -187,9 +332,26 @@ def run_shard(
         "name": name,
         "outcomes": [asdict(outcome) for outcome in outcomes],
         "wall_s": round(time.perf_counter() - started, 3),
+        "finished_at": round(time.time(), 3),
     }
     store.write_shard_file(day, report_name(name, attempt), report)
     return report
+
+
+def prestarted(attempts: Sequence[dict]) -> int:
+    """How many shard runs began while the run before them on the same worker still worked:
+    their start-up was hidden behind it (pre-starting workers)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for attempt in attempts:
+        started, finished = attempt.get("started_at"), attempt.get("finished_at")
+        if attempt.get("worker") and started is not None and finished is not None:
+            spans.setdefault(attempt["worker"], []).append((started, finished))
+    return sum(
+        1
+        for runs in spans.values()
+        for before, after in zip(sorted(runs), sorted(runs)[1:], strict=False)
+        if after[0] < before[1]
+    )
 
 
 def report_name(name: str, attempt: int) -> str:

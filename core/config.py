@@ -240,6 +240,10 @@ class FlowSettings(_Section):
     shard_lost_after_s: float = Field(
         120.0, ge=5, description="a running shard whose heartbeat is this old is lost"
     )
+    worker_prestart: bool = Field(
+        True,
+        description="a worker starts its next shard's process while the current one works",
+    )
     shard_poll_s: float = Field(2.0, gt=0, le=60, description="how often the night checks shards")
     stage_batch_calls: int = Field(
         50, ge=1, le=10_000, description="a shard stages its calls in files of this many"

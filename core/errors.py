@@ -51,3 +51,7 @@ class DayLocked(WarehouseError):
     """Another process holds the day's lock."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class ShardSlotStuck(CallscopeError):
+    """A worker's slot is held by a shard process that lives on but no longer beats (hung)."""

@@ -111,6 +111,7 @@ class FanOut:
         beat, age = self.store.read_shard_file(self.day, f"{shard.name}.beat")
         if beat and beat.get("attempt") == attempt.attempt:
             attempt.host, attempt.worker_pid = beat.get("host"), beat.get("pid")
+            attempt.worker = beat.get("worker")
         if state is not None and state.is_completed():
             report, _ = self.store.read_shard_file(
                 self.day, report_name(shard.name, attempt.attempt)
@@ -118,6 +119,10 @@ class FanOut:
             if report is not None:
                 attempt.state, attempt.wall_s = "done", float(report.get("wall_s") or 0.0)
                 attempt.host, attempt.worker_pid = report.get("host"), report.get("pid")
+                attempt.worker = report.get("worker")
+                attempt.slot_waited_s = float(report.get("slot_waited_s") or 0.0)
+                attempt.started_at = report.get("started_at")
+                attempt.finished_at = report.get("finished_at")
                 return outcomes_of(report)
             return self._again(shard, by_id, "failed", "finished without writing its report")
         if state is not None and state.is_final():

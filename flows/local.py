@@ -60,8 +60,10 @@ class LocalCluster:
         pool: str,
         log: Callable[[str], None] = logger.info,
         cpus_per_worker: int | None = None,
+        prestart: bool | None = None,
     ):
         self.workers = workers
+        self.prestart = prestart
         self.pool = pool
         self.log = log
         self.cpus = cpus_per_worker or max(1, (os.cpu_count() or 1) // workers)
@@ -149,6 +151,8 @@ class LocalCluster:
         for n in range(1, self.workers + 1):
             name = f"{socket.gethostname()}-local-{n}"
             command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", self.pool]
+            if self.prestart is not None:
+                command.append("--prestart" if self.prestart else "--no-prestart")
             self._workers.append(
                 subprocess.Popen(
                     [*command, "--cpus", str(self.cpus), "--name", name],

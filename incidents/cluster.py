@@ -143,9 +143,13 @@ def _rescue_noise(x: np.ndarray, labels: np.ndarray, threshold: float) -> np.nda
 
 
 def build_clusters(
-    texts: list[str], x: np.ndarray, settings: ClusterSettings = ClusterSettings()
+    texts: list[str],
+    x: np.ndarray,
+    settings: ClusterSettings = ClusterSettings(),
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[np.ndarray, list[Cluster]]:
-    """Labels per statement and the clusters with centroids, member similarity and terms."""
+    """Labels per statement and the clusters with centroids, member similarity and terms
+    (`vocabulary`: the day's, when the caller has read it already)."""
     labels = cluster_labels(x, settings)
     k = int(labels.max()) + 1 if len(labels) else 0
     centroids = _centroids(x, labels, k)
@@ -157,7 +161,7 @@ def build_clusters(
                 label, members, centroids[label].astype(np.float32), x[members] @ centroids[label]
             )
         )
-    names = distinctive_terms(texts, labels, settings)
+    names = distinctive_terms(texts, labels, settings, vocabulary)
     for cluster in clusters:
         cluster.terms, cluster.variants = names.get(cluster.label, ([], {}))
     logger.info(
@@ -196,17 +200,37 @@ def _all_stop(gram: str) -> bool:
     return gram[0] in _STOP_HAN or gram[-1] in _STOP_HAN
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the day's text says of its Han n-grams (see _free_grams_and_fragments): the keys
+    of grams that stand free, and the spellings that are fragments of dictionary words. Read
+    once a day: every category's names are weighed against the same day."""
+
+    free: frozenset[str]
+    fragments: frozenset[str]
+
+
+def day_vocabulary(texts: list[str], settings: ClusterSettings = ClusterSettings()) -> Vocabulary:
+    free, fragments = _free_grams_and_fragments(texts, _Sounds(settings).key)
+    return Vocabulary(frozenset(free), frozenset(fragments))
+
+
 def distinctive_terms(
-    texts: list[str], labels: np.ndarray, settings: ClusterSettings = ClusterSettings()
+    texts: list[str],
+    labels: np.ndarray,
+    settings: ClusterSettings = ClusterSettings(),
+    vocabulary: Vocabulary | None = None,
 ) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
     """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms (spellings
-    that sound alike counted as one), and the other spellings heard of each."""
+    that sound alike counted as one), and the other spellings heard of each. `vocabulary`:
+    the day's (day_vocabulary); by default read from `texts`."""
     sounds = _Sounds(settings)
     per_cluster: dict[int, Counter] = {}
     heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
-    free, fragments = _free_grams_and_fragments(texts, sounds.key)
+    vocabulary = vocabulary or day_vocabulary(texts, settings)
+    free, fragments = vocabulary.free, vocabulary.fragments
     for text, label in zip(texts, labels.tolist(), strict=True):
         spelled = terms_of(text) - fragments
         keys = {sounds.heard(term) for term in spelled}

@@ -26,7 +26,15 @@ import numpy as np
 import pyarrow.compute as pc
 
 from core.logs import get_logger
-from incidents.cluster import Cluster, ClusterSettings, Naming, build_clusters, distinctive_terms
+from incidents.cluster import (
+    Cluster,
+    ClusterSettings,
+    Naming,
+    Vocabulary,
+    build_clusters,
+    day_vocabulary,
+    distinctive_terms,
+)
 from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
 from incidents.statements import Statement, StatementSettings, issue_statement
 from incidents.vectors import nearest, unit_rows
@@ -227,7 +235,8 @@ def apply_incidents(
     vectors = embed_unique(embed, texts)
     stages["embed"], clock = time.perf_counter() - clock, time.perf_counter()
     clustering = cluster_settings(settings, naming)
-    labels, clusters = build_clusters(texts, vectors, clustering)
+    vocabulary = day_vocabulary(texts, clustering)
+    labels, clusters = build_clusters(texts, vectors, clustering, vocabulary)
     stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
@@ -238,7 +247,7 @@ def apply_incidents(
     backfill = _backfill(store, day, history, topics, settings)
     rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
     rows += _category_rows(
-        day, store, info, statements, category_labels or {}, settings, ver, clustering
+        day, store, info, statements, category_labels or {}, settings, ver, clustering, vocabulary
     )
     issue_rows = _issue_rows(day, said, labels, topics, ver)
     store.write_day(
@@ -460,7 +469,7 @@ def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
     }
 
 
-def _category_rows(day, store, info, statements, labels, settings, ver, clustering):
+def _category_rows(day, store, info, statements, labels, settings, ver, clustering, vocabulary):
     history = category_history(store, day, settings.history_days)
     by_category: dict[str, list[dict]] = defaultdict(list)
     for row in info.values():
@@ -478,7 +487,8 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
             for r in members
             if not statements[r["call_id"]].empty
         ][: settings.examples]
-        terms, heard = _category_terms(said, {r["call_id"] for r in members}, clustering)
+        members_ids = {r["call_id"] for r in members}
+        terms, heard = _category_terms(said, members_ids, clustering, vocabulary)
         rows.append(
             {
                 "date": day,
@@ -502,7 +512,12 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
 CATEGORY_CONTRAST = 5000  # statements of other calls a category's terms are weighed against
 
 
-def _category_terms(said: list[tuple[str, str]], members: set[str], clustering: ClusterSettings):
+def _category_terms(
+    said: list[tuple[str, str]],
+    members: set[str],
+    clustering: ClusterSettings,
+    vocabulary: Vocabulary,
+):
     """What a category's calls talk about (the phone's name on launch day), as topic names
     are made: the terms distinctive of its calls against a sample of the day's others."""
     inside = [text for cid, text in said if cid in members]
@@ -511,7 +526,7 @@ def _category_terms(said: list[tuple[str, str]], members: set[str], clustering: 
     labels = np.array([0] * len(inside) + [-1] * len(outside))
     if not inside:
         return [], {}
-    return distinctive_terms(inside + outside, labels, clustering).get(0, ([], {}))
+    return distinctive_terms(inside + outside, labels, clustering, vocabulary).get(0, ([], {}))
 
 
 def _call_order(row: dict) -> tuple:

@@ -321,9 +321,12 @@ class Warehouse:
         self._write_bytes(json.dumps(record, default=str).encode("utf-8"), tmp)
         self.fs.move(tmp, path)
 
+    def shard_file_path(self, day: dt.date, name: str) -> str:
+        return self._path(SHARDS, _day_dir(day), f"{name}.json")
+
     def read_shard_file(self, day: dt.date, name: str) -> tuple[dict | None, float | None]:
         """The record and how many seconds ago it was written; (None, None) when absent."""
-        path = self._path(SHARDS, _day_dir(day), f"{name}.json")
+        path = self.shard_file_path(day, name)
         try:
             info = self.fs.get_file_info(path)
             if info.type != pafs.FileType.File:
