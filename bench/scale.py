@@ -1,7 +1,7 @@
 """A fanned-out night at a provincial centre's scale, everything but speech recognition.
 
     python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--shard-calls 500]
-                          [--cost-ms 0] [--prestart on|off|both]
+                          [--cost-ms 0] [--prestart on|off|both] [--steps-only]
                           [--x-real-time 100 --x-real-time 200]
 
 For each --calls N: one day of N generated calls (synth/, text only), split into shards of
@@ -18,7 +18,8 @@ projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at eac
 --x-real-time (per-GPU speed: bench/speed.py on the GPU in question). With --prestart both,
 each N runs with workers that take one shard at a time and then with pre-starting workers
 (the default: the next shard starts up while the current one works), and the ratio of the two
-fan-out times is printed.
+fan-out times is printed. --steps-only stages the calls directly (no Prefect, no workers)
+and measures the commit and the day steps alone.
 """
 
 from __future__ import annotations
@@ -196,6 +197,56 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
     }
 
 
+def run_steps_only(n_calls: int, args) -> dict:
+    """The day's calls staged as shards stage them (batches of flow.stage_batch_calls), with
+    no Prefect and no workers; then the commit and the day steps, as after a fan-out."""
+    from callscope.steps import DayRunner
+    from privacy.redact import redact_segments
+    from storage.warehouse import Warehouse
+
+    with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
+        root = Path(tmp)
+        write_bundles(root / "scripts", n_calls, args.shard_calls, 0.0, args.seed)
+        settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
+        store = Warehouse.from_settings(settings)
+        started = time.perf_counter()
+        for path in sorted((root / "scripts").glob("shard-*.json")):
+            bundle = json.loads(path.read_text(encoding="utf-8"))
+            with StagingBatch(store, settings.flow.stage_batch_calls, 1e9) as batch:
+                for call in bundle["calls"]:
+                    row = {**call["row"], "date": START, "processed_at": dt.datetime.now(dt.UTC)}
+                    row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+                    segments = [
+                        {**s, "call_id": row["call_id"], "date": START} for s in call["segments"]
+                    ]
+                    redact_segments(segments)
+                    batch.stage_call(START, row, segments)
+        staged_s = time.perf_counter() - started
+        with store.lock_day(START, "scale bench"):
+            steps = DayRunner(store, START, settings).run()
+        rows = store.read("calls", START, columns=["call_id"]).num_rows
+    return {
+        "calls": n_calls,
+        "committed": rows,
+        "staging_s": round(staged_s, 1),
+        "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
+        "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def report_steps_only(results: list[dict]) -> None:
+    print("\n(steps only: calls staged directly, no Prefect, no workers, no ASR)")
+    for r in results:
+        steps = r["steps_s"]
+        total = sum(steps.values())
+        flag = "met" if r["calls"] == NIGHT_CALLS and total < TARGET_COMMIT_AND_STEPS_S else ""
+        print(f"\nN = {r['calls']:,} calls: committed {r['committed']:,}")
+        print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
+        target = f" (target < 20 min: {flag or 'NOT met'})" if r["calls"] == NIGHT_CALLS else ""
+        print(f"  commit + day steps: {total:.1f} s = {total / 60:.1f} min{target}")
+        print(f"  peak memory of the night process: {r['night_peak_rss_gb']} GB")
+
+
 def _shard_deployment():
     """The bench shard by module path (`scale.scale_bench_shard`), which the workers import
     with bench/ on their PYTHONPATH (set in main)."""
@@ -321,12 +372,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--x-real-time", type=float, action="append")
     parser.add_argument("--prestart", choices=["on", "off", "both"], default="on")
+    parser.add_argument(
+        "--steps-only", action="store_true", help="stage directly, then commit and day steps"
+    )
     args = parser.parse_args()
     args.calls = args.calls or [10_000]
     args.x_real_time = args.x_real_time or [50.0, 100.0, 200.0]
     paths = [str(ROOT / "bench"), str(ROOT), os.environ.get("PYTHONPATH", "")]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # for the workers
     results = []
+    if args.steps_only:
+        results = [run_steps_only(n, args) for n in args.calls]
+        for result in results:
+            print(json.dumps(result), flush=True)
+        report_steps_only(results)
+        return 0
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.prestart]
     for n in args.calls:
         for prestart in modes:
