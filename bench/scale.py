@@ -72,7 +72,6 @@ def scale_bench_shard(
 ) -> dict:
     """A shard whose 'transcription' is the calls' scripts (read from `recordings`), staged
     like the night's after `cost_ms` per call; writes the same report as flows/shard.py."""
-    from privacy.redact import redact_segments
     from storage.warehouse import Warehouse
 
     settings = load_config(config, warehouse=warehouse)
@@ -88,10 +87,7 @@ def scale_bench_shard(
         for n, call in enumerate(bundle["calls"], start=1):
             started = time.perf_counter()
             time.sleep(cost_s)
-            row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
-            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
-            segments = [{**s, "call_id": row["call_id"], "date": day} for s in call["segments"]]
-            redact_segments(segments)
+            row, segments = scripted_call(call, day)
             batch.stage_call(day, row, segments)
             seconds = time.perf_counter() - started
             work_s += seconds
@@ -114,6 +110,17 @@ def scale_bench_shard(
     report["peak_rss_gb"] = round(peak_gb, 2)
     store.write_shard_file(day, report_name(shard, attempt), report)
     return {"name": shard, "wall_s": work_s}
+
+
+def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
+    """A bundled call's row and redacted segments, as a shard stages a transcribed call."""
+    from privacy.redact import redact_segments
+
+    row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
+    row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+    segments = [{**s, "call_id": row["call_id"], "date": day} for s in call["segments"]]
+    redact_segments(segments)
+    return row, segments
 
 
 def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, seed: int):
@@ -201,7 +208,6 @@ def run_steps_only(n_calls: int, args) -> dict:
     """The day's calls staged as shards stage them (batches of flow.stage_batch_calls), with
     no Prefect and no workers; then the commit and the day steps, as after a fan-out."""
     from callscope.steps import DayRunner
-    from privacy.redact import redact_segments
     from storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
@@ -214,13 +220,7 @@ def run_steps_only(n_calls: int, args) -> dict:
             bundle = json.loads(path.read_text(encoding="utf-8"))
             with StagingBatch(store, settings.flow.stage_batch_calls, 1e9) as batch:
                 for call in bundle["calls"]:
-                    row = {**call["row"], "date": START, "processed_at": dt.datetime.now(dt.UTC)}
-                    row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
-                    segments = [
-                        {**s, "call_id": row["call_id"], "date": START} for s in call["segments"]
-                    ]
-                    redact_segments(segments)
-                    batch.stage_call(START, row, segments)
+                    batch.stage_call(START, *scripted_call(call, START))
         staged_s = time.perf_counter() - started
         with store.lock_day(START, "scale bench"):
             steps = DayRunner(store, START, settings).run()

@@ -62,7 +62,7 @@ class ShardAttempt:
     worker: str | None = None  # the Prefect worker's name
     reason: str | None = None
     wall_s: float = 0.0
-    slot_waited_s: float = 0.0  # > 0: it started up while the worker's shard before it worked
+    slot_waited_s: float = 0.0  # how long it waited at the worker's slot for the shard before
     started_at: float | None = None  # epoch seconds: its process began the shard
     finished_at: float | None = None
 
@@ -253,8 +253,8 @@ def _beat_age(holder: dict) -> float | None:
 def worker_slot(store: Warehouse, day: dt.date, name: str, settings: Settings) -> WorkerSlot:
     """The slot of the worker running this process (none outside a pre-starting worker)."""
     path = os.environ.get(SLOT_VARIABLE)
-    holder = {"shard": name, "day": day.isoformat(), "pid": os.getpid()}
-    holder["beat"] = store.shard_file_path(day, f"{name}.beat") if store.local else None
+    beat = store.shard_file_path(day, f"{name}.beat") if store.local else None
+    holder = {"shard": name, "pid": os.getpid(), "beat": beat}
     return WorkerSlot(Path(path) if path else None, holder, settings.flow.shard_lost_after_s)
 
 

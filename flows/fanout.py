@@ -119,10 +119,9 @@ class FanOut:
             if report is not None:
                 attempt.state, attempt.wall_s = "done", float(report.get("wall_s") or 0.0)
                 attempt.host, attempt.worker_pid = report.get("host"), report.get("pid")
-                attempt.worker = report.get("worker")
+                for key in ("worker", "started_at", "finished_at"):
+                    setattr(attempt, key, report.get(key))
                 attempt.slot_waited_s = float(report.get("slot_waited_s") or 0.0)
-                attempt.started_at = report.get("started_at")
-                attempt.finished_at = report.get("finished_at")
                 return outcomes_of(report)
             return self._again(shard, by_id, "failed", "finished without writing its report")
         if state is not None and state.is_final():
