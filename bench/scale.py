@@ -9,7 +9,9 @@ For each --calls N: one day of N generated calls (synth/, text only), split into
 workers (`callscope worker`), the night's fan-out (flows/fanout.py: submission, state and
 heartbeat watching, reports), the shared warehouse's staging, the commit and every day step.
 Transcription is replaced by each call's script, staged after a fixed --cost-ms per call: the
-figures measure the orchestration, the storage and the day steps, not ASR.
+figures measure the orchestration, the storage and the day steps, not ASR. Shards tag each
+batch's calls with the rule categories and embed their issue statements as the night's shards
+do (the worker's share of the day's steps), which is counted as the shards' call work.
 
 Printed: per-call orchestration overhead (the fan-out's wall time beyond the shards' own call
 work spread over the workers), shard scheduling latency (flow run created -> running), commit
@@ -47,6 +49,7 @@ from callscope.shards import (  # noqa: E402
     prestarted,
     report_name,
     split,
+    worker_share,
     worker_slot,
 )
 from core.config import load_config  # noqa: E402
@@ -80,7 +83,9 @@ def scale_bench_shard(
     bundle = json.loads((Path(recordings) / f"{shard}.json").read_text(encoding="utf-8"))
     cost_s = bundle["cost_ms"] / 1000
     outcomes, work_s = [], 0.0
-    batch = StagingBatch(store, settings.flow.stage_batch_calls, settings.flow.stage_batch_s)
+    flow_settings = settings.flow
+    share = worker_share(settings)
+    batch = StagingBatch(store, flow_settings.stage_batch_calls, flow_settings.stage_batch_s, share)
     slot = worker_slot(store, day, shard, settings)
     with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, slot, batch:
         beat.beat(slot_waited_s=slot.waited_s)
@@ -104,6 +109,9 @@ def scale_bench_shard(
             )
             if n % 50 == 0:
                 beat.beat(done=n)
+        started = time.perf_counter()
+        batch.flush()  # the last batch's staging and statement embedding: the shard's work
+        work_s += time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     report = {**beat.record, "name": shard, "outcomes": outcomes, "wall_s": round(work_s, 3)}
     report["finished_at"] = round(time.time(), 3)
@@ -114,9 +122,10 @@ def scale_bench_shard(
 
 def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
     """A bundled call's row and redacted segments, as a shard stages a transcribed call."""
-    from privacy.redact import redact_segments
+    from privacy.redact import REDACTION_VERSION, redact_segments
 
     row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
+    row["redaction_version"] = REDACTION_VERSION
     row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
     segments = [{**s, "call_id": row["call_id"], "date": day} for s in call["segments"]]
     redact_segments(segments)
@@ -215,10 +224,11 @@ def run_steps_only(n_calls: int, args) -> dict:
         write_bundles(root / "scripts", n_calls, args.shard_calls, 0.0, args.seed)
         settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
         store = Warehouse.from_settings(settings)
+        share = worker_share(settings)
         started = time.perf_counter()
         for path in sorted((root / "scripts").glob("shard-*.json")):
             bundle = json.loads(path.read_text(encoding="utf-8"))
-            with StagingBatch(store, settings.flow.stage_batch_calls, 1e9) as batch:
+            with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
                 for call in bundle["calls"]:
                     batch.stage_call(START, *scripted_call(call, START))
         staged_s = time.perf_counter() - started
@@ -235,12 +245,16 @@ def run_steps_only(n_calls: int, args) -> dict:
 
 
 def report_steps_only(results: list[dict]) -> None:
-    print("\n(steps only: calls staged directly, no Prefect, no workers, no ASR)")
+    print(
+        "\n(steps only: calls staged directly, no Prefect, no workers, no ASR; staging "
+        "redacts, tags and embeds the calls, as the shards do)"
+    )
     for r in results:
         steps = r["steps_s"]
         total = sum(steps.values())
         flag = "met" if r["calls"] == NIGHT_CALLS and total < TARGET_COMMIT_AND_STEPS_S else ""
         print(f"\nN = {r['calls']:,} calls: committed {r['committed']:,}")
+        print(f"  staging (the shards' share, not a day step): {r['staging_s']} s")
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         target = f" (target < 20 min: {flag or 'NOT met'})" if r["calls"] == NIGHT_CALLS else ""
         print(f"  commit + day steps: {total:.1f} s = {total / 60:.1f} min{target}")

@@ -228,7 +228,11 @@ def categories_apply(
 
     def report(run, refreshed: list[str]) -> tuple[dict, str]:
         row = {"calls": run.calls, "tagged": run.tagged, "hits": run.hits}
-        return row, f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits"
+        row["tagged_now"] = run.retagged
+        line = f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits"
+        if not run.retagged:
+            line += " (all already tagged with these rules)"
+        return row, line
 
     rerun_days(settings, store, days, "categories", report, as_json)
 

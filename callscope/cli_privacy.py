@@ -28,8 +28,9 @@ def redact_apply(
     handoff: HandoffOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Redact stored days again with today's rules (no re-transcription). Days whose redacted
-    text changed get their incidents and marketing hand-off rebuilt from it."""
+    """Redact stored days again with today's rules (no re-transcription). Calls already
+    redacted with today's rules are left as they are; days whose redacted text changed get
+    their incidents and marketing hand-off rebuilt from it."""
     from storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
@@ -39,6 +40,8 @@ def redact_apply(
     def report(run, refreshed: list[str]) -> tuple[dict, str]:
         rebuilt = "incidents" in refreshed
         row = {
+            "calls": run.calls,
+            "already_current": run.current,
             "segments": run.segments,
             "changed": run.changed,
             "spans": run.spans,
@@ -48,6 +51,8 @@ def redact_apply(
             f"{run.changed} of {run.segments} segments redacted differently now, "
             f"{run.spans} personal-data spans"
         )
+        if not run.calls:
+            line = f"all {run.current} calls already redacted with today's rules"
         return row, line
 
     rerun_days(settings, store, days, "redact", report, as_json)

@@ -23,7 +23,7 @@ from core.config import Settings, call_settings_hash
 from core.errors import BadRecordingError, TransientError
 from core.logs import get_logger
 from emotion.backends import load_emotion_models, score_voice
-from privacy.redact import redact_segments
+from privacy.redact import REDACTION_VERSION, redact_segments
 from storage.recordings import Recording, RecordingSource
 from storage.warehouse import Warehouse
 
@@ -279,6 +279,7 @@ def process_call(
         )
     segments = [{**seg, "call_id": rec.call_id, "date": rec.date} for seg in transcript.segments]
     redact_segments(segments)
+    row["redaction_version"] = REDACTION_VERSION
     if settings.emotion.enabled:
         _score_voice(rec, audio, segments, settings)
     row.update(

@@ -263,8 +263,15 @@ class StagingBatch:
     .stage_calls): every `max_calls` calls or `max_s` seconds, and at the end. A shard that
     dies loses at most one batch of work, which its retry redoes."""
 
-    def __init__(self, store: Warehouse, max_calls: int, max_s: float):
+    def __init__(
+        self,
+        store: Warehouse,
+        max_calls: int,
+        max_s: float,
+        share: Callable[[list[tuple[dict, list[dict]]]], dict[str, list[dict]]] | None = None,
+    ):
         self.store, self.max_calls, self.max_s = store, max_calls, max_s
+        self.share = share  # the worker's share of the day's steps (worker_share)
         self._calls: list[tuple[dict, list[dict]]] = []
         self._day: dt.date | None = None
         self._since = time.monotonic()
@@ -287,8 +294,39 @@ class StagingBatch:
 
     def flush(self) -> None:
         if self._calls and self._day is not None:
-            self.store.stage_calls(self._day, self._calls)
+            extra = self.share(self._calls) if self.share else None
+            self.store.stage_calls(self._day, self._calls, extra)
         self._calls = []
+
+
+def worker_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]], dict]:
+    """The per-call share of the day's steps, done by the worker for each batch of calls it
+    processed, beside their transcription: rule categories (keyword_hits, and the calls'
+    category columns) and, when incidents are on, the issue statements' vectors. The day's
+    steps after the commit then redo only what changed since. A part that fails is left to
+    the day's steps (a warning); the calls are staged all the same."""
+    from incidents.daily import embed_statements
+    from incidents.embed import get_embedder
+    from keywords.daily import categorize_calls
+    from keywords.rules import load_rules
+
+    rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
+    parts: dict[str, Callable] = {"keyword_hits": lambda calls: categorize_calls(calls, rules)}
+    incidents = settings.incidents
+    if incidents.enabled:
+        embed = get_embedder(incidents.embedding_model, incidents.device)
+        parts["statement_vectors"] = lambda calls: embed_statements(calls, incidents, embed)
+
+    def share(calls: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
+        done = {}
+        for table, make in parts.items():
+            try:
+                done[table] = make(calls)
+            except Exception:
+                logger.exception("%s of %d calls left to the day's steps", table, len(calls))
+        return done
+
+    return share
 
 
 def beat_every_s(settings: Settings) -> float:
@@ -319,7 +357,10 @@ def run_shard(
         outcomes = []
         flow = settings.flow
         slot = worker_slot(store, day, name, settings)
-        with slot, StagingBatch(store, flow.stage_batch_calls, flow.stage_batch_s) as batch:
+        batch = StagingBatch(
+            store, flow.stage_batch_calls, flow.stage_batch_s, worker_share(settings)
+        )
+        with slot, batch:
             heartbeat.beat(slot_waited_s=slot.waited_s)
             done = store.done_calls(day)  # after the wait: what the shard before this one did
             for n, rec in enumerate(recordings, start=1):

@@ -109,7 +109,7 @@ def _redact(ctx: DayContext):
 def _categories(ctx: DayContext):
     from keywords.daily import apply_categories
 
-    return apply_categories(ctx.store, ctx.day, ctx.rules, force=True)
+    return apply_categories(ctx.store, ctx.day, ctx.rules)
 
 
 def _emotion(ctx: DayContext):

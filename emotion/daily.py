@@ -110,12 +110,19 @@ def apply_emotion(
     return run
 
 
+def _score_unique(scorer: TextScorer, texts: list[str]) -> list:
+    """Each distinct text scored once (short turns repeat all day: 好的, 嗯, 谢谢)."""
+    unique = list(dict.fromkeys(texts))
+    scores = dict(zip(unique, scorer.score(unique) if unique else [], strict=True))
+    return [scores[text] for text in texts]
+
+
 def score_segments(segments: pa.Table, scorer: TextScorer, fusion: FusionSettings) -> dict:
     """sentiment / emotion / emotion_confidence for every segment row (null for IVR)."""
     speakers = segments.column("speaker").to_pylist()
     texts = segments.column("text").to_pylist()
     people = [i for i, speaker in enumerate(speakers) if speaker in PEOPLE and texts[i]]
-    text_scores = scorer.score([texts[i] for i in people]) if people else []
+    text_scores = _score_unique(scorer, [texts[i] for i in people])
     arousal = segments.column("arousal").to_pylist()
     voice_label = segments.column("voice_emotion").to_pylist()
     voice_confidence = segments.column("voice_confidence").to_pylist()

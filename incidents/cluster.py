@@ -220,31 +220,49 @@ def distinctive_terms(
     labels: np.ndarray,
     settings: ClusterSettings = ClusterSettings(),
     vocabulary: Vocabulary | None = None,
+    memo: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
 ) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
     """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms (spellings
     that sound alike counted as one), and the other spellings heard of each. `vocabulary`:
-    the day's (day_vocabulary); by default read from `texts`."""
+    the day's (day_vocabulary); by default read from `texts`. `memo`: each statement's terms
+    kept between calls over the same day's statements with the same settings."""
     sounds = _Sounds(settings)
     per_cluster: dict[int, Counter] = {}
     heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
+    said: Counter = Counter()
     vocabulary = vocabulary or day_vocabulary(texts, settings)
-    free, fragments = vocabulary.free, vocabulary.fragments
     for text, label in zip(texts, labels.tolist(), strict=True):
-        spelled = terms_of(text) - fragments
-        keys = {sounds.heard(term) for term in spelled}
+        spelled, keys = _statement_terms(text, vocabulary.fragments, sounds, memo)
         overall.update(keys)
+        said.update(spelled)
         if label >= 0:
             per_cluster.setdefault(label, Counter()).update(keys)
             heard.setdefault(label, Counter()).update(spelled)
             sizes[label] += 1
+    sounds.count(said)
     out = {}
     for label, counts in per_cluster.items():
-        keys = _pick_terms(counts, sizes[label], overall, len(texts), settings.n_terms, free)
+        keys = _pick_terms(
+            counts, sizes[label], overall, len(texts), settings.n_terms, vocabulary.free
+        )
         named = [sounds.name(k, heard[label]) for k in keys]
         out[label] = ([name for name, _ in named], {name: rest for name, rest in named if rest})
     return out
+
+
+def _statement_terms(
+    text: str, fragments: frozenset[str], sounds: _Sounds, memo: dict | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A statement's spelled terms (fragments of words left out) and their sound keys."""
+    found = memo.get(text) if memo is not None else None
+    if found is None:
+        spelled = tuple(terms_of(text) - fragments)
+        found = (spelled, tuple({sounds.key(term) for term in spelled}))
+        if memo is not None:
+            memo[text] = found
+    return found
 
 
 class _Sounds:
@@ -266,12 +284,12 @@ class _Sounds:
             self._keys[term] = found
         return found
 
-    def heard(self, term: str) -> str:
-        """The key of a term said in a statement, counting the spelling."""
-        key = self.key(term)
-        if _is_sound(key):
-            self.spellings_of.setdefault(key, Counter())[term] += 1
-        return key
+    def count(self, said: Counter) -> None:
+        """Count how often each spelling of a sound was said (`said`: spelling -> times)."""
+        for term, times in said.items():
+            key = self.key(term)
+            if _is_sound(key):
+                self.spellings_of.setdefault(key, Counter())[term] += times
 
     def name(self, key: str, heard: Counter) -> tuple[str, list[str]]:
         """The spelling to show for a key, and the cluster's other spellings of it."""

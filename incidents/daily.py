@@ -137,6 +137,63 @@ def embed_unique(embed: Embedder, texts: list[str]) -> np.ndarray:
     return embed(unique)[[row[text] for text in texts]]
 
 
+def embed_statements(calls: list[tuple[dict, list[dict]]], settings, embed: Embedder) -> list[dict]:
+    """statement_vectors rows for processed calls (row, segments): each ok call's issue
+    statement embedded where the call was processed, so the day's step need not
+    (settings: IncidentSettings)."""
+    st = statement_settings(settings)
+    said = []
+    for row, segments in calls:
+        if row.get("status") == "ok":
+            statement = issue_statement(sorted(segments, key=lambda s: s["idx"]), st)
+            if not statement.empty:
+                said.append((row, statement.text))
+    if not said:
+        return []
+    vectors = embed_unique(embed, [text for _, text in said])
+    return [
+        {
+            "call_id": row["call_id"],
+            "date": row["date"],
+            "text": text,
+            "model": settings.embedding_model,
+            "vector": vector.tolist(),
+        }
+        for (row, text), vector in zip(said, vectors, strict=True)
+    ]
+
+
+def statement_vectors(
+    store: Warehouse, day: dt.date, said: list[tuple[str, Statement]], embed: Embedder, model: str
+) -> tuple[np.ndarray, int]:
+    """A vector per statement: the one stored for its call when it is of the same text and
+    model (statement_vectors, embedded where the call was processed), the rest embedded now.
+    Also how many were stored."""
+    texts = [statement.text for _, statement in said]
+    if not said or not store.exists("statement_vectors", day):
+        return embed_unique(embed, texts), 0
+    table = store.read("statement_vectors", day, columns=["call_id", "text", "model", "vector"])
+    table = table.filter(pc.equal(table["model"], model))
+    row_of = {call_id: i for i, call_id in enumerate(table["call_id"].to_pylist())}
+    stored_texts = table["text"].to_pylist()
+    found = [row_of.get(call_id) for call_id, _ in said]
+    found = [
+        i if i is not None and stored_texts[i] == text else None
+        for i, text in zip(found, texts, strict=True)
+    ]
+    have = [n for n, i in enumerate(found) if i is not None]
+    if not have:
+        return embed_unique(embed, texts), 0
+    flat = table["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    stored = flat.astype(np.float32).reshape(table.num_rows, -1)
+    out = np.empty((len(said), stored.shape[1]), dtype=np.float32)
+    out[have] = stored[[found[n] for n in have]]
+    missing = [n for n, i in enumerate(found) if i is None]
+    if missing:
+        out[missing] = embed_unique(embed, [texts[n] for n in missing])
+    return out, len(have)
+
+
 # history ------------------------------------------------------------------------------------
 def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHistory:
     start = day - dt.timedelta(days=history_days)
@@ -232,8 +289,9 @@ def apply_incidents(
     said = [(cid, s) for cid, s in statements.items() if not s.empty]
     texts = [s.text for _, s in said]
     stages["statements"], clock = time.perf_counter() - clock, time.perf_counter()
-    vectors = embed_unique(embed, texts)
+    vectors, stored = statement_vectors(store, day, said, embed, settings.embedding_model)
     stages["embed"], clock = time.perf_counter() - clock, time.perf_counter()
+    logger.info("incidents %s: %d of %d statements embedded before", day, stored, len(said))
     clustering = cluster_settings(settings, naming)
     vocabulary = day_vocabulary(texts, clustering)
     labels, clusters = build_clusters(texts, vectors, clustering, vocabulary)
@@ -476,6 +534,8 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
         for category in set(row["categories"] or []):
             by_category[category].append(row)
     said = [(cid, s.text) for cid, s in statements.items() if not s.empty]
+    contrast = _every_nth(said, CATEGORY_SAMPLE)
+    memo: dict = {}
     rows = []
     for category in sorted(by_category):
         members = sorted(by_category[category], key=_call_order)
@@ -488,7 +548,7 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
             if not statements[r["call_id"]].empty
         ][: settings.examples]
         members_ids = {r["call_id"] for r in members}
-        terms, heard = _category_terms(said, members_ids, clustering, vocabulary)
+        terms, heard = _category_terms(said, contrast, members_ids, clustering, vocabulary, memo)
         rows.append(
             {
                 "date": day,
@@ -509,24 +569,32 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
     return rows
 
 
-CATEGORY_CONTRAST = 5000  # statements of other calls a category's terms are weighed against
+CATEGORY_SAMPLE = 5000  # statements a category's names are read from, and of the day's others
 
 
 def _category_terms(
     said: list[tuple[str, str]],
+    contrast: list[tuple[str, str]],
     members: set[str],
     clustering: ClusterSettings,
     vocabulary: Vocabulary,
+    memo: dict,
 ):
     """What a category's calls talk about (the phone's name on launch day), as topic names
-    are made: the terms distinctive of its calls against a sample of the day's others."""
-    inside = [text for cid, text in said if cid in members]
-    outside = [text for cid, text in said if cid not in members]
-    outside = outside[:: max(1, len(outside) // CATEGORY_CONTRAST)]
+    are made: the terms distinctive of (an even sample of) its calls' statements against the
+    day's sample of statements (`contrast`) of other calls."""
+    inside = _every_nth([text for cid, text in said if cid in members], CATEGORY_SAMPLE)
+    outside = [text for cid, text in contrast if cid not in members]
     labels = np.array([0] * len(inside) + [-1] * len(outside))
     if not inside:
         return [], {}
-    return distinctive_terms(inside + outside, labels, clustering, vocabulary).get(0, ([], {}))
+    named = distinctive_terms(inside + outside, labels, clustering, vocabulary, memo)
+    return named.get(0, ([], {}))
+
+
+def _every_nth(items: list, most: int) -> list:
+    """An even sample of at most `most` items, in order."""
+    return items[:: max(1, -(-len(items) // most))]
 
 
 def _call_order(row: dict) -> tuple:

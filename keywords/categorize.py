@@ -345,10 +345,15 @@ def categorize_day(
         rows = by_call.get(call["call_id"], [])
         result = categorize_call(rows, rules, call["duration_s"])
         per_call[call["call_id"]] = result
-        hit_rows += [
-            _hit_row(day, call["call_id"], rows[hit.seg], hit, rules) for hit in result.hits
-        ]
+        hit_rows += call_hit_rows(day, call["call_id"], rows, result, rules)
     return hit_rows, per_call
+
+
+def call_hit_rows(
+    day, call_id: str, segments: list[dict], result: CallCategories, rules: RuleSet
+) -> list[dict]:
+    """keyword_hits rows of one call's result (`segments`: as given to categorize_call)."""
+    return [_hit_row(day, call_id, segments[hit.seg], hit, rules) for hit in result.hits]
 
 
 def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:

@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.logs import get_logger
-from keywords.categorize import categorize_day
+from keywords.categorize import call_hit_rows, categorize_call, categorize_day
 from keywords.index import INDEX_VERSION, SearchIndex, index_into
 from keywords.rules import RuleSet
 from storage.schemas import to_table
@@ -25,42 +26,68 @@ logger = get_logger(__name__)
 @dataclass
 class CategoryRun:
     date: dt.date
-    calls: int
-    tagged: int
-    hits: int
+    calls: int  # the day's ok calls
+    tagged: int  # of them, with at least one category
+    hits: int  # the day's keyword hits
     skipped: bool = False
     seconds: float = 0.0
+    retagged: int = 0  # calls tagged by this run (the others already were, with these rules)
+
+
+def categorize_calls(calls: list[tuple[dict, list[dict]]], rules: RuleSet) -> list[dict]:
+    """Tag processed calls (row, segments) where they were processed: returns their
+    keyword_hits rows and stamps each ok call's row with its categories and the rules'
+    version, so the day's step leaves them as they are."""
+    results, hits = [], []
+    for row, segments in calls:
+        if row.get("status") == "ok":
+            ordered = sorted(segments, key=lambda segment: segment["idx"])
+            result = categorize_call(ordered, rules, row.get("duration_s"))
+            results.append((row, result))
+            hits += call_hit_rows(row["date"], row["call_id"], ordered, result, rules)
+    for row, result in results:  # every call tagged: only now are the rows stamped
+        row.update(
+            categories=result.categories,
+            complaint_class=result.complaint_class,
+            categories_version=rules.version_hash,
+        )
+    return hits
 
 
 def apply_categories(
     store: Warehouse, day: dt.date, rules: RuleSet, force: bool = False
 ) -> CategoryRun:
-    """Tag every ok call of `day` from its stored segments (no re-transcription)."""
+    """Tag the ok calls of `day` not tagged with these rules yet (every ok call with `force`)
+    from their stored segments (no re-transcription); the others keep their categories and
+    hits (tagged by the worker that processed them, or by an earlier run)."""
     started = time.perf_counter()
     calls = store.read("calls", day)
-    ok = [
-        row
-        for row in calls.select(["status", "categories_version"]).to_pylist()
-        if row["status"] == "ok"
-    ]
-    current = ok and all(row["categories_version"] == rules.version_hash for row in ok)
-    if not force and (current or not ok) and (store.exists("keyword_hits", day) or not ok):
-        return CategoryRun(day, len(ok), 0, 0, skipped=True)
-    hit_rows, per_call = categorize_day(day, store.read("segments", day), calls, rules)
+    stale = _untagged(calls, rules, force)
+    if not stale and (store.exists("keyword_hits", day) or not _ok_ids(calls)):
+        return _day_run(store, day, calls, skipped=True)
+    wanted = pa.array(sorted(stale), pa.string())
+    segments = store.read("segments", day)
+    segments = segments.filter(pc.is_in(segments["call_id"], wanted))
+    hit_rows, per_call = categorize_day(
+        day, segments, calls.filter(pc.is_in(calls["call_id"], wanted)), rules
+    )
+    kept = store.read("keyword_hits", day)
+    kept = kept.filter(pc.invert(pc.is_in(kept["call_id"], wanted)))
+    hits = pa.concat_tables([kept, to_table("keyword_hits", hit_rows)])
     store.write_day(
         day,
         {
-            "keyword_hits": to_table("keyword_hits", hit_rows),
+            "keyword_hits": hits.sort_by([("call_id", "ascending")]),
             "calls": _with_categories(calls, per_call, rules.version_hash),
         },
     )
-    run = CategoryRun(
-        day, len(per_call), sum(bool(r.categories) for r in per_call.values()), len(hit_rows)
-    )
+    run = _day_run(store, day, store.read("calls", day))
+    run.retagged = len(per_call)
     run.seconds = time.perf_counter() - started
     logger.info(
-        "categories %s: %d of %d calls tagged, %d hits (%.1f s)",
+        "categories %s: %d calls tagged now, %d of %d calls with a category, %d hits (%.1f s)",
         day,
+        run.retagged,
         run.tagged,
         run.calls,
         run.hits,
@@ -69,13 +96,38 @@ def apply_categories(
     return run
 
 
+def _ok_ids(calls: pa.Table) -> list[str]:
+    return pc.filter(calls["call_id"], pc.equal(calls["status"], "ok")).to_pylist()
+
+
+def _untagged(calls: pa.Table, rules: RuleSet, force: bool) -> set[str]:
+    rows = calls.select(["call_id", "status", "categories_version"]).to_pylist()
+    return {
+        row["call_id"]
+        for row in rows
+        if row["status"] == "ok" and (force or row["categories_version"] != rules.version_hash)
+    }
+
+
+def _day_run(store: Warehouse, day: dt.date, calls: pa.Table, skipped: bool = False):
+    ok = calls.filter(pc.equal(calls["status"], "ok"))
+    tagged = sum(bool(c) for c in ok["categories"].to_pylist())
+    hits = store.read("keyword_hits", day, columns=["call_id"]).num_rows
+    return CategoryRun(day, ok.num_rows, tagged, hits, skipped=skipped)
+
+
 def _with_categories(calls: pa.Table, per_call: dict, version: str) -> pa.Table:
+    """The day's calls with the categories of those in `per_call` (the others as they were;
+    calls that are not ok have none)."""
     rows = calls.to_pylist()
     for row in rows:
         result = per_call.get(row["call_id"])
-        row["categories"] = result.categories if result else None
-        row["complaint_class"] = result.complaint_class if result else None
-        row["categories_version"] = version if result else None
+        if result is not None:
+            row["categories"] = result.categories
+            row["complaint_class"] = result.complaint_class
+            row["categories_version"] = version
+        elif row["status"] != "ok":
+            row["categories"] = row["complaint_class"] = row["categories_version"] = None
     return to_table("calls", rows)
 
 

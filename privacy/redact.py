@@ -436,9 +436,18 @@ _EN_ADDRESS = re.compile(
 )
 
 
+# every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
+# any skip the pattern, whose admin-area prefixes are slow to rule out at every position
+_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]")
+_DIGIT = re.compile(r"\d")
+
+
 def _address_spans(text: str) -> list[PiiSpan]:
-    found = [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
-    found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
+    found = []
+    if _ZH_ADDRESS_MARK.search(text):
+        found += [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
+    if _DIGIT.search(text):
+        found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
     return found + _spoken_address_spans(text)
 
 

@@ -77,6 +77,7 @@ CALLS = pa.schema(
         pa.field("time_to_first_agent_s", pa.float64()),
         pa.field("n_turns_agent", pa.int32()),
         pa.field("n_turns_customer", pa.int32()),
+        pa.field("redaction_version", pa.string()),  # privacy/redact.py rules the text went through
         # rule categories (keywords/categorize.py), filled after the day's calls are committed
         pa.field("categories", pa.list_(pa.string())),
         pa.field("complaint_class", pa.string()),  # business | service | network | none
@@ -237,6 +238,18 @@ INCIDENTS = pa.schema(
 
 # a uniform sample of the day's statement embeddings (all of them on days up to `sample_size`),
 # so that a topic first seen later can be counted on the days before it existed
+# each call's issue statement embedded where the call was processed (a shard's worker), so the
+# day's incidents step embeds only what changed since (incidents/daily.py)
+STATEMENT_VECTORS = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("text", pa.string()),  # the statement embedded (redacted)
+        pa.field("model", pa.string()),  # incidents.embedding_model
+        pa.field("vector", pa.list_(pa.float32())),  # unit length
+    ]
+)
+
 STATEMENT_SAMPLE = pa.schema(
     [
         pa.field("date", pa.date32(), nullable=False),
@@ -271,6 +284,7 @@ TABLES: dict[str, pa.Schema] = {
     "call_issues": CALL_ISSUES,
     "incidents": INCIDENTS,
     "statement_sample": STATEMENT_SAMPLE,
+    "statement_vectors": STATEMENT_VECTORS,
     "handoff_incidents": HANDOFF_INCIDENTS,
     "handoff_calls": HANDOFF_CALLS,
 }

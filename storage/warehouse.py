@@ -55,6 +55,10 @@ logger = get_logger(__name__)
 
 PART_NAME = "part-0.parquet"
 STAGING = "_staging"
+# what a night stages per call: calls and segments always, the others where the call's worker
+# made them (a shard categorizes and embeds its calls; a single-process night leaves that to
+# the day's steps)
+STAGED_TABLES = ("calls", "segments", "keyword_hits", "statement_vectors")
 JOURNAL = "_journal"
 STATE = "_state"
 LOCKS = "_locks"
@@ -202,17 +206,29 @@ class Warehouse:
         self._write_file(to_table("segments", segment_rows), f"{folder}/{key}.segments.parquet")
         self._write_file(to_table("calls", [call_row]), f"{folder}/{key}.calls.parquet")
 
-    def stage_calls(self, day: dt.date, calls: list[tuple[dict, list[dict]]]) -> None:
-        """Stage several calls in one pair of files (a shard's batch: far fewer files for the
-        commit to read). A call staged again later, alone or in a later batch, replaces these
-        rows: the commit keeps each call's rows from its latest `processed_at`."""
+    def stage_calls(
+        self,
+        day: dt.date,
+        calls: list[tuple[dict, list[dict]]],
+        extra: dict[str, list[dict]] | None = None,
+    ) -> None:
+        """Stage several calls in one set of files (a shard's batch: far fewer files for the
+        commit to read), with rows of the other staged tables made for them where the calls
+        were processed (`extra`: keyword_hits, statement_vectors). A call staged again later,
+        alone or in a later batch, replaces all these rows: the commit keeps each call's rows
+        from its latest `processed_at`. The calls file is written last: the others of a batch
+        are there whenever it is."""
         if not calls:
             return
         folder = self._staging(day)
         self.fs.create_dir(folder, recursive=True)
         key = f"batch-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        segments = [segment for _, rows in calls for segment in rows]
-        self._write_file(to_table("segments", segments), f"{folder}/{key}.segments.parquet")
+        unknown = set(extra or {}) - set(STAGED_TABLES[2:])
+        if unknown:
+            raise ValueError(f"not staged with calls: {sorted(unknown)}")
+        tables = {"segments": [segment for _, rows in calls for segment in rows], **(extra or {})}
+        for table, rows in tables.items():
+            self._write_file(to_table(table, rows), f"{folder}/{key}.{table}.parquet")
         rows = [row for row, _ in calls]
         self._write_file(to_table("calls", rows), f"{folder}/{key}.calls.parquet")
 
@@ -222,23 +238,25 @@ class Warehouse:
             call_files = self._staged_files(day, "calls")
             if not call_files:
                 return 0
-            staged_calls, staged_segments = self._latest_staged(call_files)
-            segment_files = self._staged_files(day, "segments")
-            ids = staged_calls["call_id"]
+            staged = self._latest_staged(call_files)
+            ids = staged["calls"]["call_id"]
             merged = {
-                table: _merge(self.read(table, day), staged, ids, table)
-                for table, staged in (("segments", staged_segments), ("calls", staged_calls))
+                table: _merge(self.read(table, day), rows, ids, table)
+                for table, rows in staged.items()
+                if rows is not None or self.exists(table, day)
             }
             self.write_day(day, merged)
-            for path in call_files + segment_files:
-                self.fs.delete_file(path)
+            for table in STAGED_TABLES:  # every staged file of the day is merged now
+                for path in self._staged_files(day, table):
+                    self.fs.delete_file(path)
             if not self.fs.get_file_info(pafs.FileSelector(self._staging(day))):
                 self.fs.delete_dir(self._staging(day))
         logger.info("committed %d calls of %s (%d staged files)", len(ids), day, len(call_files))
         return len(ids)
 
-    def _latest_staged(self, call_files: list[str]) -> tuple[pa.Table, pa.Table]:
-        """The staged calls and segments, each call's rows from the file that staged it last."""
+    def _latest_staged(self, call_files: list[str]) -> dict[str, pa.Table | None]:
+        """The staged rows of each staged table, each call's rows from the file that staged
+        it last (only calls and segments are in every batch; None for a table in none)."""
         tables = [self._read_file(path, TABLES["calls"]) for path in call_files]
         latest: dict[str, tuple] = {}
         for n, table in enumerate(tables):
@@ -248,19 +266,21 @@ class Warehouse:
                 rank = (at is not None, at or dt.datetime.min.replace(tzinfo=dt.UTC), n)
                 if call_id not in latest or rank >= latest[call_id]:
                     latest[call_id] = rank
-        calls, segments = [], []
+        found: dict[str, list[pa.Table]] = {table: [] for table in STAGED_TABLES}
         for n, (path, table) in enumerate(zip(call_files, tables, strict=True)):
             wanted = pa.array([c for c, rank in latest.items() if rank[2] == n], pa.string())
             if len(wanted) == 0:
                 continue
-            calls.append(table.filter(pc.is_in(table["call_id"], wanted)))
-            segment_path = path.removesuffix(".calls.parquet") + ".segments.parquet"
-            rows = self._read_file(segment_path, TABLES["segments"])
-            segments.append(rows.filter(pc.is_in(rows["call_id"], wanted)))
-        return (
-            pa.concat_tables(calls) if calls else empty_table("calls"),
-            pa.concat_tables(segments) if segments else empty_table("segments"),
-        )
+            found["calls"].append(table.filter(pc.is_in(table["call_id"], wanted)))
+            for other in STAGED_TABLES[1:]:
+                other_path = path.removesuffix(".calls.parquet") + f".{other}.parquet"
+                if other == "segments" or self._exists(other_path):
+                    rows = self._read_file(other_path, TABLES[other])
+                    found[other].append(rows.filter(pc.is_in(rows["call_id"], wanted)))
+        return {
+            table: pa.concat_tables(parts) if parts else _none_staged(table)
+            for table, parts in found.items()
+        }
 
     def replace_day(self, table: str, day: dt.date, rows: pa.Table) -> None:
         """Write a whole day of `table` at once (readers see old or new)."""
@@ -556,8 +576,16 @@ def _delete(fs: pafs.FileSystem, path: str) -> bool:
         return False
 
 
-def _merge(current: pa.Table, staged: pa.Table, ids: pa.Array, table: str) -> pa.Table:
+def _none_staged(table: str) -> pa.Table | None:
+    return empty_table(table) if table in STAGED_TABLES[:2] else None
+
+
+def _merge(current: pa.Table, staged: pa.Table | None, ids: pa.Array, table: str) -> pa.Table:
+    """The day's rows of `table` with those of the staged calls (`ids`) replaced by `staged`
+    (their old rows dropped where nothing of `table` was staged for them)."""
     kept = current.filter(pc.invert(pc.is_in(current["call_id"], ids)))
+    if staged is None:
+        return kept
     keys = [("call_id", "ascending")] + ([("idx", "ascending")] if table == "segments" else [])
     return pa.concat_tables([kept, staged]).sort_by(keys)
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from callscope.cli import app
 from core.config import load_config
-from privacy.redact import find_pii
+from privacy.redact import REDACTION_VERSION, find_pii
 from storage.warehouse import Warehouse
 from tests.test_incidents import run_steps
 
@@ -73,6 +73,7 @@ def test_stored_day_is_redacted_again_and_its_incidents_rebuilt(leaky_day):
     assert result.exit_code == 0, result.output
     (report,) = json.loads(result.stdout)
     assert report["date"] == DAY.isoformat() and report["segments"] == 9
+    assert report["calls"] == 3 and report["already_current"] == 0
     assert report["changed"] == 2 and report["incidents_rebuilt"] is True
 
     after = store.read("segments", DAY)
@@ -94,7 +95,7 @@ def test_a_second_run_changes_nothing(leaky_day):
     written = segments.stat().st_mtime_ns
     result = redact_apply(store, "--from", DAY.isoformat(), "--to", DAY.isoformat())
     assert result.exit_code == 0
-    assert f"[1/1] {DAY}: 0 of 9 segments redacted differently now" in result.output
+    assert f"[1/1] {DAY}: all 3 calls already redacted with today's rules" in result.output
     assert "rebuilt" not in result.output
     assert segments.stat().st_mtime_ns == written
 
@@ -106,3 +107,24 @@ def test_which_days_must_be_said(leaky_day):
     assert result.exit_code == 1 and "no days with calls" in result.output
     result = redact_apply(leaky_day, "--date", "2030-01-01")
     assert result.exit_code == 1 and "no calls for 2030-01-01" in result.output
+
+
+def test_only_calls_not_stamped_with_todays_rules_are_redacted_again(leaky_day):
+    store = leaky_day
+    assert redact_apply(store, "--date", DAY.isoformat()).exit_code == 0
+    stamps = store.read("calls", DAY, columns=["call_id", "redaction_version"]).to_pylist()
+    assert {row["redaction_version"] for row in stamps} == {REDACTION_VERSION}
+    # a late call of an older night's rules, committed into the redacted day
+    stored_call(store, "c7", LEAKS[0])
+    run_steps(store, DAY, load_config(None), ("commit",))
+    result = redact_apply(store, "--date", DAY.isoformat(), "--json")
+    (report,) = json.loads(result.stdout)
+    assert (report["calls"], report["already_current"]) == (1, 3)
+    assert (report["segments"], report["changed"]) == (3, 1)
+    rows = store.read("segments", DAY).to_pylist()
+    assert [(r["call_id"], r["idx"]) for r in rows] == sorted(
+        (r["call_id"], r["idx"]) for r in rows
+    )
+    late = [r["text_redacted"] for r in rows if r["call_id"] == "c7"]
+    assert len(late) == 3 and sum("[phone]" in text for text in late) == 1
+    assert len(rows) == 12 and not any(find_pii(r["text_redacted"]) for r in rows)
