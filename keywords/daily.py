@@ -74,14 +74,11 @@ def apply_categories(
     kept = store.read("keyword_hits", day)
     kept = kept.filter(pc.invert(pc.is_in(kept["call_id"], wanted)))
     hits = pa.concat_tables([kept, to_table("keyword_hits", hit_rows)])
+    tagged = _with_categories(calls, per_call, rules.version_hash)
     store.write_day(
-        day,
-        {
-            "keyword_hits": hits.sort_by([("call_id", "ascending")]),
-            "calls": _with_categories(calls, per_call, rules.version_hash),
-        },
+        day, {"keyword_hits": hits.sort_by([("call_id", "ascending")]), "calls": tagged}
     )
-    run = _day_run(store, day, store.read("calls", day))
+    run = _day_run(store, day, tagged)
     run.retagged = len(per_call)
     run.seconds = time.perf_counter() - started
     logger.info(
