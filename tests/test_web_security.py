@@ -386,3 +386,45 @@ def test_unreadable_saved_queries_and_users_files_show_no_server_path(tmp_path):
     assert response.status_code == 503 and str(tmp_path) not in response.text
     assert response.headers["content-security-policy"].startswith(CSP_START)
     assert client.get("/api/me").status_code == 503
+
+
+def test_users_cli_under_a_live_server_keeps_its_sessions_database(tmp_path):
+    """A server whose threads each hold a connection, then `users add` in another process:
+    the sessions database keeps its -wal and -shm files and the server keeps working."""
+    import subprocess
+    import sys
+
+    from web.auth import SessionSigner, SessionStore, User
+
+    path = tmp_path / "sessions.sqlite"
+    server = SessionStore(path, idle_s=600)
+    signer = SessionSigner(SECRET, 3600)
+    _, kept = signer.issue(User("keeper", "analyst", "stamp"))
+    server.add(kept)
+
+    def second_thread() -> None:  # a request on another server thread opens its connection
+        assert server.get(kept.sid) is not None
+
+    thread = threading.Thread(target=second_thread)
+    thread.start()
+    thread.join(30)
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from web.auth import SessionStore; "
+            "print(SessionStore(sys.argv[1]).end_user('someone'))",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert ended.stdout.strip() == "0"
+    assert path.with_name(path.name + "-wal").exists()
+    assert path.with_name(path.name + "-shm").exists()
+    _, fresh = signer.issue(User("newcomer", "analyst", "stamp"))
+    server.add(fresh)
+    assert server.get(fresh.sid).name == "newcomer"
+    assert server.get(kept.sid).name == "keeper"

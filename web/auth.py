@@ -250,6 +250,7 @@ class SessionSigner:
 
 
 _OPEN_WAIT_S = 10
+_CREATE_LOCK = threading.Lock()
 _SESSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS session (
     key TEXT PRIMARY KEY,
@@ -357,8 +358,7 @@ class SessionStore:
                 raise self._unreadable(exc) from exc
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._create_private()
         db = sqlite3.connect(self.path, timeout=_OPEN_WAIT_S, isolation_level=None)
         try:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -372,6 +372,24 @@ class SessionStore:
 
     def _unreadable(self, exc: Exception) -> StoreUnreadable:
         return StoreUnreadable(f"{self.path}: cannot open the sessions database ({exc})")
+
+    def _create_private(self) -> None:
+        """Create the file readable by its owner alone, only when it does not exist yet.
+
+        The file is never opened and closed by hand once it exists: closing any descriptor of
+        it drops every POSIX lock this process holds on it, including those of the SQLite
+        connections of other threads. Another process (`callscope users add`) would then take
+        itself for the last user of the database and delete its -wal and -shm files under the
+        running server."""
+        with _CREATE_LOCK:
+            if self.path.exists():
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                return
+            os.close(fd)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
