@@ -327,7 +327,7 @@ def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> dict:
         "call_id": rec.call_id,
         "date": rec.date,
         "started_at": meta.started_at,
-        "source_uri": rec.uri,
+        "source_uri": rec.stored_uri,
         "agent_id": meta.agent_id,
         "queue": meta.queue,
         "direction": meta.direction,
@@ -357,6 +357,8 @@ def _already_done(done: dict | None, row: dict) -> bool:
 
 
 def _finish_error(rec, row, reason, started, warehouse) -> CallOutcome:
+    # an exception's text can carry a file name's undecoded bytes; Parquet strings are UTF-8
+    reason = reason.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     logger.warning("%s", reason)
     row.update(status="error", error=reason, n_segments=0)
     return _finish(rec, row, [], started, warehouse)

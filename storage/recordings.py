@@ -14,10 +14,12 @@ import csv
 import datetime as dt
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from core.errors import BadRecordingError, CallscopeError, TransientError
@@ -43,6 +45,8 @@ IGNORED_HIDDEN = "hidden files (names starting with a dot)"
 IGNORED_SIDECAR = f"metadata sidecars (.{', .'.join(SIDECAR_EXTENSIONS)})"
 IGNORED_FOLDER = "folders"
 IGNORED_SHOWN = 10  # names listed in a day's ignore line
+FILE_URI = "file://"
+_UNDECODED = re.compile(r"[\udc80-\udcff]")  # bytes of a name that were not UTF-8
 
 
 class SourceError(CallscopeError):
@@ -69,7 +73,13 @@ class Recording:
 
     @property
     def name(self) -> str:
-        return Path(self.uri).name if self.uri else self.call_id
+        """The file name as people read it (also when its bytes are not UTF-8)."""
+        return readable_name(Path(self.uri).name) if self.uri else self.call_id
+
+    @property
+    def stored_uri(self) -> str | None:
+        """The path as the calls table stores it (see `stored_uri`)."""
+        return stored_uri(self.uri) if self.uri else None
 
 
 class RecordingSource(Protocol):
@@ -155,7 +165,8 @@ class LocalRecordingSource:
         if self._supported(path):
             return None
         return (
-            f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
+            f"{readable_name(path.name)}: unsupported file type "
+            f"{readable_name(path.suffix) or '(none)'}; "
             f"convert it to one of {', '.join(sorted(self.extensions))}"
         )
 
@@ -197,7 +208,7 @@ class LocalRecordingSource:
         return None
 
     def _add(self, files: dict[str, _File], file: _File) -> None:
-        call_id = file.path.stem
+        call_id = readable_name(file.path.stem)
         kept = files.get(call_id)
         if kept is not None and self._rank(file) > self._rank(kept):
             kept, file = file, kept
@@ -287,13 +298,43 @@ class LocalRecordingSource:
         return meta, problem
 
 
+def readable_name(name: str) -> str:
+    """A file name as text that can be stored and shown. A name the file system gave as UTF-8
+    is kept; other bytes are read as GB18030 (a superset of GBK, which Windows shares and many
+    Chinese recorders write), and bytes that are not that either are written as %XX. The call
+    id of a recording is its readable stem, so a manifest written in UTF-8 names it."""
+    if not _UNDECODED.search(name):
+        return name
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return _UNDECODED.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", name)
+
+
+def stored_uri(path: str) -> str:
+    """A recording's path as a table stores it: the path itself, absolute, or where its bytes
+    are not UTF-8 (Parquet strings must be) a file: URI with those bytes percent-encoded."""
+    absolute = os.path.abspath(path)
+    if not _UNDECODED.search(absolute):
+        return absolute
+    return FILE_URI + quote_from_bytes(os.fsencode(absolute), safe="/")
+
+
+def path_of_stored_uri(uri: str) -> Path:
+    """The file system path of a stored `source_uri` (a path or a file: URI)."""
+    if uri.startswith(FILE_URI):
+        return Path(os.fsdecode(unquote_to_bytes(uri[len(FILE_URI) :])))
+    return Path(uri)
+
+
 def _entry_problem(entry: os.DirEntry) -> str | None:
     """Why a call's file must not be read: a link (never followed) or not a regular file."""
     if entry.is_symlink():
         return _link_problem(entry.name)
     if not entry.is_file(follow_symlinks=False):
         return (
-            f"{entry.name}: not a regular file (a pipe, socket or device); "
+            f"{readable_name(entry.name)}: not a regular file (a pipe, socket or device); "
             "put the recording itself in the day folder"
         )
     return None
@@ -301,7 +342,7 @@ def _entry_problem(entry: os.DirEntry) -> str | None:
 
 def _link_problem(name: str) -> str:
     return (
-        f"{name}: a symbolic link, not a recording file; links are not followed: "
+        f"{readable_name(name)}: a symbolic link, not a recording file; links are not followed: "
         "copy the recording itself into the day folder"
     )
 
@@ -319,5 +360,7 @@ def _read_regular_file(path: Path) -> bytes:
     fd = os.open(path, NO_FOLLOW)
     with open(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise BadRecordingError(f"{path.name}: not a regular file; it was not read")
+            raise BadRecordingError(
+                f"{readable_name(path.name)}: not a regular file; it was not read"
+            )
         return handle.read()

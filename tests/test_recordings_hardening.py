@@ -303,3 +303,61 @@ def test_audio_is_served_only_for_ok_calls_in_the_recordings_root(
     assert says in refused.text and str(secret.parent) not in refused.text
     assert SECRET_TEXT not in refused.content
     assert client.get(f"/api/calls/{call_id}").json()["audio_url"] is None
+
+
+# file names in other encodings --------------------------------------------------------------
+GBK_NAME = os.fsdecode("客户来电-08.wav".encode("gbk"))  # as a Windows share lists it
+RAW_NAME = os.fsdecode(b"rec\xff\xfe-09.wav")  # bytes that are no encoding at all
+
+
+def tone_named(folder: Path, name: str, seconds: float = 1.0) -> Path:
+    return write_tone(folder / "tone.wav", seconds).rename(folder / name)
+
+
+def test_names_in_gbk_or_any_bytes_are_calls_with_readable_ids(tmp_path):
+    folder = tmp_path / DAY.isoformat()
+    folder.mkdir()
+    tone_named(folder, GBK_NAME)
+    (folder / RAW_NAME).write_bytes(b"")
+    (folder / os.fsdecode("备注.txt".encode("gbk"))).write_bytes(b"not audio")
+    (folder / "manifest.csv").write_text("call_id,agent_id\n客户来电-08,A7\n", encoding="utf-8")
+    calls = listed(tmp_path)
+    assert set(calls) == {"客户来电-08", "rec%FF%FE-09", "备注"}
+    assert calls["客户来电-08"].meta.agent_id == "A7"  # the UTF-8 manifest names the GBK file
+    assert calls["客户来电-08"].name == "客户来电-08.wav"
+    assert calls["备注"].problem.startswith("备注.txt: unsupported file type .txt")
+    for rec in calls.values():
+        rec.call_id.encode("utf-8")  # storable as Parquet text
+        (rec.problem or "").encode("utf-8")
+    assert source(tmp_path).read(calls["客户来电-08"]) == (folder / GBK_NAME).read_bytes()
+
+
+def test_stored_uris_of_any_name_lead_back_to_the_file(tmp_path):
+    from storage.recordings import path_of_stored_uri, stored_uri
+
+    for name in (GBK_NAME, RAW_NAME, "客户 01%41.wav", "plain.wav"):
+        path = tmp_path / name
+        uri = stored_uri(str(path))
+        uri.encode("utf-8")
+        assert path_of_stored_uri(uri) == path
+    assert stored_uri(str(tmp_path / "plain.wav")) == str(tmp_path / "plain.wav")
+
+
+def test_a_night_with_non_utf8_file_names_commits_every_call(tmp_path, settings):
+    from callscope.night import run_night
+
+    folder = settings.recordings / DAY.isoformat()
+    folder.mkdir(parents=True)
+    tone_named(folder, GBK_NAME, 2.0)
+    (folder / RAW_NAME).write_bytes(b"\x00" * 10)
+    store = Warehouse(settings.warehouse)
+    recordings = LocalRecordingSource.from_settings(settings)
+    first = run_night(DAY, recordings, store, settings)
+    calls = {row["call_id"]: row for row in store.read("calls", DAY).to_pylist()}
+    assert set(calls) == {"客户来电-08", "rec%FF%FE-09"}
+    assert calls["客户来电-08"]["status"] == "ok", calls["客户来电-08"]["error"]
+    assert calls["rec%FF%FE-09"]["status"] == "error"
+    assert calls["rec%FF%FE-09"]["error"].startswith("rec%FF%FE-09.wav: ")
+    assert first.count("ok") + first.count("error") == 2
+    again = run_night(DAY, recordings, store, settings)
+    assert again.count("skipped") == 1 and store.read("calls", DAY).num_rows == 2

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.logs import get_logger
+from storage.recordings import path_of_stored_uri
 from storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
@@ -222,7 +223,7 @@ class WarehouseView:
         return True
 
     def _audio_candidates(self, call: dict) -> list[Path]:
-        stored = Path(call["source_uri"])
+        stored = path_of_stored_uri(call["source_uri"])
         beside = self.recordings / call["date"].isoformat() / stored.name
         return [stored] if beside == stored else [stored, beside]
 
