@@ -513,7 +513,18 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {path} is invalid:\n{_describe(exc)}") from exc
     if not settings.keywords.rules.is_absolute():
         settings.keywords.rules = path.parent / settings.keywords.rules
+    _make_paths_absolute(settings)
     return settings
+
+
+def _make_paths_absolute(settings: Settings) -> None:
+    """Every folder setting made absolute once, here, against the directory the command runs
+    in: a worker or shard process started elsewhere (its own temporary folder) reads and
+    writes the same files."""
+    for section in (settings, settings.search, settings.roles):
+        for name, value in section:
+            if isinstance(value, Path):
+                setattr(section, name, value.expanduser().absolute())
 
 
 def _describe(exc: ValidationError) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -74,7 +75,11 @@ def nightly(
     store = Warehouse.from_settings(settings)
     with store.lock_day(day, "nightly flow"):
         if fan_out:
-            paths = {"config": config, "recordings": recordings, "warehouse": warehouse}
+            paths = {  # absolute: a worker runs the shard in a folder of its own
+                "config": str(Path(config).absolute()) if config else None,
+                "recordings": str(settings.recordings),
+                "warehouse": str(settings.warehouse),
+            }
             summary = _fanned_out_night(day, settings, store, paths)
         else:
             summary = _night(day, settings, store)

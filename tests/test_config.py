@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from core.config import ConfigError, call_settings_hash, load_config
@@ -78,3 +80,18 @@ def test_turn_reassignment_margin(tmp_path):
     bad.write_text("diarization:\n  reassign_margin: -0.1\n")
     with pytest.raises(ConfigError, match="diarization.reassign_margin"):
         load_config(bad)
+
+
+def test_folder_settings_are_absolute_against_the_folder_the_command_ran_in(tmp_path, monkeypatch):
+    """A worker or shard process runs in a folder of its own: paths from the command line,
+    the YAML file or the environment reach it absolute."""
+    (tmp_path / "conf.yaml").write_text("handoff: out/handoff\nmodel_cache: ~/models\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CALLSCOPE_ROLES__AGENT_VOICEPRINTS", "prints")
+    settings = load_config("conf.yaml", recordings="rec", warehouse=Path("wh"))
+    assert settings.recordings == tmp_path / "rec"
+    assert settings.warehouse == tmp_path / "wh"
+    assert settings.handoff_dir == tmp_path / "out" / "handoff"
+    assert settings.search_index == tmp_path / "wh" / "search"
+    assert settings.roles.agent_voiceprints == tmp_path / "prints"
+    assert settings.model_cache == Path.home() / "models"

@@ -56,11 +56,13 @@ def _rows(store: Warehouse, table: str, columns: list[str]) -> list[tuple]:
     return sorted(tuple(row[c] for c in columns) for row in rows)
 
 
-def _night_cli(recordings: Path, warehouse: Path, *options: str, env: dict) -> dict:
+def _night_cli(
+    recordings: Path | str, warehouse: Path | str, *options: str, env: dict, cwd: Path = REPO
+) -> dict:
     command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE]
     result = subprocess.run(
         [*command, "--recordings", str(recordings), "--warehouse", str(warehouse), *options],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -122,7 +124,12 @@ def test_a_night_over_two_workers_on_a_postgresql_server_matches_the_single_proc
     single = _night_cli(demo_day, tmp_path / "single", "--json", env=alike)
     with _prefect_server(tmp_path / "prefect-home", postgres_url) as url:
         env = _env(PREFECT_API_URL=url, CALLSCOPE_FLOW__SHARD_CALLS="3")
-        summary = _night_cli(demo_day, tmp_path / "fanned", "--workers", "2", "--json", env=env)
+        # paths relative to where the command runs, as the README writes them: the workers
+        # run their shards in folders of their own
+        relative = os.path.relpath(demo_day, tmp_path), "fanned"
+        config = os.path.relpath(REPO / "configs" / "default.yaml", tmp_path)
+        options = "--config", config, "--workers", "2", "--json"
+        summary = _night_cli(*relative, *options, env=env, cwd=tmp_path)
     assert len(summary["shards"]) == 4 == len(split(list(range(summary["calls"])), 3))
     assert all(shard["state"] == "done" for shard in summary["shards"])
     assert {a["worker"] for shard in summary["shards"] for a in shard["attempts"]} == {
