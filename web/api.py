@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 from core.logs import get_logger
 from web import params as P
 from web import services
-from web.app import CurrentUser, ctx_of
+from web.app import MAX_BODY, CurrentUser, ctx_of
 from web.auth import User
 from web.data import AUDIO_TYPES
 from web.errors import BadRequest, Forbidden
@@ -22,7 +22,6 @@ from web.errors import BadRequest, Forbidden
 logger = get_logger(__name__)
 
 router = APIRouter(prefix="/api")
-MAX_BODY = 16_384
 
 
 def require_csrf(request: Request, user: CurrentUser) -> User:

@@ -59,6 +59,7 @@ CSP = (
     "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+MAX_BODY = 16_384  # bytes: the largest request body any route takes (a saved query's JSON)
 
 
 def create_app(
@@ -109,6 +110,7 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -143,6 +145,74 @@ class SecurityHeaders:
             raise
 
 
+class BodyTooLarge(Exception):
+    """A request body grew past the limit while it was read."""
+
+
+class BodyLimit:
+    """Pure ASGI middleware: no route ever reads more than `limit` bytes of a request body,
+    signed in or not. A Content-Length over the limit is answered 413 before any of the body
+    is read; a body sent without one (chunked) is passed on up to the limit, then answered
+    413. Everything here runs before any route, so before any form or JSON is parsed."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            declared = _content_length(scope)
+        except ValueError:
+            await _plain_error(scope, send, 400, "the Content-Length header is not a number")
+            return
+        if declared is not None and declared > self.limit:
+            await _plain_error(scope, send, 413, self._message())
+            return
+        await self._limited(scope, receive, send)
+
+    async def _limited(self, scope, receive, send):
+        received, started = 0, False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _plain_error(scope, send, 413, self._message())
+
+    def _message(self) -> str:
+        return f"the request body is too large (at most {self.limit} bytes)"
+
+
+def _content_length(scope) -> int | None:
+    """The declared body size (the largest, should a client send several); ValueError when
+    one is not a whole number."""
+    sizes = []
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            if not value.strip().isdigit():
+                raise ValueError(f"Content-Length {value[:40]!r} is not a whole number")
+            sizes.append(int(value))
+    return max(sizes) if sizes else None
+
+
 def _secure(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     names = {name.lower() for name, _ in headers}
     extra = [
@@ -157,13 +227,21 @@ def _secure(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
 
 async def _internal_error(scope, send) -> None:
-    message = "internal error: the server's log has the details"
+    await _plain_error(scope, send, 500, "internal error: the server's log has the details")
+
+
+async def _plain_error(scope, send, status: int, message: str) -> None:
+    """An error answered from middleware, before any route: JSON under /api, text elsewhere.
+    The connection is closed after it (a refused body may still be on its way)."""
     if scope["path"].startswith("/api/"):
-        body, kind = json.dumps({"error": message, "status": 500}).encode(), b"application/json"
+        body = json.dumps({"error": message, "status": status}).encode()
+        kind = b"application/json"
     else:
         body, kind = message.encode(), b"text/plain; charset=utf-8"
     headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    if status != 500:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
