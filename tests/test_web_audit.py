@@ -5,17 +5,23 @@ recording the night hashed."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 
 from core.config import load_config
-from web.app import MAX_BODY, create_app
+from tests.test_web_api import csrf, sign_in
+from tests.web_support import PASSWORD
+from web.app import MAX_REQUEST_BODY, create_app
+from web.auth import UserStore
 
 SECRET = b"audit-secret-" + b"y" * 32
+NEW_PASSWORD = "another long password"
 CHUNK = 64 * 1024
 MAX_CHUNKS = 64  # a chunked body of at most 4 MiB: far past the limit, quick to send
 
@@ -83,7 +89,7 @@ def _answer(sock: socket.socket) -> bytes:
         if not part:
             return data
         data += part
-        if b"\r\n\r\n" in data and len(data) > 2 * MAX_BODY:
+        if b"\r\n\r\n" in data and len(data) > 2 * MAX_REQUEST_BODY:
             return data
 
 
@@ -94,7 +100,7 @@ def test_a_declared_body_over_the_limit_is_refused_before_a_byte_is_read(served)
     with _head(port, "/login", {"Content-Type": form, "Content-Length": "400000000"}) as sock:
         answer = _answer(sock)  # no body is ever sent: the answer must not wait for one
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b"too large (at most 16384 bytes)" in answer
+    assert b"too large (at most 65536 bytes)" in answer
     assert counted.received == 0
 
 
@@ -113,7 +119,7 @@ def test_a_chunked_body_is_read_only_up_to_the_limit(served):
         answer = _answer(sock)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     # uvicorn hands on what it has buffered (its high-water mark is 64 KiB) in one piece
-    assert counted.received <= MAX_BODY + 4 * CHUNK < MAX_CHUNKS * CHUNK
+    assert counted.received <= MAX_REQUEST_BODY + 4 * CHUNK < MAX_CHUNKS * CHUNK
 
 
 @pytest.mark.parametrize(
@@ -129,13 +135,13 @@ def test_a_chunked_body_is_read_only_up_to_the_limit(served):
 )
 def test_every_route_refuses_an_oversized_body_first(bare_app, method, path):
     client = TestClient(bare_app)
-    response = client.request(method, path, content=b"x" * (MAX_BODY + 1))
+    response = client.request(method, path, content=b"x" * (MAX_REQUEST_BODY + 1))
     assert response.status_code == 413
-    assert "at most 16384 bytes" in response.text
+    assert "at most 65536 bytes" in response.text
     assert response.headers["content-security-policy"].startswith("default-src 'self'")
     if path.startswith("/api/"):
         assert response.json() == {
-            "error": "the request body is too large (at most 16384 bytes)",
+            "error": "the request body is too large (at most 65536 bytes)",
             "status": 413,
         }
 
@@ -147,3 +153,84 @@ def test_bodies_within_the_limit_and_bad_lengths(bare_app):
     assert small.status_code == 400 and "The form expired" in small.text  # reached the route
     bad = client.post("/login", content=b"x", headers={"content-length": "12abc"})
     assert bad.status_code == 400 and "Content-Length" in bad.text
+
+
+# saved queries ---------------------------------------------------------------------------
+@pytest.fixture
+def warehouse_app(web_warehouse):
+    return create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=SECRET)
+
+
+@pytest.fixture
+def member(web_warehouse):
+    """A supervisor of this test only, and the users file to change them in."""
+    name = f"aud-{uuid.uuid4().hex[:8]}"
+    users = UserStore(web_warehouse.settings.web_dir / "users.json")
+    users.add(name, "supervisor", PASSWORD)
+    yield name, users
+    users.remove(name)
+
+
+def save(client: TestClient, params: dict, name: str = "audit") -> str:
+    token = csrf(client)
+    response = client.post(
+        "/api/saved", json={"name": name, "params": params}, headers={"X-CSRF-Token": token}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def listed(client: TestClient) -> list[str]:
+    return [saved["id"] for saved in client.get("/api/saved").json()]
+
+
+def test_a_user_moved_to_marketing_cannot_run_an_old_agent_filter(warehouse_app, member):
+    name, users = member
+    supervisor = sign_in(warehouse_app, name)
+    by_agent = save(supervisor, {"q": "退款", "agent": ["A100"]}, "one agent's refunds")
+    plain = save(supervisor, {"q": "退款"}, "refunds")
+    assert supervisor.get(f"/api/saved/{by_agent}/calls").status_code == 200
+
+    users.add(name, "marketing", PASSWORD, replace=True)
+    marketing = sign_in(warehouse_app, name)
+    refused = marketing.get(f"/api/saved/{by_agent}/calls")
+    assert refused.status_code == 403, refused.text
+    message = refused.json()["error"]
+    assert "one agent's refunds" in message and "filters by agent" in message
+    assert "marketing role" in message and "save the search again without an agent" in message
+    page = marketing.get(f"/saved/{by_agent}")
+    assert page.status_code == 403 and "filters by agent" in page.text and "A100" not in page.text
+    assert marketing.get(f"/api/saved/{plain}/calls").status_code == 200
+
+    shown = {saved["id"]: saved for saved in marketing.get("/api/saved").json()}
+    assert set(shown) == {by_agent, plain}  # still listed, so that it can be deleted
+    assert "agent" not in shown[by_agent]["params"] and "A100" not in json.dumps(shown)
+    assert "A100" not in marketing.get("/search").text
+    token = csrf(marketing)
+    assert (
+        marketing.delete(f"/api/saved/{by_agent}", headers={"X-CSRF-Token": token}).status_code
+        == 204
+    )
+
+
+def test_a_name_added_again_starts_without_the_old_users_saved_queries(
+    warehouse_app, member, web_warehouse
+):
+    name, users = member
+    old = save(sign_in(warehouse_app, name), {"q": "退款"})
+    users.add(name, "analyst", NEW_PASSWORD, replace=True)  # a new password and role keep them
+    assert listed(sign_in(warehouse_app, name, NEW_PASSWORD)) == [old]
+
+    users.remove(name)
+    users.add(name, "supervisor", PASSWORD)
+    newcomer = sign_in(warehouse_app, name)
+    assert listed(newcomer) == []
+    assert newcomer.get(f"/api/saved/{old}/calls").status_code == 404
+    assert newcomer.get(f"/saved/{old}").status_code == 404
+    token = csrf(newcomer)
+    assert newcomer.delete(f"/api/saved/{old}", headers={"X-CSRF-Token": token}).status_code == 404
+
+    own = save(newcomer, {"q": "投诉"})
+    assert listed(newcomer) == [own]
+    stored = json.loads((web_warehouse.settings.web_dir / "saved_queries.json").read_text())
+    assert [saved["id"] for saved in stored["users"][name]] == [own]  # the old ones dropped

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 from core.logs import get_logger
 from web import params as P
 from web import services
-from web.app import MAX_BODY, CurrentUser, ctx_of
+from web.app import CurrentUser, ctx_of
 from web.auth import User
 from web.data import AUDIO_TYPES
 from web.errors import BadRequest, Forbidden
@@ -22,6 +22,7 @@ from web.errors import BadRequest, Forbidden
 logger = get_logger(__name__)
 
 router = APIRouter(prefix="/api")
+MAX_BODY = 16_384
 
 
 def require_csrf(request: Request, user: CurrentUser) -> User:
@@ -102,7 +103,7 @@ def incidents(request: Request, user: CurrentUser) -> dict:
 
 @router.get("/saved")
 def saved_list(request: Request, user: CurrentUser) -> list[dict]:
-    return ctx_of(request).saved.list(user.name)
+    return services.saved_list(ctx_of(request), user)
 
 
 @router.post("/saved", status_code=201)
@@ -119,7 +120,7 @@ async def saved_add(request: Request, user: CsrfUser) -> dict:
 
 @router.delete("/saved/{query_id}", status_code=204)
 def saved_delete(query_id: str, request: Request, user: CsrfUser) -> Response:
-    ctx_of(request).saved.delete(user.name, query_id)
+    ctx_of(request).saved.delete(user, query_id)
     return Response(status_code=204)
 
 

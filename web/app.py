@@ -59,7 +59,9 @@ CSP = (
     "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-MAX_BODY = 16_384  # bytes: the largest request body any route takes (a saved query's JSON)
+# bytes: no request body is read past this, before any route; above every route's own limit
+# (forms 4 KiB, a saved query's JSON 16 KiB), which then answers with its own message
+MAX_REQUEST_BODY = 65_536
 
 
 def create_app(
@@ -79,17 +81,18 @@ def create_app(
                 "CALLSCOPE_SECRET_KEY is not set: using a random session secret, so sign-ins "
                 "end when the server restarts"
             )
+    users = UserStore(settings.web_dir / USERS_FILE)
     ctx = Context(
         settings=settings,
         view=WarehouseView(settings.warehouse, recordings or settings.recordings),
-        users=UserStore(settings.web_dir / USERS_FILE),
+        users=users,
         signer=SessionSigner(secret, settings.web.session_hours * 3600),
         throttle=LoginThrottle(
             settings.web.login_attempts,
             settings.web.login_client_attempts,
             settings.web.login_window_minutes * 60,
         ),
-        saved=SavedQueries(settings.web_dir / "saved_queries.json"),
+        saved=SavedQueries(settings.web_dir / "saved_queries.json", users),
         category_labels=_category_labels(settings),
     )
     app = FastAPI(
@@ -110,7 +113,7 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(BodyLimit, limit=MAX_REQUEST_BODY)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -155,7 +158,7 @@ class BodyLimit:
     is read; a body sent without one (chunked) is passed on up to the limit, then answered
     413. Everything here runs before any route, so before any form or JSON is parsed."""
 
-    def __init__(self, app, limit: int = MAX_BODY):
+    def __init__(self, app, limit: int = MAX_REQUEST_BODY):
         self.app = app
         self.limit = limit
 

@@ -8,7 +8,9 @@
   ends at sign-out, after `web.session_idle_minutes` without a request, `web.session_hours`
   after sign-in, and as soon as its user's record changes: every `users add` writes a new
   salt, so a new password, a new role, or removing and adding the name again all change the
-  record's stamp that each session must match.
+  record's stamp that each session must match. Each record also has a random `uid`, kept
+  when `users add --replace` sets a new password or role and new when a removed name is added
+  again: what belongs to a user (saved queries) is tied to it, never to the name alone.
 - Sign-in limits (the `limits` library, in memory): attempts per client address, and failed
   attempts per name from one client, so nobody can lock a user out from elsewhere.
 """
@@ -65,6 +67,7 @@ class User:
     name: str
     role: str
     stamp: str = ""
+    uid: str = ""  # this user's record, whatever its password; "" for records made before it
 
     @property
     def sees_personal_data(self) -> bool:
@@ -133,7 +136,9 @@ class UserStore:
             users = dict(self._load())
             if name in users and not replace:
                 raise AuthError(f"user {name!r} exists; pass --replace to set a new password")
-            users[name] = {"role": role, **hash_password(password), "created_at": _now()}
+            uid = users[name].get("uid", "") if name in users else secrets.token_urlsafe(12)
+            record = {"role": role, **hash_password(password), "created_at": _now()}
+            users[name] = record | ({"uid": uid} if uid else {})
             self._write(users)
         logger.info("user %s (%s) saved to %s", name, role, self.path)
         return _user(name, users[name])
@@ -164,7 +169,7 @@ def _user(name: str, record: dict) -> User:
     """The user with the stamp of this version of their record (new at every `add`)."""
     material = "\x00".join([name, record["role"], record["salt"], record["hash"]])
     stamp = hashlib.sha256(material.encode()).hexdigest()[:32]
-    return User(name, record["role"], stamp)
+    return User(name, record["role"], stamp, str(record.get("uid") or ""))
 
 
 def check_new_user(name: str, role: str, password: str) -> None:

@@ -207,7 +207,7 @@ def search_page(request: Request, user: CurrentUser) -> Response:
         result=result,
         error=error,
         facets=services.facets(ctx, user),
-        saved=ctx.saved.list(user.name),
+        saved=services.saved_list(ctx, user),
         saved_params=sp.as_query(),
         page_url=lambda n: "/search?" + urlencode({**sp.as_query(), "page": n}, doseq=True),
     )
@@ -222,7 +222,7 @@ def saved_page(query_id: str, request: Request, user: CurrentUser) -> Response:
         page="search",
         data=data,
         chart=charts.day_counts(data["days"]),
-        saved=ctx_of(request).saved.list(user.name),
+        saved=services.saved_list(ctx_of(request), user),
     )
 
 

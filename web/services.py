@@ -362,7 +362,7 @@ def save_query(ctx: Context, user: User, body: dict) -> dict:
     name = body.get("name") or ""
     if not isinstance(name, str):
         raise BadRequest("name must be a string")
-    return ctx.saved.add(user.name, name, sp.as_query())
+    return ctx.saved.add(user, name, sp.as_query())
 
 
 def _as_query(raw: dict):
@@ -384,8 +384,9 @@ def _check_query(ctx: Context, sp: P.SearchParams) -> None:
 
 def saved_matches(ctx: Context, user: User, query_id: str, params) -> dict:
     """A saved query's matches day by day, and its latest matching calls."""
-    saved = ctx.saved.get(user.name, query_id)
+    saved = ctx.saved.get(user, query_id)
     sp = _saved_search(ctx, saved)
+    _check_saved_role(saved, sp, user)
     n_days = P.integer(params, "days", SAVED_DAYS, 1, 90)
     index = ctx.index()
     redacted = not user.sees_personal_data
@@ -423,6 +424,31 @@ def _saved_search(ctx: Context, saved: dict) -> P.SearchParams:
             "(× in the themed listening list of the search page) and save the search again"
         ) from exc
     return sp
+
+
+def _check_saved_role(saved: dict, sp: P.SearchParams, user: User) -> None:
+    """A saved query runs under the user's role of today, not the one it was saved under."""
+    if sp.filters.agents and not user.sees_agents:
+        raise Forbidden(
+            f"the saved query {saved['name']!r} filters by agent, which the {user.role} role "
+            "cannot use: delete it (× in the themed listening list of the search page) and "
+            "save the search again without an agent"
+        )
+
+
+def saved_list(ctx: Context, user: User) -> list[dict]:
+    """The user's saved queries; a role that sees no agents is not shown agent filters."""
+    return [_saved_shown(saved, user) for saved in ctx.saved.list(user)]
+
+
+def _saved_shown(saved: dict, user: User) -> dict:
+    if user.sees_agents or "agent" not in saved["params"]:
+        return saved
+    params = {key: value for key, value in saved["params"].items() if key != "agent"}
+    return saved | {
+        "params": params,
+        "unavailable": f"filters by agent: not for the {user.role} role",
+    }
 
 
 def _calls_of_hits(hits) -> list[dict]:
