@@ -21,6 +21,7 @@ Policy decisions:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
@@ -29,11 +30,14 @@ from core.records import Segment, Word
 
 logger = get_logger(__name__)
 
-KINDS = ("phone", "id_number", "bank_card", "email", "address")
+KINDS = ("phone", "id_number", "bank_card", "email", "address", "name", "im_id")
 # bump when a rule change should redact stored days again (the redact step reruns on them)
-REDACTION_VERSION = "redact-4"
+REDACTION_VERSION = "redact-5"
 _PRIORITY = {
-    kind: i for i, kind in enumerate(("email", "id_number", "bank_card", "phone", "address"))
+    kind: i
+    for i, kind in enumerate(
+        ("email", "im_id", "id_number", "bank_card", "phone", "address", "name")
+    )
 }
 
 
@@ -70,13 +74,26 @@ _EN_DIGITS = {
     "eight": "8",
     "nine": "9",
 }
+_EN_TEENS = {
+    word: str(10 + i)
+    for i, word in enumerate(
+        "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_EN_TENS = {
+    word: str(2 + i)
+    for i, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())
+}
 _EN_WORD = "|".join(_EN_DIGITS)
 _TOKEN = re.compile(
-    rf"(?<![A-Za-z])(?:(?P<mult>double|triple)[\s-]+)?(?P<en>{_EN_WORD})(?![A-Za-z])"
-    rf"|(?P<ar>[0-9])|(?P<zh>[{''.join(_ZH_DIGITS)}])",
+    rf"(?<![A-Za-z])(?P<tens>{'|'.join(_EN_TENS)})(?:[\s-]+(?P<unit>{_EN_WORD}))?(?![A-Za-z])"
+    rf"|(?<![A-Za-z])(?P<teen>{'|'.join(_EN_TEENS)})(?![A-Za-z])"
+    rf"|(?<![A-Za-z])(?:(?P<mult>double|triple)[\s-]+)?(?P<en>{_EN_WORD})(?![A-Za-z])"
+    rf"|(?P<ar>\d)|(?P<zh>[{''.join(_ZH_DIGITS)}])",
     re.IGNORECASE,
 )
-_SEP = re.compile(r"[ \t\u3000]?[,，、\-—–－]?[ \t\u3000]?")
+# between groups of a number: a space or a few, then a comma, dash, dot, slash or full stop
+_SEP = re.compile(r"[ \t\u3000]{0,3}[,，、\-—–－‐./／。·．]?[ \t\u3000]{0,3}")
 
 
 @dataclass(frozen=True)
@@ -88,12 +105,19 @@ class _Tok:
 
 
 def _make_token(m: re.Match[str]) -> _Tok:
+    if m.group("tens"):
+        unit = m.group("unit")
+        tens = _EN_TENS[m.group("tens").lower()]
+        digits = tens + (_EN_DIGITS[unit.lower()] if unit else "0")
+        return _Tok(digits, m.start(), m.end(), "en")
+    if m.group("teen"):
+        return _Tok(_EN_TEENS[m.group("teen").lower()], m.start(), m.end(), "en")
     if m.group("en"):
         digit = _EN_DIGITS[m.group("en").lower()]
         times = {"double": 2, "triple": 3}.get((m.group("mult") or "").lower(), 1)
         return _Tok(digit * times, m.start(), m.end(), "en")
-    if m.group("ar"):
-        return _Tok(m.group("ar"), m.start(), m.end(), "ar")
+    if m.group("ar"):  # any script's decimal digit: ０-９, ٠-٩, ०-९
+        return _Tok(str(unicodedata.decimal(m.group("ar"))), m.start(), m.end(), "ar")
     return _Tok(_ZH_DIGITS[m.group("zh")], m.start(), m.end(), "zh")
 
 
@@ -230,16 +254,35 @@ def _classify(text: str, toks: list[_Tok], groups: list[list[_Tok]]) -> str | No
     ctx = _context(text, start, end)
     if _DATE_LIKE.match(text, start):
         return None
-    if len(number) == 18 and _id_structure_ok(number) and (spoken or id_checksum_ok(number)):
-        return "id_number"
-    if 13 <= len(number) <= 19 and luhn_ok(number) and _card_grouping_ok(groups, spoken):
-        around = " ".join(ctx)
-        if not (_ORDER_CTX.search(around) and not _CARD_CTX.search(around)):
+    around = " ".join(ctx)
+    order_only = bool(_ORDER_CTX.search(around)) and not _CARD_CTX.search(around)
+    if len(number) == 18 and _id_structure_ok(number):
+        # a misheard digit breaks the checksum: the structure (region, birth date) is enough
+        # unless an order word stands in front and the checksum fails too
+        if spoken or id_checksum_ok(number) or not _ORDER_CTX.search(ctx[0]):
+            return "id_number"
+    grouping_ok = _card_grouping_ok(groups, spoken) or bool(_CARD_CTX.search(around))
+    if 13 <= len(number) <= 19 and grouping_ok and not order_only:
+        if luhn_ok(number) or _card_shaped(number, groups, around):
             return "bank_card"
     sizes = [len("".join(t.digits for t in g)) for g in groups]
     if _is_phone(number, spoken, sizes, ctx):
         return "phone"
     return None
+
+
+_CARD_PREFIX = re.compile(r"62|4|5[1-5]|3[47]")
+
+
+def _card_shaped(number: str, groups: list[list[_Tok]], around: str) -> bool:
+    """A card number that fails the Luhn check (a misheard digit): 16-19 digits next to a
+    card word, or of a card network's prefix read out in groups of four."""
+    if not 16 <= len(number) <= 19:
+        return False
+    if _CARD_CTX.search(around):
+        return True
+    fours = len(groups) >= 4 and all(len("".join(t.digits for t in g)) == 4 for g in groups[:4])
+    return bool(_CARD_PREFIX.match(number)) and fours
 
 
 def _card_grouping_ok(groups: list[list[_Tok]], spoken: bool) -> bool:
@@ -442,13 +485,78 @@ _ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]")
 _DIGIT = re.compile(r"\d")
 
 
+_ROOM_AFTER = re.compile(
+    rf"[，,、 ]{{0,2}}(?:(?:{_BLDG})?(?:{_UNIT})?{_ROOM_SUF}|{_BLDG}(?:{_UNIT})?|{_UNIT}"
+    r"|[0-9]{2,5}(?:号房|室|房间)?(?![0-9]))"
+)
+_EN_ROOM_AFTER = re.compile(r",?\s*(?:Apt\.?|Apartment|Suite|Unit|Flat|Room|#)\s*[\w-]+")
+
+
 def _address_spans(text: str) -> list[PiiSpan]:
     found = []
     if _ZH_ADDRESS_MARK.search(text):
         found += [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
     if _DIGIT.search(text):
         found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
-    return found + _spoken_address_spans(text)
+    found += _spoken_address_spans(text) + _place_after_cue(text)
+    return [_with_room_after(text, span) for span in found]
+
+
+def _with_room_after(text: str, span: PiiSpan) -> PiiSpan:
+    """An address followed by its room or unit a little later: 光明路5号，302室."""
+    pattern = _EN_ROOM_AFTER if text[span.start : span.end].isascii() else _ROOM_AFTER
+    m = pattern.match(text, span.end)
+    if m and m.end() > span.end and re.search(r"[0-9一二三四五六七八九十]", m.group()):
+        return replace(span, end=m.end())
+    return span
+
+
+_PLACE_CUE = re.compile(
+    r"(?:地址是|地址在|住址是|住在|家在|家住|寄到|送到|发到|收货地址是?|送货地址是?|搬到了?)[：:，, ]?"
+    r"|\b(?:I live (?:at|in|on)|my address is|address is|deliver(?:ed)? to|send it to)\s+",
+    re.IGNORECASE,
+)
+_PLACE_WORD = re.compile(
+    r"省|市|区|县|镇|乡|村|路|街|道|巷|弄|胡同|小区|花园|家园|公寓|大厦|苑|社区|广场|新村|楼|栋|单元|室"
+    r"|\b(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Court|Close|Way|Estate|Gardens|Tower|Building)\b"
+)
+_PLACE_END = re.compile(
+    r"[。！？!?；;：:]|号码|电话|手机|身份|联系|但是|可是|然后|结果|\.(?!\d)|,\s"
+)
+_PLACE_STOP = re.compile(
+    r"(?:[，,]\s*|\s+)(?:我|你|您|他|她|就|都|还|也|已经|但|可|然后|结果|and\b|but\b|so\b)"
+)
+# finer than a city or district (kept alone): a street, estate, village or building
+_FINE_PLACE = re.compile(
+    r"镇|乡|村|路|街|道|巷|弄|胡同|小区|花园|园|公寓|大厦|苑|社区|广场|楼|栋|单元|室|号"
+    r"|\b(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Court|Close|Way|Estate|Gardens|Tower|Building)\b"
+)
+PLACE_MAX_CHARS = 32
+_PLACE_TAIL = re.compile(r"就|都|还|也|吧|吗|呢|了|那边|这边|一直|最近|信号|网络|的话|可以|行")
+
+
+def _place_after_cue(text: str) -> list[PiiSpan]:
+    """A place given after 地址是 / 住在 / 寄到 without a house number (北京市朝阳区望京西园,
+    "I live on Elm Street"): the clause up to its last place word."""
+    spans = []
+    for cue in _PLACE_CUE.finditer(text):
+        end = _PLACE_END.search(text, cue.end())
+        clause = text[cue.end() : end.start() if end else len(text)][:PLACE_MAX_CHARS]
+        if stop := _PLACE_STOP.search(clause):
+            clause = clause[: stop.start()]
+        length = 0
+        for part in re.split(r"(?<=[，,、])", clause):  # parts that each name a place
+            if not _PLACE_WORD.search(part):
+                break
+            length += len(part)
+        place = clause[:length]
+        last_word = max((m.end() for m in _PLACE_WORD.finditer(place)), default=0)
+        if tail := _PLACE_TAIL.search(place, last_word):
+            place = place[: tail.start()]
+        place = place.rstrip("，,、 ")
+        if place and place[:1].strip() and _FINE_PLACE.search(place):
+            spans.append(PiiSpan("address", cue.end(), cue.end() + len(place)))
+    return spans
 
 
 _ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
@@ -479,6 +587,118 @@ def _spoken_address_spans(text: str) -> list[PiiSpan]:
     return spans
 
 
+# --- instant-messaging ids ---------------------------------------------------------------
+
+_IM_CUE = re.compile(
+    r"(?P<qq>QQ|扣扣|企鹅)(?:号码|号)?|(?P<wx>微信|威信|薇信|VX|vx|V信|wechat|weixin)(?:号码|号|\s?ID)?",
+    re.IGNORECASE,
+)
+_IM_LINK = re.compile(r"(?:\s*(?:是|就是|为|叫|:|：|is|number is|id is|ID is|,|，)\s*){0,2}")
+_WECHAT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{5,19}(?![A-Za-z0-9_-])")
+IM_MIN_DIGITS = 5
+_COMPANY_QQ = re.compile(r"(?:800|400)\d{6,7}$")  # a company's QQ service number
+
+
+def _im_spans(text: str) -> list[PiiSpan]:
+    """A QQ number or WeChat id given after its word: QQ是 1234 5678, 微信号 zhang_san88."""
+    spans = []
+    for cue in _IM_CUE.finditer(text):
+        at = _IM_LINK.match(text, cue.end()).end()
+        if cue.group("wx") and (m := _WECHAT_ID.match(text, at)):
+            if m.group().lower() not in _IM_NOT_IDS:
+                spans.append(PiiSpan("im_id", m.start(), m.end()))
+            continue
+        chain = _digit_chain(text, at, len(text), max_gap=2)
+        digits = "".join(t.digits for t in chain)
+        if chain and chain[0].start == at and len(digits) >= IM_MIN_DIGITS:
+            if not _COMPANY_QQ.match(digits):
+                spans.append(PiiSpan("im_id", chain[0].start, chain[-1].end))
+    return spans
+
+
+_IM_NOT_IDS = {"number", "account", "official", "payment", "wallet"}
+
+
+# --- personal names ------------------------------------------------------------------------
+
+_SURNAMES_2 = "欧阳|司马|上官|诸葛|东方|皇甫|令狐|慕容|尉迟|长孙|宇文|司徒|夏侯|公孙"
+_SURNAMES_1 = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜叶程苏魏"
+    "吕丁沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵钱"
+    "严覃武戴莫孔汤庞樊兰殷施陈洪翟安颜倪严牛温芦季俞章鲁葛伍韦申尤毕聂焦向柳邢骆岳齐沿梅莫"
+    "庄辛管祝左涂谷祁时舒耿牟卜詹关苗凌费纪靳盛童欧甄项曲成游阮华"
+)
+_SURNAME = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}])"
+# characters that follow a surname character as an ordinary word, not a given name
+_NOT_GIVEN = "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到"
+_GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
+_TITLE = "先生|女士|小姐|老师|师傅|经理|主任|阿姨|大爷|大姐|大哥|同学|总(?![共是部结额计体之统而的数量价台机站线])"
+# a surname with a title stands after a pause or a word that leads to a person (的戴小姐)
+_BEFORE_TITLED = r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好谢您你我他她让说诉位]))"
+_NAME_CUE = (
+    r"我叫|叫做|名字是|名字叫|姓名是|姓名叫|姓名(?=[：:])|全名是|机主是|机主叫|机主姓名是?|户主是|户主叫"
+    r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
+)
+# a name of any surname follows
+_SAID_NAME_CUE = (
+    r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
+    r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|名字写|名字填"
+)
+_ZH_NAME = re.compile(
+    rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
+    rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}{_GIVEN}{{1,2}})"
+    rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE})"
+    rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
+    rf"|(?:免贵|我|他|她|机主|户主)姓(?P<n4>{_SURNAME})"
+    rf"|(?:客服|专员|代表|我是|我叫|找一下|找)(?P<n5>[小老阿]{_SURNAME})"
+)
+_EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
+_EN_NAME_CUE = (
+    r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
+    r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is)"
+)
+_CAP = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+|Mc[A-Z][a-z]+)"
+_EN_NAME = re.compile(
+    rf"\b(?:{_EN_TITLE}\s+(?P<t>{_CAP}(?:\s+{_CAP})?)|{_EN_NAME_CUE}\s+(?P<c>{_CAP}(?:\s+{_CAP}){{0,2}}))"
+)
+_EN_NOT_NAMES = set(
+    """I I'm The A An It That This What How Why Okay OK Yes No Hello Hi Hey Sorry Just Really
+    Very Not So Still Here There Your My Our His Her Their We You He She They Calling Call
+    China Mobile Unicom Telecom Customer Service Support Galaxy English Chinese American
+    Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May
+    June July August September October November December Please Thanks Thank Good Fine Well
+    Actually Also Again About After Before Because But And Or If When Where Who Whom Which
+    Sure Great Right Wrong Tomorrow Today Yesterday Morning Afternoon Evening Internet Wi-Fi
+    Broadband Plan Account Order Phone Number Mobile Apple Huawei Xiaomi Samsung Beijing
+    Shanghai Guangzhou Shenzhen Hong Kong Canada England Galaxy Pre-order Hotline Billing
+    Technical Support Team Manager Agent Operator Double Triple Oh Zero One Two Three Four
+    Five Six Seven Eight Nine Ten Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety""".split()
+)
+
+
+def _name_spans(text: str) -> list[PiiSpan]:
+    """People's names: after 我叫 / 名字是 / 机主是..., 我是 / 请问是 + a surname, a surname
+    with a title (张先生, 王女士), 免贵姓王; in English after "my name is", "this is", "I'm"
+    or a title (Mr Smith), as words with capitals that are not common words."""
+    spans = []
+    for m in _ZH_NAME.finditer(text):
+        for group in ("n0", "n1", "n2", "n3", "n4", "n5"):
+            if m.group(group):
+                spans.append(PiiSpan("name", m.start(group), m.end(group)))
+    for m in _EN_NAME.finditer(text):
+        group = "t" if m.group("t") else "c"
+        words = m.group(group).split()
+        keep = []
+        for word in words:
+            if word in _EN_NOT_NAMES:
+                break
+            keep.append(word)
+        if keep:
+            start = m.start(group)
+            spans.append(PiiSpan("name", start, start + len(" ".join(keep))))
+    return spans
+
+
 # --- public API -------------------------------------------------------------------------
 
 
@@ -502,6 +722,8 @@ def find_pii(text: str) -> list[PiiSpan]:
         + _readout_spans(text)
         + _readout_alone(text)
         + _address_spans(text)
+        + _im_spans(text)
+        + _name_spans(text)
     )
     return _resolve(candidates)
 
@@ -513,6 +735,10 @@ def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]
     if unknown:
         raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
     spans = [s for s in find_pii(text) if s.kind in wanted]
+    return _replaced(text, spans), spans
+
+
+def _replaced(text: str, spans: list[PiiSpan]) -> str:
     parts: list[str] = []
     pos = 0
     for span in spans:
@@ -521,7 +747,31 @@ def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]
     parts.append(text[pos:])
     if spans:
         logger.debug("redacted %d PII spans (%s)", len(spans), ", ".join(s.kind for s in spans))
-    return "".join(parts), spans
+    return "".join(parts)
+
+
+TURN_JOIN = " "  # between one speaker's consecutive segments when they are read together
+
+
+def find_pii_in_turns(texts: list[str]) -> list[list[PiiSpan]]:
+    """PII spans of each of one speaker's consecutive segments, read together as well as one
+    by one: a number read out over two turns (我的号码是138 / 1234 5678), a cue in one turn and
+    the number in the next, half an ID number in each. A span across segments is cut at their
+    boundary and kept in each."""
+    own = [find_pii(text) for text in texts]
+    if len(texts) < 2:
+        return own
+    starts, at = [], 0
+    for text in texts:
+        starts.append(at)
+        at += len(text) + len(TURN_JOIN)
+    extra: list[list[PiiSpan]] = [[] for _ in texts]
+    for span in find_pii(TURN_JOIN.join(texts)):
+        for i, (start, text) in enumerate(zip(starts, texts, strict=True)):
+            lo, hi = max(span.start, start) - start, min(span.end, start + len(text)) - start
+            if lo < hi and text[lo:hi].strip():
+                extra[i].append(PiiSpan(span.kind, lo, hi))
+    return [_resolve(mine + more) for mine, more in zip(own, extra, strict=True)]
 
 
 def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
@@ -570,9 +820,13 @@ def _timed(span: PiiSpan, offsets: list[tuple[int, int, dict]]) -> PiiSpan:
     return replace(span, start_s=min(starts), end_s=max(ends))
 
 
-def redact_segment(text: str, words: list[Word] | None) -> tuple[str, list[PiiSpan]]:
-    """`redact` for one transcript segment, with audio times of each span from its words."""
-    redacted, spans = redact(text)
+def redact_segment(
+    text: str, words: list[Word] | None, spans: list[PiiSpan] | None = None
+) -> tuple[str, list[PiiSpan]]:
+    """`redact` for one transcript segment (or its `spans` found already), with audio times
+    of each span from its words."""
+    spans = find_pii(text) if spans is None else spans
+    redacted = _replaced(text, spans)
     if not words or not spans:
         return redacted, spans
     offsets = _word_offsets(text, words)
@@ -580,11 +834,24 @@ def redact_segment(text: str, words: list[Word] | None) -> tuple[str, list[PiiSp
 
 
 def redact_segments(segments: list[Segment]) -> int:
-    """Add `text_redacted` and `pii` (spans with times) to segment rows; returns spans found."""
+    """Add `text_redacted` and `pii` (spans with times) to segment rows, each speaker's
+    consecutive segments of a call read together (`find_pii_in_turns`); returns spans found."""
     found = 0
-    for segment in segments:
-        redacted, spans = redact_segment(segment.get("text") or "", segment.get("words"))
-        segment["text_redacted"] = redacted
-        segment["pii"] = [asdict(span) for span in spans] or None
-        found += len(spans)
+    for turns in _speaker_turns(segments):
+        texts = [segment.get("text") or "" for segment in turns]
+        for segment, text, spans in zip(turns, texts, find_pii_in_turns(texts), strict=True):
+            redacted, spans = redact_segment(text, segment.get("words"), spans)
+            segment["text_redacted"] = redacted
+            segment["pii"] = [asdict(span) for span in spans] or None
+            found += len(spans)
     return found
+
+
+def _speaker_turns(segments: list[Segment]) -> list[list[Segment]]:
+    """Each call's segments by speaker, in time order."""
+    turns: dict[tuple, list[Segment]] = {}
+    for segment in segments:
+        turns.setdefault((segment.get("call_id"), segment.get("speaker")), []).append(segment)
+    for run in turns.values():
+        run.sort(key=lambda s: (s.get("start_s") or 0.0, s.get("idx") or 0))
+    return list(turns.values())
