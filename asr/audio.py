@@ -17,6 +17,9 @@ logger = get_logger(__name__)
 # A file is called truncated when its decodable audio falls this far short of its header.
 TRUNCATION_TOLERANCE_S = 0.5
 TRUNCATION_TOLERANCE_RATIO = 0.02
+# WAVE format tags whose samples all take channels x ceil(bits / 8) bytes: PCM, IEEE float,
+# A-law, µ-law and WAVE_FORMAT_EXTENSIBLE (whose sub-formats in use are PCM and float).
+_FIXED_SIZE_CODECS = {0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE}
 
 
 def decode(data: bytes, name: str, max_duration_s: float | None = None) -> DecodedAudio:
@@ -45,11 +48,9 @@ def decode(data: bytes, name: str, max_duration_s: float | None = None) -> Decod
             )
         declared = wav_header_duration(data) or _declared_duration(container, stream)
         if max_duration_s and declared and declared > max_duration_s:
-            raise BadRecordingError(
-                f"{name}: {declared / 3600:.1f} h long, over the {max_duration_s / 3600:.1f} h limit "
-                "(asr.max_duration_s); split the recording or raise the limit"
-            )
-        samples, bad_packets = _decode_stream(container, stream, source_channels, name)
+            raise _too_long(name, f"{_span(declared)} long, over the {_span(max_duration_s)} limit")
+        max_samples = round(max_duration_s * SAMPLE_RATE) if max_duration_s else None
+        samples, bad_packets = _decode_stream(container, stream, source_channels, name, max_samples)
         source_rate = stream.codec_context.sample_rate or stream.sample_rate
         codec = stream.codec_context.name
 
@@ -60,14 +61,30 @@ def decode(data: bytes, name: str, max_duration_s: float | None = None) -> Decod
     return decoded
 
 
-def _decode_stream(container, stream, channels: int, name: str) -> tuple[np.ndarray, int]:
+def _decode_stream(
+    container, stream, channels: int, name: str, max_samples: int | None = None
+) -> tuple[np.ndarray, int]:
+    """The stream at 16 kHz and how many packets could not be decoded. Decoding stops with
+    BadRecordingError once more than `max_samples` are out, whatever the header said: a file
+    whose header understates its length is never decoded whole."""
     import av
 
     resampler = av.AudioResampler(
         format="fltp", layout="mono" if channels == 1 else "stereo", rate=SAMPLE_RATE
     )
     chunks: list[np.ndarray] = []
-    bad_packets = 0
+    bad_packets, decoded = 0, 0
+
+    def keep(out) -> None:
+        nonlocal decoded
+        chunks.append(out.to_ndarray())
+        decoded += chunks[-1].shape[1]
+        if max_samples is not None and decoded > max_samples:
+            limit = _span(max_samples / SAMPLE_RATE)
+            raise _too_long(
+                name, f"its audio runs past the {limit} limit, whatever its header says"
+            )
+
     try:
         for packet in container.demux(stream):
             try:
@@ -77,9 +94,9 @@ def _decode_stream(container, stream, channels: int, name: str) -> tuple[np.ndar
                 continue
             for frame in frames:
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
+                    keep(out)
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray())
+            keep(out)
     except (av.FFmpegError, ValueError) as exc:
         if not chunks:
             raise BadRecordingError(f"{name}: corrupt audio ({_reason(exc)})") from exc
@@ -90,20 +107,41 @@ def _decode_stream(container, stream, channels: int, name: str) -> tuple[np.ndar
 
 
 def wav_header_duration(data: bytes) -> float | None:
-    """Duration a RIFF/WAVE header promises (its data chunk size over its byte rate)."""
+    """Duration a RIFF/WAVE header promises: its data chunk size over the bytes a second of
+    its samples takes (channels x sample width x rate for PCM, A-law and µ-law; the header's
+    byte rate, which nothing checks, only for other codecs)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
     offset, byte_rate = 12, None
     while offset + 8 <= len(data):
         chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
-        if chunk == b"fmt " and offset + 16 <= len(data):
-            byte_rate = struct.unpack_from("<I", data, offset + 16)[0]
+        if chunk == b"fmt " and offset + 24 <= len(data):
+            byte_rate = _wav_byte_rate(data, offset + 8)
         elif chunk == b"data":
             if not byte_rate or size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
                 return None
             return size / byte_rate
         offset += 8 + size + (size & 1)
     return None
+
+
+def _wav_byte_rate(data: bytes, at: int) -> int:
+    """Bytes per second of the `fmt ` chunk's samples, from its sample format when that has
+    fixed-size samples, else its byte rate field."""
+    codec, channels, rate, byte_rate, _, bits = struct.unpack_from("<HHIIHH", data, at)
+    if codec in _FIXED_SIZE_CODECS and channels and rate and bits:
+        return channels * -(-bits // 8) * rate
+    return byte_rate
+
+
+def _too_long(name: str, what: str) -> BadRecordingError:
+    return BadRecordingError(
+        f"{name}: {what} (asr.max_duration_s); split the recording or raise the limit"
+    )
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds:.0f} s"
 
 
 def _declared_duration(container, stream) -> float | None:
