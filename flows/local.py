@@ -128,7 +128,7 @@ class LocalCluster:
         env = {**os.environ, "PREFECT_HOME": self._home.name, "PREFECT_API_URL": url}
         command = [sys.executable, "-m", "prefect", "server", "start"]
         self._server = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            _guarded([*command, "--host", "127.0.0.1", "--port", str(port)]),
             env=env,
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
@@ -155,13 +155,19 @@ class LocalCluster:
                 command.append("--prestart" if self.prestart else "--no-prestart")
             self._workers.append(
                 subprocess.Popen(
-                    [*command, "--cpus", str(self.cpus), "--name", name],
+                    _guarded([*command, "--cpus", str(self.cpus), "--name", name]),
                     env=env,
                     stdout=2,  # to our stderr: the night's stdout stays its own (--json)
                     start_new_session=True,
                 )
             )
         self.log(f"started {self.workers} workers on pool {self.pool}, {self.cpus} cores each")
+
+
+def _guarded(command: list[str]) -> list[str]:
+    """`command` under flows/guard.py: its process group ends when this process is gone, even
+    killed with SIGKILL (nothing left transcribing or serving after the night)."""
+    return [sys.executable, "-m", "flows.guard", str(os.getpid()), "--", *command]
 
 
 def _flush_run_logs() -> None:

@@ -173,6 +173,51 @@ def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch
     assert not api_reachable(url) and "PREFECT_API_URL" not in os.environ
 
 
+NIGHT_HOLDING_A_CLUSTER = """
+import os, sys, time
+from flows.local import LocalCluster
+with LocalCluster(workers=1, pool="killed-night", log=lambda line: None) as cluster:
+    print(cluster._server.pid, cluster._workers[0].pid, cluster.url, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_night_killed_with_sigkill_leaves_no_server_or_worker_behind(tmp_path):
+    from flows.local import api_reachable
+
+    env = {k: v for k, v in _env().items() if k != "PREFECT_API_URL"}
+    night = subprocess.Popen(
+        [sys.executable, "-c", NIGHT_HOLDING_A_CLUSTER],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        server, worker, url = night.stdout.readline().split()
+        assert api_reachable(url)
+        groups = [os.getpgid(int(server)), os.getpgid(int(worker))]
+        night.kill()
+        night.wait(30)
+        deadline = time.monotonic() + 60
+        while any(_group_alive(group) for group in groups):
+            assert time.monotonic() < deadline, "the server or worker outlived the killed night"
+            time.sleep(0.5)
+        assert not api_reachable(url)
+    finally:
+        if night.poll() is None:
+            night.kill()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 # a worker killed mid-shard ---------------------------------------------------------------------
 def _worker(url: str, name: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", "test-pool"]
