@@ -176,14 +176,20 @@ class LocalRecordingSource:
     def _recording_files(self, folder: Path) -> dict[str, _File]:
         files: dict[str, _File] = {}
         ignored: dict[str, list[str]] = {}
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name == self.manifest_name:
-                    continue
-                if why := self._ignored(entry):
-                    ignored.setdefault(why, []).append(entry.name)
-                    continue
-                self._add(files, _File(Path(folder, entry.name), _entry_problem(entry)))
+        try:
+            listing = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceError(
+                f"{folder}: the day folder cannot be listed ({exc.strerror or exc}); "
+                "give the user running the night read and execute permission on it"
+            ) from exc
+        for entry in listing:
+            if entry.name == self.manifest_name:
+                continue
+            if why := self._ignored(entry):
+                ignored.setdefault(why, []).append(entry.name)
+                continue
+            self._add(files, _File(Path(folder, entry.name), _entry_problem(entry)))
         for why, names in ignored.items():
             shown = ", ".join(names[:IGNORED_SHOWN])
             more = f" and {len(names) - IGNORED_SHOWN} more" if len(names) > IGNORED_SHOWN else ""
@@ -259,19 +265,32 @@ class LocalRecordingSource:
                     "copy the manifest itself into the day folder"
                 ) from exc
             raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SourceError(
+                f"{path}: a folder or other non-file, not a CSV file; "
+                "put the manifest itself there or rename the folder"
+            )
         try:
             with open(fd, newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
+                _check_header(path, reader.fieldnames or [])
                 return [(reader.line_num, row) for row in reader]
         except (UnicodeDecodeError, csv.Error) as exc:
             raise SourceError(f"{path}: not a readable UTF-8 CSV ({exc}); re-export it") from exc
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
     def _parse_row(self, row: dict[str, str], where: str) -> tuple[CallMeta, str | None]:
+        problems = []
+
         def text(key: str) -> str | None:
             value = (row.get(key) or "").strip()
+            if _CONTROL.search(value):
+                problems.append(f"{key} holds a control character (a NUL byte or similar)")
+                return None
             return value or None
 
-        problems = []
         layout = text("channel_layout")
         if layout is not None and layout not in CHANNEL_LAYOUTS:
             problems.append(f"channel_layout {layout!r} is not one of {', '.join(CHANNEL_LAYOUTS)}")
@@ -326,6 +345,18 @@ def path_of_stored_uri(uri: str) -> Path:
     if uri.startswith(FILE_URI):
         return Path(os.fsdecode(unquote_to_bytes(uri[len(FILE_URI) :])))
     return Path(uri)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _check_header(path: Path, columns: list[str]) -> None:
+    twice = sorted({name for name in columns if name and columns.count(name) > 1})
+    if twice:
+        raise SourceError(
+            f"{path}: the header names {', '.join(twice)} more than once; "
+            "keep one column of each name and run the night again"
+        )
 
 
 def _entry_problem(entry: os.DirEntry) -> str | None:

@@ -361,3 +361,37 @@ def test_a_night_with_non_utf8_file_names_commits_every_call(tmp_path, settings)
     assert first.count("ok") + first.count("error") == 2
     again = run_night(DAY, recordings, store, settings)
     assert again.count("skipped") == 1 and store.read("calls", DAY).num_rows == 2
+
+
+# manifests that are not what they seem --------------------------------------------------------
+def test_a_folder_named_like_the_manifest_is_named_as_such(tmp_path):
+    (tmp_path / DAY.isoformat() / "manifest.csv").mkdir(parents=True)
+    with pytest.raises(SourceError, match="manifest.csv: a folder or other non-file"):
+        listed(tmp_path)
+
+
+def test_a_manifest_naming_a_column_twice_stops_with_the_column(tmp_path):
+    make_day(tmp_path, DAY.isoformat(), {}, "call_id,agent_id,call_id\nx,A1,y\n")
+    with pytest.raises(SourceError, match="names call_id more than once"):
+        listed(tmp_path)
+
+
+def test_a_nul_byte_in_a_manifest_value_is_the_row_s_problem_not_stored(tmp_path):
+    write_tone(make_day(tmp_path, DAY.isoformat(), {}, "call_id,agent_id\nx,A\x001\n") / "x.wav")
+    rec = listed(tmp_path)["x"]
+    assert rec.meta.agent_id is None
+    assert rec.problem == (
+        "manifest.csv line 2: agent_id holds a control character (a NUL byte or similar); "
+        "fix the manifest row"
+    )
+
+
+def test_a_day_folder_that_cannot_be_listed_says_which_and_what_to_do(tmp_path, monkeypatch):
+    (tmp_path / DAY.isoformat()).mkdir()
+
+    def refused(path):  # root reads any folder: the refusal a night's user meets is simulated
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "scandir", refused)
+    with pytest.raises(SourceError, match="cannot be listed .Permission denied.; give the user"):
+        listed(tmp_path)
