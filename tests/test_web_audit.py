@@ -5,18 +5,25 @@ recording the night hashed."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
+import os
 import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from core.config import load_config
+from storage.warehouse import Warehouse
+from tests.conftest import write_tone
 from tests.test_web_api import csrf, sign_in
-from tests.web_support import PASSWORD
+from tests.web_support import PASSWORD, add_users
+from web import data as web_data
 from web.app import MAX_REQUEST_BODY, create_app
 from web.auth import UserStore
 
@@ -234,3 +241,98 @@ def test_a_name_added_again_starts_without_the_old_users_saved_queries(
     assert listed(newcomer) == [own]
     stored = json.loads((web_warehouse.settings.web_dir / "saved_queries.json").read_text())
     assert [saved["id"] for saved in stored["users"][name]] == [own]  # the old ones dropped
+
+
+# audio -----------------------------------------------------------------------------------
+DAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def audio_site(tmp_path):
+    """A warehouse whose calls store their recording's SHA-256 (as the night does), but one
+    staged without it; the recordings as the night found them."""
+    root = tmp_path / "recordings"
+    settings = load_config(None, warehouse=tmp_path / "warehouse", recordings=root)
+    folder = root / DAY.isoformat()
+    folder.mkdir(parents=True)
+    store = Warehouse(settings.warehouse)
+    for call_id, seconds in {"kept": 1.0, "swapped": 1.2, "rewritten": 1.4, "linked": 1.6}.items():
+        path = write_tone(folder / f"{call_id}.wav", seconds)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        row = {"call_id": call_id, "date": DAY, "status": "ok", "source_uri": str(path)}
+        store.stage_call(DAY, row | {"audio_sha256": digest}, [])
+    unhashed = write_tone(folder / "unhashed.wav", 0.8)
+    row = {"call_id": "unhashed", "date": DAY, "status": "ok", "source_uri": str(unhashed)}
+    store.stage_call(DAY, row, [])
+    store.commit_day(DAY)
+    add_users(settings)
+    app = create_app(settings, recordings=root, secret=SECRET)
+    return sign_in(app, "supervisor"), folder, tmp_path
+
+
+def audio(client: TestClient, call_id: str):
+    return client.get(f"/api/calls/{call_id}/audio")
+
+
+def refused_naming_the_call(response, call_id: str, where: Path) -> str:
+    assert response.status_code == 403, response.text
+    message = response.json()["error"]
+    assert f"call {call_id!r}" in message and str(where) not in message
+    return message
+
+
+def test_a_recording_swapped_since_the_night_is_not_served(audio_site):
+    client, folder, tmp_path = audio_site
+    kept = audio(client, "kept")
+    assert kept.status_code == 200 and kept.content == (folder / "kept.wav").read_bytes()
+    assert client.get("/api/calls/swapped").json()["audio_url"] == "/api/calls/swapped/audio"
+
+    other = write_tone(tmp_path / "other.wav", 1.2, rate=16000)
+    os.replace(other, folder / "swapped.wav")  # a new file under the old name
+    message = refused_naming_the_call(audio(client, "swapped"), "swapped", tmp_path)
+    assert "SHA-256" in message and "not the file that was transcribed" in message
+    assert client.get("/api/calls/swapped").json()["audio_url"] is None
+    assert "audio_sha256" not in client.get("/api/calls/kept").json()["call"]
+
+
+def test_a_recording_rewritten_in_place_with_its_old_time_is_not_served(audio_site):
+    client, folder, tmp_path = audio_site
+    path = folder / "rewritten.wav"
+    assert audio(client, "rewritten").status_code == 200  # hashed and remembered
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-100:] = bytes(100)  # same size, other samples
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    refused_naming_the_call(audio(client, "rewritten"), "rewritten", tmp_path)
+
+
+def test_a_hard_link_to_another_file_is_not_served(audio_site):
+    client, folder, tmp_path = audio_site
+    path = folder / "linked.wav"
+    path.unlink()
+    os.link(folder / "kept.wav", path)  # a regular file inside the root, with other content
+    refused_naming_the_call(audio(client, "linked"), "linked", tmp_path)
+    assert audio(client, "kept").status_code == 200  # the file itself is still its recording
+
+
+def test_a_call_without_a_stored_hash_is_served_only_without_other_hard_links(audio_site):
+    client, folder, tmp_path = audio_site
+    assert audio(client, "unhashed").status_code == 200
+    os.link(folder / "unhashed.wav", tmp_path / "elsewhere.wav")
+    message = refused_naming_the_call(audio(client, "unhashed"), "unhashed", tmp_path)
+    assert "hard links" in message
+
+
+def test_a_recording_is_hashed_once_until_it_changes(audio_site, monkeypatch):
+    client, folder, _ = audio_site
+    hashed = []
+    real = web_data._sha256
+    monkeypatch.setattr(web_data, "_sha256", lambda handle: hashed.append(1) or real(handle))
+    for _ in range(3):
+        assert audio(client, "kept").status_code == 200
+    assert client.get("/api/calls/kept").json()["audio_url"]
+    assert len(hashed) == 1
+    path = folder / "kept.wav"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert audio(client, "kept").status_code == 200 and len(hashed) == 2

@@ -9,6 +9,9 @@ is seen at the next request.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import os
 import stat
 import threading
 from collections import OrderedDict
@@ -35,7 +38,7 @@ CALL_COLUMNS = [
     "n_segments", "categories", "complaint_class", "customer_sentiment",
     "customer_sentiment_start", "customer_sentiment_end", "agent_sentiment", "customer_emotion",
     "peak_negative_s", "peak_negative_idx", "escalation_risk", "escalation_risk_score",
-    "escalation_reasons",
+    "escalation_reasons", "audio_sha256",
 ]  # fmt: skip
 HIT_COLUMNS = ["call_id", "category", "kind", "matched", "match", "idx", "start_s", "end_s"]
 AUDIO_TYPES = {
@@ -48,9 +51,14 @@ AUDIO_TYPES = {
 }
 
 
+HASH_BLOCK = 1 << 20
+HASHES_KEPT = 4096  # recordings whose SHA-256 is remembered, by inode and version
+
+
 class AudioUnavailable(Exception):
     """A call has no recording this server may play. `forbidden` when a file is there but is
-    not allowed (a link, not a regular file, outside the recordings root)."""
+    not allowed (a link, not a regular file, outside the recordings root, not the file the
+    night transcribed)."""
 
     def __init__(self, message: str, forbidden: bool = False):
         super().__init__(message)
@@ -111,6 +119,7 @@ class WarehouseView:
         self._ids: dict[dt.date, tuple[int | None, pa.Array]] = {}
         self._facets: dict[dt.date, tuple[int | None, set, set]] = {}
         self._ids_lock = threading.Lock()
+        self._hashes = LRU(HASHES_KEPT)
 
     # partitions ------------------------------------------------------------
     def days(self, table: str = "calls") -> list[dt.date]:
@@ -193,7 +202,8 @@ class WarehouseView:
         """The recording of a transcribed (status ok) call: the path the night stored (absolute,
         or relative to where the night ran) or the same file name under the recordings root's
         day folder. Served only when it is a regular file, not a link, of an audio type, inside
-        the recordings root once resolved; never a path from a request. Else AudioUnavailable.
+        the recordings root once resolved, and still the file the night hashed (calls
+        audio_sha256); never a path from a request. Else AudioUnavailable.
         """
         name = call["call_id"]
         if call.get("status") != "ok":
@@ -209,7 +219,7 @@ class WarehouseView:
         refused = []
         for path in self._audio_candidates(call):
             try:
-                return _servable(path, root, name)
+                return self._as_recorded(_servable(path, root, name), call)
             except AudioUnavailable as exc:
                 refused.append(exc)
         forbidden = [exc for exc in refused if exc.forbidden]
@@ -221,6 +231,35 @@ class WarehouseView:
         except AudioUnavailable:
             return False
         return True
+
+    def _as_recorded(self, path: Path, call: dict) -> Path:
+        """`path` when its content is the recording the night transcribed: its SHA-256 is
+        the stored one. A file's hash is remembered by its inode and version (size, mtime,
+        ctime), so it is read again only once it changed. A call stored without a hash
+        (staged before the night recorded them) is served only when the file has no other
+        hard link, as nothing else vouches for it."""
+        expected = call.get("audio_sha256")
+        name = call["call_id"]
+        try:
+            with _open_regular(path) as handle:
+                info = os.fstat(handle.fileno())
+                if not expected:
+                    _single_link(info, name)
+                    return path
+                key = (info.st_dev, info.st_ino)
+                version = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                actual = self._hashes.get(key, version, lambda: _sha256(handle))
+        except OSError:
+            raise AudioUnavailable(
+                f"the recording of call {name!r} cannot be read on this server"
+            ) from None
+        if not hmac.compare_digest(actual, str(expected).lower()):
+            raise AudioUnavailable(
+                f"the recording of call {name!r} is not the file that was transcribed (its "
+                "SHA-256 differs from the one stored that night); it is not served",
+                forbidden=True,
+            )
+        return path
 
     def _audio_candidates(self, call: dict) -> list[Path]:
         stored = path_of_stored_uri(call["source_uri"])
@@ -248,3 +287,30 @@ def _servable(path: Path, root: Path, call_id: str) -> Path:
             forbidden=True,
         )
     return resolved
+
+
+def _open_regular(path: Path):
+    """The file, read-only, never through a link nor blocking on a pipe swapped in since it
+    was checked (OSError then)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    handle = os.fdopen(fd, "rb", buffering=0)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise OSError(f"{path} is not a regular file")
+    return handle
+
+
+def _single_link(info: os.stat_result, call_id: str) -> None:
+    if info.st_nlink > 1:
+        raise AudioUnavailable(
+            f"the recording of call {call_id!r} has other hard links and no stored hash to "
+            "check it by; it is not served",
+            forbidden=True,
+        )
+
+
+def _sha256(handle) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(HASH_BLOCK):
+        digest.update(block)
+    return digest.hexdigest()

@@ -144,7 +144,7 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
     }
     shown = [_segment(seg, tags.get(seg["idx"], []), user) for seg in segments]
     audio = user.hears_audio and ctx.view.has_audio(call)
-    info = {k: _plain(v) for k, v in call.items() if k != "source_uri"}
+    info = {k: _plain(v) for k, v in call.items() if k not in ("source_uri", "audio_sha256")}
     if not user.sees_agents:
         info.pop("agent_id", None)
     info["category_labels"] = {n: ctx.category_labels.get(n, n) for n in call["categories"] or []}
