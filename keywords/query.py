@@ -10,16 +10,19 @@
     ~首发                what sounds like 首发 as well (手发, 首花): two or more Chinese
                          characters, matched on toneless pinyin (core/sounds.py)
 
-Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Queries are
-folded like the index (Traditional -> Simplified, full-width -> half-width, lower case), so
-退費 finds 退费. A query has at most MAX_QUERY_CHARS characters and MAX_TERMS words or phrases,
-with parentheses at most MAX_DEPTH deep: SQLite's FTS5 parser has a fixed stack, and a query
-past these limits gets a QueryError, never an error from the index.
+Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Full-width
+ASCII as a Chinese input method types it counts as ASCII (ＯＲ is OR, （ ） group), and
+zero-width characters pasted in with a word are dropped. Queries are folded like the index
+(Traditional -> Simplified, full-width -> half-width, lower case), so 退費 finds 退费. A query
+has at most MAX_QUERY_CHARS characters and MAX_TERMS words or phrases, with parentheses at most
+MAX_DEPTH deep: SQLite's FTS5 parser has a fixed stack, and a query past these limits gets a
+QueryError, never an error from the index.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from core.errors import CallscopeError
@@ -33,6 +36,8 @@ MAX_DEPTH = 8
 SOUNDS = "~"  # the prefix of a sounds-like term, in searches and rule phrases
 MARK = "_"  # starts the index's sound and filter tokens: no word typed or spoken does
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s()"]+))')
+_FULL_WIDTH_ASCII = re.compile("[\uff01-\uff5e]+")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 class QueryError(CallscopeError, ValueError):
@@ -108,7 +113,7 @@ class ParsedQuery:
 def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuery:
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is too long (at most {MAX_QUERY_CHARS} characters)")
-    tokens = _lex(query)
+    tokens = _lex(_normalized(query))
     if not tokens:
         raise QueryError("the query is empty; type a word, e.g. 退款")
     parser = _Parser(tokens)
@@ -120,6 +125,13 @@ def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuer
         for t in _positive_terms(tree)
     ]
     return ParsedQuery(query, _render(tree, confusions), highlights, tree)
+
+
+def _normalized(query: str) -> str:
+    """Full-width ASCII read as ASCII (NFKC: ＯＲ, ＡＮＤ, ＮＯＴ, （ ）, ＂), zero-width spaces
+    and joiners removed: what a Chinese input method or a paste leaves in a query."""
+    query = query.translate(_ZERO_WIDTH)
+    return _FULL_WIDTH_ASCII.sub(lambda run: unicodedata.normalize("NFKC", run.group()), query)
 
 
 def _lex(query: str) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.config import load_config
+from keywords.query import parse
 from storage.warehouse import Warehouse
 from tests.conftest import write_tone
 from tests.test_web_api import csrf, sign_in
@@ -336,3 +337,30 @@ def test_a_recording_is_hashed_once_until_it_changes(audio_site, monkeypatch):
     path = folder / "kept.wav"
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert audio(client, "kept").status_code == 200 and len(hashed) == 2
+
+
+# search queries --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("退款 ＯＲ 预约", "退款 OR 预约"),
+        ("预约 ＡＮＤ 退款", "预约 AND 退款"),
+        ("预约 ＮＯＴ 退款", "预约 NOT 退款"),
+        ("（退款 ＯＲ 预约） 投诉", "(退款 OR 预约) 投诉"),
+        ("退\u200b款", "退款"),
+        ("\ufeff预\u200d约", "预约"),
+    ],
+)
+def test_full_width_operators_and_zero_width_spaces_in_a_search(typed, meant):
+    assert parse(typed).fts == parse(meant).fts
+    assert parse(typed).text == typed  # the answer still echoes what was typed
+
+
+def test_a_full_width_or_searches_like_or(warehouse_app):
+    client = sign_in(warehouse_app, "analyst")
+    meant = client.get("/api/search", params={"q": "退款 OR 预约"}).json()["total"]
+    assert meant > client.get("/api/search", params={"q": "退款"}).json()["total"]
+    assert client.get("/api/search", params={"q": "退款 ＯＲ 预约"}).json()["total"] == meant
+    spaced = client.get("/api/search", params={"q": "退\u200b款"})
+    assert spaced.status_code == 200
+    assert spaced.json()["total"] == client.get("/api/search", params={"q": "退款"}).json()["total"]
