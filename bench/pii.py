@@ -421,16 +421,22 @@ def _check_targets(score: Score) -> None:
 
 
 def calls_part(n: int, show_errors: bool) -> None:
-    from bench.pii_calls import generated_calls, written_calls
+    from bench.pii_calls import HELD_OUT, HELD_OUT_2, WRITTEN, generated_calls, written_calls
 
     for seed, split in ((1, "dev: looked at while writing the rules"), (2, "test: measured only")):
         calls = generated_calls(n, seed)
         score_calls(
             calls, show_errors, f"GENERATED CALLS, seed {seed} ({split}): {len(calls)} calls"
         )
-    written = written_calls()
-    title = f"WRITTEN CALLS (bench/data/pii_calls_written.jsonl): {len(written)} calls"
-    score_calls([segments for _, segments in written], show_errors, title)
+    runs = (
+        (WRITTEN, "written first: two name rules added after its first run"),
+        (HELD_OUT, "written second: name rules and repeats added after its first run"),
+        (HELD_OUT_2, "written last, held out: measured only"),
+    )
+    for path, split in runs:
+        written = written_calls(path)
+        title = f"WRITTEN CALLS ({path.name}, {split}): {len(written)} calls"
+        score_calls([segments for _, segments in written], show_errors, title)
 
 
 def main() -> None:

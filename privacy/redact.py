@@ -642,20 +642,22 @@ _NAME_CUE = (
 # a name of any surname follows
 _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
-    r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|名字写|名字填"
+    r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|名字写|名字填|户名是|账户名是|开户名是"
 )
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
     rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}{_GIVEN}{{1,2}})"
     rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE})"
     rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
-    rf"|(?:免贵|我|他|她|机主|户主)姓(?P<n4>{_SURNAME})"
+    rf"|姓(?P<n4>{_SURNAME})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
     rf"|(?:客服|专员|代表|我是|我叫|找一下|找)(?P<n5>[小老阿]{_SURNAME})"
 )
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
 _EN_NAME_CUE = (
     r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
-    r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is)"
+    r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is"
+    r"|colleague|agent|operator|technician|engineer|manager|supervisor|wife|husband|son"
+    r"|daughter|friend)"
 )
 _CAP = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+|Mc[A-Z][a-z]+)"
 _EN_NAME = re.compile(
@@ -844,7 +846,51 @@ def redact_segments(segments: list[Segment]) -> int:
             segment["text_redacted"] = redacted
             segment["pii"] = [asdict(span) for span in spans] or None
             found += len(spans)
-    return found
+    return found + _repeats(segments)
+
+
+REPEATED_KINDS = ("name", "phone", "im_id", "id_number", "bank_card", "email")
+REPEATED_MIN_CHARS = 2  # a name of two characters or more
+REPEATED_MIN_DIGITS = 6  # a number's part with six digits or more
+
+
+def _worth_repeating(kind: str, value: str) -> bool:
+    if kind == "name":
+        return len(value) >= REPEATED_MIN_CHARS and not (value.isascii() and len(value) < 3)
+    if kind == "email":
+        return True
+    digits = sum(len(_make_token(m).digits) for m in _TOKEN.finditer(value))
+    return digits >= REPEATED_MIN_DIGITS
+
+
+def _repeats(segments: list[Segment]) -> int:
+    """Personal data found once in a call, redacted wherever the same words come again in that
+    call (马丽的马; a number repeated without its cue): adds to `pii` and `text_redacted`."""
+    said: dict[object, set[str]] = {}
+    for segment in segments:
+        text = segment.get("text") or ""
+        for span in segment.get("pii") or []:
+            value = text[span["start"] : span["end"]].strip()
+            if span["kind"] in REPEATED_KINDS and _worth_repeating(span["kind"], value):
+                said.setdefault(segment.get("call_id"), set()).add((span["kind"], value))
+    added = 0
+    for segment in segments:
+        text, known = segment.get("text") or "", said.get(segment.get("call_id"))
+        if not known or not text:
+            continue
+        spans = [PiiSpan(p["kind"], p["start"], p["end"]) for p in segment.get("pii") or []]
+        more = [
+            PiiSpan(kind, m.start(), m.end())
+            for kind, value in known
+            for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text)
+        ]
+        merged = _resolve(spans + more)
+        if len(merged) > len(spans):
+            added += len(merged) - len(spans)
+            redacted, timed = redact_segment(text, segment.get("words"), merged)
+            segment["text_redacted"] = redacted
+            segment["pii"] = [asdict(span) for span in timed]
+    return added
 
 
 def _speaker_turns(segments: list[Segment]) -> list[list[Segment]]:

@@ -385,3 +385,23 @@ def test_the_labelled_call_set_meets_the_targets():
     for kind, target in TARGETS.items():
         assert score.found[kind] / score.gold[kind] >= target, kind
     assert sum(score.correct.values()) / sum(score.pred.values()) >= PRECISION_TARGET
+
+
+def test_a_name_or_number_found_once_is_redacted_wherever_the_call_repeats_it():
+    from privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("customer", "我叫马丽，想查话费"),
+        ("agent", "马丽女士您好，号码是13822017745吗？"),
+        ("customer", "对，13822017745，马丽的马，美丽的丽。"),
+        ("customer", "I have a phone number question."),
+    )
+    rows.append({**segment_rows(("customer", "马丽的快递"))[0], "call_id": "other"})
+    redact_segments(rows)
+    assert [row["text_redacted"] for row in rows] == [
+        "我叫[name]，想查话费",
+        "[name]女士您好，号码是[phone]吗？",
+        "对，[phone]，[name]的马，美丽的丽。",
+        "I have a phone number question.",
+        "马丽的快递",  # another call: nothing was said there
+    ]
