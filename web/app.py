@@ -4,7 +4,8 @@ Pages are rendered on the server (Jinja2, plain HTML, one small script); the JSO
 /api answers the same questions. Every route but sign-in, /healthz and /static needs a session:
 pages redirect to the sign-in form, the API answers 401. Every response, errors included,
 carries a strict Content-Security-Policy (the app loads nothing from anywhere else), and every
-redirect is a path of this site, never built from the Host header.
+redirect is a path of this site, never built from the Host header. No request body is read past
+MAX_REQUEST_BODY, signed in or not (413, before any route).
 """
 
 from __future__ import annotations
