@@ -468,7 +468,9 @@ def index_serve(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Serve this machine's index shards to searches on other machines (search.remote_shards
-    there); every request must carry $CALLSCOPE_SHARD_TOKEN when it is set."""
+    there); every request must carry $CALLSCOPE_SHARD_TOKEN when it is set. At most
+    search.shard_host_connections at once (more are answered 503); a connection that stalls
+    search.shard_host_timeout_s is dropped."""
     import os
 
     from keywords.remote import TOKEN_ENV, serve
@@ -483,6 +485,8 @@ def index_serve(
             ready=lambda bound: print(
                 f"serving shards of {settings.search_index} on {host}:{bound}", flush=True
             ),
+            timeout_s=settings.search.shard_host_timeout_s,
+            connections=settings.search.shard_host_connections,
         )
     except KeyboardInterrupt:
         pass

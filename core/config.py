@@ -323,6 +323,37 @@ class SearchSettings(_Section):
         "(first day of its period, e.g. 2026-01-01) -> http://host:port; token in "
         "$CALLSCOPE_SHARD_TOKEN",
     )
+    remote_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="seconds a search waits for a shard host to connect, and for its answer",
+    )
+    remote_cooldown_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="a shard host whose request failed twice in a row is skipped this many "
+        "seconds (its shards named as missing), then tried again",
+    )
+    remote_partial_results: bool = Field(
+        True,
+        description="when a shard host does not answer, show the other shards' matches with a "
+        "warning naming the shards left out (false: the search fails with the host's error)",
+    )
+    shard_host_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="on a shard host (`callscope index serve`): seconds a connection may stall "
+        "before it is dropped",
+    )
+    shard_host_connections: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="on a shard host: connections served at once; more are answered 503",
+    )
     context_segments: int = Field(1, ge=0, le=5, description="segments shown before / after a hit")
 
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +38,7 @@ from core.logs import get_logger
 from core.sounds import ALL_CONFUSIONS
 from keywords.postings import ENGINES
 from keywords.query import ParsedQuery, parse
+from keywords.remote import TOKEN_ENV, RemoteOptions, RemoteShard, ShardHostClient, ShardUnavailable
 from keywords.shard import (
     FORMAT,
     TOP,
@@ -46,7 +47,6 @@ from keywords.shard import (
     SearchFilters,
     SearchHit,
     SearchIndexError,
-    SearchResult,
     date_bounds,
     day_bounds,
     diagnose,
@@ -56,6 +56,7 @@ from keywords.shard import (
     segment_rows,
     shard_version,
 )
+from keywords.shard import SearchResult as ShardsResult
 
 __all__ = [
     "INDEX_VERSION",
@@ -65,6 +66,7 @@ __all__ = [
     "SearchIndex",
     "SearchIndexError",
     "SearchResult",
+    "ShardUnavailable",
     "diagnose",
     "index_version",
     "meta_token",
@@ -105,7 +107,8 @@ def period_last(first: dt.date, period: str) -> dt.date:
 
 
 def open_index(settings, create: bool = True) -> SearchIndex:
-    """The configured index (`search.index`, the sounds-like confusions of `keywords`)."""
+    """The configured index (`search.index`, the sounds-like confusions of `keywords`, the
+    shards of other machines and how long they are waited for)."""
     return SearchIndex(
         settings.search_index,
         create,
@@ -113,7 +116,39 @@ def open_index(settings, create: bool = True) -> SearchIndex:
         settings.search.shard_period,
         settings.search.engine,
         settings.search.remote_shards,
+        RemoteOptions(
+            settings.search.remote_timeout_s,
+            settings.search.remote_cooldown_s,
+            settings.search.remote_partial_results,
+        ),
     )
+
+
+@dataclass
+class SearchResult(ShardsResult):
+    """A page of matches. Where a shard host did not answer, the page and its totals are those
+    of the other shards: `missing_shards` names each shard left out (key, host, reason) and
+    `warnings` says so in words, for the caller to show."""
+
+    missing_shards: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def noting(self, missing: dict[str, ShardUnavailable]) -> SearchResult:
+        """This result, naming the shards left out (shard key -> why)."""
+        self.missing_shards = [
+            {"key": key, "host": exc.host, "reason": str(exc)}
+            for key, exc in sorted(missing.items())
+        ]
+        by_host: dict[str, list[str]] = {}
+        for key, exc in missing.items():
+            by_host.setdefault(exc.host, []).append(key)
+        self.warnings = [  # the first trouble of each host (its other shards were skipped)
+            f"results incomplete: shard(s) {', '.join(sorted(keys))} left out: {missing[keys[0]]}"
+            for keys in by_host.values()
+        ]
+        for warning in self.warnings:
+            logger.warning("search %r: %s", self.query, warning)
+        return self
 
 
 @dataclass(frozen=True)
@@ -134,9 +169,12 @@ class SearchIndex:
         period: str = "month",
         engine: str = "tantivy",
         remote: dict[str, str] | None = None,
+        remote_options: RemoteOptions | None = None,
     ):
         """`confusions` are the sounds-like merges of the sound tokens and `~term` queries
-        (keywords.sounds_like.confusions); a shard built with others is rebuilt."""
+        (keywords.sounds_like.confusions); a shard built with others is rebuilt. `remote`:
+        shard key -> the URL of the host that serves it; `remote_options`: how long it is
+        waited for, and whether a search goes on without a host that fails (naming it)."""
         self.path = Path(path)
         self.confusions = frozenset(confusions)
         self.version = index_version(self.confusions)
@@ -163,7 +201,10 @@ class SearchIndex:
                 )
             self._create()
         self.remote = dict(remote or {})  # shard key -> the URL of the host that serves it
-        self._remote: dict[str, object] | None = None
+        self.remote_options = remote_options or RemoteOptions()
+        self._remote: dict[str, RemoteShard] = {}
+        self._clients: dict[str, ShardHostClient] = {}
+        self._listed: dict[str, dict[str, frozenset[str]]] = {}  # URL -> its shards
         self._files: dict[str, str] = {}
         self._shards: dict[str, IndexShard] = {}
         self._stamp: tuple | None = None
@@ -360,37 +401,54 @@ class SearchIndex:
     def parse(self, query: str | ParsedQuery) -> ParsedQuery:
         return parse(query, self.confusions) if isinstance(query, str) else query
 
-    def _reading(self, filters: SearchFilters) -> list[IndexShard]:
-        """The shards a query reads, newest first: those that can serve it, within its dates."""
+    def _reading(
+        self, filters: SearchFilters, missing: dict[str, ShardUnavailable] | None = None
+    ) -> list[IndexShard]:
+        """The shards a query reads, newest first: those that can serve it, within its dates.
+        A shard whose host cannot answer now raises ShardUnavailable, or with `missing` is put
+        there (shard key -> why) and left out."""
         self._refresh()
         lo, hi = date_bounds(filters)
         out = []
-        remote = self._remote_shards()
-        for key in sorted(set(self._files) | set(remote), reverse=True):
+        for key in sorted(set(self._files) | set(self.remote), reverse=True):
             first, last = self.key_days(key)
             if day_bounds(last)[1] < lo or day_bounds(first)[0] > hi:
                 continue
-            shard = self.shard(key) if key in self._files else remote[key]
+            if key in self._files:
+                shard = self.shard(key)
+            elif missing is not None and key in missing:
+                continue
+            else:
+                try:
+                    shard = self._remote_shard(key)
+                except ShardUnavailable as exc:
+                    if missing is None:
+                        raise
+                    missing[key] = exc.of(key)
+                    continue
             if shard.readable:
                 out.append(shard)
             else:
                 logger.warning("search index: %s is being rebuilt; left out of searches", key)
         return out
 
-    def _remote_shards(self) -> dict:
-        """The shards other machines serve (keys this folder has itself stay local)."""
-        if self._remote is None:
-            from keywords.remote import TOKEN_ENV, RemoteShard, remote_keys
-
+    def _remote_shard(self, key: str) -> RemoteShard:
+        """Shard `key` of the machine that serves it (keys this folder has itself stay local);
+        ShardUnavailable while that host cannot answer. What a host serves is asked once it
+        answers, and again after it did not."""
+        url = self.remote[key].rstrip("/")
+        client = self._clients.get(url)
+        if client is None:
             token = os.environ.get(TOKEN_ENV) or None
-            self._remote, listed = {}, {}
-            for key, url in sorted(self.remote.items()):
-                if url not in listed:
-                    listed[url] = remote_keys(url, token)
-                if key not in listed[url]:
-                    raise SearchIndexError(f"the shard host {url} does not serve shard {key}")
-                self._remote[key] = RemoteShard(url, key, listed[url][key], token)
-        return self._remote
+            client = self._clients[url] = ShardHostClient(url, token, self.remote_options)
+        client.check(key)
+        if url not in self._listed:
+            self._listed[url] = client.listing()
+        if key not in self._listed[url]:
+            raise ShardUnavailable(url, f"the shard host {url} does not serve shard {key}", key)
+        if key not in self._remote:
+            self._remote[key] = RemoteShard(client, key, self._listed[url][key])
+        return self._remote[key]
 
     def _plans(
         self, query, parsed: ParsedQuery, shards: list, filters: SearchFilters, redacted: bool
@@ -426,7 +484,35 @@ class SearchIndex:
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {SORTS}")
         filters = filters or SearchFilters()
-        shards = self._reading(filters)
+        page = (limit, offset, sort, rank_window, context, redacted, total_cap)
+        missing: dict[str, ShardUnavailable] | None = {} if self.remote_options.partial else None
+        while True:  # each round leaves out one more shard (of those on shard hosts) or ends
+            shards = self._reading(filters, missing)
+            try:
+                result = self._search(query, parsed, shards, filters, *page)
+                break
+            except ShardUnavailable as exc:
+                if missing is None or exc.key is None or exc.key in missing:
+                    raise
+                missing[exc.key] = exc
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result.noting(missing) if missing else result
+
+    def _search(
+        self,
+        query: str | ParsedQuery,
+        parsed: ParsedQuery,
+        shards: list,
+        filters: SearchFilters,
+        limit: int,
+        offset: int,
+        sort: str,
+        rank_window: int,
+        context: int,
+        redacted: bool,
+        total_cap: int,
+    ) -> SearchResult:
+        """A page of matches of `shards`."""
         query_plan = _Query(
             self._plans(query, parsed, shards, filters, redacted),
             shards,
@@ -443,13 +529,13 @@ class SearchIndex:
         else:
             found, ranked_among = query_plan.windowed(rank_window, offset, limit), rank_window
         hits = query_plan.hits(found, context, redacted)
-        took = (time.perf_counter() - started) * 1000
-        return SearchResult(parsed.text, total, ranked_among, offset, limit, sort, hits, took, more)
+        return SearchResult(parsed.text, total, ranked_among, offset, limit, sort, hits, 0.0, more)
 
     def day_counts(
         self, query: str | ParsedQuery, filters: SearchFilters | None = None, redacted: bool = False
     ) -> dict[dt.date, int]:
-        """How many segments match on each day (days without a match left out)."""
+        """How many segments match on each day (days without a match left out). Counts have
+        no room to name a shard left out: a shard host that cannot answer is an error."""
         filters = filters or SearchFilters()
         shards = self._reading(filters)
         plans = self._plans(query, self.parse(query), shards, filters, redacted)
