@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -137,10 +138,13 @@ def nightly(
         from flows.local import require_api
 
         require_api("--fan-out")
-    if workers:
+    if workers or not (fan_out or os.environ.get("PREFECT_API_URL")):
         from flows.local import LocalCluster
 
-        cluster = LocalCluster(workers, settings.flow.work_pool)
+        # a night in one process gets a guarded API server of its own, not Prefect's
+        # temporary one, which a night killed with SIGKILL would leave running
+        api_only = not workers
+        cluster = LocalCluster(workers or 0, settings.flow.work_pool, api_only=api_only)
     with cluster:
         summaries = _nights(days, config, settings, fan_out or bool(workers), as_json)
     if as_json:

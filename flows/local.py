@@ -54,6 +54,10 @@ def require_api(what: str) -> str:
 
 
 class LocalCluster:
+    """The night's own Prefect server and `workers` workers. With `api_only` (a night in one
+    process) the server is the API alone, as Prefect's temporary server, on Prefect's usual
+    database; either way it runs under flows/guard.py, so it goes when the night goes."""
+
     def __init__(
         self,
         workers: int,
@@ -61,12 +65,14 @@ class LocalCluster:
         log: Callable[[str], None] = logger.info,
         cpus_per_worker: int | None = None,
         prestart: bool | None = None,
+        api_only: bool = False,
     ):
         self.workers = workers
+        self.api_only = api_only
         self.prestart = prestart
         self.pool = pool
         self.log = log
-        self.cpus = cpus_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self.cpus = cpus_per_worker or max(1, (os.cpu_count() or 1) // max(workers, 1))
         self.url = os.environ.get("PREFECT_API_URL")
         self._url_before = self.url
         self._server: subprocess.Popen | None = None
@@ -85,7 +91,8 @@ class LocalCluster:
             else:
                 self.url = self._start_server()
             self._point_here()
-            self._start_workers()
+            if self.workers:
+                self._start_workers()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -98,7 +105,8 @@ class LocalCluster:
             _stop(process, grace_s=20)
         if self._server is not None:
             _stop(self._server, grace_s=20)
-            self.log("stopped the night's Prefect server")
+            if not self.api_only:
+                self.log("stopped the night's Prefect server")
         if self._settings is not None:
             self._settings.__exit__(None, None, None)
             self._settings = None
@@ -125,10 +133,14 @@ class LocalCluster:
         port = free_port()
         url = f"http://127.0.0.1:{port}/api"
         log_path = Path(self._home.name) / "server.log"
-        env = {**os.environ, "PREFECT_HOME": self._home.name, "PREFECT_API_URL": url}
-        command = [sys.executable, "-m", "prefect", "server", "start"]
+        if self.api_only:
+            command, env = _api_server(port)
+        else:
+            env = {**os.environ, "PREFECT_HOME": self._home.name, "PREFECT_API_URL": url}
+            command = [sys.executable, "-m", "prefect", "server", "start"]
+            command += ["--host", "127.0.0.1", "--port", str(port)]
         self._server = subprocess.Popen(
-            _guarded([*command, "--host", "127.0.0.1", "--port", str(port)]),
+            _guarded(command),
             env=env,
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
@@ -140,7 +152,8 @@ class LocalCluster:
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise ClusterError(f"the local Prefect server did not start:\n{tail}")
             time.sleep(0.5)
-        self.log(f"started a Prefect server for the night at {url}")
+        if not self.api_only:
+            self.log(f"started a Prefect server for the night at {url}")
         return url
 
     def _start_workers(self) -> None:
@@ -164,6 +177,24 @@ class LocalCluster:
         self.log(f"started {self.workers} workers on pool {self.pool}, {self.cpus} cores each")
 
 
+def _api_server(port: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of Prefect's temporary server (its API without the UI or
+    background services), as `prefect.server.api.server.SubprocessASGIServer` starts it."""
+    from prefect.settings import get_current_settings
+
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory"]
+    command += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    return command, env
+
+
 def _guarded(command: list[str]) -> list[str]:
     """`command` under flows/guard.py: its process group ends when this process is gone, even
     killed with SIGKILL (nothing left transcribing or serving after the night)."""
@@ -173,9 +204,9 @@ def _guarded(command: list[str]) -> list[str]:
 def _flush_run_logs() -> None:
     """Send the night's run logs to the server before it stops (else Prefect complains later)."""
     try:
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()
+        APILogWorker.drain_all(timeout=5)
     except Exception as exc:  # the logs are also on the console; never fail a night for them
         logger.debug("run logs not flushed: %s", exc)
 

@@ -176,18 +176,23 @@ def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch
 NIGHT_HOLDING_A_CLUSTER = """
 import os, sys, time
 from flows.local import LocalCluster
-with LocalCluster(workers=1, pool="killed-night", log=lambda line: None) as cluster:
-    print(cluster._server.pid, cluster._workers[0].pid, cluster.url, flush=True)
+workers = int(sys.argv[1])
+with LocalCluster(workers, "killed-night", log=lambda line: None, api_only=not workers) as cluster:
+    processes = [cluster._server, *cluster._workers]
+    print(*(process.pid for process in processes), cluster.url, flush=True)
     time.sleep(600)
 """
 
 
-def test_a_night_killed_with_sigkill_leaves_no_server_or_worker_behind(tmp_path):
+@pytest.mark.parametrize("workers", [1, 0], ids=["fanned-out", "one-process"])
+def test_a_night_killed_with_sigkill_leaves_no_server_or_worker_behind(workers):
+    """`nightly --workers 1` and a night in one process (whose API server is its own, not
+    Prefect's temporary one): kill -9 of the night leaves nothing running."""
     from flows.local import api_reachable
 
     env = {k: v for k, v in _env().items() if k != "PREFECT_API_URL"}
     night = subprocess.Popen(
-        [sys.executable, "-c", NIGHT_HOLDING_A_CLUSTER],
+        [sys.executable, "-c", NIGHT_HOLDING_A_CLUSTER, str(workers)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -195,9 +200,9 @@ def test_a_night_killed_with_sigkill_leaves_no_server_or_worker_behind(tmp_path)
         start_new_session=True,
     )
     try:
-        server, worker, url = night.stdout.readline().split()
-        assert api_reachable(url)
-        groups = [os.getpgid(int(server)), os.getpgid(int(worker))]
+        *pids, url = night.stdout.readline().split()
+        assert api_reachable(url) and len(pids) == 1 + workers
+        groups = [os.getpgid(int(pid)) for pid in pids]
         night.kill()
         night.wait(30)
         deadline = time.monotonic() + 60
