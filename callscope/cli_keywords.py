@@ -138,6 +138,8 @@ def _check_speakers(speakers: list[str]) -> None:
 
 def _print_hits(result, page: int) -> None:
     color = sys.stdout.isatty()
+    for warning in getattr(result, "warnings", []):  # shards a host could not answer for
+        print(f"warning: {warning}")
     if not result.total:
         print(f"no matches for {result.query!r}")
         return

@@ -633,3 +633,12 @@ def test_a_malformed_answer_fails_a_strict_search_as_the_index_not_the_server(lo
     strict = dataclasses.replace(FAST, partial=False)
     with pytest.raises(SearchIndexError, match="malformed answer to count"):
         searching(local, bad, strict).search(QUERY)
+
+
+def test_the_cli_prints_which_shards_were_left_out(local, fake_host, capsys):
+    from callscope.cli_keywords import _print_hits
+
+    bad = fake_host({"count": b"not json"})
+    _print_hits(searching(local, bad).search(QUERY, sort="newest", limit=5), page=1)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("warning: results incomplete") and url_of(bad) in first
