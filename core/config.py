@@ -446,6 +446,31 @@ class WebSettings(_Section):
         30, ge=1, le=100_000, description="sign-in attempts from one client address per window"
     )
     login_window_minutes: int = Field(5, ge=1, le=24 * 60, description="sign-in limit window")
+    login_hash_slots: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="password checks (scrypt, about 50 ms of CPU each) one server process runs "
+        "at once, whoever signs in from wherever",
+    )
+    login_hash_queue: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="sign-ins that may wait for a password check; more are answered 503 with "
+        "Retry-After at once, without hashing",
+    )
+    login_hash_wait_s: float = Field(
+        2.0, gt=0, le=60, description="seconds a sign-in waits for a password check, then 503"
+    )
+    login_hashes_per_second: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="password checks one server process starts per second in all (20: about "
+        "one core's worth; lower it to leave more CPU to signed-in users); more sign-ins are "
+        "answered 503 with Retry-After at once, without hashing",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For names "

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import mimetypes
-import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -44,7 +43,8 @@ from web.auth import (
     secret_from_env,
 )
 from web.data import WarehouseView
-from web.errors import NotSignedIn, WebError
+from web.errors import NotSignedIn, TooMany, WebError
+from web.pressure import HashingGate
 from web.saved import SavedQueries
 from web.services import Context
 
@@ -103,7 +103,12 @@ def create_app(
     app.state.sessions = SessionStore(
         settings.web_dir / SESSIONS_FILE, settings.web.session_idle_minutes * 60
     )
-    app.state.hashing = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+    app.state.hashing = HashingGate(
+        settings.web.login_hash_slots,
+        settings.web.login_hash_queue,
+        settings.web.login_hash_wait_s,
+        settings.web.login_hashes_per_second,
+    )
     app.state.proxies = [
         ipaddress.ip_network(entry, strict=False) for entry in settings.web.trusted_proxies
     ]
@@ -356,11 +361,11 @@ async def end_session(response: Response, request: Request) -> None:
 
 
 async def verify_password(request: Request, name: str, password: str) -> User | None:
-    """The password check (scrypt) in a worker thread, a few at a time: the event loop
-    goes on serving everyone else meanwhile."""
-    users = ctx_of(request).users
-    limiter = request.app.state.hashing
-    return await anyio.to_thread.run_sync(users.verify, name, password, limiter=limiter)
+    """The password check (scrypt) in a worker thread, through the server's hashing gate
+    (web/pressure.py): the event loop goes on serving everyone else meanwhile, and a flood of
+    sign-ins gets Busy (503) instead of the CPU."""
+    gate: HashingGate = request.app.state.hashing
+    return await gate.run(ctx_of(request).users.verify, name, password)
 
 
 def client_address(request: Request) -> str:
@@ -396,7 +401,10 @@ def _error_handlers(app: FastAPI) -> None:
     async def web_error(request: Request, exc: WebError):
         if exc.public_message != exc.message:
             logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return error_response(request, exc.status, exc.public_message)
+        response = error_response(request, exc.status, exc.public_message)
+        if isinstance(exc, TooMany):
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+        return response
 
     @app.exception_handler(PartitionUnreadable)
     async def unreadable(request: Request, exc: PartitionUnreadable):

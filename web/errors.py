@@ -53,3 +53,19 @@ class Unavailable(WebError):
 
 def without_paths(message: str) -> str:
     return _PATH.sub("(a file on the server)", message)
+
+
+class TooMany(WebError):
+    """More requests than a limit allows; answered with Retry-After: `retry_after_s`."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Busy(TooMany):
+    """The server does as much of this work as it allows itself at once: try again soon."""
+
+    status = 503

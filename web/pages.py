@@ -27,7 +27,7 @@ from web.app import (
     start_session,
     verify_password,
 )
-from web.errors import BadRequest, Forbidden
+from web.errors import BadRequest, Busy, Forbidden
 
 logger = get_logger(__name__)
 
@@ -108,7 +108,8 @@ def _login_page(request: Request, next_url: str, error: str = "", status: int = 
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Sign-in: limited per client and per name from that client (429 with Retry-After);
-    the password is checked off the event loop."""
+    the password is checked off the event loop, through the server's hashing gate (503 with
+    Retry-After when it is full)."""
     ctx = ctx_of(request)
     form = await _form(request)
     name, password, next_url = form.get("name", ""), form.get("password", ""), form.get("next", "")
@@ -120,7 +121,10 @@ async def login(request: Request) -> Response:
     if wait:
         logger.warning("sign-in refused for %r from %s: too many attempts", name[:64], client)
         return _too_many(request, next_url, wait)
-    user = await verify_password(request, name, password) if name and password else None
+    try:
+        user = await verify_password(request, name, password) if name and password else None
+    except Busy as exc:
+        return _busy(request, next_url, exc)
     if user is None:
         ctx.throttle.failed(name, client)
         logger.info("failed sign-in for %r from %s", name[:64], client)
@@ -139,6 +143,13 @@ def _too_many(request: Request, next_url: str, wait_s: float) -> Response:
     message = f"Too many sign-in attempts from here: try again in {when}."
     response = _login_page(request, next_url, message, 429)
     response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _busy(request: Request, next_url: str, exc: Busy) -> Response:
+    """Too many sign-ins at once on this server: the form again, 503 with Retry-After."""
+    response = _login_page(request, next_url, exc.message, exc.status)
+    response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
     return response
 
 

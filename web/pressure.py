@@ -1,0 +1,101 @@
+"""Bounds on the work that requests may make one server process do, whoever sends them.
+
+- `HashingGate`: every password check (scrypt, about 50 ms of CPU) passes here. At most
+  `web.login_hash_slots` run at once and `web.login_hashes_per_second` start in any second,
+  in all; at most `web.login_hash_queue` more sign-ins wait for a slot, none longer than
+  `web.login_hash_wait_s`. Any other sign-in is refused at once (503 with Retry-After),
+  without hashing: a flood of sign-ins from many addresses, which the per-client limits of
+  web/auth.py cannot bound, costs at most that much CPU, and signed-in users keep theirs.
+It lives in this process's memory, like the sign-in limits: each server process (uvicorn
+worker) has its own.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from core.logs import get_logger
+from web.errors import Busy
+
+logger = get_logger(__name__)
+
+T = TypeVar("T")
+SIGN_INS_BUSY = "Too many sign-ins at once: try again in a few seconds."
+
+
+class HashingGate:
+    """At most `slots` password checks at once in this process, `per_second` started per
+    second; `queue` more may wait up to `wait_s` for a slot. `run` raises Busy for the
+    others, before anything is hashed."""
+
+    def __init__(self, slots: int, queue: int, wait_s: float, per_second: int):
+        self.slots, self.wait_s = slots, wait_s
+        self._most = slots + queue
+        self._admitted = 0
+        self._lock = threading.Lock()
+        self._free = threading.BoundedSemaphore(slots)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._rate = RateLimitItemPerSecond(per_second, 1)
+        self._refusals = _Refusals("sign-ins without a password check")
+
+    async def run(self, check: Callable[..., T], *args) -> T:
+        """`check(*args)` (a password check) in a worker thread once a slot is free; Busy
+        when too many wait already, too many started this second, or no slot came in time."""
+        self._admit()
+        try:
+            return await anyio.to_thread.run_sync(self._in_slot, check, args)
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._admitted >= self._most:
+                raise self._busy("the queue for password checks is full", self.wait_s)
+            if not self._limiter.hit(self._rate, "hash"):
+                raise self._busy("the password checks of this second are used up", 1.0)
+            self._admitted += 1
+
+    def _in_slot(self, check: Callable[..., T], args: tuple) -> T:
+        started = time.monotonic()
+        if not self._free.acquire(timeout=self.wait_s):
+            raise self._busy(f"no password check slot in {self.wait_s:g} s", self.wait_s)
+        try:
+            waited = time.monotonic() - started
+            if waited > 0.5:
+                logger.info("a sign-in waited %.1f s for a password check slot", waited)
+            return check(*args)
+        finally:
+            self._free.release()
+
+    def _busy(self, why: str, retry_after_s: float) -> Busy:
+        self._refusals.note(why)
+        return Busy(SIGN_INS_BUSY, max(1.0, math.ceil(retry_after_s)))
+
+
+class _Refusals:
+    """Refusals logged at most once every `every_s` seconds, with how many there were: a
+    flood fills no log."""
+
+    def __init__(self, what: str, every_s: float = 10.0):
+        self.what, self.every_s = what, every_s
+        self._lock = threading.Lock()
+        self._count, self._last = 0, 0.0
+
+    def note(self, why: str) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                return
+            count, self._count, self._last = self._count, 0, now
+        logger.warning("%d %s refused (the latest: %s)", count, self.what, why)
