@@ -471,6 +471,26 @@ class WebSettings(_Section):
         "one core's worth; lower it to leave more CPU to signed-in users); more sign-ins are "
         "answered 503 with Retry-After at once, without hashing",
     )
+    search_per_minute: int = Field(
+        60,
+        ge=1,
+        le=100_000,
+        description="searches one user may run per minute (search page and API, a saved "
+        "query's matches), over a moving window; more are answered 429 with Retry-After",
+    )
+    search_at_once: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="searches of one user that run at once, whatever their sessions; as many "
+        "more wait up to web.search_wait_s, others are answered 429 at once",
+    )
+    search_wait_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="seconds a search waits for the same user's earlier one to finish, then 429",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For names "

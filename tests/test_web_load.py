@@ -1,6 +1,8 @@
 """The web app under load, each finding of the re-audit checked on the real app: a sign-in
 flood from many addresses hashes at most a few passwords at once and is refused quickly
-beyond that."""
+beyond that; each user's searches are limited per minute and one at a time; 503 pages name
+no server path; a 500 keeps its connection and its security headers; uvicorn's own answers
+to malformed requests carry them too."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import uuid
 import httpx
 import pytest
 
-from tests.test_web_api import SECRET
+from tests.test_web_api import SECRET, sign_in
 from tests.test_web_security import app_for
 from tests.web_support import PASSWORD
 from web import auth as web_auth
+from web.app import SESSION_COOKIE
 from web.auth import UserStore
 
 PROXY = ("127.0.0.1", 5000)  # the trusted proxy every test request comes through
@@ -161,3 +164,115 @@ def test_sign_in_load_settings_are_validated():
         with pytest.raises(ConfigError, match=f"web.{next(iter(bad))}"):
             load_config(None, web=bad)
 
+
+# F17: each user's searches are limited ----------------------------------------------------
+@pytest.fixture
+def two_members(web_warehouse):
+    """Two supervisors of this test only."""
+    users = UserStore(web_warehouse.settings.web_dir / "users.json")
+    names = [f"load-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for name in names:
+        users.add(name, "supervisor", PASSWORD)
+    yield names
+    for name in names:
+        users.remove(name)
+
+
+class SlowSearch:
+    """services.search made `delay_s` longer, counting how many of each user's run at once."""
+
+    def __init__(self, real, delay_s: float):
+        self.real, self.delay_s = real, delay_s
+        self.lock = threading.Lock()
+        self.running: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    def __call__(self, ctx, user, sp):
+        with self.lock:
+            self.running[user.name] = self.running.get(user.name, 0) + 1
+            self.most[user.name] = max(self.most.get(user.name, 0), self.running[user.name])
+        try:
+            time.sleep(self.delay_s)
+            return self.real(ctx, user, sp)
+        finally:
+            with self.lock:
+                self.running[user.name] -= 1
+
+
+def session_of(app, name: str) -> str:
+    return sign_in(app, name).cookies[SESSION_COOKIE]
+
+
+def slow_search(monkeypatch, delay_s: float) -> SlowSearch:
+    from web import services
+
+    spy = SlowSearch(services.search, delay_s)
+    monkeypatch.setattr(services, "search", spy)
+    return spy
+
+
+def at_once(app, requests: list[tuple[str, str]]) -> list[tuple[httpx.Response, float]]:
+    """Every (session cookie, url) GET sent at once; the answers and their times."""
+
+    async def one(http: httpx.AsyncClient, cookie: str, url: str):
+        started = time.perf_counter()
+        response = await http.get(url, headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+        return response, time.perf_counter() - started
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app, client=PROXY)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(*(one(http, cookie, url) for cookie, url in requests))
+
+    return asyncio.run(scenario())
+
+
+def test_each_users_searches_per_minute_are_limited_for_pages_and_the_api(
+    web_warehouse, two_members
+):
+    app = proxied_app(web_warehouse, search_per_minute=3)
+    heavy, other = (sign_in(app, name) for name in two_members)
+    assert [heavy.get("/api/search", params={"q": "退款"}).status_code for _ in range(3)] == [
+        200
+    ] * 3
+    api = heavy.get("/api/search", params={"q": "退款"})
+    assert api.status_code == 429
+    assert api.json()["error"].startswith("Too many searches: at most 3 a minute for each user")
+    assert 1 <= int(api.headers["retry-after"]) <= 60
+    assert api.headers["content-security-policy"].startswith("default-src 'self'")
+    page = heavy.get("/search", params={"q": "退款"})
+    assert page.status_code == 429 and 'id="search-error"' in page.text
+    assert "Too many searches" in page.text and "retry-after" in page.headers
+    assert heavy.get("/api/saved/abc/calls").status_code == 429  # a saved query's matches
+    assert heavy.get("/saved/abc").status_code == 429
+    assert heavy.get("/search").status_code == 200  # the empty form is no search
+    assert other.get("/api/search", params={"q": "退款"}).status_code == 200
+    assert other.get("/search", params={"q": "退款"}).status_code == 200
+
+
+def test_one_search_at_a_time_per_user_others_go_on(web_warehouse, two_members, monkeypatch):
+    app = proxied_app(web_warehouse, search_wait_s=0.3)
+    heavy, other = (session_of(app, name) for name in two_members)
+    spy = slow_search(monkeypatch, delay_s=1.0)
+    url = "/api/search?q=%E9%80%80%E6%AC%BE"
+    answers = at_once(app, [(heavy, url), (heavy, url), (heavy, "/search?q=x"), (other, url)])
+    mine, theirs = answers[:3], answers[3]
+    assert sorted(r.status_code for r, _ in mine) == [200, 429, 429]
+    assert spy.most[two_members[0]] == 1
+    for response, seconds in mine:
+        if response.status_code == 429:
+            assert "Your earlier search is still running" in response.text
+            assert response.headers["retry-after"] == "1"
+            assert seconds < 0.9, "the refused search waited for the running one"
+    assert theirs[0].status_code == 200
+    assert theirs[1] < 1.9, "another user's search waited for this user's"
+
+
+def test_a_second_search_waits_its_turn_within_the_bound(web_warehouse, member, monkeypatch):
+    app = proxied_app(web_warehouse, search_wait_s=5)
+    cookies = session_of(app, member)
+    spy = slow_search(monkeypatch, delay_s=0.4)
+    answers = at_once(app, [(cookies, "/api/search?q=%E5%AE%BD%E5%B8%A6")] * 2)
+    assert [r.status_code for r, _ in answers] == [200, 200]
+    assert spy.most[member] == 1
+    assert max(seconds for _, seconds in answers) >= 0.8  # the second ran after the first

@@ -1,6 +1,7 @@
 """The JSON API: the same answers as the pages. Errors are `{"error": message, "status": n}`:
 400 bad parameters, 401 not signed in, 403 not for this role (or a missing CSRF token), 404
-unknown call / saved query, 503 warehouse or index not readable."""
+unknown call / saved query, 429 (with Retry-After) past the user's searches per minute or
+while their earlier search still runs, 503 warehouse or index not readable."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from core.logs import get_logger
 from web import params as P
 from web import services
-from web.app import CurrentUser, ctx_of
+from web.app import CurrentUser, ctx_of, search_turn
 from web.auth import User
 from web.data import AUDIO_TYPES
 from web.errors import BadRequest, Forbidden
@@ -54,7 +55,8 @@ def me(request: Request, user: CurrentUser) -> dict:
 def search(request: Request, user: CurrentUser) -> dict:
     ctx = ctx_of(request)
     sp = P.search_params(request.query_params, ctx.settings.web.page_size)
-    return services.search(ctx, user, sp)
+    with search_turn(request, user):
+        return services.search(ctx, user, sp)
 
 
 @router.get("/facets")
@@ -126,4 +128,5 @@ def saved_delete(query_id: str, request: Request, user: CsrfUser) -> Response:
 
 @router.get("/saved/{query_id}/calls")
 def saved_calls(query_id: str, request: Request, user: CurrentUser) -> dict:
-    return services.saved_matches(ctx_of(request), user, query_id, request.query_params)
+    with search_turn(request, user):
+        return services.saved_matches(ctx_of(request), user, query_id, request.query_params)

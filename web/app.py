@@ -15,6 +15,7 @@ import ipaddress
 import json
 import math
 import mimetypes
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -44,7 +45,7 @@ from web.auth import (
 )
 from web.data import WarehouseView
 from web.errors import NotSignedIn, TooMany, WebError
-from web.pressure import HashingGate
+from web.pressure import HashingGate, SearchTurns
 from web.saved import SavedQueries
 from web.services import Context
 
@@ -108,6 +109,9 @@ def create_app(
         settings.web.login_hash_queue,
         settings.web.login_hash_wait_s,
         settings.web.login_hashes_per_second,
+    )
+    app.state.searches = SearchTurns(
+        settings.web.search_per_minute, settings.web.search_at_once, settings.web.search_wait_s
     )
     app.state.proxies = [
         ipaddress.ip_network(entry, strict=False) for entry in settings.web.trusted_proxies
@@ -366,6 +370,13 @@ async def verify_password(request: Request, name: str, password: str) -> User | 
     sign-ins gets Busy (503) instead of the CPU."""
     gate: HashingGate = request.app.state.hashing
     return await gate.run(ctx_of(request).users.verify, name, password)
+
+
+def search_turn(request: Request, user: User) -> AbstractContextManager[None]:
+    """One search of `user` runs inside this block (web/pressure.py): TooMany (429 with
+    Retry-After) past their searches per minute, or while their earlier one still runs."""
+    turns: SearchTurns = request.app.state.searches
+    return turns.turn(user.name)
 
 
 def client_address(request: Request) -> str:

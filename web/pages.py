@@ -24,10 +24,11 @@ from web.app import (
     current_user,
     end_session,
     html,
+    search_turn,
     start_session,
     verify_password,
 )
-from web.errors import BadRequest, Busy, Forbidden
+from web.errors import BadRequest, Busy, Forbidden, TooMany
 
 logger = get_logger(__name__)
 
@@ -198,18 +199,20 @@ def home(user: CurrentUser) -> Response:
 @router.get("/search")
 def search_page(request: Request, user: CurrentUser) -> Response:
     ctx = ctx_of(request)
-    result, error, status = None, "", 200
+    result, error, status, retry_after = None, "", 200, None
     try:
         sp = P.search_params(request.query_params, ctx.settings.web.page_size)
         if sp.query:
-            result = services.search(ctx, user, sp)
-    except (BadRequest, Forbidden) as exc:
+            with search_turn(request, user):
+                result = services.search(ctx, user, sp)
+    except (BadRequest, Forbidden, TooMany) as exc:
         sp, error, status = (
             P.SearchParams(query=P.one(request.query_params, "q")),
             exc.message,
             exc.status,
         )
-    return html(
+        retry_after = getattr(exc, "retry_after_s", None)
+    response = html(
         request,
         "search.html",
         status,
@@ -222,11 +225,15 @@ def search_page(request: Request, user: CurrentUser) -> Response:
         saved_params=sp.as_query(),
         page_url=lambda n: "/search?" + urlencode({**sp.as_query(), "page": n}, doseq=True),
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
+    return response
 
 
 @router.get("/saved/{query_id}")
 def saved_page(query_id: str, request: Request, user: CurrentUser) -> Response:
-    data = services.saved_matches(ctx_of(request), user, query_id, request.query_params)
+    with search_turn(request, user):
+        data = services.saved_matches(ctx_of(request), user, query_id, request.query_params)
     return html(
         request,
         "saved.html",

@@ -6,7 +6,13 @@
   `web.login_hash_wait_s`. Any other sign-in is refused at once (503 with Retry-After),
   without hashing: a flood of sign-ins from many addresses, which the per-client limits of
   web/auth.py cannot bound, costs at most that much CPU, and signed-in users keep theirs.
-It lives in this process's memory, like the sign-in limits: each server process (uvicorn
+- `SearchTurns`: each user's searches (search page and API, a saved query's matches), over
+  all their sessions: at most `web.search_per_minute` in a moving window, and
+  `web.search_at_once` running at once; as many more wait up to `web.search_wait_s` for their
+  turn. Anything past that is answered 429 with Retry-After, before the index is asked, so
+  one user's worst-case queries cannot take everyone's CPU.
+
+Both live in this process's memory, like the sign-in limits: each server process (uvicorn
 worker) has its own.
 """
 
@@ -15,16 +21,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import anyio.to_thread
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from core.logs import get_logger
-from web.errors import Busy
+from web.errors import Busy, TooMany
 
 logger = get_logger(__name__)
 
@@ -80,6 +87,76 @@ class HashingGate:
     def _busy(self, why: str, retry_after_s: float) -> Busy:
         self._refusals.note(why)
         return Busy(SIGN_INS_BUSY, max(1.0, math.ceil(retry_after_s)))
+
+
+class SearchTurns:
+    """Each user's searches: `per_minute` in a moving window, `at_once` running at once, as
+    many more waiting up to `wait_s`; `turn` raises TooMany (429) for the others. Used from
+    the worker threads that run the searches."""
+
+    def __init__(self, per_minute: int, at_once: int, wait_s: float):
+        self.per_minute, self.at_once, self.wait_s = per_minute, at_once, wait_s
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._rate = RateLimitItemPerMinute(per_minute)
+        self._changed = threading.Condition()
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}
+        self._refusals = _Refusals("searches")
+
+    @contextmanager
+    def turn(self, user: str) -> Iterator[None]:
+        """Run one search of `user` inside this block, or TooMany when it may not run now."""
+        self._count(user)
+        self._enter(user)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running[user] -= 1
+                if not self._running[user]:
+                    del self._running[user]
+                self._changed.notify_all()
+
+    def _count(self, user: str) -> None:
+        if self._limiter.hit(self._rate, "search", user):
+            return
+        reset = self._limiter.get_window_stats(self._rate, "search", user).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        self._refusals.note(f"{user}: more than {self.per_minute} a minute")
+        raise TooMany(
+            f"Too many searches: at most {self.per_minute} a minute for each user. Try again "
+            f"in {wait} seconds.",
+            wait,
+        )
+
+    def _enter(self, user: str) -> None:
+        with self._changed:
+            if self._running.get(user, 0) >= self.at_once:
+                if self._waiting.get(user, 0) >= self.at_once:
+                    raise self._still_running(user)
+                self._waiting[user] = self._waiting.get(user, 0) + 1
+                try:
+                    free = self._changed.wait_for(
+                        lambda: self._running.get(user, 0) < self.at_once, timeout=self.wait_s
+                    )
+                finally:
+                    self._waiting[user] -= 1
+                    if not self._waiting[user]:
+                        del self._waiting[user]
+                if not free:
+                    raise self._still_running(user)
+            self._running[user] = self._running.get(user, 0) + 1
+
+    def _still_running(self, user: str) -> TooMany:
+        self._refusals.note(f"{user}: more than {self.at_once} at once")
+        if self.at_once == 1:
+            earlier = "Your earlier search is still running: each user runs one at a time."
+        else:
+            earlier = (
+                f"Your {self.at_once} earlier searches are still running: each user runs "
+                f"{self.at_once} at a time."
+            )
+        return TooMany(f"{earlier} Wait for it to finish, then try again.", max(1.0, self.wait_s))
 
 
 class _Refusals:
