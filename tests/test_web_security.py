@@ -6,6 +6,7 @@ bad cookies, Host headers, unexpected errors and unreadable files answered safel
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 import threading
@@ -428,3 +429,32 @@ def test_users_cli_under_a_live_server_keeps_its_sessions_database(tmp_path):
     server.add(fresh)
     assert server.get(fresh.sid).name == "newcomer"
     assert server.get(kept.sid).name == "keeper"
+
+
+def test_incidents_for_marketing_are_checked_by_today_s_redaction_rules(web_warehouse, tmp_path):
+    """An incident stored by an older night's rules (a name and a phone in an example, a
+    phone in its label): marketing sees them redacted, a supervisor as stored."""
+    import shutil
+
+    import pyarrow as pa
+
+    from storage.warehouse import Warehouse
+
+    shutil.copytree(web_warehouse.settings.warehouse, tmp_path / "warehouse")
+    settings = web_warehouse.settings.model_copy(update={"warehouse": tmp_path / "warehouse"})
+    store = Warehouse(settings.warehouse)
+    rows = store.read("incidents", web_warehouse.launch).to_pylist()
+    leaked = "我叫王建国，电话一三九。二零四五。七七八一"
+    rows[0]["examples"][0]["text"] = leaked
+    rows[0]["label"] = "13912345678 · 预约"
+    schema = store.read("incidents", web_warehouse.launch).schema
+    store.replace_day("incidents", web_warehouse.launch, pa.Table.from_pylist(rows, schema))
+    app = create_app(settings, recordings=web_warehouse.recordings, secret=SECRET)
+    seen = {
+        role: json.dumps(sign_in(app, role).get("/api/incidents").json(), ensure_ascii=False)
+        for role in ("marketing", "supervisor")
+    }
+    assert "王建国" not in seen["marketing"] and "七七八一" not in seen["marketing"]
+    assert "13912345678" not in seen["marketing"]
+    assert "[name]" in seen["marketing"] and "[phone]" in seen["marketing"]
+    assert leaked in seen["supervisor"]
