@@ -186,9 +186,10 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
             fan_out = FanOut(START, settings, store, DEPLOYMENT, params, log=_quiet)
             recordings = [Recording(call_id, START, None) for call_id in ids]
             with store.lock_day(START, "scale bench"):
-                began = time.perf_counter()
+                began, began_at = time.perf_counter(), time.time()
                 outcomes = fan_out.run(recordings)
                 fan_out_s = time.perf_counter() - began
+                ended_at = time.time()
                 latencies = _scheduling_latencies(fan_out)
                 reports = [_shard_report(store, shard) for shard in fan_out.shards]
                 steps = DayRunner(store, START, settings).run()
@@ -196,6 +197,7 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
     work_s = sum(o.wall_s for o in outcomes)
     overhead_s = fan_out_s - work_s / args.workers
     shard_peak = max((float(r.get("peak_rss_gb") or 0.0) for r in reports), default=0.0)
+    idle = idle_time(reports, began_at, ended_at)
     return {
         "calls": n_calls,
         "prestart": prestart,
@@ -207,9 +209,34 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
         "call_work_s": round(work_s, 1),
         "orchestration_ms_per_call": round(1000 * overhead_s / n_calls, 3),
         "scheduling_latency_s": latencies,
+        "worker_idle_s": idle,
         "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
         "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "shard_peak_rss_gb": shard_peak,
+    }
+
+
+def idle_time(reports: list[dict], began_at: float, ended_at: float) -> dict:
+    """Where the workers' time beyond their calls went, summed over the workers: before
+    their first shard's calls (start-up), between one shard's calls and the next's, and after
+    their last shard until the night saw every shard done."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for r in reports:
+        if r.get("worker") and r.get("finished_at") is not None:
+            end = float(r["finished_at"])
+            spans.setdefault(r["worker"], []).append((end - float(r.get("wall_s") or 0), end))
+    head = between = tail = 0.0
+    for runs in spans.values():
+        runs.sort()
+        head += runs[0][0] - began_at
+        between += sum(max(0.0, b[0] - a[1]) for a, b in zip(runs, runs[1:], strict=False))
+        tail += ended_at - runs[-1][1]
+    gaps = max(1, sum(len(runs) - 1 for runs in spans.values()))
+    return {
+        "head": round(head, 1),
+        "between": round(between, 1),
+        "per_gap": round(between / gaps, 2),
+        "tail": round(tail, 1),
     }
 
 
@@ -334,6 +361,12 @@ def report(results: list[dict], args) -> None:
             "for a free worker)"
         )
         print(f"  fixed cost per shard (worker time beyond its calls): {per_shard:.1f} s")
+        idle = r["worker_idle_s"]
+        print(
+            f"  workers' idle time, summed: {idle['head']} s before their first shard, "
+            f"{idle['between']} s between shards ({idle['per_gap']} s a gap), "
+            f"{idle['tail']} s after their last"
+        )
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         print(f"  commit + day steps: {commit_and_steps:.1f} s")
         print(
