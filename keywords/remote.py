@@ -51,6 +51,8 @@ from privacy.redact import redact, redact_marked
 logger = get_logger(__name__)
 
 TOKEN_ENV = "CALLSCOPE_SHARD_TOKEN"
+TOKEN_MIN = 16  # characters of a shard token
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # the searching side (search.remote_timeout_s, search.remote_cooldown_s)
 TIMEOUT_S = 5.0  # to connect, for the answer to start, and for the rest of it
@@ -579,6 +581,8 @@ class _BoundedServer(ThreadingHTTPServer):
     def __init__(self, address, handler, connections: int):
         self.slots = threading.BoundedSemaphore(connections)
         self.connections = connections
+        if ":" in address[0]:  # an IPv6 address: ::1, ::
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
@@ -645,10 +649,15 @@ class ShardHost:
         connections: int = HOST_CONNECTIONS,
         body_max: int = BODY_MAX,
     ):
-        if not token and host not in ("127.0.0.1", "localhost", "::1"):
+        if not token and host not in LOOPBACK:
             raise CallscopeError(
                 f"serving shards on {host} needs a shared token: set ${TOKEN_ENV} here and on "
                 "the machines that search (shard answers hold transcripts)"
+            )
+        if token and len(token) < TOKEN_MIN:
+            raise CallscopeError(
+                f"${TOKEN_ENV} is too short: use at least {TOKEN_MIN} random characters, the "
+                "same here and on the machines that search"
             )
         self.index = index
         self.token = token

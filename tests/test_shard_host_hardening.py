@@ -642,3 +642,23 @@ def test_the_cli_prints_which_shards_were_left_out(local, fake_host, capsys):
     _print_hits(searching(local, bad).search(QUERY, sort="newest", limit=5), page=1)
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("warning: results incomplete") and url_of(bad) in first
+
+
+def test_a_host_refuses_a_short_token_and_serves_on_ipv6_loopback(host_index):
+    from core.errors import CallscopeError
+
+    with pytest.raises(CallscopeError, match="too short: use at least 16"):
+        ShardHost(host_index, "127.0.0.1", 0, "x")
+    try:
+        host = ShardHost(host_index, "::1", 0, TOKEN)
+    except OSError as exc:  # a machine without IPv6
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("::1", host.port), timeout=3) as sock:
+            body = json.dumps(asking("count")).encode()
+            head = {"Authorization": f"Bearer {TOKEN}", "Content-Length": str(len(body))}
+            sock.sendall(request("count", body, head))
+            assert sock.recv(64).startswith(b"HTTP/1.0 200")
+    finally:
+        stop(host)
