@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -276,3 +277,70 @@ def test_a_second_search_waits_its_turn_within_the_bound(web_warehouse, member, 
     assert [r.status_code for r, _ in answers] == [200, 200]
     assert spy.most[member] == 1
     assert max(seconds for _, seconds in answers) >= 0.8  # the second ran after the first
+
+
+# 503 pages and answers name no server path -----------------------------------------------
+def test_a_503_names_no_relative_server_path_to_any_role(web_warehouse, tmp_path, monkeypatch):
+    from web.app import create_app
+
+    monkeypatch.chdir(tmp_path)  # the settings name folders relative to where the server runs
+    settings = web_warehouse.settings
+    moved = settings.model_copy(
+        update={"search": settings.search.model_copy(update={"index": Path("moved/search")})}
+    )
+    app = create_app(moved, recordings=web_warehouse.recordings, secret=SECRET)
+    for role in ("marketing", "analyst", "supervisor"):
+        client = sign_in(app, role)
+        for url in ("/api/search?q=退款", "/search?q=退款"):
+            response = client.get(url)
+            assert response.status_code == 503, (role, url)
+            assert "moved" not in response.text, (role, url, response.text[:300])
+            assert "search index" in response.text
+
+
+def test_an_unreadable_saved_queries_file_under_a_relative_warehouse(tmp_path, monkeypatch):
+    from core.config import load_config
+    from web.app import create_app
+
+    monkeypatch.chdir(tmp_path)
+    settings = load_config(None, warehouse=tmp_path / "wh")
+    settings = settings.model_copy(update={"warehouse": Path("wh")})  # as the server runs it
+    UserStore(settings.web_dir / "users.json").add("lee", "supervisor", PASSWORD)
+    (settings.web_dir / "saved_queries.json").write_text("not json")
+    client = sign_in(create_app(settings, secret=SECRET), "lee")
+    for url in ("/api/saved", "/search"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert "wh/" not in response.text and "saved_queries.json" not in response.text, url
+        assert "saved-queries file" in response.text
+
+
+@pytest.mark.parametrize(
+    ("message", "kept"),
+    [
+        ("no search index at warehouse/search; run `callscope index update`", "run `callscope"),
+        ("the search index /srv/call data/wh/search/2026-11.1.sqlite is locked", "is locked"),
+        ("[Errno 13] Permission denied: 'wh/web/saved_queries.json'", "Permission denied"),
+        (r"wh\web\users.json: bad; C:\data\wh too", "bad;"),
+        ("./wh/x, ../y and ~/z", " and "),
+        ("index.sqlite-wal and manifest.json cannot be read", "cannot be read"),
+        ("the host http://10.0.0.5:8080/search did not answer", "did not answer"),
+    ],
+)
+def test_paths_absolute_or_relative_are_taken_out_of_public_messages(message, kept):
+    from web.errors import without_paths
+
+    shown = without_paths(message)
+    assert kept in shown and "(a path on the server)" in shown
+    for word in ("warehouse/", "/srv", "wh/", "wh\\", "C:", ".sqlite", ".json", "10.0.0.5"):
+        assert word not in shown, (word, shown)
+
+
+def test_settings_and_dates_in_public_messages_stay():
+    from web.errors import without_paths
+
+    message = (
+        "set search.index or web.trusted_proxies, e.g. 10.5 MB free on 2026-11-20; the calls "
+        "table of 2026-11-20 cannot be read; an administrator must restore it"
+    )
+    assert without_paths(message) == message

@@ -44,7 +44,7 @@ from web.auth import (
     secret_from_env,
 )
 from web.data import WarehouseView
-from web.errors import NotSignedIn, TooMany, WebError
+from web.errors import NotSignedIn, TooMany, WebError, without_paths
 from web.pressure import HashingGate, SearchTurns
 from web.saved import SavedQueries
 from web.services import Context
@@ -442,6 +442,11 @@ def _error_handlers(app: FastAPI) -> None:
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
+    """The error as JSON under /api, else a page (401: the sign-in form). A server fault's
+    message (5xx) never names a server path, whoever asks: each handler gives a public
+    message, and any path left in it is replaced here once more."""
+    if status >= 500:
+        message = without_paths(message)
     if wants_json(request):
         return JSONResponse({"error": message, "status": status}, status_code=status)
     if status == 401:

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import re
 
-_PART = r"[^\s'\"`()\[\]{},;]"
-# An absolute POSIX or Windows path, with the words after a space that still hold a slash.
-_PATH = re.compile(rf"(?<![\w.:/\\])(?:[A-Za-z]:)?[/\\]{_PART}*(?:\s+{_PART}*[/\\]{_PART}*)*")
+_PART = r"[^\s'\"`()\[\]{},;<>]"
+_START = r"(?<![^\s'\"`(\[{,;=<>])"  # at the start of the message or of a word
+# The files the server keeps (and their SQLite companions), named without a folder.
+_FILES = (
+    r"sqlite|db|parquet|json|jsonl|csv|yaml|yml|toml|lock|tmp|log|pid|flac|wav|mp3|ogg|opus|m4a"
+)
+# A path: a word holding a slash or backslash (absolute, relative, ./ ../ ~/, C:\, a URL),
+# with the words after a space that still hold one; or a file name of the server's kinds.
+_PATH = re.compile(
+    rf"{_START}{_PART}*[/\\]{_PART}*(?:\s+{_PART}*[/\\]{_PART}*)*"
+    rf"|{_START}{_PART}*\.(?:{_FILES})(?:-wal|-shm|-journal)?(?![\w-])",
+    re.IGNORECASE,
+)
 
 
 class WebError(Exception):
@@ -52,7 +62,10 @@ class Unavailable(WebError):
 
 
 def without_paths(message: str) -> str:
-    return _PATH.sub("(a file on the server)", message)
+    """The message with every server path in it, absolute or relative, and every file name
+    of the kinds the server keeps, replaced: what a browser may be shown of a server fault.
+    A bare folder name without a slash reads like any other word and stays."""
+    return _PATH.sub("(a path on the server)", message)
 
 
 class TooMany(WebError):
