@@ -48,10 +48,9 @@ def serve(
 ) -> None:
     """Serve the web app over the warehouse: search, calls with audio, trends, incidents.
     Session cookies are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
-    import uvicorn
-
     from web.app import create_app
     from web.auth import AuthError
+    from web.server import serve as serve_app
 
     settings = _settings(config, warehouse=warehouse, recordings=recordings)
     if not settings.warehouse.is_dir():
@@ -70,15 +69,8 @@ def serve(
         )
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     typer.echo(f"callscope web app on http://{bind_host}:{bind_port}/ ({settings.warehouse})")
-    # The app reads X-Forwarded-For itself, and only from web.trusted_proxies.
-    uvicorn.run(
-        app,
-        host=bind_host,
-        port=bind_port,
-        log_level="info",
-        access_log=False,
-        proxy_headers=False,
-    )
+    # uvicorn with the security headers on its own 400 and a time limit on request heads
+    serve_app(app, bind_host, bind_port, settings.web.request_head_timeout_s)
 
 
 def _store(config: Path | None, warehouse: Path | None):

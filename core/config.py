@@ -491,6 +491,13 @@ class WebSettings(_Section):
         le=60,
         description="seconds a search waits for the same user's earlier one to finish, then 429",
     )
+    request_head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a connection must send each request's line and headers within this many "
+        "seconds, else it is closed (clients that stall to hold connections open)",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For names "

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -344,3 +346,146 @@ def test_settings_and_dates_in_public_messages_stay():
         "table of 2026-11-20 cannot be read; an administrator must restore it"
     )
     assert without_paths(message) == message
+
+
+# a real server: 500s keep the connection, uvicorn's 400s carry the headers ---------------
+@contextmanager
+def running(app, http="h11"):
+    """`app` under uvicorn on a free loopback port, in a thread; its port."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", http=http)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 answer (with a Content-Length) from `sock`: status, headers, body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = sock.recv(65536)
+        if not part:
+            raise ConnectionError(f"the server closed the connection after {data[:80]!r}")
+        data += part
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    size = int(headers.get("content-length", "0"))
+    while len(body) < size:
+        part = sock.recv(65536)
+        if not part:
+            raise ConnectionError("the server closed the connection inside an answer")
+        body += part
+    return int(lines[0].split()[1]), headers, body
+
+
+def get(sock: socket.socket, path: str) -> tuple[int, dict[str, str], bytes]:
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return read_answer(sock)
+
+
+@pytest.fixture
+def failing_app(web_warehouse):
+    app = app_for(web_warehouse, SECRET)
+
+    def boom():
+        raise RuntimeError("/secret/path/of/the/server")
+
+    app.add_api_route("/api/boom", boom)
+    app.add_api_route("/boom", boom)
+    return app
+
+
+def test_an_unexpected_error_answers_500_and_keeps_the_connection(failing_app, caplog):
+    with running(failing_app) as port, socket.create_connection(("127.0.0.1", port), 5) as sock:
+        for path in ("/boom", "/api/boom"):
+            status, headers, body = get(sock, path)
+            assert status == 500
+            assert headers["content-security-policy"].startswith("default-src 'self'")
+            assert headers["x-frame-options"] == "DENY"
+            assert headers.get("connection") != "close"
+            assert b"internal error" in body and b"/secret/path" not in body
+            status, _, body = get(sock, "/healthz")  # the same connection, still open
+            assert (status, body) == (200, b'{"ok":true}')
+    logged = [r for r in caplog.records if r.name == "callscope.web.app" and r.exc_info]
+    assert logged and "/secret/path" in str(logged[0].exc_info[1])
+
+
+MALFORMED = [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad\x00: y\r\n\r\n",
+    b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+]
+
+
+def test_uvicorns_own_400_carries_the_security_headers(failing_app):
+    from web.server import protocol
+
+    with running(failing_app, protocol(5.0)) as port:
+        for request in MALFORMED:
+            with socket.create_connection(("127.0.0.1", port), 5) as sock:
+                sock.sendall(request)
+                status, headers, body = read_answer(sock)
+                assert status == 400, request
+                assert headers["content-security-policy"].startswith("default-src 'self'")
+                assert headers["x-content-type-options"] == "nosniff"
+                assert headers["x-frame-options"] == "DENY"
+                assert headers["connection"] == "close"
+                assert int(headers["content-length"]) == len(body) > 0
+                assert sock.recv(100) == b""  # and closed
+
+
+def test_a_stalled_request_head_is_closed_after_the_timeout(failing_app):
+    from web.server import protocol
+
+    with running(failing_app, protocol(0.5)) as port:
+        silent = socket.create_connection(("127.0.0.1", port), 5)
+        partial = socket.create_connection(("127.0.0.1", port), 5)
+        kept = socket.create_connection(("127.0.0.1", port), 5)
+        with silent, partial, kept:
+            partial.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            assert get(kept, "/healthz")[0] == 200
+            started = time.monotonic()
+            assert partial.recv(100) == b""  # closed, no answer
+            assert silent.recv(100) == b""
+            assert time.monotonic() - started < 3
+            kept.sendall(b"GET /healthz HTTP/1.1\r\n")  # a slow head, but within the limit
+            time.sleep(0.2)
+            kept.sendall(b"Host: 127.0.0.1\r\n\r\n")
+            assert read_answer(kept)[0] == 200
+
+
+def test_callscope_serve_uses_the_secure_protocol(web_warehouse, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from callscope.cli import app as cli
+    from web.server import SecureH11Protocol
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    monkeypatch.setenv("CALLSCOPE_WEB__REQUEST_HEAD_TIMEOUT_S", "7")
+    warehouse = str(web_warehouse.settings.warehouse)
+    result = CliRunner().invoke(cli, ["serve", "--warehouse", warehouse, "--port", "8089"])
+    assert result.exit_code == 0, result.output
+    assert issubclass(seen["http"], SecureH11Protocol) and seen["http"].head_timeout_s == 7
+    assert (seen["port"], seen["proxy_headers"]) == (8089, False)

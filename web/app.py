@@ -3,7 +3,8 @@
 Pages are rendered on the server (Jinja2, plain HTML, one small script); the JSON API under
 /api answers the same questions. Every route but sign-in, /healthz and /static needs a session:
 pages redirect to the sign-in form, the API answers 401. Every response, errors included,
-carries a strict Content-Security-Policy (the app loads nothing from anywhere else), and every
+carries a strict Content-Security-Policy (the app loads nothing from anywhere else; uvicorn's
+own 400 for a request it cannot parse too, under `callscope serve`: web/server.py), and every
 redirect is a path of this site, never built from the Host header. No request body is read past
 MAX_REQUEST_BODY, signed in or not (413, before any route).
 """
@@ -130,8 +131,10 @@ def create_app(
 
 class SecurityHeaders:
     """Pure ASGI middleware: security headers, and no caching of pages or API answers. An
-    unexpected error still answers with them (a plain 500); the error then goes on to the
-    server's log."""
+    unexpected error still answers with them: a whole plain 500, after which the connection
+    stays open for the client's next request (uvicorn closes it on an error that reaches
+    it); the error and its traceback go to the server's log here. An error once an answer has
+    started goes on to uvicorn, which closes the connection: the answer cannot be finished."""
 
     def __init__(self, app):
         self.app = app
@@ -146,7 +149,7 @@ class SecurityHeaders:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = _secure(list(message.get("headers", [])))
+                message["headers"] = secure_headers(list(message.get("headers", [])))
             await send(message)
 
         try:
@@ -154,8 +157,8 @@ class SecurityHeaders:
         except Exception:
             if started:
                 raise
+            logger.exception("%s %s: unexpected error", scope.get("method"), scope.get("path"))
             await _internal_error(scope, with_headers)
-            raise
 
 
 class BodyTooLarge(Exception):
@@ -226,7 +229,9 @@ def _content_length(scope) -> int | None:
     return max(sizes) if sizes else None
 
 
-def _secure(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def secure_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with the security headers every answer carries (and no-store unless the
+    answer says how it may be cached)."""
     names = {name.lower() for name, _ in headers}
     extra = [
         (b"content-security-policy", CSP.encode()),

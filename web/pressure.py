@@ -52,7 +52,7 @@ class HashingGate:
         self._free = threading.BoundedSemaphore(slots)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._rate = RateLimitItemPerSecond(per_second, 1)
-        self._refusals = _Refusals("sign-ins without a password check")
+        self._refusals = RefusalLog("sign-ins refused without a password check")
 
     async def run(self, check: Callable[..., T], *args) -> T:
         """`check(*args)` (a password check) in a worker thread once a slot is free; Busy
@@ -101,7 +101,7 @@ class SearchTurns:
         self._changed = threading.Condition()
         self._running: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
-        self._refusals = _Refusals("searches")
+        self._refusals = RefusalLog("searches refused")
 
     @contextmanager
     def turn(self, user: str) -> Iterator[None]:
@@ -159,9 +159,9 @@ class SearchTurns:
         return TooMany(f"{earlier} Wait for it to finish, then try again.", max(1.0, self.wait_s))
 
 
-class _Refusals:
-    """Refusals logged at most once every `every_s` seconds, with how many there were: a
-    flood fills no log."""
+class RefusalLog:
+    """Refusals logged at most once every `every_s` seconds, with how many there were (the
+    first at once): a flood fills no log."""
 
     def __init__(self, what: str, every_s: float = 10.0):
         self.what, self.every_s = what, every_s
@@ -175,4 +175,4 @@ class _Refusals:
             if now - self._last < self.every_s:
                 return
             count, self._count, self._last = self._count, 0, now
-        logger.warning("%d %s refused (the latest: %s)", count, self.what, why)
+        logger.warning("%s: %d since the last such line (the latest: %s)", self.what, count, why)
