@@ -489,3 +489,52 @@ def test_callscope_serve_uses_the_secure_protocol(web_warehouse, monkeypatch):
     assert result.exit_code == 0, result.output
     assert issubclass(seen["http"], SecureH11Protocol) and seen["http"].head_timeout_s == 7
     assert (seen["port"], seen["proxy_headers"]) == (8089, False)
+
+
+def test_a_client_gone_before_its_body_was_read_is_no_error(failing_app, caplog):
+    """uvicorn refuses a bad chunk of a body (its own 400) while the route reads it: the
+    route's read ends with a disconnect, which is logged as no error and answered nothing."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/login",
+        "raw_path": b"/login",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+    }
+    asyncio.run(failing_app(scope, receive, send))
+    assert not [m for m in sent if m["type"] == "http.response.start"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_uvicorns_warnings_about_unparsable_requests_are_thinned():
+    import logging
+
+    from web.server import EveryTenSeconds
+
+    thinned = EveryTenSeconds("Invalid HTTP request received.", every_s=60)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, message, (), None)
+
+    floods = [record("Invalid HTTP request received.") for _ in range(5)]
+    assert [thinned.filter(r) for r in floods] == [True, False, False, False, False]
+    assert thinned.filter(record("Exceeded concurrency limit."))
+    thinned._last -= 61
+    later = record("Invalid HTTP request received.")
+    assert thinned.filter(later)
+    assert later.getMessage() == "Invalid HTTP request received. (5 since the last such line)"

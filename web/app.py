@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from core.config import Settings
 from core.errors import PartitionUnreadable
@@ -134,7 +135,9 @@ class SecurityHeaders:
     unexpected error still answers with them: a whole plain 500, after which the connection
     stays open for the client's next request (uvicorn closes it on an error that reaches
     it); the error and its traceback go to the server's log here. An error once an answer has
-    started goes on to uvicorn, which closes the connection: the answer cannot be finished."""
+    started goes on to uvicorn, which closes the connection: the answer cannot be finished.
+    A client gone before its request body was read (uvicorn refused the rest of it, or the
+    client hung up) is no error: there is nobody to answer."""
 
     def __init__(self, app):
         self.app = app
@@ -154,6 +157,8 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, with_headers)
+        except ClientDisconnect:  # gone before its request was read: nobody to answer
+            logger.debug("%s %s: the client went away", scope.get("method"), scope.get("path"))
         except Exception:
             if started:
                 raise

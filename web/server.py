@@ -9,7 +9,9 @@ other parser is picked up when one happens to be installed) closes two gaps:
   and a Content-Length, like everything the app answers (web/app.py, `SecurityHeaders`);
 - uvicorn waits for a request's line and headers as long as a client likes: here a
   connection that has not sent a whole request head `head_timeout_s` after it opened, or after
-  it started sending the next one, is closed, so stalled clients cannot hold connections.
+  it started sending the next one, is closed, so stalled clients cannot hold connections;
+- uvicorn logs a warning for every request it cannot parse: here at most one every 10 s,
+  with how many there were, so a flood of them fills no log.
 
 uvicorn's other answers of its own never happen: its 500 only for an app that fails before
 it answers (the app answers every unexpected error itself), its 503 only under
@@ -20,6 +22,9 @@ plain 400 comes back: tests/test_web_load.py checks the headers on a real server
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -31,11 +36,43 @@ DEFAULT_HEAD_TIMEOUT_S = 10.0
 _LATE_HEADS = RefusalLog("connections closed for want of a whole request head in time")
 
 
+class EveryTenSeconds(logging.Filter):
+    """Lets one of the records with `message` through every `every_s` seconds, telling how
+    many there were since the last one; other records pass."""
+
+    def __init__(self, message: str, every_s: float = 10.0):
+        super().__init__()
+        self.message, self.every_s = message, every_s
+        self._lock = threading.Lock()
+        self._count, self._last = 0, float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != self.message:
+            return True
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                return False
+            count, self._count, self._last = self._count, 0, now
+        if count > 1:
+            record.msg, record.args = f"{self.message} ({count} since the last such line)", ()
+        return True
+
+
+INVALID_REQUESTS = EveryTenSeconds("Invalid HTTP request received.")
+
+
 class SecureH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with the security headers on its own 400 and a time limit on
-    each request head."""
+    """uvicorn's h11 protocol with the security headers on its own 400, a time limit on
+    each request head and fewer log lines about requests it cannot parse."""
 
     head_timeout_s = DEFAULT_HEAD_TIMEOUT_S
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if INVALID_REQUESTS not in self.logger.filters:
+            self.logger.addFilter(INVALID_REQUESTS)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_timer: asyncio.TimerHandle | None = None
