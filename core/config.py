@@ -463,13 +463,13 @@ class WebSettings(_Section):
     login_hash_wait_s: float = Field(
         2.0, gt=0, le=60, description="seconds a sign-in waits for a password check, then 503"
     )
-    login_hashes_per_second: int = Field(
-        20,
-        ge=1,
-        le=10_000,
-        description="password checks one server process starts per second in all (20: about "
-        "one core's worth; lower it to leave more CPU to signed-in users); more sign-ins are "
-        "answered 503 with Retry-After at once, without hashing",
+    login_hashes_per_second: float = Field(
+        5.0,
+        ge=0.1,
+        le=1000,
+        description="password checks one server process starts per second in all, counted over "
+        "10 s (so a team signing in at once passes; 5: about a quarter of a core in a flood); "
+        "more sign-ins are answered 503 with Retry-After at once, without hashing",
     )
     search_per_minute: int = Field(
         60,

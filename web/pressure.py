@@ -1,8 +1,8 @@
 """Bounds on the work that requests may make one server process do, whoever sends them.
 
 - `HashingGate`: every password check (scrypt, about 50 ms of CPU) passes here. At most
-  `web.login_hash_slots` run at once and `web.login_hashes_per_second` start in any second,
-  in all; at most `web.login_hash_queue` more sign-ins wait for a slot, none longer than
+  `web.login_hash_slots` run at once and `web.login_hashes_per_second` start per second in
+  all (counted over HASH_WINDOW_S, so a burst passes); at most `web.login_hash_queue` more sign-ins wait for a slot, none longer than
   `web.login_hash_wait_s`. Any other sign-in is refused at once (503 with Retry-After),
   without hashing: a flood of sign-ins from many addresses, which the per-client limits of
   web/auth.py cannot bound, costs at most that much CPU, and signed-in users keep theirs.
@@ -37,26 +37,34 @@ logger = get_logger(__name__)
 
 T = TypeVar("T")
 SIGN_INS_BUSY = "Too many sign-ins at once: try again in a few seconds."
+HASH_WINDOW_S = 10  # password checks per second are counted over this many seconds
 
 
 class HashingGate:
     """At most `slots` password checks at once in this process, `per_second` started per
-    second; `queue` more may wait up to `wait_s` for a slot. `run` raises Busy for the
-    others, before anything is hashed."""
+    second over any `window_s`; `queue` more may wait up to `wait_s` for a slot. `run` raises
+    Busy for the others, before anything is hashed."""
 
-    def __init__(self, slots: int, queue: int, wait_s: float, per_second: int):
+    def __init__(
+        self,
+        slots: int,
+        queue: int,
+        wait_s: float,
+        per_second: float,
+        window_s: int = HASH_WINDOW_S,
+    ):
         self.slots, self.wait_s = slots, wait_s
         self._most = slots + queue
         self._admitted = 0
         self._lock = threading.Lock()
         self._free = threading.BoundedSemaphore(slots)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._rate = RateLimitItemPerSecond(per_second, 1)
+        self._rate = RateLimitItemPerSecond(max(1, round(per_second * window_s)), window_s)
         self._refusals = RefusalLog("sign-ins refused without a password check")
 
     async def run(self, check: Callable[..., T], *args) -> T:
         """`check(*args)` (a password check) in a worker thread once a slot is free; Busy
-        when too many wait already, too many started this second, or no slot came in time."""
+        when too many wait already, too many started lately, or no slot came in time."""
         self._admit()
         try:
             return await anyio.to_thread.run_sync(self._in_slot, check, args)
@@ -69,7 +77,8 @@ class HashingGate:
             if self._admitted >= self._most:
                 raise self._busy("the queue for password checks is full", self.wait_s)
             if not self._limiter.hit(self._rate, "hash"):
-                raise self._busy("the password checks of this second are used up", 1.0)
+                reset = self._limiter.get_window_stats(self._rate, "hash").reset_time
+                raise self._busy("the password checks per second are used up", reset - time.time())
             self._admitted += 1
 
     def _in_slot(self, check: Callable[..., T], args: tuple) -> T:
