@@ -577,13 +577,19 @@ class _BoundedServer(ThreadingHTTPServer):
     """A threading server that serves `connections` at once and answers 503 beyond."""
 
     daemon_threads = True
+    request_queue_size = 128  # a burst waits to be answered 503, not dropped by the kernel
 
     def __init__(self, address, handler, connections: int):
         self.slots = threading.BoundedSemaphore(connections)
         self.connections = connections
+        self.heads = _HeadDeadlines()
         if ":" in address[0]:  # an IPv6 address: ::1, ::
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+
+    def server_close(self) -> None:
+        self.heads.stop()
+        super().server_close()
 
     def process_request(self, request, client_address) -> None:
         if not self.slots.acquire(blocking=False):
@@ -613,6 +619,44 @@ class _BoundedServer(ThreadingHTTPServer):
             logger.info("shard host: the connection of %s failed (%s)", client_address[0], exc)
         else:
             logger.exception("shard host: a request of %s failed", client_address[0])
+
+
+class _HeadDeadlines:
+    """Closes the connections whose request head is not whole by its deadline; one thread
+    for the host, however many connections."""
+
+    POLL_S = 0.1
+
+    def __init__(self) -> None:
+        self._due: dict[socket.socket, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True, name="shard-host-heads").start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def watch(self, connection: socket.socket, client: str, timeout_s: float) -> None:
+        with self._lock:
+            self._due[connection] = (time.monotonic() + timeout_s, client)
+
+    def done(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(connection, None)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.POLL_S):
+            now = time.monotonic()
+            with self._lock:
+                late = [(c, who) for c, (due, who) in self._due.items() if due <= now]
+                for connection, _ in late:
+                    del self._due[connection]
+            for connection, client in late:
+                logger.info("shard host: %s sent no whole request head in time; closed", client)
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def _answer_busy(request: socket.socket, connections: int) -> None:
@@ -727,6 +771,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     host: ShardHost
     default_request_version = "HTTP/1.0"  # an unreadable request line still gets a status line
+
+    def setup(self) -> None:
+        """The request line and headers get `timeout` seconds all told: the socket timeout
+        alone restarts at every byte, so a head sent a byte at a time would hold a slot."""
+        super().setup()
+        self.server.heads.watch(self.connection, self.client_address[0], self.timeout)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers too
+        self.server.heads.done(self.connection)
+        return parsed
+
+    def finish(self) -> None:
+        self.server.heads.done(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         self._serve(read_body=False)

@@ -313,6 +313,24 @@ def test_a_stalled_connection_is_dropped_after_the_timeout(hosts):
     assert time.monotonic() - started < 3
 
 
+def test_a_head_sent_a_byte_at_a_time_is_dropped_after_the_timeout_all_told(hosts):
+    """Each byte restarts a socket's own timeout: the head as a whole has one deadline."""
+    host = hosts(timeout_s=0.6)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", host.port), timeout=3) as sock:
+        sock.settimeout(0.05)
+        for byte in b"POST /count HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 40:
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(64) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert time.monotonic() - started < 1.5  # not the 4 s the trickle would take
+
+
 def test_connections_beyond_the_limit_are_answered_503_and_threads_stay_bounded(hosts):
     host = hosts(connections=3, timeout_s=5.0)
     threads = threading.active_count()
