@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -458,3 +459,28 @@ def test_incidents_for_marketing_are_checked_by_today_s_redaction_rules(web_ware
     assert "13912345678" not in seen["marketing"]
     assert "[name]" in seen["marketing"] and "[phone]" in seen["marketing"]
     assert leaked in seen["supervisor"]
+
+
+def test_a_shard_host_down_is_said_on_the_search_page_without_its_address(web_warehouse):
+    from keywords.remote import forget_failures
+
+    forget_failures()
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = web_warehouse.settings
+    search = settings.search.model_copy(
+        update={"remote_shards": {"2020-01-01": f"http://127.0.0.1:{port}"}}
+    )
+    app = create_app(
+        settings.model_copy(update={"search": search}),
+        recordings=web_warehouse.recordings,
+        secret=SECRET,
+    )
+    client = sign_in(app, "marketing")
+    data = client.get("/api/search", params={"q": "退款"}).json()
+    assert data["missing_shards"] == [{"key": "2020-01-01"}]
+    assert "Results incomplete" in data["warnings"][0] and "127.0.0.1" not in data["warnings"][0]
+    page = client.get("/search", params={"q": "退款"}).text
+    assert 'id="search-incomplete"' in page and f":{port}" not in page
+    forget_failures()

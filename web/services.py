@@ -96,7 +96,23 @@ def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
     out["page"] = sp.page
     out["pages"] = max(1, -(-out["total"] // sp.limit))
     out["redacted"] = not user.sees_personal_data
+    _incomplete(out)
     return out
+
+
+def _incomplete(out: dict) -> None:
+    """Shards a shard host could not answer for, named by their keys alone: which host and
+    why is for the server log (where the index logged it), not for every role's page."""
+    keys = sorted({shard["key"] for shard in out.get("missing_shards") or []})
+    out["missing_shards"] = [{"key": key} for key in keys]
+    out["warnings"] = (
+        [
+            f"Results incomplete: the shards of {', '.join(keys)} did not answer and are left "
+            "out; the server log names their host. Try again in a minute."
+        ]
+        if keys
+        else []
+    )
 
 
 @contextmanager
