@@ -421,7 +421,14 @@ def _check_targets(score: Score) -> None:
 
 
 def calls_part(n: int, show_errors: bool) -> None:
-    from bench.pii_calls import HELD_OUT, HELD_OUT_2, WRITTEN, generated_calls, written_calls
+    from bench.pii_calls import (
+        HELD_OUT,
+        HELD_OUT_2,
+        HELD_OUT_3,
+        WRITTEN,
+        generated_calls,
+        written_calls,
+    )
 
     for seed, split in ((1, "dev: looked at while writing the rules"), (2, "test: measured only")):
         calls = generated_calls(n, seed)
@@ -429,9 +436,10 @@ def calls_part(n: int, show_errors: bool) -> None:
             calls, show_errors, f"GENERATED CALLS, seed {seed} ({split}): {len(calls)} calls"
         )
     runs = (
-        (WRITTEN, "written first: two name rules added after its first run"),
-        (HELD_OUT, "written second: name rules and repeats added after its first run"),
-        (HELD_OUT_2, "written last, held out: measured only"),
+        (WRITTEN, "written 1: two name rules added after its first run"),
+        (HELD_OUT, "written 2: name rules and repeats added after its first run"),
+        (HELD_OUT_2, "written 3: name, QQ and estate rules added after its first run"),
+        (HELD_OUT_3, "written 4: the 我住 cue added after its first run"),
     )
     for path, split in runs:
         written = written_calls(path)

@@ -498,7 +498,7 @@ def _address_spans(text: str) -> list[PiiSpan]:
         found += [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
     if _DIGIT.search(text):
         found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
-    found += _spoken_address_spans(text) + _place_after_cue(text)
+    found += _spoken_address_spans(text) + _place_after_cue(text) + _estate_named(text)
     return [_with_room_after(text, span) for span in found]
 
 
@@ -512,7 +512,8 @@ def _with_room_after(text: str, span: PiiSpan) -> PiiSpan:
 
 
 _PLACE_CUE = re.compile(
-    r"(?:地址是|地址在|住址是|住在|家在|家住|寄到|送到|发到|收货地址是?|送货地址是?|搬到了?)[：:，, ]?"
+    r"(?:地址是|地址在|住址是|住在|家在|家住|我住|他住|她住|寄到|送到|发到|收货地址是?|送货地址是?"
+    r"|搬到了?)[：:，, ]?"
     r"|\b(?:I live (?:at|in|on)|my address is|address is|deliver(?:ed)? to|send it to)\s+",
     re.IGNORECASE,
 )
@@ -533,6 +534,20 @@ _FINE_PLACE = re.compile(
 )
 PLACE_MAX_CHARS = 32
 _PLACE_TAIL = re.compile(r"就|都|还|也|吧|吗|呢|了|那边|这边|一直|最近|信号|网络|的话|可以|行")
+
+
+_ESTATE_NAMED = re.compile(
+    rf"(?:小区|楼盘|院子)(?:名字)?(?:叫|是)(?P<estate>(?![{_STOP}]|什么|怎)"
+    r"(?:(?![的了吗呢吧啊])[\u4e00-\u9fffA-Za-z]){2,10}?)"
+    r"(?=[，。！？,.!?、\s]|那边|这边|里|的|$)"
+)
+
+
+def _estate_named(text: str) -> list[PiiSpan]:
+    """An estate named after 小区叫 / 小区是 (金地格林小城): its name is the place."""
+    return [
+        PiiSpan("address", m.start("estate"), m.end("estate")) for m in _ESTATE_NAMED.finditer(text)
+    ]
 
 
 def _place_after_cue(text: str) -> list[PiiSpan]:
@@ -596,6 +611,7 @@ _IM_CUE = re.compile(
 _IM_LINK = re.compile(r"(?:\s*(?:是|就是|为|叫|:|：|is|number is|id is|ID is|,|，)\s*){0,2}")
 _WECHAT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{5,19}(?![A-Za-z0-9_-])")
 IM_MIN_DIGITS = 5
+_IM_FILLER = re.compile(r"[吧啊呀呢哈，,。 ：:]{0,4}")  # 加一下我的QQ吧，3387…
 _COMPANY_QQ = re.compile(r"(?:800|400)\d{6,7}$")  # a company's QQ service number
 
 
@@ -610,7 +626,8 @@ def _im_spans(text: str) -> list[PiiSpan]:
             continue
         chain = _digit_chain(text, at, len(text), max_gap=2)
         digits = "".join(t.digits for t in chain)
-        if chain and chain[0].start == at and len(digits) >= IM_MIN_DIGITS:
+        gap = text[at : chain[0].start] if chain else ""
+        if chain and _IM_FILLER.fullmatch(gap) and len(digits) >= IM_MIN_DIGITS:
             if not _COMPANY_QQ.match(digits):
                 spans.append(PiiSpan("im_id", chain[0].start, chain[-1].end))
     return spans
@@ -638,11 +655,14 @@ _BEFORE_TITLED = r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好�
 _NAME_CUE = (
     r"我叫|叫做|名字是|名字叫|姓名是|姓名叫|姓名(?=[：:])|全名是|机主是|机主叫|机主姓名是?|户主是|户主叫"
     r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
+    r"|机主|户主"
 )
 # a name of any surname follows
 _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
     r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|名字写|名字填|户名是|账户名是|开户名是"
+    r"|(?:爸爸|妈妈|父亲|母亲|老公|老婆|爱人|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|朋友|同事"
+    r"|孩子|他|她)(?:的名字)?[，, ]?叫"
 )
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"

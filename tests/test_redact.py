@@ -305,6 +305,11 @@ def test_codes_and_hashes_are_not_read_out_numbers():
         ("机主是屈海燕，是我妈妈", "name", "屈海燕"),
         ("My name is Grace Walker and I have a problem.", "name", "Grace Walker"),
         ("Thank you, Mrs. Wright, anything else?", "name", "Wright"),
+        ("登记的是我爸爸，叫林国华。", "name", "林国华"),
+        ("对，机主何静，我是她女儿。", "name", "何静"),
+        ("加一下我的QQ吧，3387102946。", "im_id", "3387102946"),
+        ("我们小区叫金地格林小城，整个小区都没网", "address", "金地格林小城"),
+        ("我住万科城市花园那边，晚上网速特别慢", "address", "万科城市花园"),
     ],
 )  # fmt: skip
 def test_forms_that_leaked_are_redacted(text, kind, found):
@@ -329,6 +334,10 @@ def test_forms_that_leaked_are_redacted(text, kind, found):
         "可以加下上海电信QQ客服800010000咨询",
         "机主是我本人",
         "通话费用汇总是22.8元",
+        "他叫我等一下",
+        "她叫了外卖",
+        "小区是新的",
+        "我住院了，下个月再办",
     ],
 )
 def test_hard_negatives_are_kept(text):
