@@ -62,7 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from keywords.daily import update_index  # noqa: E402
+from callscope.steps import DayRunner  # noqa: E402
+from core.config import load_config  # noqa: E402
 from keywords.index import SearchIndex  # noqa: E402
 from keywords.remote import ROWS_MAX, TOKEN_ENV, filters_to_json  # noqa: E402
 from keywords.shard import SearchFilters  # noqa: E402
@@ -117,7 +118,9 @@ app()
 # the index and the host -----------------------------------------------------------------------
 def build_index(folder: Path) -> tuple[str, int]:
     """A warehouse and its index under `folder`: (key of the big shard, segments in it)."""
-    store = Warehouse(folder / "warehouse")
+    settings = load_config(None, warehouse=folder / "warehouse")
+    settings.search.index = folder / "host" / "search"
+    store = Warehouse(settings.warehouse)
     for day, count in ((DAYS[0], BIG_CALLS), (DAYS[1], SMALL_CALLS), (DAYS[2], SMALL_CALLS)):
         calls = []
         for n in range(count):
@@ -146,11 +149,9 @@ def build_index(folder: Path) -> tuple[str, int]:
             }
             calls.append((row, segments))
         store.stage_calls(day, calls)
-        store.commit_day(day)
-    index = SearchIndex(folder / "host" / "search")
+        DayRunner(store, day, settings).run(only=("commit", "index"))  # as a night does
+    index = SearchIndex(settings.search_index, create=False)
     try:
-        for day in DAYS[:3]:
-            update_index(store, index, day)
         return index.key_of(DAYS[0]), BIG_CALLS * len(TURNS)
     finally:
         index.close()
