@@ -425,6 +425,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         HELD_OUT,
         HELD_OUT_2,
         HELD_OUT_3,
+        HELD_OUT_4,
         WRITTEN,
         generated_calls,
         written_calls,
@@ -440,6 +441,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         (HELD_OUT, "written 2: name rules and repeats added after its first run"),
         (HELD_OUT_2, "written 3: name, QQ and estate rules added after its first run"),
         (HELD_OUT_3, "written 4: the 我住 cue added after its first run"),
+        (HELD_OUT_4, "written 5: name cues without 是 added after its first run"),
     )
     for path, split in runs:
         written = written_calls(path)

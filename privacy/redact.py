@@ -564,6 +564,8 @@ def _place_after_cue(text: str) -> list[PiiSpan]:
             if not _PLACE_WORD.search(part):
                 break
             length += len(part)
+        if clause[:1] in "的得了过着院":  # 我住的那栋楼…, 我住院了: no place follows
+            continue
         place = clause[:length]
         last_word = max((m.end() for m in _PLACE_WORD.finditer(place)), default=0)
         if tail := _PLACE_TAIL.search(place, last_word):
@@ -660,9 +662,10 @@ _NAME_CUE = (
 # a name of any surname follows
 _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
-    r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|名字写|名字填|户名是|账户名是|开户名是"
-    r"|(?:爸爸|妈妈|父亲|母亲|老公|老婆|爱人|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|朋友|同事"
-    r"|孩子|他|她)(?:的名字)?[，, ]?叫"
+    r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|联系人写|联系人填|名字写|名字填"
+    r"|户名是?|账户名是|开户名是"
+    r"|(?:爸爸|妈妈|爸|妈|父亲|母亲|爷爷|奶奶|外婆|姥姥|老公|老婆|爱人|丈夫|妻子|儿子|女儿|哥哥"
+    r"|姐姐|弟弟|妹妹|朋友|同事|孩子|他|她)(?:的名字)?[，, ]?叫"
 )
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"

@@ -310,6 +310,8 @@ def test_codes_and_hashes_are_not_read_out_numbers():
         ("加一下我的QQ吧，3387102946。", "im_id", "3387102946"),
         ("我们小区叫金地格林小城，整个小区都没网", "address", "金地格林小城"),
         ("我住万科城市花园那边，晚上网速特别慢", "address", "万科城市花园"),
+        ("我妈叫薛红梅，卡是她的名字。", "name", "薛红梅"),
+        ("户名邹建华。", "name", "邹建华"),
     ],
 )  # fmt: skip
 def test_forms_that_leaked_are_redacted(text, kind, found):
@@ -338,6 +340,8 @@ def test_forms_that_leaked_are_redacted(text, kind, found):
         "她叫了外卖",
         "小区是新的",
         "我住院了，下个月再办",
+        "我住的那栋楼电梯里没信号",
+        "我妈叫我回家吃饭",
     ],
 )
 def test_hard_negatives_are_kept(text):
