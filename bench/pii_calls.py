@@ -60,7 +60,7 @@ AGENT_ASKS = ["请问您的{}是多少？", "麻烦您报一下{}。", "您说�
 BACKCHANNEL = ["嗯", "好的", "嗯，您说", "好，您继续"]
 
 
-def _digits(rng: random.Random, n: int) -> str:
+def random_digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(n))
 
 
@@ -94,7 +94,8 @@ def _en_tens(digits: str) -> str:
     return " ".join(words)
 
 
-def _en_words(rng: random.Random, digits: str) -> str:
+def en_digit_words(rng: random.Random, digits: str) -> list[str]:
+    """Digits as English words, one by one, with "double" and "oh" as people say them."""
     words, i = [], 0
     while i < len(digits):
         d = digits[i]
@@ -104,7 +105,11 @@ def _en_words(rng: random.Random, digits: str) -> str:
             continue
         words.append("oh" if d == "0" and rng.random() < 0.5 else EN_DIGITS[int(d)])
         i += 1
-    return " ".join(words)
+    return words
+
+
+def _en_words(rng: random.Random, digits: str) -> str:
+    return " ".join(en_digit_words(rng, digits))
 
 
 def _grouped(digits: str, sizes: list[int]) -> list[str]:
@@ -139,7 +144,7 @@ def _id_number(rng: random.Random, misheard: bool) -> str:
         + str(rng.randint(1950, 2005))
         + f"{rng.randint(1, 12):02d}"
         + f"{rng.randint(1, 28):02d}"
-        + _digits(rng, 3)
+        + random_digits(rng, 3)
     )
     weights = [pow(2, 17 - i, 11) for i in range(17)]
     check = "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
@@ -160,7 +165,7 @@ def _luhn_complete(prefix: str) -> str:
 
 def _card(rng: random.Random, valid: bool) -> str:
     length = rng.choice([16, 19])
-    number = _luhn_complete("62" + _digits(rng, length - 3))
+    number = _luhn_complete("62" + random_digits(rng, length - 3))
     if not valid:
         number = number[:-1] + str((int(number[-1]) + rng.randint(1, 9)) % 10)
     return number
@@ -223,7 +228,7 @@ def _phone_call(rng: random.Random, call: _Call) -> None:
         return
     if rng.random() < 0.2:
         area = rng.choice(AREA)
-        value = _written(rng, area + str(rng.randint(2, 8)) + _digits(rng, 7), [len(area), 8])
+        value = _written(rng, area + str(rng.randint(2, 8)) + random_digits(rng, 7), [len(area), 8])
     else:
         value = _written(rng, _mobile_digits(rng), [3, 4, 4])
     call.say("agent", rng.choice(AGENT_ASKS).format("联系电话"))
@@ -232,7 +237,7 @@ def _phone_call(rng: random.Random, call: _Call) -> None:
 
 
 def _mobile_digits(rng: random.Random) -> str:
-    return rng.choice(MOBILE) + _digits(rng, 8)
+    return rng.choice(MOBILE) + random_digits(rng, 8)
 
 
 def _id_call(rng: random.Random, call: _Call) -> None:
@@ -311,11 +316,11 @@ def _name_call(rng: random.Random, call: _Call) -> None:
 
 def _im_call(rng: random.Random, call: _Call) -> None:
     if rng.random() < 0.5:
-        qq = str(rng.randint(1, 9)) + _digits(rng, rng.randint(5, 9))
+        qq = str(rng.randint(1, 9)) + random_digits(rng, rng.randint(5, 9))
         value = qq if rng.random() < 0.6 else _zh(rng, qq)
         call.say("customer", f"{rng.choice(['我的QQ是', 'QQ号', '扣扣'])}⟦im_id|{value}⟧，加我吧。")
         return
-    handle = rng.choice(["zhang", "lily", "wxid_", "tom", "xiaomei"]) + _digits(rng, 4)
+    handle = rng.choice(["zhang", "lily", "wxid_", "tom", "xiaomei"]) + random_digits(rng, 4)
     lead = rng.choice(["微信号是", "加我微信", "my WeChat ID is "])
     call.say("customer", f"{lead}⟦im_id|{handle}⟧。")
 
@@ -352,8 +357,8 @@ NEGATIVE_LINES = [
 
 def _negative_call(rng: random.Random, call: _Call) -> None:
     values = {
-        "order": "2026" + _digits(rng, rng.randint(10, 14)),
-        "tracking": _digits(rng, 12),
+        "order": "2026" + random_digits(rng, rng.randint(10, 14)),
+        "tracking": random_digits(rng, 12),
         "price": str(rng.randint(10, 9999)),
         "small": str(rng.randint(2, 99)),
         "hour": str(rng.randint(1, 12)),

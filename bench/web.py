@@ -158,10 +158,10 @@ class Server:
             self.process.kill()
 
 
-def sign_in(base: str, name: str) -> httpx.Client:
+def sign_in(base: str, name: str, password: str = PASSWORD) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
-    response = client.post("/login", data={"name": name, "password": PASSWORD, "csrf": token})
+    response = client.post("/login", data={"name": name, "password": password, "csrf": token})
     if response.status_code != 303:
         raise RuntimeError(f"sign-in as {name} failed: {response.status_code}")
     return client

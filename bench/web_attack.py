@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.web import sign_in  # noqa: E402
+
 PASSWORD = "attack bench password"
 PROBES = [f"attack-probe-{n}" for n in range(6)]
 HEAVY = [f"attack-heavy-{n}" for n in range(8)]
@@ -104,15 +106,6 @@ class Server:
 
     def log_lines(self, word: str) -> int:
         return sum(word in line for line in self.log.read_text(errors="replace").splitlines())
-
-
-def sign_in(base: str, name: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=30)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
-    response = client.post("/login", data={"name": name, "password": PASSWORD, "csrf": token})
-    if response.status_code != 303:
-        raise RuntimeError(f"sign-in as {name} failed: {response.status_code}")
-    return client
 
 
 # the normal user ---------------------------------------------------------------------------
@@ -530,8 +523,8 @@ def attack(warehouse: Path, recordings: Path | None, args, log: Path) -> bool:
 def run_attacks(server: Server, stall_ms: float) -> bool:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} before the attacks")
-    probes = [sign_in(server.base, name) for name in PROBES]
-    heavy = [sign_in(server.base, name) for name in HEAVY]
+    probes = [sign_in(server.base, name, PASSWORD) for name in PROBES]
+    heavy = [sign_in(server.base, name, PASSWORD) for name in HEAVY]
     probe = start_probe(server.base, [c.cookies["callscope_session"] for c in probes], 240)
     try:
         time.sleep(1.0)  # the probe process starts, its first searches warm the index
