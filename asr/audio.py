@@ -7,10 +7,9 @@ import re
 import struct
 
 import numpy as np
-
-from core.errors import BadRecordingError
-from core.logs import get_logger
-from core.records import SAMPLE_RATE, DecodedAudio
+from callscope.core.errors import BadRecordingError
+from callscope.core.logs import get_logger
+from callscope.core.records import SAMPLE_RATE, DecodedAudio
 
 logger = get_logger(__name__)
 

@@ -9,15 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from asr.diarize import diarize
-from asr.hold import sound_without_speech
-from asr.metrics import conversation_metrics, merge_intervals
-from asr.speakers import apply_roles, assign_roles, mark_ivr, split_by_speaker
-from asr.transcribe import transcribe_channel
-from core.config import AsrSettings, Settings
-from core.logs import get_logger
-from core.records import DecodedAudio, Segment
+from callscope.asr.diarize import diarize
+from callscope.asr.hold import sound_without_speech
+from callscope.asr.metrics import conversation_metrics, merge_intervals
+from callscope.asr.speakers import apply_roles, assign_roles, mark_ivr, split_by_speaker
+from callscope.asr.transcribe import transcribe_channel
+from callscope.core.config import AsrSettings, Settings
+from callscope.core.logs import get_logger
+from callscope.core.records import DecodedAudio, Segment
 
 logger = get_logger(__name__)
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from callscope.core.torch_compat import import_pyannote, import_torchaudio
 from torch import nn
-
-from core.torch_compat import import_pyannote, import_torchaudio
 
 FEATURE_DIM = 80
 EMBEDDING_DIM = 192
@@ -325,9 +324,8 @@ MIN_TURN_S = 0.4  # a turn needs this much speech of its own to be embedded on i
 def reassigned_output(output, model: CamPlusPlusEmbedding, maps: torch.Tensor, margin: float):
     """The pipeline's output with each turn moved to the speaker its own voice clearly matches
     (asr.reassign); overlapping speech is left out of a turn's embedding."""
+    from callscope.asr.reassign import reassign_turns
     from pyannote.core import Annotation
-
-    from asr.reassign import reassign_turns
 
     annotation = output if isinstance(output, Annotation) else output.speaker_diarization
     tracks = list(annotation.itertracks(yield_label=True))
@@ -347,8 +345,7 @@ def reassigned_output(output, model: CamPlusPlusEmbedding, maps: torch.Tensor, m
 
 def _turn_evidence(model, maps: torch.Tensor, tracks) -> list:
     import numpy as np
-
-    from asr.reassign import TurnEvidence
+    from callscope.asr.reassign import TurnEvidence
 
     frames = maps.shape[1]
     active: dict[str, np.ndarray] = {}

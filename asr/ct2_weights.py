@@ -15,8 +15,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-
-from core.errors import ModelError
+from callscope.core.errors import ModelError
 
 CT2_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
 SOT, EOT, TRANSCRIBE, TRANSLATE = 50258, 50257, 50359, 50358

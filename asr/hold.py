@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from asr.metrics import merge_intervals
-from core.records import SAMPLE_RATE
+from callscope.asr.metrics import merge_intervals
+from callscope.core.records import SAMPLE_RATE
 
 FRAME_S = 0.5
 SOUND_DBFS = -45.0  # telephone line noise stays well below this

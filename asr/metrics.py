@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from core.records import Segment
+from callscope.core.records import Segment
 
 Interval = tuple[float, float]
 

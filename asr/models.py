@@ -11,9 +11,9 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import ModelError
-from core.logs import get_logger
-from core.models import hub_offline, package_dir, resolve_device, resolve_ref
+from callscope.core.errors import ModelError
+from callscope.core.logs import get_logger
+from callscope.core.models import hub_offline, package_dir, resolve_device, resolve_ref
 
 logger = get_logger(__name__)
 
@@ -118,7 +118,7 @@ def load_whisper(
 def resolve_transformers_path(ref: str, cache_dir: Path) -> str:
     """What transformers loads for `asr.model`: a transformers Whisper folder or hub id; a
     packaged or local CTranslate2 model is converted once into the model cache."""
-    from asr.ct2_weights import convert_folder
+    from callscope.asr.ct2_weights import convert_folder
 
     resolved = resolve_ref(ref, "asr.model")
     if resolved.kind == "hub":
@@ -169,9 +169,8 @@ def load_transformers_whisper(
 ):
     """The one transformers Whisper (behind its decode queue) for these arguments."""
     import torch
-
-    from asr.hf_backend import HfWhisper, TransformersWhisper
-    from core.torch_compat import import_torchaudio
+    from callscope.asr.hf_backend import HfWhisper, TransformersWhisper
+    from callscope.core.torch_compat import import_torchaudio
 
     import_torchaudio()  # transformers' audio helpers import it
     from transformers import WhisperForConditionalGeneration

@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from asr.text import to_simplified
+from callscope.asr.text import to_simplified
 
 _KEEP_ZH = re.compile(r"[\u4e00-\u9fff0-9a-z]")
 _DIGITS = re.compile(r"\d+")

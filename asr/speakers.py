@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from asr.diarize import Diarization, SpeakerTurn
-from core.config import RoleSettings, Settings
-from core.errors import CallscopeError
-from core.records import Segment
+from callscope.asr.diarize import Diarization, SpeakerTurn
+from callscope.core.config import RoleSettings, Settings
+from callscope.core.errors import CallscopeError
+from callscope.core.records import Segment
 
 NEAREST_TURN_S = 1.0  # a word outside every turn goes to the nearest turn this close
 OVERLAP_SHARE = 0.3  # a word is in overlap when a second speaker covers this much of it
@@ -237,8 +236,8 @@ def enroll_voiceprint(
 ) -> tuple[Path, float]:
     """Average embedding of the main speaker of each recording (the agent's channel of stereo
     files when `channel` is given), saved where role finding looks for it."""
-    from asr.audio import decode
-    from asr.diarize import diarize, get_diarizer
+    from callscope.asr.audio import decode
+    from callscope.asr.diarize import diarize, get_diarizer
 
     pipeline = get_diarizer(settings.diarization)
     vectors, weights = [], []

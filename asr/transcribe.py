@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from asr.metrics import count_units, subtract
-from asr.text import collapse_repeats, is_phantom, join_han, to_simplified
-from core.config import AsrSettings
-from core.logs import get_logger
-from core.records import SAMPLE_RATE, Segment
+from callscope.asr.metrics import count_units, subtract
+from callscope.asr.text import collapse_repeats, is_phantom, join_han, to_simplified
+from callscope.core.config import AsrSettings
+from callscope.core.logs import get_logger
+from callscope.core.records import SAMPLE_RATE, Segment
 
 logger = get_logger(__name__)
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.scoring import edit_distance, en_words, zh_chars  # noqa: E402
-from privacy.redact import redact  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
+from callscope.asr.scoring import edit_distance, en_words, zh_chars  # noqa: E402
+from callscope.privacy.redact import redact  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
 
 REPEAT = re.compile(r"(.{2,8}?)\1{2,}")
 DIGIT = re.compile(r"[0-9零一二三四五六七八九幺两]")

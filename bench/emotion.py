@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emotion.call import CallEmotionSettings  # noqa: E402
-from emotion.dialogues import score_dialogue  # noqa: E402
-from emotion.lexicon import get_lexicon_scorer  # noqa: E402
+from callscope.emotion.call import CallEmotionSettings  # noqa: E402
+from callscope.emotion.dialogues import score_dialogue  # noqa: E402
+from callscope.emotion.lexicon import get_lexicon_scorer  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 SNOWNLP_REFERENCE = "snownlp reference in the issue: Spearman 0.38, AUC 0.72"
@@ -153,13 +153,13 @@ def speed_part(config: str | None) -> dict:
     import logging
     import tempfile
 
-    from asr.audio import decode
-    from callscope.demo import DEMO_DATE, build_demo_day
-    from callscope.night import run_night
-    from core.config import load_config
-    from emotion.backends import score_voice
-    from storage.recordings import LocalRecordingSource
-    from storage.warehouse import Warehouse
+    from callscope.asr.audio import decode
+    from callscope.core.config import load_config
+    from callscope.emotion.backends import score_voice
+    from callscope.pipeline.night import run_night
+    from callscope.storage.recordings import LocalRecordingSource
+    from callscope.storage.warehouse import Warehouse
+    from callscope.synth.demoday import DEMO_DATE, build_demo_day
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,9 +36,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import decode  # noqa: E402
-from core.records import SAMPLE_RATE  # noqa: E402
-from emotion.prosody import (  # noqa: E402
+from callscope.asr.audio import decode  # noqa: E402
+from callscope.core.records import SAMPLE_RATE  # noqa: E402
+from callscope.emotion.prosody import (  # noqa: E402
     ProsodySettings,
     arousal_from_features,
     segment_features,

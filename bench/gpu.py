@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import load_config  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
 
 ARCHITECTURES = {  # openai/whisper-large-v3 and -large-v3-turbo config.json dimensions
     "large-v3": dict(decoder_layers=32),
@@ -36,10 +36,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def windows_of(paths: list[Path], asr) -> list[tuple]:
     """(clip, language) for every VAD window of every channel, as the pipeline cuts them."""
+    from callscope.asr.audio import decode
+    from callscope.asr.transcribe import speech_chunks
     from faster_whisper.vad import collect_chunks
-
-    from asr.audio import decode
-    from asr.transcribe import speech_chunks
 
     found = []
     for path in paths:
@@ -58,7 +57,7 @@ def demo_audio(folder: Path | None) -> list[Path]:
     if folder:
         return sorted(p for p in folder.rglob("*") if p.suffix in {".wav", ".flac"})
     try:
-        from callscope.demo import build_demo_day
+        from callscope.synth.demoday import build_demo_day
 
         day = build_demo_day(Path(tempfile.mkdtemp(prefix="callscope-gpu-bench-")))
         return sorted(p for p in day.iterdir() if p.suffix in {".wav", ".flac"})
@@ -70,7 +69,7 @@ def demo_audio(folder: Path | None) -> list[Path]:
 
 
 def real_whisper(settings):
-    from callscope.night import get_model
+    from callscope.pipeline.night import get_model
 
     return get_model(settings).whisper
 
@@ -78,9 +77,8 @@ def real_whisper(settings):
 def random_whisper(arch: str, base, device: str):
     """The architecture with random weights, the base model's tokenizer and special ids."""
     import torch
+    from callscope.asr.hf_backend import HfWhisper
     from transformers import WhisperConfig, WhisperForConditionalGeneration
-
-    from asr.hf_backend import HfWhisper
 
     config = WhisperConfig(
         vocab_size=51866,
@@ -130,9 +128,8 @@ def decode_all(whisper, requests, batch_size: int, device: str) -> tuple[float, 
 def faster_whisper_rate(settings, windows, batch_size: int) -> float:
     """The same windows through faster-whisper's batched pipeline (one clip per window)."""
     import numpy as np
+    from callscope.pipeline.night import get_model
     from faster_whisper import BatchedInferencePipeline
-
-    from callscope.night import get_model
 
     asr = settings.asr
     model = get_model(settings)
@@ -171,8 +168,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
-
-    from asr.hf_backend import ChunkRequest
+    from callscope.asr.hf_backend import ChunkRequest
 
     device = args.device
     if device == "auto":

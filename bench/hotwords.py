@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import decode  # noqa: E402
-from asr.scoring import error_rate, zh_chars  # noqa: E402
-from asr.transcribe import transcribe_channel  # noqa: E402
-from callscope.night import get_batched, get_model  # noqa: E402
-from core.config import load_config  # noqa: E402
-from core.text import fold  # noqa: E402
+from callscope.asr.audio import decode  # noqa: E402
+from callscope.asr.scoring import error_rate, zh_chars  # noqa: E402
+from callscope.asr.transcribe import transcribe_channel  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.core.text import fold  # noqa: E402
+from callscope.pipeline.night import get_batched, get_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CALLS = ["zh_preorder_call", "zh_billing_call"]

@@ -33,14 +33,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.steps import DayRunner  # noqa: E402
-from core.config import load_config  # noqa: E402
-from incidents.embed import get_embedder  # noqa: E402
-from keywords.rules import load_rules  # noqa: E402
-from privacy.redact import redact_segments  # noqa: E402
-from storage.schemas import to_table  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
-from synth.scripts import DAY_VOLUME, TOPICS, plan_days  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.incidents.embed import get_embedder  # noqa: E402
+from callscope.keywords.rules import load_rules  # noqa: E402
+from callscope.pipeline.steps import DayRunner  # noqa: E402
+from callscope.privacy.redact import redact_segments  # noqa: E402
+from callscope.storage.schemas import to_table  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
+from callscope.synth.scripts import DAY_VOLUME, TOPICS, plan_days  # noqa: E402
 
 START = dt.date(2026, 10, 1)
 FACTORS = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)

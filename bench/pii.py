@@ -34,8 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pii_calls import en_digit_words, random_digits  # noqa: E402
-from privacy.redact import (  # noqa: E402
+from callscope.privacy.redact import (  # noqa: E402
     KINDS,
     PiiSpan,
     find_pii,
@@ -43,6 +42,8 @@ from privacy.redact import (  # noqa: E402
     luhn_ok,
     redact_segments,
 )
+
+from bench.pii_calls import en_digit_words, random_digits  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 LABELS = Path(__file__).resolve().parent / "data" / "pii_labels.jsonl"
@@ -491,8 +492,7 @@ def jieba_names_part(eval_dir: Path, dialogues: int = 800) -> None:
 
     import jieba
     import jieba.posseg as pseg
-
-    from privacy.redact import _SURNAME
+    from callscope.privacy.redact import _SURNAME
 
     jieba.setLogLevel(logging.WARNING)
     surname = re.compile(rf"^{_SURNAME}")

@@ -40,9 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prefect import flow  # noqa: E402
-
-from callscope.shards import (  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.pipeline.parts import (  # noqa: E402
     Heartbeat,
     StagingBatch,
     beat_every_s,
@@ -52,7 +51,7 @@ from callscope.shards import (  # noqa: E402
     worker_share,
     worker_slot,
 )
-from core.config import load_config  # noqa: E402
+from prefect import flow  # noqa: E402
 
 START = dt.date(2026, 10, 1)
 POOL = "callscope-scale-bench"
@@ -75,7 +74,7 @@ def scale_bench_shard(
 ) -> dict:
     """A shard whose 'transcription' is the calls' scripts (read from `recordings`), staged
     like the night's after `cost_ms` per call; writes the same report as flows/shard.py."""
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     settings = load_config(config, warehouse=warehouse)
     day = dt.date.fromisoformat(date)
@@ -122,7 +121,7 @@ def scale_bench_shard(
 
 def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
     """A bundled call's row and redacted segments, as a shard stages a transcribed call."""
-    from privacy.redact import REDACTION_VERSION, redact_segments
+    from callscope.privacy.redact import REDACTION_VERSION, redact_segments
 
     row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
     row["redaction_version"] = REDACTION_VERSION
@@ -134,7 +133,7 @@ def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
 
 def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, seed: int):
     """The day's calls as shard files of scripts and rows; returns the call ids in order."""
-    from synth.scripts import plan_days
+    from callscope.synth.scripts import plan_days
 
     plan = plan_days(START, 1, seed, n_calls, 0)[0]
     calls = []
@@ -163,11 +162,11 @@ def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, 
 
 
 def run_one(n_calls: int, args, prestart: bool) -> dict:
-    from callscope.steps import DayRunner
-    from flows.fanout import FanOut
-    from flows.local import LocalCluster
-    from storage.recordings import Recording
-    from storage.warehouse import Warehouse
+    from callscope.flows.fanout import FanOut
+    from callscope.flows.local import LocalCluster
+    from callscope.pipeline.steps import DayRunner
+    from callscope.storage.recordings import Recording
+    from callscope.storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)
@@ -243,8 +242,8 @@ def idle_time(reports: list[dict], began_at: float, ended_at: float) -> dict:
 def run_steps_only(n_calls: int, args) -> dict:
     """The day's calls staged as shards stage them (batches of flow.stage_batch_calls), with
     no Prefect and no workers; then the commit and the day steps, as after a fan-out."""
-    from callscope.steps import DayRunner
-    from storage.warehouse import Warehouse
+    from callscope.pipeline.steps import DayRunner
+    from callscope.storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)

@@ -44,12 +44,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.steps import DayRunner  # noqa: E402
-from core.config import load_config  # noqa: E402
-from keywords.categorize import categorize_call  # noqa: E402
-from keywords.index import SearchFilters, open_index  # noqa: E402
-from keywords.rules import load_rules  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.keywords.categorize import categorize_call  # noqa: E402
+from callscope.keywords.index import SearchFilters, open_index  # noqa: E402
+from callscope.keywords.rules import load_rules  # noqa: E402
+from callscope.pipeline.steps import DayRunner  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 LABELS = Path(__file__).resolve().parent / "data" / "stc3_category_labels.jsonl"
@@ -147,7 +147,7 @@ def call_turns(dialogue: dict) -> list[tuple[str, str]]:
 @cache
 def redacted(text: str) -> str:
     """The night's redaction of a sentence (the corpus repeats its sentences: done once each)."""
-    from privacy.redact import redact
+    from callscope.privacy.redact import redact
 
     return redact(text)[0]
 
@@ -159,7 +159,7 @@ def write_day(
     leaves it (`text_redacted`) and, given `tags`, the categories the rules give each dialogue
     (the categories step's output, worked out once per dialogue); returns the segment count."""
 
-    from storage.schemas import to_table
+    from callscope.storage.schemas import to_table
 
     seg_rows, call_rows = [], []
     for n in range(n_calls):
@@ -382,8 +382,8 @@ def print_query_table(index, corpus: Corpus) -> dict[str, float]:
 def compare_engines(corpus: Corpus, root: Path) -> dict:
     """The other full-text engine over the same days (indexed by the same nightly code) and
     the same queries, at this point of the build."""
-    from keywords.daily import update_index
-    from keywords.index import SearchIndex
+    from callscope.keywords.daily import update_index
+    from callscope.keywords.index import SearchIndex
 
     mine = corpus.index
     other_engine = "sqlite" if mine.engine == "tantivy" else "tantivy"

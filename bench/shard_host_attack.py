@@ -61,13 +61,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.keywords.index import SearchIndex  # noqa: E402
+from callscope.keywords.remote import ROWS_MAX, TOKEN_ENV, filters_to_json  # noqa: E402
+from callscope.keywords.shard import SearchFilters  # noqa: E402
+from callscope.pipeline.steps import DayRunner  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
 
-from callscope.steps import DayRunner  # noqa: E402
-from core.config import load_config  # noqa: E402
-from keywords.index import SearchIndex  # noqa: E402
-from keywords.remote import ROWS_MAX, TOKEN_ENV, filters_to_json  # noqa: E402
-from keywords.shard import SearchFilters  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
 from tests.test_search_shards import DAYS, TURNS  # noqa: E402
 
 TOKEN = "bench-" + secrets.token_hex(16)

@@ -24,13 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from callscope.core.config import load_config  # noqa: E402
+from callscope.keywords.categorize import categorize_call  # noqa: E402
+from callscope.keywords.daily import update_index  # noqa: E402
+from callscope.keywords.index import SearchIndex  # noqa: E402
+from callscope.keywords.rules import RuleSet, load_rules  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
+
 from bench.demo_calls import truths  # noqa: E402
-from core.config import load_config  # noqa: E402
-from keywords.categorize import categorize_call  # noqa: E402
-from keywords.daily import update_index  # noqa: E402
-from keywords.index import SearchIndex  # noqa: E402
-from keywords.rules import RuleSet, load_rules  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
 
 LAUNCH_TOPIC = "preorder_failure"
 SEARCH_TERM = "首发"

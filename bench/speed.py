@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callscope.demo import DEMO_DATE, build_demo_day  # noqa: E402
-from callscope.night import get_model, run_night  # noqa: E402
-from core.config import load_config  # noqa: E402
-from storage.recordings import LocalRecordingSource  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.pipeline.night import get_model, run_night  # noqa: E402
+from callscope.storage.recordings import LocalRecordingSource  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
+from callscope.synth.demoday import DEMO_DATE, build_demo_day  # noqa: E402
 
 
 def bare_night(model, settings, files: list[tuple[Path, bool]]) -> float:

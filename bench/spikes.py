@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from incidents.spikes import SpikeSettings, score_spike  # noqa: E402
+from callscope.incidents.spikes import SpikeSettings, score_spike  # noqa: E402
 
 DAYS, TOPICS, SCORED = 60, 40, 30
 START = date(2025, 1, 6)

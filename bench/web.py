@@ -39,12 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import pyarrow as pa  # noqa: E402
-
-from callscope.steps import DayRunner  # noqa: E402
-from core.config import load_config  # noqa: E402
-from keywords.index import SearchIndex, open_index  # noqa: E402
-from storage.warehouse import Warehouse  # noqa: E402
-from web.auth import UserStore  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.keywords.index import SearchIndex, open_index  # noqa: E402
+from callscope.pipeline.steps import DayRunner  # noqa: E402
+from callscope.storage.warehouse import Warehouse  # noqa: E402
+from callscope.web.auth import UserStore  # noqa: E402
 
 TARGET_MS = 300.0
 CALLS_PER_DAY = 7000
@@ -294,7 +293,7 @@ def run(warehouse: Path, n: int, label: str) -> list[tuple[str, float]]:
 
 
 def _drop_saved(warehouse: Path, user: str) -> None:
-    from web.saved import SavedQueries
+    from callscope.web.saved import SavedQueries
 
     saved = SavedQueries(warehouse / "web" / "saved_queries.json")
     for query in saved.list(user):

@@ -506,7 +506,7 @@ def web_tests_warehouse(root: Path) -> tuple[Path, Path]:
 
 
 def attack(warehouse: Path, recordings: Path | None, args, log: Path) -> bool:
-    from web.auth import UserStore
+    from callscope.web.auth import UserStore
 
     users = UserStore(warehouse / "web" / "users.json")
     for name in PROBES + HEAVY:

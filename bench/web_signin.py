@@ -32,8 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-
-from web.auth import UserStore  # noqa: E402
+from callscope.web.auth import UserStore  # noqa: E402
 
 TARGET_MS = 300.0
 SEARCHER = "bench-signin-supervisor"

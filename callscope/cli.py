@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from callscope import logs
-from core.errors import CallscopeError
+from callscope.core.errors import CallscopeError
 
 
 class Commands(typer.Typer):
@@ -69,7 +69,7 @@ def _fail(message: str, code: int = 2):
 
 
 def _settings(config: Path | None, **overrides):
-    from core.config import ConfigError, load_config
+    from callscope.core.config import ConfigError, load_config
 
     try:
         return load_config(config, **overrides)
@@ -79,7 +79,7 @@ def _settings(config: Path | None, **overrides):
 
 def _date(value: str | None, timezone: str) -> dt.date:
     if value is None:
-        from callscope.night import yesterday
+        from callscope.pipeline.night import yesterday
 
         return yesterday(timezone)
     try:
@@ -135,11 +135,11 @@ def nightly(
         _fail("give --workers N (workers started here) or --fan-out (workers running already)")
     cluster = contextlib.nullcontext()
     if fan_out:
-        from flows.local import require_api
+        from callscope.flows.local import require_api
 
         require_api("--fan-out")
     if workers or not (fan_out or os.environ.get("PREFECT_API_URL")):
-        from flows.local import LocalCluster
+        from callscope.flows.local import LocalCluster
 
         # a night in one process gets a guarded API server of its own, not Prefect's
         # temporary one, which a night killed with SIGKILL would leave running
@@ -156,8 +156,8 @@ def nightly(
 
 
 def _nights(days, config, settings, fan_out: bool, as_json: bool) -> list[dict]:
-    from core.errors import CallscopeError
-    from flows.nightly import nightly as nightly_flow
+    from callscope.core.errors import CallscopeError
+    from callscope.flows.nightly import nightly as nightly_flow
 
     summaries = []
     for day in days:
@@ -207,7 +207,7 @@ def _print_summary(summary: dict) -> None:
         f"{summary['x_real_time']:.1f}x real time"
     )
     if summary.get("shards"):
-        from callscope.night import shard_lines
+        from callscope.pipeline.night import shard_lines
 
         print("\n".join(shard_lines(summary["shards"])))
     if steps := summary.get("steps"):
@@ -237,7 +237,7 @@ def _print_summary(summary: dict) -> None:
 def _day_calls(config: Path | None, warehouse: Path | None, date: str | None):
     """(settings, day, calls rows): the given day, else the latest day in the warehouse."""
     settings = _settings(config, warehouse=warehouse)
-    from storage.warehouse import Warehouse, WarehouseError
+    from callscope.storage.warehouse import Warehouse, WarehouseError
 
     store = Warehouse.from_settings(settings)
     day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
@@ -296,7 +296,7 @@ def transcript(
     import pyarrow.compute as pc
 
     settings = _settings(config, warehouse=warehouse)
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     store = Warehouse.from_settings(settings)
     days = [_date(date, settings.timezone)] if date else store.days("segments")
@@ -415,8 +415,8 @@ def voiceprint_enroll(
     folder = settings.roles.agent_voiceprints
     if folder is None:
         _fail("set roles.agent_voiceprints (a folder) in the config first")
-    from asr.speakers import enroll_voiceprint
-    from core.errors import CallscopeError
+    from callscope.asr.speakers import enroll_voiceprint
+    from callscope.core.errors import CallscopeError
 
     try:
         path, used_s = enroll_voiceprint(settings, agent, recordings, channel)
@@ -436,7 +436,7 @@ def demo_day(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the bundled demo day (real Mandarin and English recordings) under OUT."""
-    from callscope.demo import DEMO_DATE, DemoError, build_demo_day
+    from callscope.synth.demoday import DEMO_DATE, DemoError, build_demo_day
 
     _settings(config, warehouse=warehouse)
     try:

@@ -51,8 +51,8 @@ def demo_generate(
     traffic, then a launch day with a spike of failed online pre-orders. Writes
     OUT/<date>/ with recordings, manifest.csv and truth.json (the ground truth).
     Audio needs the text-to-speech extra: `make tts`."""
-    from core.errors import CallscopeError
-    from synth.generate import default_start, generate
+    from callscope.core.errors import CallscopeError
+    from callscope.synth.generate import default_start, generate
 
     _check_config(config, warehouse)
     if days < 1:
@@ -73,7 +73,7 @@ def demo_generate(
 
 
 def _check_config(config: Path | None, warehouse: Path | None) -> None:
-    from core.config import ConfigError, load_config
+    from callscope.core.config import ConfigError, load_config
 
     try:
         load_config(config, warehouse=warehouse)

@@ -20,7 +20,7 @@ from callscope.cli import (
     app,
 )
 from callscope.cli_keywords import FromOpt, ToOpt, _days, _optional_date, rerun_days
-from core.errors import CallscopeError
+from callscope.core.errors import CallscopeError
 
 emotion_app = _commands(
     help="Emotion: score dialogues, re-score stored days.", no_args_is_help=True
@@ -29,7 +29,7 @@ app.add_typer(emotion_app, name="emotion")
 
 
 def _scorer(settings):
-    from emotion.backends import get_text_scorer
+    from callscope.emotion.backends import get_text_scorer
 
     try:
         return get_text_scorer(settings.emotion)
@@ -51,8 +51,8 @@ def emotion_score(
 ) -> None:
     """Score the customer's and the agent's sentiment in text dialogues (no audio).
     The output is JSON lines, one per dialogue, with or without --json."""
-    from emotion.daily import call_settings
-    from emotion.dialogues import DialogueError, read_dialogues, score_dialogues
+    from callscope.emotion.daily import call_settings
+    from callscope.emotion.dialogues import DialogueError, read_dialogues, score_dialogues
 
     settings = _settings(config, warehouse=warehouse)
     scorer = _scorer(settings)
@@ -89,7 +89,7 @@ def emotion_apply(
 ) -> None:
     """Re-score stored days with the current emotion settings (text and summaries; the voice
     arousal scored from the audio during the night is kept) and refresh the index."""
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     _scorer(settings)
@@ -126,8 +126,8 @@ def trends(
     as_json: JsonOpt = False,
 ) -> None:
     """Customer (or agent) emotion by day, overall or by queue, agent or category."""
-    from emotion.trends import BY, ROLES, TrendsError, draw, load_trends, render_table
-    from storage.warehouse import Warehouse, WarehouseError
+    from callscope.emotion.trends import BY, ROLES, TrendsError, draw, load_trends, render_table
+    from callscope.storage.warehouse import Warehouse, WarehouseError
 
     if by not in BY:
         _fail(f"--by {by!r} is not one of {', '.join(BY)}")

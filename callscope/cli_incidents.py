@@ -18,7 +18,7 @@ from callscope.cli import (
     _settings,
     app,
 )
-from core.errors import CallscopeError
+from callscope.core.errors import CallscopeError
 
 HandoffOpt = Annotated[
     Path | None, typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)")
@@ -44,8 +44,8 @@ def incidents(
 ) -> None:
     """The day's incident topics and rule categories: calls against expected, spikes, examples
     (default: the latest day with incidents)."""
-    from incidents.report import public_rows, render_table
-    from storage.warehouse import Warehouse, WarehouseError
+    from callscope.incidents.report import public_rows, render_table
+    from callscope.storage.warehouse import Warehouse, WarehouseError
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
     store = Warehouse.from_settings(settings)
@@ -84,7 +84,7 @@ def _day(store, date: str | None, rebuild: bool, timezone: str):
 
 
 def _rebuild(store, day, settings) -> None:
-    from callscope.steps import DayRunner
+    from callscope.pipeline.steps import DayRunner
 
     if not store.exists("calls", day):
         _fail(f"no calls for {day} in {settings.warehouse}; run the nightly flow first", 1)

@@ -23,7 +23,7 @@ from callscope.cli import (
     categories_app,
     index_app,
 )
-from core.errors import CallscopeError
+from callscope.core.errors import CallscopeError
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="first date, YYYY-MM-DD")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="last date, YYYY-MM-DD")]
@@ -39,7 +39,7 @@ def _optional_date(value: str | None, flag: str) -> dt.date | None:
 
 
 def _open_index(settings, create: bool = False):
-    from keywords.index import SearchIndexError, open_index
+    from callscope.keywords.index import SearchIndexError, open_index
 
     try:
         return open_index(settings, create=create)
@@ -79,10 +79,10 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Find where something was said: ranked segments with the match highlighted."""
-    from keywords.daily import stale_days
-    from keywords.index import SORTS, SearchFilters, SearchIndexError
-    from keywords.query import QueryError
-    from storage.warehouse import Warehouse
+    from callscope.keywords.daily import stale_days
+    from callscope.keywords.index import SORTS, SearchFilters, SearchIndexError
+    from callscope.keywords.query import QueryError
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     if sort not in SORTS:
@@ -129,7 +129,7 @@ def search(
 
 
 def _check_speakers(speakers: list[str]) -> None:
-    from storage.schemas import SPEAKERS
+    from callscope.storage.schemas import SPEAKERS
 
     bad = sorted(set(speakers) - set(SPEAKERS))
     if bad:
@@ -188,7 +188,7 @@ def _marked(text: str, spans: list, color: bool) -> str:
 
 
 def _rules(settings):
-    from keywords.rules import RuleError, load_rules
+    from callscope.keywords.rules import RuleError, load_rules
 
     try:
         return load_rules(settings.keywords.rules, settings.keywords.sounds_like)
@@ -221,7 +221,7 @@ def categories_apply(
 ) -> None:
     """Re-apply the rule file to stored days (no re-transcription); each day's emotion,
     search rows, incidents and hand-off are refreshed after it."""
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     _rules(settings)
@@ -240,9 +240,9 @@ def categories_apply(
 
 
 def rerun_days(settings, store, days: list[dt.date], start: str, report, as_json: bool) -> None:
-    """Run step `start` again on stored days, then every step after it (callscope/steps.py);
+    """Run step `start` again on stored days, then every step after it (pipeline/steps.py);
     `report(result, refreshed steps) -> (row, line)` describes what the step did."""
-    from callscope.steps import DayRunner
+    from callscope.pipeline.steps import DayRunner
 
     missing = [day for day in days if not store.exists("calls", day)]
     if missing and len(days) == 1:
@@ -323,7 +323,7 @@ def categories_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Which categories a sentence would get, and which phrases fired (for rule writers)."""
-    from keywords.categorize import categorize_call
+    from callscope.keywords.categorize import categorize_call
 
     _check_speakers([speaker])
     settings = _settings(config, warehouse=warehouse)
@@ -377,8 +377,8 @@ def index_update(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Index days whose calls changed (the nightly flow does this for its own day)."""
-    from keywords.daily import stale_days, update_index
-    from storage.warehouse import Warehouse
+    from callscope.keywords.daily import stale_days, update_index
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     store = Warehouse.from_settings(settings)
@@ -410,8 +410,8 @@ def index_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Indexed days, their segment counts, the shards, and days waiting to be indexed."""
-    from keywords.daily import stale_days
-    from storage.warehouse import Warehouse
+    from callscope.keywords.daily import stale_days
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     index = _open_index(settings)
@@ -475,7 +475,7 @@ def index_serve(
     search.shard_host_timeout_s is dropped."""
     import os
 
-    from keywords.remote import TOKEN_ENV, serve
+    from callscope.keywords.remote import TOKEN_ENV, serve
 
     settings = _settings(config, warehouse=warehouse)
     try:

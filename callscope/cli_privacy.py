@@ -31,7 +31,7 @@ def redact_apply(
     """Redact stored days again with today's rules (no re-transcription). Calls already
     redacted with today's rules are left as they are; days whose redacted text changed get
     their incidents and marketing hand-off rebuilt from it."""
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
     store = Warehouse.from_settings(settings)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from callscope.cli import ConfigOpt, JsonOpt, WarehouseOpt, _commands, _fail, _settings
-from core.logs import get_logger
+from callscope.core.logs import get_logger
 
 DEMO_PASSWORD_ENV = "CALLSCOPE_DEMO_PASSWORD"
 
@@ -48,9 +48,9 @@ def serve(
 ) -> None:
     """Serve the web app over the warehouse: search, calls with audio, trends, incidents.
     Session cookies are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
-    from web.app import create_app
-    from web.auth import AuthError
-    from web.server import serve as serve_app
+    from callscope.web.app import create_app
+    from callscope.web.auth import AuthError
+    from callscope.web.server import serve as serve_app
 
     settings = _settings(config, warehouse=warehouse, recordings=recordings)
     if not settings.warehouse.is_dir():
@@ -74,7 +74,7 @@ def serve(
 
 
 def _store(config: Path | None, warehouse: Path | None):
-    from web.auth import USERS_FILE, UserStore
+    from callscope.web.auth import USERS_FILE, UserStore
 
     settings = _settings(config, warehouse=warehouse)
     return UserStore(settings.web_dir / USERS_FILE)
@@ -83,7 +83,7 @@ def _store(config: Path | None, warehouse: Path | None):
 def _end_sessions(users_file: Path, name: str) -> int:
     """End `name`'s sessions in the sessions file beside the users file, when there is one
     (the server also checks each session against the user's record)."""
-    from web.auth import SESSIONS_FILE, SessionStore, StoreUnreadable
+    from callscope.web.auth import SESSIONS_FILE, SessionStore, StoreUnreadable
 
     path = users_file.with_name(SESSIONS_FILE)
     if not path.is_file():
@@ -115,7 +115,7 @@ def users_add(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Add a web user (the password is prompted for, or read from --password-env VAR)."""
-    from web.auth import AuthError, check_new_user
+    from callscope.web.auth import AuthError, check_new_user
 
     store = _store(config, warehouse)
     try:
@@ -137,7 +137,7 @@ def users_list(
     config: ConfigOpt = None, warehouse: WarehouseOpt = None, as_json: JsonOpt = False
 ) -> None:
     """The web users and their roles (never passwords)."""
-    from web.auth import AuthError
+    from callscope.web.auth import AuthError
 
     store = _store(config, warehouse)
     try:
@@ -172,7 +172,7 @@ def users_demo(
     """Create (or reset) three demo users named supervisor, analyst and marketing. Their
     password is $CALLSCOPE_DEMO_PASSWORD when set, else a new random one for each, printed
     once here."""
-    from web.auth import ROLES, AuthError
+    from callscope.web.auth import ROLES, AuthError
 
     store = _store(config, warehouse)
     shared = os.environ.get(DEMO_PASSWORD_ENV)

@@ -43,10 +43,10 @@ def worker(
     """Take shards of fanned-out nights from a work pool, one at a time, until stopped.
     Start one per GPU on each server (--gpu 0, --gpu 1, ...), all on the same Prefect server
     and the same shared recordings and warehouse folders."""
-    from callscope.shards import SLOT_VARIABLE, WORKER_VARIABLE, slot_path
-    from flows.local import require_api, worker_env
-    from flows.shard import ensure_pool
-    from flows.worker import run_worker
+    from callscope.flows.local import require_api, worker_env
+    from callscope.flows.shard import ensure_pool
+    from callscope.flows.worker import run_worker
+    from callscope.pipeline.parts import SLOT_VARIABLE, WORKER_VARIABLE, slot_path
 
     settings = _settings(config, warehouse=warehouse)
     pool = pool or settings.flow.work_pool

@@ -7,8 +7,8 @@ import os
 import re
 import sys
 
-from core.errors import CallscopeError
-from core.logs import ROOT
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import ROOT
 
 PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 # how Prefect names the exception of a failed run in its closing line

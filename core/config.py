@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from callscope.core.errors import ConfigError
+from callscope.core.sounds import CONFUSIONS, confusion_set
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core.errors import ConfigError
-from core.sounds import CONFUSIONS, confusion_set
-
 # The default configs ship inside the installed product (package `configs`), editable or not.
-CONFIG_DIR = Path(str(importlib.resources.files("configs")))
+CONFIG_DIR = Path(str(importlib.resources.files("callscope.configs")))
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 CONFIG_ENV = "CALLSCOPE_CONFIG"
 
@@ -388,7 +387,7 @@ class EmotionSettings(_Section):
     @field_validator("text_label_map", "voice_label_map")
     @classmethod
     def _known_emotions(cls, value: dict[str, str]) -> dict[str, str]:
-        from core.records import EMOTIONS
+        from callscope.core.records import EMOTIONS
 
         for label, emotion in value.items():
             if emotion not in EMOTIONS:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from core.errors import ModelError
+from callscope.core.errors import ModelError
 
 PACKAGE_PREFIX = "pkg:"
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from core.text import is_han
+from callscope.core.text import is_han
 
 CONFUSIONS = ("zh-z", "ch-c", "sh-s", "n-l", "ng-n", "f-h", "u-i")
 ALL_CONFUSIONS = frozenset(CONFUSIONS)
@@ -257,7 +257,7 @@ def query_phrases(term: str, confusions: frozenset[str]) -> list[list[str]] | No
 
 def name_key(text: str, confusions: frozenset[str]) -> str:
     """One key for a whole name or term: its syllables' keys, Latin words as written."""
-    from core.text import fold, runs
+    from callscope.core.text import fold, runs
 
     parts = []
     for run in runs(fold(text)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import types
 
-from core.logs import get_logger
+from callscope.core.logs import get_logger
 
 logger = get_logger(__name__)
 

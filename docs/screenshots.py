@@ -99,10 +99,10 @@ def _error(message: str) -> int:
 
 def _app(args: argparse.Namespace, tmp: Path, password: str):
     """The web app over the warehouse, with its users and saved queries in `tmp`."""
-    from core.config import ConfigError, load_config
-    from web.app import create_app
-    from web.auth import UserStore
-    from web.saved import SavedQueries
+    from callscope.core.config import ConfigError, load_config
+    from callscope.web.app import create_app
+    from callscope.web.auth import UserStore
+    from callscope.web.saved import SavedQueries
 
     try:
         settings = load_config(args.config, warehouse=args.warehouse, recordings=args.recordings)

@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Protocol
 
-from core.records import Segment
-from emotion.scores import TextScore, VoiceScore
+from callscope.core.records import Segment
+from callscope.emotion.scores import TextScore, VoiceScore
 
 
 class TextScorer(Protocol):
@@ -28,10 +28,10 @@ class _TransformersText:
 def get_text_scorer(settings) -> TextScorer:
     """`settings`: EmotionSettings. `lexicon` is the embedded default."""
     if settings.text_model == "lexicon":
-        from emotion.lexicon import get_lexicon_scorer
+        from callscope.emotion.lexicon import get_lexicon_scorer
 
         return get_lexicon_scorer()
-    from emotion.hf import get_text_scorer as transformers_text
+    from callscope.emotion.hf import get_text_scorer as transformers_text
 
     model = transformers_text(
         settings.text_model,
@@ -45,12 +45,12 @@ def get_text_scorer(settings) -> TextScorer:
 def score_voice(audio, segments: list[Segment], settings) -> list[VoiceScore]:
     """Arousal for every segment from prosody; with an audio model, its label too (and the
     mean of both arousals where both exist)."""
-    from emotion.prosody import segment_arousal
+    from callscope.emotion.prosody import segment_arousal
 
     prosody = segment_arousal(audio, segments)
     if settings.voice_model == "prosody":
         return prosody
-    from emotion.hf import get_voice_scorer
+    from callscope.emotion.hf import get_voice_scorer
 
     model = get_voice_scorer(
         settings.voice_model,
@@ -72,7 +72,7 @@ def load_emotion_models(settings) -> None:
         return
     get_text_scorer(settings)
     if settings.voice_model != "prosody":
-        from emotion.hf import get_voice_scorer
+        from callscope.emotion.hf import get_voice_scorer
 
         get_voice_scorer(
             settings.voice_model, settings.device, tuple(sorted(settings.voice_label_map.items()))

@@ -16,14 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pyarrow as pa
-
-from core.logs import get_logger
-from emotion.backends import TextScorer, settings_version
-from emotion.call import NEGATIVE_BELOW, CallEmotionSettings, Turn, summarize_call
-from emotion.fuse import FusionSettings, fuse
-from emotion.scores import VoiceScore
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
+from callscope.core.logs import get_logger
+from callscope.emotion.backends import TextScorer, settings_version
+from callscope.emotion.call import NEGATIVE_BELOW, CallEmotionSettings, Turn, summarize_call
+from callscope.emotion.fuse import FusionSettings, fuse
+from callscope.emotion.scores import VoiceScore
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 

@@ -12,9 +12,15 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from emotion.backends import TextScorer
-from emotion.call import CallEmotionSettings, Turn, role_sentiment, start_and_end, strongest_emotion
-from emotion.errors import EmotionError
+from callscope.emotion.backends import TextScorer
+from callscope.emotion.call import (
+    CallEmotionSettings,
+    Turn,
+    role_sentiment,
+    start_and_end,
+    strongest_emotion,
+)
+from callscope.emotion.errors import EmotionError
 
 ROLES = ("customer", "agent")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import CallscopeError, ModelError
+from callscope.core.errors import CallscopeError, ModelError
 
 
 class EmotionError(CallscopeError):

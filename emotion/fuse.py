@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emotion.scores import NEGATIVE_EMOTIONS, VALENCE_RANGE, TextScore, VoiceScore, clamp_valence
+from callscope.emotion.scores import (
+    NEGATIVE_EMOTIONS,
+    VALENCE_RANGE,
+    TextScore,
+    VoiceScore,
+    clamp_valence,
+)
 
 VOICE_VALENCE = {
     "angry": -4.0,

@@ -23,15 +23,14 @@ from numbers import Integral
 from typing import NoReturn
 
 import numpy as np
-
-from core.errors import ModelError
-from core.logs import get_logger
-from core.models import resolve_device as resolve_model_device
-from core.models import resolve_ref
-from core.records import SAMPLE_RATE, DecodedAudio
-from core.torch_compat import import_torchaudio
-from emotion.errors import EmotionModelError
-from emotion.scores import EMOTIONS, TextScore, VoiceScore, clamp_valence
+from callscope.core.errors import ModelError
+from callscope.core.logs import get_logger
+from callscope.core.models import resolve_device as resolve_model_device
+from callscope.core.models import resolve_ref
+from callscope.core.records import SAMPLE_RATE, DecodedAudio
+from callscope.core.torch_compat import import_torchaudio
+from callscope.emotion.errors import EmotionModelError
+from callscope.emotion.scores import EMOTIONS, TextScore, VoiceScore, clamp_valence
 
 logger = get_logger(__name__)
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from core.text import fold, has_han
-from emotion.errors import EmotionError
-from emotion.scores import VALENCE_RANGE, TextScore
+from callscope.core.text import fold, has_han
+from callscope.emotion.errors import EmotionError
+from callscope.emotion.scores import VALENCE_RANGE, TextScore
 
 DATA = Path(__file__).resolve().parent / "data"
 ZH_LEXICON = DATA / "zh_lexicon.tsv"

@@ -32,10 +32,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from core.logs import get_logger
-from core.records import SAMPLE_RATE, DecodedAudio
-from emotion.scores import VoiceScore
+from callscope.core.logs import get_logger
+from callscope.core.records import SAMPLE_RATE, DecodedAudio
+from callscope.emotion.scores import VoiceScore
 
 logger = get_logger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The emotion labels of a segment, from most to least negative.
-from core.records import EMOTIONS, NEGATIVE_EMOTIONS  # noqa: F401  (the labels, defined once)
+from callscope.core.records import EMOTIONS, NEGATIVE_EMOTIONS  # noqa: F401  (the labels, defined once)
 
 VALENCE_RANGE = 5.0  # sentiment runs from -5 (very negative) to +5 (very positive)
 

@@ -9,8 +9,8 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from core.fonts import use_cjk_font
-from storage.warehouse import Warehouse
+from callscope.core.fonts import use_cjk_font
+from callscope.storage.warehouse import Warehouse
 
 BY = ("all", "queue", "agent", "category")
 ROLES = ("customer", "agent")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from callscope.flows.nightly import nightly
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
-
-from flows.nightly import nightly
 
 SCHEDULE = Cron("0 1 * * *", timezone="Asia/Shanghai")
 NO_OVERLAP = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)

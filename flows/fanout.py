@@ -18,15 +18,21 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from callscope.core.config import Settings
+from callscope.pipeline.night import CallOutcome, ProgressLog, record_error
+from callscope.pipeline.parts import (
+    ShardAttempt,
+    ShardReport,
+    outcomes_of,
+    report_name,
+    shard_name,
+    split,
+)
+from callscope.storage.recordings import Recording
+from callscope.storage.warehouse import Warehouse
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Crashed
-
-from callscope.night import CallOutcome, ProgressLog, record_error
-from callscope.shards import ShardAttempt, ShardReport, outcomes_of, report_name, shard_name, split
-from core.config import Settings
-from storage.recordings import Recording
-from storage.warehouse import Warehouse
 
 WAITING_NOTE_S = 60.0  # when no worker took any shard for this long, the log says so
 

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import CallscopeError
-from core.logs import get_logger
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
 
 logger = get_logger(__name__)
 
@@ -157,7 +157,7 @@ class LocalCluster:
         return url
 
     def _start_workers(self) -> None:
-        from flows.shard import ensure_pool
+        from callscope.flows.shard import ensure_pool
 
         ensure_pool(self.pool)
         env = {**self.env(), "PREFECT_WORKER_QUERY_SECONDS": WORKER_QUERY_S}
@@ -198,7 +198,7 @@ def _api_server(port: int) -> tuple[list[str], dict[str, str]]:
 def _guarded(command: list[str]) -> list[str]:
     """`command` under flows/guard.py: its process group ends when this process is gone, even
     killed with SIGKILL (nothing left transcribing or serving after the night)."""
-    return [sys.executable, "-m", "flows.guard", str(os.getpid()), "--", *command]
+    return [sys.executable, "-m", "callscope.flows.guard", str(os.getpid()), "--", *command]
 
 
 def _flush_run_logs() -> None:

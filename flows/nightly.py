@@ -8,11 +8,9 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
-
-from callscope.night import (
+from callscope.core.config import Settings, load_config
+from callscope.core.errors import TransientError
+from callscope.pipeline.night import (
     CallOutcome,
     NightSummary,
     ProgressLog,
@@ -22,11 +20,12 @@ from callscope.night import (
     shard_line,
     yesterday,
 )
-from callscope.steps import DayRunner, StepOutcome
-from core.config import Settings, load_config
-from core.errors import TransientError
-from storage.recordings import LocalRecordingSource, Recording
-from storage.warehouse import Warehouse
+from callscope.pipeline.steps import DayRunner, StepOutcome
+from callscope.storage.recordings import LocalRecordingSource, Recording
+from callscope.storage.warehouse import Warehouse
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 
 
 def only_transient(task, task_run, state) -> bool:
@@ -66,7 +65,7 @@ def nightly(
     fan_out: bool = False,
 ) -> dict:
     """Transcribe the recordings of `date` (default: yesterday in the configured time zone),
-    then run the day's steps (callscope/steps.py) on them. With `fan_out` the calls go in
+    then run the day's steps (pipeline/steps.py) on them. With `fan_out` the calls go in
     shards to the workers of `flow.work_pool` (flows/fanout.py); this run then only commits
     the day and runs its steps."""
     started = time.perf_counter()
@@ -121,8 +120,8 @@ def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
 
 
 def _fanned_out_night(day: dt.date, settings: Settings, store: Warehouse, paths: dict):
-    from flows.fanout import FanOut
-    from flows.shard import ensure_pool
+    from callscope.flows.fanout import FanOut
+    from callscope.flows.shard import ensure_pool
 
     logger = get_run_logger()
     calls = LocalRecordingSource.from_settings(settings).list_day(day)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from callscope.core.config import load_config
+from callscope.pipeline.night import CallOutcome, ProgressLog
+from callscope.pipeline.parts import run_shard
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-
-from callscope.night import CallOutcome, ProgressLog
-from callscope.shards import run_shard
-from core.config import load_config
 
 DEPLOYMENT = "transcribe-shard"
 FLOW = "transcribe-shard"

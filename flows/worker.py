@@ -4,7 +4,7 @@ fanned-out nights, and starting its next shard while the current one works.
 A shard's process spends several seconds before its first call (Python and Prefect start-up,
 imports, loading the models) and the worker polls for work every few seconds; with one shard
 at a time that is idle GPU time on every shard. A pre-starting worker runs up to two shard
-processes: one holding the worker's slot (callscope.shards.WorkerSlot) and processing calls,
+processes: one holding the worker's slot (callscope.pipeline.parts.WorkerSlot) and processing calls,
 the next one starting up and then waiting at the slot. It takes a second shard only while the
 first holds the slot, and one shard per poll, so that at a night's start every worker of the
 pool gets a shard before any worker gets two.
@@ -16,10 +16,9 @@ import asyncio
 import os
 from pathlib import Path
 
+from callscope.pipeline.parts import slot_is_held
 from prefect.utilities.processutils import setup_signal_handlers_worker
 from prefect.workers.process import ProcessWorker
-
-from callscope.shards import slot_is_held
 
 
 class PrestartingWorker(ProcessWorker):

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-
-from core.logs import get_logger
-from core.sounds import ALL_CONFUSIONS, name_key
-from core.text import HAN, fold, is_han, runs
-from incidents.vectors import nearest, unit_rows
+from callscope.core.logs import get_logger
+from callscope.core.sounds import ALL_CONFUSIONS, name_key
+from callscope.core.text import HAN, fold, is_han, runs
+from callscope.incidents.vectors import nearest, unit_rows
 
 logger = get_logger(__name__)
 

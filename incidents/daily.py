@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow.compute as pc
-
-from core.logs import get_logger
-from incidents.cluster import (
+from callscope.core.logs import get_logger
+from callscope.incidents.cluster import (
     Cluster,
     ClusterSettings,
     Naming,
@@ -35,11 +34,11 @@ from incidents.cluster import (
     day_vocabulary,
     distinctive_terms,
 )
-from incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
-from incidents.statements import Statement, StatementSettings, issue_statement
-from incidents.vectors import nearest, unit_rows
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
+from callscope.incidents.spikes import SpikeScore, SpikeSettings, match_clusters, score_spike
+from callscope.incidents.statements import Statement, StatementSettings, issue_statement
+from callscope.incidents.vectors import nearest, unit_rows
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 

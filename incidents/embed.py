@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
-
-from core.errors import ModelError
-from core.logs import get_logger
-from core.models import resolve_device, resolve_ref
-from incidents.vectors import unit_rows
+from callscope.core.errors import ModelError
+from callscope.core.logs import get_logger
+from callscope.core.models import resolve_device, resolve_ref
+from callscope.incidents.vectors import unit_rows
 
 logger = get_logger(__name__)
 
@@ -67,7 +66,7 @@ def _cpu_share() -> int:
 
 
 def _transformers(model: str, device: str, batch_size: int) -> Embedder:
-    from core.torch_compat import import_torchaudio
+    from callscope.core.torch_compat import import_torchaudio
 
     import_torchaudio()
     import torch

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-
-from core.errors import CallscopeError
-from core.logs import get_logger
-from incidents.report import draw_chart, markdown, public_rows
-from privacy.redact import find_pii, redact
-from storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
-from storage.warehouse import Warehouse, write_parquet_file
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
+from callscope.incidents.report import draw_chart, markdown, public_rows
+from callscope.privacy.redact import find_pii, redact
+from callscope.storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
+from callscope.storage.warehouse import Warehouse, write_parquet_file
 
 logger = get_logger(__name__)
 

@@ -168,8 +168,7 @@ def draw_chart(day: dt.date, rows: list[dict], path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from core.fonts import use_cjk_font
+    from callscope.core.fonts import use_cjk_font
 
     use_cjk_font(matplotlib)
     cjk = _has_cjk_font()

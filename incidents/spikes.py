@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
+from callscope.incidents.vectors import unit_rows
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
-
-from incidents.vectors import unit_rows
 
 MAX_SCORE = 50.0
 _LN10 = math.log(10.0)

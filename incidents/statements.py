@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.text import HAN, fold
-from privacy.redact import redact
+from callscope.core.text import HAN, fold
+from callscope.privacy.redact import redact
 
 _CLAUSE = re.compile(r"[^，,。.！!？?；;、…\n]+[，,。.！!？?；;、…]*")
 _HAN_CHARS = re.compile(f"[{HAN}]")

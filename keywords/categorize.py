@@ -12,11 +12,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-
-from core.logs import get_logger
-from core.sounds import SoundText
-from core.text import fold, units
-from keywords.rules import Category, Phrase, Rule, RuleSet
+from callscope.core.logs import get_logger
+from callscope.core.sounds import SoundText
+from callscope.core.text import fold, units
+from callscope.keywords.rules import Category, Phrase, Rule, RuleSet
 
 logger = get_logger(__name__)
 

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from core.logs import get_logger
-from keywords.categorize import call_hit_rows, categorize_call, categorize_day
-from keywords.index import INDEX_VERSION, SearchIndex, index_into
-from keywords.rules import RuleSet
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
+from callscope.core.logs import get_logger
+from callscope.keywords.categorize import call_hit_rows, categorize_call, categorize_day
+from callscope.keywords.index import INDEX_VERSION, SearchIndex, index_into
+from callscope.keywords.rules import RuleSet
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 

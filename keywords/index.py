@@ -33,13 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-
-from core.logs import get_logger
-from core.sounds import ALL_CONFUSIONS
-from keywords.postings import ENGINES
-from keywords.query import ParsedQuery, parse
-from keywords.remote import TOKEN_ENV, RemoteOptions, RemoteShard, ShardHostClient, ShardUnavailable
-from keywords.shard import (
+from callscope.core.logs import get_logger
+from callscope.core.sounds import ALL_CONFUSIONS
+from callscope.keywords.postings import ENGINES
+from callscope.keywords.query import ParsedQuery, parse
+from callscope.keywords.remote import (
+    TOKEN_ENV,
+    RemoteOptions,
+    RemoteShard,
+    ShardHostClient,
+    ShardUnavailable,
+)
+from callscope.keywords.shard import (
     FORMAT,
     TOP,
     IndexShard,
@@ -56,7 +61,7 @@ from keywords.shard import (
     segment_rows,
     shard_version,
 )
-from keywords.shard import SearchResult as ShardsResult
+from callscope.keywords.shard import SearchResult as ShardsResult
 
 __all__ = [
     "INDEX_VERSION",

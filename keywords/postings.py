@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import CallscopeError
-from core.sounds import query_phrases
-from core.text import fold, is_han, run_tokens, runs
-from keywords.query import MARK, All, Any, QueryError, Term
+from callscope.core.errors import CallscopeError
+from callscope.core.sounds import query_phrases
+from callscope.core.text import fold, is_han, run_tokens, runs
+from callscope.keywords.query import MARK, All, Any, QueryError, Term
 
 TOP = 1 << 62
 DAY_SHIFT = 32

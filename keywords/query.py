@@ -25,9 +25,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from core.errors import CallscopeError
-from core.sounds import ALL_CONFUSIONS, SoundText, query_phrases, term_sound
-from core.text import HAN, fold, is_han, run_tokens, runs
+from callscope.core.errors import CallscopeError
+from callscope.core.sounds import ALL_CONFUSIONS, SoundText, query_phrases, term_sound
+from callscope.core.text import HAN, fold, is_han, run_tokens, runs
 
 OPERATORS = {"AND", "OR", "NOT"}
 MAX_QUERY_CHARS = 500

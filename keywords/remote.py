@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from core.errors import CallscopeError
-from core.logs import get_logger
-from keywords.query import QueryError, parse
-from keywords.shard import TOP, SearchFilters, SearchHit, SearchIndexError, matches_for
-from privacy.redact import redact, redact_marked
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
+from callscope.keywords.query import QueryError, parse
+from callscope.keywords.shard import TOP, SearchFilters, SearchHit, SearchIndexError, matches_for
+from callscope.privacy.redact import redact, redact_marked
 
 logger = get_logger(__name__)
 
@@ -888,7 +888,7 @@ def serve(
     connections: int = HOST_CONNECTIONS,
 ) -> None:
     """Run a shard host for the index at `folder` until interrupted."""
-    from keywords.index import SearchIndex
+    from callscope.keywords.index import SearchIndex
 
     index = SearchIndex(folder, create=False)
     server = ShardHost(index, host, port, token, timeout_s, connections)

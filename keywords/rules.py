@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from callscope.core.config import SoundsLikeSettings
+from callscope.core.errors import CallscopeError
+from callscope.core.sounds import SOUNDS_VERSION, TermSound, term_sound
+from callscope.core.text import fold, has_han, runs
+from callscope.keywords.query import SOUNDS, is_sounds_term, term_pattern
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -40,12 +45,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from core.config import SoundsLikeSettings
-from core.errors import CallscopeError
-from core.sounds import SOUNDS_VERSION, TermSound, term_sound
-from core.text import fold, has_han, runs
-from keywords.query import SOUNDS, is_sounds_term, term_pattern
 
 COMPLAINT_CLASSES = ("business", "service", "network")
 _RULE_KEYS = {"any", "all", "none", "near", "regex", "speaker", "first_s", "last_s", "min_count"}

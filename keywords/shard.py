@@ -41,13 +41,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
-
-from core.errors import CallscopeError
-from core.logs import get_logger
-from core.sounds import ALL_CONFUSIONS, sounds_version
-from core.sounds import index_tokens as sound_tokens
-from core.text import TOKENIZER_VERSION, fold, folded_tokens
-from keywords.postings import (
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
+from callscope.core.sounds import ALL_CONFUSIONS, sounds_version
+from callscope.core.sounds import index_tokens as sound_tokens
+from callscope.core.text import TOKENIZER_VERSION, fold, folded_tokens
+from callscope.keywords.postings import (
     DAY_SHIFT,
     PERSONAL,
     TOP,
@@ -58,8 +57,8 @@ from keywords.postings import (
     TantivyPostings,
     meta_token,
 )
-from keywords.query import MARK, ParsedQuery, QueryError, highlight_spans
-from privacy.redact import KINDS, redact, redact_marked
+from callscope.keywords.query import MARK, ParsedQuery, QueryError, highlight_spans
+from callscope.privacy.redact import KINDS, redact, redact_marked
 
 logger = get_logger(__name__)
 
@@ -583,7 +582,9 @@ def all_words(texts: list[str], confusions: frozenset[str]) -> list[str]:
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "keywords.words"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-m", "callscope.keywords.words"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         for _ in chunks
     ]

@@ -4,7 +4,7 @@ writes their index words pickled on stdout."""
 import pickle
 import sys
 
-from keywords.shard import words
+from callscope.keywords.shard import words
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Personal-data (PII) detection and redaction for transcripts and search snippets."""
 
-from privacy.redact import KINDS, PiiSpan, find_pii, redact, redact_segment
+from callscope.privacy.redact import KINDS, PiiSpan, find_pii, redact, redact_segment
 
 __all__ = ["KINDS", "PiiSpan", "find_pii", "redact", "redact_segment"]

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from core.logs import get_logger
-from privacy.redact import REDACTION_VERSION, redact_segments
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
+from callscope.core.logs import get_logger
+from callscope.privacy.redact import REDACTION_VERSION, redact_segments
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 

@@ -25,8 +25,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
-from core.logs import get_logger
-from core.records import Segment, Word
+from callscope.core.logs import get_logger
+from callscope.core.records import Segment, Word
 
 logger = get_logger(__name__)
 

@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import DayLocked
-from core.logs import get_logger
+from callscope.core.errors import DayLocked
+from callscope.core.logs import get_logger
 
 logger = get_logger(__name__)
 

@@ -22,9 +22,9 @@ from typing import Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 from zoneinfo import ZoneInfo
 
-from core.errors import BadRecordingError, CallscopeError, TransientError
-from core.logs import get_logger
-from storage.schemas import CHANNEL_LAYOUTS
+from callscope.core.errors import BadRecordingError, CallscopeError, TransientError
+from callscope.core.logs import get_logger
+from callscope.storage.schemas import CHANNEL_LAYOUTS
 
 logger = get_logger(__name__)
 

@@ -38,11 +38,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-
-from core.errors import PartitionUnreadable, WarehouseError
-from core.logs import get_logger
-from storage.locks import DayLock
-from storage.schemas import (
+from callscope.core.errors import PartitionUnreadable, WarehouseError
+from callscope.core.logs import get_logger
+from callscope.storage.locks import DayLock
+from callscope.storage.schemas import (
     PARTITION_KEY,
     PARTITIONED_TABLES,
     TABLES,

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.logs import get_logger
-from storage.recordings import MANIFEST_COLUMNS
-from synth.scripts import CallScript, DayPlan, plan_days
+from callscope.core.logs import get_logger
+from callscope.storage.recordings import MANIFEST_COLUMNS
+from callscope.synth.scripts import CallScript, DayPlan, plan_days
 
 logger = get_logger(__name__)
 
@@ -60,7 +60,7 @@ def generate(
     counter = _Counter(total, progress)
     if text_only:
         return [_write_day(out, plan, seed, counter, None) for plan in plans]
-    from synth.tts import Synthesizer, espeak_available, require_ttskit
+    from callscope.synth.tts import Synthesizer, espeak_available, require_ttskit
 
     require_ttskit()
     english = espeak_available()
@@ -131,8 +131,8 @@ def _write_day(out: Path, plan: DayPlan, seed: int, counter: _Counter, audio) ->
 
 
 def _write_audio(folder: Path, calls: Sequence[CallScript], counter, synth, english: bool):
-    from synth.mix import encode, mix_call
-    from synth.tts import SpeechRequest, sentence_seed
+    from callscope.synth.mix import encode, mix_call
+    from callscope.synth.tts import SpeechRequest, sentence_seed
 
     files: dict[str, str | None] = {}
     speakable = [c for c in calls if c.language != "en" or english]

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from synth.scripts import CallScript
+from callscope.synth.scripts import CallScript
 
 RATE = 8000
 BAND_HZ = (300.0, 3400.0)
@@ -113,7 +112,7 @@ def _next_start(rng, clock: float, last_start: float, script: CallScript, i: int
 
 
 def _add_hold(pieces: list, start: float, hold_s: float, rate: int) -> float:
-    from callscope.demo import hold_music
+    from callscope.synth.demoday import hold_music
 
     music = hold_music(rate, music_s=hold_s, silence_s=0.0) * HOLD_GAIN
     pieces.append((0, int(start * rate), music))

@@ -18,8 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from synth import phrases as P
+from callscope.synth import phrases as P
 
 ROLES = ("agent", "customer", "ivr")
 VOICES = ("Siyue", "Aida")  # female, male: the two clearly distinct ttskit voices

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from core.errors import CallscopeError
-from core.logs import get_logger
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
 
 logger = get_logger(__name__)
 
@@ -169,8 +168,7 @@ class Synthesizer:
         if not espeak_available():
             raise TtsError("English calls need espeak-ng on PATH (apt-get install espeak-ng)")
         import soundfile as sf
-
-        from synth.tts_worker import resample, write_atomically
+        from callscope.synth.tts_worker import resample, write_atomically
 
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +192,7 @@ class _Worker:
         env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONUNBUFFERED="1")
         env.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")  # one shape per sentence: no leak
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "synth.tts_worker", "--rate", str(rate)]
+        cmd = [sys.executable, "-m", "callscope.synth.tts_worker", "--rate", str(rate)]
         with log.open("w", encoding="utf-8") as stderr:
             self.proc = subprocess.Popen(
                 [*cmd, "--threads", str(threads)],

@@ -20,9 +20,8 @@ for key, value in {
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
-
-from callscope.demo import DemoError, package_file  # noqa: E402
-from core.config import load_config  # noqa: E402
+from callscope.core.config import load_config  # noqa: E402
+from callscope.synth.demoday import DemoError, package_file  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 ZH_REFERENCE = "甚至出现交易几乎停滞的情况"

@@ -5,12 +5,12 @@ import threading
 
 import numpy as np
 import pytest
+from callscope.asr.audio import decode
+from callscope.asr.hf_backend import ChunkRequest
+from callscope.core.config import load_config
+from callscope.core.errors import ModelError
+from callscope.pipeline.night import get_model
 
-from asr.audio import decode
-from asr.hf_backend import ChunkRequest
-from callscope.night import get_model
-from core.config import load_config
-from core.errors import ModelError
 from tests.conftest import DATA
 
 
@@ -30,14 +30,12 @@ def test_packaged_weights_convert_to_a_complete_transformers_model(tmp_path):
     """Every parameter of the transformers model comes from the CTranslate2 file (none left
     at random initialisation), and the key projections' CT2 zeros are really zeros."""
     import torch
-
-    from core.torch_compat import import_torchaudio
+    from callscope.core.torch_compat import import_torchaudio
 
     import_torchaudio()
+    from callscope.asr.ct2_weights import hf_state_dict, read_ct2
+    from callscope.asr.models import materialise_packaged_whisper, resolve_transformers_path
     from transformers import WhisperForConditionalGeneration
-
-    from asr.ct2_weights import hf_state_dict, read_ct2
-    from asr.models import materialise_packaged_whisper, resolve_transformers_path
 
     ct2 = materialise_packaged_whisper("whisper-base", tmp_path / "cache")
     folder = resolve_transformers_path("pkg:whisper-base", tmp_path / "cache")
@@ -57,7 +55,7 @@ def test_packaged_weights_convert_to_a_complete_transformers_model(tmp_path):
 
 
 def test_a_folder_that_is_no_model_is_refused_with_the_setting(tmp_path):
-    from asr.models import resolve_transformers_path
+    from callscope.asr.models import resolve_transformers_path
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"asr\.model"):
@@ -115,10 +113,9 @@ def test_a_failing_batch_fails_every_caller_of_it(whisper):
 def test_features_are_faster_whispers():
     """The log-mel features of a chunk equal faster-whisper's (its peak sets the floor, zero
     frames pad it to 30 s), which is what the two backends' parity rests on."""
+    from callscope.asr.hf_backend import HfWhisper
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.feature_extractor import FeatureExtractor
-
-    from asr.hf_backend import HfWhisper
 
     class Config:
         num_mel_bins = 80
@@ -141,8 +138,8 @@ def test_same_weights_same_precision_give_the_same_transcript(whisper):
     """faster-whisper and the transformers backend, both float32 on the packaged weights:
     the same text, log-probabilities and no-speech probabilities, word times within a frame
     or two. A difference in features, prompt, suppression or beam search would show here."""
-    from asr.call import transcribe_call
-    from callscope.night import get_batched
+    from callscope.asr.call import transcribe_call
+    from callscope.pipeline.night import get_batched
 
     path = DATA / "zh_billing_call.flac"
     audio = decode(path.read_bytes(), path.name)
@@ -180,9 +177,9 @@ def test_language_detection_keeps_to_the_allowed_languages(whisper):
 def test_transformers_backend_on_cuda_transcribes_mandarin(zh_clip):
     """The CUDA path: float16, SDPA attention, the same text as on CPU."""
     import torch
+    from callscope.asr.call import transcribe_call
+    from callscope.asr.scoring import edit_distance, zh_chars
 
-    from asr.call import transcribe_call
-    from asr.scoring import edit_distance, zh_chars
     from tests.conftest import ZH_REFERENCE
 
     if not torch.cuda.is_available():

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import soundfile as sf
+from callscope.asr.audio import decode
+from callscope.core.errors import BadRecordingError
+from callscope.core.records import SAMPLE_RATE
 
-from asr.audio import decode
-from core.errors import BadRecordingError
-from core.records import SAMPLE_RATE
 from tests.conftest import write_tone
 
 

@@ -10,10 +10,9 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
-
-from asr.audio import decode, wav_header_duration
-from core.errors import BadRecordingError
-from core.records import SAMPLE_RATE
+from callscope.asr.audio import decode, wav_header_duration
+from callscope.core.errors import BadRecordingError
+from callscope.core.records import SAMPLE_RATE
 
 RATE = 8000
 REAL_RESAMPLER = av.AudioResampler

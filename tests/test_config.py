@@ -1,8 +1,7 @@
 from pathlib import Path
 
 import pytest
-
-from core.config import ConfigError, call_settings_hash, load_config
+from callscope.core.config import ConfigError, call_settings_hash, load_config
 
 
 def test_default_config_is_embedded():
@@ -12,7 +11,7 @@ def test_default_config_is_embedded():
 
 
 def test_gpu_config_loads():
-    from core.config import CONFIG_DIR
+    from callscope.core.config import CONFIG_DIR
 
     settings = load_config(CONFIG_DIR / "gpu.yaml")
     assert settings.asr.device == "cuda" and settings.asr.batch_size > 0

@@ -1,6 +1,6 @@
 """The bundled demo day: real recordings, and a rebuild that leaves them untouched."""
 
-from callscope.demo import build_demo_day
+from callscope.synth.demoday import build_demo_day
 
 
 def test_rebuilding_the_demo_day_keeps_the_recordings_byte_identical(tmp_path):

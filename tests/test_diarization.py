@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 import soundfile as sf
-
-from asr.audio import decode
-from asr.call import attribute_speakers, transcribe_call
-from asr.diarize import DiarizationError, diarize, get_diarizer, load_pipeline
-from asr.scoring import read_rttm, to_annotation
-from callscope.demo import hold_music, package_file
-from callscope.night import get_batched, get_model
-from core.config import load_config
-from core.records import DecodedAudio
+from callscope.asr.audio import decode
+from callscope.asr.call import attribute_speakers, transcribe_call
+from callscope.asr.diarize import DiarizationError, diarize, get_diarizer, load_pipeline
+from callscope.asr.scoring import read_rttm, to_annotation
+from callscope.core.config import load_config
+from callscope.core.records import DecodedAudio
+from callscope.pipeline.night import get_batched, get_model
+from callscope.synth.demoday import hold_music, package_file
 
 
 @pytest.fixture(scope="module")

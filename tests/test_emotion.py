@@ -7,20 +7,20 @@ import datetime as dt
 import json
 
 import pytest
+from callscope.core.config import load_config
+from callscope.emotion.call import CallEmotionSettings, Turn, summarize_call
+from callscope.emotion.daily import apply_emotion
+from callscope.emotion.dialogues import DialogueError, read_dialogues
+from callscope.emotion.fuse import FusionSettings, fuse
+from callscope.emotion.lexicon import LexiconError, LexiconScorer, get_lexicon_scorer, load_lexicon
+from callscope.emotion.scores import EMOTIONS, TextScore, VoiceScore
+from callscope.emotion.trends import load_trends
+from callscope.keywords.daily import apply_categories
+from callscope.keywords.rules import load_rules
+from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from core.config import load_config
-from emotion.call import CallEmotionSettings, Turn, summarize_call
-from emotion.daily import apply_emotion
-from emotion.dialogues import DialogueError, read_dialogues
-from emotion.fuse import FusionSettings, fuse
-from emotion.lexicon import LexiconError, LexiconScorer, get_lexicon_scorer, load_lexicon
-from emotion.scores import EMOTIONS, TextScore, VoiceScore
-from emotion.trends import load_trends
-from keywords.daily import apply_categories
-from keywords.rules import load_rules
-from storage.warehouse import Warehouse
 from tests.test_search import put_day
 
 DAY1 = dt.date(2026, 11, 20)
@@ -306,7 +306,7 @@ def test_trends_over_two_nights_table_json_and_charts(two_nights, tmp_path):
 
 
 def test_a_longer_range_is_drawn_over_time(tmp_path):
-    from emotion.trends import draw
+    from callscope.emotion.trends import draw
 
     rows = [
         {

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core.records import SAMPLE_RATE, DecodedAudio
-from core.torch_compat import import_torchaudio
-from emotion.errors import EmotionModelError
-from emotion.hf import (
+from callscope.core.records import SAMPLE_RATE, DecodedAudio
+from callscope.core.torch_compat import import_torchaudio
+from callscope.emotion.errors import EmotionModelError
+from callscope.emotion.hf import (
     TransformersTextScorer,
     TransformersVoiceScorer,
     default_text_anchor,
@@ -19,7 +18,7 @@ from emotion.hf import (
     label_map_items,
     resample,
 )
-from emotion.scores import EMOTIONS, VALENCE_RANGE, TextScore
+from callscope.emotion.scores import EMOTIONS, VALENCE_RANGE, TextScore
 
 TEXT_LABELS = {0: "negative", 1: "neutral", 2: "positive"}
 TEXT_ANCHORS = {"negative": -2.5, "neutral": 0.0, "positive": 3.0}

@@ -4,11 +4,11 @@ import datetime as dt
 import json
 
 import pytest
+from callscope.core.errors import TransientError
+from callscope.storage.recordings import LocalRecordingSource
+from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 
-from core.errors import TransientError
-from storage.recordings import LocalRecordingSource
-from storage.warehouse import Warehouse
 from tests.conftest import make_day
 
 DAY = "2026-11-20"
@@ -29,7 +29,7 @@ def day(settings, mono_en):
 
 
 def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
-    from flows.nightly import nightly
+    from callscope.flows.nightly import nightly
 
     kwargs = dict(date=DAY, recordings=str(day.recordings), warehouse=str(day.warehouse))
     summary = nightly(**kwargs)
@@ -46,7 +46,7 @@ def test_nightly_flow_writes_parquet_and_reruns_cleanly(day):
     assert scored and all(s["emotion"] for s in scored)
     daily = wh.read("emotion_daily", date).to_pylist()
     assert {r["dimension"] for r in daily} == {"all", "queue", "agent", "category"}
-    from keywords.index import SearchIndex
+    from callscope.keywords.index import SearchIndex
 
     index = SearchIndex(day.search_index, create=False)
     assert index.indexed_days() == {date: wh.read("segments", date).num_rows}
@@ -77,7 +77,7 @@ class FlakySource(LocalRecordingSource):
 
 @pytest.mark.parametrize(("failures", "status"), [(1, "ok"), (5, "error")])
 def test_transient_faults_are_retried_then_recorded(day, failures, status):
-    from flows.nightly import _outcome, transcribe_call_task
+    from callscope.flows.nightly import _outcome, transcribe_call_task
 
     FlakySource.failures = failures
     source = FlakySource(day.recordings, day.source.extensions)
@@ -97,16 +97,15 @@ def test_transient_faults_are_retried_then_recorded(day, failures, status):
 
 
 def test_bad_recordings_are_not_retried(day):
+    from callscope.flows.nightly import only_transient
     from prefect.states import Failed
-
-    from flows.nightly import only_transient
 
     assert only_transient(None, None, Failed(data=TransientError("x")))
     assert not only_transient(None, None, Failed(data=ValueError("x")))
 
 
 def test_deployment_runs_nightly_at_one_in_shanghai_without_overlap():
-    from flows.deploy import nightly_deployment
+    from callscope.flows.deploy import nightly_deployment
 
     deployment = nightly_deployment(config="configs/gpu.yaml")
     schedule = deployment.schedules[0].schedule

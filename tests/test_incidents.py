@@ -13,19 +13,19 @@ from collections import Counter
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from callscope.core.config import load_config
+from callscope.incidents.cluster import ClusterSettings, build_clusters, terms_of
+from callscope.incidents.embed import get_embedder
+from callscope.incidents.handoff import read_handoff, write_handoff
+from callscope.incidents.statements import issue_statement
+from callscope.keywords.rules import load_rules
+from callscope.pipeline.steps import DayRunner
+from callscope.privacy.redact import find_pii, redact_segments
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from callscope.steps import DayRunner
-from core.config import load_config
-from incidents.cluster import ClusterSettings, build_clusters, terms_of
-from incidents.embed import get_embedder
-from incidents.handoff import read_handoff, write_handoff
-from incidents.statements import issue_statement
-from keywords.rules import load_rules
-from privacy.redact import find_pii, redact_segments
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
 
 LAUNCH = dt.date(2026, 11, 20)
 TOPICS = {
@@ -241,7 +241,7 @@ def test_terms_are_han_ngrams_and_english_words_without_placeholders():
 
 
 def test_names_leave_out_grams_that_cut_through_words():
-    from incidents.cluster import distinctive_terms
+    from callscope.incidents.cluster import distinctive_terms
 
     texts = ["我订的标准版一夜没有发货", "标准版一夜没有发货", "标准版订单一夜没有发货"]
     texts += ["之尊版付了全款", "订购之尊版付了全款", "之尊版付了全款没到"]
@@ -393,7 +393,7 @@ def test_handoff_redacts_personal_data_that_reached_the_tables(launch, tmp_path)
     table = store.read("call_issues", day)
     rows = table.to_pylist()
     rows[0]["statement"] = "退款请打13812345678"
-    from storage.schemas import to_table
+    from callscope.storage.schemas import to_table
 
     store.replace_day("call_issues", day, to_table("call_issues", rows))
     bundle = write_handoff(store, day, tmp_path / "handoff")

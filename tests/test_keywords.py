@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from core.text import fold, index_tokens
-from keywords.categorize import categorize_call, hit_time
-from keywords.query import QueryError, highlight_spans, parse
-from keywords.rules import RuleError, RuleSet, load_rules
+from callscope.core.text import fold, index_tokens
+from callscope.keywords.categorize import categorize_call, hit_time
+from callscope.keywords.query import QueryError, highlight_spans, parse
+from callscope.keywords.rules import RuleError, RuleSet, load_rules
 
 
 def test_fold_keeps_offsets_and_maps_variants():
@@ -146,7 +145,7 @@ def test_hit_time_uses_word_times():
 
 
 def test_starter_rules_load_and_tag_a_launch_day_complaint():
-    from core.config import load_config
+    from callscope.core.config import load_config
 
     starter = load_rules(load_config(None).keywords.rules)
     result = categorize_call(
@@ -172,7 +171,7 @@ def test_starter_rules_load_and_tag_a_launch_day_complaint():
     ],
 )
 def test_starter_rules_tag_complaints_as_the_recogniser_wrote_them(text, category):
-    from core.config import load_config
+    from callscope.core.config import load_config
 
     settings = load_config(None).keywords
     starter = load_rules(settings.rules, settings.sounds_like)

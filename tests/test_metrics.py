@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import pytest
-
-from asr.metrics import (
+from callscope.asr.metrics import (
     conversation_metrics,
     count_units,
     intersect,

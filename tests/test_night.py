@@ -3,10 +3,10 @@
 import datetime as dt
 
 import pytest
+from callscope.pipeline.night import run_night
+from callscope.storage.recordings import LocalRecordingSource
+from callscope.storage.warehouse import Warehouse
 
-from callscope.night import run_night
-from storage.recordings import LocalRecordingSource
-from storage.warehouse import Warehouse
 from tests.conftest import make_day, write_tone
 
 DAY = dt.date(2026, 11, 20)
@@ -99,7 +99,7 @@ def test_changed_settings_reprocess_without_duplicates(night, settings):
 
 
 def test_no_handoff_when_a_step_of_the_night_fails(night, settings, monkeypatch):
-    import keywords.daily
+    from callscope.keywords import daily as keywords_daily
 
     source, warehouse = night
     ok_only = [rec for rec in source.list_day(DAY) if rec.call_id == "stereo-02"]
@@ -107,7 +107,7 @@ def test_no_handoff_when_a_step_of_the_night_fails(night, settings, monkeypatch)
     def broken_index(*args):
         raise OSError("disk full while indexing")
 
-    monkeypatch.setattr(keywords.daily, "update_index", broken_index)
+    monkeypatch.setattr(keywords_daily, "update_index", broken_index)
     with pytest.raises(OSError):
         run_night(DAY, source, warehouse, settings, recordings=ok_only)
     assert not (settings.handoff_dir / DAY.isoformat()).exists()

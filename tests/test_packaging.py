@@ -20,7 +20,12 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-NIGHT_MODULES = ("flows.nightly", "callscope.night", "callscope.cli", "web.app")
+NIGHT_MODULES = (
+    "callscope.flows.nightly",
+    "callscope.pipeline.night",
+    "callscope.cli",
+    "callscope.web.app",
+)
 PACKAGE_DATA = (
     "configs/default.yaml",
     "configs/gpu.yaml",
@@ -56,8 +61,8 @@ print(json.dumps(sorted(files)))
 # Loads both shipped configs and the night; prints where each project module came from.
 RUN_INSTALLED = """
 import json, sys
-import callscope.night
-from core.config import CONFIG_DIR, load_config
+import callscope.pipeline.night
+from callscope.core.config import CONFIG_DIR, load_config
 
 settings = load_config()
 assert settings.keywords.rules.is_file(), settings.keywords.rules
@@ -181,7 +186,7 @@ def test_installed_wheel_runs_outside_the_repo(wheel: Path, night_files, tmp_pat
     report = json.loads(shown)
     assert Path(report["config_dir"]).is_relative_to(site), report["config_dir"]
     modules = report["modules"]
-    assert {"core", "callscope.night"} <= modules.keys(), sorted(modules)
+    assert {"core", "callscope.pipeline.night"} <= modules.keys(), sorted(modules)
     outside = {name: file for name, file in modules.items() if not Path(file).is_relative_to(site)}
     assert not outside, f"imported from outside the installed wheel: {outside}"
 
@@ -335,7 +340,7 @@ def test_dockerfile_installs_the_project_non_editable(instructions) -> None:
 def test_dockerfile_checks_the_installed_night(instructions) -> None:
     runs = [args for keyword, args in instructions if keyword == "RUN"]
     check = runs[-1]
-    assert "callscope.night" in check and "load_config(" in check, check
+    assert "callscope.pipeline.night" in check and "load_config(" in check, check
     first = shell_commands(check)[0]
     assert first[0] == "cd", f"the check should run outside the source tree: {check}"
     assert not (workdir(instructions) / first[1]).is_relative_to(workdir(instructions)), check

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core.records import DecodedAudio
-from emotion.prosody import (
+from callscope.core.records import DecodedAudio
+from callscope.emotion.prosody import (
     ProsodySettings,
     arousal_from_features,
     segment_arousal,

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-from asr.reassign import TurnEvidence, reassign_turns
+from callscope.asr.reassign import TurnEvidence, reassign_turns
 
 
 def unit(*values: float) -> np.ndarray:
@@ -64,9 +63,9 @@ def test_centroids_weigh_turns_by_their_length():
 
 @pytest.fixture(scope="module")
 def sample_output():
-    from asr.diarize import get_diarizer
-    from callscope.demo import package_file
-    from core.config import load_config
+    from callscope.asr.diarize import get_diarizer
+    from callscope.core.config import load_config
+    from callscope.synth.demoday import package_file
 
     pipeline = get_diarizer(load_config(None).diarization)
     samples, _ = sf.read(package_file("pyannote.audio", "sample", "sample.wav"), dtype="float32")
@@ -90,7 +89,7 @@ def with_label(output, index: int, label: str):
 
 
 def test_a_mislabelled_turn_of_a_real_call_goes_back_to_its_speaker(sample_output):
-    from asr.campplus import reassigned_output
+    from callscope.asr.campplus import reassigned_output
 
     pipeline, output, maps = sample_output
     model = pipeline._embedding.model_

@@ -1,8 +1,8 @@
 import datetime as dt
 
 import pytest
+from callscope.storage.recordings import LocalRecordingSource, SourceError
 
-from storage.recordings import LocalRecordingSource, SourceError
 from tests.conftest import make_day, write_tone
 
 DAY = dt.date(2026, 11, 20)

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
+from callscope.core.config import load_config
+from callscope.core.errors import BadRecordingError, WarehouseError
+from callscope.pipeline.night import process_call
+from callscope.storage.recordings import CallMeta, LocalRecordingSource, SourceError
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
+from callscope.web.app import create_app
 
-from callscope.night import process_call
-from core.config import load_config
-from core.errors import BadRecordingError, WarehouseError
-from storage.recordings import CallMeta, LocalRecordingSource, SourceError
-from storage.schemas import to_table
-from storage.warehouse import Warehouse
 from tests.conftest import make_day, write_tone
 from tests.test_web_api import SECRET, sign_in
 from tests.web_support import add_users
-from web.app import create_app
 
 DAY = dt.date(2026, 11, 20)
 SECRET_TEXT = b"root:x:0:0:root:/root:/bin/bash\n"
@@ -333,7 +333,7 @@ def test_names_in_gbk_or_any_bytes_are_calls_with_readable_ids(tmp_path):
 
 
 def test_stored_uris_of_any_name_lead_back_to_the_file(tmp_path):
-    from storage.recordings import path_of_stored_uri, stored_uri
+    from callscope.storage.recordings import path_of_stored_uri, stored_uri
 
     for name in (GBK_NAME, RAW_NAME, "客户 01%41.wav", "plain.wav"):
         path = tmp_path / name
@@ -344,7 +344,7 @@ def test_stored_uris_of_any_name_lead_back_to_the_file(tmp_path):
 
 
 def test_a_night_with_non_utf8_file_names_commits_every_call(tmp_path, settings):
-    from callscope.night import run_night
+    from callscope.pipeline.night import run_night
 
     folder = settings.recordings / DAY.isoformat()
     folder.mkdir(parents=True)

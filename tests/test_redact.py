@@ -1,7 +1,6 @@
 import pytest
-
-from privacy import KINDS, PiiSpan, find_pii, redact, redact_segment
-from privacy.redact import id_checksum_ok, luhn_ok
+from callscope.privacy import KINDS, PiiSpan, find_pii, redact, redact_segment
+from callscope.privacy.redact import id_checksum_ok, luhn_ok
 
 
 def kinds_and_text(text: str) -> list[tuple[str, str]]:
@@ -234,8 +233,8 @@ def test_redact_segment_without_words_has_no_times():
 
 
 def test_segment_rows_get_redacted_text_and_timed_spans():
-    from privacy.redact import redact_segments
-    from storage.schemas import to_table
+    from callscope.privacy.redact import redact_segments
+    from callscope.storage.schemas import to_table
 
     words = [
         {"word": "我的电话是", "start": 1.0, "end": 2.0, "prob": 0.9},
@@ -356,7 +355,7 @@ def segment_rows(*turns: tuple[str, str]) -> list[dict]:
 
 
 def test_one_speakers_consecutive_segments_are_read_together():
-    from privacy.redact import redact_segments
+    from callscope.privacy.redact import redact_segments
 
     rows = segment_rows(
         ("customer", "我的手机号是138"),
@@ -376,7 +375,7 @@ def test_one_speakers_consecutive_segments_are_read_together():
 
 
 def test_other_speakers_and_calls_are_not_joined():
-    from privacy.redact import redact_segments
+    from callscope.privacy.redact import redact_segments
 
     rows = segment_rows(("agent", "您的号码是138"), ("customer", "6620，对"))
     rows += [{**segment_rows(("agent", "1937"))[0], "call_id": "c2"}]
@@ -401,7 +400,7 @@ def test_the_labelled_call_set_meets_the_targets():
 
 
 def test_a_name_or_number_found_once_is_redacted_wherever_the_call_repeats_it():
-    from privacy.redact import redact_segments
+    from callscope.privacy.redact import redact_segments
 
     rows = segment_rows(
         ("customer", "我叫马丽，想查话费"),

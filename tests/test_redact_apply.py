@@ -8,12 +8,12 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from callscope.core.config import load_config
+from callscope.privacy.redact import REDACTION_VERSION, find_pii
+from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from core.config import load_config
-from privacy.redact import REDACTION_VERSION, find_pii
-from storage.warehouse import Warehouse
 from tests.test_incidents import run_steps
 
 DAY = dt.date(2026, 11, 18)

@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from callscope.core.config import load_config
+from callscope.core.errors import DayLocked
+from callscope.flows.local import worker_env
+from callscope.pipeline.parts import prestarted, split
+from callscope.storage.warehouse import Warehouse
+from callscope.synth.demoday import DEMO_DATE, DemoError, build_demo_day
 
-from callscope.demo import DEMO_DATE, DemoError, build_demo_day
-from callscope.shards import prestarted, split
-from core.config import load_config
-from core.errors import DayLocked
-from flows.local import worker_env
-from storage.warehouse import Warehouse
 from tests.postgres import PostgresUnavailable, count_rows, postgres_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def _night_cli(
 
 @contextmanager
 def _prefect_server(home: Path, database_url: str | None = None) -> Iterator[str]:
-    from flows.local import api_reachable, free_port
+    from callscope.flows.local import api_reachable, free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
@@ -151,9 +151,8 @@ def test_a_night_over_two_workers_on_a_postgresql_server_matches_the_single_proc
 def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch):
     """Without PREFECT_API_URL, `nightly --workers N` runs on a server of its own: it answers,
     the pool has the workers, and everything it started is gone afterwards."""
+    from callscope.flows.local import LocalCluster, api_reachable
     from prefect.client.orchestration import get_client
-
-    from flows.local import LocalCluster, api_reachable
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
 
@@ -175,7 +174,7 @@ def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch
 
 NIGHT_HOLDING_A_CLUSTER = """
 import os, sys, time
-from flows.local import LocalCluster
+from callscope.flows.local import LocalCluster
 workers = int(sys.argv[1])
 with LocalCluster(workers, "killed-night", log=lambda line: None, api_only=not workers) as cluster:
     processes = [cluster._server, *cluster._workers]
@@ -188,7 +187,7 @@ with LocalCluster(workers, "killed-night", log=lambda line: None, api_only=not w
 def test_a_night_killed_with_sigkill_leaves_no_server_or_worker_behind(workers):
     """`nightly --workers 1` and a night in one process (whose API server is its own, not
     Prefect's temporary one): kill -9 of the night leaves nothing running."""
-    from flows.local import api_reachable
+    from callscope.flows.local import api_reachable
 
     env = {k: v for k, v in _env().items() if k != "PREFECT_API_URL"}
     night = subprocess.Popen(
@@ -317,7 +316,7 @@ HOLD_AS_OTHER_HOST = textwrap.dedent(
     """
     import datetime as dt, socket, sys, time
     socket.gethostname = lambda: "gpu-node-2"
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
     with Warehouse(sys.argv[1]).lock_day(dt.date.fromisoformat(sys.argv[2]), "commit"):
         print("held", flush=True)
         time.sleep(float(sys.argv[3]))
@@ -422,7 +421,7 @@ def test_a_call_staged_again_by_a_retried_shard_is_committed_once_with_its_lates
     ],
 )
 def test_bad_fan_out_settings_are_refused_by_name(monkeypatch, key, value, says):
-    from core.errors import ConfigError
+    from callscope.core.errors import ConfigError
 
     monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=says):

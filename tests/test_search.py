@@ -7,14 +7,14 @@ import json
 
 import pytest
 import yaml
+from callscope.keywords.daily import apply_categories, stale_days, update_index
+from callscope.keywords.index import SearchFilters, SearchIndex, SearchIndexError
+from callscope.keywords.postings import ENGINES
+from callscope.keywords.rules import load_rules
+from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from keywords.daily import apply_categories, stale_days, update_index
-from keywords.index import SearchFilters, SearchIndex, SearchIndexError
-from keywords.postings import ENGINES
-from keywords.rules import load_rules
-from storage.warehouse import Warehouse
 
 DAY1 = dt.date(2026, 11, 20)
 DAY2 = dt.date(2026, 11, 21)
@@ -222,7 +222,7 @@ def test_categories_apply_to_a_past_day_from_stored_segments(store, index):
 
 
 def _starter_rules():
-    from core.config import load_config
+    from callscope.core.config import load_config
 
     return load_config(None).keywords.rules
 
@@ -324,8 +324,9 @@ def test_a_single_file_index_of_an_earlier_version_is_named_with_the_fix(tmp_pat
 def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
     """Real audio through the whole night: Whisper, categories, index, then a supervisor's
     searches (text-to-speech calls made by this project, tests/data/README.md)."""
-    from callscope.night import run_night
-    from storage.recordings import LocalRecordingSource
+    from callscope.pipeline.night import run_night
+    from callscope.storage.recordings import LocalRecordingSource
+
     from tests.conftest import DATA, make_day
 
     make_day(

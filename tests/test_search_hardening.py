@@ -10,16 +10,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from callscope.keywords.daily import update_index
+from callscope.keywords.index import SearchIndex, SearchIndexError
+from callscope.keywords.postings import ENGINES
+from callscope.keywords.query import QueryError, parse
+from callscope.web.app import create_app
 from fastapi.testclient import TestClient
 
-from keywords.daily import update_index
-from keywords.index import SearchIndex, SearchIndexError
-from keywords.postings import ENGINES
-from keywords.query import QueryError, parse
 from tests.test_search import DAY1, cli_config, put_day, run_cli, store  # noqa: F401
 from tests.test_web_api import SECRET, csrf, sign_in
 from tests.web_support import PHONE_TEXT
-from web.app import create_app
 
 PHONE = "135 7880 3103"
 DAY2 = dt.date(2026, 11, 21)
@@ -189,7 +189,7 @@ def test_queries_at_the_limits_run_on_the_index(numbers_index):
 
 
 def test_an_fts5_error_is_a_query_error(numbers_index):
-    from keywords.query import ParsedQuery
+    from callscope.keywords.query import ParsedQuery
 
     broken = ParsedQuery("broken", '"a" AND', [])
     with pytest.raises(QueryError, match="cannot run this query"):
@@ -202,8 +202,8 @@ def test_web_query_limits_are_400_with_a_message(supervisor, monkeypatch):
     assert "more than 50 words or phrases" in response.json()["error"]
     page = supervisor.get("/search", params={"q": MANY_NOTS})
     assert page.status_code == 400 and 'id="search-error"' in page.text
-    from keywords import index as index_module
-    from keywords.query import ParsedQuery
+    from callscope.keywords import index as index_module
+    from callscope.keywords.query import ParsedQuery
 
     monkeypatch.setattr(index_module, "parse", lambda q, *_: ParsedQuery(q, '"a" AND', []))
     response = supervisor.get("/api/search", params={"q": "退款"})
@@ -211,7 +211,7 @@ def test_web_query_limits_are_400_with_a_message(supervisor, monkeypatch):
 
 
 def test_a_saved_query_that_no_longer_parses_says_so_and_cannot_be_saved(supervisor, web_warehouse):
-    from web.saved import SavedQueries
+    from callscope.web.saved import SavedQueries
 
     token = csrf(supervisor)
     refused = supervisor.post(
@@ -321,7 +321,7 @@ def test_a_write_that_runs_out_of_space_leaves_the_index_intact_and_says_so(
 
 
 def test_a_locked_index_is_named_as_locked(tmp_path, store):  # noqa: F811
-    from keywords.index import diagnose
+    from callscope.keywords.index import diagnose
 
     path = intact_index(tmp_path, store)
     holder = sqlite3.connect(path, isolation_level=None)

@@ -7,11 +7,11 @@ import datetime as dt
 import random
 
 import pytest
+from callscope.keywords.daily import rebuild_shard, update_index
+from callscope.keywords.index import SearchFilters, SearchIndex, index_into
+from callscope.keywords.postings import ENGINES
+from callscope.storage.warehouse import Warehouse
 
-from keywords.daily import rebuild_shard, update_index
-from keywords.index import SearchFilters, SearchIndex, index_into
-from keywords.postings import ENGINES
-from storage.warehouse import Warehouse
 from tests.test_search import put_day
 
 DAYS = [dt.date(2026, 9, 29), dt.date(2026, 10, 2), dt.date(2026, 10, 30), dt.date(2026, 11, 3)]
@@ -177,7 +177,7 @@ def test_shards_served_by_another_process_answer_as_one_index(store, tmp_path, s
 
 
 def test_a_shard_host_without_the_token_or_away_is_named(store, tmp_path, shard_host, monkeypatch):
-    from keywords.shard import SearchIndexError
+    from callscope.keywords.shard import SearchIndexError
 
     url, keys = shard_host
     local = SearchIndex(tmp_path / "local")
@@ -191,8 +191,8 @@ def test_a_shard_host_without_the_token_or_away_is_named(store, tmp_path, shard_
 
 
 def test_the_single_file_index_of_an_earlier_version_is_replaced_on_the_next_night(store):
-    from callscope.steps import DayRunner
-    from core.config import load_config
+    from callscope.core.config import load_config
+    from callscope.pipeline.steps import DayRunner
 
     old = store.root / "search.sqlite"
     old.write_bytes(b"SQLite format 3\x00" + bytes(4096))

@@ -21,11 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-
-from core.config import load_config
-from keywords.daily import update_index
-from keywords.index import SearchIndex, open_index
-from keywords.remote import (
+from callscope.core.config import load_config
+from callscope.keywords.daily import update_index
+from callscope.keywords.index import SearchIndex, open_index
+from callscope.keywords.remote import (
     TOKEN_ENV,
     RemoteOptions,
     ShardHost,
@@ -33,8 +32,9 @@ from keywords.remote import (
     filters_to_json,
     forget_failures,
 )
-from keywords.shard import SearchFilters, SearchIndexError
-from storage.warehouse import Warehouse
+from callscope.keywords.shard import SearchFilters, SearchIndexError
+from callscope.storage.warehouse import Warehouse
+
 from tests.test_search import put_day
 from tests.test_search_shards import DAYS, TURNS
 
@@ -663,7 +663,7 @@ def test_the_cli_prints_which_shards_were_left_out(local, fake_host, capsys):
 
 
 def test_a_host_refuses_a_short_token_and_serves_on_ipv6_loopback(host_index):
-    from core.errors import CallscopeError
+    from callscope.core.errors import CallscopeError
 
     with pytest.raises(CallscopeError, match="too short: use at least 16"):
         ShardHost(host_index, "127.0.0.1", 0, "x")

@@ -4,8 +4,7 @@ characters, offsets into what was written, and the index tokens that serve a sea
 from __future__ import annotations
 
 import pytest
-
-from core.sounds import (
+from callscope.core.sounds import (
     CONFUSIONS,
     confusion_set,
     find_sounds_like,
@@ -15,7 +14,7 @@ from core.sounds import (
     query_phrases,
     sounds_version,
 )
-from core.text import fold
+from callscope.core.text import fold
 
 ALL = frozenset(CONFUSIONS)
 NONE: frozenset[str] = frozenset()

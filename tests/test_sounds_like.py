@@ -11,16 +11,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from callscope.core.config import SoundsLikeSettings
+from callscope.keywords.categorize import categorize_call, categorize_day
+from callscope.keywords.daily import update_index
+from callscope.keywords.index import SearchIndex
+from callscope.keywords.postings import ENGINES
+from callscope.keywords.query import QueryError, parse
+from callscope.keywords.rules import RuleError, RuleSet, load_rules
+from callscope.storage.schemas import KEYWORD_HITS
+from callscope.storage.warehouse import Warehouse
 
-from core.config import SoundsLikeSettings
-from keywords.categorize import categorize_call, categorize_day
-from keywords.daily import update_index
-from keywords.index import SearchIndex
-from keywords.postings import ENGINES
-from keywords.query import QueryError, parse
-from keywords.rules import RuleError, RuleSet, load_rules
-from storage.schemas import KEYWORD_HITS
-from storage.warehouse import Warehouse
 from tests.test_search import put_day, run_cli
 
 DAY = dt.date(2026, 11, 20)
@@ -218,8 +218,9 @@ def test_cli_search_sounds_like(store, tmp_path):
 
 
 def test_web_api_search_sounds_like(web_warehouse):
+    from callscope.web.app import create_app
+
     from tests.test_web_api import sign_in
-    from web.app import create_app
 
     app = create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=b"s" * 32)
     supervisor = sign_in(app, "supervisor")
@@ -236,8 +237,7 @@ def test_web_api_search_sounds_like(web_warehouse):
 # topic names -------------------------------------------------------------------------------
 def test_spellings_that_sound_alike_name_a_topic_once_with_the_variants_heard():
     import numpy as np
-
-    from incidents.cluster import ClusterSettings, Naming, distinctive_terms
+    from callscope.incidents.cluster import ClusterSettings, Naming, distinctive_terms
 
     texts = ["我预约星河九号失败了", "星和九号预约不了", "心和九号预约失败", "星河九号一直预约失败"]
     texts += ["话费被多扣了", "话费多扣五十", "这个月话费多扣"]
@@ -252,8 +252,7 @@ def test_spellings_that_sound_alike_name_a_topic_once_with_the_variants_heard():
 
 def test_the_rules_spelling_names_a_term_even_when_heard_less(tmp_path):
     import numpy as np
-
-    from incidents.cluster import ClusterSettings, Naming, distinctive_terms
+    from callscope.incidents.cluster import ClusterSettings, Naming, distinctive_terms
 
     texts = ["我预够失败了", "预够又失败", "预购失败了", "话费多扣了", "话费多扣", "话费被多扣"]
     labels = np.array([0, 0, 0, 1, 1, 1])
@@ -268,9 +267,9 @@ LAUNCH_SAID = ["星河九号"] * 4 + ["星河9号"] * 2 + ["星和九号"] * 3 +
 def test_the_hand_off_names_the_phone_once_and_lists_what_else_was_heard(tmp_path):
     """Topic and category rows alike; 星河9号 (digits as the recogniser writes them) is read
     as 星河九号."""
-    from callscope.steps import DayRunner
-    from core.config import load_config
-    from privacy.redact import redact_segments
+    from callscope.core.config import load_config
+    from callscope.pipeline.steps import DayRunner
+    from callscope.privacy.redact import redact_segments
 
     settings = load_config(None, warehouse=tmp_path / "warehouse")
     store = Warehouse(settings.warehouse)
@@ -309,7 +308,7 @@ def test_the_hand_off_names_the_phone_once_and_lists_what_else_was_heard(tmp_pat
 
 
 def test_the_incident_table_says_what_a_category_spike_is_about_with_the_spellings_heard():
-    from incidents.report import render_table
+    from callscope.incidents.report import render_table
 
     row = {
         "kind": "category", "calls": 20, "expected": 0.8, "ratio": 12.0, "score": 21.2,
@@ -322,8 +321,8 @@ def test_the_incident_table_says_what_a_category_spike_is_about_with_the_spellin
 
 
 def test_the_night_rebuilds_every_day_of_an_index_made_with_other_confusions(tmp_path):
-    from callscope.steps import DayRunner
-    from core.config import load_config
+    from callscope.core.config import load_config
+    from callscope.pipeline.steps import DayRunner
 
     store = Warehouse(tmp_path / "warehouse")
     earlier = DAY - dt.timedelta(days=1)

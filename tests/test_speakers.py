@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from asr.diarize import Diarization, SpeakerTurn
-from asr.hold import sound_without_speech
-from asr.speakers import (
+from callscope.asr.diarize import Diarization, SpeakerTurn
+from callscope.asr.hold import sound_without_speech
+from callscope.asr.speakers import (
     apply_roles,
     assign_roles,
     load_voiceprint,
@@ -13,7 +12,7 @@ from asr.speakers import (
     speaker_of,
     split_by_speaker,
 )
-from core.config import RoleSettings
+from callscope.core.config import RoleSettings
 
 ROLES = RoleSettings()
 

@@ -5,14 +5,13 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from scipy import stats
-
-from incidents.spikes import (
+from callscope.incidents.spikes import (
     SpikeSettings,
     expected_count,
     match_clusters,
     score_spike,
 )
+from scipy import stats
 
 MONDAY = date(2025, 3, 3)
 TODAY = MONDAY + timedelta(days=28)  # a Monday, after four full weeks

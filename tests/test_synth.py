@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import typer
+from callscope.keywords.categorize import categorize_call
+from callscope.keywords.rules import load_rules
+from callscope.privacy.redact import find_pii
+from callscope.storage.recordings import MANIFEST_COLUMNS, LocalRecordingSource
+from callscope.synth import generate as gen
+from callscope.synth import tts
+from callscope.synth.mix import RATE, encode, mix_call
+from callscope.synth.scripts import TOPICS, VOICES, plan_days
 from typer.testing import CliRunner
 
 from callscope.cli_demo import register
-from keywords.categorize import categorize_call
-from keywords.rules import load_rules
-from privacy.redact import find_pii
-from storage.recordings import MANIFEST_COLUMNS, LocalRecordingSource
-from synth import generate as gen
-from synth import tts
-from synth.mix import RATE, encode, mix_call
-from synth.scripts import TOPICS, VOICES, plan_days
 
 REPO = Path(__file__).resolve().parent.parent
 START = dt.date(2026, 11, 13)

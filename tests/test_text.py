@@ -1,5 +1,5 @@
-from asr.text import collapse_repeats, is_phantom, to_simplified
-from asr.transcribe import split_sentences
+from callscope.asr.text import collapse_repeats, is_phantom, to_simplified
+from callscope.asr.transcribe import split_sentences
 
 
 def test_traditional_to_simplified_with_full_width_punctuation():
@@ -53,7 +53,7 @@ def test_segment_split_at_pauses():
 
 
 def test_cer_compares_digits_as_spoken():
-    from asr.scoring import edit_distance, zh_chars
+    from callscope.asr.scoring import edit_distance, zh_chars
 
     spoken, written = zh_chars("手机号幺三五，七八八零"), zh_chars("手机号135,7880")
     assert spoken == written

@@ -3,11 +3,11 @@
 
 import numpy as np
 import pytest
+from callscope.asr.audio import decode
+from callscope.asr.call import transcribe_call
+from callscope.asr.scoring import edit_distance, zh_chars
+from callscope.pipeline.night import get_batched, get_model
 
-from asr.audio import decode
-from asr.call import transcribe_call
-from asr.scoring import edit_distance, zh_chars
-from callscope.night import get_batched, get_model
 from tests.conftest import ZH_REFERENCE
 
 BACKENDS = ["faster-whisper", "transformers"]
@@ -25,7 +25,7 @@ def settings(settings, backend):
 
 @pytest.fixture(scope="module")
 def model(backend):
-    from core.config import load_config
+    from callscope.core.config import load_config
 
     base = load_config()
     return get_model(
@@ -74,7 +74,7 @@ def test_stereo_channels_become_agent_and_customer(model, settings, stereo_call)
 
 
 def test_silence_gives_no_segments_and_no_phantoms(model, settings):
-    from core.records import DecodedAudio
+    from callscope.core.records import DecodedAudio
 
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal((1, 16000 * 8)) * 0.002).astype(np.float32)
@@ -84,7 +84,7 @@ def test_silence_gives_no_segments_and_no_phantoms(model, settings):
 
 
 def test_duplicated_mono_in_stereo_is_treated_as_mono(model, settings, mono_en):
-    from core.records import DecodedAudio
+    from callscope.core.records import DecodedAudio
 
     mono = decode(mono_en.read_bytes(), mono_en.name).samples
     twice = DecodedAudio(np.vstack([mono, mono]), 8000, 2, "pcm")
@@ -104,7 +104,7 @@ def test_duplicated_mono_in_stereo_is_treated_as_mono(model, settings, mono_en):
     ],
 )
 def test_speech_no_segment_covers_is_found(speech, covered, missed):
-    from asr.transcribe import uncovered_speech
+    from callscope.asr.transcribe import uncovered_speech
 
     assert uncovered_speech(speech, covered) == missed
 
@@ -112,7 +112,8 @@ def test_speech_no_segment_covers_is_found(speech, covered, missed):
 def test_batched_decoding_keeps_the_speech_a_window_left_out(model, settings):
     """Mixed to mono, this call's last turn falls in a 30 s window whose decoding stops early;
     it is decoded again, and nothing implausible is added at the end of the file."""
-    from asr.transcribe import speech_chunks, uncovered_speech
+    from callscope.asr.transcribe import speech_chunks, uncovered_speech
+
     from tests.conftest import DATA
 
     path = DATA / "zh_preorder_call.flac"

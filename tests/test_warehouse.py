@@ -17,10 +17,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-
-from core.errors import DayLocked, PartitionUnreadable
-from storage.schemas import PARTITIONED_TABLES, TABLES, file_schema, to_table
-from storage.warehouse import Warehouse
+from callscope.core.errors import DayLocked, PartitionUnreadable
+from callscope.storage.schemas import PARTITIONED_TABLES, TABLES, file_schema, to_table
+from callscope.storage.warehouse import Warehouse
 
 DAY = dt.date(2026, 11, 20)
 DAY2 = dt.date(2026, 11, 21)
@@ -152,7 +151,7 @@ def test_a_corrupt_partition_is_one_clear_error(tmp_path):
 KILLER = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
     from tests.test_warehouse import call_row, segment_rows
 
     root, kill_at = sys.argv[1], int(sys.argv[2])
@@ -218,7 +217,7 @@ def test_a_commit_killed_midway_is_never_half_visible(tmp_path, kill_at, visible
 HOLDER = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys, time
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     wh = Warehouse(sys.argv[1])
     with wh.lock_day(dt.date(2026, 11, 20), "a test night"):

@@ -7,13 +7,13 @@ import json
 import re
 
 import pytest
+from callscope.web.app import SESSION_COOKIE, create_app
+from callscope.web.auth import SessionSigner, User, UserStore, check_password, hash_password
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
 from tests.web_support import AUDIO_CALL, PASSWORD
-from web.app import SESSION_COOKIE, create_app
-from web.auth import SessionSigner, User, UserStore, check_password, hash_password
 
 SECRET = b"test-secret-" + b"x" * 32
 LAUNCH = "2026-11-20"

@@ -16,17 +16,17 @@ import uuid
 from pathlib import Path
 
 import pytest
+from callscope.core.config import load_config
+from callscope.keywords.query import parse
+from callscope.storage.warehouse import Warehouse
+from callscope.web import data as web_data
+from callscope.web.app import MAX_REQUEST_BODY, create_app
+from callscope.web.auth import UserStore
 from fastapi.testclient import TestClient
 
-from core.config import load_config
-from keywords.query import parse
-from storage.warehouse import Warehouse
 from tests.conftest import write_tone
 from tests.test_web_api import csrf, sign_in
 from tests.web_support import PASSWORD, add_users
-from web import data as web_data
-from web.app import MAX_REQUEST_BODY, create_app
-from web.auth import UserStore
 
 SECRET = b"audit-secret-" + b"y" * 32
 NEW_PASSWORD = "another long password"

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from callscope.web.app import create_app
 
 from tests.web_support import AUDIO_CALL, PASSWORD
-from web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from callscope.web import auth as web_auth
+from callscope.web.app import SESSION_COOKIE
+from callscope.web.auth import UserStore
 
 from tests.test_web_api import SECRET, sign_in
 from tests.test_web_security import app_for
 from tests.web_support import PASSWORD
-from web import auth as web_auth
-from web.app import SESSION_COOKIE
-from web.auth import UserStore
 
 PROXY = ("127.0.0.1", 5000)  # the trusted proxy every test request comes through
 
@@ -155,8 +155,8 @@ def test_password_checks_per_second_are_bounded_for_everyone(web_warehouse, scry
 
 
 def test_the_hashing_gate_lets_checks_through_again_once_the_window_moved_on():
-    from web.errors import Busy
-    from web.pressure import HashingGate
+    from callscope.web.errors import Busy
+    from callscope.web.pressure import HashingGate
 
     gate = HashingGate(slots=1, queue=0, wait_s=1, per_second=2, window_s=1)
 
@@ -175,8 +175,8 @@ def test_the_hashing_gate_lets_checks_through_again_once_the_window_moved_on():
 
 
 def test_sign_in_load_settings_are_validated():
-    from core.config import load_config
-    from core.errors import ConfigError
+    from callscope.core.config import load_config
+    from callscope.core.errors import ConfigError
 
     web = load_config(None).web
     assert (web.login_hash_slots, web.login_hashes_per_second) == (1, 5.0)
@@ -224,7 +224,7 @@ def session_of(app, name: str) -> str:
 
 
 def slow_search(monkeypatch, delay_s: float) -> SlowSearch:
-    from web import services
+    from callscope.web import services
 
     spy = SlowSearch(services.search, delay_s)
     monkeypatch.setattr(services, "search", spy)
@@ -300,7 +300,7 @@ def test_a_second_search_waits_its_turn_within_the_bound(web_warehouse, member, 
 
 # 503 pages and answers name no server path -----------------------------------------------
 def test_a_503_names_no_relative_server_path_to_any_role(web_warehouse, tmp_path, monkeypatch):
-    from web.app import create_app
+    from callscope.web.app import create_app
 
     monkeypatch.chdir(tmp_path)  # the settings name folders relative to where the server runs
     settings = web_warehouse.settings
@@ -318,8 +318,8 @@ def test_a_503_names_no_relative_server_path_to_any_role(web_warehouse, tmp_path
 
 
 def test_an_unreadable_saved_queries_file_under_a_relative_warehouse(tmp_path, monkeypatch):
-    from core.config import load_config
-    from web.app import create_app
+    from callscope.core.config import load_config
+    from callscope.web.app import create_app
 
     monkeypatch.chdir(tmp_path)
     settings = load_config(None, warehouse=tmp_path / "wh")
@@ -347,7 +347,7 @@ def test_an_unreadable_saved_queries_file_under_a_relative_warehouse(tmp_path, m
     ],
 )
 def test_paths_absolute_or_relative_are_taken_out_of_public_messages(message, kept):
-    from web.errors import without_paths
+    from callscope.web.errors import without_paths
 
     shown = without_paths(message)
     assert kept in shown and "(a path on the server)" in shown
@@ -356,7 +356,7 @@ def test_paths_absolute_or_relative_are_taken_out_of_public_messages(message, ke
 
 
 def test_settings_and_dates_in_public_messages_stay():
-    from web.errors import without_paths
+    from callscope.web.errors import without_paths
 
     message = (
         "set search.index or web.trusted_proxies, e.g. 10.5 MB free on 2026-11-20; the calls "
@@ -455,7 +455,7 @@ MALFORMED = [
 
 
 def test_uvicorns_own_400_carries_the_security_headers(failing_app):
-    from web.server import protocol
+    from callscope.web.server import protocol
 
     with running(failing_app, protocol(5.0)) as port:
         for request in MALFORMED:
@@ -472,7 +472,7 @@ def test_uvicorns_own_400_carries_the_security_headers(failing_app):
 
 
 def test_a_stalled_request_head_is_closed_after_the_timeout(failing_app):
-    from web.server import protocol
+    from callscope.web.server import protocol
 
     with running(failing_app, protocol(0.5)) as port:
         silent = socket.create_connection(("127.0.0.1", port), 5)
@@ -493,10 +493,10 @@ def test_a_stalled_request_head_is_closed_after_the_timeout(failing_app):
 
 def test_callscope_serve_uses_the_secure_protocol(web_warehouse, monkeypatch):
     import uvicorn
+    from callscope.web.server import SecureH11Protocol
     from typer.testing import CliRunner
 
     from callscope.cli import app as cli
-    from web.server import SecureH11Protocol
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
@@ -541,7 +541,7 @@ def test_a_client_gone_before_its_body_was_read_is_no_error(failing_app, caplog)
 def test_uvicorns_warnings_about_unparsable_requests_are_thinned():
     import logging
 
-    from web.server import EveryTenSeconds
+    from callscope.web.server import EveryTenSeconds
 
     thinned = EveryTenSeconds("Invalid HTTP request received.", every_s=60)
 

@@ -16,16 +16,16 @@ import uuid
 
 import httpx
 import pytest
+from callscope.core.config import load_config
+from callscope.core.errors import ConfigError
+from callscope.web.app import SESSION_COOKIE, create_app
+from callscope.web.auth import UserStore
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from core.config import load_config
-from core.errors import ConfigError
 from tests.test_web_api import SECRET, csrf, sign_in
 from tests.web_support import PASSWORD
-from web.app import SESSION_COOKIE, create_app
-from web.auth import UserStore
 
 NEW_PASSWORD = "a brand new password"
 CSP_START = "default-src 'self'"
@@ -171,7 +171,7 @@ def test_session_settings_are_validated():
 
 def sign_ins_in_threads(path, rounds: int, check: bool) -> list[Exception]:
     """Eight threads signing in and out through two stores of one sessions file."""
-    from web.auth import SessionSigner, SessionStore, User
+    from callscope.web.auth import SessionSigner, SessionStore, User
 
     stores = [SessionStore(path, idle_s=600), SessionStore(path, idle_s=600)]
     signer = SessionSigner(SECRET, 3600)
@@ -396,7 +396,7 @@ def test_users_cli_under_a_live_server_keeps_its_sessions_database(tmp_path):
     import subprocess
     import sys
 
-    from web.auth import SessionSigner, SessionStore, User
+    from callscope.web.auth import SessionSigner, SessionStore, User
 
     path = tmp_path / "sessions.sqlite"
     server = SessionStore(path, idle_s=600)
@@ -438,8 +438,7 @@ def test_incidents_for_marketing_are_checked_by_today_s_redaction_rules(web_ware
     import shutil
 
     import pyarrow as pa
-
-    from storage.warehouse import Warehouse
+    from callscope.storage.warehouse import Warehouse
 
     shutil.copytree(web_warehouse.settings.warehouse, tmp_path / "warehouse")
     settings = web_warehouse.settings.model_copy(update={"warehouse": tmp_path / "warehouse"})
@@ -462,7 +461,7 @@ def test_incidents_for_marketing_are_checked_by_today_s_redaction_rules(web_ware
 
 
 def test_a_shard_host_down_is_said_on_the_search_page_without_its_address(web_warehouse):
-    from keywords.remote import forget_failures
+    from callscope.keywords.remote import forget_failures
 
     forget_failures()
     with socket.socket() as sock:  # a port nobody listens on

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-
-from callscope.night import shard_lines
-from callscope.shards import WorkerSlot, prestarted, slot_is_held, slot_path
-from core.errors import ShardSlotStuck
+from callscope.core.errors import ShardSlotStuck
+from callscope.pipeline.night import shard_lines
+from callscope.pipeline.parts import WorkerSlot, prestarted, slot_is_held, slot_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,7 +25,7 @@ HOLD_SLOT = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from callscope.shards import WorkerSlot
+    from callscope.pipeline.parts import WorkerSlot
     holder = json.loads(sys.argv[2])
     with WorkerSlot(Path(sys.argv[1]), holder, stale_after_s=600):
         print("held", flush=True)
@@ -105,7 +104,7 @@ def test_slot_files_are_per_worker_and_safe_to_name(tmp_path):
 
 
 def test_the_worker_takes_a_second_shard_only_while_its_first_one_works(tmp_path):
-    from flows.worker import PrestartingWorker
+    from callscope.flows.worker import PrestartingWorker
 
     slot = tmp_path / "w1.lock"
     worker = PrestartingWorker(work_pool_name="test-pool", name="w1", slot=slot)
@@ -161,7 +160,7 @@ def test_a_shard_counts_its_start_up_from_its_process_start():
         [
             sys.executable,
             "-c",
-            "import time; time.sleep(1.5); from callscope.shards import "
+            "import time; time.sleep(1.5); from callscope.pipeline.parts import "
             "process_started_at; print(process_started_at())",
         ],
         cwd=REPO,

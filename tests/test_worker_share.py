@@ -10,17 +10,17 @@ import random
 
 import numpy as np
 import pytest
+from callscope.core.config import load_config
+from callscope.incidents.daily import statement_vectors
+from callscope.incidents.embed import get_embedder
+from callscope.incidents.statements import Statement
+from callscope.keywords.daily import apply_categories
+from callscope.keywords.rules import load_rules
+from callscope.pipeline.parts import StagingBatch, worker_share
+from callscope.pipeline.steps import DayRunner
+from callscope.privacy.redact import redact_segments
+from callscope.storage.warehouse import Warehouse
 
-from callscope.shards import StagingBatch, worker_share
-from callscope.steps import DayRunner
-from core.config import load_config
-from incidents.daily import statement_vectors
-from incidents.embed import get_embedder
-from incidents.statements import Statement
-from keywords.daily import apply_categories
-from keywords.rules import load_rules
-from privacy.redact import redact_segments
-from storage.warehouse import Warehouse
 from tests.test_incidents import call_segments, run_steps
 
 DAY = dt.date(2026, 11, 20)
@@ -140,7 +140,7 @@ def test_a_call_staged_again_keeps_only_its_latest_statement(tmp_path, settings)
 def test_a_batch_whose_statements_cannot_be_embedded_is_staged_without_them(
     tmp_path, settings, monkeypatch, caplog
 ):
-    import incidents.embed
+    from callscope.incidents import embed as incidents_embed
 
     def out_of_memory(*args, **kwargs):
         def embed(texts):
@@ -148,7 +148,7 @@ def test_a_batch_whose_statements_cannot_be_embedded_is_staged_without_them(
 
         return embed
 
-    monkeypatch.setattr(incidents.embed, "get_embedder", out_of_memory)
+    monkeypatch.setattr(incidents_embed, "get_embedder", out_of_memory)
     store = Warehouse(tmp_path / "warehouse")
     stage(store, settings, processed_calls()[:4], worker_share(settings))
     assert "statement_vectors of 4 calls left to the day's steps" in caplog.text
@@ -198,8 +198,8 @@ def test_only_calls_not_tagged_with_todays_rules_are_tagged_by_the_step(tmp_path
 def test_the_sentence_encoder_keeps_to_a_cpu_workers_share_of_the_cores(monkeypatch):
     import os
 
-    from flows.local import worker_env
-    from incidents.embed import _cpu_share
+    from callscope.flows.local import worker_env
+    from callscope.incidents.embed import _cpu_share
 
     for variable, value in worker_env({}, None, 1).items():
         monkeypatch.setenv(variable, value)

@@ -11,10 +11,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from callscope.steps import DayRunner
-from core.config import Settings, load_config
-from privacy.redact import redact_segments
-from storage.warehouse import Warehouse
+from callscope.core.config import Settings, load_config
+from callscope.pipeline.steps import DayRunner
+from callscope.privacy.redact import redact_segments
+from callscope.storage.warehouse import Warehouse
+
 from tests.test_incidents import LAUNCH, call_segments, normal_days
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -111,7 +112,7 @@ def _stage_audio_call(store: Warehouse, day: dt.date, folder: Path) -> None:
 
 
 def add_users(settings: Settings) -> None:
-    from web.auth import UserStore
+    from callscope.web.auth import UserStore
 
     store = UserStore(settings.web_dir / "users.json")
     for role in ROLES:

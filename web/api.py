@@ -9,16 +9,15 @@ import hmac
 import json
 from typing import Annotated
 
+from callscope.core.logs import get_logger
+from callscope.web import params as P
+from callscope.web import services
+from callscope.web.app import CurrentUser, ctx_of, search_turn
+from callscope.web.auth import User
+from callscope.web.data import AUDIO_TYPES
+from callscope.web.errors import BadRequest, Forbidden
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
-
-from core.logs import get_logger
-from web import params as P
-from web import services
-from web.app import CurrentUser, ctx_of, search_turn
-from web.auth import User
-from web.data import AUDIO_TYPES
-from web.errors import BadRequest, Forbidden
 
 logger = get_logger(__name__)
 

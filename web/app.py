@@ -21,19 +21,11 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
-
-from core.config import Settings
-from core.errors import PartitionUnreadable
-from core.logs import get_logger
-from keywords.rules import RuleError, load_rules
-from web.auth import (
+from callscope.core.config import Settings
+from callscope.core.errors import PartitionUnreadable
+from callscope.core.logs import get_logger
+from callscope.keywords.rules import RuleError, load_rules
+from callscope.web.auth import (
     SESSIONS_FILE,
     USERS_FILE,
     LoginThrottle,
@@ -45,11 +37,18 @@ from web.auth import (
     UserStore,
     secret_from_env,
 )
-from web.data import WarehouseView
-from web.errors import NotSignedIn, TooMany, WebError, without_paths
-from web.pressure import HashingGate, SearchTurns
-from web.saved import SavedQueries
-from web.services import Context
+from callscope.web.data import WarehouseView
+from callscope.web.errors import NotSignedIn, TooMany, WebError, without_paths
+from callscope.web.pressure import HashingGate, SearchTurns
+from callscope.web.saved import SavedQueries
+from callscope.web.services import Context
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 logger = get_logger(__name__)
 
@@ -121,7 +120,7 @@ def create_app(
     app.state.templates = _templates()
     app.state.static = _static_files()
     _error_handlers(app)
-    from web import api, pages
+    from callscope.web import api, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -284,7 +283,7 @@ def _templates() -> Jinja2Templates:
         for path in (HERE / "static").iterdir()
     }
     templates.env.globals["static"] = lambda name: f"/static/{name}?v={versions[name]}"
-    from web import pages
+    from callscope.web import pages
 
     templates.env.filters.update(pages.FILTERS)
     return templates

@@ -34,11 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from callscope.core.logs import get_logger
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-
-from core.logs import get_logger
 
 logger = get_logger(__name__)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from callscope.emotion.trends import busiest
 from markupsafe import Markup
-
-from emotion.trends import busiest
 
 # matplotlib's tab10, as in the emotion module's PNG chart
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")

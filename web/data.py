@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from core.logs import get_logger
-from storage.recordings import path_of_stored_uri
-from storage.warehouse import Warehouse
+from callscope.core.logs import get_logger
+from callscope.storage.recordings import path_of_stored_uri
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 

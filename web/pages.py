@@ -7,15 +7,10 @@ import math
 import secrets
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
-from markupsafe import Markup, escape
-from starlette.concurrency import run_in_threadpool
-
-from core.logs import get_logger
-from web import charts, services
-from web import params as P
-from web.app import (
+from callscope.core.logs import get_logger
+from callscope.web import charts, services
+from callscope.web import params as P
+from callscope.web.app import (
     HOME,
     LOGIN_COOKIE,
     CurrentUser,
@@ -28,7 +23,11 @@ from web.app import (
     start_session,
     verify_password,
 )
-from web.errors import BadRequest, Busy, Forbidden, TooMany
+from callscope.web.errors import BadRequest, Busy, Forbidden, TooMany
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
 logger = get_logger(__name__)
 

@@ -8,11 +8,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from callscope.keywords.index import SORTS, SearchFilters
+from callscope.storage.schemas import SPEAKERS
+from callscope.web.errors import BadRequest
 from starlette.datastructures import QueryParams
-
-from keywords.index import SORTS, SearchFilters
-from storage.schemas import SPEAKERS
-from web.errors import BadRequest
 
 MAX_LIMIT = 100
 MAX_TEXT = 500

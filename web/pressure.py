@@ -26,12 +26,11 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import anyio.to_thread
+from callscope.core.logs import get_logger
+from callscope.web.errors import Busy, TooMany
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-
-from core.logs import get_logger
-from web.errors import Busy, TooMany
 
 logger = get_logger(__name__)
 

@@ -14,8 +14,8 @@ import secrets
 import threading
 from pathlib import Path
 
-from web.auth import USERS_FILE, User, UserStore, write_json_atomic
-from web.errors import BadRequest, NotFound, Unavailable
+from callscope.web.auth import USERS_FILE, User, UserStore, write_json_atomic
+from callscope.web.errors import BadRequest, NotFound, Unavailable
 
 MAX_PER_USER = 100
 MAX_NAME = 80

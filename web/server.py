@@ -27,10 +27,9 @@ import threading
 import time
 
 import h11
+from callscope.web.app import secure_headers
+from callscope.web.pressure import RefusalLog
 from uvicorn.protocols.http.h11_impl import H11Protocol
-
-from web.app import secure_headers
-from web.pressure import RefusalLog
 
 DEFAULT_HEAD_TIMEOUT_S = 10.0
 _LATE_HEADS = RefusalLog("connections closed for want of a whole request head in time")

@@ -14,19 +14,18 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from core.config import Settings
-from core.logs import get_logger
-from emotion.trends import BY, ROLES, load_trends
-from incidents.report import public_rows
-from keywords.index import SearchIndex, SearchIndexError, open_index
-from keywords.query import QueryError, parse
-from privacy.redact import redact
-from web import params as P
-from web.auth import LoginThrottle, SessionSigner, User, UserStore
-from web.data import LRU, AudioUnavailable, WarehouseView
-from web.errors import BadRequest, Forbidden, NotFound, Unavailable
-from web.saved import SavedQueries
+from callscope.core.config import Settings
+from callscope.core.logs import get_logger
+from callscope.emotion.trends import BY, ROLES, load_trends
+from callscope.incidents.report import public_rows
+from callscope.keywords.index import SearchIndex, SearchIndexError, open_index
+from callscope.keywords.query import QueryError, parse
+from callscope.privacy.redact import redact
+from callscope.web import params as P
+from callscope.web.auth import LoginThrottle, SessionSigner, User, UserStore
+from callscope.web.data import LRU, AudioUnavailable, WarehouseView
+from callscope.web.errors import BadRequest, Forbidden, NotFound, Unavailable
+from callscope.web.saved import SavedQueries
 
 logger = get_logger(__name__)
 
@@ -307,7 +306,7 @@ def trend_chart_png(ctx: Context, user: User, params) -> bytes:
 def _draw_png(data: dict) -> bytes:
     import tempfile
 
-    from emotion.trends import draw
+    from callscope.emotion.trends import draw
 
     by = data["by"] if data["by"] != "all" else "day"
     title = f"{data['role'].capitalize()} emotion by {by}, {data['from']} .. {data['to']}"

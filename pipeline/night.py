@@ -13,19 +13,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from asr.audio import decode
-from asr.call import attribute_speakers, transcribe_call
-from asr.diarize import DiarizationError, get_diarizer
-from asr.models import load_transformers_whisper, load_whisper
-from asr.speakers import load_voiceprint
-from callscope.steps import DayRunner, StepOutcome, load_step_models
-from core.config import Settings, call_settings_hash
-from core.errors import BadRecordingError, TransientError
-from core.logs import get_logger
-from emotion.backends import load_emotion_models, score_voice
-from privacy.redact import REDACTION_VERSION, redact_segments
-from storage.recordings import Recording, RecordingSource
-from storage.warehouse import Warehouse
+from callscope.asr.audio import decode
+from callscope.asr.call import attribute_speakers, transcribe_call
+from callscope.asr.diarize import DiarizationError, get_diarizer
+from callscope.asr.models import load_transformers_whisper, load_whisper
+from callscope.asr.speakers import load_voiceprint
+from callscope.core.config import Settings, call_settings_hash
+from callscope.core.errors import BadRecordingError, TransientError
+from callscope.core.logs import get_logger
+from callscope.emotion.backends import load_emotion_models, score_voice
+from callscope.pipeline.steps import DayRunner, StepOutcome, load_step_models
+from callscope.privacy.redact import REDACTION_VERSION, redact_segments
+from callscope.storage.recordings import Recording, RecordingSource
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
@@ -151,7 +151,7 @@ class NightSummary:
 
 def shard_lines(shards: list[dict]) -> list[str]:
     """How a fanned-out night's shards went: a count, then each shard that ran again."""
-    from callscope.shards import prestarted  # it imports this module
+    from callscope.pipeline.parts import prestarted  # it imports this module
 
     if not shards:
         return []

@@ -31,12 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from callscope.night import CallOutcome, ProgressLog, load_models, process_call
-from core.config import Settings
-from core.errors import ShardSlotStuck
-from core.logs import get_logger
-from storage.recordings import LocalRecordingSource, Recording
-from storage.warehouse import Warehouse
+from callscope.core.config import Settings
+from callscope.core.errors import ShardSlotStuck
+from callscope.core.logs import get_logger
+from callscope.pipeline.night import CallOutcome, ProgressLog, load_models, process_call
+from callscope.storage.recordings import LocalRecordingSource, Recording
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
@@ -305,10 +305,10 @@ def worker_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]]
     category columns) and, when incidents are on, the issue statements' vectors. The day's
     steps after the commit then redo only what changed since. A part that fails is left to
     the day's steps (a warning); the calls are staged all the same."""
-    from incidents.daily import embed_statements
-    from incidents.embed import get_embedder
-    from keywords.daily import categorize_calls
-    from keywords.rules import load_rules
+    from callscope.incidents.daily import embed_statements
+    from callscope.incidents.embed import get_embedder
+    from callscope.keywords.daily import categorize_calls
+    from callscope.keywords.rules import load_rules
 
     rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
     parts: dict[str, Callable] = {"keyword_hits": lambda calls: categorize_calls(calls, rules)}

@@ -1,6 +1,6 @@
 """The day's steps: the one place that lists them, in order, with what each reads and writes.
 
-A night transcribes its calls one by one (callscope/night.py: `process_call` stages each call)
+A night transcribes its calls one by one (pipeline/night.py: `process_call` stages each call)
 and then runs every step below from `commit`. An `apply` command runs one step again and then
 everything downstream of it, so re-applying the rules to a past day also refreshes that day's
 emotion, search rows, incidents and hand-off.
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from core.config import Settings
-from core.logs import get_logger
-from storage.warehouse import Warehouse
+from callscope.core.config import Settings
+from callscope.core.logs import get_logger
+from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
@@ -60,19 +60,19 @@ class DayContext:
 
     @cached_property
     def rules(self):
-        from keywords.rules import load_rules
+        from callscope.keywords.rules import load_rules
 
         return load_rules(self.settings.keywords.rules, self.settings.keywords.sounds_like)
 
     @cached_property
     def text_scorer(self):
-        from emotion.backends import get_text_scorer
+        from callscope.emotion.backends import get_text_scorer
 
         return get_text_scorer(self.settings.emotion)
 
     @property
     def embedder(self):
-        from incidents.embed import get_embedder
+        from callscope.incidents.embed import get_embedder
 
         incidents = self.settings.incidents
         return get_embedder(incidents.embedding_model, incidents.device)
@@ -81,7 +81,7 @@ class DayContext:
         return {c.name: c.label or c.name for c in self.rules.categories}
 
     def naming(self):
-        from incidents.cluster import Naming
+        from callscope.incidents.cluster import Naming
 
         return Naming(self.settings.keywords.sounds_like.confusion_set, self.rules.spellings)
 
@@ -101,26 +101,26 @@ def _commit(ctx: DayContext) -> int:
 
 
 def _redact(ctx: DayContext):
-    from privacy.daily import reapply_redaction
+    from callscope.privacy.daily import reapply_redaction
 
     return reapply_redaction(ctx.store, ctx.day)
 
 
 def _categories(ctx: DayContext):
-    from keywords.daily import apply_categories
+    from callscope.keywords.daily import apply_categories
 
     return apply_categories(ctx.store, ctx.day, ctx.rules)
 
 
 def _emotion(ctx: DayContext):
-    from emotion.daily import apply_emotion
+    from callscope.emotion.daily import apply_emotion
 
     return apply_emotion(ctx.store, ctx.day, ctx.text_scorer, ctx.settings.emotion, force=True)
 
 
 def _index(ctx: DayContext) -> int | None:
-    from keywords.daily import rebuild_shard, stale_days, update_index
-    from keywords.index import open_index, retire_single_file_index
+    from callscope.keywords.daily import rebuild_shard, stale_days, update_index
+    from callscope.keywords.index import open_index, retire_single_file_index
 
     index = open_index(ctx.settings)
     try:
@@ -138,7 +138,7 @@ def _index(ctx: DayContext) -> int | None:
 
 
 def _incidents(ctx: DayContext):
-    from incidents.daily import apply_incidents
+    from callscope.incidents.daily import apply_incidents
 
     return apply_incidents(
         ctx.store,
@@ -151,19 +151,19 @@ def _incidents(ctx: DayContext):
 
 
 def _handoff(ctx: DayContext):
-    from incidents.handoff import write_handoff
+    from callscope.incidents.handoff import write_handoff
 
     return write_handoff(ctx.store, ctx.day, ctx.settings.handoff_dir)
 
 
 def _emotion_shaping(ctx: DayContext):
-    from emotion.backends import settings_version
+    from callscope.emotion.backends import settings_version
 
     return settings_version(ctx.settings.emotion, ctx.text_scorer)
 
 
 def _incident_shaping(ctx: DayContext):
-    from incidents.daily import version
+    from callscope.incidents.daily import version
 
     naming = ctx.naming()
     return [
@@ -175,13 +175,13 @@ def _incident_shaping(ctx: DayContext):
 
 
 def _redaction_version(ctx: DayContext) -> str:
-    from privacy.redact import REDACTION_VERSION
+    from callscope.privacy.redact import REDACTION_VERSION
 
     return REDACTION_VERSION
 
 
 def _index_version(ctx: DayContext) -> str:
-    from keywords.index import index_version
+    from callscope.keywords.index import index_version
 
     return index_version(ctx.settings.keywords.sounds_like.confusion_set)
 

@@ -17,9 +17,8 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-
-from core.errors import CallscopeError
-from core.logs import get_logger
+from callscope.core.errors import CallscopeError
+from callscope.core.logs import get_logger
 
 logger = get_logger(__name__)
 
