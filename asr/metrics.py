@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from callscope.core.records import Segment
+from callscope.storage.rows import CallRow, SegmentRow, call_fields
 
 Interval = tuple[float, float]
 
@@ -197,11 +197,11 @@ def _gaps(intervals: list[Interval]) -> list[float]:
 
 
 def conversation_metrics(
-    segments: list[Segment],
+    segments: list[SegmentRow],
     duration_s: float,
     non_talk_intervals: Iterable[Interval] = (),
     activity: list[dict] | None = None,
-) -> dict:
+) -> CallRow:
     """Conversation metrics of one call; the module docstring defines each key.
 
     `activity` (segment-like dicts with start_s, end_s, speaker) gives who spoke when, where
@@ -226,19 +226,19 @@ def conversation_metrics(
     occupied = clip(talk + other_voice, duration)
     agent_s, customer_s = total_length(agent), total_length(customer)
     gaps = _gaps(occupied)
-    return {
-        "talk_time_agent_s": round(agent_s, 3),
-        "talk_time_customer_s": round(customer_s, 3),
-        "silence_ratio": _ratio(duration - total_length(occupied), duration),
-        "non_talk_ratio": _ratio(duration - total_length(talk), duration),
-        "overtalk_s": round(total_length(intersect(agent, customer)), 3),
-        "interruptions_agent": count_interruptions(agent, customer),
-        "interruptions_customer": count_interruptions(customer, agent),
-        "speech_rate_agent": _rate(units["agent"], agent_s),
-        "speech_rate_customer": _rate(units["customer"], customer_s),
-        "leading_silence_s": round(occupied[0][0], 3) if occupied else None,
-        "longest_silence_s": (round(max(gaps, default=0.0), 3) if occupied else None),
-        "time_to_first_agent_s": round(agent[0][0], 3) if agent else None,
-        "n_turns_agent": count_turns(agent, customer),
-        "n_turns_customer": count_turns(customer, agent),
-    }
+    return call_fields(
+        talk_time_agent_s=round(agent_s, 3),
+        talk_time_customer_s=round(customer_s, 3),
+        silence_ratio=_ratio(duration - total_length(occupied), duration),
+        non_talk_ratio=_ratio(duration - total_length(talk), duration),
+        overtalk_s=round(total_length(intersect(agent, customer)), 3),
+        interruptions_agent=count_interruptions(agent, customer),
+        interruptions_customer=count_interruptions(customer, agent),
+        speech_rate_agent=_rate(units["agent"], agent_s),
+        speech_rate_customer=_rate(units["customer"], customer_s),
+        leading_silence_s=round(occupied[0][0], 3) if occupied else None,
+        longest_silence_s=(round(max(gaps, default=0.0), 3) if occupied else None),
+        time_to_first_agent_s=round(agent[0][0], 3) if agent else None,
+        n_turns_agent=count_turns(agent, customer),
+        n_turns_customer=count_turns(customer, agent),
+    )

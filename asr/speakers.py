@@ -15,7 +15,7 @@ import numpy as np
 from callscope.asr.diarize import Diarization, SpeakerTurn
 from callscope.core.config import RoleSettings, Settings
 from callscope.core.errors import CallscopeError
-from callscope.core.records import Segment
+from callscope.storage.rows import SegmentRow
 
 NEAREST_TURN_S = 1.0  # a word outside every turn goes to the nearest turn this close
 OVERLAP_SHARE = 0.3  # a word is in overlap when a second speaker covers this much of it
@@ -59,11 +59,11 @@ def _distance(time: float, turn: SpeakerTurn) -> float:
     return max(turn.start - time, time - turn.end, 0.0)
 
 
-def split_by_speaker(segments: list[Segment], turns: list[SpeakerTurn]) -> list[Segment]:
+def split_by_speaker(segments: list[SegmentRow], turns: list[SpeakerTurn]) -> list[SegmentRow]:
     """Each word goes to the speaker active at its time; a segment is split where the speaker
     changes. Pieces carry `speaker_label` and `overlap` (True when another speaker talked over
     any of its words)."""
-    pieces: list[Segment] = []
+    pieces: list[SegmentRow] = []
     for seg in segments:
         words = seg.get("words") or []
         if not words:
@@ -106,7 +106,7 @@ def _fold(text: str) -> str:
     return re.sub(r"[\s\W_]+", " ", text.lower()).strip()
 
 
-def mark_ivr(segments: list[Segment], roles: RoleSettings) -> None:
+def mark_ivr(segments: list[SegmentRow], roles: RoleSettings) -> None:
     """Segments with recorded-prompt phrases before any agent service phrase are IVR."""
     for seg in sorted(segments, key=lambda s: s["start_s"]):
         if phrase_hits(seg["text"], roles.agent_phrases):
@@ -210,7 +210,7 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def apply_roles(segments: list[Segment], assignment: RoleAssignment) -> None:
+def apply_roles(segments: list[SegmentRow], assignment: RoleAssignment) -> None:
     for seg in segments:
         if seg.get("speaker") == "ivr":
             continue

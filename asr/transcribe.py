@@ -10,7 +10,8 @@ from callscope.asr.metrics import count_units, subtract
 from callscope.asr.text import collapse_repeats, is_phantom, join_han, to_simplified
 from callscope.core.config import AsrSettings
 from callscope.core.logs import get_logger
-from callscope.core.records import SAMPLE_RATE, Segment
+from callscope.core.records import SAMPLE_RATE
+from callscope.storage.rows import SegmentRow
 
 logger = get_logger(__name__)
 
@@ -21,7 +22,7 @@ DIGITAL_SILENCE_RMS = 1e-4
 class ChannelTranscript:
     language: str | None
     language_prob: float
-    segments: list[Segment] = field(default_factory=list)
+    segments: list[SegmentRow] = field(default_factory=list)
     speech_s: float = 0.0
 
 

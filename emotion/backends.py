@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Protocol
 
-from callscope.core.records import Segment
 from callscope.emotion.scores import TextScore, VoiceScore
+from callscope.storage.rows import SegmentRow
 
 
 class TextScorer(Protocol):
@@ -42,7 +42,7 @@ def get_text_scorer(settings) -> TextScorer:
     return _TransformersText(model, settings.text_model)
 
 
-def score_voice(audio, segments: list[Segment], settings) -> list[VoiceScore]:
+def score_voice(audio, segments: list[SegmentRow], settings) -> list[VoiceScore]:
     """Arousal for every segment from prosody; with an audio model, its label too (and the
     mean of both arousals where both exist)."""
     from callscope.emotion.prosody import segment_arousal

@@ -20,17 +20,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from callscope.core.config import EmotionSettings
+from callscope.storage.rows import CallRow, call_fields
+
 NEGATIVE_BELOW = -1.0  # a sentiment under this is negative (calls and segments)
 POSITIVE_ABOVE = 1.0
+_CONFIG = EmotionSettings()  # the defaults of emotion.* (core/config.py)
 
 
 @dataclass(frozen=True)
 class CallEmotionSettings:
-    end_weight: float = 2.0
+    end_weight: float = _CONFIG.end_weight
     min_weight_s: float = 1.0
-    escalation_categories: tuple[str, ...] = ("regulator_escalation", "cancel_threat")
-    aggravating_categories: tuple[str, ...] = ("repeat_contact", "agent_rudeness")
-    threshold: float = 0.5
+    escalation_categories: tuple[str, ...] = tuple(_CONFIG.escalation_categories)
+    aggravating_categories: tuple[str, ...] = tuple(_CONFIG.aggravating_categories)
+    threshold: float = _CONFIG.escalation_threshold
 
 
 @dataclass
@@ -63,8 +67,8 @@ class CallEmotion:
     escalation_risk_score: float = 0.0
     escalation_reasons: list[str] = field(default_factory=list)
 
-    def as_row(self) -> dict:
-        return dict(self.__dict__)
+    def as_row(self) -> CallRow:
+        return call_fields(**self.__dict__)
 
 
 def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float | None:

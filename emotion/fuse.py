@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callscope.core.config import EmotionSettings
 from callscope.emotion.scores import (
     NEGATIVE_EMOTIONS,
     VALENCE_RANGE,
@@ -28,10 +29,13 @@ VOICE_VALENCE = {
 }
 
 
+_CONFIG = EmotionSettings()  # the defaults of emotion.* (core/config.py)
+
+
 @dataclass(frozen=True)
 class FusionSettings:
-    voice_weight: float = 0.3
-    angry_arousal: float = 0.4
+    voice_weight: float = _CONFIG.voice_weight
+    angry_arousal: float = _CONFIG.angry_arousal
     voice_anger_confidence: float = 0.6
 
 

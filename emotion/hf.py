@@ -23,6 +23,7 @@ from numbers import Integral
 from typing import NoReturn
 
 import numpy as np
+from callscope.core.config import EmotionSettings
 from callscope.core.errors import ModelError
 from callscope.core.logs import get_logger
 from callscope.core.models import resolve_device as resolve_model_device
@@ -86,6 +87,7 @@ FALLBACK_MAX_TOKENS = 512  # when the tokenizer does not say how long its inputs
 
 NEUTRAL_TEXT = TextScore(0.0, "neutral", 0.0)
 _lock = threading.Lock()
+_CONFIG = EmotionSettings()  # the defaults of emotion.* (core/config.py)
 
 
 class TransformersTextScorer:
@@ -94,8 +96,8 @@ class TransformersTextScorer:
     def __init__(
         self,
         ref: str,
-        device: str = "cpu",
-        batch_size: int = 32,
+        device: str = _CONFIG.device,
+        batch_size: int = _CONFIG.batch_size,
         label_map: Mapping[str, str] | None = None,
     ):
         self.ref = ref
@@ -137,7 +139,7 @@ class TransformersVoiceScorer:
     def __init__(
         self,
         ref: str,
-        device: str = "cpu",
+        device: str = _CONFIG.device,
         label_map: Mapping[str, str] | None = None,
         max_segment_s: float = MAX_VOICE_SEGMENT_S,
     ):
@@ -182,8 +184,8 @@ class TransformersVoiceScorer:
 @lru_cache(maxsize=2)
 def get_text_scorer(
     ref: str,
-    device: str = "cpu",
-    batch_size: int = 32,
+    device: str = _CONFIG.device,
+    batch_size: int = _CONFIG.batch_size,
     label_map_items: tuple[tuple[str, str], ...] = (),
 ) -> TransformersTextScorer:
     """The one text scorer for these arguments in this process."""
@@ -193,7 +195,7 @@ def get_text_scorer(
 @lru_cache(maxsize=2)
 def get_voice_scorer(
     ref: str,
-    device: str = "cpu",
+    device: str = _CONFIG.device,
     label_map_items: tuple[tuple[str, str], ...] = (),
 ) -> TransformersVoiceScorer:
     """The one voice scorer for these arguments in this process."""

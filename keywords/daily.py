@@ -16,6 +16,7 @@ from callscope.core.logs import get_logger
 from callscope.keywords.categorize import call_hit_rows, categorize_call, categorize_day
 from callscope.keywords.index import INDEX_VERSION, SearchIndex, index_into
 from callscope.keywords.rules import RuleSet
+from callscope.storage.rows import call_fields
 from callscope.storage.schemas import to_table
 from callscope.storage.warehouse import Warehouse
 
@@ -46,9 +47,11 @@ def categorize_calls(calls: list[tuple[dict, list[dict]]], rules: RuleSet) -> li
             hits += call_hit_rows(row["date"], row["call_id"], ordered, result, rules)
     for row, result in results:  # every call tagged: only now are the rows stamped
         row.update(
-            categories=result.categories,
-            complaint_class=result.complaint_class,
-            categories_version=rules.version_hash,
+            call_fields(
+                categories=result.categories,
+                complaint_class=result.complaint_class,
+                categories_version=rules.version_hash,
+            )
         )
     return hits
 

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
+from callscope.core.config import SearchSettings
 from callscope.core.errors import CallscopeError
 from callscope.core.logs import get_logger
 from callscope.core.sounds import ALL_CONFUSIONS, sounds_version
@@ -61,6 +62,7 @@ from callscope.keywords.query import MARK, ParsedQuery, QueryError, highlight_sp
 from callscope.privacy.redact import KINDS, redact, redact_marked
 
 logger = get_logger(__name__)
+_CONFIG = SearchSettings()  # the defaults of search.* (core/config.py)
 
 FORMAT = f"index-5/{TOKENIZER_VERSION}"  # what the SQL of a query needs of a shard
 EPOCH = dt.date(1970, 1, 1)
@@ -193,7 +195,7 @@ class IndexShard:
         confusions: frozenset[str] = ALL_CONFUSIONS,
         writable: bool = True,
         create: bool = True,
-        engine: str = "tantivy",
+        engine: str = _CONFIG.engine,
     ):
         self.path = Path(path)
         self.confusions = frozenset(confusions)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from callscope.core.logs import get_logger
-from callscope.core.records import Segment, Word
+from callscope.storage.rows import SegmentRow, Word
 
 logger = get_logger(__name__)
 
@@ -858,7 +858,7 @@ def redact_segment(
     return redacted, [_timed(span, offsets) for span in spans]
 
 
-def redact_segments(segments: list[Segment]) -> int:
+def redact_segments(segments: list[SegmentRow]) -> int:
     """Add `text_redacted` and `pii` (spans with times) to segment rows, each speaker's
     consecutive segments of a call read together (`find_pii_in_turns`); returns spans found."""
     found = 0
@@ -886,7 +886,7 @@ def _worth_repeating(kind: str, value: str) -> bool:
     return digits >= REPEATED_MIN_DIGITS
 
 
-def _repeats(segments: list[Segment]) -> int:
+def _repeats(segments: list[SegmentRow]) -> int:
     """Personal data found once in a call, redacted wherever the same words come again in that
     call (马丽的马; a number repeated without its cue): adds to `pii` and `text_redacted`."""
     said: dict[object, set[str]] = {}
@@ -916,9 +916,9 @@ def _repeats(segments: list[Segment]) -> int:
     return added
 
 
-def _speaker_turns(segments: list[Segment]) -> list[list[Segment]]:
+def _speaker_turns(segments: list[SegmentRow]) -> list[list[SegmentRow]]:
     """Each call's segments by speaker, in time order."""
-    turns: dict[tuple, list[Segment]] = {}
+    turns: dict[tuple, list[SegmentRow]] = {}
     for segment in segments:
         turns.setdefault((segment.get("call_id"), segment.get("speaker")), []).append(segment)
     for run in turns.values():
