@@ -58,7 +58,10 @@ app.add_typer(index_app, name="index")
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
 ]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Parquet warehouse folder")]
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option("--warehouse", help="Parquet warehouse: a folder, or a URI (s3://bucket/prefix)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")]
 
@@ -104,8 +107,8 @@ def nightly(
     recordings: Annotated[Path | None, typer.Option("--recordings", help="recordings root")] = None,
     warehouse: WarehouseOpt = None,
     handoff: Annotated[
-        Path | None,
-        typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)"),
+        str | None,
+        typer.Option("--handoff", help="hand-off folder or URI (default: <warehouse>/handoff)"),
     ] = None,
     workers: Annotated[
         int | None,
@@ -234,7 +237,7 @@ def _print_summary(summary: dict) -> None:
         print(f"  error {error['call_id']}: {error['error']}")
 
 
-def _day_calls(config: Path | None, warehouse: Path | None, date: str | None):
+def _day_calls(config: Path | None, warehouse: str | None, date: str | None):
     """(settings, day, calls rows): the given day, else the latest day in the warehouse."""
     settings = _settings(config, warehouse=warehouse)
     from callscope.storage.warehouse import Warehouse, WarehouseError

@@ -16,7 +16,10 @@ import typer
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML config (default: configs/default.yaml)")
 ]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Parquet warehouse folder")]
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option("--warehouse", help="Parquet warehouse: a folder, or a URI (s3://bucket/prefix)"),
+]
 
 
 def _fail(message: str, code: int = 2):
@@ -72,7 +75,7 @@ def demo_generate(
     print(f"{len(folders)} days ({kind}) written to {out}; ground truth in <day>/truth.json")
 
 
-def _check_config(config: Path | None, warehouse: Path | None) -> None:
+def _check_config(config: Path | None, warehouse: str | None) -> None:
     from callscope.core.config import ConfigError, load_config
 
     try:

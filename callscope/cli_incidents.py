@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +20,8 @@ from callscope.cli import (
 from callscope.core.errors import CallscopeError
 
 HandoffOpt = Annotated[
-    Path | None, typer.Option("--handoff", help="hand-off folder (default: <warehouse>/handoff)")
+    str | None,
+    typer.Option("--handoff", help="hand-off folder or URI (default: <warehouse>/handoff)"),
 ]
 
 
@@ -44,6 +44,7 @@ def incidents(
 ) -> None:
     """The day's incident topics and rule categories: calls against expected, spikes, examples
     (default: the latest day with incidents)."""
+    from callscope.incidents.handoff import handoff_folder
     from callscope.incidents.report import public_rows, render_table
     from callscope.storage.warehouse import Warehouse, WarehouseError
 
@@ -69,8 +70,8 @@ def incidents(
     calls = store.read("call_issues", day).num_rows
     print(f"incidents on {day}: {calls} calls with an issue statement")
     print(render_table(rows, limit))
-    folder = settings.handoff_dir / day.isoformat()
-    if (folder / "manifest.json").exists():
+    folder = handoff_folder(settings.handoff_dir, day)
+    if folder is not None:
         print(f"hand-off: {folder}")
 
 

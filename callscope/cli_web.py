@@ -53,7 +53,7 @@ def serve(
     from callscope.web.server import serve as serve_app
 
     settings = _settings(config, warehouse=warehouse, recordings=recordings)
-    if not settings.warehouse.is_dir():
+    if not settings.web_dir.parent.is_dir():  # the web app's files need a local folder
         _fail(f"no warehouse at {settings.warehouse}; run `callscope nightly` first")
     try:
         app = create_app(settings)
@@ -73,7 +73,7 @@ def serve(
     serve_app(app, bind_host, bind_port, settings.web.request_head_timeout_s)
 
 
-def _store(config: Path | None, warehouse: Path | None):
+def _store(config: Path | None, warehouse: str | None):
     from callscope.web.auth import USERS_FILE, UserStore
 
     settings = _settings(config, warehouse=warehouse)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from callscope.core.errors import ConfigError
 from callscope.core.sounds import CONFUSIONS, confusion_set
+from callscope.storage.location import is_uri, join, local_folder
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -523,9 +524,13 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Shanghai"
     recordings: Path = Path("recordings")
-    warehouse: Path = Path("warehouse")
-    handoff: Path | None = Field(
-        None, description="marketing hand-off folder (<warehouse>/handoff)"
+    warehouse: Path | str = Field(
+        Path("warehouse"),
+        description="Parquet warehouse: a folder, or a URI pyarrow.fs opens (file:///..., "
+        "s3://bucket/prefix, gs://bucket/prefix, hdfs://host:port/path)",
+    )
+    handoff: Path | str | None = Field(
+        None, description="marketing hand-off folder or URI (<warehouse>/handoff)"
     )
     model_cache: Path = Path.home() / ".cache" / "callscope" / "models"
     asr: AsrSettings = Field(default_factory=AsrSettings)
@@ -542,16 +547,26 @@ class Settings(BaseSettings):
 
     @property
     def search_index(self) -> Path:
-        return self.search.index or self.warehouse / "search"
+        if self.search.index:
+            return self.search.index
+        instead = "set search.index to a local folder, or "
+        return self.warehouse_folder("the search index", instead) / "search"
 
     @property
-    def handoff_dir(self) -> Path:
-        return self.handoff or self.warehouse / "handoff"
+    def handoff_dir(self) -> Path | str:
+        """The hand-off folder or URI (incidents/handoff.py opens it)."""
+        return self.handoff or join(self.warehouse, "handoff")
 
     @property
     def web_dir(self) -> Path:
         """The web app's users and saved queries."""
-        return self.warehouse / "web"
+        return self.warehouse_folder("the web app (its users, sign-ins and saved queries)") / "web"
+
+    def warehouse_folder(self, needs: str, instead: str = "") -> Path:
+        """The warehouse as a local folder (a path, or a file:// URI), for a part that needs
+        POSIX files (`needs`: named in the error); where `warehouse` is an object store or
+        another remote file system, the one error (NotALocalFolder) naming the setting."""
+        return local_folder(self.warehouse, "warehouse", needs, instead)
 
     @classmethod
     def settings_customise_sources(
@@ -564,6 +579,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; the environment must win over it.
         return (env_settings, init_settings)
+
+    @field_validator("warehouse", "handoff", mode="before")
+    @classmethod
+    def _folder_or_uri(cls, value: Any) -> Any:
+        """A URI (s3://..., file:///...) stays as written; anything else is a folder path."""
+        if isinstance(value, str):
+            return value.strip() if is_uri(value.strip()) else Path(value)
+        return value
 
     @field_validator("timezone")
     @classmethod

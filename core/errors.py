@@ -19,6 +19,15 @@ class ConfigError(CallscopeError):
     """The configuration file or an override is missing or invalid."""
 
 
+class LocationError(ConfigError):
+    """A location setting (`warehouse`, `handoff`) names nothing a file system opens: an unknown
+    URI scheme, no bucket, no credentials. The message names the setting, the value and the fix."""
+
+    def __init__(self, setting: str, value: str, problem: str, fix: str):
+        self.setting, self.value, self.problem = setting, value, problem
+        super().__init__(f"{setting} {value} cannot be opened: {problem}; {fix}")
+
+
 class ModelError(CallscopeError):
     """A model cannot be found or loaded; the message names the setting to fix."""
 
@@ -55,3 +64,19 @@ class DayLocked(WarehouseError):
 
 class ShardSlotStuck(CallscopeError):
     """A worker's slot is held by a shard process that lives on but no longer beats (hung)."""
+
+
+class NotALocalFolder(LocationError, WarehouseError):
+    """A part that needs a POSIX folder (the day lock, the search index, the web app's users)
+    was asked for one where `warehouse` is an object store or another remote file system."""
+
+    exit_code = 2  # a setting to change, not an unreadable warehouse
+
+    def __init__(self, setting: str, value: str, needs: str, instead: str = ""):
+        self.setting, self.value, self.needs = setting, value, needs
+        self.problem = f"not a local folder, and {needs} needs one"
+        CallscopeError.__init__(
+            self,
+            f"{setting} {value} is not a local folder: {needs} needs one; {instead}mount the "
+            f"bucket (s3fs, gcsfuse, NFS ...) and set {setting} to the mounted folder",
+        )

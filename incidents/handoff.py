@@ -7,9 +7,14 @@
 - `summary.md` and `chart.png`: what stands out, readable by anyone;
 - `manifest.json`: counts and a SHA-256 per file, written last.
 
-The folder is built under a temporary name beside the target and renamed into place (an older
-bundle is moved aside first), so a reader finds a complete bundle or none, never a half-written
-one; `manifest.json` is the last file written. Every text
+`<handoff>` is a folder or a URI (the `handoff` setting, default `<warehouse>/handoff`), opened
+by storage/location.py like the warehouse. Where the file system renames folders (a local or
+mounted folder, HDFS), the bundle is built under a temporary name beside the target and renamed
+into place (an older bundle is moved aside first), so a reader finds a complete bundle or none,
+never a half-written one. On an object store (S3, GCS, Azure), which cannot rename a folder, the
+older bundle's `manifest.json` is deleted first, then its other files, then the new files are
+written and `manifest.json` last: a bundle is complete when its manifest is there, and the
+manifest's SHA-256 of each file tells a reader that raced a rewrite. Every text
 in the bundle is checked for personal data once more before it is written; anything found is
 redacted and logged (the sources are redacted already, so this is a second line of defence).
 """
@@ -18,20 +23,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
-import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from callscope.core.errors import CallscopeError
 from callscope.core.logs import get_logger
 from callscope.incidents.report import draw_chart, markdown, public_rows
 from callscope.privacy.redact import find_pii, redact
+from callscope.storage.location import is_uri, join, open_filesystem, shown
 from callscope.storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
-from callscope.storage.warehouse import Warehouse, write_parquet_file
+from callscope.storage.warehouse import Warehouse, write_file
 
 logger = get_logger(__name__)
 
@@ -44,7 +51,7 @@ class HandoffError(CallscopeError):
 
 @dataclass
 class Handoff:
-    folder: Path
+    folder: Path | str  # a local folder, or the bundle's URI on another file system
     incidents: int
     spikes: int
     calls: int
@@ -101,56 +108,95 @@ def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, clean: _Sc
     return pa.Table.from_pylist(rows, schema=HANDOFF_CALLS)
 
 
-def write_handoff(store: Warehouse, day: dt.date, root: Path) -> Handoff:
-    """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole."""
-    root = Path(root)
-    target = root / day.isoformat()
-    _remove_leftovers(root, day)
-    staging = root / f".{day.isoformat()}.{uuid.uuid4().hex[:8]}.tmp"
+def write_handoff(
+    store: Warehouse,
+    day: dt.date,
+    root: str | Path,
+    filesystem: pafs.FileSystem | None = None,
+) -> Handoff:
+    """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole. `root`
+    is a folder or a URI (the `handoff` setting), or with `filesystem` a path inside it."""
+    fs, base = _open(root, filesystem)
+    target = f"{base}/{day.isoformat()}"
     clean = _Scrubber()
     try:
-        staging.mkdir(parents=True)
         incidents = _incident_table(store, day, clean)
         calls = _calls_table(store, day, incidents, clean)
-        write_parquet_file(incidents, staging / "incidents.parquet")
-        write_parquet_file(calls, staging / "calls.parquet")
+        files = {
+            "incidents.parquet": _parquet(incidents),
+            "calls.parquet": _parquet(calls),
+        }
         rows = public_rows(incidents)
-        chart = draw_chart(day, rows, staging / "chart.png")
-        text = markdown(day, rows, calls.num_rows, chart.name if chart else None)
+        chart = _chart(day, rows)
+        if chart is not None:
+            files["chart.png"] = chart
+        text = markdown(day, rows, calls.num_rows, "chart.png" if chart is not None else None)
         # built from the fields cleaned above; scrubbing the whole document would read a call
         # id or a table's numbers after a word like 电话 as a phone number
-        (staging / "summary.md").write_text(text, encoding="utf-8")
-        _manifest(staging, day, incidents, calls, clean.redacted)
-        _swap(staging, target)
+        files["summary.md"] = text.encode("utf-8")
+        files["manifest.json"] = _manifest(files, day, incidents, calls, clean.redacted)
+        if _renames_folders(fs):
+            _publish_renamed(fs, base, day, files)
+        else:
+            _publish_in_place(fs, target, files)
     except OSError as exc:
         raise HandoffError(
-            f"cannot write the hand-off for {day} under {root} ({exc}); check that the folder "
-            "is writable and has space, then run `callscope incidents --date "
-            f"{day} --rebuild`"
+            f"cannot write the hand-off for {day} under {_shown(root, filesystem)} ({exc}); "
+            "check that the folder is writable and has space, then run `callscope incidents "
+            f"--date {day} --rebuild`"
         ) from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     if clean.redacted:
         logger.warning(
             "hand-off %s: %d texts still held personal data and were redacted", day, clean.redacted
         )
     spikes = sum(bool(v) for v in incidents.column("is_spike").to_pylist())
+    folder = _folder(fs, root, target, day)
     logger.info(
         "hand-off %s written to %s (%d incidents, %d spikes)",
         day,
-        target,
+        folder,
         incidents.num_rows,
         spikes,
     )
-    return Handoff(target, incidents.num_rows, spikes, calls.num_rows, clean.redacted)
+    return Handoff(folder, incidents.num_rows, spikes, calls.num_rows, clean.redacted)
 
 
-def _manifest(folder: Path, day: dt.date, incidents: pa.Table, calls: pa.Table, redacted: int):
-    files = {
-        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.iterdir())
-        if path.is_file()
-    }
+def _open(root: str | Path, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str]:
+    if filesystem is not None:
+        return filesystem, str(root).rstrip("/")
+    fs, path = open_filesystem(root, "handoff")
+    if isinstance(fs, pafs.LocalFileSystem):
+        path = str(Path(path).absolute())
+    return fs, path
+
+
+def _shown(root: str | Path, filesystem: pafs.FileSystem | None) -> str:
+    return shown(root) if filesystem is None else str(root)
+
+
+def _folder(fs: pafs.FileSystem, root: str | Path, target: str, day: dt.date) -> Path | str:
+    """The bundle's folder as people are told it: a Path on a local disk, else its URI."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return Path(target) if is_uri(root) else Path(root) / day.isoformat()
+    return shown(join(root, day.isoformat())) if is_uri(root) else target
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _chart(day: dt.date, rows: list[dict]) -> bytes | None:
+    buffer = io.BytesIO()
+    if draw_chart(day, rows, buffer) is None:
+        return None
+    return buffer.getvalue()
+
+
+def _manifest(
+    files: dict[str, bytes], day: dt.date, incidents: pa.Table, calls: pa.Table, redacted: int
+) -> bytes:
     manifest = {
         "date": day.isoformat(),
         "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -158,39 +204,103 @@ def _manifest(folder: Path, day: dt.date, incidents: pa.Table, calls: pa.Table, 
         "incidents": incidents.num_rows,
         "spikes": sum(bool(v) for v in incidents.column("is_spike").to_pylist()),
         "late_redactions": redacted,
-        "files": files,
+        "files": {name: hashlib.sha256(files[name]).hexdigest() for name in sorted(files)},
     }
-    path = folder / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for name in files | {"manifest.json": ""}:
-        with (folder / name).open("rb") as handle:
-            os.fsync(handle.fileno())
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _swap(staging: Path, target: Path) -> None:
+def _renames_folders(fs: pafs.FileSystem) -> bool:
+    """Whether `fs` renames a folder in one step (a local or mounted disk, HDFS), rather than
+    copying its objects one by one (S3, GCS, Azure) or not at all."""
+    while isinstance(fs, pafs.SubTreeFileSystem):
+        fs = fs.base_fs
+    return isinstance(fs, pafs.LocalFileSystem) or fs.type_name == "hdfs"
+
+
+def _publish_renamed(fs: pafs.FileSystem, base: str, day: dt.date, files: dict[str, bytes]):
+    """Write the files (manifest.json last) in a folder beside the target, then swap it in."""
+    _remove_leftovers(fs, base, day)
+    staging = f"{base}/.{day.isoformat()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        fs.create_dir(staging, recursive=True)
+        for name, data in files.items():  # durably, on a local disk
+            write_file(fs, f"{staging}/{name}", data)
+        _swap(fs, staging, f"{base}/{day.isoformat()}")
+    finally:
+        _delete_dir(fs, staging)
+
+
+def _publish_in_place(fs: pafs.FileSystem, target: str, files: dict[str, bytes]):
+    """An object store: the old manifest goes first (the old bundle is no longer complete),
+    then the old files, then the new files with the manifest last."""
+    manifest = f"{target}/manifest.json"
+    if _kind(fs, manifest) == pafs.FileType.File:
+        fs.delete_file(manifest)
+    if _kind(fs, target) == pafs.FileType.Directory:
+        fs.delete_dir_contents(target)
+    fs.create_dir(target, recursive=True)
+    for name, data in files.items():
+        with fs.open_output_stream(f"{target}/{name}") as out:
+            out.write(data)
+
+
+def _swap(fs: pafs.FileSystem, staging: str, target: str) -> None:
     """Put `staging` where `target` is; an existing bundle is moved aside first, then removed."""
     old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(target, old)
-    os.replace(staging, target)
+    if _kind(fs, target) != pafs.FileType.NotFound:
+        folder, _, name = target.rpartition("/")
+        old = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.old"
+        fs.move(target, old)
+    fs.move(staging, target)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _delete_dir(fs, old)
 
 
-def _remove_leftovers(root: Path, day: dt.date) -> None:
+def _remove_leftovers(fs: pafs.FileSystem, base: str, day: dt.date) -> None:
     """Bundles a killed run left half written (.tmp) or half swapped (.old)."""
-    if not root.is_dir():
+    if _kind(fs, base) != pafs.FileType.Directory:
         return
-    for path in root.glob(f".{day.isoformat()}.*"):
-        if path.suffix in (".tmp", ".old") and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-            logger.warning("hand-off %s: removed %s left by a killed run", day, path.name)
+    prefix = f".{day.isoformat()}."
+    for info in fs.get_file_info(pafs.FileSelector(base)):
+        name = info.base_name
+        if (
+            name.startswith(prefix)
+            and name.endswith((".tmp", ".old"))
+            and info.type == pafs.FileType.Directory
+        ):
+            _delete_dir(fs, info.path)
+            logger.warning("hand-off %s: removed %s left by a killed run", day, name)
 
 
-def read_handoff(root: Path, day: dt.date) -> dict | None:
+def read_handoff(
+    root: str | Path, day: dt.date, filesystem: pafs.FileSystem | None = None
+) -> dict | None:
     """The day's manifest, or None when no complete bundle is there."""
-    path = Path(root) / day.isoformat() / "manifest.json"
-    if not path.is_file():
+    fs, base = _open(root, filesystem)
+    path = f"{base}/{day.isoformat()}/manifest.json"
+    if _kind(fs, path) != pafs.FileType.File:
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    with fs.open_input_stream(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def handoff_folder(
+    root: str | Path, day: dt.date, filesystem: pafs.FileSystem | None = None
+) -> Path | str | None:
+    """Where the day's complete bundle is (named as write_handoff names it), or None."""
+    fs, base = _open(root, filesystem)
+    target = f"{base}/{day.isoformat()}"
+    if _kind(fs, f"{target}/manifest.json") != pafs.FileType.File:
+        return None
+    return _folder(fs, root, target, day)
+
+
+def _kind(fs: pafs.FileSystem, path: str) -> pafs.FileType:
+    return fs.get_file_info(path).type
+
+
+def _delete_dir(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        fs.delete_dir(path)
+    except (FileNotFoundError, OSError):
+        pass

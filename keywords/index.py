@@ -701,7 +701,11 @@ def _remove_files(path: Path) -> None:
 
 def retire_single_file_index(settings) -> None:
     """Remove the single-file index of earlier versions once the folder has replaced it."""
-    old = Path(settings.warehouse) / "search.sqlite"
+    from callscope.storage.location import is_local
+
+    if not is_local(settings.warehouse):  # never held one: it was always a local file
+        return
+    old = settings.warehouse_folder("the search index") / "search.sqlite"
     if old.is_file() and Path(settings.search_index).is_dir():
         _remove_files(old)
         logger.info("search index: %s replaced by %s and removed", old, settings.search_index)

@@ -3,7 +3,9 @@
 Layout, as Hive and Spark write it: `<root>/<table>/date=YYYY-MM-DD/part-0.parquet`. The date
 lives in the folder name only (the files hold every other column of storage/schemas.py), so
 pandas, pyarrow datasets, Polars and DuckDB all open a table folder with hive partitioning.
-Everything goes through a `pyarrow.fs` file system, so a shared or object-store one can follow.
+Everything goes through a `pyarrow.fs` file system: the `warehouse` setting is a folder or a URI
+(file://, s3://, gs://, hdfs://), opened by storage/location.py. Writing a day needs its lock,
+a file in a local or mounted folder (`local_path`); reading needs only the file system.
 
 Writing a day:
 - The night stages each call on its own (`_staging/date=D/<key>.{segments,calls}.parquet`, the
@@ -38,8 +40,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from callscope.core.errors import PartitionUnreadable, WarehouseError
+from callscope.core.errors import NotALocalFolder, PartitionUnreadable, WarehouseError
 from callscope.core.logs import get_logger
+from callscope.storage.location import is_uri, open_filesystem, shown
 from callscope.storage.locks import DayLock
 from callscope.storage.schemas import (
     PARTITION_KEY,
@@ -76,10 +79,17 @@ class Warehouse:
         lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
         lock_stale_after_s: float = DEFAULT_LOCK_STALE_S,
     ):
-        self.root = Path(root)
-        self.fs = filesystem or pafs.LocalFileSystem()
+        """`root`: a folder or a URI (storage/location.py opens it), or with `filesystem` the
+        warehouse's path inside that file system."""
+        self.location = shown(root)  # as configured, for messages
+        self._uri = is_uri(root)
+        if filesystem is None:
+            filesystem, root = open_filesystem(root, "warehouse")
+        self.fs = filesystem
         local = isinstance(self.fs, pafs.LocalFileSystem)
-        self.base = str(self.root.resolve()) if local else str(root).rstrip("/")
+        # a local folder is a Path (whether given as a path or as a file:// URI)
+        self.root: Path | str = self.location if self._uri and not local else Path(root)
+        self.base = str(Path(root).resolve()) if local else str(root).rstrip("/")
         self.local = local
         self.lock_wait_s = lock_wait_s
         self.lock_stale_after_s = lock_stale_after_s
@@ -94,6 +104,14 @@ class Warehouse:
         )
 
     # paths -------------------------------------------------------------------
+    def local_path(self, needs: str, instead: str = "") -> Path:
+        """The warehouse's local folder, for a part that needs POSIX files (`needs`, named in
+        the error); NotALocalFolder naming the `warehouse` setting on any other file system."""
+        if self.local:
+            return Path(self.base)
+        where = self.location if self._uri else f"{self.base} ({self.fs.type_name})"
+        raise NotALocalFolder("warehouse", where, needs, instead)
+
     def _path(self, *parts: str) -> str:
         return "/".join([self.base, *parts])
 
@@ -185,12 +203,9 @@ class Warehouse:
     def lock_day(self, day: dt.date, purpose: str = "a writer") -> DayLock:
         """The day's writer lock (re-entrant in this process); entering it also recovers
         whatever a killed writer of the day left behind."""
-        if not self.local:
-            raise WarehouseError(
-                f"{self.base}: day locks need a local or network-mounted file system"
-            )
+        folder = self.local_path("the day lock (every write of a day)")
         lock = DayLock(
-            Path(self._path(LOCKS, f"{_day_dir(day)}.lock")),
+            folder / LOCKS / f"{_day_dir(day)}.lock",
             purpose,
             self.lock_wait_s,
             self.lock_stale_after_s,
@@ -505,12 +520,10 @@ class _RecoveringLock:
         self._held.__exit__(*exc)
 
 
-def write_parquet_file(table: pa.Table, path: Path) -> None:
-    """A standalone Parquet file (a hand-off bundle's), written whole or not at all."""
-    fs, target = pafs.LocalFileSystem(), str(Path(path).resolve())
-    tmp = _tmp_beside(target)
-    _write(fs, tmp, lambda out: pq.write_table(table, out, compression="zstd"))
-    fs.move(tmp, target)
+def write_file(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """One file (a hand-off bundle's) written through `fs`, durably on a local disk; nothing
+    is left on error."""
+    _write(fs, path, lambda out: out.write(data))
 
 
 def _write(fs: pafs.FileSystem, path: str, fill) -> None:

@@ -110,9 +110,9 @@ class LRU:
 class WarehouseView:
     """Read-only, cached access to the tables the pages show."""
 
-    def __init__(self, root: Path, recordings: Path | None = None, cache_days: int = 8):
+    def __init__(self, root: Path | str, recordings: Path | None = None, cache_days: int = 8):
         self.store = Warehouse(root)
-        self.root = Path(root)
+        self.root = self.store.root  # a Path, or the URI of an object-store warehouse
         self.recordings = Path(recordings) if recordings else None
         self._days = {table: LRU(cache_days) for table in ("calls", "segments", "keyword_hits")}
         self._ids: dict[dt.date, tuple[int | None, pa.Array]] = {}
