@@ -220,3 +220,40 @@ def _tokenizer_file(path: str, offline: bool):
 
     file = hf_hub_download(path, "tokenizer.json", local_files_only=offline)
     return tokenizers.Tokenizer.from_file(file)
+
+
+def get_model(settings):
+    """The night's recogniser: faster-whisper's WhisperModel or the transformers backend, as
+    `asr.backend` says; loaded once per process. Decoding runs `asr.cpu_threads` threads on a
+    CPU whatever the machine has, so that a call's text does not depend on it."""
+    asr = settings.asr
+    if asr.backend == "transformers":
+        return load_transformers_whisper(
+            asr.model,
+            str(settings.model_cache),
+            asr.device,
+            asr.torch_dtype,
+            asr.device_index,
+            asr.cpu_threads,
+            asr.beam_size,
+            max(asr.batch_size, 1),
+        )
+    return load_whisper(
+        asr.model,
+        str(settings.model_cache),
+        asr.device,
+        asr.compute_type,
+        asr.device_index,
+        asr.cpu_threads,
+        max(asr.num_workers, settings.flow.concurrency),
+    )
+
+
+def get_batched(settings):
+    """faster-whisper's batched pipeline over the recogniser (asr.batch_size > 0), or None.
+    It batches the voiced chunks of one call, never chunks of different calls."""
+    if settings.asr.batch_size <= 0 or settings.asr.backend != "faster-whisper":
+        return None
+    from faster_whisper import BatchedInferencePipeline
+
+    return BatchedInferencePipeline(model=get_model(settings))

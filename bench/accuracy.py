@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from callscope.asr.audio import decode  # noqa: E402
 from callscope.asr.call import transcribe_call  # noqa: E402
+from callscope.asr.models import get_batched, get_model  # noqa: E402
 from callscope.asr.scoring import en_words, error_rate, zh_chars  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
-from callscope.pipeline.night import get_batched, get_model  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 

@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from callscope.asr.audio import decode
 from callscope.asr.call import attribute_speakers, transcribe_call  # noqa: E402
 from callscope.asr.diarize import diarize, get_diarizer  # noqa: E402
+from callscope.asr.models import get_batched, get_model  # noqa: E402
 from callscope.asr.scoring import read_rttm, to_annotation  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
 from callscope.core.records import DecodedAudio  # noqa: E402
-from callscope.pipeline.night import get_batched, get_model  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 ROLE_OF_REFERENCE = {"customer_ch0": "customer", "agent_ch1": "agent"}

@@ -69,7 +69,7 @@ def demo_audio(folder: Path | None) -> list[Path]:
 
 
 def real_whisper(settings):
-    from callscope.pipeline.night import get_model
+    from callscope.asr.models import get_model
 
     return get_model(settings).whisper
 
@@ -128,7 +128,7 @@ def decode_all(whisper, requests, batch_size: int, device: str) -> tuple[float, 
 def faster_whisper_rate(settings, windows, batch_size: int) -> float:
     """The same windows through faster-whisper's batched pipeline (one clip per window)."""
     import numpy as np
-    from callscope.pipeline.night import get_model
+    from callscope.asr.models import get_model
     from faster_whisper import BatchedInferencePipeline
 
     asr = settings.asr

@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from callscope.asr.audio import decode  # noqa: E402
+from callscope.asr.models import get_batched, get_model  # noqa: E402
 from callscope.asr.scoring import error_rate, zh_chars  # noqa: E402
 from callscope.asr.transcribe import transcribe_channel  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
 from callscope.core.text import fold  # noqa: E402
-from callscope.pipeline.night import get_batched, get_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CALLS = ["zh_preorder_call", "zh_billing_call"]

@@ -43,14 +43,13 @@ sys.path.insert(0, str(ROOT))
 from callscope.core.config import load_config  # noqa: E402
 from callscope.pipeline.parts import (  # noqa: E402
     Heartbeat,
-    StagingBatch,
     beat_every_s,
     prestarted,
     report_name,
     split,
-    worker_share,
     worker_slot,
 )
+from callscope.pipeline.runner import StagingBatch, batch_share  # noqa: E402
 from prefect import flow  # noqa: E402
 
 START = dt.date(2026, 10, 1)
@@ -83,7 +82,7 @@ def scale_bench_shard(
     cost_s = bundle["cost_ms"] / 1000
     outcomes, work_s = [], 0.0
     flow_settings = settings.flow
-    share = worker_share(settings)
+    share = batch_share(settings)
     batch = StagingBatch(store, flow_settings.stage_batch_calls, flow_settings.stage_batch_s, share)
     slot = worker_slot(store, day, shard, settings)
     with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, slot, batch:
@@ -250,7 +249,7 @@ def run_steps_only(n_calls: int, args) -> dict:
         write_bundles(root / "scripts", n_calls, args.shard_calls, 0.0, args.seed)
         settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
         store = Warehouse.from_settings(settings)
-        share = worker_share(settings)
+        share = batch_share(settings)
         started = time.perf_counter()
         for path in sorted((root / "scripts").glob("shard-*.json")):
             bundle = json.loads(path.read_text(encoding="utf-8"))

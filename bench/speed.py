@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from callscope.asr.models import get_model  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
-from callscope.pipeline.night import get_model, run_night  # noqa: E402
+from callscope.pipeline.night import load_models, run_night  # noqa: E402
 from callscope.storage.recordings import LocalRecordingSource  # noqa: E402
 from callscope.storage.warehouse import Warehouse  # noqa: E402
 from callscope.synth.demoday import DEMO_DATE, build_demo_day  # noqa: E402
@@ -86,6 +87,7 @@ def main() -> int:
         build_demo_day(root / "recordings")
         source = LocalRecordingSource(root / "recordings", settings.source.extensions)
         model = get_model(fw_settings)
+        load_models(settings)  # both sides start with their models loaded
         pipeline_s, bare_s, summary = [], [], None
         for run in range(args.repeat):
             summary = pipeline_night(settings, source, root, run)
@@ -109,6 +111,14 @@ def main() -> int:
     print(f"pipeline {best_pipeline:.1f} s wall = {audio_s / best_pipeline:.2f}x real time")
     print(f"bare faster-whisper {best_bare:.1f} s wall = {audio_s / best_bare:.2f}x real time")
     print(f"ratio pipeline / bare = {best_pipeline / best_bare:.3f} (target <= 1.15)")
+    busy = summary.busy
+    if busy.get("cpu_share_overlapped") is not None:
+        print(
+            f"pipeline's recogniser busy {busy['recogniser_s']:.1f} s; its CPU share (speakers, "
+            f"redaction, voice emotion, categories, statement vectors) {busy['cpu_share_s']:.1f} s, "
+            f"{busy['cpu_share_overlapped']:.0%} of it beside the recogniser; "
+            f"day steps after the calls {sum(o.seconds for o in summary.steps.values()):.1f} s"
+        )
     return 0
 
 

@@ -7,17 +7,15 @@ below. Secrets are never read from YAML: only from the environment.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from callscope.core.errors import ConfigError
+from callscope.core.location import is_uri, join, local_folder
 from callscope.core.sounds import CONFUSIONS, confusion_set
-from callscope.storage.location import is_uri, join, local_folder
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -59,7 +57,13 @@ class AsrSettings(_Section):
         "auto", description="transformers backend: auto = float16 on CUDA, float32 on CPU"
     )
     device_index: int = 0
-    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    cpu_threads: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="decode threads per call on a CPU, whatever the machine has: the int8 "
+        "decode's words depend on it, so it is part of a call's key (4: CTranslate2's default)",
+    )
     num_workers: int = Field(1, ge=1)
     batch_size: int = Field(8, ge=0, description="0 = sequential; >0 = batched pipeline")
     beam_size: int = Field(5, ge=1)
@@ -638,28 +642,3 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         lines.append(f"  {where}: {error['msg']}")
     return "\n".join(lines)
-
-
-PIPELINE_VERSION = "call-3"  # asr-1 + speakers, roles, conversation metrics; + PII redaction
-
-
-def call_settings_hash(settings: Settings) -> str:
-    """Hash of every setting that shapes a call's rows (not speed-only settings)."""
-    asr = settings.asr.model_dump(exclude={"device_index", "cpu_threads", "num_workers"})
-    if asr["backend"] == "faster-whisper":  # the hash of days made before there was a choice
-        del asr["backend"], asr["torch_dtype"]
-    else:
-        del asr["compute_type"]
-    shaping = {
-        "asr": asr,
-        "diarization": settings.diarization.model_dump(exclude={"device", "batch_size"}),
-        "roles": settings.roles.model_dump(mode="json"),
-        "voice": [
-            settings.emotion.enabled,
-            settings.emotion.voice_model,
-            settings.emotion.voice_label_map,
-        ],
-        "pipeline": PIPELINE_VERSION,
-    }
-    blob = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]

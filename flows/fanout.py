@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from callscope.core.config import Settings
-from callscope.pipeline.night import CallOutcome, ProgressLog, record_error
+from callscope.pipeline.night import ProgressLog
 from callscope.pipeline.parts import (
     ShardAttempt,
     ShardReport,
@@ -28,6 +28,7 @@ from callscope.pipeline.parts import (
     shard_name,
     split,
 )
+from callscope.pipeline.runner import CallOutcome, record_error
 from callscope.storage.recordings import Recording
 from callscope.storage.warehouse import Warehouse
 from prefect.client.orchestration import get_client

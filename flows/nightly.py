@@ -9,40 +9,32 @@ import time
 from pathlib import Path
 
 from callscope.core.config import Settings, load_config
-from callscope.core.errors import TransientError
 from callscope.pipeline.night import (
-    CallOutcome,
     NightSummary,
     ProgressLog,
     load_models,
-    process_call,
-    record_error,
     shard_line,
     yesterday,
 )
+from callscope.pipeline.runner import CallOutcome, run_calls
 from callscope.pipeline.steps import DayRunner, StepOutcome
 from callscope.storage.recordings import LocalRecordingSource, Recording
 from callscope.storage.warehouse import Warehouse
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 
 
-def only_transient(task, task_run, state) -> bool:
-    """Retry a call only when it failed with a fault that may pass (not a bad recording)."""
-    return isinstance(state.result(raise_on_failure=False), TransientError)
-
-
-@task(
-    name="transcribe-call",
-    cache_policy=NO_CACHE,
-    retry_condition_fn=only_transient,
-    task_run_name="call-{rec.call_id}",
-)
-def transcribe_call_task(
-    rec: Recording, source, warehouse: Warehouse, settings: Settings, done: dict | None
-) -> CallOutcome:
-    return process_call(rec, source, warehouse, settings, done)
+@task(name="transcribe-calls", cache_policy=NO_CACHE)
+def transcribe_calls_task(
+    calls: list[Recording], source, store: Warehouse, settings: Settings, done: dict
+) -> tuple[list[CallOutcome], dict]:
+    """The day's calls through the call runner (pipeline/runner.py), in this process; a call
+    whose fault is transient is tried again there (flow.retries), a bad one fails alone."""
+    logger = get_run_logger()
+    outcomes, busy = run_calls(
+        calls, source, store, settings, done, ProgressLog(len(calls), log=logger.info)
+    )
+    return outcomes, busy.as_dict()
 
 
 @task(name="load-models", cache_policy=NO_CACHE)
@@ -95,26 +87,7 @@ def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
     logger.info("night %s: %d recordings in %s", day, len(calls), source.day_folder(day))
     load_models_task(settings)
     summary = NightSummary(day)
-    progress = ProgressLog(len(calls), log=logger.info)
-    call_task = transcribe_call_task.with_options(
-        retries=settings.flow.retries, retry_delay_seconds=settings.flow.retry_delay_s
-    )
-    pending = iter(calls)
-    in_flight: dict = {}
-
-    def submit_next() -> None:
-        if (rec := next(pending, None)) is not None:
-            future = call_task.submit(rec, source, store, settings, done.get(rec.call_id))
-            in_flight[future] = rec
-
-    for _ in range(settings.flow.concurrency):
-        submit_next()
-    while in_flight:
-        future = next(as_completed(list(in_flight)))
-        outcome = _outcome(future, in_flight.pop(future), store, settings)
-        summary.outcomes.append(outcome)
-        progress(outcome)
-        submit_next()
+    summary.outcomes, summary.busy = transcribe_calls_task(calls, source, store, settings, done)
     _day_steps(day, settings, store, summary)
     return summary
 
@@ -142,12 +115,3 @@ def _day_steps(day: dt.date, settings: Settings, store: Warehouse, summary: Nigh
     for step in runner.plan():
         task = day_step_task.with_options(retries=step.retries, retry_delay_seconds=10)
         summary.steps[step.name] = task(runner, step.name)
-
-
-def _outcome(future, rec: Recording, store: Warehouse, settings: Settings) -> CallOutcome:
-    """The call's outcome; a call whose transient fault outlived its retries becomes an error row."""
-    result = future.result(raise_on_failure=False)
-    if isinstance(result, CallOutcome):
-        return result
-    reason = f"{rec.name}: failed after {settings.flow.retries} retries: {result}"
-    return record_error(rec, store, settings, reason)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from callscope.core.config import load_config
-from callscope.pipeline.night import CallOutcome, ProgressLog
+from callscope.pipeline.night import ProgressLog
 from callscope.pipeline.parts import run_shard
+from callscope.pipeline.runner import CallOutcome
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 

@@ -8,7 +8,7 @@
 - `manifest.json`: counts and a SHA-256 per file, written last.
 
 `<handoff>` is a folder or a URI (the `handoff` setting, default `<warehouse>/handoff`), opened
-by storage/location.py like the warehouse. Where the file system renames folders (a local or
+by core/location.py like the warehouse. Where the file system renames folders (a local or
 mounted folder, HDFS), the bundle is built under a temporary name beside the target and renamed
 into place (an older bundle is moved aside first), so a reader finds a complete bundle or none,
 never a half-written one. On an object store (S3, GCS, Azure), which cannot rename a folder, the
@@ -31,14 +31,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from callscope.core.errors import CallscopeError
+from callscope.core.location import is_uri, join, open_filesystem, shown
 from callscope.core.logs import get_logger
 from callscope.incidents.report import draw_chart, markdown, public_rows
 from callscope.privacy.redact import find_pii, redact
-from callscope.storage.location import is_uri, join, open_filesystem, shown
 from callscope.storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
-from callscope.storage.warehouse import Warehouse, write_file
+from callscope.storage.warehouse import Warehouse, parquet_bytes, write_file
 
 logger = get_logger(__name__)
 
@@ -123,8 +122,8 @@ def write_handoff(
         incidents = _incident_table(store, day, clean)
         calls = _calls_table(store, day, incidents, clean)
         files = {
-            "incidents.parquet": _parquet(incidents),
-            "calls.parquet": _parquet(calls),
+            "incidents.parquet": parquet_bytes(incidents),
+            "calls.parquet": parquet_bytes(calls),
         }
         rows = public_rows(incidents)
         chart = _chart(day, rows)
@@ -179,12 +178,6 @@ def _folder(fs: pafs.FileSystem, root: str | Path, target: str, day: dt.date) ->
     if isinstance(fs, pafs.LocalFileSystem):
         return Path(target) if is_uri(root) else Path(root) / day.isoformat()
     return shown(join(root, day.isoformat())) if is_uri(root) else target
-
-
-def _parquet(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
 
 
 def _chart(day: dt.date, rows: list[dict]) -> bytes | None:

@@ -701,7 +701,7 @@ def _remove_files(path: Path) -> None:
 
 def retire_single_file_index(settings) -> None:
     """Remove the single-file index of earlier versions once the folder has replaced it."""
-    from callscope.storage.location import is_local
+    from callscope.core.location import is_local
 
     if not is_local(settings.warehouse):  # never held one: it was always a local file
         return

@@ -34,7 +34,8 @@ from pathlib import Path
 from callscope.core.config import Settings
 from callscope.core.errors import ShardSlotStuck
 from callscope.core.logs import get_logger
-from callscope.pipeline.night import CallOutcome, ProgressLog, load_models, process_call
+from callscope.pipeline.night import ProgressLog, load_models
+from callscope.pipeline.runner import CallOutcome, run_calls
 from callscope.storage.recordings import LocalRecordingSource, Recording
 from callscope.storage.warehouse import Warehouse
 
@@ -258,77 +259,6 @@ def worker_slot(store: Warehouse, day: dt.date, name: str, settings: Settings) -
     return WorkerSlot(Path(path) if path else None, holder, settings.flow.shard_lost_after_s)
 
 
-class StagingBatch:
-    """Buffers a shard's processed calls and stages them together (storage.Warehouse
-    .stage_calls): every `max_calls` calls or `max_s` seconds, and at the end. A shard that
-    dies loses at most one batch of work, which its retry redoes."""
-
-    def __init__(
-        self,
-        store: Warehouse,
-        max_calls: int,
-        max_s: float,
-        share: Callable[[list[tuple[dict, list[dict]]]], dict[str, list[dict]]] | None = None,
-    ):
-        self.store, self.max_calls, self.max_s = store, max_calls, max_s
-        self.share = share  # the worker's share of the day's steps (worker_share)
-        self._calls: list[tuple[dict, list[dict]]] = []
-        self._day: dt.date | None = None
-        self._since = time.monotonic()
-
-    def __enter__(self) -> StagingBatch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.flush()
-
-    def stage_call(self, day: dt.date, call_row: dict, segment_rows: list[dict]) -> None:
-        if self._day not in (None, day):
-            self.flush()
-        if not self._calls:
-            self._since = time.monotonic()
-        self._day = day
-        self._calls.append((call_row, segment_rows))
-        if len(self._calls) >= self.max_calls or time.monotonic() - self._since >= self.max_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._calls and self._day is not None:
-            extra = self.share(self._calls) if self.share else None
-            self.store.stage_calls(self._day, self._calls, extra)
-        self._calls = []
-
-
-def worker_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]], dict]:
-    """The per-call share of the day's steps, done by the worker for each batch of calls it
-    processed, beside their transcription: rule categories (keyword_hits, and the calls'
-    category columns) and, when incidents are on, the issue statements' vectors. The day's
-    steps after the commit then redo only what changed since. A part that fails is left to
-    the day's steps (a warning); the calls are staged all the same."""
-    from callscope.incidents.daily import embed_statements
-    from callscope.incidents.embed import get_embedder
-    from callscope.keywords.daily import categorize_calls
-    from callscope.keywords.rules import load_rules
-
-    rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
-    parts: dict[str, Callable] = {"keyword_hits": lambda calls: categorize_calls(calls, rules)}
-    incidents = settings.incidents
-    if incidents.enabled:
-        embed = get_embedder(incidents.embedding_model, incidents.device)
-        parts["statement_vectors"] = lambda calls: embed_statements(calls, incidents, embed)
-
-    def share(calls: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
-        done = {}
-        for table, make in parts.items():
-            try:
-                done[table] = make(calls)
-            except Exception:
-                logger.exception("%s of %d calls left to the day's steps", table, len(calls))
-        return done
-
-    return share
-
-
 def beat_every_s(settings: Settings) -> float:
     return max(1.0, settings.flow.shard_lost_after_s / 5)
 
@@ -353,25 +283,25 @@ def run_shard(
     with Heartbeat(store, day, name, attempt, beat_every_s(settings)) as heartbeat:
         heartbeat.beat(total=len(recordings))
         load_models(settings)
-        progress = progress or ProgressLog(len(recordings))
-        outcomes = []
-        flow = settings.flow
+        log = progress or ProgressLog(len(recordings))
+        finished = 0
+
+        def beat_and_log(outcome: CallOutcome) -> None:
+            nonlocal finished
+            finished += 1
+            log(outcome)
+            heartbeat.beat(done=finished)
+
         slot = worker_slot(store, day, name, settings)
-        batch = StagingBatch(
-            store, flow.stage_batch_calls, flow.stage_batch_s, worker_share(settings)
-        )
-        with slot, batch:
+        with slot:
             heartbeat.beat(slot_waited_s=slot.waited_s)
             done = store.done_calls(day)  # after the wait: what the shard before this one did
-            for n, rec in enumerate(recordings, start=1):
-                outcome = process_call(rec, source, batch, settings, done.get(rec.call_id))
-                outcomes.append(outcome)
-                progress(outcome)
-                heartbeat.beat(done=n)
+            outcomes, busy = run_calls(recordings, source, store, settings, done, beat_and_log)
     report = {
         **heartbeat.record,
         "name": name,
         "outcomes": [asdict(outcome) for outcome in outcomes],
+        "busy": busy.as_dict(),
         "wall_s": round(time.perf_counter() - started, 3),
         "finished_at": round(time.time(), 3),
     }

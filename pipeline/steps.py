@@ -1,12 +1,18 @@
-"""The day's steps: the one place that lists them, in order, with what each reads and writes.
+"""The night's steps: the one place that lists them, in order, with what each reads and writes.
 
-A night transcribes its calls one by one (pipeline/night.py: `process_call` stages each call)
-and then runs every step below from `commit`. An `apply` command runs one step again and then
-everything downstream of it, so re-applying the rules to a past day also refreshes that day's
-emotion, search rows, incidents and hand-off.
+Per call (`CALL_STEPS`): decode, transcribe, speakers, redact, voice emotion. The call runner
+(pipeline/runner.py) runs the steps marked `on="recogniser"` on the recogniser's thread and
+the rest in a CPU pool beside it; a call's key (`call_settings_hash`) is made of these steps'
+versions and shaping settings. Per batch of processed calls (`BATCH_STEPS`): the calls' share
+of the day's steps (rule categories, issue statements' vectors), staged with the calls.
 
-Each step has a version made of its code version and the settings that shape its output, and
-it reads the output versions of the steps it comes after. The runner records, per day, the
+Per day (`STEPS`): the night commits its staged calls and then runs every day step from
+`commit`. An `apply` command runs one step again and then everything downstream of it, so
+re-applying the rules to a past day also refreshes that day's emotion, search rows, incidents
+and hand-off.
+
+Each day step has a version made of its code version and the settings that shape its output,
+and it reads the output versions of the steps it comes after. The runner records, per day, the
 version, inputs and output of every step that ran (Warehouse.read_state / write_state); a step
 whose version and inputs are unchanged is skipped. A step that runs gets a new output version,
 so the steps after it run too. The whole run holds the day's lock.
@@ -22,10 +28,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from callscope.core.config import Settings
 from callscope.core.logs import get_logger
+from callscope.storage.rows import call_fields
 from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
@@ -95,7 +102,210 @@ class StepOutcome:
     reason: str = ""
 
 
-# the steps -------------------------------------------------------------------------------------
+# the per-call steps ----------------------------------------------------------------------------
+@dataclass
+class CallWork:
+    """One call on its way through the per-call steps: what each step reads and adds."""
+
+    rec: Any  # storage.recordings.Recording
+    settings: Settings
+    row: dict  # the calls row being filled in
+    data: bytes = b""
+    audio: Any = None  # core.records.DecodedAudio
+    transcript: Any = None  # asr.call.CallTranscript
+    speakers: Any = None  # asr.call.CallSpeakers
+    segments: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallStep:
+    name: str
+    code_version: str
+    shaping: Callable[[Settings], Any]  # what of the settings shapes the call's rows
+    run: Callable[[CallWork], None]
+    on: Literal["recogniser", "cpu"]  # the recogniser's thread, or the CPU pool beside it
+    enabled: Callable[[Settings], bool] = lambda settings: True
+
+
+def _decode(call: CallWork) -> None:
+    from callscope.asr.audio import decode
+
+    audio = decode(call.data, call.rec.name, call.settings.asr.max_duration_s)
+    call.data = b""
+    call.audio = audio
+    call.row.update(
+        call_fields(
+            duration_s=round(audio.duration_s, 3),
+            channels=audio.source_channels,
+            sample_rate=audio.source_rate,
+        )
+    )
+
+
+def _transcribe(call: CallWork) -> None:
+    from callscope.asr.call import transcribe_call
+    from callscope.asr.models import get_batched, get_model
+
+    settings = call.settings
+    layout = call.rec.meta.channel_layout or settings.source.default_channel_layout
+    call.transcript = transcribe_call(
+        get_model(settings), call.audio, layout, settings.asr, batched=get_batched(settings)
+    )
+
+
+def _speakers(call: CallWork) -> None:
+    from callscope.asr.call import attribute_speakers
+    from callscope.asr.diarize import get_diarizer
+    from callscope.asr.speakers import load_voiceprint
+
+    settings, rec, transcript = call.settings, call.rec, call.transcript
+    speakers = attribute_speakers(
+        transcript,
+        call.audio,
+        settings,
+        lambda: get_diarizer(settings.diarization),
+        rec.meta.direction,
+        load_voiceprint(settings.roles, rec.meta.agent_id),
+    )
+    call.speakers = speakers
+    call.segments = [
+        {**segment, "call_id": rec.call_id, "date": rec.date} for segment in transcript.segments
+    ]
+    call.row.update(
+        call_fields(
+            channel_layout=transcript.layout,
+            language=transcript.language,
+            speech_s=round(transcript.speech_s, 3),
+            diarization=speakers.method,
+            n_speakers=speakers.n_speakers,
+            role_confidence=speakers.role_confidence,
+            role_evidence=speakers.role_evidence,
+            ivr_s=round(
+                sum(s["end_s"] - s["start_s"] for s in call.segments if s["speaker"] == "ivr"), 3
+            ),
+            hold_s=round(sum(end - start for start, end in speakers.hold), 3),
+            **speakers.metrics,
+        )
+    )
+
+
+def _redact_call(call: CallWork) -> None:
+    from callscope.privacy.redact import REDACTION_VERSION, redact_segments
+
+    redact_segments(call.segments)
+    call.row.update(call_fields(redaction_version=REDACTION_VERSION))
+
+
+def _voice_emotion(call: CallWork) -> None:
+    """Arousal (and an audio model's emotion) per segment; without it the text still counts."""
+    from callscope.emotion.backends import score_voice
+
+    try:
+        voices = score_voice(call.audio, call.segments, call.settings.emotion)
+    except (ValueError, RuntimeError, FloatingPointError) as exc:
+        logger.warning("%s: voice emotion skipped: %s", call.rec.name, exc)
+        return
+    for segment, voice in zip(call.segments, voices, strict=True):
+        segment.update(
+            arousal=voice.arousal, voice_emotion=voice.label, voice_confidence=voice.confidence
+        )
+
+
+def _recogniser_shaping(settings: Settings) -> dict:
+    exclude = {"device_index", "num_workers", "cpu_threads"}
+    asr = settings.asr.model_dump(exclude=exclude)
+    if asr["backend"] == "faster-whisper":
+        del asr["backend"], asr["torch_dtype"]
+    else:
+        del asr["compute_type"]
+    if settings.asr.device == "cpu":  # CTranslate2's int8 CPU decode depends on its threads
+        asr["decode_threads"] = settings.asr.cpu_threads
+    return asr
+
+
+def _speaker_shaping(settings: Settings) -> dict:
+    return {
+        "diarization": settings.diarization.model_dump(exclude={"device", "batch_size"}),
+        "roles": settings.roles.model_dump(mode="json"),
+    }
+
+
+def _redaction_shaping(settings: Settings) -> str:
+    from callscope.privacy.redact import REDACTION_VERSION
+
+    return REDACTION_VERSION
+
+
+CALL_STEPS: tuple[CallStep, ...] = (
+    CallStep("decode", "decode-1", lambda settings: None, _decode, on="recogniser"),
+    CallStep("transcribe", "asr-1", _recogniser_shaping, _transcribe, on="recogniser"),
+    CallStep("speakers", "speakers-1", _speaker_shaping, _speakers, on="cpu"),
+    CallStep("redact", "redact-1", _redaction_shaping, _redact_call, on="cpu"),
+    CallStep(
+        "voice_emotion",
+        "voice-1",
+        lambda s: [s.emotion.voice_model, s.emotion.voice_label_map],
+        _voice_emotion,
+        on="cpu",
+        enabled=lambda settings: settings.emotion.enabled,
+    ),
+)
+
+
+def call_settings_hash(settings: Settings, steps: Iterable[CallStep] = CALL_STEPS) -> str:
+    """A call's key besides its audio and manifest row: the version and shaping settings of
+    every per-call step switched on (speed-only settings such as the device stay out)."""
+    shaping = [
+        [step.name, step.code_version, step.shaping(settings)]
+        for step in steps
+        if step.enabled(settings)
+    ]
+    return _digest(shaping)
+
+
+# the per-batch share of the day's steps ---------------------------------------------------------
+@dataclass(frozen=True)
+class BatchStep:
+    """Done for each batch of processed calls beside their transcription, staged with them;
+    the day step named `day_step` then redoes only what changed since."""
+
+    name: str
+    writes: str  # a staged table
+    day_step: str
+    make: Callable[[Settings], Callable[[list[tuple[dict, list[dict]]]], list[dict]]]
+    enabled: Callable[[Settings], bool] = lambda settings: True
+
+
+def _keyword_hits(settings: Settings):
+    from callscope.keywords.daily import categorize_calls
+    from callscope.keywords.rules import load_rules
+
+    rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
+    return lambda calls: categorize_calls(calls, rules)
+
+
+def _statement_vectors(settings: Settings):
+    from callscope.incidents.daily import embed_statements
+    from callscope.incidents.embed import get_embedder
+
+    incidents = settings.incidents
+    embed = get_embedder(incidents.embedding_model, incidents.device)
+    return lambda calls: embed_statements(calls, incidents, embed)
+
+
+BATCH_STEPS: tuple[BatchStep, ...] = (
+    BatchStep("categories", "keyword_hits", "categories", _keyword_hits),
+    BatchStep(
+        "statements",
+        "statement_vectors",
+        "incidents",
+        _statement_vectors,
+        enabled=lambda settings: settings.incidents.enabled,
+    ),
+)
+
+
+# the day's steps ---------------------------------------------------------------------------------
 def _commit(ctx: DayContext) -> int:
     return ctx.store.commit_day(ctx.day)
 

@@ -4,7 +4,7 @@ Layout, as Hive and Spark write it: `<root>/<table>/date=YYYY-MM-DD/part-0.parqu
 lives in the folder name only (the files hold every other column of storage/schemas.py), so
 pandas, pyarrow datasets, Polars and DuckDB all open a table folder with hive partitioning.
 Everything goes through a `pyarrow.fs` file system: the `warehouse` setting is a folder or a URI
-(file://, s3://, gs://, hdfs://), opened by storage/location.py. Writing a day needs its lock,
+(file://, s3://, gs://, hdfs://), opened by core/location.py. Writing a day needs its lock,
 a file in a local or mounted folder (`local_path`); reading needs only the file system.
 
 Writing a day:
@@ -41,8 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from callscope.core.errors import NotALocalFolder, PartitionUnreadable, WarehouseError
+from callscope.core.location import is_uri, open_filesystem, shown
 from callscope.core.logs import get_logger
-from callscope.storage.location import is_uri, open_filesystem, shown
 from callscope.storage.locks import DayLock
 from callscope.storage.schemas import (
     PARTITION_KEY,
@@ -79,7 +79,7 @@ class Warehouse:
         lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
         lock_stale_after_s: float = DEFAULT_LOCK_STALE_S,
     ):
-        """`root`: a folder or a URI (storage/location.py opens it), or with `filesystem` the
+        """`root`: a folder or a URI (core/location.py opens it), or with `filesystem` the
         warehouse's path inside that file system."""
         self.location = shown(root)  # as configured, for messages
         self._uri = is_uri(root)
@@ -518,6 +518,13 @@ class _RecoveringLock:
 
     def __exit__(self, *exc) -> None:
         self._held.__exit__(*exc)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as one Parquet file's bytes (zstd), for files written outside the partitions."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
 
 
 def write_file(fs: pafs.FileSystem, path: str, data: bytes) -> None:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from callscope.asr.audio import decode
 from callscope.asr.hf_backend import ChunkRequest
+from callscope.asr.models import get_model
 from callscope.core.config import load_config
 from callscope.core.errors import ModelError
-from callscope.pipeline.night import get_model
 
 from tests.conftest import DATA
 
@@ -139,7 +139,7 @@ def test_same_weights_same_precision_give_the_same_transcript(whisper):
     the same text, log-probabilities and no-speech probabilities, word times within a frame
     or two. A difference in features, prompt, suppression or beam search would show here."""
     from callscope.asr.call import transcribe_call
-    from callscope.pipeline.night import get_batched
+    from callscope.asr.models import get_batched
 
     path = DATA / "zh_billing_call.flac"
     audio = decode(path.read_bytes(), path.name)

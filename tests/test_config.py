@@ -1,7 +1,8 @@
 from pathlib import Path
 
 import pytest
-from callscope.core.config import ConfigError, call_settings_hash, load_config
+from callscope.core.config import ConfigError, load_config
+from callscope.pipeline.steps import call_settings_hash
 
 
 def test_default_config_is_embedded():
@@ -56,8 +57,14 @@ def test_settings_hash_tracks_output_shaping_settings_only():
     def changed(section: str, **update):
         return base.model_copy(update={section: getattr(base, section).model_copy(update=update)})
 
-    assert call_settings_hash(base) == call_settings_hash(changed("asr", cpu_threads=7))
+    assert call_settings_hash(base) == call_settings_hash(changed("asr", num_workers=3))
     assert call_settings_hash(base) == call_settings_hash(changed("diarization", device="cuda"))
+    # the int8 CPU decode's words depend on its thread count: part of the key on a CPU only
+    assert call_settings_hash(base) != call_settings_hash(changed("asr", cpu_threads=1))
+    on_gpu = changed("asr", device="cuda")
+    assert call_settings_hash(on_gpu) == call_settings_hash(
+        on_gpu.model_copy(update={"asr": on_gpu.asr.model_copy(update={"cpu_threads": 1})})
+    )
     assert call_settings_hash(base) != call_settings_hash(changed("asr", beam_size=1))
     assert call_settings_hash(base) != call_settings_hash(changed("diarization", max_speakers=2))
     assert call_settings_hash(base) != call_settings_hash(changed("roles", agent_phrases=["工号"]))

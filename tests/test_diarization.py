@@ -6,10 +6,10 @@ import soundfile as sf
 from callscope.asr.audio import decode
 from callscope.asr.call import attribute_speakers, transcribe_call
 from callscope.asr.diarize import DiarizationError, diarize, get_diarizer, load_pipeline
+from callscope.asr.models import get_batched, get_model
 from callscope.asr.scoring import read_rttm, to_annotation
 from callscope.core.config import load_config
 from callscope.core.records import DecodedAudio
-from callscope.pipeline.night import get_batched, get_model
 from callscope.synth.demoday import hold_music, package_file
 
 

@@ -77,31 +77,36 @@ class FlakySource(LocalRecordingSource):
 
 @pytest.mark.parametrize(("failures", "status"), [(1, "ok"), (5, "error")])
 def test_transient_faults_are_retried_then_recorded(day, failures, status):
-    from callscope.flows.nightly import _outcome, transcribe_call_task
+    from callscope.pipeline.runner import CallRunner
 
     FlakySource.failures = failures
     source = FlakySource(day.recordings, day.source.extensions)
     rec = next(r for r in source.list_day(dt.date.fromisoformat(DAY)) if r.call_id == "c1")
     wh = Warehouse(day.warehouse)
-    task = transcribe_call_task.with_options(retries=1, retry_delay_seconds=0)
-    from prefect import flow
-
-    @flow
-    def one_call():
-        return _outcome(task.submit(rec, source, wh, day, None), rec, wh, day)
-
-    outcome = one_call()
+    settings = day.model_copy(
+        update={"flow": day.flow.model_copy(update={"retries": 1, "retry_delay_s": 0})}
+    )
+    [outcome] = CallRunner(settings, source, wh).run([rec], {})
     assert outcome.status == status
+    assert FlakySource.failures == max(failures - 2, 0)  # one try and one retry at most
     if status == "error":
-        assert "storage timed out" in outcome.error
+        assert "failed after 1 retries" in outcome.error and "storage timed out" in outcome.error
 
 
 def test_bad_recordings_are_not_retried(day):
-    from callscope.flows.nightly import only_transient
-    from prefect.states import Failed
+    from callscope.pipeline.runner import CallRunner
 
-    assert only_transient(None, None, Failed(data=TransientError("x")))
-    assert not only_transient(None, None, Failed(data=ValueError("x")))
+    class CountingSource(LocalRecordingSource):
+        reads = 0
+
+        def read(self, recording):
+            CountingSource.reads += 1
+            return super().read(recording)
+
+    source = CountingSource(day.recordings, day.source.extensions)
+    rec = next(r for r in source.list_day(dt.date.fromisoformat(DAY)) if r.call_id == "bad")
+    [outcome] = CallRunner(day, source, Warehouse(day.warehouse)).run([rec], {})
+    assert outcome.status == "error" and CountingSource.reads == 1
 
 
 def test_deployment_runs_nightly_at_one_in_shanghai_without_overlap():

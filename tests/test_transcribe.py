@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from callscope.asr.audio import decode
 from callscope.asr.call import transcribe_call
+from callscope.asr.models import get_batched, get_model
 from callscope.asr.scoring import edit_distance, zh_chars
-from callscope.pipeline.night import get_batched, get_model
 
 from tests.conftest import ZH_REFERENCE
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from callscope.core.config import load_config
 from callscope.core.errors import ConfigError, LocationError, NotALocalFolder, WarehouseError
+from callscope.core.location import join, open_filesystem
 from callscope.incidents.handoff import handoff_folder, read_handoff, write_handoff
-from callscope.storage.location import join, open_filesystem
 from callscope.storage.warehouse import Warehouse
 from typer.testing import CliRunner
 

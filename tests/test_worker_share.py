@@ -16,7 +16,7 @@ from callscope.incidents.embed import get_embedder
 from callscope.incidents.statements import Statement
 from callscope.keywords.daily import apply_categories
 from callscope.keywords.rules import load_rules
-from callscope.pipeline.parts import StagingBatch, worker_share
+from callscope.pipeline.runner import StagingBatch, batch_share
 from callscope.pipeline.steps import DayRunner
 from callscope.privacy.redact import redact_segments
 from callscope.storage.warehouse import Warehouse
@@ -69,7 +69,7 @@ class Counting:
 def test_staged_statements_are_committed_with_their_calls_and_reused(tmp_path, settings):
     store = Warehouse(tmp_path / "warehouse")
     calls = processed_calls()
-    stage(store, settings, calls, worker_share(settings))
+    stage(store, settings, calls, batch_share(settings))
     staged = list((tmp_path / "warehouse" / "_staging").rglob("*.statement_vectors.parquet"))
     assert len(staged) == 3  # one per batch of 7 calls
     run_steps(store, DAY, settings, ("commit", "redact", "categories", "incidents"))
@@ -103,7 +103,7 @@ def test_topics_are_the_same_whether_statements_were_embedded_in_the_shard_or_th
     tmp_path, settings
 ):
     days = {}
-    for name, embedder in (("shard", worker_share(settings)), ("step", None)):
+    for name, embedder in (("shard", batch_share(settings)), ("step", None)):
         store = Warehouse(tmp_path / name)
         stage(store, settings, processed_calls(), embedder)
         run_steps(store, DAY, settings, ("commit", "redact", "categories", "incidents"))
@@ -117,7 +117,7 @@ def test_topics_are_the_same_whether_statements_were_embedded_in_the_shard_or_th
 def test_a_call_staged_again_keeps_only_its_latest_statement(tmp_path, settings):
     store = Warehouse(tmp_path / "warehouse")
     calls = processed_calls()[:3]
-    stage(store, settings, calls, worker_share(settings))
+    stage(store, settings, calls, batch_share(settings))
     store.commit_day(DAY)
     row, segments = calls[0]
     retried = {**row, "processed_at": row["processed_at"] + dt.timedelta(hours=1)}
@@ -127,7 +127,7 @@ def test_a_call_staged_again_keeps_only_its_latest_statement(tmp_path, settings)
         else s
         for s in segments
     ]
-    stage(store, settings, [(retried, changed)], worker_share(settings))
+    stage(store, settings, [(retried, changed)], batch_share(settings))
     stage(store, settings, [calls[1]], None)  # staged again without a statement (step embeds)
     assert store.commit_day(DAY) == 2
     stored = {
@@ -150,7 +150,7 @@ def test_a_batch_whose_statements_cannot_be_embedded_is_staged_without_them(
 
     monkeypatch.setattr(incidents_embed, "get_embedder", out_of_memory)
     store = Warehouse(tmp_path / "warehouse")
-    stage(store, settings, processed_calls()[:4], worker_share(settings))
+    stage(store, settings, processed_calls()[:4], batch_share(settings))
     assert "statement_vectors of 4 calls left to the day's steps" in caplog.text
     assert store.commit_day(DAY) == 4
     assert not store.exists("statement_vectors", DAY)
@@ -168,7 +168,7 @@ def categorized_day(store: Warehouse, settings, share) -> dict:
 
 
 def test_calls_tagged_by_their_worker_are_left_as_they_are_by_the_days_step(tmp_path, settings):
-    shard = categorized_day(Warehouse(tmp_path / "shard"), settings, worker_share(settings))
+    shard = categorized_day(Warehouse(tmp_path / "shard"), settings, batch_share(settings))
     step = categorized_day(Warehouse(tmp_path / "step"), settings, None)
     assert shard["run"].retagged == 0 and step["run"].retagged == len(processed_calls())
     assert shard["hits"] == step["hits"] and shard["calls"] == step["calls"]
@@ -179,7 +179,7 @@ def test_calls_tagged_by_their_worker_are_left_as_they_are_by_the_days_step(tmp_
 def test_only_calls_not_tagged_with_todays_rules_are_tagged_by_the_step(tmp_path, settings):
     store = Warehouse(tmp_path / "warehouse")
     calls = processed_calls()
-    stage(store, settings, calls[:-2], worker_share(settings))
+    stage(store, settings, calls[:-2], batch_share(settings))
     stage(store, settings, calls[-2:], None)  # a single-process night's calls: not tagged
     outcomes = DayRunner(store, DAY, settings).run(only=("commit", "redact", "categories"))
     assert outcomes["categories"].result.retagged == 2
