@@ -167,6 +167,8 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
     from callscope.storage.recordings import Recording
     from callscope.storage.warehouse import Warehouse
 
+    from callscope.cli import worker_command
+
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
@@ -177,7 +179,14 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
             update={"flow": settings.flow.model_copy(update={"shard_calls": args.shard_calls})}
         )
         store = Warehouse.from_settings(settings)
-        cluster = LocalCluster(args.workers, POOL, log=print, cpus_per_worker=1, prestart=prestart)
+        cluster = LocalCluster(
+            args.workers,
+            POOL,
+            log=print,
+            cpus_per_worker=1,
+            prestart=prestart,
+            worker_command=worker_command(),
+        )
         with cluster:
             _shard_deployment().apply()
             params = {"recordings": str(root / "scripts"), "warehouse": str(store.root)}

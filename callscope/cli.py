@@ -147,7 +147,12 @@ def nightly(
         # a night in one process gets a guarded API server of its own, not Prefect's
         # temporary one, which a night killed with SIGKILL would leave running
         api_only = not workers
-        cluster = LocalCluster(workers or 0, settings.flow.work_pool, api_only=api_only)
+        cluster = LocalCluster(
+            workers or 0,
+            settings.flow.work_pool,
+            api_only=api_only,
+            worker_command=worker_command(),
+        )
     with cluster:
         summaries = _nights(days, config, settings, fan_out or bool(workers), as_json)
     if as_json:
@@ -156,6 +161,12 @@ def nightly(
                 summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False, indent=2
             )
         )
+
+
+def worker_command() -> list[str]:
+    """How a night's local cluster (flows/local.py) starts a worker: `callscope worker`
+    (cli_workers.py) run by this interpreter, so a worker runs the same callscope as the night."""
+    return [sys.executable, "-m", "callscope.cli", "worker"]
 
 
 def _nights(days, config, settings, fan_out: bool, as_json: bool) -> list[dict]:

@@ -1,9 +1,9 @@
 """Deployment of the nightly flow: 01:00 Asia/Shanghai, never two runs at once.
 
-python -m flows.deploy                       # serve it from this process (simple hosts)
-python -m flows.deploy --fan-out             # serve it; each night's calls go in shards to
-                                             # the workers of flow.work_pool (deploy/)
-python -m flows.deploy --work-pool gpu-pool  # register it for a GPU work pool's workers
+python -m callscope.flows.deploy                       # serve it from this process (simple hosts)
+python -m callscope.flows.deploy --fan-out             # serve it; each night's calls go in
+                                                       # shards to the workers of flow.work_pool
+python -m callscope.flows.deploy --work-pool gpu-pool  # register it for a GPU pool's workers
 """
 
 from __future__ import annotations

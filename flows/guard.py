@@ -1,10 +1,10 @@
 """Runs a command and ends its whole process group once the process that started it is gone.
 
-`python -m flows.guard PARENT_PID -- COMMAND...`: the night starts its Prefect server and
-workers under this guard, each in a session of its own. A night that exits normally stops them
-itself (SIGTERM to the group: the guard lets its command shut down and exits with it); a night
-killed with SIGKILL cannot, so the guard sees its parent change and ends the group (the
-command and whatever it started: a worker's shard process) with SIGTERM, then SIGKILL.
+`python -m callscope.flows.guard PARENT_PID -- COMMAND...`: the night starts its Prefect
+server and workers under this guard, each in a session of its own. A night that exits normally
+stops them itself (SIGTERM to the group: the guard lets its command shut down and exits with
+it); a night killed with SIGKILL cannot, so the guard sees its parent change and ends the group
+(the command and whatever it started: a worker's shard process) with SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ GRACE_S = 20.0
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m flows.guard PARENT_PID -- COMMAND...", file=sys.stderr)
+        print("usage: python -m callscope.flows.guard PARENT_PID -- COMMAND...", file=sys.stderr)
         return 2
     parent = int(argv[0])
     signal.signal(signal.SIGTERM, lambda *_: None)  # the group's SIGTERM is for the command

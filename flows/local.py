@@ -3,6 +3,8 @@ and N workers, started for the night and stopped after it, whatever happened.
 
 Each worker is `callscope worker --pool NAME --cpus K` in its own process group, with K a
 share of this machine's cores (on a GPU server start them with --gpu instead, see deploy/).
+The command that starts a worker is the CLI's (`worker_command`, passed in by the caller):
+flows/ never names the CLI, which imports it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from callscope.core.errors import CallscopeError
@@ -54,9 +56,11 @@ def require_api(what: str) -> str:
 
 
 class LocalCluster:
-    """The night's own Prefect server and `workers` workers. With `api_only` (a night in one
-    process) the server is the API alone, as Prefect's temporary server, on Prefect's usual
-    database; either way it runs under flows/guard.py, so it goes when the night goes."""
+    """The night's own Prefect server and `workers` workers, each started as
+    `worker_command` (the `callscope worker` command line) with the pool, cores and name
+    added. With `api_only` (a night in one process) the server is the API alone, as Prefect's
+    temporary server, on Prefect's usual database; either way it runs under flows/guard.py, so
+    it goes when the night goes."""
 
     def __init__(
         self,
@@ -66,8 +70,12 @@ class LocalCluster:
         cpus_per_worker: int | None = None,
         prestart: bool | None = None,
         api_only: bool = False,
+        worker_command: Sequence[str] = (),
     ):
+        if workers and not worker_command:
+            raise ValueError("LocalCluster needs the command that starts a worker")
         self.workers = workers
+        self.worker_command = list(worker_command)
         self.api_only = api_only
         self.prestart = prestart
         self.pool = pool
@@ -163,7 +171,7 @@ class LocalCluster:
         env = {**self.env(), "PREFECT_WORKER_QUERY_SECONDS": WORKER_QUERY_S}
         for n in range(1, self.workers + 1):
             name = f"{socket.gethostname()}-local-{n}"
-            command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", self.pool]
+            command = [*self.worker_command, "--pool", self.pool]
             if self.prestart is not None:
                 command.append("--prestart" if self.prestart else "--no-prestart")
             self._workers.append(

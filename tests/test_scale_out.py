@@ -154,13 +154,16 @@ def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch
     from callscope.flows.local import LocalCluster, api_reachable
     from prefect.client.orchestration import get_client
 
+    from callscope.cli import worker_command
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
 
     async def workers_online(pool: str) -> int:
         async with get_client() as client:
             return len(await client.read_workers_for_work_pool(pool))
 
-    with LocalCluster(workers=2, pool="local-test", log=lambda line: None) as cluster:
+    cluster = LocalCluster(2, "local-test", log=lambda line: None, worker_command=worker_command())
+    with cluster:
         url = cluster.url
         assert api_reachable(url) and os.environ["PREFECT_API_URL"] == url
         deadline = time.monotonic() + 120
@@ -174,9 +177,14 @@ def test_local_mode_starts_its_own_server_and_workers_and_stops_them(monkeypatch
 
 NIGHT_HOLDING_A_CLUSTER = """
 import os, sys, time
+from callscope.cli import worker_command
 from callscope.flows.local import LocalCluster
 workers = int(sys.argv[1])
-with LocalCluster(workers, "killed-night", log=lambda line: None, api_only=not workers) as cluster:
+cluster = LocalCluster(
+    workers, "killed-night", log=lambda line: None, api_only=not workers,
+    worker_command=worker_command(),
+)
+with cluster:
     processes = [cluster._server, *cluster._workers]
     print(*(process.pid for process in processes), cluster.url, flush=True)
     time.sleep(600)
