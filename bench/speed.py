@@ -3,8 +3,10 @@
     python bench/speed.py [--config FILE] [--repeat N] [--backend faster-whisper|transformers]
 
 Both sides use the same loaded model and the same decoding options; the pipeline adds
-decoding once per call, hashing, channel handling, language restriction, guards and Parquet.
-Prints x real time and the ratio pipeline / bare (target <= 1.15).
+decoding once per call, hashing, channel handling, language restriction, guards, speakers,
+redaction, voice emotion, categories, statement vectors, Parquet and the day's steps.
+Prints x real time, the ratio pipeline / bare (target <= 1.15), how much of the pipeline's CPU
+share ran beside the recogniser (pipeline/runner.py) and each step's time.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ def main() -> int:
             f"{busy['cpu_share_overlapped']:.0%} of it beside the recogniser; "
             f"day steps after the calls {sum(o.seconds for o in summary.steps.values()):.1f} s"
         )
+        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in busy["steps_s"].items())
+        print(f"per step, all calls: {steps}")
     return 0
 
 

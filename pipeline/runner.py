@@ -399,36 +399,6 @@ class StagingBatch:
         self._calls = []
 
 
-def worker_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]], dict]:
-    """The per-call share of the day's steps, done by the worker for each batch of calls it
-    processed, beside their transcription: rule categories (keyword_hits, and the calls'
-    category columns) and, when incidents are on, the issue statements' vectors. The day's
-    steps after the commit then redo only what changed since. A part that fails is left to
-    the day's steps (a warning); the calls are staged all the same."""
-    from callscope.incidents.daily import embed_statements
-    from callscope.incidents.embed import get_embedder
-    from callscope.keywords.daily import categorize_calls
-    from callscope.keywords.rules import load_rules
-
-    rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
-    parts: dict[str, Callable] = {"keyword_hits": lambda calls: categorize_calls(calls, rules)}
-    incidents = settings.incidents
-    if incidents.enabled:
-        embed = get_embedder(incidents.embedding_model, incidents.device)
-        parts["statement_vectors"] = lambda calls: embed_statements(calls, incidents, embed)
-
-    def share(calls: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
-        done = {}
-        for table, make in parts.items():
-            try:
-                done[table] = make(calls)
-            except Exception:
-                logger.exception("%s of %d calls left to the day's steps", table, len(calls))
-        return done
-
-    return share
-
-
 def batch_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]], dict]:
     """The batch steps (pipeline/steps.py, `BATCH_STEPS`) switched on: done for each batch of
     processed calls beside their transcription, staged with them. A part that fails is left

@@ -26,8 +26,6 @@ from collections import deque
 from functools import cache
 from pathlib import Path
 
-import pytest
-from callscope.pipeline import runner as runner_module
 from callscope.pipeline.runner import CallRunner
 from callscope.pipeline.steps import (
     BATCH_STEPS,
@@ -244,12 +242,6 @@ CALL_STEP_CALLS = {
 }
 
 
-@pytest.mark.xfail(
-    hasattr(runner_module, "worker_share"),
-    reason="pipeline/runner.py still holds worker_share, an unused copy of batch_share that "
-    "calls the batch steps' stage functions itself: delete it",
-    strict=True,
-)
 def test_the_per_call_step_order_is_written_only_in_the_graph():
     """No product module but pipeline/steps.py calls a per-call step's stage function (the
     stage's own package may use its function; tests and benches, which measure one stage
