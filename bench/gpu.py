@@ -2,16 +2,17 @@
 
     python bench/gpu.py [--device cuda|cpu] [--backends transformers,faster-whisper]
                         [--models pkg:whisper-base,arch:large-v3-turbo,arch:large-v3]
-                        [--batch-sizes 8,16,32,64] [--minutes 20] [--audio DIR] [--tokens N]
+                        [--batch-sizes 8,16,32,64] [--minutes 20] [--audio DIR]... [--tokens N]
 
-The demo day's calls (or --audio's files) are cut into the pipeline's VAD windows (up to 30 s
-of speech each, every channel); the windows are repeated until --minutes of call audio are
-reached, then decoded with each model and batch size: the ASR stage alone, beam size, prompt,
-hotwords and word times as configured. x real time = seconds of channel audio decoded / wall
-seconds. `arch:NAME` is the NAME architecture with randomly initialised weights (no weights
-of that size are at hand offline): it decodes a fixed number of tokens per window, the mean
-of the real model's transcripts of the same windows (or --tokens), and the output says so.
-Memory is the torch allocator's peak on CUDA (not measurable for faster-whisper there).
+The demo day's calls (or the files of every --audio folder) are cut into the pipeline's VAD
+windows (up to 30 s of speech each, every channel); the windows are repeated until --minutes of
+call audio are reached, then decoded with each model and batch size: the ASR stage alone, beam
+size, prompt, hotwords and word times as configured. x real time = seconds of channel audio
+decoded / wall seconds. `arch:NAME` is the NAME architecture with randomly initialised weights
+(no weights of that size are at hand offline): it decodes a fixed number of tokens per
+window, the mean of the real model's transcripts of the same windows (or --tokens), and the
+output says so. Memory is the torch allocator's peak on CUDA (not measurable for
+faster-whisper there).
 """
 
 from __future__ import annotations
@@ -53,19 +54,19 @@ def windows_of(paths: list[Path], asr) -> list[tuple]:
     return found
 
 
-def demo_audio(folder: Path | None) -> list[Path]:
-    if folder:
-        return sorted(p for p in folder.rglob("*") if p.suffix in {".wav", ".flac"})
+def demo_audio(folders: list[Path] | None) -> list[Path]:
+    if folders:
+        return sorted(
+            p for folder in folders for p in folder.rglob("*") if p.suffix in {".wav", ".flac"}
+        )
     try:
         from callscope.synth.demoday import build_demo_day
 
         day = build_demo_day(Path(tempfile.mkdtemp(prefix="callscope-gpu-bench-")))
         return sorted(p for p in day.iterdir() if p.suffix in {".wav", ".flac"})
     except (ImportError, FileNotFoundError) as exc:  # the packages that carry its audio
-        print(f"demo day unavailable ({exc}); using tests/data")
-        return sorted(
-            p for p in (REPO / "tests" / "data").iterdir() if p.suffix in {".wav", ".flac"}
-        )
+        print(f"demo day unavailable ({exc}); using tests/data and synth/data")
+        return demo_audio([REPO / "tests" / "data", REPO / "synth" / "data"])
 
 
 def real_whisper(settings):
@@ -163,7 +164,7 @@ def main() -> int:
     parser.add_argument("--models", default="pkg:whisper-base,arch:large-v3-turbo,arch:large-v3")
     parser.add_argument("--batch-sizes", default="8,16,32,64")
     parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--audio", type=Path, default=None)
+    parser.add_argument("--audio", type=Path, action="append", default=None)
     parser.add_argument("--tokens", type=int, default=None, help="tokens per window, arch: models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

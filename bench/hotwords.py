@@ -2,7 +2,7 @@
 
     python bench/hotwords.py [--config FILE]
 
-Transcribes the two Mandarin service calls of tests/data (their scripts are known) with the
+Transcribes the two Mandarin service calls of synth/data (their scripts are known) with the
 configured hotwords and without, and counts, for every hotword the scripts contain, how many
 of its occurrences the transcript has; also the character error rate against the scripts.
 """
@@ -22,8 +22,8 @@ from callscope.asr.scoring import error_rate, zh_chars  # noqa: E402
 from callscope.asr.transcribe import transcribe_channel  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
 from callscope.core.text import fold  # noqa: E402
+from callscope.synth.demoday import CLIPS  # noqa: E402
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CALLS = ["zh_preorder_call", "zh_billing_call"]
 
 
@@ -60,9 +60,9 @@ def main() -> int:
         pairs = []
         for call in CALLS:
             script = "".join(
-                t["text"] for t in json.loads((DATA / f"{call}.json").read_text("utf-8"))
+                t["text"] for t in json.loads((CLIPS / f"{call}.json").read_text("utf-8"))
             )
-            text = transcript(model, batched, DATA / f"{call}.flac", asr)
+            text = transcript(model, batched, CLIPS / f"{call}.flac", asr)
             for word in words:
                 want = fold(script).count(word)
                 expected += want

@@ -6,7 +6,7 @@
   sentence of real complaint dialogues from ../shared/eval/text when present, else generated
   sentences), 7,000 calls a day until --segments segments; categories, emotion and the search
   index for every day, incidents for the last two days (the pages read one day at a time), and
-  every call's recording pointing at one real file of tests/data. --keep DIR builds it there
+  every call's recording pointing at one real file of synth/data. --keep DIR builds it there
   and reuses it on the next run.
 - Server: `callscope serve` in its own process on a free loopback port (uvicorn, one worker),
   signed in as a supervisor and as a marketing user through the sign-in form.
@@ -43,12 +43,13 @@ from callscope.core.config import load_config  # noqa: E402
 from callscope.keywords.index import SearchIndex, open_index  # noqa: E402
 from callscope.pipeline.steps import DayRunner  # noqa: E402
 from callscope.storage.warehouse import Warehouse  # noqa: E402
+from callscope.synth.demoday import CLIPS  # noqa: E402
 from callscope.web.auth import UserStore  # noqa: E402
 
 TARGET_MS = 300.0
 CALLS_PER_DAY = 7000
 PASSWORD = "bench password"
-AUDIO = ROOT / "tests" / "data" / "zh_preorder_call.flac"
+AUDIO = CLIPS / "zh_preorder_call.flac"
 TERMS = ["退款", "投诉", "信号", "宽带", "流量", "话费", "套餐", "客服", "手机", "扣费", "网速"]
 TERMS += ["短信", "充值", "停机", "密码", "配送", "预约", "营业厅", "没有解决", "怎么回事"]
 FIRST_DAY = dt.date(2026, 10, 1)

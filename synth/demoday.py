@@ -1,10 +1,11 @@
 """A bundled demo day: real recordings arranged as `<out>/<date>/` with a manifest.
 
-Sources, none of them shipped in this repository except our own synthetic English call:
+Sources: audio inside installed packages, and the project's own recordings, which ship with
+this package in `data/` beside this module (CLIPS; how they were made: data/README.md):
 - Mandarin: the two clips inside the `fasr` package (AISHELL read speech, a lecture);
 - English telephone conversation: `sample.wav` inside `pyannote.audio`;
-- English stereo call: tests/data/en_stereo_call.flac (espeak-ng, made by this project);
-- Mandarin call-centre calls: tests/data/zh_*_call.flac (text-to-speech, made by this project:
+- English stereo call: data/en_stereo_call.flac (espeak-ng, made by this project);
+- Mandarin call-centre calls: data/zh_*_call.flac (text-to-speech, made by this project:
   a failed online pre-order with a threat to go to the regulator; a billing dispute).
 Plus a silent call and a corrupt file, so the demo shows how the night treats them.
 """
@@ -23,10 +24,12 @@ from callscope.core.logs import get_logger
 logger = get_logger(__name__)
 
 DEMO_DATE = dt.date(2026, 11, 20)
-REPO = Path(__file__).resolve().parent.parent
-OWN_STEREO_CALL = REPO / "tests" / "data" / "en_stereo_call.flac"
-OWN_ZH_PREORDER_CALL = REPO / "tests" / "data" / "zh_preorder_call.flac"
-OWN_ZH_BILLING_CALL = REPO / "tests" / "data" / "zh_billing_call.flac"
+# The project's own recordings (and the Mandarin calls' scripts), package data of
+# callscope.synth: the same folder in a checkout and in an installed wheel.
+CLIPS = Path(__file__).resolve().parent / "data"
+OWN_STEREO_CALL = CLIPS / "en_stereo_call.flac"
+OWN_ZH_PREORDER_CALL = CLIPS / "zh_preorder_call.flac"
+OWN_ZH_BILLING_CALL = CLIPS / "zh_billing_call.flac"
 
 
 class DemoError(CallscopeError):

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 from callscope.core.config import load_config  # noqa: E402
-from callscope.synth.demoday import DemoError, package_file  # noqa: E402
+from callscope.synth.demoday import CLIPS, DemoError, package_file  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 ZH_REFERENCE = "甚至出现交易几乎停滞的情况"
@@ -54,7 +54,7 @@ def zh_clip() -> Path:
 
 @pytest.fixture
 def stereo_call() -> Path:
-    return DATA / "en_stereo_call.flac"
+    return CLIPS / "en_stereo_call.flac"
 
 
 @pytest.fixture

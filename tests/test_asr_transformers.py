@@ -10,6 +10,7 @@ from callscope.asr.hf_backend import ChunkRequest
 from callscope.asr.models import get_model
 from callscope.core.config import load_config
 from callscope.core.errors import ModelError
+from callscope.synth.demoday import CLIPS
 
 from tests.conftest import DATA
 
@@ -65,7 +66,7 @@ def test_a_folder_that_is_no_model_is_refused_with_the_setting(tmp_path):
 def test_chunks_of_calls_transcribed_together_share_batches(whisper):
     """Two calls on two threads: their windows are decoded in the same batches, and each
     caller gets its own text back."""
-    zh = decode((DATA / "zh_billing_call.flac").read_bytes(), "zh").mono()
+    zh = decode((CLIPS / "zh_billing_call.flac").read_bytes(), "zh").mono()
     en = decode((DATA / "en_mono.wav").read_bytes(), "en").mono()
     requests = {
         "zh": [
@@ -123,7 +124,7 @@ def test_features_are_faster_whispers():
     class Model:
         config = Config
 
-    zh = decode((DATA / "zh_billing_call.flac").read_bytes(), "zh").mono()
+    zh = decode((CLIPS / "zh_billing_call.flac").read_bytes(), "zh").mono()
     part = HfWhisper.__new__(HfWhisper)
     part.model, part.device, part._mel_filters = Model, "cpu", None
     import torch
@@ -141,7 +142,7 @@ def test_same_weights_same_precision_give_the_same_transcript(whisper):
     from callscope.asr.call import transcribe_call
     from callscope.asr.models import get_batched
 
-    path = DATA / "zh_billing_call.flac"
+    path = CLIPS / "zh_billing_call.flac"
     audio = decode(path.read_bytes(), path.name)
     fw_settings = load_config()
     fw_settings = fw_settings.model_copy(

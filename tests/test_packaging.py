@@ -29,7 +29,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 IMPORT_NAME = "callscope"
 DEMO_DATE = "2026-11-20"
-PACKAGE_DATA = ("configs/*.yaml", "emotion/data/*.tsv", "web/templates/*.html", "web/static/*")
+PACKAGE_DATA = (
+    "configs/*.yaml",
+    "emotion/data/*.tsv",
+    "web/templates/*.html",
+    "web/static/*",
+    "synth/data/*.flac",
+    "synth/data/*.json",
+    "synth/data/README.md",
+)
 # Imported by the product but not declared, with the reason.
 UNDECLARED = {
     "ttskit": "synth/tts_worker.py only: the demo's text-to-speech; its pins conflict with the "
@@ -39,27 +47,32 @@ BUILD_FILES = ("pyproject.toml", "constraints.txt", "README.md")
 DOCKERFILE = REPO / "Dockerfile.gpu"
 DOCKERIGNORE = REPO / ".dockerignore"
 
-# Imports the night's entry points and loads both shipped configs; prints where every project
-# module came from and whether any repository folder is importable under its own name.
+# Imports the night's entry points, loads both shipped configs and finds the demo day's own
+# recordings; prints where they and every project module came from and whether any repository
+# folder is importable under its own name.
 RUN_INSTALLED = """
 import importlib, importlib.util, json, sys
 for name in ("callscope.cli", "callscope.pipeline.night", "callscope.flows.nightly",
-             "callscope.asr.call", "callscope.web.app"):
+             "callscope.asr.call", "callscope.web.app", "callscope.synth.demoday"):
     importlib.import_module(name)
 from callscope.core.config import CONFIG_DIR, load_config
+from callscope.synth.demoday import CLIPS
 
 settings = load_config()
 assert settings.keywords.rules.is_file(), settings.keywords.rules
 gpu = load_config(CONFIG_DIR / "gpu.yaml")
 assert gpu.asr.device == "cuda", gpu.asr.device
 assert gpu.keywords.rules.is_file(), gpu.keywords.rules
+assert sorted(path.name for path in CLIPS.glob("*.flac")) == [
+    "en_stereo_call.flac", "zh_billing_call.flac", "zh_preorder_call.flac"], CLIPS
 modules = {
     name: module.__file__
     for name, module in list(sys.modules.items())
     if name.partition(".")[0] == "callscope" and getattr(module, "__file__", None)
 }
 stray = {name: str(importlib.util.find_spec(name)) for name in sys.argv[1:]}
-print(json.dumps({"config_dir": str(CONFIG_DIR), "modules": modules, "stray": stray}))
+print(json.dumps({"config_dir": str(CONFIG_DIR), "clips": str(CLIPS), "modules": modules,
+                  "stray": stray}))
 """
 
 
@@ -303,6 +316,7 @@ def test_fresh_venv_imports_callscope_from_the_wheel_only(fresh_venv: Path, tmp_
     )
     report = json.loads(shown)
     assert Path(report["config_dir"]).is_relative_to(fresh_venv), report["config_dir"]
+    assert Path(report["clips"]).is_relative_to(fresh_venv), report["clips"]
     modules = report["modules"]
     assert {"callscope.asr.call", "callscope.pipeline.night"} <= modules.keys(), sorted(modules)
     outside = {
@@ -313,26 +327,13 @@ def test_fresh_venv_imports_callscope_from_the_wheel_only(fresh_venv: Path, tmp_
     assert not stray, f"importable under a top-level name of their own: {stray}"
 
 
-# Known fault: synth/demoday.py reads the project's own demo calls from tests/data/ next to the
-# package folder, which the wheel does not ship. Any other failure fails the test.
-DEMO_DAY_FAULT = "callscope/tests/data/"
-
-
 def test_fresh_venv_writes_the_demo_day(fresh_venv: Path, tmp_path: Path) -> None:
+    # The project's own recordings come from the installed package (callscope/synth/data/).
     work = tmp_path / "elsewhere"
     work.mkdir()
-    command = [fresh_venv / "bin" / IMPORT_NAME, "demo", "day", "--out", "rec"]
-    done = subprocess.run(
-        command,
-        cwd=work,
-        env=fresh_env(fresh_venv, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode and DEMO_DAY_FAULT in done.stderr:
-        pytest.xfail("packaging fault: the installed demo day reads its own calls from tests/data/")
-    assert done.returncode == 0, f"demo day failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    callscope = fresh_venv / "bin" / IMPORT_NAME
+    env = fresh_env(fresh_venv, tmp_path)
+    run(callscope, "demo", "day", "--out", "rec", cwd=work, env=env, timeout=300)
     with (work / "rec" / DEMO_DATE / "manifest.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 10, rows
@@ -342,14 +343,12 @@ def test_fresh_venv_writes_the_demo_day(fresh_venv: Path, tmp_path: Path) -> Non
 def test_fresh_venv_runs_the_night_outside_the_repo(fresh_venv: Path, tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
-    # The recordings come from the checkout's demo day while the installed one cannot write it
-    # (test_fresh_venv_writes_the_demo_day); the night and the calls listing run from the fresh
-    # venv only.
-    run(sys.executable, "-m", "callscope.cli", "demo", "day", "--out", "rec", cwd=work, timeout=300)
-    with (work / "rec" / DEMO_DATE / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        expected = {row["call_id"] for row in csv.DictReader(handle)}
+    # The recordings, the night and the calls listing all come from the fresh venv.
     env = fresh_env(fresh_venv, tmp_path)
     callscope = fresh_venv / "bin" / IMPORT_NAME
+    run(callscope, "demo", "day", "--out", "rec", cwd=work, env=env, timeout=300)
+    with (work / "rec" / DEMO_DATE / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+        expected = {row["call_id"] for row in csv.DictReader(handle)}
     night = ("nightly", "--date", DEMO_DATE, "--recordings", "rec", "--warehouse", "wh")
     run(callscope, *night, cwd=work, env=env, timeout=900)
     listed = run(

@@ -323,18 +323,19 @@ def test_a_single_file_index_of_an_earlier_version_is_named_with_the_fix(tmp_pat
 
 def test_a_real_mandarin_night_is_tagged_and_searchable(settings):
     """Real audio through the whole night: Whisper, categories, index, then a supervisor's
-    searches (text-to-speech calls made by this project, tests/data/README.md)."""
+    searches (text-to-speech calls made by this project, synth/data/README.md)."""
     from callscope.pipeline.night import run_night
     from callscope.storage.recordings import LocalRecordingSource
+    from callscope.synth.demoday import CLIPS
 
-    from tests.conftest import DATA, make_day
+    from tests.conftest import make_day
 
     make_day(
         settings.recordings,
         DAY1.isoformat(),
         {
-            "zh-pre.flac": DATA / "zh_preorder_call.flac",
-            "zh-bill.flac": DATA / "zh_billing_call.flac",
+            "zh-pre.flac": CLIPS / "zh_preorder_call.flac",
+            "zh-bill.flac": CLIPS / "zh_billing_call.flac",
         },
         "call_id,agent_id,queue,channel_layout\nzh-pre,A7,preorder,agent_left\n"
         "zh-bill,A8,billing,agent_left\n",

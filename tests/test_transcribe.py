@@ -113,10 +113,9 @@ def test_batched_decoding_keeps_the_speech_a_window_left_out(model, settings):
     """Mixed to mono, this call's last turn falls in a 30 s window whose decoding stops early;
     it is decoded again, and nothing implausible is added at the end of the file."""
     from callscope.asr.transcribe import speech_chunks, uncovered_speech
+    from callscope.synth.demoday import CLIPS
 
-    from tests.conftest import DATA
-
-    path = DATA / "zh_preorder_call.flac"
+    path = CLIPS / "zh_preorder_call.flac"
     audio = decode(path.read_bytes(), path.name)
     result = transcribe_call(model, audio, "mono", settings.asr, batched=get_batched(settings))
     text = call_text(result.segments)

@@ -18,7 +18,7 @@ from tests.web_support import AUDIO_CALL, PASSWORD
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-HIT_START = 26.66  # the 工信部 turn of tests/data/zh_preorder_call.json
+HIT_START = 26.66  # the 工信部 turn of synth/data/zh_preorder_call.json
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),

@@ -1,6 +1,6 @@
 """A small real warehouse for the web app's tests: nine days of calls (eight normal, then a
 launch day with a spike of failed pre-orders), categories, emotion, incidents and the search
-index made by the same code as the night, and real recordings from tests/data."""
+index made by the same code as the night, and the demo day's own recordings (synth/data)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from callscope.core.config import Settings, load_config
 from callscope.pipeline.steps import DayRunner
 from callscope.privacy.redact import redact_segments
 from callscope.storage.warehouse import Warehouse
+from callscope.synth.demoday import CLIPS
 
 from tests.test_incidents import LAUNCH, call_segments, normal_days
 
-DATA = Path(__file__).resolve().parent / "data"
 AUDIO_CALL = "launch-audio"  # the real Mandarin pre-order recording, with its script's times
 PHONE_TEXT = "我的手机号是13812345678，麻烦尽快回电。"
 AGENTS = ["A100", "A101", "A102"]
@@ -44,7 +44,7 @@ def build(root: Path) -> WebWarehouse:
         folder = recordings / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         generic = folder / "generic.flac"
-        shutil.copy(DATA / "en_stereo_call.flac", generic)
+        shutil.copy(CLIPS / "en_stereo_call.flac", generic)
         _stage_day(store, day, counts, generic)
         if day == LAUNCH:
             _stage_audio_call(store, day, folder)
@@ -77,8 +77,8 @@ def _stage_day(store: Warehouse, day: dt.date, counts: dict[str, int], audio: Pa
 
 def _stage_audio_call(store: Warehouse, day: dt.date, folder: Path) -> None:
     audio = folder / f"{AUDIO_CALL}.flac"
-    shutil.copy(DATA / "zh_preorder_call.flac", audio)
-    script = json.loads((DATA / "zh_preorder_call.json").read_text(encoding="utf-8"))
+    shutil.copy(CLIPS / "zh_preorder_call.flac", audio)
+    script = json.loads((CLIPS / "zh_preorder_call.json").read_text(encoding="utf-8"))
     script.append({"speaker": "customer", "text": PHONE_TEXT, "start_s": 37.2, "end_s": 37.5})
     segments = [
         {

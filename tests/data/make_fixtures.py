@@ -1,4 +1,5 @@
-"""Re-create the English test recordings in this folder (needs espeak-ng and sox on PATH).
+"""Re-create the English recordings (needs espeak-ng and sox on PATH): the mono clip in this
+folder, the stereo call in the demo day's own recordings (synth/data/, CLIPS).
 
     python tests/data/make_fixtures.py
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from callscope.synth.demoday import CLIPS
 
 HERE = Path(__file__).resolve().parent
 RATE = 8000
@@ -48,10 +50,10 @@ def stereo_call() -> np.ndarray:
 
 
 def main() -> None:
-    sf.write(HERE / "en_stereo_call.flac", stereo_call(), RATE)
+    sf.write(CLIPS / "en_stereo_call.flac", stereo_call(), RATE)
     sf.write(HERE / "en_mono.wav", speak(MONO, AGENT_VOICE), RATE, subtype="PCM_16")
-    for name in ("en_stereo_call.flac", "en_mono.wav"):
-        print(name, (HERE / name).stat().st_size, "bytes")
+    for path in (CLIPS / "en_stereo_call.flac", HERE / "en_mono.wav"):
+        print(path.name, path.stat().st_size, "bytes")
 
 
 if __name__ == "__main__":
