@@ -1,25 +1,25 @@
 """A fanned-out night at a provincial centre's scale, everything but speech recognition.
 
-    python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--shard-calls 500]
+    python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--part-calls 500]
                           [--cost-ms 0] [--prestart on|off|both] [--steps-only]
                           [--x-real-time 100 --x-real-time 200]
 
-For each --calls N: one day of N generated calls (synth/, text only), split into shards of
---shard-calls, run through a real Prefect server (its own, SQLite), --workers real process
+For each --calls N: one day of N generated calls (synth/, text only), split into parts of
+--part-calls, run through a real Prefect server (its own, SQLite), --workers real process
 workers (`callscope worker`), the night's fan-out (flows/fanout.py: submission, state and
 heartbeat watching, reports), the shared warehouse's staging, the commit and every day step.
 Transcription is replaced by each call's script, staged after a fixed --cost-ms per call: the
-figures measure the orchestration, the storage and the day steps, not ASR. Shards tag each
-batch's calls with the rule categories and embed their issue statements as the night's shards
-do (the worker's share of the day's steps), which is counted as the shards' call work.
+figures measure the orchestration, the storage and the day steps, not ASR. Parts tag each
+batch's calls with the rule categories and embed their issue statements as the night's parts
+do (the worker's share of the day's steps), which is counted as the parts' call work.
 
-Printed: per-call orchestration overhead (the fan-out's wall time beyond the shards' own call
-work spread over the workers), shard scheduling latency (flow run created -> running), commit
-and each day step's seconds, peak memory of the night process and of the largest shard process; then the
+Printed: per-call orchestration overhead (the fan-out's wall time beyond the parts' own call
+work spread over the workers), part scheduling latency (flow run created -> running), commit
+and each day step's seconds, peak memory of the night process and of the largest part process; then the
 projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at each
 --x-real-time (per-GPU speed: bench/speed.py on the GPU in question). With --prestart both,
-each N runs with workers that take one shard at a time and then with pre-starting workers
-(the default: the next shard starts up while the current one works), and the ratio of the two
+each N runs with workers that take one part at a time and then with pre-starting workers
+(the default: the next part starts up while the current one works), and the ratio of the two
 fan-out times is printed. --steps-only stages the calls directly (no Prefect, no workers)
 and measures the commit and the day steps alone.
 """
@@ -54,38 +54,38 @@ from prefect import flow  # noqa: E402
 
 START = dt.date(2026, 10, 1)
 POOL = "callscope-scale-bench"
-DEPLOYMENT = "scale-bench-shard/scale-bench"
+DEPLOYMENT = "scale-bench-part/scale-bench"
 NIGHT_AUDIO_H = 9_500.0
 NIGHT_CALLS = 190_000
 TARGET_ORCHESTRATION_MS = 1.0
 TARGET_COMMIT_AND_STEPS_S = 20 * 60
 
 
-@flow(name="scale-bench-shard")
-def scale_bench_shard(
+@flow(name="scale-bench-part")
+def scale_bench_part(
     date: str,
-    shard: str,
+    part: str,
     call_ids: list[str],
     attempt: int = 1,
     config: str | None = None,
     recordings: str | None = None,
     warehouse: str | None = None,
 ) -> dict:
-    """A shard whose 'transcription' is the calls' scripts (read from `recordings`), staged
-    like the night's after `cost_ms` per call; writes the same report as flows/shard.py."""
+    """A part whose 'transcription' is the calls' scripts (read from `recordings`), staged
+    like the night's after `cost_ms` per call; writes the same report as flows/part.py."""
     from callscope.storage.warehouse import Warehouse
 
     settings = load_config(config, warehouse=warehouse)
     day = dt.date.fromisoformat(date)
     store = Warehouse.from_settings(settings)
-    bundle = json.loads((Path(recordings) / f"{shard}.json").read_text(encoding="utf-8"))
+    bundle = json.loads((Path(recordings) / f"{part}.json").read_text(encoding="utf-8"))
     cost_s = bundle["cost_ms"] / 1000
     outcomes, work_s = [], 0.0
     flow_settings = settings.flow
     share = batch_share(settings)
     batch = StagingBatch(store, flow_settings.stage_batch_calls, flow_settings.stage_batch_s, share)
-    slot = worker_slot(store, day, shard, settings)
-    with Heartbeat(store, day, shard, attempt, beat_every_s(settings)) as beat, slot, batch:
+    slot = worker_slot(store, day, part, settings)
+    with Heartbeat(store, day, part, attempt, beat_every_s(settings)) as beat, slot, batch:
         beat.beat(slot_waited_s=slot.waited_s)
         for n, call in enumerate(bundle["calls"], start=1):
             started = time.perf_counter()
@@ -108,18 +108,18 @@ def scale_bench_shard(
             if n % 50 == 0:
                 beat.beat(done=n)
         started = time.perf_counter()
-        batch.flush()  # the last batch's staging and statement embedding: the shard's work
+        batch.flush()  # the last batch's staging and statement embedding: the part's work
         work_s += time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    report = {**beat.record, "name": shard, "outcomes": outcomes, "wall_s": round(work_s, 3)}
+    report = {**beat.record, "name": part, "outcomes": outcomes, "wall_s": round(work_s, 3)}
     report["finished_at"] = round(time.time(), 3)
     report["peak_rss_gb"] = round(peak_gb, 2)
-    store.write_shard_file(day, report_name(shard, attempt), report)
-    return {"name": shard, "wall_s": work_s}
+    store.write_part_file(day, report_name(part, attempt), report)
+    return {"name": part, "wall_s": work_s}
 
 
 def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
-    """A bundled call's row and redacted segments, as a shard stages a transcribed call."""
+    """A bundled call's row and redacted segments, as a part stages a transcribed call."""
     from callscope.privacy.redact import REDACTION_VERSION, redact_segments
 
     row = {**call["row"], "date": day, "processed_at": dt.datetime.now(dt.UTC)}
@@ -130,8 +130,8 @@ def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
     return row, segments
 
 
-def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, seed: int):
-    """The day's calls as shard files of scripts and rows; returns the call ids in order."""
+def write_bundles(folder: Path, n_calls: int, part_calls: int, cost_ms: float, seed: int):
+    """The day's calls as part files of scripts and rows; returns the call ids in order."""
     from callscope.synth.scripts import plan_days
 
     plan = plan_days(START, 1, seed, n_calls, 0)[0]
@@ -153,9 +153,9 @@ def write_bundles(folder: Path, n_calls: int, shard_calls: int, cost_ms: float, 
     folder.mkdir(parents=True, exist_ok=True)
     ids = [c["row"]["call_id"] for c in calls]
     by_id = {c["row"]["call_id"]: c for c in calls}
-    for number, shard_ids in enumerate(split(ids, shard_calls), start=1):
-        bundle = {"cost_ms": cost_ms, "calls": [by_id[i] for i in shard_ids]}
-        name = f"shard-{number:04d}"
+    for number, part_ids in enumerate(split(ids, part_calls), start=1):
+        bundle = {"cost_ms": cost_ms, "calls": [by_id[i] for i in part_ids]}
+        name = f"part-{number:04d}"
         (folder / f"{name}.json").write_text(json.dumps(bundle, default=str), encoding="utf-8")
     return ids
 
@@ -172,11 +172,11 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        ids = write_bundles(root / "scripts", n_calls, args.shard_calls, args.cost_ms, args.seed)
+        ids = write_bundles(root / "scripts", n_calls, args.part_calls, args.cost_ms, args.seed)
         generated_s = time.perf_counter() - started
         settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
         settings = settings.model_copy(
-            update={"flow": settings.flow.model_copy(update={"shard_calls": args.shard_calls})}
+            update={"flow": settings.flow.model_copy(update={"part_calls": args.part_calls})}
         )
         store = Warehouse.from_settings(settings)
         cluster = LocalCluster(
@@ -188,7 +188,7 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
             worker_command=worker_command(),
         )
         with cluster:
-            _shard_deployment().apply()
+            _part_deployment().apply()
             params = {"recordings": str(root / "scripts"), "warehouse": str(store.root)}
             fan_out = FanOut(START, settings, store, DEPLOYMENT, params, log=_quiet)
             recordings = [Recording(call_id, START, None) for call_id in ids]
@@ -198,19 +198,19 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
                 fan_out_s = time.perf_counter() - began
                 ended_at = time.time()
                 latencies = _scheduling_latencies(fan_out)
-                reports = [_shard_report(store, shard) for shard in fan_out.shards]
+                reports = [_part_report(store, part) for part in fan_out.parts]
                 steps = DayRunner(store, START, settings).run()
             rows = store.read("calls", START, columns=["call_id"]).num_rows
     work_s = sum(o.wall_s for o in outcomes)
     overhead_s = fan_out_s - work_s / args.workers
-    shard_peak = max((float(r.get("peak_rss_gb") or 0.0) for r in reports), default=0.0)
+    part_peak = max((float(r.get("peak_rss_gb") or 0.0) for r in reports), default=0.0)
     idle = idle_time(reports, began_at, ended_at)
     return {
         "calls": n_calls,
         "prestart": prestart,
-        "prestarted_shards": prestarted(reports),
+        "prestarted_parts": prestarted(reports),
         "committed": rows,
-        "shards": len(fan_out.shards),
+        "parts": len(fan_out.parts),
         "generate_s": round(generated_s, 1),
         "fan_out_s": round(fan_out_s, 1),
         "call_work_s": round(work_s, 1),
@@ -219,14 +219,14 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
         "worker_idle_s": idle,
         "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
         "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        "shard_peak_rss_gb": shard_peak,
+        "part_peak_rss_gb": part_peak,
     }
 
 
 def idle_time(reports: list[dict], began_at: float, ended_at: float) -> dict:
     """Where the workers' time beyond their calls went, summed over the workers: before
-    their first shard's calls (start-up), between one shard's calls and the next's, and after
-    their last shard until the night saw every shard done."""
+    their first part's calls (start-up), between one part's calls and the next's, and after
+    their last part until the night saw every part done."""
     spans: dict[str, list[tuple[float, float]]] = {}
     for r in reports:
         if r.get("worker") and r.get("finished_at") is not None:
@@ -248,19 +248,19 @@ def idle_time(reports: list[dict], began_at: float, ended_at: float) -> dict:
 
 
 def run_steps_only(n_calls: int, args) -> dict:
-    """The day's calls staged as shards stage them (batches of flow.stage_batch_calls), with
+    """The day's calls staged as parts stage them (batches of flow.stage_batch_calls), with
     no Prefect and no workers; then the commit and the day steps, as after a fan-out."""
     from callscope.pipeline.steps import DayRunner
     from callscope.storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)
-        write_bundles(root / "scripts", n_calls, args.shard_calls, 0.0, args.seed)
+        write_bundles(root / "scripts", n_calls, args.part_calls, 0.0, args.seed)
         settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
         store = Warehouse.from_settings(settings)
         share = batch_share(settings)
         started = time.perf_counter()
-        for path in sorted((root / "scripts").glob("shard-*.json")):
+        for path in sorted((root / "scripts").glob("part-*.json")):
             bundle = json.loads(path.read_text(encoding="utf-8"))
             with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
                 for call in bundle["calls"]:
@@ -281,34 +281,34 @@ def run_steps_only(n_calls: int, args) -> dict:
 def report_steps_only(results: list[dict]) -> None:
     print(
         "\n(steps only: calls staged directly, no Prefect, no workers, no ASR; staging "
-        "redacts, tags and embeds the calls, as the shards do)"
+        "redacts, tags and embeds the calls, as the parts do)"
     )
     for r in results:
         steps = r["steps_s"]
         total = sum(steps.values())
         flag = "met" if r["calls"] == NIGHT_CALLS and total < TARGET_COMMIT_AND_STEPS_S else ""
         print(f"\nN = {r['calls']:,} calls: committed {r['committed']:,}")
-        print(f"  staging (the shards' share, not a day step): {r['staging_s']} s")
+        print(f"  staging (the parts' share, not a day step): {r['staging_s']} s")
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         target = f" (target < 20 min: {flag or 'NOT met'})" if r["calls"] == NIGHT_CALLS else ""
         print(f"  commit + day steps: {total:.1f} s = {total / 60:.1f} min{target}")
         print(f"  peak memory of the night process: {r['night_peak_rss_gb']} GB")
 
 
-def _shard_deployment():
-    """The bench shard by module path (`scale.scale_bench_shard`), which the workers import
+def _part_deployment():
+    """The bench part by module path (`scale.scale_bench_part`), which the workers import
     with bench/ on their PYTHONPATH (set in main)."""
     import scale  # this file as a module, not __main__
     from prefect.types.entrypoint import EntrypointType
 
-    return scale.scale_bench_shard.to_deployment(
+    return scale.scale_bench_part.to_deployment(
         name="scale-bench", work_pool_name=POOL, entrypoint_type=EntrypointType.MODULE_PATH
     )
 
 
-def _shard_report(store, shard) -> dict:
-    attempt = shard.attempts[-1].attempt
-    record, _ = store.read_shard_file(START, report_name(shard.name, attempt))
+def _part_report(store, part) -> dict:
+    attempt = part.attempts[-1].attempt
+    record, _ = store.read_part_file(START, report_name(part.name, attempt))
     return record or {}
 
 
@@ -322,8 +322,8 @@ def _scheduling_latencies(fan_out) -> dict:
 
     waits = []
     with get_client(sync_client=True) as client:
-        for shard in fan_out.shards:
-            for attempt in shard.attempts:
+        for part in fan_out.parts:
+            for attempt in part.attempts:
                 run = client.read_flow_run(attempt.flow_run_id)
                 if run.start_time and run.created:
                     waits.append((run.start_time - run.created).total_seconds())
@@ -344,41 +344,41 @@ def report(results: list[dict], args) -> None:
     for r in results:
         steps = r["steps_s"]
         commit_and_steps = sum(steps.values())
-        how = "pre-starting workers" if r["prestart"] else "workers taking one shard at a time"
+        how = "pre-starting workers" if r["prestart"] else "workers taking one part at a time"
         print(
-            f"\nN = {r['calls']:,} calls, {r['shards']} shards of {args.shard_calls}, "
+            f"\nN = {r['calls']:,} calls, {r['parts']} parts of {args.part_calls}, "
             f"{args.workers} {how}: committed {r['committed']:,}"
         )
         if r["prestart"]:
             print(
-                "  shards that started up while the one before them on their worker worked: "
-                f"{r['prestarted_shards']} of {r['shards']}"
+                "  parts that started up while the one before them on their worker worked: "
+                f"{r['prestarted_parts']} of {r['parts']}"
             )
-        print(f"  fan-out {r['fan_out_s']} s (call work {r['call_work_s']} s in the shards)")
+        print(f"  fan-out {r['fan_out_s']} s (call work {r['call_work_s']} s in the parts)")
         flag = "met" if r["orchestration_ms_per_call"] < TARGET_ORCHESTRATION_MS else "NOT met"
         print(
             f"  orchestration per call: {r['orchestration_ms_per_call']} ms "
             f"(target < {TARGET_ORCHESTRATION_MS} ms: {flag})"
         )
         lat = r["scheduling_latency_s"]
-        per_shard = (r["fan_out_s"] * args.workers - r["call_work_s"]) / max(r["shards"], 1)
+        per_part = (r["fan_out_s"] * args.workers - r["call_work_s"]) / max(r["parts"], 1)
         print(
-            f"  shard scheduling latency (created -> running): first {lat.get('first')} s "
+            f"  part scheduling latency (created -> running): first {lat.get('first')} s "
             f"(idle workers), p50 {lat.get('p50')} s and max {lat.get('max')} s (with the wait "
             "for a free worker)"
         )
-        print(f"  fixed cost per shard (worker time beyond its calls): {per_shard:.1f} s")
+        print(f"  fixed cost per part (worker time beyond its calls): {per_part:.1f} s")
         idle = r["worker_idle_s"]
         print(
-            f"  workers' idle time, summed: {idle['head']} s before their first shard, "
-            f"{idle['between']} s between shards ({idle['per_gap']} s a gap), "
+            f"  workers' idle time, summed: {idle['head']} s before their first part, "
+            f"{idle['between']} s between parts ({idle['per_gap']} s a gap), "
             f"{idle['tail']} s after their last"
         )
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         print(f"  commit + day steps: {commit_and_steps:.1f} s")
         print(
-            f"  peak memory: night {r['night_peak_rss_gb']} GB, largest shard process "
-            f"{r['shard_peak_rss_gb']} GB"
+            f"  peak memory: night {r['night_peak_rss_gb']} GB, largest part process "
+            f"{r['part_peak_rss_gb']} GB"
         )
     for n in sorted({r["calls"] for r in results}):
         off, on = (
@@ -387,7 +387,7 @@ def report(results: list[dict], args) -> None:
         )
         if off and on:
             print(
-                f"\nN = {n:,}: fan-out with pre-starting workers / one shard at a time = "
+                f"\nN = {n:,}: fan-out with pre-starting workers / one part at a time = "
                 f"{on['fan_out_s']} / {off['fan_out_s']} s = {on['fan_out_s'] / off['fan_out_s']:.2f}"
             )
     last = max(results, key=lambda r: (r["calls"], r["prestart"]))
@@ -421,7 +421,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, action="append")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shard-calls", type=int, default=500)
+    parser.add_argument("--part-calls", type=int, default=500)
     parser.add_argument("--cost-ms", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--x-real-time", type=float, action="append")

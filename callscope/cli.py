@@ -123,7 +123,7 @@ def nightly(
     fan_out: Annotated[
         bool,
         typer.Option(
-            "--fan-out", help="send the calls in shards to the running workers of flow.work_pool"
+            "--fan-out", help="send the calls in parts to the running workers of flow.work_pool"
         ),
     ] = False,
     as_json: JsonOpt = False,
@@ -220,10 +220,10 @@ def _print_summary(summary: dict) -> None:
         f"audio {summary['audio_hours']:.3f} h | wall {summary['wall_s']:.1f} s | "
         f"{summary['x_real_time']:.1f}x real time"
     )
-    if summary.get("shards"):
-        from callscope.pipeline.night import shard_lines
+    if summary.get("parts"):
+        from callscope.pipeline.night import part_lines
 
-        print("\n".join(shard_lines(summary["shards"])))
+        print("\n".join(part_lines(summary["parts"])))
     if steps := summary.get("steps"):
         print("steps: " + ", ".join(f"{name} {status}" for name, status in steps.items()))
     if summary.get("tagged_calls") or summary.get("keyword_hits"):

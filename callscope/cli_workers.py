@@ -1,4 +1,4 @@
-"""`callscope worker`: a Prefect process worker that runs shards of fanned-out nights.
+"""`callscope worker`: a Prefect process worker that runs parts of fanned-out nights.
 
 `register(app)` adds the command; callscope.cli imports this module after its shared options
 and helpers are defined.
@@ -34,17 +34,17 @@ def worker(
         bool | None,
         typer.Option(
             "--prestart/--no-prestart",
-            help="start the next shard while the current one works (default: flow.worker_prestart)",
+            help="start the next part while the current one works (default: flow.worker_prestart)",
         ),
     ] = None,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Take shards of fanned-out nights from a work pool, one at a time, until stopped.
+    """Take parts of fanned-out nights from a work pool, one at a time, until stopped.
     Start one per GPU on each server (--gpu 0, --gpu 1, ...), all on the same Prefect server
     and the same shared recordings and warehouse folders."""
     from callscope.flows.local import require_api, worker_env
-    from callscope.flows.shard import ensure_pool
+    from callscope.flows.part import ensure_pool
     from callscope.flows.worker import run_worker
     from callscope.pipeline.parts import SLOT_VARIABLE, WORKER_VARIABLE, slot_path
 
@@ -57,10 +57,10 @@ def worker(
     name = name or f"{socket.gethostname()}-" + (f"gpu{gpu}" if gpu is not None else "cpu")
     prestart = settings.flow.worker_prestart if prestart is None else prestart
     slot = slot_path(name) if prestart else None
-    os.environ.update(worker_env({}, gpu, cpus))  # what its shard processes inherit
+    os.environ.update(worker_env({}, gpu, cpus))  # what its part processes inherit
     os.environ[WORKER_VARIABLE] = name
     if slot is not None:
         os.environ[SLOT_VARIABLE] = str(slot)
-    how = "pre-starting the next shard" if slot else "one shard at a time"
+    how = "pre-starting the next part" if slot else "one part at a time"
     print(f"worker {name} on pool {pool} at {url}, {how}", flush=True)
     run_worker(pool, name, slot)

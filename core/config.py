@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib.resources
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from callscope.core.errors import ConfigError
 from callscope.core.location import is_uri, join, local_folder
+from callscope.core.logs import get_logger
 from callscope.core.sounds import CONFUSIONS, confusion_set
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # The default configs ship inside the installed product (package `configs`), editable or not.
@@ -27,6 +28,9 @@ CONFIG_ENV = "CALLSCOPE_CONFIG"
 ChannelLayout = Literal["agent_left", "customer_left", "mono"]
 # Words supervisors search for that a general model mishears (工信部 -> 公信部, 销户 -> 消护).
 TELECOM_HOTWORDS_ZH = "工信部 销户 携号转网 预约 预售 配送 物流 话费 扣费 明细 流量包 月租 套餐 宽带 信号 热线 订购 退订"
+
+
+logger = get_logger(__name__)
 
 
 class _Section(BaseModel):
@@ -228,33 +232,86 @@ class FlowSettings(_Section):
     concurrency: int = Field(1, ge=1, description="calls transcribed at once per worker")
     retries: int = Field(2, ge=0, description="retries for transient faults only")
     retry_delay_s: float = Field(5.0, ge=0)
-    shard_calls: int = Field(
-        200, ge=1, le=100_000, description="calls per shard when a night fans out over workers"
+    part_calls: int = Field(
+        200, ge=1, le=100_000, description="calls per part when a night fans out over workers"
     )
     work_pool: str = Field(
         "callscope-gpu",
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="Prefect work pool whose workers run the shards",
+        description="Prefect work pool whose workers run the parts",
     )
-    shard_retries: int = Field(
-        2, ge=0, le=10, description="a crashed, failed or lost shard is run again this often"
+    part_retries: int = Field(
+        2, ge=0, le=10, description="a crashed, failed or lost part is run again this often"
     )
-    shard_lost_after_s: float = Field(
-        120.0, ge=5, description="a running shard whose heartbeat is this old is lost"
+    part_lost_after_s: float = Field(
+        120.0, ge=5, description="a running part whose heartbeat is this old is lost"
     )
     worker_prestart: bool = Field(
         True,
-        description="a worker starts its next shard's process while the current one works",
+        description="a worker starts its next part's process while the current one works",
     )
-    shard_poll_s: float = Field(2.0, gt=0, le=60, description="how often the night checks shards")
+    part_poll_s: float = Field(2.0, gt=0, le=60, description="how often the night checks parts")
     stage_batch_calls: int = Field(
-        50, ge=1, le=10_000, description="a shard stages its calls in files of this many"
+        50, ge=1, le=10_000, description="a part stages its calls in files of this many"
     )
     stage_batch_s: float = Field(
         30.0, gt=0, description="... or of what it finished in this long, whichever comes first"
     )
+
+    # Names of earlier releases, still read (YAML and CALLSCOPE_FLOW__SHARD_CALLS alike) as
+    # the new ones, with a warning; the new name wins where both are given.
+    RENAMED: ClassVar[dict[str, str]] = {
+        "shard_calls": "part_calls",
+        "shard_retries": "part_retries",
+        "shard_lost_after_s": "part_lost_after_s",
+        "shard_poll_s": "part_poll_s",
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return _read_renamed(data, cls.RENAMED, "flow")
+
+
+def _read_renamed(data: Any, renamed: dict[str, str], section: str) -> Any:
+    """A section's settings (a mapping) with each old key in `renamed` read as its new one,
+    and a warning naming the new one."""
+    if not isinstance(data, dict) or not renamed.keys() & data.keys():
+        return data
+    data = dict(data)
+    for old, new in renamed.items():
+        if old not in data:
+            continue
+        value = data.pop(old)
+        kept = new not in data
+        if kept:
+            data[new] = value
+        was, now = (
+            f"{section}.{key} (CALLSCOPE_{section.upper()}__{key.upper()})" for key in (old, new)
+        )
+        how = "the old name still works" if kept else f"ignored: {section}.{new} is set"
+        logger.warning("setting %s is now %s; %s", was, now, how)
+    return data
+
+
+class _RenamedInEnvironment(PydanticBaseSettingsSource):
+    """The environment with old setting names read as the new ones before it is merged with
+    the YAML file, so that CALLSCOPE_FLOW__SHARD_CALLS still wins over a file's part_calls."""
+
+    def __init__(self, source: PydanticBaseSettingsSource) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        data = self.source()
+        if isinstance(data.get("flow"), dict):
+            data = {**data, "flow": _read_renamed(data["flow"], FlowSettings.RENAMED, "flow")}
+        return data
 
 
 class LockSettings(_Section):
@@ -582,7 +639,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; the environment must win over it.
-        return (env_settings, init_settings)
+        return (_RenamedInEnvironment(env_settings), init_settings)
 
     @field_validator("warehouse", "handoff", mode="before")
     @classmethod
@@ -628,7 +685,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
 
 def _make_paths_absolute(settings: Settings) -> None:
     """Every folder setting made absolute once, here, against the directory the command runs
-    in: a worker or shard process started elsewhere (its own temporary folder) reads and
+    in: a worker or part process started elsewhere (its own temporary folder) reads and
     writes the same files."""
     for section in (settings, settings.search, settings.roles):
         for name, value in section:

@@ -62,8 +62,8 @@ class DayLocked(WarehouseError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
-class ShardSlotStuck(CallscopeError):
-    """A worker's slot is held by a shard process that lives on but no longer beats (hung)."""
+class PartSlotStuck(CallscopeError):
+    """A worker's slot is held by a part process that lives on but no longer beats (hung)."""
 
 
 class NotALocalFolder(LocationError, WarehouseError):

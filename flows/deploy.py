@@ -2,7 +2,7 @@
 
 python -m callscope.flows.deploy                       # serve it from this process (simple hosts)
 python -m callscope.flows.deploy --fan-out             # serve it; each night's calls go in
-                                                       # shards to the workers of flow.work_pool
+                                                       # parts to the workers of flow.work_pool
 python -m callscope.flows.deploy --work-pool gpu-pool  # register it for a GPU pool's workers
 """
 
@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("--config", help="config file the runs use (e.g. configs/gpu.yaml)")
     parser.add_argument("--work-pool", help="register for this work pool instead of serving")
     parser.add_argument(
-        "--fan-out", action="store_true", help="each night sends its calls to the shard workers"
+        "--fan-out",
+        action="store_true",
+        help="each night sends its calls in parts to the workers of flow.work_pool",
     )
     args = parser.parse_args()
     deployment = nightly_deployment(args.config, args.work_pool, args.fan_out)

@@ -4,7 +4,7 @@
 server and workers under this guard, each in a session of its own. A night that exits normally
 stops them itself (SIGTERM to the group: the guard lets its command shut down and exits with
 it); a night killed with SIGKILL cannot, so the guard sees its parent change and ends the group
-(the command and whatever it started: a worker's shard process) with SIGTERM, then SIGKILL.
+(the command and whatever it started: a worker's part process) with SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations

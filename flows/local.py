@@ -25,7 +25,7 @@ from callscope.core.logs import get_logger
 logger = get_logger(__name__)
 
 SERVER_START_S = 120.0
-WORKER_QUERY_S = "2"  # how often an idle local worker asks for a shard
+WORKER_QUERY_S = "2"  # how often an idle local worker asks for a part
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -165,7 +165,7 @@ class LocalCluster:
         return url
 
     def _start_workers(self) -> None:
-        from callscope.flows.shard import ensure_pool
+        from callscope.flows.part import ensure_pool
 
         ensure_pool(self.pool)
         env = {**self.env(), "PREFECT_WORKER_QUERY_SECONDS": WORKER_QUERY_S}
@@ -226,7 +226,7 @@ def free_port() -> int:
 
 
 def _stop(process: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM to the process group (a worker and the shard it runs), SIGKILL after grace_s."""
+    """SIGTERM to the process group (a worker and the part it runs), SIGKILL after grace_s."""
     if process.poll() is not None:
         return
     try:
@@ -240,7 +240,7 @@ def _stop(process: subprocess.Popen, grace_s: float) -> None:
 
 
 def worker_env(env: dict[str, str], gpu: int | None, cpus: int | None) -> dict[str, str]:
-    """The environment the worker's shard processes inherit: one GPU, seen as device 0, or
+    """The environment the worker's part processes inherit: one GPU, seen as device 0, or
     a number of CPU threads."""
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)

@@ -13,7 +13,7 @@ from callscope.pipeline.night import (
     NightSummary,
     ProgressLog,
     load_models,
-    shard_line,
+    part_line,
     yesterday,
 )
 from callscope.pipeline.runner import CallOutcome, run_calls
@@ -58,7 +58,7 @@ def nightly(
 ) -> dict:
     """Transcribe the recordings of `date` (default: yesterday in the configured time zone),
     then run the day's steps (pipeline/steps.py) on them. With `fan_out` the calls go in
-    shards to the workers of `flow.work_pool` (flows/fanout.py); this run then only commits
+    parts to the workers of `flow.work_pool` (flows/fanout.py); this run then only commits
     the day and runs its steps."""
     started = time.perf_counter()
     settings = load_config(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
@@ -66,7 +66,7 @@ def nightly(
     store = Warehouse.from_settings(settings)
     with store.lock_day(day, "nightly flow"):
         if fan_out:
-            paths = {  # absolute: a worker runs the shard in a folder of its own
+            paths = {  # absolute: a worker runs the part in a folder of its own
                 "config": str(Path(config).absolute()) if config else None,
                 "recordings": str(settings.recordings),
                 "warehouse": str(settings.warehouse),
@@ -94,7 +94,7 @@ def _night(day: dt.date, settings: Settings, store: Warehouse) -> NightSummary:
 
 def _fanned_out_night(day: dt.date, settings: Settings, store: Warehouse, paths: dict):
     from callscope.flows.fanout import FanOut
-    from callscope.flows.shard import ensure_pool
+    from callscope.flows.part import ensure_pool
 
     logger = get_run_logger()
     calls = LocalRecordingSource.from_settings(settings).list_day(day)
@@ -102,11 +102,11 @@ def _fanned_out_night(day: dt.date, settings: Settings, store: Warehouse, paths:
     fan_out = FanOut(day, settings, store, deployment, paths, log=logger.info)
     summary = NightSummary(day)
     summary.outcomes = fan_out.run(calls)
-    summary.shards = [shard.as_dict() for shard in fan_out.shards]
-    for shard in fan_out.shards:
-        (logger.warning if shard.retried else logger.info)(shard_line(shard.as_dict()))
+    summary.parts = [part.as_dict() for part in fan_out.parts]
+    for part in fan_out.parts:
+        (logger.warning if part.retried else logger.info)(part_line(part.as_dict()))
     _day_steps(day, settings, store, summary)
-    store.clear_shard_files(day)
+    store.clear_part_files(day)
     return summary
 
 

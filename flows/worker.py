@@ -1,13 +1,13 @@
-"""The Prefect process worker behind `callscope worker`: one per GPU, taking shards of
-fanned-out nights, and starting its next shard while the current one works.
+"""The Prefect process worker behind `callscope worker`: one per GPU, taking parts of
+fanned-out nights, and starting its next part while the current one works.
 
-A shard's process spends several seconds before its first call (Python and Prefect start-up,
-imports, loading the models) and the worker polls for work every few seconds; with one shard
-at a time that is idle GPU time on every shard. A pre-starting worker runs up to two shard
+A part's process spends several seconds before its first call (Python and Prefect start-up,
+imports, loading the models) and the worker polls for work every few seconds; with one part
+at a time that is idle GPU time on every part. A pre-starting worker runs up to two part
 processes: one holding the worker's slot (callscope.pipeline.parts.WorkerSlot) and processing calls,
-the next one starting up and then waiting at the slot. It takes a second shard only while the
-first holds the slot, and one shard per poll, so that at a night's start every worker of the
-pool gets a shard before any worker gets two.
+the next one starting up and then waiting at the slot. It takes a second part only while the
+first holds the slot, and one part per poll, so that at a night's start every worker of the
+pool gets a part before any worker gets two.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from prefect.workers.process import ProcessWorker
 
 
 class PrestartingWorker(ProcessWorker):
-    """A process worker with two shard processes at most, the second started only while the
+    """A process worker with two part processes at most, the second started only while the
     first processes calls (holds the slot)."""
 
     @classmethod
@@ -44,7 +44,7 @@ class PrestartingWorker(ProcessWorker):
 
 
 def run_worker(pool: str, name: str, slot: Path | None) -> None:
-    """Serve `pool` until stopped (SIGINT or SIGTERM: no new shards, running ones are ended by
+    """Serve `pool` until stopped (SIGINT or SIGTERM: no new parts, running ones are ended by
     their process group's signal); pre-starting when `slot` is given."""
     if slot is None:
         worker = ProcessWorker(work_pool_name=pool, name=name, limit=1)

@@ -29,7 +29,7 @@ class NightSummary:
     outcomes: list[CallOutcome] = field(default_factory=list)
     wall_s: float = 0.0
     steps: dict[str, StepOutcome] = field(default_factory=dict)
-    shards: list[dict] = field(default_factory=list)  # a night fanned out over workers
+    parts: list[dict] = field(default_factory=list)  # a night fanned out over workers
     busy: dict = field(default_factory=dict)  # the runner's recogniser and CPU share (BusyTimes)
 
     def _result(self, name: str):
@@ -88,7 +88,7 @@ class NightSummary:
             "spikes": self.incidents.spikes if self.incidents else [],
             "handoff": str(self.handoff.folder) if self.handoff else None,
             "steps": {name: outcome.status for name, outcome in self.steps.items()},
-            "shards": self.shards,
+            "parts": self.parts,
             "busy": self.busy,
         }
 
@@ -99,7 +99,7 @@ class NightSummary:
             f"audio {self.audio_s / 3600:.3f} h transcribed in {self.wall_s:.1f} s wall, "
             f"{self.x_real_time:.1f}x real time",
         ]
-        lines += shard_lines(self.shards)
+        lines += part_lines(self.parts)
         if self.busy.get("cpu_share_overlapped") is not None:
             lines.append(
                 f"recogniser busy {self.busy['recogniser_s']:.1f} s; CPU share "
@@ -133,33 +133,33 @@ class NightSummary:
         return "\n".join(lines)
 
 
-def shard_lines(shards: list[dict]) -> list[str]:
-    """How a fanned-out night's shards went: a count, then each shard that ran again."""
+def part_lines(parts: list[dict]) -> list[str]:
+    """How a fanned-out night's parts went: a count, then each part that ran again."""
     from callscope.pipeline.parts import prestarted  # it imports this module
 
-    if not shards:
+    if not parts:
         return []
-    again = [shard for shard in shards if len(shard["attempts"]) > 1]
-    attempts = [a for shard in shards for a in shard["attempts"]]
+    again = [part for part in parts if len(part["attempts"]) > 1]
+    attempts = [a for part in parts for a in part["attempts"]]
     hosts = {a["host"] for a in attempts if a["host"]}
     workers = {a.get("worker") for a in attempts if a.get("worker")}
-    head = f"shards: {len(shards)} on {len(hosts)} host(s)"
+    head = f"parts: {len(parts)} on {len(hosts)} host(s)"
     head += f", {len(workers)} worker(s)" if workers else ""
     head += f", {len(again)} run again"
     hidden = prestarted(attempts)
     if hidden:
-        head += f", {hidden} started up while the shard before them worked"
-    return [head] + [f"  {shard_line(shard)}" for shard in again]
+        head += f", {hidden} started up while the part before them worked"
+    return [head] + [f"  {part_line(part)}" for part in again]
 
 
-def shard_line(shard: dict) -> str:
+def part_line(part: dict) -> str:
     runs = "; ".join(
         f"attempt {a['attempt']} {a['state']}"
         + (f" on {a['host']} (pid {a['worker_pid']})" if a["host"] else "")
         + (f": {a['reason']}" if a["reason"] and a["state"] != "done" else "")
-        for a in shard["attempts"]
+        for a in part["attempts"]
     )
-    return f"{shard['name']} ({shard['calls']} calls): {runs}"
+    return f"{part['name']} ({part['calls']} calls): {runs}"
 
 
 def yesterday(timezone: str) -> dt.date:

@@ -1,17 +1,17 @@
-"""A night fanned out over workers, free of any orchestrator: shards of a day's calls, the
-loop a worker runs over one shard, and the small files through which a shard tells the night
+"""A night fanned out over workers, free of any orchestrator: parts of a day's calls, the
+loop a worker runs over one part, and the small files through which a part tells the night
 that it is alive and what it did.
 
-The night (flows/nightly.py) splits the day into shards and hands each to a worker as a flow run
-(flows/shard.py); a worker runs `run_shard` and stages every call in the shared warehouse, as
+The night (flows/nightly.py) splits the day into parts and hands each to a worker as a flow run
+(flows/part.py); a worker runs `run_part` and stages every call in the shared warehouse, as
 the single-process night does. Only the night commits the day and runs the day's steps.
 
-Files, in `<warehouse>/_shards/date=D/` (the shared folder every host mounts):
-- `<shard>.beat.json`: rewritten every few seconds while the shard runs (host, pid, attempt,
-  calls done); a running shard whose beat stopped is lost (its host or worker died).
-- `<shard>.a<attempt>.report.json`: the calls' outcomes, written once the shard has finished.
+Files, in `<warehouse>/_parts/date=D/` (the shared folder every host mounts):
+- `<part>.beat.json`: rewritten every few seconds while the part runs (host, pid, attempt,
+  calls done); a running part whose beat stopped is lost (its host or worker died).
+- `<part>.a<attempt>.report.json`: the calls' outcomes, written once the part has finished.
 
-A worker that pre-starts (`flow.worker_prestart`) runs its next shard's process while the
+A worker that pre-starts (`flow.worker_prestart`) runs its next part's process while the
 current one works; the two meet at the worker's slot (`WorkerSlot`, a lock file on the
 worker's own host), which only one of them holds while it processes calls.
 """
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from callscope.core.config import Settings
-from callscope.core.errors import ShardSlotStuck
+from callscope.core.errors import PartSlotStuck
 from callscope.core.logs import get_logger
 from callscope.pipeline.night import ProgressLog, load_models
 from callscope.pipeline.runner import CallOutcome, run_calls
@@ -42,18 +42,18 @@ from callscope.storage.warehouse import Warehouse
 logger = get_logger(__name__)
 
 
-def shard_name(number: int) -> str:
-    return f"shard-{number:04d}"
+def part_name(number: int) -> str:
+    return f"part-{number:04d}"
 
 
 def split(calls: Sequence[str], size: int) -> list[list[str]]:
-    """The call ids in shards of at most `size`, in order."""
+    """The call ids in parts of at most `size`, in order."""
     return [list(calls[start : start + size]) for start in range(0, len(calls), size)]
 
 
 @dataclass
-class ShardAttempt:
-    """One run of a shard: where it ran and how it ended."""
+class PartAttempt:
+    """One run of a part: where it ran and how it ended."""
 
     attempt: int
     flow_run_id: str | None = None
@@ -63,18 +63,18 @@ class ShardAttempt:
     worker: str | None = None  # the Prefect worker's name
     reason: str | None = None
     wall_s: float = 0.0
-    slot_waited_s: float = 0.0  # how long it waited at the worker's slot for the shard before
-    started_at: float | None = None  # epoch seconds: its process began the shard
+    slot_waited_s: float = 0.0  # how long it waited at the worker's slot for the part before
+    started_at: float | None = None  # epoch seconds: its process began the part
     finished_at: float | None = None
 
 
 @dataclass
-class ShardReport:
-    """A shard as the night summary shows it."""
+class PartReport:
+    """A part as the night summary shows it."""
 
     name: str
     call_ids: list[str]
-    attempts: list[ShardAttempt] = field(default_factory=list)
+    attempts: list[PartAttempt] = field(default_factory=list)
 
     @property
     def retried(self) -> bool:
@@ -94,7 +94,7 @@ class ShardReport:
 
 
 def process_started_at() -> float:
-    """When this process began, in epoch seconds (a shard's start-up counts from there); now
+    """When this process began, in epoch seconds (a part's start-up counts from there); now
     where the system does not say."""
     try:
         fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
@@ -109,7 +109,7 @@ def process_started_at() -> float:
 
 
 class Heartbeat:
-    """Rewrites the shard's beat file every `every_s` seconds from a daemon thread."""
+    """Rewrites the part's beat file every `every_s` seconds from a daemon thread."""
 
     def __init__(self, store: Warehouse, day: dt.date, name: str, attempt: int, every_s: float):
         self.store, self.day, self.name = store, day, name
@@ -138,8 +138,8 @@ class Heartbeat:
     def beat(self, **update) -> None:
         self.record.update(update)
         try:
-            self.store.write_shard_file(self.day, f"{self.name}.beat", self.record)
-        except OSError as exc:  # a missed beat is retried; a long outage makes the shard lost
+            self.store.write_part_file(self.day, f"{self.name}.beat", self.record)
+        except OSError as exc:  # a missed beat is retried; a long outage makes the part lost
             logger.warning("%s: heartbeat not written (%s)", self.name, exc)
 
     def _run(self) -> None:
@@ -147,19 +147,19 @@ class Heartbeat:
             self.beat()
 
 
-SLOT_VARIABLE = "CALLSCOPE_WORKER_SLOT"  # set by `callscope worker` for its shard processes
+SLOT_VARIABLE = "CALLSCOPE_WORKER_SLOT"  # set by `callscope worker` for its part processes
 WORKER_VARIABLE = "CALLSCOPE_WORKER_NAME"
 SLOT_POLL_S = 0.2
 
 
 def slot_path(worker_name: str) -> Path:
-    """The slot file of a worker: on its own host, shared by the shards it runs."""
+    """The slot file of a worker: on its own host, shared by the parts it runs."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", worker_name)
     return Path(tempfile.gettempdir()) / f"callscope-slot-{safe}.lock"
 
 
 def slot_is_held(path: Path) -> bool:
-    """Whether a shard of the worker holds its slot (is processing calls) right now."""
+    """Whether a part of the worker holds its slot (is processing calls) right now."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -176,12 +176,12 @@ def slot_is_held(path: Path) -> bool:
 
 
 class WorkerSlot:
-    """The worker's GPU (or share of cores), held by one shard at a time while it processes
-    calls; a pre-started shard waits here, beating, until the shard before it is done.
+    """The worker's GPU (or share of cores), held by one part at a time while it processes
+    calls; a pre-started part waits here, beating, until the part before it is done.
 
     The lock is an flock on a local file, so it is released when its holder dies however it
     dies. A holder that lives on but whose heartbeat is older than `stale_after_s` (hung) is
-    not waited for: the waiter raises ShardSlotStuck and the night runs it again elsewhere."""
+    not waited for: the waiter raises PartSlotStuck and the night runs it again elsewhere."""
 
     def __init__(self, path: Path | None, holder: dict, stale_after_s: float):
         self.path, self.holder, self.stale_after_s = path, holder, stale_after_s
@@ -220,14 +220,12 @@ class WorkerSlot:
                 pass
             other = _slot_holder(fd)
             if not noted:
-                logger.info(
-                    "waiting for %s to finish on this worker", other.get("shard", "a shard")
-                )
+                logger.info("waiting for %s to finish on this worker", other.get("part", "a part"))
                 noted = True
             age = _beat_age(other)
             if age is not None and age > self.stale_after_s:
-                raise ShardSlotStuck(
-                    f"this worker's slot is held by {other.get('shard')} (pid {other.get('pid')}), "
+                raise PartSlotStuck(
+                    f"this worker's slot is held by {other.get('part')} (pid {other.get('pid')}), "
                     f"whose heartbeat stopped {age:.0f} s ago; stop that process "
                     f"(kill {other.get('pid')}) or restart the worker"
                 )
@@ -254,16 +252,16 @@ def _beat_age(holder: dict) -> float | None:
 def worker_slot(store: Warehouse, day: dt.date, name: str, settings: Settings) -> WorkerSlot:
     """The slot of the worker running this process (none outside a pre-starting worker)."""
     path = os.environ.get(SLOT_VARIABLE)
-    beat = store.shard_file_path(day, f"{name}.beat") if store.local else None
-    holder = {"shard": name, "pid": os.getpid(), "beat": beat}
-    return WorkerSlot(Path(path) if path else None, holder, settings.flow.shard_lost_after_s)
+    beat = store.part_file_path(day, f"{name}.beat") if store.local else None
+    holder = {"part": name, "pid": os.getpid(), "beat": beat}
+    return WorkerSlot(Path(path) if path else None, holder, settings.flow.part_lost_after_s)
 
 
 def beat_every_s(settings: Settings) -> float:
-    return max(1.0, settings.flow.shard_lost_after_s / 5)
+    return max(1.0, settings.flow.part_lost_after_s / 5)
 
 
-def run_shard(
+def run_part(
     day: dt.date,
     name: str,
     call_ids: Sequence[str],
@@ -271,8 +269,8 @@ def run_shard(
     attempt: int = 1,
     progress: Callable[[CallOutcome], None] | None = None,
 ) -> dict:
-    """Process the shard's calls one after another with the models loaded once, staging each
-    call in the warehouse; write and return the shard's report."""
+    """Process the part's calls one after another with the models loaded once, staging each
+    call in the warehouse; write and return the part's report."""
     started = time.perf_counter()
     store = Warehouse.from_settings(settings)
     source = LocalRecordingSource.from_settings(settings)
@@ -295,7 +293,7 @@ def run_shard(
         slot = worker_slot(store, day, name, settings)
         with slot:
             heartbeat.beat(slot_waited_s=slot.waited_s)
-            done = store.done_calls(day)  # after the wait: what the shard before this one did
+            done = store.done_calls(day)  # after the wait: what the part before this one did
             outcomes, busy = run_calls(recordings, source, store, settings, done, beat_and_log)
     report = {
         **heartbeat.record,
@@ -305,12 +303,12 @@ def run_shard(
         "wall_s": round(time.perf_counter() - started, 3),
         "finished_at": round(time.time(), 3),
     }
-    store.write_shard_file(day, report_name(name, attempt), report)
+    store.write_part_file(day, report_name(name, attempt), report)
     return report
 
 
 def prestarted(attempts: Sequence[dict]) -> int:
-    """How many shard runs began while the run before them on the same worker still worked:
+    """How many part runs began while the run before them on the same worker still worked:
     their start-up was hidden behind it (pre-starting workers)."""
     spans: dict[str, list[tuple[float, float]]] = {}
     for attempt in attempts:
@@ -333,7 +331,7 @@ def _vanished(call_id: str, day: dt.date, source: LocalRecordingSource) -> Recor
     """A call the night listed that this worker no longer finds: an error row, not a gap."""
     problem = (
         f"{call_id}: listed when the night started but no longer in "
-        f"{source.day_folder(day)} when its shard ran; put the recording back and run the "
+        f"{source.day_folder(day)} when its part ran; put the recording back and run the "
         "night again"
     )
     return Recording(call_id, day, None, problem=problem)

@@ -44,7 +44,7 @@ logger = get_logger(__name__)
 
 
 class Stager(Protocol):
-    """Where a processed call's rows go: the warehouse (one call a file) or a shard's batch."""
+    """Where a processed call's rows go: the warehouse (one call a file) or a part's batch."""
 
     def stage_call(self, day: dt.date, call_row: dict, segment_rows: list[dict]) -> None: ...
 
@@ -354,7 +354,7 @@ def _finish(rec, row, segments, started, warehouse: Stager) -> CallOutcome:
 
 class StagingBatch:
     """Buffers processed calls and stages them together (storage.Warehouse
-    .stage_calls): every `max_calls` calls or `max_s` seconds, and at the end. A shard that
+    .stage_calls): every `max_calls` calls or `max_s` seconds, and at the end. A part that
     dies loses at most one batch of work, which its retry redoes."""
 
     def __init__(

@@ -238,7 +238,7 @@ INCIDENTS = pa.schema(
 
 # a uniform sample of the day's statement embeddings (all of them on days up to `sample_size`),
 # so that a topic first seen later can be counted on the days before it existed
-# each call's issue statement embedded where the call was processed (a shard's worker), so the
+# each call's issue statement embedded where the call was processed (a part's worker), so the
 # day's incidents step embeds only what changed since (incidents/daily.py)
 STATEMENT_VECTORS = pa.schema(
     [

@@ -58,13 +58,13 @@ logger = get_logger(__name__)
 PART_NAME = "part-0.parquet"
 STAGING = "_staging"
 # what a night stages per call: calls and segments always, the others where the call's worker
-# made them (a shard categorizes and embeds its calls; a single-process night leaves that to
+# made them (a part categorizes and embeds its calls; a single-process night leaves that to
 # the day's steps)
 STAGED_TABLES = ("calls", "segments", "keyword_hits", "statement_vectors")
 JOURNAL = "_journal"
 STATE = "_state"
 LOCKS = "_locks"
-SHARDS = "_shards"
+PARTS = "_parts"
 TMP_SUFFIX = ".tmp"
 DEFAULT_LOCK_WAIT_S = 300.0
 DEFAULT_LOCK_STALE_S = 120.0
@@ -226,7 +226,7 @@ class Warehouse:
         calls: list[tuple[dict, list[dict]]],
         extra: dict[str, list[dict]] | None = None,
     ) -> None:
-        """Stage several calls in one set of files (a shard's batch: far fewer files for the
+        """Stage several calls in one set of files (a part's batch: far fewer files for the
         commit to read), with rows of the other staged tables made for them where the calls
         were processed (`extra`: keyword_hits, statement_vectors). A call staged again later,
         alone or in a later batch, replaces all these rows: the commit keeps each call's rows
@@ -345,22 +345,22 @@ class Warehouse:
         self._write_bytes(data, tmp)
         self.fs.move(tmp, path)
 
-    # shards of a night fanned out over workers (small JSON files on the shared folder) ----
-    def write_shard_file(self, day: dt.date, name: str, record: dict) -> None:
-        """Replace `<warehouse>/_shards/date=D/<name>.json` atomically (a heartbeat, a report)."""
-        folder = self._path(SHARDS, _day_dir(day))
+    # parts of a night fanned out over workers (small JSON files on the shared folder) ----
+    def write_part_file(self, day: dt.date, name: str, record: dict) -> None:
+        """Replace `<warehouse>/_parts/date=D/<name>.json` atomically (a heartbeat, a report)."""
+        folder = self._path(PARTS, _day_dir(day))
         self.fs.create_dir(folder, recursive=True)
         path = f"{folder}/{name}.json"
         tmp = _tmp_beside(path)
         self._write_bytes(json.dumps(record, default=str).encode("utf-8"), tmp)
         self.fs.move(tmp, path)
 
-    def shard_file_path(self, day: dt.date, name: str) -> str:
-        return self._path(SHARDS, _day_dir(day), f"{name}.json")
+    def part_file_path(self, day: dt.date, name: str) -> str:
+        return self._path(PARTS, _day_dir(day), f"{name}.json")
 
-    def read_shard_file(self, day: dt.date, name: str) -> tuple[dict | None, float | None]:
+    def read_part_file(self, day: dt.date, name: str) -> tuple[dict | None, float | None]:
         """The record and how many seconds ago it was written; (None, None) when absent."""
-        path = self.shard_file_path(day, name)
+        path = self.part_file_path(day, name)
         try:
             info = self.fs.get_file_info(path)
             if info.type != pafs.FileType.File:
@@ -375,8 +375,8 @@ class Warehouse:
         age = dt.datetime.now(dt.UTC).timestamp() - info.mtime.timestamp() if info.mtime else None
         return record, age
 
-    def clear_shard_files(self, day: dt.date) -> None:
-        folder = self._path(SHARDS, _day_dir(day))
+    def clear_part_files(self, day: dt.date) -> None:
+        folder = self._path(PARTS, _day_dir(day))
         if self._exists(folder):
             self.fs.delete_dir(folder)
 
@@ -399,7 +399,7 @@ class Warehouse:
 
     def _orphans(self, day: dt.date) -> Iterator[str]:
         folders = [self._path(t, _day_dir(day)) for t in PARTITIONED_TABLES] + [self._staging(day)]
-        folders += [self._path(STATE), self._path(JOURNAL), self._path(SHARDS, _day_dir(day))]
+        folders += [self._path(STATE), self._path(JOURNAL), self._path(PARTS, _day_dir(day))]
         for folder in folders:
             if not self._exists(folder):
                 continue

@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,7 @@ def test_turn_reassignment_margin(tmp_path):
 
 
 def test_folder_settings_are_absolute_against_the_folder_the_command_ran_in(tmp_path, monkeypatch):
-    """A worker or shard process runs in a folder of its own: paths from the command line,
+    """A worker or part process runs in a folder of its own: paths from the command line,
     the YAML file or the environment reach it absolute."""
     (tmp_path / "conf.yaml").write_text("handoff: out/handoff\nmodel_cache: ~/models\n")
     monkeypatch.chdir(tmp_path)
@@ -101,3 +102,42 @@ def test_folder_settings_are_absolute_against_the_folder_the_command_ran_in(tmp_
     assert settings.search_index == tmp_path / "wh" / "search"
     assert settings.roles.agent_voiceprints == tmp_path / "prints"
     assert settings.model_cache == Path.home() / "models"
+
+
+RENAMED_FLOW = {  # a night's slices were called shards before they were parts
+    "shard_calls": ("part_calls", 7),
+    "shard_retries": ("part_retries", 4),
+    "shard_lost_after_s": ("part_lost_after_s", 30.0),
+    "shard_poll_s": ("part_poll_s", 3.0),
+}
+
+
+def test_old_flow_keys_in_yaml_still_load_as_the_new_ones(tmp_path, caplog):
+    path = tmp_path / "old.yaml"
+    path.write_text("flow:\n" + "".join(f"  {old}: {v}\n" for old, (_, v) in RENAMED_FLOW.items()))
+    with caplog.at_level(logging.WARNING, logger="callscope.core.config"):
+        flow = load_config(path).flow
+    for old, (new, value) in RENAMED_FLOW.items():
+        assert getattr(flow, new) == value and not hasattr(flow, old)
+        [said] = [r.getMessage() for r in caplog.records if f"flow.{old} " in r.getMessage()]
+        assert f"is now flow.{new} (CALLSCOPE_FLOW__{new.upper()})" in said
+
+
+def test_old_flow_keys_in_the_environment_still_override_the_yaml(tmp_path, monkeypatch):
+    path = tmp_path / "new.yaml"
+    path.write_text("flow:\n" + "".join(f"  {new}: {v}\n" for new, v in RENAMED_FLOW.values()))
+    for old in RENAMED_FLOW:
+        monkeypatch.setenv(f"CALLSCOPE_FLOW__{old.upper()}", "9")
+    flow = load_config(path).flow  # the environment wins over the file, whatever the names
+    assert [getattr(flow, new) for new, _ in RENAMED_FLOW.values()] == [9, 9, 9.0, 9.0]
+    monkeypatch.setenv("CALLSCOPE_FLOW__PART_CALLS", "5")  # both names: the new one wins
+    assert load_config(path).flow.part_calls == 5
+    monkeypatch.setenv("CALLSCOPE_FLOW__SHARD_RETRIES", "11")  # still checked, by its new name
+    with pytest.raises(ConfigError, match=r"flow\.part_retries"):
+        load_config(path)
+
+
+def test_a_new_flow_key_wins_over_its_old_name_in_the_same_file(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text("flow:\n  shard_calls: 7\n  part_calls: 8\n")
+    assert load_config(path).flow.part_calls == 8

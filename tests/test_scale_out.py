@@ -1,7 +1,7 @@
 """A night fanned out over workers: a real Prefect server (on PostgreSQL as in production, or
-its own SQLite database), real process workers taking shards of the bundled real-audio day,
+its own SQLite database), real process workers taking parts of the bundled real-audio day,
 the shared warehouse, and the same calls and segments as the single-process night; a worker
-killed mid-shard; the night's own local server; two hosts and one day's commit."""
+killed mid-part; the night's own local server; two hosts and one day's commit."""
 
 from __future__ import annotations
 
@@ -123,27 +123,27 @@ def test_a_night_over_two_workers_on_a_postgresql_server_matches_the_single_proc
     # the calls and segments must be the same, word for word
     single = _night_cli(demo_day, tmp_path / "single", "--json", env=_env())
     with _prefect_server(tmp_path / "prefect-home", postgres_url) as url:
-        env = _env(PREFECT_API_URL=url, CALLSCOPE_FLOW__SHARD_CALLS="3")
+        env = _env(PREFECT_API_URL=url, CALLSCOPE_FLOW__PART_CALLS="3")
         # paths relative to where the command runs, as the README writes them: the workers
-        # run their shards in folders of their own
+        # run their parts in folders of their own
         relative = os.path.relpath(demo_day, tmp_path), "fanned"
         config = os.path.relpath(REPO / "configs" / "default.yaml", tmp_path)
         options = "--config", config, "--workers", "2", "--json"
         summary = _night_cli(*relative, *options, env=env, cwd=tmp_path)
-    assert len(summary["shards"]) == 4 == len(split(list(range(summary["calls"])), 3))
-    assert all(shard["state"] == "done" for shard in summary["shards"])
-    assert {a["worker"] for shard in summary["shards"] for a in shard["attempts"]} == {
+    assert len(summary["parts"]) == 4 == len(split(list(range(summary["calls"])), 3))
+    assert all(part["state"] == "done" for part in summary["parts"])
+    assert {a["worker"] for part in summary["parts"] for a in part["attempts"]} == {
         f"{socket.gethostname()}-local-{n}" for n in (1, 2)
-    }  # both workers took shards
-    assert prestarted([a for shard in summary["shards"] for a in shard["attempts"]]) >= 1
-    assert count_rows(postgres_url, "flow_run") == 1 + 4  # the night and its shards
+    }  # both workers took parts
+    assert prestarted([a for part in summary["parts"] for a in part["attempts"]]) >= 1
+    assert count_rows(postgres_url, "flow_run") == 1 + 4  # the night and its parts
     assert (summary["ok"], summary["error"]) == (single["ok"], single["error"])
     assert summary["steps"]["commit"] == "ran" and summary["steps"]["handoff"] == "ran"
     one, fanned = Warehouse(tmp_path / "single"), Warehouse(tmp_path / "fanned")
     assert _rows(fanned, "calls", CALL_COLUMNS) == _rows(one, "calls", CALL_COLUMNS)
     assert _rows(fanned, "segments", SEGMENT_COLUMNS) == _rows(one, "segments", SEGMENT_COLUMNS)
-    assert not (tmp_path / "fanned" / "_shards").exists() or not any(
-        (tmp_path / "fanned" / "_shards").rglob("*")
+    assert not (tmp_path / "fanned" / "_parts").exists() or not any(
+        (tmp_path / "fanned" / "_parts").rglob("*")
     )
     assert not (tmp_path / "fanned" / "_staging" / f"date={DATE}").exists()
     again = _night_cli(demo_day, tmp_path / "single", "--json", env=_env())
@@ -233,7 +233,7 @@ def _group_alive(group: int) -> bool:
     return True
 
 
-# a worker killed mid-shard ---------------------------------------------------------------------
+# a worker killed mid-part ---------------------------------------------------------------------
 def _worker(url: str, name: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "callscope.cli", "worker", "--pool", "test-pool"]
     return subprocess.Popen(
@@ -246,7 +246,7 @@ def _worker(url: str, name: str, log: Path) -> subprocess.Popen:
     )
 
 
-def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
+def test_a_worker_killed_mid_part_is_replaced_and_no_call_is_lost_or_doubled(
     demo_day, prefect_server, tmp_path
 ):
     recordings = tmp_path / "recordings"
@@ -259,9 +259,9 @@ def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
     env = _env(
         PREFECT_API_URL=prefect_server,
         CALLSCOPE_FLOW__WORK_POOL="test-pool",
-        CALLSCOPE_FLOW__SHARD_CALLS="2",
-        CALLSCOPE_FLOW__SHARD_LOST_AFTER_S="25",
-        CALLSCOPE_FLOW__SHARD_POLL_S="1",
+        CALLSCOPE_FLOW__PART_CALLS="2",
+        CALLSCOPE_FLOW__PART_LOST_AFTER_S="25",
+        CALLSCOPE_FLOW__PART_POLL_S="1",
     )
     command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE, "--fan-out"]
     night = subprocess.Popen(
@@ -273,7 +273,7 @@ def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
         text=True,
     )
     try:
-        killed = _kill_a_worker_running_a_shard(warehouse, workers)
+        killed = _kill_a_worker_running_a_part(warehouse, workers)
         out, err = night.communicate(timeout=900)
     finally:
         for worker in workers:
@@ -285,8 +285,8 @@ def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
     calls = Warehouse(warehouse).read("calls", DAY).to_pylist()
     assert sorted(row["call_id"] for row in calls) == ["en-0004", "hold-0006", "zh-0002", "zh-0003"]
     assert summary["ok"] == 4 - summary["skipped"] and summary["error"] == 0
-    retried = [shard for shard in summary["shards"] if len(shard["attempts"]) > 1]
-    assert len(retried) == 1, summary["shards"]
+    retried = [part for part in summary["parts"] if len(part["attempts"]) > 1]
+    assert len(retried) == 1, summary["parts"]
     [retried] = retried
     first, last = retried["attempts"][0], retried["attempts"][-1]
     assert (first["state"], last["state"]) == ("lost", "done"), retried
@@ -297,24 +297,24 @@ def test_a_worker_killed_mid_shard_is_replaced_and_no_call_is_lost_or_doubled(
     assert len(keys) == len(set(keys)) and {k[0] for k in keys} >= {"zh-0002", "en-0004"}
 
 
-def _kill_a_worker_running_a_shard(warehouse: Path, workers: list[subprocess.Popen]) -> int:
-    """Kill the process group (worker and shard) of the first shard seen running, before it
-    has finished a call; returns the shard process's pid."""
+def _kill_a_worker_running_a_part(warehouse: Path, workers: list[subprocess.Popen]) -> int:
+    """Kill the process group (worker and part) of the first part seen running, before it
+    has finished a call; returns the part process's pid."""
     store = Warehouse(warehouse)
     groups = {worker.pid: worker for worker in workers}
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        for name in ("shard-0001", "shard-0002"):
-            beat, _ = store.read_shard_file(DAY, f"{name}.beat")
+        for name in ("part-0001", "part-0002"):
+            beat, _ = store.read_part_file(DAY, f"{name}.beat")
             if beat and beat["done"] == 0 and beat["attempt"] == 1:
-                shard = beat["pid"]
-                worker = groups[_parent(shard)]  # the worker runs each shard as its child
-                os.kill(shard, signal.SIGKILL)  # as if the host died: the shard and its worker
+                part = beat["pid"]
+                worker = groups[_parent(part)]  # the worker runs each part as its child
+                os.kill(part, signal.SIGKILL)  # as if the host died: the part and its worker
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=30)
-                return shard
+                return part
         time.sleep(0.2)
-    raise AssertionError("no shard started")
+    raise AssertionError("no part started")
 
 
 def _parent(pid: int) -> int:
@@ -363,11 +363,11 @@ def test_worker_environment_pins_a_gpu_or_a_share_of_cores():
     assert "CUDA_VISIBLE_DEVICES" not in cpu
 
 
-def test_shards_keep_every_call_once_in_order():
+def test_parts_keep_every_call_once_in_order():
     calls = [f"c{n}" for n in range(7)]
-    shards = split(calls, 3)
-    assert shards == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
-    assert [c for shard in shards for c in shard] == calls
+    parts = split(calls, 3)
+    assert parts == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
+    assert [c for part in parts for c in part] == calls
 
 
 # the production recipes ----------------------------------------------------------------------
@@ -406,7 +406,7 @@ def _staged(call_id: str, at: dt.datetime, text: str) -> tuple[dict, list[dict]]
     return row, [{**segment, "speaker": "customer", "text": text}]
 
 
-def test_a_call_staged_again_by_a_retried_shard_is_committed_once_with_its_latest_rows(
+def test_a_call_staged_again_by_a_retried_part_is_committed_once_with_its_latest_rows(
     tmp_path,
 ):
     store = Warehouse(tmp_path / "warehouse")
@@ -427,8 +427,8 @@ def test_a_call_staged_again_by_a_retried_shard_is_committed_once_with_its_lates
     ("key", "value", "says"),
     [
         ("CALLSCOPE_FLOW__WORK_POOL", "gpu pool/1", "work_pool"),
-        ("CALLSCOPE_FLOW__SHARD_LOST_AFTER_S", "2", "shard_lost_after_s"),
-        ("CALLSCOPE_FLOW__SHARD_CALLS", "0", "shard_calls"),
+        ("CALLSCOPE_FLOW__PART_LOST_AFTER_S", "2", "part_lost_after_s"),
+        ("CALLSCOPE_FLOW__PART_CALLS", "0", "part_calls"),
     ],
 )
 def test_bad_fan_out_settings_are_refused_by_name(monkeypatch, key, value, says):

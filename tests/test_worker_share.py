@@ -1,4 +1,4 @@
-"""The worker's share of the day's steps: a shard's staging batch tags its calls with the rule
+"""The worker's share of the day's steps: a part's staging batch tags its calls with the rule
 categories and embeds their issue statements; the day's steps after the commit reuse both.
 Staged with the calls, committed once per call, used only while the rules, text and model
 match, and the same categories, hits and topics as a day done wholly by the steps."""
@@ -33,7 +33,7 @@ def settings():
 
 
 def processed_calls(seed: int = 5) -> list[tuple[dict, list[dict]]]:
-    """Calls as a shard has them after transcription: rows and redacted segments."""
+    """Calls as a part has them after transcription: rows and redacted segments."""
     rng = random.Random(seed)
     calls = []
     for topic, n in COUNTS.items():
@@ -99,18 +99,18 @@ def test_staged_statements_are_committed_with_their_calls_and_reused(tmp_path, s
     assert reused == 0
 
 
-def test_topics_are_the_same_whether_statements_were_embedded_in_the_shard_or_the_step(
+def test_topics_are_the_same_whether_statements_were_embedded_in_the_part_or_the_step(
     tmp_path, settings
 ):
     days = {}
-    for name, embedder in (("shard", batch_share(settings)), ("step", None)):
+    for name, embedder in (("part", batch_share(settings)), ("step", None)):
         store = Warehouse(tmp_path / name)
         stage(store, settings, processed_calls(), embedder)
         run_steps(store, DAY, settings, ("commit", "redact", "categories", "incidents"))
         rows = store.read("call_issues", DAY).to_pylist()
         days[name] = {row["call_id"]: (row["statement"], row["cluster"]) for row in rows}
         assert store.exists("statement_vectors", DAY) is (embedder is not None)
-    assert days["shard"] == days["step"]
+    assert days["part"] == days["step"]
     assert len({cluster for _, cluster in days["step"].values() if cluster >= 0}) >= 2
 
 
@@ -168,12 +168,12 @@ def categorized_day(store: Warehouse, settings, share) -> dict:
 
 
 def test_calls_tagged_by_their_worker_are_left_as_they_are_by_the_days_step(tmp_path, settings):
-    shard = categorized_day(Warehouse(tmp_path / "shard"), settings, batch_share(settings))
+    part = categorized_day(Warehouse(tmp_path / "part"), settings, batch_share(settings))
     step = categorized_day(Warehouse(tmp_path / "step"), settings, None)
-    assert shard["run"].retagged == 0 and step["run"].retagged == len(processed_calls())
-    assert shard["hits"] == step["hits"] and shard["calls"] == step["calls"]
-    assert shard["run"].tagged == step["run"].tagged >= 8  # the pre-order calls at least
-    assert (shard["run"].hits, shard["run"].calls) == (len(step["hits"]), len(processed_calls()))
+    assert part["run"].retagged == 0 and step["run"].retagged == len(processed_calls())
+    assert part["hits"] == step["hits"] and part["calls"] == step["calls"]
+    assert part["run"].tagged == step["run"].tagged >= 8  # the pre-order calls at least
+    assert (part["run"].hits, part["run"].calls) == (len(step["hits"]), len(processed_calls()))
 
 
 def test_only_calls_not_tagged_with_todays_rules_are_tagged_by_the_step(tmp_path, settings):

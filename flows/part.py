@@ -1,8 +1,8 @@
-"""One shard of a night on a worker: the `transcribe-shard` deployment on a process work pool.
+"""One part of a night on a worker: the `transcribe-part` deployment on a process work pool.
 
-A worker (`callscope worker --pool NAME`) takes a shard's flow run, runs it in a fresh process
+A worker (`callscope worker --pool NAME`) takes a part's flow run, runs it in a fresh process
 with the models loaded once, and stages each call in the shared warehouse. Prefect tracks the
-shard, not its calls: each call is a line in the shard's log and a step of its progress
+part, not its calls: each call is a line in the part's log and a step of its progress
 artifact.
 """
 
@@ -12,61 +12,61 @@ import datetime as dt
 
 from callscope.core.config import load_config
 from callscope.pipeline.night import ProgressLog
-from callscope.pipeline.parts import run_shard
+from callscope.pipeline.parts import run_part
 from callscope.pipeline.runner import CallOutcome
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-DEPLOYMENT = "transcribe-shard"
-FLOW = "transcribe-shard"
+DEPLOYMENT = "transcribe-part"
+FLOW = "transcribe-part"
 
 
 @flow(name=FLOW, log_prints=True)
-def transcribe_shard(
+def transcribe_part(
     date: str,
-    shard: str,
+    part: str,
     call_ids: list[str],
     attempt: int = 1,
     config: str | None = None,
     recordings: str | None = None,
     warehouse: str | None = None,
 ) -> dict:
-    """Transcribe and stage the shard's calls; returns the shard's report (also written to
-    `<warehouse>/_shards/`, where the night reads it)."""
+    """Transcribe and stage the part's calls; returns the part's report (also written to
+    `<warehouse>/_parts/`, where the night reads it)."""
     settings = load_config(config, recordings=recordings, warehouse=warehouse)
     logger = get_run_logger()
     total = len(call_ids)
-    logger.info("%s of %s: %d calls, attempt %d", shard, date, total, attempt)
-    artifact = create_progress_artifact(0.0, description=f"{shard} of {date}: calls done")
+    logger.info("%s of %s: %d calls, attempt %d", part, date, total, attempt)
+    artifact = create_progress_artifact(0.0, description=f"{part} of {date}: calls done")
     log = ProgressLog(total, log=logger.info)
 
     def progress(outcome: CallOutcome) -> None:
         log(outcome)
         update_progress_artifact(artifact, 100.0 * log.done / max(total, 1))
 
-    report = run_shard(
-        dt.date.fromisoformat(date), shard, call_ids, settings, attempt, progress=progress
+    report = run_part(
+        dt.date.fromisoformat(date), part, call_ids, settings, attempt, progress=progress
     )
-    logger.info("%s done in %.1f s", shard, report["wall_s"])
+    logger.info("%s done in %.1f s", part, report["wall_s"])
     return {key: report[key] for key in ("name", "host", "pid", "attempt", "wall_s")}
 
 
-def shard_deployment(work_pool: str):
+def part_deployment(work_pool: str):
     """The deployment the workers of `work_pool` run; its entrypoint is a module path, so any
     host with callscope installed can load it."""
     from prefect.types.entrypoint import EntrypointType
 
-    return transcribe_shard.to_deployment(
+    return transcribe_part.to_deployment(
         name=DEPLOYMENT,
         work_pool_name=work_pool,
         entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Transcribe one shard of a night's calls into the shared warehouse.",
-        tags=["callscope", "shard"],
+        description="Transcribe one part of a night's calls into the shared warehouse.",
+        tags=["callscope", "part"],
     )
 
 
 def ensure_pool(work_pool: str) -> str:
-    """Create the process work pool when it is missing and register the shard deployment on
+    """Create the process work pool when it is missing and register the part deployment on
     it (both idempotent); returns the deployment's full name."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -77,5 +77,5 @@ def ensure_pool(work_pool: str) -> str:
             client.create_work_pool(WorkPoolCreate(name=work_pool, type="process"))
         except ObjectAlreadyExists:
             pass
-    shard_deployment(work_pool).apply()
+    part_deployment(work_pool).apply()
     return f"{FLOW}/{DEPLOYMENT}"
