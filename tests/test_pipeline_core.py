@@ -19,11 +19,12 @@ from callscope.pipeline.night import run_night
 from callscope.pipeline.steps import STEPS, downstream
 from callscope.storage.recordings import LocalRecordingSource
 from callscope.storage.warehouse import Warehouse
+from callscope.synth.demoday import CLIPS
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app
-from tests.conftest import DATA, make_day
+from tests.conftest import make_day
 
 DAY = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parent.parent
@@ -232,7 +233,7 @@ def _night_cli(config: Path, home: Path, wait_s: float) -> subprocess.Popen:
 def test_two_nights_of_one_date_never_transcribe_a_call_twice(tmp_path, mono_en):
     recordings, warehouse = tmp_path / "recordings", tmp_path / "warehouse"
     calls = {"only-call.wav": mono_en}  # and three longer calls: the first night lasts a while
-    calls |= {path.name: path for path in sorted(DATA.glob("*call.flac"))}
+    calls |= {path.name: path for path in sorted(CLIPS.glob("*call.flac"))}
     make_day(recordings, DAY.isoformat(), calls)
     config = tmp_path / "config.yaml"
     config.write_text(f"recordings: {recordings}\nwarehouse: {warehouse}\n")
