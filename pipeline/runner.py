@@ -18,11 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -157,6 +159,7 @@ class CallRunner:
         pending: deque[tuple[Recording, Future]] = deque()
         todo = iter(recordings)
         with (
+            share_threads(self.settings),
             ThreadPoolExecutor(self.recognisers, thread_name_prefix="recogniser") as recogniser,
             ThreadPoolExecutor(1, thread_name_prefix="cpu-share") as share,
         ):
@@ -271,6 +274,24 @@ class CallRunner:
             return _finish_error(work.rec, work.row, call.error, started, self.stager)
         work.row.update(call_fields(status="ok", n_segments=len(work.segments)))
         return _finish(work.rec, work.row, work.segments, started, self.stager)
+
+
+@contextmanager
+def share_threads(settings: Settings) -> Iterator[None]:
+    """While the runner runs, torch (speakers, voice emotion) gets the cores the CPU
+    recognisers leave, at least one: on a CPU machine the two would otherwise fight for the
+    same cores and the recogniser would wait on its own threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    recognising = settings.asr.cpu_threads * settings.flow.concurrency
+    cores = len(os.sched_getaffinity(0))
+    wanted = max(1, cores - recognising) if settings.asr.device == "cpu" else before
+    torch.set_num_threads(min(wanted, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _failed(step: str) -> str:
