@@ -11,11 +11,13 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from callscope.core.config import AsrSettings
 from callscope.core.errors import ModelError
 from callscope.core.logs import get_logger
 from callscope.core.models import hub_offline, package_dir, resolve_device, resolve_ref
 
 logger = get_logger(__name__)
+_ASR = AsrSettings()  # the stage's defaults are the config's
 
 # name -> (package holding part 1 + its files, package holding part 2 + its files)
 PACKAGED_WHISPER = {
@@ -84,11 +86,11 @@ def _join_parts(data_dirs: list[Path], out: Path) -> None:
 def load_whisper(
     ref: str,
     cache_dir: str,
-    device: str = "cpu",
-    compute_type: str = "int8",
-    device_index: int = 0,
-    cpu_threads: int = 0,
-    num_workers: int = 1,
+    device: str = _ASR.device,
+    compute_type: str = _ASR.compute_type,
+    device_index: int = _ASR.device_index,
+    cpu_threads: int = _ASR.cpu_threads,
+    num_workers: int = _ASR.num_workers,
 ):
     """The one WhisperModel for these arguments in this process."""
     from faster_whisper import WhisperModel
@@ -160,12 +162,12 @@ def resolve_transformers_path(ref: str, cache_dir: Path) -> str:
 def load_transformers_whisper(
     ref: str,
     cache_dir: str,
-    device: str = "cpu",
-    torch_dtype: str = "auto",
-    device_index: int = 0,
-    cpu_threads: int = 0,
-    beam_size: int = 5,
-    batch_size: int = 8,
+    device: str = _ASR.device,
+    torch_dtype: str = _ASR.torch_dtype,
+    device_index: int = _ASR.device_index,
+    cpu_threads: int = _ASR.cpu_threads,
+    beam_size: int = _ASR.beam_size,
+    batch_size: int = _ASR.batch_size,
 ):
     """The one transformers Whisper (behind its decode queue) for these arguments."""
     import torch

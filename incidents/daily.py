@@ -348,14 +348,17 @@ def _score(history: list[tuple[dt.date, int]], day, observed, settings, days: in
 
 
 def _common(members: list[dict], key: str, share: float = 0.0, top: int = 3) -> list[str]:
+    """The `top` most common values, ties by value: the same list in every process (a set's
+    order of strings is not)."""
     counts = Counter(v for row in members for v in _as_list(row.get(key)))
-    return [v for v, n in counts.most_common(top) if n >= share * len(members)]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [v for v, n in ranked if n >= share * len(members)]
 
 
 def _as_list(value) -> list:
     if value is None:
         return []
-    return list(set(value)) if isinstance(value, list) else [value]
+    return sorted(set(value)) if isinstance(value, list) else [value]
 
 
 def _mean(values: list) -> float | None:

@@ -286,7 +286,8 @@ def share_threads(settings: Settings) -> Iterator[None]:
     before = torch.get_num_threads()
     recognising = settings.asr.cpu_threads * settings.flow.concurrency
     cores = len(os.sched_getaffinity(0))
-    wanted = max(1, cores - recognising) if settings.asr.device == "cpu" else before
+    on_cpu = settings.asr.device == "cpu" and settings.asr.backend == "faster-whisper"
+    wanted = max(1, cores - recognising) if on_cpu else before  # torch's recogniser: its own
     torch.set_num_threads(min(wanted, before))
     try:
         yield

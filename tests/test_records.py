@@ -13,7 +13,9 @@ import pyarrow as pa
 import pytest
 from callscope.asr.diarize import load_pipeline
 from callscope.asr.metrics import conversation_metrics
+from callscope.asr.models import load_transformers_whisper, load_whisper
 from callscope.core.config import (
+    AsrSettings,
     DiarizationSettings,
     EmotionSettings,
     IncidentSettings,
@@ -172,10 +174,22 @@ def test_helper_rows_are_what_the_writers_take():
 
 # a stage's option defaults are the config's ------------------------------------------------
 INCIDENTS, EMOTION = IncidentSettings(), EmotionSettings()
+ASR = AsrSettings()
 DIARIZATION, SEARCH = DiarizationSettings(), SearchSettings()
 
 # (stage option, where it is, the config section's defaults, the config field)
 STAGE_DEFAULTS = [
+    (load_whisper, "device", ASR, "device"),
+    (load_whisper, "compute_type", ASR, "compute_type"),
+    (load_whisper, "device_index", ASR, "device_index"),
+    (load_whisper, "cpu_threads", ASR, "cpu_threads"),
+    (load_whisper, "num_workers", ASR, "num_workers"),
+    (load_transformers_whisper, "device", ASR, "device"),
+    (load_transformers_whisper, "torch_dtype", ASR, "torch_dtype"),
+    (load_transformers_whisper, "device_index", ASR, "device_index"),
+    (load_transformers_whisper, "cpu_threads", ASR, "cpu_threads"),
+    (load_transformers_whisper, "beam_size", ASR, "beam_size"),
+    (load_transformers_whisper, "batch_size", ASR, "batch_size"),
     (ClusterSettings, "merge_similarity", INCIDENTS, "merge_similarity"),
     (ClusterSettings, "min_cluster_size", INCIDENTS, "min_cluster_size"),
     (ClusterSettings, "assign_similarity", INCIDENTS, "assign_similarity"),
