@@ -26,6 +26,7 @@ from collections import deque
 from functools import cache
 from pathlib import Path
 
+import pytest
 from callscope.pipeline.runner import CallRunner
 from callscope.pipeline.steps import (
     BATCH_STEPS,
@@ -332,3 +333,55 @@ def test_a_per_call_step_is_added_with_one_registration(settings, mono_en):
 
     [again] = runner.run(source.list_day(DAY), store.done_calls(DAY))
     assert again.status == "skipped"  # done with these steps: keyed by the hash
+
+
+def test_the_staged_tables_are_the_calls_and_the_batch_steps_tables():
+    """The warehouse stages the calls, their segments and what each batch step writes: a batch
+    step added to the graph must be a table the commit merges."""
+    from callscope.storage.warehouse import STAGED_TABLES
+
+    assert STAGED_TABLES == ("calls", "segments", *(step.writes for step in BATCH_STEPS))
+
+
+def _segments_by_call(store: Warehouse) -> dict[str, list[tuple]]:
+    store.commit_day(DAY)
+    found: dict[str, list[tuple]] = {}
+    for s in store.read("segments", DAY).to_pylist():
+        found.setdefault(s["call_id"], []).append((s["idx"], s["speaker"], s["text"]))
+    return {call: sorted(rows) for call, rows in found.items()}
+
+
+def _alone_and_together(settings, tmp_path, mono_en, stereo_call) -> None:
+    """A call's segments are the same decoded alone and decoded in a run with other calls,
+    with two recognisers at once: batches hold one call's windows, never another call's."""
+    files = {"mono-a.wav": mono_en, "stereo-b.flac": stereo_call}
+    make_day(settings.recordings, DAY.isoformat(), files)
+    source = LocalRecordingSource(settings.recordings, settings.source.extensions)
+    together = Warehouse(tmp_path / "together")
+    two = settings.model_copy(update={"flow": settings.flow.model_copy(update={"concurrency": 2})})
+    outcomes = CallRunner(two, source, together).run(source.list_day(DAY), {})
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    alone = {}
+    for rec in source.list_day(DAY):
+        store = Warehouse(tmp_path / f"alone-{rec.call_id}")
+        assert CallRunner(settings, source, store).process(rec).status == "ok"
+        alone |= _segments_by_call(store)
+    assert _segments_by_call(together) == alone
+
+
+def test_a_calls_text_does_not_depend_on_the_calls_beside_it(
+    settings, tmp_path, mono_en, stereo_call
+):
+    _alone_and_together(settings, tmp_path, mono_en, stereo_call)
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_a_calls_text_does_not_depend_on_the_calls_beside_it(
+    settings, tmp_path, mono_en, stereo_call
+):
+    on_gpu = settings.model_copy(
+        update={
+            "asr": settings.asr.model_copy(update={"device": "cuda", "compute_type": "float16"})
+        }
+    )
+    _alone_and_together(on_gpu, tmp_path, mono_en, stereo_call)
