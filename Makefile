@@ -29,9 +29,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 
 demo: install tts
 	$(BIN)/callscope demo generate --out demo/recordings --seed 7
-	$(BIN)/callscope nightly --from $(DEMO_FIRST) --to $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
-	$(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/warehouse --limit 8
-	$(BIN)/callscope search '~首发 OR ~预约 OR pre-order' --from $(DEMO_DATE) --warehouse demo/warehouse --limit 3
+	CALLSCOPE_KEYWORDS__CATALOGUE=demo-catalogue.yaml $(BIN)/callscope nightly --from $(DEMO_FIRST) --to $(DEMO_DATE) --recordings demo/recordings --warehouse demo/warehouse
+	CALLSCOPE_KEYWORDS__CATALOGUE=demo-catalogue.yaml $(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/warehouse --limit 8
+	CALLSCOPE_KEYWORDS__CATALOGUE=demo-catalogue.yaml $(BIN)/callscope search '~首发 OR ~预约 OR pre-order' --from $(DEMO_DATE) --warehouse demo/warehouse --limit 3
 	$(BIN)/callscope trends --by queue --warehouse demo/warehouse --plot demo/trends.png
 	@echo "marketing hand-off: demo/warehouse/handoff/$(DEMO_DATE)/summary.md"
 

@@ -358,6 +358,11 @@ class KeywordSettings(_Section):
         description="rule categories YAML; a relative path is read next to the config file",
     )
     sounds_like: SoundsLikeSettings = Field(default_factory=SoundsLikeSettings)
+    catalogue: Path | None = Field(
+        CONFIG_DIR / "catalogue.yaml",
+        description="catalogue of names (products, plans, campaigns, shops, apps) YAML; a "
+        "relative path is read next to the config file; a missing file or null: no names",
+    )
 
 
 class SearchSettings(_Section):
@@ -679,6 +684,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {path} is invalid:\n{_describe(exc)}") from exc
     if not settings.keywords.rules.is_absolute():
         settings.keywords.rules = path.parent / settings.keywords.rules
+    catalogue = settings.keywords.catalogue
+    if catalogue is not None and not catalogue.is_absolute():
+        settings.keywords.catalogue = (path.parent / catalogue).absolute()
     _make_paths_absolute(settings)
     return settings
 

@@ -1,0 +1,137 @@
+"""The catalogue of names (core/catalogue.py): the file, its errors, the names active on a
+day, the `catalogue` commands, the hotwords and key of a call, and search by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from callscope.core.catalogue import (
+    CatalogueError,
+    CatalogueName,
+    add_name,
+    load_catalogue,
+    parse_catalogue,
+)
+from callscope.core.config import CONFIG_DIR, load_config
+
+DAY = dt.date(2026, 11, 20)
+CONFUSIONS = frozenset({"zh-z", "ch-c", "sh-s", "n-l", "ng-n", "f-h", "u-i"})
+
+GALAXY = """\
+# launch names
+names:
+  - name: 星河九号
+    kind: product
+    aliases: [星河9号]
+    english: Galaxy Nine
+    from: 2026-11-15
+  - name: 首发预约
+    kind: campaign
+    from: 2026-11-18
+    until: 2026-11-19
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# the file ------------------------------------------------------------------------------------
+def test_the_file_loads_with_its_names_aliases_and_dates(tmp_path):
+    catalogue = load_catalogue(write(tmp_path / "catalogue.yaml", GALAXY))
+    galaxy, preorder = catalogue.names
+    assert (galaxy.name, galaxy.kind, galaxy.aliases) == ("星河九号", "product", ["星河9号"])
+    assert (galaxy.english, galaxy.from_, galaxy.until) == (
+        "Galaxy Nine",
+        dt.date(2026, 11, 15),
+        None,
+    )
+    assert preorder.kind == "campaign" and preorder.until == dt.date(2026, 11, 19)
+
+
+def test_no_file_an_empty_file_and_the_shipped_file_are_empty_catalogues(tmp_path):
+    assert not load_catalogue(tmp_path / "missing.yaml")
+    assert not load_catalogue(None)
+    assert not load_catalogue(write(tmp_path / "empty.yaml", "# nothing yet\n"))
+    settings = load_config(None)
+    assert settings.keywords.catalogue == CONFIG_DIR / "catalogue.yaml"
+    assert not load_catalogue(settings.keywords.catalogue)
+    demo = load_catalogue(CONFIG_DIR / "demo-catalogue.yaml")
+    assert "星河九号" in {entry.name for entry in demo.active(DAY)}
+
+
+def test_a_relative_catalogue_is_read_next_to_the_config(tmp_path):
+    config = write(tmp_path / "site.yaml", "keywords:\n  catalogue: names.yaml\n")
+    assert load_config(config).keywords.catalogue == tmp_path / "names.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("names:\n  - name: 星河九号\n    kind: phone\n", ["line 3", "names[0] (星河九号).kind"]),
+        (
+            "names:\n  - name: 星河九号\n  - name: 首发预约\n    from: 2026-11-20\n"
+            "    until: 2026-11-01\n",
+            ["line 3", "names[1] (首发预约)", "until (2026-11-01) is before from"],
+        ),
+        ("names:\n  - name: 星河九号\n    from: soon\n", ["line 3", "names[0] (星河九号).from"]),
+        ("names:\n  - name: 星河九号\n    colour: blue\n", ["line 3", ".colour"]),
+        (
+            "names:\n  - name: 星河九号\n    aliases: [星河9号]\n  - name: 星河9号\n",
+            ["is a spelling of both"],
+        ),
+        ("names: [\n", ["not valid YAML"]),
+        ("- 星河九号\n", ["must hold a mapping"]),
+    ],
+)
+def test_a_bad_file_names_the_file_the_line_and_the_field(tmp_path, text, expected):
+    path = write(tmp_path / "catalogue.yaml", text)
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path)
+    message = str(caught.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message, message
+
+
+def test_the_names_active_on_a_day(tmp_path):
+    catalogue = parse_catalogue(GALAXY)
+    assert [e.name for e in catalogue.active(dt.date(2026, 11, 14))] == []
+    assert [e.name for e in catalogue.active(dt.date(2026, 11, 15))] == ["星河九号"]
+    assert [e.name for e in catalogue.active(dt.date(2026, 11, 19))] == ["星河九号", "首发预约"]
+    assert [e.name for e in catalogue.active(DAY)] == ["星河九号"]
+    assert catalogue.hotwords(dt.date(2026, 11, 18), ["zh", "en"]) == {
+        "zh": ["星河九号", "首发预约"],
+        "en": ["Galaxy Nine"],
+    }
+    assert catalogue.hotwords(DAY, ["zh"]) == {"zh": ["星河九号"]}
+    assert catalogue.hotwords(dt.date(2026, 1, 1), ["zh", "en"]) == {}
+
+
+def test_a_heard_spelling_maps_to_the_canonical_name():
+    catalogue = parse_catalogue(GALAXY)
+    assert catalogue.canonical("星和九号", CONFUSIONS) == "星河九号"  # he2 / he2: same sound
+    assert catalogue.canonical("星河9号", CONFUSIONS) == "星河九号"  # an alias
+    assert catalogue.canonical("手发预约", frozenset()) == "首发预约"  # the same pinyin
+    assert catalogue.canonical("新河九号", CONFUSIONS) == "星河九号"  # xin / xing: ng-n merged
+    assert catalogue.canonical("新河九号", frozenset()) is None  # not without the confusion
+    assert catalogue.canonical("退款", CONFUSIONS) is None
+    assert catalogue.spellings == frozenset({"星河九号", "首发预约"})
+
+
+def test_adding_a_name_keeps_the_others_and_the_leading_comments(tmp_path):
+    path = write(tmp_path / "catalogue.yaml", GALAXY)
+    entry = CatalogueName(name="星河折叠屏", aliases=["星河折叠"], **{"from": DAY})
+    catalogue, replaced = add_name(path, entry)
+    assert not replaced
+    assert path.read_text(encoding="utf-8").startswith("# launch names\n")
+    again = load_catalogue(path)
+    assert again == catalogue
+    assert [e.name for e in again.names] == ["星河九号", "首发预约", "星河折叠屏"]
+    assert again.names[0].english == "Galaxy Nine"
+    _, replaced = add_name(path, CatalogueName(name="星河折叠屏", kind="product"))
+    assert replaced and load_catalogue(path).names[-1].aliases == []
+    assert [p.name for p in tmp_path.iterdir()] == ["catalogue.yaml"]  # no temporary left
