@@ -463,8 +463,9 @@ def demo_day(
 
 
 # registers search, categories, index, trends, emotion, incidents, demo generate, serve, users,
-# redact
+# redact, catalogue
 from callscope import (  # noqa: E402, F401
+    cli_catalogue,
     cli_demo,
     cli_emotion,
     cli_incidents,
@@ -475,6 +476,7 @@ from callscope import (  # noqa: E402, F401
 )
 
 cli_demo.register(demo_app)
+cli_catalogue.register(app)
 cli_web.register(app)
 cli_privacy.register(app)
 cli_workers.register(app)

@@ -86,7 +86,11 @@ class CatalogueName(BaseModel):
     def as_yaml(self) -> dict:
         """The entry as the file writes it (only what is set, `from` by its own name)."""
         data = self.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
-        return {"name": self.name, **{k: v for k, v in data.items() if k != "name"}}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            **{k: v for k, v in data.items() if k != "name"},
+        }
 
 
 class Catalogue(BaseModel):

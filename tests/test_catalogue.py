@@ -4,6 +4,7 @@ day, the `catalogue` commands, the hotwords and key of a call, and search by nam
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,81 @@ def test_adding_a_name_keeps_the_others_and_the_leading_comments(tmp_path):
     _, replaced = add_name(path, CatalogueName(name="星河折叠屏", kind="product"))
     assert replaced and load_catalogue(path).names[-1].aliases == []
     assert [p.name for p in tmp_path.iterdir()] == ["catalogue.yaml"]  # no temporary left
+
+
+# the commands --------------------------------------------------------------------------------
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from callscope.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_catalogue_add_and_list_through_the_command_line(tmp_path):
+    config = write(tmp_path / "site.yaml", "keywords:\n  catalogue: names.yaml\n")
+    common = ["--config", str(config), "--warehouse", str(tmp_path / "wh")]
+    added = _cli(
+        "catalogue",
+        "add",
+        "星河九号",
+        "--alias",
+        "星河9号",
+        "--alias",
+        "Star Nine",
+        "--english",
+        "Galaxy Nine",
+        "--from",
+        "2026-11-15",
+        *common,
+    )
+    assert added.exit_code == 0, added.output
+    assert "added 星河九号" in added.output
+    campaign = _cli(
+        "catalogue",
+        "add",
+        "首发预约",
+        "--kind",
+        "campaign",
+        "--from",
+        "2026-11-18",
+        "--until",
+        "2026-11-19",
+        *common,
+    )
+    assert campaign.exit_code == 0, campaign.output
+
+    listed = _cli("catalogue", "list", "--json", *common)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output) == [
+        {
+            "name": "星河九号",
+            "kind": "product",
+            "aliases": ["星河9号", "Star Nine"],
+            "english": "Galaxy Nine",
+            "from": "2026-11-15",
+            "until": None,
+        },
+        {
+            "name": "首发预约",
+            "kind": "campaign",
+            "aliases": [],
+            "english": None,
+            "from": "2026-11-18",
+            "until": "2026-11-19",
+        },
+    ]
+    on_day = _cli("catalogue", "list", "--date", "2026-11-20", "--json", *common)
+    assert [row["name"] for row in json.loads(on_day.output)] == ["星河九号"]
+    assert (
+        "星河九号 (also 星河9号, Star Nine) [Galaxy Nine]: product, from 2026-11-15"
+        in _cli("catalogue", "list", *common).output
+    )
+
+    bad_kind = _cli("catalogue", "add", "星河", "--kind", "phone", *common)
+    assert bad_kind.exit_code == 2 and "--kind 'phone'" in bad_kind.output
+    bad_date = _cli("catalogue", "add", "星河", "--from", "soon", *common)
+    assert bad_date.exit_code == 2 and "--from 'soon' is not a date" in bad_date.output
+    taken = _cli("catalogue", "add", "星河9号", *common)  # another name's alias
+    assert taken.exit_code == 2 and "is a spelling of both" in taken.output
+    assert len(load_catalogue(tmp_path / "names.yaml").names) == 2
