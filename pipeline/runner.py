@@ -37,6 +37,7 @@ from callscope.pipeline.steps import (
     CallStep,
     CallWork,
     call_settings_hash,
+    settings_on,
 )
 from callscope.storage.recordings import Recording, RecordingSource
 from callscope.storage.rows import CallRow, call_fields, call_row
@@ -150,8 +151,25 @@ class CallRunner:
         self.progress = progress or (lambda outcome: None)
         self.steps = [step for step in steps if step.enabled(settings)]
         self.settings_hash = call_settings_hash(settings, steps)
+        self._given = tuple(steps)
+        self._days: dict[dt.date, tuple[Settings, str]] = {}
         self.recognisers = settings.flow.concurrency
         self.busy = busy or BusyTimes()
+
+    def on_day(self, day: dt.date) -> tuple[Settings, str]:
+        """The settings a call of `day` is made with and its key: the night's settings and
+        `settings_hash`, unless names of the catalogue are active that day (their hotwords).
+        Read once per day by this runner, so the calls of a day agree."""
+        found = self._days.get(day)
+        if found is None:
+            settings = settings_on(self.settings, day)
+            same = settings is self.settings
+            key = self.settings_hash if same else call_settings_hash(settings, self._given)
+            found = self._days.setdefault(day, (settings, key))
+        return found
+
+    def _new_work(self, rec: Recording) -> CallWork:
+        return _new_work(rec, *self.on_day(rec.date))
 
     def run(self, recordings: Iterable[Recording], done: dict[str, dict]) -> list[CallOutcome]:
         outcomes: list[CallOutcome] = []
@@ -191,7 +209,7 @@ class CallRunner:
                 return self._recognise_once(rec, done)
             except TransientError as exc:
                 if attempt == retries:
-                    call = _Call(_new_work(rec, self.settings, self.settings_hash))
+                    call = _Call(self._new_work(rec))
                     call.error = f"{rec.name}: failed after {retries} retries: {exc}"
                     return call
                 logger.warning("%s: %s; trying again in %.0f s", rec.name, exc, delay)
@@ -199,7 +217,7 @@ class CallRunner:
         raise AssertionError("unreachable")
 
     def _recognise_once(self, rec: Recording, done: dict | None) -> _Call:
-        call = _Call(_new_work(rec, self.settings, self.settings_hash))
+        call = _Call(self._new_work(rec))
         started = time.perf_counter()
         try:
             if rec.problem:
@@ -333,7 +351,7 @@ def _base_row(rec: Recording, settings: Settings, settings_hash: str) -> CallRow
 
 def record_error(rec: Recording, warehouse: Stager, settings: Settings, reason: str):
     """Stage an error row for a call that could not be processed at all."""
-    row = _base_row(rec, settings, call_settings_hash(settings))
+    row = _base_row(rec, settings, call_settings_hash(settings_on(settings, rec.date)))
     return _finish_error(rec, row, reason, time.perf_counter(), warehouse)
 
 

@@ -3,7 +3,8 @@
 Per call (`CALL_STEPS`): decode, transcribe, speakers, redact, voice emotion. The call runner
 (pipeline/runner.py) runs the steps marked `on="recogniser"` on the recogniser's thread and
 the rest in a CPU pool beside it; a call's key (`call_settings_hash`) is made of these steps'
-versions and shaping settings. Per batch of processed calls (`BATCH_STEPS`): the calls' share
+versions and shaping settings, those of the call's day (`settings_on`: the catalogue's names
+active that day join the hotwords). Per batch of processed calls (`BATCH_STEPS`): the calls' share
 of the day's steps (rule categories, issue statements' vectors), staged with the calls.
 
 Per day (`STEPS`): the night commits its staged calls and then runs every day step from
@@ -250,6 +251,27 @@ CALL_STEPS: tuple[CallStep, ...] = (
         enabled=lambda settings: settings.emotion.enabled,
     ),
 )
+
+
+def settings_on(settings: Settings, day: dt.date) -> Settings:
+    """The settings a call of `day` is made with: the names of the catalogue of names
+    (keywords.catalogue) active on that day join the recogniser's hotwords of their language,
+    first (faster-whisper cuts long hotwords at the end). The hotwords are part of the
+    transcribe step's shaping, so a call's key changes exactly when its day's names do; with
+    no name active the settings are returned as they are (the same key as without a
+    catalogue)."""
+    from callscope.core.catalogue import load_catalogue
+
+    names = load_catalogue(settings.keywords.catalogue).hotwords(day, settings.asr.languages)
+    if not names:
+        return settings
+    hotwords = dict(settings.asr.hotwords)
+    for language, words in names.items():
+        written = hotwords.get(language) or ""
+        new = [word for word in words if word not in written.split()]
+        hotwords[language] = " ".join([*new, written]).strip()
+    asr = settings.asr.model_copy(update={"hotwords": hotwords})
+    return settings.model_copy(update={"asr": asr})
 
 
 def call_settings_hash(settings: Settings, steps: Iterable[CallStep] = CALL_STEPS) -> str:

@@ -214,3 +214,83 @@ def test_catalogue_add_and_list_through_the_command_line(tmp_path):
     taken = _cli("catalogue", "add", "星河9号", *common)  # another name's alias
     assert taken.exit_code == 2 and "is a spelling of both" in taken.output
     assert len(load_catalogue(tmp_path / "names.yaml").names) == 2
+
+
+# the recogniser: the day's names as hotwords, and in the call's key ---------------------------
+def _with_catalogue(settings, path: Path):
+    keywords = settings.keywords.model_copy(update={"catalogue": path})
+    return settings.model_copy(update={"keywords": keywords})
+
+
+def test_a_calls_hotwords_are_its_days_names_first(settings, tmp_path):
+    from callscope.pipeline.steps import settings_on
+
+    assert settings_on(settings, DAY) is settings  # the shipped catalogue is empty
+    named = _with_catalogue(settings, write(tmp_path / "catalogue.yaml", GALAXY))
+    on_day = settings_on(named, DAY)
+    telecom = settings.asr.hotwords["zh"]
+    assert on_day.asr.hotwords["zh"] == "星河九号 " + telecom
+    assert on_day.asr.hotwords["en"] == "Galaxy Nine"
+    assert (
+        settings_on(named, dt.date(2026, 11, 18))
+        .asr.hotwords["zh"]
+        .startswith("星河九号 首发预约 ")
+    )
+    assert settings_on(named, dt.date(2026, 11, 1)) is named  # none active yet
+    zh_only = named.model_copy(update={"asr": named.asr.model_copy(update={"languages": ["zh"]})})
+    assert "en" not in settings_on(zh_only, DAY).asr.hotwords
+
+
+def test_the_call_key_changes_with_the_names_of_its_day_only(settings, tmp_path):
+    from callscope.pipeline.runner import CallRunner
+
+    def keys(path: Path) -> dict[dt.date, str]:
+        runner = CallRunner(_with_catalogue(settings, path), None, None)
+        return {day: runner.on_day(day)[1] for day in (dt.date(2026, 11, 10), DAY)}
+
+    path = tmp_path / "catalogue.yaml"
+    before = keys(path)  # no file: the key of today's warehouses, every day
+    assert set(before.values()) == {CallRunner(settings, None, None).settings_hash}
+    write(path, "names: []\n")
+    assert keys(path) == before
+    add_name(path, CatalogueName(name="星河九号", **{"from": DAY}))
+    after = keys(path)
+    assert after[dt.date(2026, 11, 10)] == before[dt.date(2026, 11, 10)]  # not active then
+    assert after[DAY] != before[DAY]
+    add_name(path, CatalogueName(name="首发预约", until=dt.date(2026, 11, 1)))
+    assert keys(path) == after  # active on other days only: no call here is redone
+    add_name(path, CatalogueName(name="星河折叠屏", **{"from": dt.date(2026, 11, 10)}))
+    assert all(keys(path)[day] != after[day] for day in after)
+
+
+def test_a_real_call_is_transcribed_with_its_days_names(settings, tmp_path, zh_clip, monkeypatch):
+    """One short real transcription (4.2 s of Mandarin): the recogniser gets the day's names."""
+    import faster_whisper
+    from callscope.pipeline.runner import CallRunner
+    from callscope.pipeline.steps import CALL_STEPS, CallStep
+    from callscope.storage.recordings import LocalRecordingSource
+    from callscope.storage.warehouse import Warehouse
+
+    from tests.conftest import make_day
+
+    asked: list[str | None] = []
+    real = faster_whisper.BatchedInferencePipeline.transcribe
+
+    def transcribe(self, audio, *args, **kwargs):
+        asked.append(kwargs.get("hotwords"))
+        return real(self, audio, *args, **kwargs)
+
+    monkeypatch.setattr(faster_whisper.BatchedInferencePipeline, "transcribe", transcribe)
+    seen: list[str] = []
+    look = CallStep(
+        "look", "look-1", lambda s: None, lambda call: seen.append(call.transcript), on="cpu"
+    )
+    named = _with_catalogue(settings, write(tmp_path / "catalogue.yaml", GALAXY))
+    make_day(named.recordings, DAY.isoformat(), {"zh.wav": zh_clip})
+    source = LocalRecordingSource(named.recordings, named.source.extensions)
+    runner = CallRunner(named, source, Warehouse(named.warehouse), steps=(*CALL_STEPS[:2], look))
+    [outcome] = runner.run(source.list_day(DAY), {})
+    assert outcome.status == "ok", outcome.error
+    assert asked and all(words.startswith("星河九号 ") for words in asked)
+    [transcript] = seen
+    assert transcript.language == "zh" and "".join(s["text"] for s in transcript.segments)
