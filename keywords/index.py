@@ -36,7 +36,7 @@ import pyarrow as pa
 from callscope.core.logs import get_logger
 from callscope.core.sounds import ALL_CONFUSIONS
 from callscope.keywords.postings import ENGINES
-from callscope.keywords.query import ParsedQuery, parse
+from callscope.keywords.query import ParsedQuery, parse, with_names
 from callscope.keywords.remote import (
     TOKEN_ENV,
     RemoteOptions,
@@ -126,6 +126,7 @@ def open_index(settings, create: bool = True) -> SearchIndex:
             settings.search.remote_cooldown_s,
             settings.search.remote_partial_results,
         ),
+        settings.keywords.catalogue,
     )
 
 
@@ -175,12 +176,14 @@ class SearchIndex:
         engine: str = "tantivy",
         remote: dict[str, str] | None = None,
         remote_options: RemoteOptions | None = None,
+        catalogue: Path | None = None,
     ):
         """`confusions` are the sounds-like merges of the sound tokens and `~term` queries
         (keywords.sounds_like.confusions); a shard built with others is rebuilt. `remote`:
         shard key -> the URL of the host that serves it; `remote_options`: how long it is
         waited for, and whether a search goes on without a host that fails (naming it)."""
         self.path = Path(path)
+        self.catalogue = catalogue  # names searched with their aliases and sounds (read each time)
         self.confusions = frozenset(confusions)
         self.version = index_version(self.confusions)
         self.writable = create
@@ -406,6 +409,17 @@ class SearchIndex:
     def parse(self, query: str | ParsedQuery) -> ParsedQuery:
         return parse(query, self.confusions) if isinstance(query, str) else query
 
+    def named(self, query: str | ParsedQuery) -> str | ParsedQuery:
+        """A query text with the names of the catalogue of names searched as names
+        (query.with_names): their aliases and what sounds like them as well."""
+        if not isinstance(query, str) or self.catalogue is None:
+            return query
+        from callscope.core.catalogue import load_catalogue
+
+        catalogue = load_catalogue(self.catalogue)
+        names = {key: entry.spellings for key, entry in catalogue.by_spelling().items()}
+        return with_names(query, names)
+
     def _reading(
         self, filters: SearchFilters, missing: dict[str, ShardUnavailable] | None = None
     ) -> list[IndexShard]:
@@ -485,6 +499,7 @@ class SearchIndex:
         """A page of matches. `redacted` searches as roles without access to personal data:
         only the public text is matched and counted, and hits show it."""
         started = time.perf_counter()
+        query = self.named(query)
         parsed = self.parse(query)
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {SORTS}")
@@ -543,6 +558,7 @@ class SearchIndex:
         no room to name a shard left out: a shard host that cannot answer is an error."""
         filters = filters or SearchFilters()
         shards = self._reading(filters)
+        query = self.named(query)
         plans = self._plans(query, self.parse(query), shards, filters, redacted)
         counts: dict[int, int] = {}
         for shard in shards:

@@ -9,6 +9,8 @@
     cancel*              words that start with `cancel`
     ~首发                what sounds like 首发 as well (手发, 首花): two or more Chinese
                          characters, matched on toneless pinyin (core/sounds.py)
+    星河九号             a name of the catalogue of names (keywords.catalogue), canonical or an
+                         alias: the name, what sounds like it and its aliases (`with_names`)
 
 Operators are written in capitals; NOT binds tighter than AND, AND tighter than OR. Full-width
 ASCII as a Chinese input method types it counts as ASCII (ＯＲ is OR, （ ） group), and
@@ -125,6 +127,41 @@ def parse(query: str, confusions: frozenset[str] = ALL_CONFUSIONS) -> ParsedQuer
         for t in _positive_terms(tree)
     ]
     return ParsedQuery(query, _render(tree, confusions), highlights, tree)
+
+
+def with_names(query: str, names: dict[str, list[str]]) -> str:
+    """The query with each word or phrase that is a name of the catalogue of names (`names`:
+    folded spelling -> the canonical spelling and its aliases) searched as the name: 星河九号
+    becomes `(~星河九号 OR 星河9号)`, so what was heard in other characters (星和九号) and
+    written as an alias is found too. The query as it was where it has no name, or where the
+    names would make it too long to search."""
+    if not names:
+        return query
+    out, changed = [], False
+    for kind, value in _lex(_normalized(query)):
+        negative = kind == "word" and value.startswith("-") and len(value) > 1
+        bare = value[1:] if negative else value
+        spellings = names.get(fold(bare.removeprefix(SOUNDS)).strip()) if kind != "(" else None
+        if spellings and kind in ("word", "phrase") and bare not in OPERATORS:
+            either = " OR ".join(_spelled(spelling) for spelling in spellings)
+            out.append(("NOT " if negative else "") + f"({either})")
+            changed = True
+        else:
+            out.append(f'"{value}"' if kind == "phrase" else value)
+    if not changed:
+        return query
+    named = " ".join(out)
+    try:
+        parse(named)
+    except QueryError:
+        return query
+    return named
+
+
+def _spelled(spelling: str) -> str:
+    if is_sounds_term(spelling):
+        return SOUNDS + spelling
+    return f'"{spelling}"' if " " in spelling.strip() else spelling
 
 
 def _normalized(query: str) -> str:

@@ -88,10 +88,18 @@ class DayContext:
     def category_labels(self) -> dict[str, str]:
         return {c.name: c.label or c.name for c in self.rules.categories}
 
+    @cached_property
+    def catalogue(self):
+        from callscope.core.catalogue import load_catalogue
+
+        return load_catalogue(self.settings.keywords.catalogue)
+
     def naming(self):
+        """The spellings topic names prefer: the rules' phrases and the catalogue's names."""
         from callscope.incidents.cluster import Naming
 
-        return Naming(self.settings.keywords.sounds_like.confusion_set, self.rules.spellings)
+        spellings = self.rules.spellings | self.catalogue.spellings
+        return Naming(self.settings.keywords.sounds_like.confusion_set, spellings)
 
 
 @dataclass

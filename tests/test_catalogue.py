@@ -294,3 +294,68 @@ def test_a_real_call_is_transcribed_with_its_days_names(settings, tmp_path, zh_c
     assert asked and all(words.startswith("星河九号 ") for words in asked)
     [transcript] = seen
     assert transcript.language == "zh" and "".join(s["text"] for s in transcript.segments)
+
+
+# search and naming: a name finds its heard spellings and aliases --------------------------------
+CALLS = {
+    "written": ("a1", "sales", [("customer", "星河九号预约没成功")]),
+    "heard": ("a1", "sales", [("customer", "我订的星和九号还没发货")]),
+    "alias": ("a2", "sales", [("customer", "星河9号什么时候到")]),
+    "other": ("a2", "billing", [("customer", "这个月话费多扣了")]),
+}
+
+
+@pytest.fixture(params=["tantivy", "sqlite"])
+def named_index(tmp_path, request):
+    from callscope.keywords.daily import update_index
+    from callscope.keywords.index import SearchIndex
+    from callscope.storage.warehouse import Warehouse
+
+    from tests.test_search import put_day
+
+    store = Warehouse(tmp_path / "warehouse")
+    put_day(store, DAY, CALLS)
+    path = write(tmp_path / "catalogue.yaml", GALAXY)
+    index = SearchIndex(
+        tmp_path / "warehouse" / "search",
+        engine=request.param,
+        confusions=CONFUSIONS,
+        catalogue=path,
+    )
+    update_index(store, index, DAY)
+    yield index
+    index.close()
+
+
+def test_a_search_for_a_name_finds_its_heard_spellings_and_aliases(named_index):
+    result = named_index.search("星河九号", limit=10)
+    assert {hit.call_id for hit in result.hits} == {"written", "heard", "alias"}
+    assert result.query == "(~星河九号 OR 星河9号)"
+    assert {hit.call_id for hit in named_index.search("星河9号").hits} == {
+        "written",
+        "heard",
+        "alias",
+    }  # an alias is the name too
+    assert named_index.search("星河九号 NOT 发货").total == 2
+    assert named_index.search("话费 -星河九号").total == 1
+    assert sum(named_index.day_counts("星河九号").values()) == 3
+    named_index.catalogue = None  # without the catalogue: as written
+    assert named_index.search("星河九号").total == 1
+
+
+def test_with_names_leaves_other_queries_as_they_are():
+    from callscope.keywords.query import with_names
+
+    names = {"星河九号": ["星河九号", "星河9号", "Star Nine"]}
+    assert with_names("话费 OR 退款", names) == "话费 OR 退款"
+    assert with_names('"星河九号" 抢不到', names) == '(~星河九号 OR 星河9号 OR "Star Nine") 抢不到'
+    assert with_names("星河九号", {}) == "星河九号"
+
+
+def test_topic_names_prefer_the_catalogues_spellings(settings, tmp_path):
+    from callscope.pipeline.steps import DayContext
+
+    named = _with_catalogue(settings, write(tmp_path / "catalogue.yaml", GALAXY))
+    spellings = DayContext(None, DAY, named).naming().spellings
+    assert {"星河九号", "首发预约"} <= spellings
+    assert "星河九号" not in DayContext(None, DAY, settings).naming().spellings
