@@ -8,11 +8,14 @@ Clustering works on unit sentence embeddings (incidents/embed.py):
 Clusters smaller than `min_cluster_size` become noise (label -1); a noise statement that is
 close enough to a cluster's centroid (`assign_similarity`) joins it.
 
-Names come from class-based TF-IDF (c-TF-IDF): the Han character n-grams (2-4) and English
-words that are frequent inside a cluster and rare in the others, with fragments of a longer
-kept phrase dropped (预约失败 rather than 约失). Spellings that sound the same (星河九号, 星和九号,
-心和九号: core/sounds.py) count as one term, named by the rules' spelling when they have one,
-else by the day's most frequent; the other spellings heard are kept as its variants.
+Names come from class-based TF-IDF (c-TF-IDF) over the statements cut into jieba's dictionary
+words: the words, the spans of whole words (2-4 characters) and the English words that are
+frequent inside a cluster and rare in the others. Spellings that sound the same (星河九号,
+星和九号, 心和九号: core/sounds.py) count as one term. A term is shown only under a name: the
+rules' spelling, else the day's most frequent spelling that is a dictionary word of content
+(or a compound name of the day, 星河九号), else the dictionary word one character away that
+sounds the same (营业听 -> 营业厅); a term with no name is left out, and so are fragments and
+function words (不到, 结果). The other spellings heard are kept as its variants.
 """
 
 from __future__ import annotations
@@ -178,18 +181,51 @@ def build_clusters(
 
 
 # naming -------------------------------------------------------------------------------------
+_STOP_ZH = frozenset(
+    "不到 结果 一直 就是 这个 那个 然后 我们 你们 他们 已经 还是 可以 没有 不是 还有 知道 觉得 需要"
+    " 可能 不能 应该 希望 现在 时候 事情 东西 什么 怎么 怎么回事 为什么 一下 不了 不好 不对 不上 一直没"
+    " 一直没有 还是没 还没有 好几次 几次 几次了 多次 一次 问一下 请问 谢谢 您好 你好 麻烦 帮忙".split()
+)  # fragments and function words that say nothing of a topic
+_CONTENT_TAGS = ("n", "v", "a", "l", "i", "j", "eng")  # jieba POS: nouns, verbs, names, idioms
+_NO_NAME_TAGS = ("m", "t", "r", "c", "p", "u", "y", "e", "o", "q", "f")  # never a term alone
+_FUNCTION_TAGS = ("r", "c", "p", "u", "y", "e", "o", "d")  # pronouns, particles, adverbs...
+_LATIN_WORD = re.compile(r"[a-z]+")
+_COHESION = 0.8  # a compound name: its first word is followed by the second this often
+
+
 def terms_of(text: str) -> set[str]:
-    """Han n-grams (2-4 characters) and English words of one statement, once each."""
+    """A statement's candidate spellings, once each: its dictionary words (jieba, no guessed
+    words) of two or more characters, the spans of 2-4 characters made of two or more whole
+    words (星河九号, or a misheard word cut into pieces: 营业听 of 营业|听), and its English
+    words. Nothing starts or ends inside a word; whether a spelling may name a topic is
+    decided when the topic is named."""
     out: set[str] = set()
     for run in runs(_naming_text(text)):
         if is_han(run[0]):
-            for n in (2, 3, 4):
-                out.update(
-                    gram for i in range(len(run) - n + 1) if not _all_stop(gram := run[i : i + n])
-                )
-        elif len(run) > 2 and run not in _STOP_WORDS and not run.isdigit():
+            out.update(_han_candidates(run))
+        elif len(run) > 2 and run not in _STOP_WORDS and _LATIN_WORD.fullmatch(run):
             out.add(run)
     return out
+
+
+def _han_candidates(run: str) -> list[str]:
+    words = segment(run)
+    out = [w for w in words if len(w) > 1]
+    for i in range(len(words)):
+        span = words[i]
+        for j in range(i + 1, len(words)):
+            span += words[j]
+            if len(span) > 4:
+                break
+            if not _all_stop(span):
+                out.append(span)
+    return out
+
+
+def segment(run: str) -> list[str]:
+    """A run of Han characters cut into jieba's dictionary words (HMM off: characters of no
+    known word stay single)."""
+    return _segmenter().lcut(run, HMM=False)
 
 
 def _naming_text(text: str) -> str:
@@ -203,19 +239,75 @@ def _all_stop(gram: str) -> bool:
     return gram[0] in _STOP_HAN or gram[-1] in _STOP_HAN
 
 
+def _tag(word: str) -> str:
+    return _tags().get(word, "x")
+
+
+def is_word(term: str) -> bool:
+    """A term a title may show as it is: a dictionary word of content (noun, verb, adjective,
+    name, idiom) that is no fragment or function word, or an English word of letters."""
+    if not is_han(term[0]):
+        return len(term) > 2 and term not in _STOP_WORDS and bool(_LATIN_WORD.fullmatch(term))
+    return (
+        len(term) > 1
+        and term not in _STOP_ZH
+        and _segmenter().FREQ.get(term, 0) > 0
+        and _tag(term).startswith(_CONTENT_TAGS)
+    )
+
+
+def _good_spelling(term: str) -> bool:
+    """A rule's phrase or catalogue name that may name a topic: not a fragment or function
+    word, and, when it is several words (星河九号), neither starting nor ending on a function
+    word (一直没有, 上不了 are left out)."""
+    if len(term) < 2 or term in _STOP_ZH or not is_han(term[0]):
+        return False
+    words = segment(term)
+    if len(words) == 1:
+        return not _tag(term).startswith(_NO_NAME_TAGS)
+    return not any(
+        w in _STOP_ZH or (len(w) == 1 and w in _STOP_HAN) or _tag(w).startswith(_FUNCTION_TAGS)
+        for w in (words[0], words[-1])
+    )
+
+
 @dataclass(frozen=True)
 class Vocabulary:
-    """What the day's text says of its Han n-grams (see _free_grams_and_fragments): the keys
-    of grams that stand free, and the spellings that are fragments of dictionary words. Read
-    once a day: every category's names are weighed against the same day."""
+    """What the day's text says beyond the dictionary: its compound names, two whole words
+    said as one (星河九号: 星河 is followed by 九号 in at least 80% of the places said, in two
+    or more statements). Read once a day: every category's names are weighed against it."""
 
-    free: frozenset[str]
-    fragments: frozenset[str]
+    compounds: frozenset[str]
 
 
 def day_vocabulary(texts: list[str], settings: ClusterSettings = ClusterSettings()) -> Vocabulary:
-    free, fragments = _free_grams_and_fragments(texts, _Sounds(settings).key)
-    return Vocabulary(frozenset(free), frozenset(fragments))
+    return Vocabulary(frozenset(_compounds(texts)))
+
+
+def _compounds(texts: list[str], sample: int = 5000) -> set[str]:
+    step = max(1, len(texts) // sample)
+    said: Counter = Counter()
+    pairs: Counter = Counter()
+    for text in texts[::step]:
+        for run in runs(_naming_text(text)):
+            if is_han(run[0]):
+                words = segment(run)
+                said.update(words)
+                pairs.update(
+                    (a, b)
+                    for a, b in zip(words, words[1:], strict=False)
+                    if _name_part(a, "n") and _name_part(b, ("n", "m"))
+                )
+    return {a + b for (a, b), n in pairs.items() if n >= 2 and n >= _COHESION * said[a]}
+
+
+def _name_part(word: str, tags) -> bool:
+    return (
+        len(word) > 1
+        and word not in _STOP_ZH
+        and _segmenter().FREQ.get(word, 0) > 0
+        and _tag(word).startswith(tags)
+    )
 
 
 def distinctive_terms(
@@ -225,19 +317,21 @@ def distinctive_terms(
     vocabulary: Vocabulary | None = None,
     memo: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
 ) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
-    """c-TF-IDF: per cluster label, the `n_terms` most distinctive word-like terms (spellings
-    that sound alike counted as one), and the other spellings heard of each. `vocabulary`:
-    the day's (day_vocabulary); by default read from `texts`. `memo`: each statement's terms
-    kept between calls over the same day's statements with the same settings."""
-    sounds = _Sounds(settings)
+    """c-TF-IDF: per cluster label, the `n_terms` most distinctive terms that have a name
+    (spellings that sound alike counted as one), and the other spellings heard of each. A
+    name is a dictionary word, a rule's spelling or a compound name of the day, never a span
+    that starts or ends inside a word (see _Sounds.name_of). `vocabulary`: the day's
+    (day_vocabulary); by default read from `texts`. `memo`: each statement's terms kept
+    between calls over the same day's statements with the same settings."""
+    vocabulary = vocabulary or day_vocabulary(texts, settings)
+    sounds = _Sounds(settings, vocabulary)
     per_cluster: dict[int, Counter] = {}
     heard: dict[int, Counter] = {}
     sizes: Counter = Counter()
     overall: Counter = Counter()
     said: Counter = Counter()
-    vocabulary = vocabulary or day_vocabulary(texts, settings)
     for text, label in zip(texts, labels.tolist(), strict=True):
-        spelled, keys = _statement_terms(text, vocabulary.fragments, sounds, memo)
+        spelled, keys = _statement_terms(text, sounds, memo)
         overall.update(keys)
         said.update(spelled)
         if label >= 0:
@@ -247,21 +341,20 @@ def distinctive_terms(
     sounds.count(said)
     out = {}
     for label, counts in per_cluster.items():
-        keys = _pick_terms(
-            counts, sizes[label], overall, len(texts), settings.n_terms, vocabulary.free
-        )
-        named = [sounds.name(k, heard[label]) for k in keys]
-        out[label] = ([name for name, _ in named], {name: rest for name, rest in named if rest})
+        named = {key for key in counts if sounds.name_of(key) is not None}
+        keys = _pick_terms(counts, sizes[label], overall, len(texts), settings.n_terms, named)
+        names = [sounds.name(k, heard[label]) for k in keys]
+        out[label] = ([name for name, _ in names], {name: rest for name, rest in names if rest})
     return out
 
 
 def _statement_terms(
-    text: str, fragments: frozenset[str], sounds: _Sounds, memo: dict | None
+    text: str, sounds: _Sounds, memo: dict | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A statement's spelled terms (fragments of words left out) and their sound keys."""
+    """A statement's candidate spellings and their sound keys."""
     found = memo.get(text) if memo is not None else None
     if found is None:
-        spelled = tuple(terms_of(text) - fragments)
+        spelled = tuple(sorted(terms_of(text)))
         found = (spelled, tuple({sounds.key(term) for term in spelled}))
         if memo is not None:
             memo[text] = found
@@ -272,11 +365,14 @@ class _Sounds:
     """Terms keyed by sound: `|xin|he|jiu|hao|` for Han terms (bars keep syllables whole when
     one key is looked for inside another), Latin words as they are."""
 
-    def __init__(self, settings: ClusterSettings):
+    def __init__(self, settings: ClusterSettings, vocabulary: Vocabulary | None = None):
         self.confusions = settings.naming.confusions
         self.spellings = settings.naming.spellings
+        self.compounds = vocabulary.compounds if vocabulary else frozenset()
         self.spellings_of: dict[str, Counter] = {}
         self._keys: dict[str, str] = {}
+        self._names: dict[str, str | None] = {}
+        self._ruled: dict[str, list[str]] | None = None
 
     def key(self, term: str) -> str:
         found = self._keys.get(term)
@@ -294,13 +390,49 @@ class _Sounds:
             if _is_sound(key):
                 self.spellings_of.setdefault(key, Counter())[term] += times
 
+    def ruled(self, key: str) -> list[str]:
+        """The rules' spellings of a sound that may name a topic."""
+        if self._ruled is None:
+            self._ruled = {}
+            for term in sorted(self.spellings):
+                if _good_spelling(term):
+                    self._ruled.setdefault(self.key(term), []).append(term)
+        return self._ruled.get(key, [])
+
+    def name_of(self, key: str) -> str | None:
+        """The name of a sound, None when it has none: the rules' spelling said today; else
+        the day's most frequent spelling that is a word (or a compound name); else the rules'
+        spelling; else, for three characters or more, the dictionary word that sounds the
+        same and differs in one character (营业听 -> 营业厅)."""
+        if key in self._names:
+            return self._names[key]
+        if not _is_sound(key):
+            name = key if is_word(key) else None
+        else:
+            day = self.spellings_of.get(key, Counter())
+            ruled = self.ruled(key)
+            said_ruled = [t for t in ruled if day[t]]
+            words = [t for t in day if is_word(t) or t in self.compounds]
+            by_count = lambda term: (-day[term], term)  # noqa: E731
+            name = None
+            if said_ruled or words:
+                name = min(said_ruled or words, key=by_count)
+            elif ruled:
+                name = ruled[0]
+            else:
+                for heard in sorted(day, key=by_count):
+                    name = _sounds_like_word(heard, self.confusions)
+                    if name:
+                        break
+        self._names[key] = name
+        return name
+
     def name(self, key: str, heard: Counter) -> tuple[str, list[str]]:
         """The spelling to show for a key, and the cluster's other spellings of it."""
+        name = self.name_of(key) or key
         if not _is_sound(key):
-            return key, []
+            return name, []
         day = self.spellings_of[key]
-        ruled = [term for term in day if term in self.spellings]
-        name = min(ruled or day, key=lambda term: (-day[term], term))
         rest = sorted((t for t in day if t != name and heard[t]), key=lambda t: (-heard[t], t))
         if _length(key) <= 2:  # two syllables merged by a confusion are often two words
             plain = name_key(name, frozenset())
@@ -308,45 +440,31 @@ class _Sounds:
         return name, rest
 
 
-def _free_grams_and_fragments(
-    texts: list[str], key=lambda gram: gram, sample: int = 5000
-) -> tuple[set[str], set[str]]:
-    """Han n-grams that stand free in the day's text, by key: seen with at least two different
-    characters (or a text / clause boundary) on each side. Fragments that cut through words
-    (带网速特 of 宽带网速特别慢) always have the same neighbours and are left out.
-    Also the spellings that are fragments of dictionary words: those that start or end
-    inside a word in more than half of the places said (准版 of 标准版, 夜没 of 一夜没有),
-    counted per spelling because a misheard word may be a fragment where its sound-alike is
-    not (尊版 of 之尊版), and over the day because misheard text makes false words (订单位)."""
-    step = max(1, len(texts) // sample)
-    left: dict[str, set[str]] = {}
-    right: dict[str, set[str]] = {}
-    inside: Counter = Counter()
-    seen: Counter = Counter()
-    for text in texts[::step]:
-        for run in runs(_naming_text(text)):
-            if not is_han(run[0]):
-                continue
-            padded = f"^{run}$"
-            bounds = word_bounds(run)
-            for n in (2, 3, 4):
-                for i in range(1, len(padded) - n):
-                    spelled = padded[i : i + n]
-                    gram = key(spelled)
-                    left.setdefault(gram, set()).add(padded[i - 1])
-                    right.setdefault(gram, set()).add(padded[i + n])
-                    seen[spelled] += 1
-                    inside[spelled] += i - 1 not in bounds or i - 1 + n not in bounds
-    free = {g for g, before in left.items() if len(before) > 1 and len(right[g]) > 1}
-    return free, {t for t, count in inside.items() if 2 * count > seen[t]}
+def _sounds_like_word(heard: str, confusions: frozenset[str]) -> str | None:
+    """The most frequent dictionary word of content that sounds like `heard` (three characters
+    or more, not a word itself) and differs from it in one character."""
+    if len(heard) < 3 or not all(is_han(ch) for ch in heard):
+        return None
+    chars = _chars_by_sound(confusions)
+    freq = _segmenter().FREQ
+    found = []
+    for i, ch in enumerate(heard):
+        for other in chars.get(name_key(ch, confusions), ()):
+            if other != ch:
+                word = heard[:i] + other + heard[i + 1 :]
+                if freq.get(word, 0) > 0 and is_word(word):
+                    found.append((-freq[word], word))
+    return min(found)[1] if found else None
 
 
-def word_bounds(run: str) -> set[int]:
-    """Offsets in a run of Han characters where a dictionary word starts or ends (jieba's
-    dictionary, no guessing of unknown words: those stay single characters)."""
-    return {
-        edge for _, start, end in _segmenter().tokenize(run, HMM=False) for edge in (start, end)
-    }
+@lru_cache(maxsize=4)
+def _chars_by_sound(confusions: frozenset[str]) -> dict[str, list[str]]:
+    """The dictionary's single characters by their sound key."""
+    out: dict[str, list[str]] = {}
+    for word, count in _segmenter().FREQ.items():
+        if count > 0 and len(word) == 1 and is_han(word):
+            out.setdefault(name_key(word, confusions), []).append(word)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -359,6 +477,14 @@ def _segmenter():
     tokenizer = jieba.Tokenizer()
     tokenizer.initialize()
     return tokenizer
+
+
+@lru_cache(maxsize=1)
+def _tags() -> dict[str, str]:
+    """jieba's part of speech of each dictionary word."""
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab
 
 
 def _is_sound(term: str) -> bool:
@@ -375,19 +501,17 @@ def _length(term: str) -> int:
 
 
 def _pick_terms(
-    counts: Counter, size: int, overall: Counter, total: int, n: int, free: set[str]
+    counts: Counter, size: int, overall: Counter, total: int, n: int, named: set[str]
 ) -> list[str]:
+    """The `n` most distinctive keys of a cluster among those with a name (`named`)."""
     min_share = 0.2 if size >= 5 else 0.5
-    share = {
-        t: c / size
-        for t, c in counts.items()
-        if c / size >= min_share and c >= 2 and (not _is_sound(t) or t in free)
-    }
+    share = {t: c / size for t, c in counts.items() if c / size >= min_share and c >= 2}
     maximal = {
         t: s
         for t, s in share.items()
-        if not any(
-            t != u and _inside(t, u) and share[u] >= 0.8 * s
+        if t in named
+        and not any(
+            t != u and _inside(t, u) and u in named and share[u] >= 0.8 * s
             for u in share
             if _length(u) > _length(t)
         )

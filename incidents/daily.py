@@ -42,8 +42,9 @@ from callscope.storage.warehouse import Warehouse
 
 logger = get_logger(__name__)
 
-ALGORITHM = "incidents-3"  # 2: spellings that sound alike merged in names; category terms
-# 3: names start and end on dictionary words (no 准版 of 标准版)
+ALGORITHM = "incidents-4"  # 2: spellings that sound alike merged in names; category terms
+# 3: names start and end on dictionary words (no 准版 of 标准版); 4: names are dictionary words,
+# rule / catalogue spellings or compound names only (no 营业听, 结果订单, 不到)
 SEGMENT_COLUMNS = ["call_id", "idx", "speaker", "start_s", "end_s", "text", "text_redacted"]
 CALL_COLUMNS = [
     "call_id",
