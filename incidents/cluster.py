@@ -38,7 +38,7 @@ logger = get_logger(__name__)
 _STOP_WORDS = {
     "the", "a", "an", "to", "and", "or", "of", "in", "on", "for", "is", "it", "my", "i", "me",
     "you", "your", "we", "was", "be", "have", "has", "had", "this", "that", "with", "but", "not",
-    "can", "could", "would", "please", "hello", "hi", "just", "do", "did", "are", "am", "so",
+    "can", "cannot", "could", "would", "please", "hello", "hi", "just", "do", "did", "are", "am", "so",
 }  # fmt: skip
 _STOP_HAN = set("的了吗呢啊吧呀哦嘛我你您他她它们这那个就是也都还在有和么一下")
 _PLACEHOLDER = re.compile(r"\[(?:phone|id_number|bank_card|email|address)\]")
