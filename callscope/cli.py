@@ -462,6 +462,13 @@ def demo_day(
     print(f"demo day {DEMO_DATE} written to {folder}")
 
 
+if __name__ == "__main__":
+    # `python -m callscope.cli`: the command modules below register on `callscope.cli` (they
+    # import it), so run that module's app, not this copy's
+    from callscope.cli import app as registered
+
+    sys.exit(registered())
+
 # registers search, categories, index, trends, emotion, incidents, demo generate, serve, users,
 # redact, catalogue
 from callscope import (  # noqa: E402, F401
@@ -480,6 +487,3 @@ cli_catalogue.register(app)
 cli_web.register(app)
 cli_privacy.register(app)
 cli_workers.register(app)
-
-if __name__ == "__main__":
-    sys.exit(app())

@@ -385,3 +385,20 @@ def test_on_a_gpu_a_calls_text_does_not_depend_on_the_calls_beside_it(
         }
     )
     _alone_and_together(on_gpu, tmp_path, mono_en, stereo_call)
+
+
+def test_the_cli_runs_as_a_module_with_every_command():
+    """Workers and the night's subprocesses start `python -m callscope.cli`: every command
+    module registers on the one CLI whichever way it starts."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "callscope.cli", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for command in ("nightly", "worker", "catalogue", "search", "serve", "incidents", "redact"):
+        assert command in done.stdout, command
