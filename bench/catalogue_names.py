@@ -44,6 +44,13 @@ def main() -> int:
     parser.add_argument("warehouses", type=Path, nargs="+")
     parser.add_argument("--catalogue", type=Path, default=ROOT / "configs" / "demo-catalogue.yaml")
     args = parser.parse_args()
+    if not (args.day_folder / "truth.json").is_file():
+        parser.error(
+            f"{args.day_folder} has no truth.json: give a day that `callscope demo generate` wrote"
+        )
+    for folder in args.warehouses:
+        if not folder.is_dir():
+            parser.error(f"{folder} is not a warehouse folder (run the day's night into it first)")
     truth = json.loads((args.day_folder / "truth.json").read_text(encoding="utf-8"))
     day = dt.date.fromisoformat(truth["date"])
     catalogue = load_catalogue(args.catalogue)

@@ -82,6 +82,9 @@ def main() -> int:
     parser.add_argument("b", type=Path)
     parser.add_argument("--date", type=dt.date.fromisoformat, required=True)
     args = parser.parse_args()
+    for folder in (args.a, args.b):
+        if not folder.is_dir():
+            parser.error(f"{folder} is not a warehouse folder (run a night into it first)")
     verdicts = compare(Warehouse(args.a), Warehouse(args.b), args.date)
     for table, verdict in verdicts.items():
         print(f"{table}: {verdict}")

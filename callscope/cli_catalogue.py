@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated
 
 import typer
 
 from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _commands, _fail, _settings
+from callscope.cli_keywords import _optional_date
 
 catalogue_app = _commands(
     help="The catalogue of names: products, plans, campaigns, shops, apps.", no_args_is_help=True
 )
-
-
-def _day(value: str | None, flag: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        _fail(f"{flag} {value!r} is not a date; use YYYY-MM-DD")
 
 
 def _path(settings):
@@ -66,8 +57,8 @@ def catalogue_add(
             kind=kind,
             aliases=alias or [],
             english=english,
-            until=_day(date_until, "--until"),
-            **{"from": _day(date_from, "--from")},
+            until=_optional_date(date_until, "--until"),
+            **{"from": _optional_date(date_from, "--from")},
         )
     except ValidationError as exc:
         _fail(f"{name!r}: " + "; ".join(error["msg"] for error in exc.errors()))
@@ -93,7 +84,7 @@ def catalogue_list(
 
     settings = _settings(config, warehouse=warehouse)
     catalogue = load_catalogue(_path(settings))
-    day = _day(date, "--date")
+    day = _optional_date(date, "--date")
     entries = catalogue.active(day) if day else catalogue.names
     if as_json:
         print(json.dumps([_row(entry) for entry in entries], ensure_ascii=False, indent=2))
