@@ -31,7 +31,9 @@ def incidents(
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     handoff: HandoffOpt = None,
-    spikes: Annotated[bool, typer.Option("--spikes", help="only what is unusual")] = False,
+    spikes: Annotated[
+        bool, typer.Option("--spikes", help="only what the hand-off tells: stories, emerging")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="rows in the table")] = 20,
     rebuild: Annotated[
         bool,
@@ -45,7 +47,7 @@ def incidents(
     """The day's incident topics and rule categories: calls against expected, spikes, examples
     (default: the latest day with incidents)."""
     from callscope.incidents.handoff import handoff_folder
-    from callscope.incidents.report import public_rows, render_table
+    from callscope.incidents.report import render_table
     from callscope.storage.warehouse import Warehouse, WarehouseError
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
@@ -63,7 +65,8 @@ def incidents(
             f"or `callscope incidents --date {day} --rebuild`",
             1,
         )
-    rows = [r for r in public_rows(table) if r["is_spike"] or not spikes]
+    rows = _told(store, day, table, settings)
+    rows = [r for r in rows if r.get("section") in ("story", "emerging") or not spikes]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -73,6 +76,24 @@ def incidents(
     folder = handoff_folder(settings.handoff_dir, day)
     if folder is not None:
         print(f"hand-off: {folder}")
+
+
+def _told(store, day, table, settings) -> list[dict]:
+    """The day's incidents with the hand-off's sections (incidents/stories.py)."""
+    import pyarrow as pa
+
+    from callscope.incidents.handoff import day_calls
+    from callscope.incidents.report import HANDOFF_FIELDS, public_rows
+    from callscope.incidents.stories import StorySettings, arrange
+
+    rows, _ = arrange(
+        table.to_pylist(),
+        day_calls(store, day),
+        StorySettings.from_settings(settings.incidents),
+        settings.timezone,
+    )
+    keep = [*table.column_names, *HANDOFF_FIELDS]
+    return public_rows(pa.Table.from_pylist([{k: r.get(k) for k in keep} for r in rows]))
 
 
 def _day(store, date: str | None, rebuild: bool, timezone: str):

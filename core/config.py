@@ -487,6 +487,19 @@ class IncidentSettings(_Section):
     min_ratio: float = Field(2.0, ge=1.0, description="and this many times the expected count")
     alpha: float = Field(0.001, gt=0.0, lt=1.0, description="and a tail probability below this")
     examples: int = Field(3, ge=1, le=20)
+    nest_share: float = Field(
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="a topic with at least this share of its calls inside a spike is told as "
+        "part of that story in the hand-off, not as a story of its own",
+    )
+    emerging_min_calls: int = Field(
+        3, ge=1, description="an incident too small to spike is 'emerging' from this many calls"
+    )
+    emerging_alpha: float = Field(
+        0.01, gt=0.0, lt=1.0, description="and a tail probability below this (and min_ratio)"
+    )
     statement_min_chars: int = Field(24, ge=1)
     statement_max_chars: int = Field(160, ge=20)
 

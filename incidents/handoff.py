@@ -1,10 +1,13 @@
 """The marketing hand-off: one folder per night, written whole or not at all.
 
 `<handoff>/<YYYY-MM-DD>/` holds
-- `incidents.parquet`: the day's topics and categories with counts, baseline and score;
+- `incidents.parquet`: the day's topics and categories with counts, baseline and score, and
+  how the summary tells them (incidents/stories.py: each story once, its facets under it, the
+  emerging ones apart) with the figures to act on: first and last call, calls per hour, queue
+  shares, directions, the rule of a category;
 - `calls.parquet`: one row per analysed call (queue, categories, sentiment, the redacted issue
   statement and its topic), without audio paths, agent ids or transcripts;
-- `summary.md` and `chart.png`: what stands out, readable by anyone;
+- `summary.md` and `chart.png`: what stands out, a section per story, Chinese then English;
 - `manifest.json`: counts and a SHA-256 per file, written last.
 
 `<handoff>` is a folder or a URI (the `handoff` setting, default `<warehouse>/handoff`), opened
@@ -26,15 +29,19 @@ import hashlib
 import io
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+from callscope.core.config import IncidentSettings
 from callscope.core.errors import CallscopeError
 from callscope.core.location import is_uri, join, open_filesystem, shown
 from callscope.core.logs import get_logger
 from callscope.incidents.report import draw_chart, markdown, public_rows
+from callscope.incidents.stories import Story, StorySettings, arrange, call_figures
 from callscope.privacy.redact import find_pii, redact
 from callscope.storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
 from callscope.storage.warehouse import Warehouse, parquet_bytes, write_file
@@ -55,6 +62,8 @@ class Handoff:
     spikes: int
     calls: int
     pii_redacted: int  # texts that still held personal data and were redacted here
+    stories: int = 0  # sections of summary.md: the unusual stories
+    emerging: int = 0  # and the emerging ones
 
 
 class _Scrubber:
@@ -70,7 +79,13 @@ class _Scrubber:
         return redact(text)[0]
 
 
-def _incident_table(store: Warehouse, day: dt.date, clean: _Scrubber) -> pa.Table:
+def day_calls(store: Warehouse, day: dt.date) -> list[dict]:
+    """The day's analysed calls, as the stories' figures need them."""
+    columns = ["call_id", "status", "started_at", "queue", "direction"]
+    return [c for c in store.read("calls", day).select(columns).to_pylist() if c["status"] == "ok"]
+
+
+def _incident_rows(store: Warehouse, day: dt.date, clean: _Scrubber) -> list[dict]:
     rows = store.read("incidents", day).to_pylist()
     for row in rows:
         row["label"] = clean(row["label"])
@@ -82,15 +97,20 @@ def _incident_table(store: Warehouse, day: dt.date, clean: _Scrubber) -> pa.Tabl
         for example in row["examples"] or []:
             example["text"] = clean(example["text"])
         row.pop("centroid", None)
-    return pa.Table.from_pylist(rows, schema=HANDOFF_INCIDENTS)
+    return rows
 
 
-def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, clean: _Scrubber):
+def _calls_table(
+    store: Warehouse, day: dt.date, incidents: pa.Table, stories: list[Story], clean: _Scrubber
+):
     issues = {r["call_id"]: r for r in store.read("call_issues", day).to_pylist()}
     label_of: dict[str, str] = {}
     for row in incidents.to_pylist():
         if row["kind"] == "topic":
             label_of.update(dict.fromkeys(row["call_ids"] or [], row["label"]))
+    story_of: dict[str, str] = {}
+    for story in reversed(stories):  # a call in two sections counts for the first
+        story_of.update(dict.fromkeys(story.row["call_ids"] or [], story.incident_id))
     rows = []
     for call in store.read("calls", day).select(list(HANDOFF_CALL_FIELDS) + ["status"]).to_pylist():
         if call.pop("status") != "ok":
@@ -102,6 +122,7 @@ def _calls_table(store: Warehouse, day: dt.date, incidents: pa.Table, clean: _Sc
                 "statement": clean(issue.get("statement")),
                 "topic_id": issue.get("topic_id"),
                 "incident": label_of.get(call["call_id"]),
+                "story_id": story_of.get(call["call_id"]),
             }
         )
     return pa.Table.from_pylist(rows, schema=HANDOFF_CALLS)
@@ -112,28 +133,51 @@ def write_handoff(
     day: dt.date,
     root: str | Path,
     filesystem: pafs.FileSystem | None = None,
+    *,
+    settings: IncidentSettings | None = None,
+    rules: dict[str, str] | None = None,
+    timezone: str = "Asia/Shanghai",
 ) -> Handoff:
     """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole. `root`
-    is a folder or a URI (the `handoff` setting), or with `filesystem` a path inside it."""
+    is a folder or a URI (the `handoff` setting), or with `filesystem` a path inside it.
+    `rules`: each category's rule in words (keywords.rules.Category.describe); `timezone`: the
+    call centre's, for the times of day."""
     fs, base = _open(root, filesystem)
     target = f"{base}/{day.isoformat()}"
     clean = _Scrubber()
+    story_settings = StorySettings.from_settings(settings or IncidentSettings())
     try:
-        incidents = _incident_table(store, day, clean)
-        calls = _calls_table(store, day, incidents, clean)
+        analysed = day_calls(store, day)
+        rows, stories = arrange(
+            _incident_rows(store, day, clean), analysed, story_settings, timezone
+        )
+        for row in rows:
+            row["rule"] = (rules or {}).get(row["category"]) if row["kind"] == "category" else None
+        incidents = pa.Table.from_pylist(rows, schema=HANDOFF_INCIDENTS)
+        calls = _calls_table(store, day, incidents, stories, clean)
         files = {
             "incidents.parquet": parquet_bytes(incidents),
             "calls.parquet": parquet_bytes(calls),
         }
-        rows = public_rows(incidents)
-        chart = _chart(day, rows)
+        table_rows = public_rows(incidents)
+        chart = _chart(day, table_rows)
         if chart is not None:
             files["chart.png"] = chart
-        text = markdown(day, rows, calls.num_rows, "chart.png" if chart is not None else None)
+        day_hours = call_figures(analysed, Counter(), ZoneInfo(timezone))["calls_by_hour"]
+        text = markdown(
+            day,
+            stories,
+            table_rows,
+            calls.num_rows,
+            "chart.png" if chart is not None else None,
+            timezone,
+            day_hours,
+        )
         # built from the fields cleaned above; scrubbing the whole document would read a call
         # id or a table's numbers after a word like 电话 as a phone number
         files["summary.md"] = text.encode("utf-8")
-        files["manifest.json"] = _manifest(files, day, incidents, calls, clean.redacted)
+        told = Counter(story.section for story in stories)
+        files["manifest.json"] = _manifest(files, day, incidents, calls, clean.redacted, told)
         if _renames_folders(fs):
             _publish_renamed(fs, base, day, files)
         else:
@@ -157,7 +201,15 @@ def write_handoff(
         incidents.num_rows,
         spikes,
     )
-    return Handoff(folder, incidents.num_rows, spikes, calls.num_rows, clean.redacted)
+    return Handoff(
+        folder,
+        incidents.num_rows,
+        spikes,
+        calls.num_rows,
+        clean.redacted,
+        told["story"],
+        told["emerging"],
+    )
 
 
 def _open(root: str | Path, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str]:
@@ -188,7 +240,12 @@ def _chart(day: dt.date, rows: list[dict]) -> bytes | None:
 
 
 def _manifest(
-    files: dict[str, bytes], day: dt.date, incidents: pa.Table, calls: pa.Table, redacted: int
+    files: dict[str, bytes],
+    day: dt.date,
+    incidents: pa.Table,
+    calls: pa.Table,
+    redacted: int,
+    told: Counter,
 ) -> bytes:
     manifest = {
         "date": day.isoformat(),
@@ -196,6 +253,8 @@ def _manifest(
         "calls": calls.num_rows,
         "incidents": incidents.num_rows,
         "spikes": sum(bool(v) for v in incidents.column("is_spike").to_pylist()),
+        "stories": told["story"],
+        "emerging": told["emerging"],
         "late_redactions": redacted,
         "files": {name: hashlib.sha256(files[name]).hexdigest() for name in sorted(files)},
     }

@@ -115,6 +115,24 @@ class Rule(_Strict):
     def compiled_regex(self) -> list[re.Pattern]:
         return [re.compile(pattern) for pattern in self.regex]
 
+    def describe(self, most: int = 6) -> str:
+        """The rule in one line, its phrase lists cut to `most`: `customer: 预约 | 预售 | …
+        within 12 of 失败 | 不成功 | …`."""
+        parts = []
+        if self.any:
+            parts.append(_phrases(self.any, most))
+        if self.all:
+            parts.append("all of " + _phrases(self.all, most, " + "))
+        for near in self.near:
+            groups = [_phrases(group, most) for group in near.terms]
+            parts.append(f" within {near.within} of ".join(groups))
+        parts += [f"/{pattern}/" for pattern in self.regex]
+        if self.none:
+            parts.append("not " + _phrases(self.none, most))
+        scope = "" if self.speaker == "any" else f"{self.speaker} says "
+        count = f" ({self.min_count}x)" if self.min_count > 1 else ""
+        return scope + ", and ".join(parts) + count
+
 
 class Category(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -134,6 +152,11 @@ class Category(_Strict):
             data["rules"] = [{key: data.pop(key) for key in _RULE_KEYS & data.keys()}]
         return data
 
+    def describe(self) -> str:
+        """What the category matches, one rule a clause: the hand-off's "defined by"."""
+        sound = " (or what sounds like it)" if self.sounds_like else ""
+        return f"{self.name}{sound}: " + "; or ".join(rule.describe() for rule in self.rules)
+
     @model_validator(mode="after")
     def _sounds_like(self) -> Category:
         if self.sounds_like:
@@ -142,6 +165,12 @@ class Category(_Strict):
                 for near in rule.near:
                     near.terms = [_by_sound(group) for group in near.terms]
         return self
+
+
+def _phrases(texts: list[str], most: int, sep: str = " | ") -> str:
+    shown = _as_written(texts)
+    more = f"{sep}… (+{len(shown) - most})" if len(shown) > most else ""
+    return sep.join(shown[:most]) + more
 
 
 class RuleSet(_Strict):

@@ -393,7 +393,14 @@ def _incidents(ctx: DayContext):
 def _handoff(ctx: DayContext):
     from callscope.incidents.handoff import write_handoff
 
-    return write_handoff(ctx.store, ctx.day, ctx.settings.handoff_dir)
+    return write_handoff(
+        ctx.store,
+        ctx.day,
+        ctx.settings.handoff_dir,
+        settings=ctx.settings.incidents,
+        rules={category.name: category.describe() for category in ctx.rules.categories},
+        timezone=ctx.settings.timezone,
+    )
 
 
 def _emotion_shaping(ctx: DayContext):

@@ -258,8 +258,39 @@ STATEMENT_SAMPLE = pa.schema(
     ]
 )
 
-# the marketing hand-off: derived from the tables above, without vectors or internal ids
-HANDOFF_INCIDENTS = pa.schema([f for f in INCIDENTS if f.name not in ("centroid",)])
+# the marketing hand-off: derived from the tables above, without vectors or internal ids, and
+# arranged as it is told (incidents/stories.py): each story once, with its facets
+HANDOFF_INCIDENTS = pa.schema(
+    [f for f in INCIDENTS if f.name not in ("centroid",)]
+    + [
+        pa.field("section", pa.string()),  # story | facet | emerging | null: in the table only
+        pa.field("story_id", pa.string()),  # incident_id of the section it is told in
+        pa.field("story_rank", pa.int16()),  # the section's place in summary.md, from 1
+        pa.field("story_calls", pa.int32()),  # calls it shares with that section's incident
+        pa.field("first_call_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("last_call_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("calls_by_hour", pa.list_(pa.int32())),  # 24 counts, hours of `timezone`
+        pa.field(
+            "queue_shares",  # its calls per queue, and their share of that queue's calls
+            pa.list_(
+                pa.struct(
+                    [
+                        pa.field("queue", pa.string()),
+                        pa.field("calls", pa.int32()),
+                        pa.field("share", pa.float32()),
+                    ]
+                )
+            ),
+        ),
+        pa.field(
+            "directions",
+            pa.list_(
+                pa.struct([pa.field("direction", pa.string()), pa.field("calls", pa.int32())])
+            ),
+        ),
+        pa.field("rule", pa.string()),  # categories: the rule that defines the category
+    ]
+)
 HANDOFF_CALL_FIELDS = (
     "call_id", "date", "started_at", "duration_s", "queue", "direction", "customer_tier",
     "language", "categories", "complaint_class", "customer_sentiment", "customer_emotion",
@@ -270,7 +301,8 @@ HANDOFF_CALLS = pa.schema(
     + [
         CALL_ISSUES.field("statement"),
         CALL_ISSUES.field("topic_id"),
-        pa.field("incident", pa.string()),
+        pa.field("incident", pa.string()),  # its topic's label
+        pa.field("story_id", pa.string()),  # the first section of summary.md that counts it
     ]
 )
 

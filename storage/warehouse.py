@@ -527,6 +527,11 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def read_parquet(path: str | Path) -> pa.Table:
+    """One Parquet file outside the partitions (a hand-off's tables), whole."""
+    return pq.read_table(path)
+
+
 def write_file(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     """One file (a hand-off bundle's) written through `fs`, durably on a local disk; nothing
     is left on error."""

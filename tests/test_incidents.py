@@ -341,19 +341,22 @@ def test_handoff_bundle_is_complete_and_carries_no_personal_data(launch, tmp_pat
     for name in ("calls.parquet", "incidents.parquet"):
         texts += _strings(pq.read_table(bundle.folder / name).to_pylist())
     summary = texts[0]
-    quoted = [line[2:].rsplit(" (", 1)[0] for line in summary.splitlines() if line[:2] == "> "]
+    quotes = [line.strip()[2:] for line in summary.splitlines() if line.strip()[:2] == "> "]
+    quoted = [line.rsplit(" (", 1)[0] for line in quotes]
     leaks = [t for t in texts[1:] + quoted if find_pii(t)]
     assert not leaks, leaks[:3]
     assert "一三八" not in summary and "138" not in summary
     assert "calls" in summary and "SPIKE" not in summary.split("##")[0]
     # the summary's own structure is left alone: call ids and the table's figures stay
-    examples = [
-        e
+    examples = {
+        e["call_id"]
         for r in pq.read_table(bundle.folder / "incidents.parquet").to_pylist()
-        if r["is_spike"]
+        if r["section"]
         for e in r["examples"]
-    ]
-    assert examples and all(f"({e['call_id']})" in summary for e in examples)
+    }
+    quoted_ids = [line.rsplit(" (", 1)[1].rstrip(")") for line in quotes]
+    assert quoted_ids and set(quoted_ids) <= examples
+    assert len(quoted_ids) == len(set(quoted_ids))  # no call quoted twice
     assert "[phone]-" not in summary and "| [phone] |" not in summary
     calls = pq.read_table(bundle.folder / "calls.parquet")
     assert "agent_id" not in calls.column_names and "source_uri" not in calls.column_names
@@ -366,15 +369,47 @@ def test_handoff_summary_keeps_call_ids_and_figures_after_a_phone_word(launch, t
     copy = Warehouse(tmp_path / "warehouse")
     shutil.copytree(store.root, copy.root)
     rows = copy.read("incidents", LAUNCH).to_pylist()
-    spike = next(row for row in rows if row["is_spike"] and row["examples"])
+    spike = next(r for r in rows if r["is_spike"] and r["kind"] == "category" and r["examples"])
     spike["label"] = "打到 · 打不 · 好几 · 电话"
     spike["examples"][0]["text"] = "联系不上，电话一直没人接。"
     copy.replace_day("incidents", LAUNCH, to_table("incidents", rows))
     bundle = write_handoff(copy, LAUNCH, tmp_path / "handoff")
     summary = (bundle.folder / "summary.md").read_text(encoding="utf-8")
-    assert "[phone]" not in summary.split("Expected:")[0]
+    assert "[phone]" not in summary.split("预期：")[0]
     assert f"| 打到 · 打不 · 好几 · 电话 | {spike['calls']} |" in summary
     assert f"电话一直没人接。 ({spike['examples'][0]['call_id']})" in summary
+
+
+def test_handoff_tells_the_launch_once_with_the_figures_to_act_on(launch, settings, tmp_path):
+    """The night's hand-off step: the pre-order category heads one section, the topic of the
+    same calls is its facet, and each row carries first / last call, calls per hour, queue
+    shares, directions and (categories) the rule in words; calls.parquet names each call's
+    story."""
+    store, _ = launch
+    elsewhere = settings.model_copy(update={"handoff": tmp_path / "h"})
+    bundle = run_steps(store, LAUNCH, elsewhere, ("handoff",), start="handoff")
+    table = pq.read_table(bundle.folder / "incidents.parquet").to_pylist()
+    rows = {r["incident_id"]: r for r in table}
+    head = rows["category:preorder_failure"]
+    assert head["section"] == "story" and head["story_rank"] == 1
+    assert head["rule"].startswith("preorder_failure (or what sounds like it): customer says")
+    facets = [r for r in rows.values() if r["section"] == "facet"]
+    assert facets and all(r["story_id"] == head["incident_id"] for r in facets)
+    assert [r for r in rows.values() if r["section"] == "story"] == [head]
+    assert bundle.stories == 1
+    for row in rows.values():
+        assert sum(row["calls_by_hour"]) == row["calls"] == len(row["call_ids"])
+        assert row["first_call_at"] <= row["last_call_at"]
+        assert sum(q["calls"] for q in row["queue_shares"]) == row["calls"]
+        assert all(0 < q["share"] <= 1 for q in row["queue_shares"])
+    assert head["queue_shares"][0]["queue"] == "preorder"
+    calls = pq.read_table(bundle.folder / "calls.parquet").to_pylist()
+    told = [c["call_id"] for c in calls if c["story_id"] == head["incident_id"]]
+    assert sorted(told) == sorted(head["call_ids"])
+    summary = (bundle.folder / "summary.md").read_text(encoding="utf-8")
+    assert summary.count("## 1. 预约 / 预售失败 · pre-order failure") == 1
+    assert "首通" in summary and "first call" in summary and "规则 · rule:" in summary
+    assert summary.index("来电 **12 通**") < summary.index("**12 calls**")  # Chinese first
 
 
 def test_handoff_rewrite_replaces_the_bundle_whole(launch, tmp_path):

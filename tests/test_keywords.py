@@ -107,6 +107,31 @@ def test_each_operator_matches_and_refuses(rule, yes, no):
     assert not tagged(rule, [seg(no)])
 
 
+def test_a_category_describes_its_rule_for_the_handoff():
+    rules = RuleSet.model_validate(
+        {
+            "categories": [
+                {
+                    "name": "preorder_failure",
+                    "sounds_like": True,
+                    "rules": [
+                        {
+                            "speaker": "customer",
+                            "near": [{"terms": [["预约", "首发"], ["失败"]], "within": 12}],
+                        },
+                        {"any": [f"词{i}" for i in range(9)], "none": ["不销户"], "min_count": 2},
+                    ],
+                }
+            ]
+        }
+    )
+    text = rules.categories[0].describe()
+    assert text == (
+        "preorder_failure (or what sounds like it): customer says 预约 | 首发 within 12 of 失败; "
+        "or 词0 | 词1 | 词2 | 词3 | 词4 | 词5 | … (+3), and not 不销户 (2x)"
+    )
+
+
 def test_speaker_scope():
     rule = {"any": ["销户"], "speaker": "customer"}
     assert tagged(rule, [seg("我要销户", "customer")])
