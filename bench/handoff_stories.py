@@ -114,8 +114,8 @@ def _read(truth, rows, summary, heads, catalogue, names, facets=True) -> dict:
     return {
         "stories": stories,
         "sections": len(heads),
-        "unplanted_sections": sum(about[r["incident_id"]] is None for r in heads),
-        "unplanted_labels": [r["label"] for r in heads if about[r["incident_id"]] is None],
+        "unplanted_sections": sum(about[r["incident_id"]] not in planted for r in heads),
+        "unplanted_labels": [r["label"] for r in heads if about[r["incident_id"]] not in planted],
         "title_non_words": _non_words(titled, rows, names),
         "misspelt_names": _misspelt(summary, catalogue),
     }

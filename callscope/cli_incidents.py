@@ -66,7 +66,7 @@ def incidents(
             1,
         )
     rows = _told(store, day, table, settings)
-    rows = [r for r in rows if r.get("section") in ("story", "emerging") or not spikes]
+    rows = [r for r in rows if r.get("section") or not spikes]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -85,12 +85,15 @@ def _told(store, day, table, settings) -> list[dict]:
     from callscope.incidents.handoff import day_calls
     from callscope.incidents.report import HANDOFF_FIELDS, public_rows
     from callscope.incidents.stories import StorySettings, arrange
+    from callscope.keywords.rules import load_rules
 
+    rules = load_rules(settings.keywords.rules, settings.keywords.sounds_like)
     rows, _ = arrange(
         table.to_pylist(),
         day_calls(store, day),
         StorySettings.from_settings(settings.incidents),
         settings.timezone,
+        rules.aspects,
     )
     keep = [*table.column_names, *HANDOFF_FIELDS]
     return public_rows(pa.Table.from_pylist([{k: r.get(k) for k in keep} for r in rows]))

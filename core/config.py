@@ -500,6 +500,12 @@ class IncidentSettings(_Section):
     emerging_alpha: float = Field(
         0.01, gt=0.0, lt=1.0, description="and a tail probability below this (and min_ratio)"
     )
+    emerging_max_expected: float = Field(
+        0.5,
+        ge=0.0,
+        description="and at most this many calls a day expected: rare until today (a topic "
+        "that usually has a few calls and has a few more is noise, not news)",
+    )
     statement_min_chars: int = Field(24, ge=1)
     statement_max_chars: int = Field(160, ge=20)
 

@@ -100,6 +100,17 @@ def _incident_rows(store: Warehouse, day: dt.date, clean: _Scrubber) -> list[dic
     return rows
 
 
+def _name_stories(rows: list[dict], stories: list[Story], names: dict[str, str | None]) -> None:
+    """Each row's catalogue names: those among its terms, and for a section's incident those
+    of its facets too (the launch phone named by the topics inside a pre-order story)."""
+    for row in rows:
+        row["catalogue_names"] = [t for t in row["terms"] or [] if t in names]
+    for story in stories:
+        found = story.row["catalogue_names"]
+        for facet in story.facets:
+            found += [n for n in facet.row["catalogue_names"] if n not in found]
+
+
 def _calls_table(
     store: Warehouse, day: dt.date, incidents: pa.Table, stories: list[Story], clean: _Scrubber
 ):
@@ -136,12 +147,16 @@ def write_handoff(
     *,
     settings: IncidentSettings | None = None,
     rules: dict[str, str] | None = None,
+    aspects: frozenset[str] = frozenset(),
+    names: dict[str, str | None] | None = None,
     timezone: str = "Asia/Shanghai",
 ) -> Handoff:
     """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole. `root`
     is a folder or a URI (the `handoff` setting), or with `filesystem` a path inside it.
-    `rules`: each category's rule in words (keywords.rules.Category.describe); `timezone`: the
-    call centre's, for the times of day."""
+    `rules`: each category's rule in words (keywords.rules.Category.describe); `aspects`: the
+    categories that say how a call went (incidents/stories.py); `names`: the catalogue's
+    names active that day, with their English names; `timezone`: the call centre's, for the
+    times of day."""
     fs, base = _open(root, filesystem)
     target = f"{base}/{day.isoformat()}"
     clean = _Scrubber()
@@ -149,10 +164,11 @@ def write_handoff(
     try:
         analysed = day_calls(store, day)
         rows, stories = arrange(
-            _incident_rows(store, day, clean), analysed, story_settings, timezone
+            _incident_rows(store, day, clean), analysed, story_settings, timezone, aspects
         )
         for row in rows:
             row["rule"] = (rules or {}).get(row["category"]) if row["kind"] == "category" else None
+        _name_stories(rows, stories, names or {})
         incidents = pa.Table.from_pylist(rows, schema=HANDOFF_INCIDENTS)
         calls = _calls_table(store, day, incidents, stories, clean)
         files = {
@@ -172,6 +188,7 @@ def write_handoff(
             "chart.png" if chart is not None else None,
             timezone,
             day_hours,
+            names or {},
         )
         # built from the fields cleaned above; scrubbing the whole document would read a call
         # id or a table's numbers after a word like 电话 as a phone number

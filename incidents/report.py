@@ -75,7 +75,7 @@ def story_order(rows: list[dict]) -> list[dict]:
     their order."""
     facets: dict[str, list[dict]] = {}
     for row in rows:
-        if row.get("section") == "facet":
+        if row.get("section") in ("facet", "aspect"):
             facets.setdefault(row["story_id"], []).append(row)
     heads = sorted(
         (r for r in rows if r.get("section") in ("story", "emerging")),
@@ -95,7 +95,7 @@ def render_table(rows: list[dict], limit: int | None = None) -> str:
         f"{'':6} {'kind':8} {'calls':>5} {'expected':>8} {'ratio':>6} {'score':>6}  label",
     ]
     for row in story_order(rows)[:limit]:
-        facet = row.get("section") == "facet"
+        facet = row.get("section") in ("facet", "aspect")
         label = f"└ {row['label']} ({row['story_calls']} in the story)" if facet else row["label"]
         lines.append(
             f"{'' if facet else _flag(row):6} {row['kind']:8} {row['calls']:>5} "
@@ -124,7 +124,12 @@ def _short(text: str | None, width: int) -> str:
 
 
 _SPARK = "▁▂▃▄▅▆▇█"
-_SECTION_NAMES = {"story": "事件 story", "facet": "细分 facet", "emerging": "苗头 emerging"}
+_SECTION_NAMES = {
+    "story": "事件 story",
+    "facet": "细分 facet",
+    "emerging": "苗头 emerging",
+    "aspect": "其中 aspect",
+}
 
 
 def markdown(
@@ -135,6 +140,7 @@ def markdown(
     chart: str | None,
     timezone: str = "Asia/Shanghai",
     day_hours: list[int] | None = None,
+    names: dict[str, str | None] | None = None,
 ) -> str:
     """summary.md: one section per story (incidents/stories.py), Chinese first, English second,
     then the emerging ones, then every topic and category in a table."""
@@ -158,7 +164,7 @@ def markdown(
     if chart:
         lines += [f"![来电与预期 · calls against expected]({chart})", ""]
     for rank, story in enumerate(told, start=1):
-        lines += _story_section(rank, story, timezone, span)
+        lines += _story_section(rank, story, timezone, span, names or {})
     if emerging:
         lines += [
             "## 新苗头 · Emerging",
@@ -192,16 +198,18 @@ def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
-def _story_section(rank: int, story, timezone: str, span: tuple[int, int]) -> list[str]:
+def _story_section(rank: int, story, timezone: str, span: tuple[int, int], names) -> list[str]:
     row = story.row
-    lines = [f"## {rank}. {row['label']}", ""]
+    lines = [f"## {rank}. {row['label']}{_names(row, names)}", ""]
     lines += _figures(row, timezone, span)
     if row.get("rule"):
-        lines.append(f"- 规则 · rule: {row['rule']}")
+        lines.append(f"- 规则 · rule: {_first_rule(row['rule'])}")
     elif row["categories"]:
         lines.append(f"- 规则类别 · rule categories: {', '.join(row['categories'])}")
     if row["terms"] and row["kind"] == "category":
         lines.append(f"- 提到 · mentions: {' · '.join(row['terms'])}")
+    if story.aspects:
+        lines.append(f"- 其中 · of these: {_aspects(story.aspects)}")
     if story.facets:
         lines += ["", "### 客户在说什么 · What customers say", ""]
         for facet in story.facets:
@@ -219,12 +227,34 @@ def _story_section(rank: int, story, timezone: str, span: tuple[int, int]) -> li
     return lines
 
 
+def _names(row: dict, names: dict[str, str | None]) -> str:
+    """（星河九号 Galaxy Nine · 网上商城 online store）: the catalogue's names it mentions."""
+    found = [n for n in row.get("catalogue_names") or [] if n not in row["label"]]
+    shown = [f"{n} {names[n]}" if names.get(n) else n for n in found]
+    return f"（{' · '.join(shown)}）" if shown else ""
+
+
+def _first_rule(rule: str) -> str:
+    """A category's first rule; the rest are counted (the Parquet has them all)."""
+    first, *rest = rule.split("; or ")
+    return first + (f"; 另有 {len(rest)} 条规则 · and {len(rest)} more" if rest else "")
+
+
+def _aspects(aspects: list) -> str:
+    """重复来电 / 多次反映 · repeat contact 6 (a spike today), ..."""
+    return "; ".join(
+        f"{a.row['label']} {a.shared}"
+        + (" (今日突增 · a spike today)" if a.row["is_spike"] else "")
+        for a in aspects
+    )
+
+
 def _emerging_section(story, timezone: str, span: tuple[int, int]) -> list[str]:
     row = story.row
     lines = [f"### {row['label']}", ""]
     lines += _figures(row, timezone, span)
     if row.get("rule"):
-        lines.append(f"- 规则 · rule: {row['rule']}")
+        lines.append(f"- 规则 · rule: {_first_rule(row['rule'])}")
     facets = [f"{f.row['label']} ({f.shared})" for f in story.facets]
     if facets:
         lines.append(f"- 客户在说 · customers say: {'; '.join(facets)}")
@@ -273,7 +303,7 @@ def _shares(row: dict) -> str:
     queue_share = f"{100 * (top['share'] or 0.0):.0f}%"
     return (
         f"- 占当天来电 {day_share}，占 {top['queue']} 队列来电 {queue_share} · {day_share} of "
-        f"the day's calls, {queue_share} of queue {top['queue']}'s"
+        f"the day's calls, {queue_share} of queue {top['queue']}'s calls"
     )
 
 

@@ -10,8 +10,12 @@ topics its calls fall into (deposits not refunded, app errors, the phone's name)
   becomes that story's facet (a small rule category inside a bigger topic);
 - topics that do not spike but lie mostly inside a story are its facets too: "what customers
   say", each with the calls it shares with the story;
-- a topic or category that rose well above its expected count but is too small to be a spike
-  (3 calls against 0.1) is *emerging*: a short section of its own, grouped the same way;
+- a topic or category that was rare until today (`emerging_max_expected` calls a day) and rose
+  well above that, but is too small to be a spike (3 calls against 0.1), is *emerging*: a short
+  section of its own, grouped the same way;
+- the rule categories that say how a call went rather than what it is about (`aspect: true` in
+  the rule file: a repeat contact, a threat to cancel) head no story while the stories hold most
+  of their calls: each story counts them instead ("of these: repeat contact 5");
 - everything else is listed in the table only.
 
 Every row also gets the figures marketing acts on, from the calls it holds: first and last call
@@ -30,7 +34,7 @@ from callscope.core.config import IncidentSettings
 
 _CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
 
-STORY, FACET, EMERGING = "story", "facet", "emerging"
+STORY, FACET, EMERGING, ASPECT = "story", "facet", "emerging", "aspect"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class StorySettings:
     nest_share: float = _CONFIG.nest_share
     emerging_min_calls: int = _CONFIG.emerging_min_calls
     emerging_alpha: float = _CONFIG.emerging_alpha
+    emerging_max_expected: float = _CONFIG.emerging_max_expected
     min_ratio: float = _CONFIG.min_ratio
 
     @classmethod
@@ -46,6 +51,7 @@ class StorySettings:
             settings.nest_share,
             settings.emerging_min_calls,
             settings.emerging_alpha,
+            settings.emerging_max_expected,
             settings.min_ratio,
         )
 
@@ -63,6 +69,7 @@ class Story:
     section: str  # story | emerging
     facets: list[Facet] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)
+    aspects: list[Facet] = field(default_factory=list)  # how its calls went: repeat contacts…
 
     @property
     def incident_id(self) -> str:
@@ -74,43 +81,80 @@ def arrange(
     calls: list[dict],
     settings: StorySettings = StorySettings(),
     timezone: str = "Asia/Shanghai",
+    aspects: frozenset[str] = frozenset(),
 ) -> tuple[list[dict], list[Story]]:
     """The rows with their section fields added (in place), and the stories in the order they
     are told.
 
     `rows`: the day's incident rows (with call_ids and examples); `calls`: the day's analysed
-    calls (call_id, started_at, queue, direction)."""
+    calls (call_id, started_at, queue, direction); `aspects`: the rule categories that say how
+    a call went rather than what it is about (a repeat contact): they head no story while the
+    stories hold most of their calls, and are counted inside each story instead."""
     members = {r["incident_id"]: set(r.get("call_ids") or []) for r in rows}
-    spikes = [r for r in rows if r["is_spike"]]
-    stories, facet_of = _group(spikes, members, settings.nest_share, STORY)
-    heads = {s.incident_id for s in stories}
-    emerging_rows = [
-        r
-        for r in rows
-        if not r["is_spike"]
-        and _emerging(r, settings)
-        and not _inside(members[r["incident_id"]], heads, members, settings.nest_share)
-    ]
-    emerging, emerging_facets = _group(emerging_rows, members, settings.nest_share, EMERGING)
+    is_aspect = {r["incident_id"]: r.get("category") in aspects for r in rows}
+    subjects = [r for r in rows if not is_aspect[r["incident_id"]]]
+    stories, facet_of = _group([r for r in subjects if r["is_spike"]], members, settings, STORY)
+    emerging, emerging_facets = _group(
+        [r for r in subjects if _emerging(r, settings)], members, settings, EMERGING, stories
+    )
     facet_of |= emerging_facets
-    told = stories + emerging
+    aspect_of, own = _place_aspects(rows, is_aspect, stories + emerging, members, settings)
+    stories = _ranked(stories + [s for s in own if s.section == STORY])
+    told = stories + _ranked(emerging + [s for s in own if s.section == EMERGING])
+    _quiet_facets(subjects, told, facet_of, members, settings.nest_share)
     by_id = {r["incident_id"]: r for r in rows}
-    _quiet_facets(rows, told, facet_of, members, settings.nest_share)
     for story in told:
-        story.facets = [
-            Facet(by_id[i], len(members[i] & members[story.incident_id]), None)
-            for i, head in facet_of.items()
-            if head == story.incident_id
-        ]
-        story.facets.sort(key=lambda f: (-f.shared, f.row["incident_id"]))
+        story.facets = _under(story, facet_of, by_id, members)
+        story.aspects = _shared(story, [r for r in rows if is_aspect[r["incident_id"]]], members)
     _pick_examples(told)
-    return _annotate(rows, told, facet_of, members, calls, timezone), told
+    return _annotate(rows, told, facet_of, aspect_of, members, calls, timezone), told
+
+
+def _under(story: Story, facet_of: dict, by_id: dict, members) -> list[Facet]:
+    facets = [
+        Facet(by_id[i], len(members[i] & members[story.incident_id]), None)
+        for i, head in facet_of.items()
+        if head == story.incident_id
+    ]
+    return sorted(facets, key=lambda f: (-f.shared, f.row["incident_id"]))
+
+
+def _shared(story: Story, aspect_rows: list[dict], members) -> list[Facet]:
+    own = members[story.incident_id]
+    found = [
+        Facet(r, len(own & members[r["incident_id"]]), None)
+        for r in aspect_rows
+        if r["incident_id"] != story.incident_id
+    ]
+    return sorted((f for f in found if f.shared), key=lambda f: (-f.shared, f.row["incident_id"]))
+
+
+def _place_aspects(rows, is_aspect, told: list[Story], members, settings: StorySettings):
+    """{aspect incident: the story holding most of its calls} for the aspects the stories
+    explain (at least `nest_share` of their calls inside them), and the stories of the
+    aspects that rose on their own."""
+    inside = set().union(*(members[s.incident_id] for s in told)) if told else set()
+    placed: dict[str, str] = {}
+    alone = []
+    for row in rows:
+        incident = row["incident_id"]
+        if not is_aspect[incident] or not (row["is_spike"] or _emerging(row, settings)):
+            continue
+        own = members[incident]
+        if told and len(own & inside) >= settings.nest_share * len(own):
+            best = max(told, key=lambda s: (len(own & members[s.incident_id]), -told.index(s)))
+            placed[incident] = best.incident_id
+        else:
+            alone.append(Story(row, STORY if row["is_spike"] else EMERGING))
+    return placed, alone
 
 
 def _emerging(row: dict, settings: StorySettings) -> bool:
     return (
-        row["method"] != "warm-up"
+        not row["is_spike"]
+        and row["method"] != "warm-up"
         and row["calls"] >= settings.emerging_min_calls
+        and (row["expected"] or 0.0) <= settings.emerging_max_expected
         and (row["ratio"] or 0.0) >= settings.min_ratio
         and row["p_value"] is not None
         and row["p_value"] <= settings.emerging_alpha
@@ -133,11 +177,18 @@ def _inside(calls: set[str], heads, members: dict[str, set[str]], share: float) 
     return best
 
 
-def _group(candidates, members, share: float, section: str) -> tuple[list[Story], dict]:
-    """Stories opened by `candidates` and {facet incident id: its story's incident id}."""
+def _group(
+    candidates, members, settings: StorySettings, section: str, within: list[Story] = ()
+) -> tuple[list[Story], dict]:
+    """Stories opened by `candidates` and {facet incident id: its story's incident id}; a
+    candidate mostly inside one of the stories `within` is left to them (a facet)."""
+    share = settings.nest_share
+    outer = [s.incident_id for s in within]
     stories: dict[str, Story] = {}
     facet_of: dict[str, str] = {}
     for row in sorted(candidates, key=_order):
+        if _inside(members[row["incident_id"]], outer, members, share) is not None:
+            continue
         head = _inside(members[row["incident_id"]], stories, members, share)
         if head is None:
             stories[row["incident_id"]] = Story(row, section)
@@ -157,8 +208,11 @@ def _group(candidates, members, share: float, section: str) -> tuple[list[Story]
             for facet, parent in list(facet_of.items()):
                 if parent == story.incident_id:
                     facet_of[facet] = head
-    ranked = sorted(stories.values(), key=lambda s: (-(s.row["score"] or 0.0), _order(s.row)))
-    return ranked, facet_of
+    return _ranked(list(stories.values())), facet_of
+
+
+def _ranked(stories: list[Story]) -> list[Story]:
+    return sorted(stories, key=lambda s: (-(s.row["score"] or 0.0), _order(s.row)))
 
 
 def _quiet_facets(rows, told: list[Story], facet_of: dict, members, share: float) -> None:
@@ -196,7 +250,7 @@ def _first_unused(examples: list[dict], used: set[str]) -> dict | None:
 
 
 # the figures marketing acts on ----------------------------------------------------------------
-def _annotate(rows, told, facet_of, members, calls, timezone: str) -> list[dict]:
+def _annotate(rows, told, facet_of, aspect_of, members, calls, timezone: str) -> list[dict]:
     tz = ZoneInfo(timezone)
     info = {c["call_id"]: c for c in calls}
     per_queue = Counter(c.get("queue") or "-" for c in calls)
@@ -204,11 +258,15 @@ def _annotate(rows, told, facet_of, members, calls, timezone: str) -> list[dict]
     rank_of = {s.incident_id: n for n, s in enumerate(told, start=1)}
     for row in rows:
         incident = row["incident_id"]
-        head = facet_of.get(incident, incident if incident in section_of else None)
+        head = facet_of.get(incident) or aspect_of.get(incident)
+        head = head or (incident if incident in section_of else None)
         held = [info[c] for c in row.get("call_ids") or [] if c in info]
+        section = section_of.get(incident)
+        if section is None and head is not None:
+            section = ASPECT if incident in aspect_of else FACET
         row.update(
             {
-                "section": section_of.get(incident) or (FACET if incident in facet_of else None),
+                "section": section,
                 "story_id": head,
                 "story_rank": rank_of.get(head),
                 "story_calls": len(members[incident] & members[head]) if head else None,

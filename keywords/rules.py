@@ -140,6 +140,12 @@ class Category(_Strict):
     description: str = ""
     complaint_class: Literal["business", "service", "network"] | None = None
     sounds_like: bool = False
+    aspect: bool = Field(
+        False,
+        description="says how a call went (a repeat contact, a threat to cancel), not what it "
+        "is about: the hand-off counts it inside the stories it runs through instead of telling "
+        "it as a story of its own",
+    )
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -177,6 +183,12 @@ class RuleSet(_Strict):
     version: int = 1
     complaint_classes: dict[str, str] = Field(default_factory=dict)
     categories: list[Category] = Field(default_factory=list)
+
+    @property
+    def aspects(self) -> frozenset[str]:
+        """The categories that say how a call went rather than what it is about."""
+        return frozenset(c.name for c in self.categories if c.aspect)
+
     _sounds: SoundsLikeSettings = PrivateAttr(default_factory=SoundsLikeSettings)
 
     @model_validator(mode="after")
@@ -216,7 +228,7 @@ class RuleSet(_Strict):
     @cached_property
     def version_hash(self) -> str:
         """Names the rules' results: the rules, and the sounds-like settings when used."""
-        dumped = self.model_dump(mode="json")
+        dumped = self.model_dump(mode="json", exclude={"categories": {"__all__": {"aspect"}}})
         if any(phrase.sound for phrase in self.phrases.values()):
             dumped["sounds_like"] = self._sounds.model_dump(mode="json") | {"keys": SOUNDS_VERSION}
         blob = json.dumps(dumped, sort_keys=True, ensure_ascii=False)

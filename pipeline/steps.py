@@ -399,6 +399,8 @@ def _handoff(ctx: DayContext):
         ctx.settings.handoff_dir,
         settings=ctx.settings.incidents,
         rules={category.name: category.describe() for category in ctx.rules.categories},
+        aspects=ctx.rules.aspects,
+        names={entry.name: entry.english for entry in ctx.catalogue.active(ctx.day)},
         timezone=ctx.settings.timezone,
     )
 

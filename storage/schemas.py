@@ -263,7 +263,7 @@ STATEMENT_SAMPLE = pa.schema(
 HANDOFF_INCIDENTS = pa.schema(
     [f for f in INCIDENTS if f.name not in ("centroid",)]
     + [
-        pa.field("section", pa.string()),  # story | facet | emerging | null: in the table only
+        pa.field("section", pa.string()),  # story | facet | aspect | emerging | null: table only
         pa.field("story_id", pa.string()),  # incident_id of the section it is told in
         pa.field("story_rank", pa.int16()),  # the section's place in summary.md, from 1
         pa.field("story_calls", pa.int32()),  # calls it shares with that section's incident
@@ -289,6 +289,7 @@ HANDOFF_INCIDENTS = pa.schema(
             ),
         ),
         pa.field("rule", pa.string()),  # categories: the rule that defines the category
+        pa.field("catalogue_names", pa.list_(pa.string())),  # the catalogue's names it mentions
     ]
 )
 HANDOFF_CALL_FIELDS = (

@@ -412,6 +412,21 @@ def test_handoff_tells_the_launch_once_with_the_figures_to_act_on(launch, settin
     assert summary.index("来电 **12 通**") < summary.index("**12 calls**")  # Chinese first
 
 
+def test_handoff_names_a_story_by_the_catalogue_names_its_calls_mention(launch, tmp_path):
+    """A catalogue name among the terms of a story's facet tops the story's heading, with its
+    English name, and is listed in catalogue_names."""
+    store, _ = launch
+    rows = store.read("incidents", LAUNCH).to_pylist()
+    facet_terms = next(r["terms"] for r in rows if r["kind"] == "topic" and r["is_spike"])
+    name = facet_terms[-1]
+    bundle = write_handoff(store, LAUNCH, tmp_path / "h", names={name: "Galaxy Nine"})
+    table = pq.read_table(bundle.folder / "incidents.parquet").to_pylist()
+    head = next(r for r in table if r["section"] == "story")
+    assert name in head["catalogue_names"]
+    summary = (bundle.folder / "summary.md").read_text(encoding="utf-8")
+    assert f"## 1. {head['label']}（{name} Galaxy Nine）" in summary
+
+
 def test_handoff_rewrite_replaces_the_bundle_whole(launch, tmp_path):
     store, _ = launch
     root = tmp_path / "handoff"

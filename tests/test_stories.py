@@ -132,6 +132,7 @@ def test_a_small_rise_is_emerging_not_buried():
         _row("topic:flat", ids[6:10], spike=False, p_value=0.001, ratio=1.2),
         _row("topic:warming", ids[10:14], **{**small, "method": "warm-up"}),
         _row("topic:two", ids[14:16], **small),
+        _row("topic:usual", ids[16:21], **{**small, "expected": 1.0}),  # not rare until today
     ]
     rows, stories = arrange(rows, calls)
     assert [(s.incident_id, s.section) for s in stories] == [("topic:hotline", "emerging")]
@@ -177,7 +178,7 @@ def test_summary_tells_each_story_once_chinese_first(launch_day):
     assert len(headings) == 3  # two stories and the table
     section = text.split("## 1.")[1].split("## 2.")[0]
     assert "首通 10:00，末通 10:19 · first call 10:00, last 10:19" in section
-    assert "占当天来电" in section and "100% of queue sales's" in section
+    assert "占当天来电" in section and "100% of queue sales's calls" in section
     assert "规则 · rule: preorder_failure" in section
     assert "**topic:deposit**: 6 通 · 6 calls" in section
     assert "星河九号预约失败" in section and "星和九号" not in section
@@ -191,3 +192,28 @@ def test_sparkline_scales_to_the_peak():
     hours[9], hours[10], hours[12] = 1, 8, 4
     assert sparkline(hours, (9, 12)) == "▁█ ▄"
     assert sparkline([0] * 24, (8, 10)) == "   "
+
+
+def test_an_aspect_is_counted_inside_the_stories_it_runs_through(launch_day):
+    """A repeat-contact spike whose calls lie in the pre-order and delivery stories heads no
+    section of its own; both stories count it."""
+    rows, calls = launch_day
+    preorder, delivery = rows[0]["call_ids"], rows[4]["call_ids"]
+    repeat = preorder[:5] + delivery[:4] + ["o30"]
+    rows.append(_row("category:repeat_contact", repeat, kind="category"))
+    rows, stories = arrange(rows, calls, aspects=frozenset({"repeat_contact"}))
+    assert [s.incident_id for s in stories] == ["category:preorder_failure", "topic:delivery"]
+    counted = [[(a.row["incident_id"], a.shared) for a in s.aspects] for s in stories]
+    assert counted == [[("category:repeat_contact", 5)], [("category:repeat_contact", 4)]]
+    row = rows[-1]
+    assert (row["section"], row["story_id"]) == ("aspect", "category:preorder_failure")
+    text = markdown(DAY, stories, rows, len(calls), None)
+    assert text.count("其中 · of these: category:repeat_contact") == 2
+
+
+def test_an_aspect_that_rose_on_its_own_is_a_story(launch_day):
+    rows, calls = launch_day
+    others = [c["call_id"] for c in calls if c["call_id"].startswith("o")]
+    rows.append(_row("category:repeat_contact", others[:12], kind="category"))
+    _, stories = arrange(rows, calls, aspects=frozenset({"repeat_contact"}))
+    assert "category:repeat_contact" in [s.incident_id for s in stories]
