@@ -33,7 +33,8 @@ demo: install tts
 	CALLSCOPE_KEYWORDS__CATALOGUE=demo-catalogue.yaml $(BIN)/callscope incidents --date $(DEMO_DATE) --warehouse demo/warehouse --limit 8
 	CALLSCOPE_KEYWORDS__CATALOGUE=demo-catalogue.yaml $(BIN)/callscope search '~首发 OR ~预约 OR pre-order' --from $(DEMO_DATE) --warehouse demo/warehouse --limit 3
 	$(BIN)/callscope trends --by queue --warehouse demo/warehouse --plot demo/trends.png
-	@echo "marketing hand-off: demo/warehouse/handoff/$(DEMO_DATE)/summary.md"
+	@echo "marketing hand-off: demo/warehouse/handoff/$(DEMO_DATE)/summary.md (its start:)"
+	@head -n 36 demo/warehouse/handoff/$(DEMO_DATE)/summary.md
 
 demo-day: install
 	$(BIN)/callscope demo day --out demo/day/recordings

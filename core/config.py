@@ -516,6 +516,12 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        None,
+        description="the console's address as its users reach it (https://callscope.example."
+        "cn): the hand-off links each example to that moment of the call there; the console "
+        "decides who may listen",
+    )
     session_hours: float = Field(
         8.0, gt=0, le=24 * 30, description="a sign-in ends this long after it began"
     )
@@ -600,6 +606,18 @@ class WebSettings(_Section):
             except ValueError as exc:
                 raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) address such as https://host:8080")
+        return value.strip().rstrip("/")
 
 
 class Settings(BaseSettings):

@@ -149,14 +149,16 @@ def write_handoff(
     rules: dict[str, str] | None = None,
     aspects: frozenset[str] = frozenset(),
     names: dict[str, str | None] | None = None,
+    console_url: str | None = None,
     timezone: str = "Asia/Shanghai",
 ) -> Handoff:
     """Write the day's bundle under `root/<day>/`, replacing an earlier one as a whole. `root`
     is a folder or a URI (the `handoff` setting), or with `filesystem` a path inside it.
     `rules`: each category's rule in words (keywords.rules.Category.describe); `aspects`: the
     categories that say how a call went (incidents/stories.py); `names`: the catalogue's
-    names active that day, with their English names; `timezone`: the call centre's, for the
-    times of day."""
+    names active that day, with their English names; `console_url`: the console's address
+    (web.public_url), to link each example to its moment in the call; `timezone`: the call
+    centre's, for the times of day."""
     fs, base = _open(root, filesystem)
     target = f"{base}/{day.isoformat()}"
     clean = _Scrubber()
@@ -189,6 +191,7 @@ def write_handoff(
             timezone,
             day_hours,
             names or {},
+            console_url,
         )
         # built from the fields cleaned above; scrubbing the whole document would read a call
         # id or a table's numbers after a word like 电话 as a phone number

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+from callscope.core.links import call_url
 
 PUBLIC_FIELDS = (
     "incident_id",
@@ -141,9 +142,11 @@ def markdown(
     timezone: str = "Asia/Shanghai",
     day_hours: list[int] | None = None,
     names: dict[str, str | None] | None = None,
+    console_url: str | None = None,
 ) -> str:
     """summary.md: one section per story (incidents/stories.py), Chinese first, English second,
     then the emerging ones, then every topic and category in a table."""
+    quote = _Quoter(day, console_url)
     told = [s for s in stories if s.section == "story"]
     emerging = [s for s in stories if s.section == "emerging"]
     span = _hour_span(day_hours)
@@ -164,7 +167,7 @@ def markdown(
     if chart:
         lines += [f"![来电与预期 · calls against expected]({chart})", ""]
     for rank, story in enumerate(told, start=1):
-        lines += _story_section(rank, story, timezone, span, names or {})
+        lines += _story_section(rank, story, timezone, span, names or {}, quote)
     if emerging:
         lines += [
             "## 新苗头 · Emerging",
@@ -174,7 +177,7 @@ def markdown(
             "",
         ]
         for story in emerging:
-            lines += _emerging_section(story, timezone, span)
+            lines += _emerging_section(story, timezone, span, quote)
     lines += [
         "## 全部话题与类别 · All topics and categories",
         "",
@@ -198,7 +201,7 @@ def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
-def _story_section(rank: int, story, timezone: str, span: tuple[int, int], names) -> list[str]:
+def _story_section(rank: int, story, timezone: str, span, names, quote) -> list[str]:
     row = story.row
     lines = [f"## {rank}. {row['label']}{_names(row, names)}", ""]
     lines += _figures(row, timezone, span)
@@ -219,10 +222,10 @@ def _story_section(rank: int, story, timezone: str, span: tuple[int, int], names
                 + (" (也是突增 · a spike too)" if facet.row["is_spike"] else "")
             )
             if facet.example:
-                lines.append(f"  > {_quote(facet.example, row, facet.row)}")
+                lines.append(f"  > {quote(facet.example, row, facet.row)}")
     if story.examples:
         lines += ["", "### 例句 · Examples", ""]
-        lines += [f"> {_quote(e, row)}\n" for e in story.examples]
+        lines += [f"> {quote(e, row)}\n" for e in story.examples]
     lines.append("")
     return lines
 
@@ -249,7 +252,7 @@ def _aspects(aspects: list) -> str:
     )
 
 
-def _emerging_section(story, timezone: str, span: tuple[int, int]) -> list[str]:
+def _emerging_section(story, timezone: str, span: tuple[int, int], quote) -> list[str]:
     row = story.row
     lines = [f"### {row['label']}", ""]
     lines += _figures(row, timezone, span)
@@ -258,7 +261,7 @@ def _emerging_section(story, timezone: str, span: tuple[int, int]) -> list[str]:
     facets = [f"{f.row['label']} ({f.shared})" for f in story.facets]
     if facets:
         lines.append(f"- 客户在说 · customers say: {'; '.join(facets)}")
-    lines += [""] + [f"> {_quote(e, row)}\n" for e in story.examples[:1]]
+    lines += [""] + [f"> {quote(e, row)}\n" for e in story.examples[:1]]
     return lines
 
 
@@ -343,14 +346,24 @@ def sparkline(hours: list[int], span: tuple[int, int]) -> str:
     return "".join(" " if n == 0 else _SPARK[math.ceil(n * steps / top) - 1] for n in shown)
 
 
-def _quote(example: dict, *rows: dict) -> str:
-    """An example as quoted: heard spellings written as the row names them, its call id."""
-    text = example["text"] or ""
-    for row in rows:
-        for variant in row.get("variants") or []:
-            for heard in sorted(variant["heard"] or [], key=len, reverse=True):
-                text = text.replace(heard, variant["term"])
-    return f"{text} ({example['call_id']})"
+class _Quoter:
+    """An example as quoted: heard spellings written as the rows name them, its call id, and
+    where the console's address is set, a link to that moment of the call."""
+
+    def __init__(self, day: dt.date, console_url: str | None):
+        self.day, self.console_url = day, console_url
+
+    def __call__(self, example: dict, *rows: dict) -> str:
+        text = example["text"] or ""
+        for row in rows:
+            for variant in row.get("variants") or []:
+                for heard in sorted(variant["heard"] or [], key=len, reverse=True):
+                    text = text.replace(heard, variant["term"])
+        quoted = f"{text} ({example['call_id']})"
+        if self.console_url:
+            link = self.console_url + call_url(example["call_id"], self.day, example["start_s"])
+            quoted += f" [听 · listen]({link})"
+        return quoted
 
 
 def _markdown_table(rows: list[dict]) -> str:

@@ -401,6 +401,7 @@ def _handoff(ctx: DayContext):
         rules={category.name: category.describe() for category in ctx.rules.categories},
         aspects=ctx.rules.aspects,
         names={entry.name: entry.english for entry in ctx.catalogue.active(ctx.day)},
+        console_url=ctx.settings.web.public_url,
         timezone=ctx.settings.timezone,
     )
 

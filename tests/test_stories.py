@@ -217,3 +217,24 @@ def test_an_aspect_that_rose_on_its_own_is_a_story(launch_day):
     rows.append(_row("category:repeat_contact", others[:12], kind="category"))
     _, stories = arrange(rows, calls, aspects=frozenset({"repeat_contact"}))
     assert "category:repeat_contact" in [s.incident_id for s in stories]
+
+
+def test_examples_link_to_their_moment_in_the_console(launch_day):
+    rows, calls = launch_day
+    rows, stories = arrange(rows, calls)
+    text = markdown(DAY, stories, rows, len(calls), None, console_url="https://cs.example.cn")
+    link = "[听 · listen](https://cs.example.cn/calls/p00?date=2026-11-20&t=1.0)"
+    assert f"said in p00 (p00) {link}" in text
+    assert "listen" not in markdown(DAY, stories, rows, len(calls), None)
+
+
+@pytest.mark.parametrize("url", ["cs.example.cn", "ftp://cs.example.cn", "https://"])
+def test_the_console_address_must_be_an_http_url(url):
+    from callscope.core.config import load_config
+    from callscope.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="public_url"):
+        load_config(None, web={"public_url": url})
+    assert load_config(None, web={"public_url": "https://cs.example.cn/"}).web.public_url == (
+        "https://cs.example.cn"
+    )

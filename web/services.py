@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import pyarrow as pa
 import pyarrow.compute as pc
 from callscope.core.config import Settings
+from callscope.core.links import call_url
 from callscope.core.logs import get_logger
 from callscope.emotion.trends import BY, ROLES, load_trends
 from callscope.incidents.report import public_rows
@@ -60,13 +61,6 @@ class Context:
                 raise Unavailable(str(exc)) from exc
             self._local.index = index
         return index
-
-
-def call_url(call_id: str, date: str | dt.date | None, t: float | None = None, **extra) -> str:
-    query = {"date": str(date) if date else None, "t": None if t is None else round(t, 2)}
-    query |= extra
-    pairs = {key: value for key, value in query.items() if value is not None}
-    return f"/calls/{quote(call_id, safe='')}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
 # search ----------------------------------------------------------------------------------
