@@ -425,6 +425,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         HELD_OUT_2,
         HELD_OUT_3,
         HELD_OUT_4,
+        HELD_OUT_5,
         WRITTEN,
         generated_calls,
         written_calls,
@@ -441,6 +442,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         (HELD_OUT_2, "written 3: name, QQ and estate rules added after its first run"),
         (HELD_OUT_3, "written 4: the 我住 cue added after its first run"),
         (HELD_OUT_4, "written 5: name cues without 是 added after its first run"),
+        (HELD_OUT_5, "written 6: rural, piecewise and family-name rules added after its first run"),
     )
     for path, split in runs:
         written = written_calls(path)

@@ -10,7 +10,7 @@ Two parts, both ours (no third-party text):
   them, QQ / WeChat ids, Chinese and English names; and as many calls of hard negatives: order
   and tracking numbers, prices, times, dates, counts, service numbers, model names, words that
   start with a surname.
-- `bench/data/pii_calls_written.jsonl` and `pii_calls_heldout.jsonl` .. `pii_calls_heldout4.jsonl`:
+- `bench/data/pii_calls_written.jsonl` and `pii_calls_heldout.jsonl` .. `pii_calls_heldout5.jsonl`:
   calls written by hand, one JSON object a line,
   {"id", "segments": [[speaker, text], ...]}, the personal data marked in the text as
   ⟦kind|text⟧ (what is unmarked is not personal data).
@@ -19,8 +19,11 @@ The seed decides the split of the generated calls: dev (seed 1) was looked at wh
 were written, test (seed 2) only measured. Each written file was written after the rules of
 its time and measured once before any rule was changed for what it missed (its first-run
 figures are the held-out ones, in the README); the next file was then written after those
-changes. The first-run figures of the later files are the honest measure; all five now
-inform the rules.
+changes. The first-run figures of the later files are the honest measure; all six now
+inform the rules. `pii_calls_heldout5.jsonl` (74 calls: addresses of many shapes, rural ones
+and ones given in pieces over several turns, names after family words and spelled out, and as
+many hard negatives) was written before its rules and measured once: address 0.742 (23/31),
+name 0.714 (15/21), precision 1.000 (38 spans, none false).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ HELD_OUT = WRITTEN.with_name("pii_calls_heldout.jsonl")
 HELD_OUT_2 = WRITTEN.with_name("pii_calls_heldout2.jsonl")
 HELD_OUT_3 = WRITTEN.with_name("pii_calls_heldout3.jsonl")
 HELD_OUT_4 = WRITTEN.with_name("pii_calls_heldout4.jsonl")
+HELD_OUT_5 = WRITTEN.with_name("pii_calls_heldout5.jsonl")
 MARK = re.compile(r"⟦(?P<kind>[a-z_]+)\|(?P<text>[^⟧]*)⟧")
 Segment = tuple[str, str, list[tuple[str, int, int]]]  # speaker, text, gold (kind, start, end)
 

@@ -14,8 +14,9 @@ Policy decisions:
 - Bank cards need the Luhn check; an order-number context without a card word vetoes them.
 - Written 18-digit ID numbers need the ISO 7064 MOD 11-2 checksum; spoken ones only the
   structure (region digit, birth year 19xx / 20xx, month, day).
-- Addresses need a house-number part (路/街…号, …栋/号楼, …单元, …室); a city or district on
-  its own is kept.
+- Addresses need a house-number part (路/街…号, …栋/号楼, …单元, …室), a cue before a place
+  finer than a district (地址是, 住在, 寄到), or two rural levels (a county and its town, a town
+  and its village); a city, district or town on its own is kept.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ logger = get_logger(__name__)
 
 KINDS = ("phone", "id_number", "bank_card", "email", "address", "name", "im_id")
 # bump when a rule change should redact stored days again (the redact step reruns on them)
-REDACTION_VERSION = "redact-5"
+REDACTION_VERSION = "redact-6"
 _PRIORITY = {
     kind: i
     for i, kind in enumerate(
@@ -456,6 +457,9 @@ _ADMIN = rf"(?:(?:{_N}{{2,5}}(?:省|自治区)|{_N}{{1,4}}市|{_N}{{1,5}}(?:区|
 _ROAD = rf"{_N}{{1,7}}?(?:大街|大道|路|街|巷|胡同|村)"
 _HOUSE_NO = rf"[ \u00a0\u3000]{{0,2}}(?:[A-Za-z]?[0-9０-９*]+|[{_NUM_ZH}]{{1,4}})(?:[-—－~][0-9]+)?(?:号|號|弄)院?"
 _ESTATE = rf"{_N}{{2,10}}?(?:小区|花园|家园|公寓|大厦|苑|园|村|新村|社区|广场|大楼|公馆|山庄|大学|学院|医院|校区|医学部|中心)(?:[（(]{_N}{{1,8}}[）)])?"
+# a part of an estate (东区, 北一区, 四期, B区) and a pause before the building (金色家园，六号楼)
+_SUBAREA = rf"(?:[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期|[A-Za-z0-9]{{1,2}}区)"
+_PAUSE = r"[，,、 \u3000]{0,2}"
 _BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:号楼|號樓|栋|棟|幢|座|号院)"
 _UNIT = rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})(?:单元|單元)"
 _ROOM_SUF = rf"(?:[0-9]{{1,5}}|[{_NUM_ZH}]{{1,4}})(?:室|层|楼|樓|房)"
@@ -464,7 +468,7 @@ _ZH_ADDRESS = re.compile(
     "|".join(
         [
             rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?{_BLDG})?(?:{_UNIT})?(?:{_ROOM_SUF})?",
-            rf"{_ADMIN}{{0,4}}{_ESTATE}{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
+            rf"{_ADMIN}{{0,4}}{_ESTATE}(?:{_SUBAREA})?{_PAUSE}{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
             rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
             rf"{_BLDG}{_UNIT}{_ROOM}",
             r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
@@ -478,11 +482,44 @@ _EN_ADDRESS = re.compile(
     r"(?:,?\s*(?:Apt\.?|Apartment|Suite|Unit|Flat|Room|#)\s*[\w-]+)?"
 )
 
+# a flat or unit said first, then the house number and a street of any name (Unit 7, 88 Queensway)
+_EN_UNIT_FIRST = re.compile(
+    r"\b(?:Flat|Unit|Apt\.?|Apartment|Suite|Room)\s*[\w-]+,?\s+\d{1,5}(?:-\d{1,5})?"
+    r"(?:\s+[A-Z][A-Za-z'.-]*){1,4}"
+)
+
 
 # every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
 # any skip the pattern, whose admin-area prefixes are slow to rule out at every position
 _ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]")
 _DIGIT = re.compile(r"\d")
+
+
+# a rural address has no house number: a town after a county or city (…县城关镇), or a village
+# after its town, down to the village group (…镇大桥村下屋组, 王庄村三组)
+_RURAL = re.compile(
+    rf"(?!为)(?:{_ADMIN}{{1,3}}{_N}{{1,5}}?(?:镇|鎮|乡)|{_N}{{1,5}}?(?:镇|鎮|乡))"
+    rf"(?P<village>{_N}{{1,5}}?村(?![民委干里])(?:{_N}{{1,4}}?组)?)?"
+)
+_RURAL_MARK = re.compile("[镇鎮乡]")
+_RURAL_LEVEL = re.compile("省|自治区|市|区|县|旗|镇|鎮|乡|街道|村|组")
+# a town is the place itself when the clause ends there, not when it qualifies what follows
+# (燕郊镇的洗衣店, 城东镇营业厅)
+_TOWN_END = re.compile(r"[，。！？,.!?、；;\s]|$|那边|这边|那里|这里|那一带")
+
+
+def _rural_spans(text: str) -> list[PiiSpan]:
+    """Town and village addresses said without a cue: two levels or more (a county and its
+    town, a town and its village); a town on its own is kept."""
+    if not _RURAL_MARK.search(text):
+        return []
+    spans = []
+    for m in _RURAL.finditer(text):
+        if len(_RURAL_LEVEL.findall(m.group())) < 2:
+            continue
+        if m.group("village") or _TOWN_END.match(text, m.end()):
+            spans.append(PiiSpan("address", m.start(), m.end()))
+    return spans
 
 
 _ROOM_AFTER = re.compile(
@@ -497,8 +534,10 @@ def _address_spans(text: str) -> list[PiiSpan]:
     if _ZH_ADDRESS_MARK.search(text):
         found += [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
     if _DIGIT.search(text):
-        found += [PiiSpan("address", m.start(), m.end()) for m in _EN_ADDRESS.finditer(text)]
+        for pattern in (_EN_ADDRESS, _EN_UNIT_FIRST):
+            found += [PiiSpan("address", m.start(), m.end()) for m in pattern.finditer(text)]
     found += _spoken_address_spans(text) + _place_after_cue(text) + _estate_named(text)
+    found += _rural_spans(text)
     return [_with_room_after(text, span) for span in found]
 
 
@@ -512,8 +551,9 @@ def _with_room_after(text: str, span: PiiSpan) -> PiiSpan:
 
 
 _PLACE_CUE = re.compile(
-    r"(?:地址是|地址在|住址是|住在|家在|家住|我住|他住|她住|寄到|送到|发到|收货地址是?|送货地址是?"
-    r"|搬到了?)[：:，, ]?"
+    r"(?:(?:地址|住址)(?:就|的话|还是)?(?:是|在|为|写|填|写成|填成|改成|改为)|[我他她]住在?|住在"
+    r"|家在|家住|寄到|送到|发到|(?P<put>(?:快递|包裹|快件|货)(?:就|都|直接|帮我|给我)?放[到在]?)"
+    r"|收货地址是?|送货地址是?|搬到了?)[：:，, ]?"
     r"|\b(?:I live (?:at|in|on)|my address is|address is|deliver(?:ed)? to|send it to)\s+",
     re.IGNORECASE,
 )
@@ -532,8 +572,15 @@ _FINE_PLACE = re.compile(
     r"镇|乡|村|路|街|道|巷|弄|胡同|小区|花园|园|公寓|大厦|苑|社区|广场|楼|栋|单元|室|号"
     r"|\b(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Court|Close|Way|Estate|Gardens|Tower|Building)\b"
 )
+_NAMED_PLACE = re.compile(
+    r"省|市|区|县|镇|乡|村|路|街|巷|弄|胡同|小区|花园|家园|公寓|大厦|苑|社区|广场|新村"
+    r"|\b(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Court|Close|Way|Estate|Gardens|Tower)\b"
+)
 PLACE_MAX_CHARS = 32
-_PLACE_TAIL = re.compile(r"就|都|还|也|吧|吗|呢|了|那边|这边|一直|最近|信号|网络|的话|可以|行")
+_PLACE_TAIL = re.compile(
+    r"就|都|还|也|吧|吗|呢|了|那边|这边|一直|最近|信号|网络|的话|可以|行"
+    r"|门口|旁边|附近|对面|后面|前面|楼下|的"
+)
 
 
 _ESTATE_NAMED = re.compile(
@@ -552,28 +599,43 @@ def _estate_named(text: str) -> list[PiiSpan]:
 
 def _place_after_cue(text: str) -> list[PiiSpan]:
     """A place given after 地址是 / 住在 / 寄到 without a house number (北京市朝阳区望京西园,
-    "I live on Elm Street"): the clause up to its last place word."""
+    "I live on Elm Street"): the clause up to its last place word. Where a parcel is left
+    (快递放到…) the place must name an estate, street or area, not only a floor or room."""
     spans = []
     for cue in _PLACE_CUE.finditer(text):
-        end = _PLACE_END.search(text, cue.end())
-        clause = text[cue.end() : end.start() if end else len(text)][:PLACE_MAX_CHARS]
-        if stop := _PLACE_STOP.search(clause):
-            clause = clause[: stop.start()]
-        length = 0
-        for part in re.split(r"(?<=[，,、])", clause):  # parts that each name a place
-            if not _PLACE_WORD.search(part):
-                break
-            length += len(part)
-        if clause[:1] in "的得了过着院":  # 我住的那栋楼…, 我住院了: no place follows
+        place = _cued_place(text, cue.end())
+        if not place or not _FINE_PLACE.search(place):
             continue
-        place = clause[:length]
-        last_word = max((m.end() for m in _PLACE_WORD.finditer(place)), default=0)
-        if tail := _PLACE_TAIL.search(place, last_word):
-            place = place[: tail.start()]
-        place = place.rstrip("，,、 ")
-        if place and place[:1].strip() and _FINE_PLACE.search(place):
-            spans.append(PiiSpan("address", cue.end(), cue.end() + len(place)))
+        if cue.group("put") and not _named(place):
+            continue
+        spans.append(PiiSpan("address", cue.end(), cue.end() + len(place)))
     return spans
+
+
+def _named(place: str) -> bool:
+    """An estate, street or area word with its name before it (翠苑小区, not 小区门口)."""
+    return any(m.start() > 0 for m in _NAMED_PLACE.finditer(place))
+
+
+def _cued_place(text: str, at: int) -> str:
+    """The place named from `at` (right after a cue): its parts up to the last place word."""
+    end = _PLACE_END.search(text, at)
+    clause = text[at : end.start() if end else len(text)][:PLACE_MAX_CHARS]
+    if clause[:1] in "的得了过着院":  # 我住的那栋楼…, 我住院了: no place follows
+        return ""
+    if stop := _PLACE_STOP.search(clause):
+        clause = clause[: stop.start()]
+    length = 0
+    for part in re.split(r"(?<=[，,、])", clause):  # parts that each name a place
+        if not _PLACE_WORD.search(part):
+            break
+        length += len(part)
+    place = clause[:length]
+    last_word = max((m.end() for m in _PLACE_WORD.finditer(place)), default=0)
+    if tail := _PLACE_TAIL.search(place, last_word):
+        place = place[: tail.start()]
+    place = place.rstrip("，,、 ")
+    return place if place[:1].strip() else ""
 
 
 _ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
@@ -659,28 +721,43 @@ _NAME_CUE = (
     r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
     r"|机主|户主"
 )
+_RELATION = (
+    "爸爸|妈妈|爸|妈|父亲|母亲|爷爷|奶奶|外公|外婆|姥姥|姥爷|老公|老婆|爱人|丈夫|妻子|媳妇|儿子|女儿"
+    "|闺女|哥哥|姐姐|弟弟|妹妹|朋友|同事|孩子"
+)
 # a name of any surname follows
 _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
     r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|联系人写|联系人填|名字写|名字填"
     r"|户名是?|账户名是|开户名是"
-    r"|(?:爸爸|妈妈|爸|妈|父亲|母亲|爷爷|奶奶|外婆|姥姥|老公|老婆|爱人|丈夫|妻子|儿子|女儿|哥哥"
-    r"|姐姐|弟弟|妹妹|朋友|同事|孩子|他|她)(?:的名字)?[，, ]?叫"
+    rf"|(?:{_RELATION}|他|她)(?:的名字)?[，, ]?叫"
 )
+# a family member's name right after the word for them: 户主是我老公，许国栋; 我女儿姚欣然在用;
+# without a pause the name must be followed by what they use or own (在用, 名下, 的号)
+_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证)"
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
     rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}{_GIVEN}{{1,2}})"
-    rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE})"
+    rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE}|的(?:{_RELATION}|家长|家属|家人))"
     rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
     rf"|姓(?P<n4>{_SURNAME})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
     rf"|(?:客服|专员|代表|我是|我叫|找一下|找)(?P<n5>[小老阿]{_SURNAME})"
 )
+_RELATIVE_NAME = re.compile(
+    rf"(?<=[我他她])(?:的|家)?(?:{_RELATION})"
+    rf"(?:[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
+    rf"|(?P<joined>{_SURNAME}{_GIVEN}{{1,2}})(?={_AFTER_RELATIVE}))"
+)
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
+# a person's role or relation, then (maybe after a comma) their name: my wife, Mary Walker
+_EN_ROLE = (
+    r"colleague|agent|operator|technician|engineer|manager|supervisor|wife|husband|son"
+    r"|daughter|friend|mother|father|mum|mom|dad|brother|sister"
+)
 _EN_NAME_CUE = (
     r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
     r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is"
-    r"|colleague|agent|operator|technician|engineer|manager|supervisor|wife|husband|son"
-    r"|daughter|friend)"
+    rf"|[Ss]urname(?: is|'s)?|(?:{_EN_ROLE}),?)"
 )
 _CAP = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+|Mc[A-Z][a-z]+)"
 _EN_NAME = re.compile(
@@ -703,13 +780,17 @@ _EN_NOT_NAMES = set(
 
 def _name_spans(text: str) -> list[PiiSpan]:
     """People's names: after 我叫 / 名字是 / 机主是..., 我是 / 请问是 + a surname, a surname
-    with a title (张先生, 王女士), 免贵姓王; in English after "my name is", "this is", "I'm"
-    or a title (Mr Smith), as words with capitals that are not common words."""
+    with a title (张先生, 王女士), 免贵姓王, after a family word (我老公，许国栋); in English
+    after "my name is", "this is", "I'm", "surname", a role (my wife, Mary Walker) or a title
+    (Mr Smith), as words with capitals that are not common words."""
     spans = []
     for m in _ZH_NAME.finditer(text):
         for group in ("n0", "n1", "n2", "n3", "n4", "n5"):
             if m.group(group):
                 spans.append(PiiSpan("name", m.start(group), m.end(group)))
+    for m in _RELATIVE_NAME.finditer(text):
+        group = "paused" if m.group("paused") else "joined"
+        spans.append(PiiSpan("name", m.start(group), m.end(group)))
     for m in _EN_NAME.finditer(text):
         group = "t" if m.group("t") else "c"
         words = m.group(group).split()

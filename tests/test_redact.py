@@ -347,6 +347,67 @@ def test_hard_negatives_are_kept(text):
     assert kinds_and_text(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "kind", "found"),
+    [
+        ("我们是贵州省遵义市湄潭县永兴镇茶园村的，信号不好", "address", "贵州省遵义市湄潭县永兴镇茶园村"),
+        ("快递写河南省商丘市虞城县利民镇张庄村五组", "address", "河南省商丘市虞城县利民镇张庄村五组"),
+        ("我老家是湖南省邵阳市隆回县桃洪镇。", "address", "湖南省邵阳市隆回县桃洪镇"),
+        ("地址就写朝阳区望京花园东区，到了打电话", "address", "朝阳区望京花园东区"),
+        ("金色家园北区，七号楼", "address", "金色家园北区，七号楼"),
+        ("Please send it to Unit 12, 7 Harbour View.", "address", "Unit 12, 7 Harbour View"),
+        ("户主是我爱人，方志明", "name", "方志明"),
+        ("这张卡是我儿子贺文杰在用", "name", "贺文杰"),
+        ("我是上官婉儿的家长，帮她问问", "name", "上官婉儿"),
+        ("Surname Zhao, Z H A O.", "name", "Zhao"),
+        ("It's for my husband, Tom Baker.", "name", "Tom Baker"),
+    ],
+)  # fmt: skip
+def test_places_and_names_without_the_usual_cue_are_redacted(text, kind, found):
+    at = text.index(found)
+    spans = [s for s in find_pii(text) if s.kind == kind]
+    assert any(s.start <= at and at + len(found) <= s.end for s in spans), kinds_and_text(text)
+    assert all(s.end - s.start <= len(found) + 3 for s in spans), kinds_and_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "放在小区门口的快递柜就行",
+        "路由器放在二楼书房，客厅收不到信号",
+        "在廊坊市燕郊镇的那家店买的",
+        "我在陆丰市城东镇营业厅办的宽带",
+        "他们村里没网，我在镇上开了个店",
+        "我妈马上过来",
+        "我爸高血压，住院了",
+        "我女儿周末回来，她用王者荣耀",
+        "Talk to my manager, Please hold on.",
+    ],
+)
+def test_hard_negatives_of_the_places_and_names_without_a_cue(text):
+    assert kinds_and_text(text) == []
+
+
+def test_an_address_given_in_pieces_over_several_turns():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("agent", "请问安装地址是？"),
+        ("customer", "南京市鼓楼区"),
+        ("agent", "嗯"),
+        ("customer", "虎踞路云峰家园北区"),
+        ("customer", "十二栋三单元402"),
+    )
+    redact_segments(rows)
+    assert [row["text_redacted"] for row in rows] == [
+        "请问安装地址是？",
+        "[address]",
+        "嗯",
+        "[address]",
+        "[address]",
+    ]
+
+
 def segment_rows(*turns: tuple[str, str]) -> list[dict]:
     return [
         {"call_id": "c1", "idx": i, "speaker": speaker, "start_s": float(i), "text": text}
