@@ -530,6 +530,13 @@ class WebSettings(_Section):
     )
     secure_cookies: bool = Field(False, description="cookies only over HTTPS (behind a proxy)")
     page_size: int = Field(20, ge=1, le=200, description="search hits per page")
+    export_max_rows: int = Field(
+        100_000,
+        ge=1,
+        le=1_000_000,
+        description="rows one CSV or Excel export holds at most; a longer one is cut there and "
+        "says so (a last note row, X-Callscope-Truncated: true)",
+    )
     login_attempts: int = Field(
         5, ge=1, le=1000, description="failed sign-ins for one name from one client per window"
     )
