@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import hmac
 import json
+from contextlib import ExitStack
+from itertools import chain
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from callscope.core.logs import get_logger
+from callscope.web import export, services
 from callscope.web import params as P
-from callscope.web import services
-from callscope.web.app import CurrentUser, ctx_of, search_turn
+from callscope.web.app import CurrentUser, client_address, ctx_of, search_turn
 from callscope.web.auth import User
 from callscope.web.data import AUDIO_TYPES
 from callscope.web.errors import BadRequest, Forbidden
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 logger = get_logger(__name__)
 
@@ -61,6 +64,16 @@ def search(request: Request, user: CurrentUser) -> dict:
 @router.get("/facets")
 def facets(request: Request, user: CurrentUser) -> dict:
     return services.facets(ctx_of(request), user)
+
+
+@router.get("/calls")
+def day_calls(request: Request, user: CurrentUser) -> dict:
+    return services.day_calls(ctx_of(request), user, request.query_params)
+
+
+@router.get("/agents/{agent_id}/calls")
+def agent_calls(agent_id: str, request: Request, user: CurrentUser) -> dict:
+    return services.agent_calls(ctx_of(request), user, agent_id, request.query_params)
 
 
 @router.get("/calls/{call_id}")
@@ -129,3 +142,43 @@ def saved_delete(query_id: str, request: Request, user: CsrfUser) -> Response:
 def saved_calls(query_id: str, request: Request, user: CurrentUser) -> dict:
     with search_turn(request, user):
         return services.saved_matches(ctx_of(request), user, query_id, request.query_params)
+
+
+@router.get("/export/{name}")
+def export_file(name: str, request: Request, user: CurrentUser) -> Response:
+    """<kind>.csv or <kind>.xlsx (web/export.py): the JSON API's rows for the same
+    parameters, all of them up to web.export_max_rows; recorded in the export log first."""
+    kind, fmt = export.split_name(name)
+    ctx = ctx_of(request)
+    with ExitStack() as held:
+        if kind == "search":  # an export is one search of its user until it is written
+            held.enter_context(search_turn(request, user))
+        sheet = export.sheet(kind, ctx, user, request.query_params)
+        export.audit(ctx, user, sheet, fmt, request.query_params, client_address(request))
+        headers = _export_headers(sheet, fmt)
+        tz = ZoneInfo(ctx.settings.timezone)
+        if fmt == "csv":
+            chunks = export.csv_chunks(sheet, tz, held.pop_all().close)
+            chunks = chain([next(chunks)], chunks)  # started: its end releases the turn
+        else:
+            chunks = export.file_chunks(export.xlsx_file(sheet, tz))
+        return StreamingResponse(chunks, media_type=export.FORMATS[fmt], headers=headers)
+
+
+def _export_headers(sheet: export.Sheet, fmt: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{export.file_name(sheet, fmt)}"',
+        "X-Callscope-Truncated": "true" if sheet.truncated else "false",
+        "X-Callscope-Rows": str(sheet.written),
+        "X-Callscope-Total": str(sheet.total),
+    }
+
+
+@router.get("/exports")
+def export_log(request: Request, user: CurrentUser) -> list[dict]:
+    """The export log, newest first: `limit` entries (default 100), of one `user` if named."""
+    if user.role != "supervisor":
+        raise Forbidden(f"the export log is for supervisors, not the {user.role} role")
+    params = request.query_params
+    limit = P.integer(params, "limit", 100, 1, 10_000)
+    return export.log_of(ctx_of(request)).recent(limit, P.one(params, "user"))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 import pyarrow as pa
@@ -22,15 +23,35 @@ from callscope.incidents.report import public_rows
 from callscope.keywords.index import SearchIndex, SearchIndexError, open_index
 from callscope.keywords.query import QueryError, parse
 from callscope.privacy.redact import redact
+from callscope.storage.schemas import TABLES
 from callscope.web import params as P
 from callscope.web.auth import LoginThrottle, SessionSigner, User, UserStore
 from callscope.web.data import LRU, AudioUnavailable, WarehouseView
 from callscope.web.errors import BadRequest, Forbidden, NotFound, Unavailable
 from callscope.web.saved import SavedQueries
 
+if TYPE_CHECKING:
+    from callscope.web.export import ExportLog
+
 logger = get_logger(__name__)
 
 TREND_CALLS_LIMIT = 200
+CALLS_PAGE = 100  # calls per page of a day's or an agent's calls
+CALLS_MAX_LIMIT = 1000
+AGENT_DAYS = 31  # an agent's calls: the days shown unless `from` says otherwise
+MAX_PERIOD_DAYS = 366
+# the calls table's columns a list of calls shows (handle time, talk, silence, overtalk,
+# interruptions, emotion, escalation, categories), in this order
+CALL_LIST_COLUMNS = (
+    "call_id", "date", "started_at", "duration_s", "queue", "agent_id", "direction",
+    "customer_tier", "language", "status", "n_segments", "talk_time_agent_s",
+    "talk_time_customer_s", "hold_s", "silence_ratio", "non_talk_ratio", "longest_silence_s",
+    "overtalk_s", "interruptions_agent", "interruptions_customer", "time_to_first_agent_s",
+    "categories", "complaint_class", "customer_sentiment", "customer_sentiment_start",
+    "customer_sentiment_end", "agent_sentiment", "customer_emotion", "escalation_risk",
+    "escalation_risk_score", "escalation_reasons",
+)  # fmt: skip
+_LIST_READ = [*CALL_LIST_COLUMNS, "source_uri"]
 _DRAW_LOCK = threading.Lock()  # matplotlib's pyplot is not thread-safe
 SAVED_DAYS = 14
 SAVED_CALL_HITS = 200
@@ -49,6 +70,8 @@ class Context:
     category_labels: dict[str, str] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
     _cache: LRU = field(default_factory=lambda: LRU(64))
+    _calls: LRU = field(default_factory=lambda: LRU(4))  # days of calls that lists read
+    export_log: ExportLog | None = None  # web/export.py opens it at the first export
 
     def index(self) -> SearchIndex:
         """This thread's connection to the search index (SQLite connections stay in their
@@ -65,17 +88,29 @@ class Context:
 
 # search ----------------------------------------------------------------------------------
 def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
+    check_search(user, sp)
+    out = search_page(ctx, user, sp, sp.limit, (sp.page - 1) * sp.limit)
+    out["page"] = sp.page
+    out["pages"] = max(1, -(-out["total"] // sp.limit))
+    return out
+
+
+def check_search(user: User, sp: P.SearchParams) -> None:
     if not sp.query:
         raise BadRequest("q is required: type a word, e.g. 退款")
     if sp.filters.agents and not user.sees_agents:
         raise Forbidden("agent filters are not available to the marketing role")
-    index = ctx.index()
+
+
+def search_page(ctx: Context, user: User, sp: P.SearchParams, limit: int, offset: int) -> dict:
+    """`limit` hits of the search from `offset` on, as the role may see them (the search page
+    and API show one page of these; an export walks them all)."""
     with _search_errors():
-        result = index.search(
+        result = ctx.index().search(
             sp.query,
             sp.filters,
-            limit=sp.limit,
-            offset=(sp.page - 1) * sp.limit,
+            limit=limit,
+            offset=offset,
             sort=sp.sort,
             rank_window=ctx.settings.search.rank_window,
             context=ctx.settings.search.context_segments,
@@ -86,11 +121,19 @@ def search(ctx: Context, user: User, sp: P.SearchParams) -> dict:
         if not user.sees_agents:
             hit["agent_id"] = None
         hit["url"] = call_url(hit["call_id"], hit["date"], hit["start_s"], seg=hit["idx"])
-    out["page"] = sp.page
-    out["pages"] = max(1, -(-out["total"] // sp.limit))
     out["redacted"] = not user.sees_personal_data
     _incomplete(out)
     return out
+
+
+def search_total(ctx: Context, user: User, sp: P.SearchParams, first: dict) -> int:
+    """How many hits the search has in all: the total of its first page, counted exactly
+    (day by day) where that page gives only a lower bound."""
+    if not first["total_is_lower_bound"]:
+        return first["total"]
+    with _search_errors():
+        counts = ctx.index().day_counts(sp.query, sp.filters, redacted=not user.sees_personal_data)
+    return max(first["total"], sum(counts.values()))
 
 
 def _incomplete(out: dict) -> None:
@@ -194,6 +237,132 @@ def audio_file(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> 
         return ctx.view.audio_file(call)
     except AudioUnavailable as exc:
         raise (Forbidden if exc.forbidden else NotFound)(exc.message) from None
+
+
+# lists of calls --------------------------------------------------------------------------
+def day_calls(ctx: Context, user: User, params) -> dict:
+    """One day's calls with their metrics, in the order they started, a page at a time:
+    `date` (default: the newest day), `queue`, `category` and `agent` (each may repeat; agent
+    not for marketing)."""
+    day, table = calls_of_day(ctx, user, params)
+    return {"date": day.isoformat() if day else None} | _calls_page(table, user, params)
+
+
+def agent_calls(ctx: Context, user: User, agent_id: str, params) -> dict:
+    """One agent's calls over `from`..`to` (default: the newest day's last 31 days), for
+    supervisors alone."""
+    table, start, end = calls_of_agent(ctx, user, agent_id, params)
+    period = {"agent_id": agent_id, "from": start.isoformat(), "to": end.isoformat()}
+    return period | _calls_page(table, user, params)
+
+
+def calls_of_day(ctx: Context, user: User, params) -> tuple[dt.date | None, pa.Table]:
+    """The day and its calls the list shows, filtered and in order (an export turns them into
+    rows with `call_row`, as the API does)."""
+    if P.many(params, "agent") and not user.sees_agents:
+        raise Forbidden("agent filters are not available to the marketing role")
+    days = ctx.view.days()
+    day = P.date(params, "date") or (days[-1] if days else None)
+    if day is None:
+        return None, _no_calls()
+    if day not in days:
+        raise NotFound(f"no calls on {day}; days with calls: {_span(days)}")
+    table = _calls_read(ctx, day)
+    return day, _in_order(table.filter(_list_mask(table, params)))
+
+
+def calls_of_agent(
+    ctx: Context, user: User, agent_id: str, params
+) -> tuple[pa.Table, dt.date, dt.date]:
+    """One agent's calls over the period, filtered and in order, with the period."""
+    if user.role != "supervisor":
+        raise Forbidden(f"an agent's calls are for supervisors, not the {user.role} role")
+    agent_id = P.one({"agent": agent_id}, "agent")
+    if not agent_id:
+        raise BadRequest("name the agent: /api/agents/<agent id>/calls")
+    start, end = _period(ctx, params)
+    days = [day for day in ctx.view.days() if start <= day <= end]
+    tables = [_one_agent(_calls_read(ctx, day), agent_id) for day in days]
+    table = pa.concat_tables(tables) if tables else _no_calls()
+    return _in_order(table.filter(_list_mask(table, params))), start, end
+
+
+def _period(ctx: Context, params) -> tuple[dt.date, dt.date]:
+    end = P.date(params, "to") or _newest_day(ctx) or dt.date.today()
+    start = P.date(params, "from") or end - dt.timedelta(days=AGENT_DAYS - 1)
+    if start > end:
+        raise BadRequest(f"from={start} is after to={end}")
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise BadRequest(f"from..to spans more than {MAX_PERIOD_DAYS} days; ask for less")
+    return start, end
+
+
+def _newest_day(ctx: Context) -> dt.date | None:
+    days = ctx.view.days()
+    return days[-1] if days else None
+
+
+def _calls_read(ctx: Context, day: dt.date) -> pa.Table:
+    """The day's calls, the columns a list shows (the last days read are kept)."""
+    stamp = ctx.view.stamp("calls", day)
+    return ctx._calls.get(day, stamp, lambda: ctx.view.store.read("calls", day, _LIST_READ))
+
+
+def _no_calls() -> pa.Table:
+    return TABLES["calls"].empty_table().select(_LIST_READ)
+
+
+def _one_agent(table: pa.Table, agent_id: str) -> pa.Table:
+    return table.filter(pc.fill_null(pc.equal(table["agent_id"], agent_id), False))
+
+
+def _list_mask(table: pa.Table, params):
+    mask = pa.array([True] * table.num_rows, pa.bool_())
+    for column, name in (("queue", "queue"), ("agent_id", "agent")):
+        wanted = P.many(params, name)
+        if wanted:
+            found = pc.is_in(table[column], pa.array(wanted, pa.string()))
+            mask = pc.and_(mask, pc.fill_null(found, False))
+    for category in P.many(params, "category"):
+        tagged = [category in (names or []) for names in table["categories"].to_pylist()]
+        mask = pc.and_(mask, pa.array(tagged, pa.bool_()))
+    return mask
+
+
+def _in_order(table: pa.Table) -> pa.Table:
+    if not table.num_rows:
+        return table
+    return table.sort_by([("started_at", "ascending"), ("call_id", "ascending")])
+
+
+def _calls_page(table: pa.Table, user: User, params) -> dict:
+    limit = P.integer(params, "limit", CALLS_PAGE, 1, CALLS_MAX_LIMIT)
+    pages = max(1, -(-table.num_rows // limit))
+    page = P.integer(params, "page", 1, 1, 100_000)
+    rows = table.slice((page - 1) * limit, limit).to_pylist()
+    return {"total": table.num_rows, "page": page, "pages": pages} | {
+        "calls": [call_row(row, user) for row in rows]
+    }
+
+
+def call_row(row: dict, user: User) -> dict:
+    """A call as lists of calls show it: its metrics, and links to its page and (for the
+    roles that may listen) its recording."""
+    out = {key: _plain(row.get(key)) for key in CALL_LIST_COLUMNS}
+    if not user.sees_agents:
+        out.pop("agent_id")
+    out["url"] = call_url(row["call_id"], row["date"])
+    if user.hears_audio:
+        out["audio_url"] = _audio_link(row)
+    return out
+
+
+def _audio_link(row: dict) -> str | None:
+    """The recording's address where the call was transcribed from one (the server still
+    checks the file when it is asked for)."""
+    if row.get("status") != "ok" or not row.get("source_uri"):
+        return None
+    return f"/api/calls/{quote(row['call_id'], safe='')}/audio?date={row['date']}"
 
 
 # trends ----------------------------------------------------------------------------------
