@@ -601,6 +601,26 @@ class WebSettings(_Section):
         description="addresses or networks of reverse proxies whose X-Forwarded-For names "
         "the client; empty: the connection's own address is the client",
     )
+    language: str | None = Field(
+        None,
+        description="the console's language until a user picks another in the page header: "
+        "zh-CN (Simplified Chinese) or en; unset: zh-CN when asr.languages starts with zh, "
+        "else en",
+    )
+
+    LANGUAGES: ClassVar[tuple[str, ...]] = ("zh-CN", "en")
+
+    @field_validator("language")
+    @classmethod
+    def _offered_language(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        spelled = {code.casefold(): code for code in cls.LANGUAGES}
+        found = spelled.get(value.strip().replace("_", "-").casefold())
+        if found is None:
+            offered = " or ".join(cls.LANGUAGES)
+            raise ValueError(f"{value!r} is not a language of the console: use {offered}")
+        return found
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -40,6 +40,7 @@ def bare_app(tmp_path_factory):
     """The app over an empty warehouse: nobody signed in, nothing to read."""
     root = tmp_path_factory.mktemp("bare")
     settings = load_config(None, warehouse=root / "warehouse", recordings=root / "recordings")
+    settings.web.language = "en"  # its messages are read in English
     return create_app(settings, secret=SECRET)
 
 

@@ -1,7 +1,8 @@
 """End to end in a real headless Chromium (Debian's chromium + chromium-driver through
 Selenium; nothing is downloaded): sign in, search, open a call at the hit, the audio seeks
-there, trends and incidents render, marketing gets no audio. Screenshots of the main pages go
-to tests/artifacts/."""
+there, trends and incidents render, marketing gets no audio. The console runs as shipped: in
+Chinese (asr.languages starts with zh), times in Asia/Shanghai; the header's switch turns a
+browser's pages to English. Screenshots of the main pages go to tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HIT_START = 26.66  # the 工信部 turn of synth/data/zh_preorder_call.json
+LAUNCH = "2026-11-20"
+WARM_UP_DAY = "2026-11-12"  # the warehouse's first night: no baseline yet
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
@@ -55,10 +58,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(web_warehouse):
-    """The app under uvicorn on a free loopback port, in a thread."""
+    """The app under uvicorn on a free loopback port, in a thread; its language is the
+    shipped default (the API tests pin English on the shared warehouse's settings)."""
     import uvicorn
 
-    app = create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=b"k" * 32)
+    settings = web_warehouse.settings
+    shipped = settings.web.model_copy(update={"language": None})
+    app = create_app(
+        settings.model_copy(update={"web": shipped}),
+        recordings=web_warehouse.recordings,
+        secret=b"k" * 32,
+    )
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
@@ -106,6 +116,16 @@ def sign_in(driver, base: str, name: str, screenshot: str | None = None) -> None
     WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "logout")))
 
 
+def page_language(driver) -> str:
+    return driver.execute_script("return document.documentElement.lang")
+
+
+def switch_language(driver, language: str) -> None:
+    """The switch in the page header; back on the same page in `language`."""
+    driver.find_element(By.ID, f"language-{language}").click()
+    WebDriverWait(driver, 10).until(lambda d: page_language(d) == language)
+
+
 def wait(driver, script: str, timeout: float = 15):
     """Poll a JavaScript expression until it is truthy; returns its value."""
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
@@ -150,7 +170,7 @@ def test_supervisor_searches_opens_the_call_and_the_audio_seeks_to_the_hit(serve
     )
     assert abs(audio[0] - 37.5) < 0.5 and audio[1] is None
     speakers = {
-        e.get_attribute("textContent").strip()
+        e.get_attribute("data-speaker")
         for e in browser.find_elements(By.CSS_SELECTOR, "#transcript .seg .who")
     }
     assert {"agent", "customer"} <= speakers
@@ -243,3 +263,104 @@ def test_signed_out_browser_goes_back_to_sign_in(server, browser):
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login-form")))
     browser.get(f"{server}/calls/{AUDIO_CALL}")
     assert "/login?next=" in browser.current_url
+
+
+# languages, local time -------------------------------------------------------------------
+def test_the_console_is_chinese_and_the_header_switches_it_to_english(server, browser):
+    sign_in(browser, server, "supervisor")
+    assert page_language(browser) == "zh-CN"
+    assert browser.find_element(By.CSS_SELECTOR, "header.top nav").text.split() == [
+        "搜索",
+        "趋势",
+        "事件",
+    ]
+    assert browser.find_element(By.ID, "logout").text == "退出"
+    assert "主管" in browser.find_element(By.ID, "who").text
+    for name in ("from", "to"):  # ISO days, never the browser's mm/dd/yyyy
+        day = browser.find_element(By.NAME, name)
+        assert day.get_attribute("type") == "text" and day.get_attribute("lang") == "zh-CN"
+        assert day.get_attribute("placeholder") == "YYYY-MM-DD"
+    browser.get(f"{server}/search?q=工信部")
+    assert "共 1 条匹配" in browser.find_element(By.ID, "summary").text
+    assert browser.find_element(By.CSS_SELECTOR, "#hits .date").text == "2026年11月20日"
+    shoot(browser, "10-search-zh")
+
+    switch_language(browser, "en")
+    assert "/search?q=" in browser.current_url  # the same page, still signed in
+    assert browser.find_element(By.CSS_SELECTOR, "header.top nav").text.split() == [
+        "Search",
+        "Trends",
+        "Incidents",
+    ]
+    assert browser.find_element(By.ID, "summary").text.startswith("1 match for")
+    assert browser.find_element(By.CSS_SELECTOR, "#hits .date").text == "Nov 20, 2026"
+    assert "Times are" in browser.find_element(By.ID, "zone").text
+    browser.get(f"{server}/trends")  # the pick holds for the next pages
+    assert page_language(browser) == "en"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Emotion trends"
+    switch_language(browser, "zh-CN")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "情绪趋势"
+
+
+def test_times_are_local_and_the_zone_is_named_once(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.get(f"{server}/calls/{AUDIO_CALL}")
+    # the call started at 11:00 UTC: 19:00 in Asia/Shanghai
+    started = browser.find_element(By.ID, "call-started")
+    assert started.text == "2026年11月20日 19:00"
+    assert (
+        started.find_element(By.TAG_NAME, "time")
+        .get_attribute("datetime")
+        .startswith(f"{LAUNCH}T11:00:00")
+    )
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert page.count("Asia/Shanghai") == 1 and "UTC+08:00" in page
+    assert "11:00" not in page and " UTC " not in page
+    browser.execute_script("document.getElementById('audio').pause()")
+    shoot(browser, "11-call-local-time")
+
+    browser.get(f"{server}/trends/calls?date={LAUNCH}&by=queue&key=preorder")
+    times = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#drill-calls td.started")]
+    assert "19:00" in times  # the recorded call
+    assert all(time == "19:00" or "17:00" <= time <= "17:11" for time in times), times
+    switch_language(browser, "en")
+    assert "19:00" in [
+        e.text for e in browser.find_elements(By.CSS_SELECTOR, "#drill-calls td.started")
+    ]
+    assert browser.find_element(By.ID, "zone").text.count("Asia/Shanghai") == 1
+
+
+def test_search_results_name_categories_by_their_label(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.get(f"{server}/search?q=工信部")
+    hits = browser.find_element(By.ID, "hits")
+    tags = [e.text for e in hits.find_elements(By.CSS_SELECTOR, ".tag")]
+    assert "投诉到工信部 / 315" in tags and "预约 / 预售失败" in tags
+    assert "regulator_escalation" not in hits.text and "preorder_failure" not in hits.text
+    assert "escalation to the regulator" not in hits.text  # the Chinese part only
+    switch_language(browser, "en")
+    tags = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#hits .tag")]
+    assert "escalation to the regulator" in tags and "pre-order failure" in tags
+    assert "regulator_escalation" not in browser.find_element(By.ID, "hits").text
+    shoot(browser, "12-search-en")
+
+
+def test_incidents_in_warm_up_say_there_is_no_baseline_yet(server, browser):
+    sign_in(browser, server, "analyst")
+    browser.get(f"{server}/incidents?date={WARM_UP_DAY}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "2026年11月12日的事件"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#incident-table tbody tr")
+    assert rows and all("warm-up" in row.get_attribute("class") for row in rows)
+    for row in rows:
+        assert "预热中：尚无基线" in row.text and "×" not in row.text  # no expected, no ratio
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#incident-table td b")]
+    assert "话费 / 扣费争议" in labels and not any("dispute" in label for label in labels)
+    shoot(browser, "13-incidents-warm-up")
+    switch_language(browser, "en")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#incident-table tbody tr.warm-up")
+    assert rows and all("warm-up: no baseline yet" in row.text for row in rows)
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#incident-table td b")]
+    assert "billing dispute" in labels
+    browser.get(f"{server}/incidents?date={LAUNCH}")  # a day with a baseline
+    spike = browser.find_element(By.CSS_SELECTOR, "#incident-table tr.spike")
+    assert "×" in spike.text and "no baseline" not in spike.text

@@ -37,6 +37,7 @@ class WebWarehouse:
 
 def build(root: Path) -> WebWarehouse:
     settings = load_config(None, warehouse=root / "warehouse", recordings=root / "recordings")
+    settings.web.language = "en"  # pages read as the tests write them; the browser tests: zh-CN
     store = Warehouse(settings.warehouse)
     recordings = root / "recordings"
     plan = normal_days(8) | {LAUNCH: {"preorder": 12, "billing": 5, "broadband": 4}}

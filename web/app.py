@@ -6,7 +6,8 @@ pages redirect to the sign-in form, the API answers 401. Every response, errors 
 carries a strict Content-Security-Policy (the app loads nothing from anywhere else; uvicorn's
 own 400 for a request it cannot parse too, under `callscope serve`: web/server.py), and every
 redirect is a path of this site, never built from the Host header. No request body is read past
-MAX_REQUEST_BODY, signed in or not (413, before any route).
+MAX_REQUEST_BODY, signed in or not (413, before any route). Pages are in the user's language
+with times in the configured zone (web/i18n.py).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
+from babel.support import NullTranslations
 from callscope.core.config import Settings
 from callscope.core.errors import PartitionUnreadable
 from callscope.core.logs import get_logger
 from callscope.keywords.rules import RuleError, load_rules
+from callscope.web import i18n
 from callscope.web.auth import (
     SESSIONS_FILE,
     USERS_FILE,
@@ -117,7 +121,12 @@ def create_app(
     app.state.proxies = [
         ipaddress.ip_network(entry, strict=False) for entry in settings.web.trusted_proxies
     ]
-    app.state.templates = _templates()
+    app.state.default_language = i18n.default_language(settings)
+    app.state.presenters = {
+        language: i18n.Presenter(language, ZoneInfo(settings.timezone), ctx.category_labels)
+        for language in i18n.LANGUAGES
+    }
+    app.state.templates = _templates(app.state.presenters)
     app.state.static = _static_files()
     _error_handlers(app)
     from callscope.web import api, pages
@@ -276,17 +285,48 @@ def _category_labels(settings: Settings) -> dict[str, str]:
     return {category.name: category.label or category.name for category in rules.categories}
 
 
-def _templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+def _templates(presenters: dict[str, i18n.Presenter]) -> dict[str, Jinja2Templates]:
+    """The pages' templates, one environment per language (its catalog installed)."""
     versions = {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
         for path in (HERE / "static").iterdir()
     }
-    templates.env.globals["static"] = lambda name: f"/static/{name}?v={versions[name]}"
+    return {
+        language: _language_templates(presenter, versions)
+        for language, presenter in presenters.items()
+    }
+
+
+def _language_templates(presenter: i18n.Presenter, versions: dict[str, str]) -> Jinja2Templates:
     from callscope.web import pages
 
-    templates.env.filters.update(pages.FILTERS)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_translations(presenter.texts, newstyle=True)
+    env.globals.update(
+        static=lambda name: f"/static/{name}?v={versions[name]}",
+        lang=presenter.language,
+        languages=i18n.NAMES,
+        zone_note=presenter.zone_note,
+        language_url=language_url,
+    )
+    env.filters.update(pages.FILTERS)
+    env.filters.update(
+        term=presenter.term,
+        label=presenter.label,
+        category=presenter.category,
+        day=presenter.day,
+        time_of_day=presenter.time,
+        moment=presenter.moment,
+    )
     return templates
+
+
+def language_url(language: str, request: Request) -> str:
+    """The language switch: back to this page in `language`."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/language/{language}?next={quote(here, safe='')}"
 
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
@@ -411,6 +451,28 @@ def _trusted(address: str, proxies: list[IPNetwork]) -> bool:
     return any(ip in network for network in proxies)
 
 
+def language(request: Request) -> str:
+    """The request's language: the user's pick (cookie), else the console's default."""
+    found = getattr(request.state, "language", None)
+    if found is None:
+        found = i18n.language_of(request, request.app.state.default_language)
+        request.state.language = found
+    return found
+
+
+def presenter(request: Request) -> i18n.Presenter:
+    return request.app.state.presenters[language(request)]
+
+
+def texts(request: Request) -> NullTranslations:
+    """The request's messages: `texts(request).gettext("...")`."""
+    return presenter(request).texts
+
+
+def templates_of(request: Request) -> Jinja2Templates:
+    return request.app.state.templates[language(request)]
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -438,8 +500,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        message = {404: "no such page", 405: "method not allowed"}.get(exc.status_code)
-        return error_response(request, exc.status_code, message or str(exc.detail))
+        return error_response(request, exc.status_code, _http_message(request, exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -448,6 +509,14 @@ def _error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return error_response(request, 422, "; ".join(parts) or "invalid request")
+
+
+def _http_message(request: Request, exc: StarletteHTTPException) -> str:
+    """Starlette's own errors: the API answers in English, pages in the page's language."""
+    known = {404: i18n.N_("no such page"), 405: i18n.N_("method not allowed")}.get(exc.status_code)
+    if known is None:
+        return str(exc.detail)
+    return known if wants_json(request) else texts(request).gettext(known)
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
@@ -461,8 +530,7 @@ def error_response(request: Request, status: int, message: str) -> Response:
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(
+    return templates_of(request).TemplateResponse(
         request,
         "error.html",
         {"user": _user_if_known(request), "status": status, "message": message, "page": "error"},
@@ -479,8 +547,7 @@ def _user_if_known(request: Request) -> User | None:
 
 
 def html(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-    templates: Jinja2Templates = request.app.state.templates
     session = getattr(request.state, "session", None)
     context.setdefault("user", getattr(request.state, "user", None))
     context["csrf"] = session.csrf if session else ""
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return templates_of(request).TemplateResponse(request, name, context, status_code=status)

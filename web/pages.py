@@ -1,4 +1,5 @@
-"""The HTML pages: sign-in, search, saved queries, a call, trends, incidents."""
+"""The HTML pages: sign-in, search, saved queries, a call, trends, incidents; the language
+switch. Every message here is in the page's language (web/i18n.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import secrets
 from urllib.parse import parse_qs, urlencode
 
 from callscope.core.logs import get_logger
-from callscope.web import charts, services
+from callscope.web import charts, i18n, services
 from callscope.web import params as P
 from callscope.web.app import (
     HOME,
@@ -19,11 +20,13 @@ from callscope.web.app import (
     current_user,
     end_session,
     html,
+    presenter,
     search_turn,
     start_session,
+    texts,
     verify_password,
 )
-from callscope.web.errors import BadRequest, Busy, Forbidden, TooMany
+from callscope.web.errors import BadRequest, Busy, Forbidden, NotFound, TooMany
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
@@ -33,6 +36,7 @@ logger = get_logger(__name__)
 
 router = APIRouter()
 MAX_FORM = 4096
+LANGUAGE_COOKIE_DAYS = 365
 
 
 # template filters ------------------------------------------------------------------------
@@ -80,6 +84,25 @@ def static(name: str, request: Request) -> Response:
     return Response(content, media_type=kind, headers={"Cache-Control": "public, max-age=86400"})
 
 
+@router.get("/language/{language}")
+def switch_language(language: str, request: Request, next: str = "") -> Response:
+    """The switch in the page header: this browser's pages in `language` from now on (a
+    cookie), back to the page it came from."""
+    if language not in i18n.LANGUAGES:
+        raise NotFound(texts(request).gettext("no such language"))
+    response = RedirectResponse(_safe_next(next) or "/", status_code=303)
+    response.set_cookie(
+        i18n.LANGUAGE_COOKIE,
+        language,
+        max_age=LANGUAGE_COOKIE_DAYS * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=ctx_of(request).settings.web.secure_cookies,
+        path="/",
+    )
+    return response
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "") -> Response:
     user = current_user(request)
@@ -110,12 +133,12 @@ async def login(request: Request) -> Response:
     """Sign-in: limited per client and per name from that client (429 with Retry-After);
     the password is checked off the event loop, through the server's hashing gate (503 with
     Retry-After when it is full)."""
-    ctx = ctx_of(request)
+    ctx, _ = ctx_of(request), texts(request).gettext
     form = await _form(request)
     name, password, next_url = form.get("name", ""), form.get("password", ""), form.get("next", "")
     expected = ctx.signer.unsign(request.cookies.get(LOGIN_COOKIE)) or ""
     if not expected or not _same(expected, form.get("csrf", "")):
-        return _login_page(request, next_url, "The form expired: try again.", 400)
+        return _login_page(request, next_url, _("The form expired: try again."), 400)
     client = client_address(request)
     wait = ctx.throttle.attempt(name, client)
     if wait:
@@ -128,7 +151,7 @@ async def login(request: Request) -> Response:
     if user is None:
         ctx.throttle.failed(name, client)
         logger.info("failed sign-in for %r from %s", name[:64], client)
-        return _login_page(request, next_url, "Wrong name or password.", 401)
+        return _login_page(request, next_url, _("Wrong name or password."), 401)
     ctx.throttle.succeeded(name, client)
     logger.info("%s (%s) signed in from %s", user.name, user.role, client)
     response = RedirectResponse(_safe_next(next_url) or HOME[user.role], 303)
@@ -138,9 +161,20 @@ async def login(request: Request) -> Response:
 
 
 def _too_many(request: Request, next_url: str, wait_s: float) -> Response:
-    seconds = math.ceil(wait_s)
-    when = f"{math.ceil(seconds / 60)} minutes" if seconds > 90 else f"{seconds} seconds"
-    message = f"Too many sign-in attempts from here: try again in {when}."
+    seconds, tr = math.ceil(wait_s), texts(request)
+    if seconds > 90:
+        minutes = math.ceil(seconds / 60)
+        message = tr.ngettext(
+            "Too many sign-in attempts from here: try again in %(n)d minute.",
+            "Too many sign-in attempts from here: try again in %(n)d minutes.",
+            minutes,
+        ) % {"n": minutes}
+    else:
+        message = tr.ngettext(
+            "Too many sign-in attempts from here: try again in %(n)d second.",
+            "Too many sign-in attempts from here: try again in %(n)d seconds.",
+            seconds,
+        ) % {"n": seconds}
     response = _login_page(request, next_url, message, 429)
     response.headers["Retry-After"] = str(seconds)
     return response
@@ -160,7 +194,7 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     if user is not None:
         if not _same(form.get("csrf", ""), request.state.session.csrf):
-            raise Forbidden("the sign-out form expired; reload the page")
+            raise Forbidden(texts(request).gettext("the sign-out form expired; reload the page"))
         logger.info("%s signed out", user.name)
     await end_session(response, request)
     return response
@@ -172,13 +206,13 @@ def _same(given: str, expected: str) -> bool:
 
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body (small; the app takes no uploads)."""
-    body = await request.body()
+    body, _ = await request.body(), texts(request).gettext
     if len(body) > MAX_FORM:
-        raise BadRequest("the form is too large")
+        raise BadRequest(_("the form is too large"))
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the form could not be read") from None
+        raise BadRequest(_("the form could not be read")) from None
     return {key: values[0] for key, values in fields.items()}
 
 
@@ -255,8 +289,8 @@ def call_page(call_id: str, request: Request, user: CurrentUser) -> Response:
 @router.get("/trends")
 def trends_page(request: Request, user: CurrentUser) -> Response:
     data = services.trends(ctx_of(request), user, request.query_params)
-    who = "Customer" if data["role"] == "customer" else "Agent"
-    label = f"{who} sentiment by {data['by']}"
+    shown = presenter(request)
+    label = _trend_label(shown, data["role"], data["by"])
     png = "/api/trends/chart.png?" + urlencode(
         {"by": data["by"], "role": data["role"], "from": data["from"], "to": data["to"]}
     )
@@ -265,9 +299,25 @@ def trends_page(request: Request, user: CurrentUser) -> Response:
         "trends.html",
         page="trends",
         data=data,
-        chart=charts.trend_chart(data["rows"], label),
+        chart=charts.trend_chart(_trend_rows_shown(shown, data), label),
         png=png if data["rows"] else None,
     )
+
+
+def _trend_label(shown: i18n.Presenter, role: str, by: str) -> str:
+    _ = shown.texts.gettext
+    if role == "customer":
+        text = _("Customer sentiment by %(by)s")
+    else:
+        text = _("Agent sentiment by %(by)s")
+    return text % {"by": shown.term(by)}
+
+
+def _trend_rows_shown(shown: i18n.Presenter, data: dict) -> list[dict]:
+    """The chart's rows, a category's id as its label (the rows' links stay as they are)."""
+    if data["by"] != "category":
+        return data["rows"]
+    return [row | {"key": shown.category(row["key"])} for row in data["rows"]]
 
 
 @router.get("/trends/calls")
@@ -279,6 +329,8 @@ def trend_calls_page(request: Request, user: CurrentUser) -> Response:
 @router.get("/incidents")
 def incidents_page(request: Request, user: CurrentUser) -> Response:
     data = services.incidents(ctx_of(request), user, request.query_params)
+    shown = presenter(request)
+    data["rows"] = [_incident_shown(shown, row) for row in data["rows"]]
     return html(
         request,
         "incidents.html",
@@ -286,3 +338,10 @@ def incidents_page(request: Request, user: CurrentUser) -> Response:
         data=data,
         chart=charts.incident_chart(data["rows"]),
     )
+
+
+def _incident_shown(shown: i18n.Presenter, row: dict) -> dict:
+    """A category's bilingual label in the page's language; a topic's words stay."""
+    if row.get("kind") != "category":
+        return row
+    return row | {"label": shown.label(row.get("label"))}

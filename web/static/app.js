@@ -1,4 +1,5 @@
 // callscope web app: the audio player follows the transcript, saved queries. No libraries.
+// Its messages come translated from the page (data- attributes), in the page's language.
 "use strict";
 
 function csrfToken() {
@@ -74,13 +75,13 @@ function setupSaved() {
         });
         window.location.href = "/saved/" + encodeURIComponent(saved.id);
       } catch (error) {
-        button.textContent = "Not saved: " + error.message;
+        button.textContent = (form.dataset.failed || "Not saved:") + " " + error.message;
       }
     });
   }
   document.querySelectorAll(".delete-saved").forEach((button) => {
     button.addEventListener("click", async () => {
-      if (!window.confirm("Delete this themed list?")) return;
+      if (!window.confirm(button.dataset.confirm || "Delete this themed list?")) return;
       await send("DELETE", "/api/saved/" + encodeURIComponent(button.dataset.id));
       window.location.href = "/search";
     });
