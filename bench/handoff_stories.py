@@ -11,7 +11,8 @@ written (`warehouse/handoff/<day>/`). For each planted story of the day (truth.j
   least half of the calls of the incident that heads it are calls of that story's topic);
   target: one for each story that rose, none about no planted story;
 - recall: the share of the story's planted calls that its best section holds;
-- how it is told: story (a spike) or emerging.
+- how it is told: story (a spike) or emerging, and the strongest incident about it (calls
+  against expected, p): a story that did not rise in the data is not expected to be told.
 
 Also the title words of the sections and their facets that are neither dictionary words nor
 rule / catalogue spellings nor compound names of the day, and the spellings in summary.md of a
@@ -104,7 +105,13 @@ def _read(truth, rows, summary, heads, catalogue, names, facets=True) -> dict:
     for story, calls in planted.items():
         mine = [r for r in heads if about[r["incident_id"]] == story]
         best = max(mine, key=lambda r: len(calls & set(r["call_ids"])), default=None)
+        every = [r for r in rows if _about(r, topic_of) == story]
+        strongest = max(every, key=lambda r: r["score"] or 0.0, default=None)
         stories[story] = {
+            "strongest": None
+            if strongest is None
+            else f"{strongest['kind']} {strongest['calls']} against {strongest['expected']:.1f} "
+            f"(p {strongest['p_value']:.2g})",
             "planted": len(calls),
             "sections": len(mine),
             "told_as": (best.get("section") or "story") if best else None,
@@ -201,7 +208,8 @@ def _print(result: dict) -> None:
         for story, s in got["stories"].items():
             print(
                 f"    {story:22} planted {s['planted']:3}  sections {s['sections']}  "
-                f"told as {s['told_as'] or '-':8}  recall {s['recall']:.2f}"
+                f"told as {s['told_as'] or '-':8}  recall {s['recall']:.2f}  "
+                f"(strongest incident: {s['strongest'] or 'none'})"
             )
         print(f"    title terms not words or names: {got['title_non_words'] or 'none'}")
         print(f"    catalogue names misspelt in summary.md: {got['misspelt_names'] or 'none'}")

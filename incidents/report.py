@@ -35,7 +35,7 @@ PUBLIC_FIELDS = (
     "escalation_risk_calls",
     "examples",
 )
-HANDOFF_FIELDS = ("section", "story_id", "story_rank", "story_calls")
+HANDOFF_FIELDS = ("section", "title", "story_id", "story_rank", "story_calls")
 CHART_ROWS = 10
 
 
@@ -97,7 +97,9 @@ def render_table(rows: list[dict], limit: int | None = None) -> str:
     ]
     for row in story_order(rows)[:limit]:
         facet = row.get("section") in ("facet", "aspect")
-        label = f"└ {row['label']} ({row['story_calls']} in the story)" if facet else row["label"]
+        label = row.get("title") or row["label"]
+        if facet:
+            label = f"└ {row['label']} ({row['story_calls']} in the story)"
         lines.append(
             f"{'' if facet else _flag(row):6} {row['kind']:8} {row['calls']:>5} "
             f"{row['expected']:>8.1f} {row['ratio']:>6.1f} {row['score']:>6.1f}  {label}"
@@ -203,7 +205,7 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _story_section(rank: int, story, timezone: str, span, names, quote) -> list[str]:
     row = story.row
-    lines = [f"## {rank}. {row['label']}{_names(row, names)}", ""]
+    lines = [f"## {rank}. {story.title}{_names(row, names)}", ""]
     lines += _figures(row, timezone, span)
     if row.get("rule"):
         lines.append(f"- 规则 · rule: {_first_rule(row['rule'])}")
@@ -254,7 +256,7 @@ def _aspects(aspects: list) -> str:
 
 def _emerging_section(story, timezone: str, span: tuple[int, int], quote) -> list[str]:
     row = story.row
-    lines = [f"### {row['label']}", ""]
+    lines = [f"### {story.title}", ""]
     lines += _figures(row, timezone, span)
     if row.get("rule"):
         lines.append(f"- 规则 · rule: {_first_rule(row['rule'])}")

@@ -70,6 +70,15 @@ class Story:
     facets: list[Facet] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)
     aspects: list[Facet] = field(default_factory=list)  # how its calls went: repeat contacts…
+    category: dict | None = None  # a topic's: the rule category holding most of its calls
+
+    @property
+    def title(self) -> str:
+        """The section's heading: a topic is named by its rule category first, when one holds
+        most of its calls (配送 / 物流查询 · delivery look-up：物流信息 · 没动)."""
+        if self.category is None:
+            return self.row["label"]
+        return f"{self.category['label']}：{self.row['label']}"
 
     @property
     def incident_id(self) -> str:
@@ -103,9 +112,14 @@ def arrange(
     told = stories + _ranked(emerging + [s for s in own if s.section == EMERGING])
     _quiet_facets(subjects, told, facet_of, members, settings.nest_share)
     by_id = {r["incident_id"]: r for r in rows}
+    categories = [r for r in subjects if r["kind"] == "category"]
     for story in told:
         story.facets = _under(story, facet_of, by_id, members)
         story.aspects = _shared(story, [r for r in rows if is_aspect[r["incident_id"]]], members)
+        if story.row["kind"] == "topic":
+            holder = _inside(members[story.incident_id], [r["incident_id"] for r in categories],
+                             members, settings.nest_share)  # fmt: skip
+            story.category = by_id[holder] if holder else None
     _pick_examples(told)
     return _annotate(rows, told, facet_of, aspect_of, members, calls, timezone), told
 
@@ -255,6 +269,7 @@ def _annotate(rows, told, facet_of, aspect_of, members, calls, timezone: str) ->
     info = {c["call_id"]: c for c in calls}
     per_queue = Counter(c.get("queue") or "-" for c in calls)
     section_of = {s.incident_id: s.section for s in told}
+    title_of = {s.incident_id: s.title for s in told}
     rank_of = {s.incident_id: n for n, s in enumerate(told, start=1)}
     for row in rows:
         incident = row["incident_id"]
@@ -267,6 +282,7 @@ def _annotate(rows, told, facet_of, aspect_of, members, calls, timezone: str) ->
         row.update(
             {
                 "section": section,
+                "title": title_of.get(incident),
                 "story_id": head,
                 "story_rank": rank_of.get(head),
                 "story_calls": len(members[incident] & members[head]) if head else None,

@@ -264,6 +264,8 @@ HANDOFF_INCIDENTS = pa.schema(
     [f for f in INCIDENTS if f.name not in ("centroid",)]
     + [
         pa.field("section", pa.string()),  # story | facet | aspect | emerging | null: table only
+        pa.field("title", pa.string()),  # a section's heading (its incident's label, a topic's
+        # prefixed by the rule category holding most of its calls)
         pa.field("story_id", pa.string()),  # incident_id of the section it is told in
         pa.field("story_rank", pa.int16()),  # the section's place in summary.md, from 1
         pa.field("story_calls", pa.int32()),  # calls it shares with that section's incident

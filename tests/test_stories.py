@@ -238,3 +238,16 @@ def test_the_console_address_must_be_an_http_url(url):
     assert load_config(None, web={"public_url": "https://cs.example.cn/"}).web.public_url == (
         "https://cs.example.cn"
     )
+
+
+def test_a_topic_story_is_titled_by_the_category_holding_its_calls(launch_day):
+    rows, calls = launch_day
+    delivery = rows[4]["call_ids"]
+    rows.append(_row("category:delivery_lookup", delivery[:6] + ["o01"], kind="category",
+                     spike=False, label="配送 / 物流查询 · delivery look-up"))  # fmt: skip
+    rows, stories = arrange(rows, calls)
+    story = next(s for s in stories if s.incident_id == "topic:delivery")
+    assert story.title == "配送 / 物流查询 · delivery look-up：topic:delivery"
+    assert next(r for r in rows if r["incident_id"] == "topic:delivery")["title"] == story.title
+    text = markdown(DAY, stories, rows, len(calls), None)
+    assert "## 2. 配送 / 物流查询 · delivery look-up：topic:delivery" in text
