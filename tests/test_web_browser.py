@@ -364,3 +364,36 @@ def test_incidents_in_warm_up_say_there_is_no_baseline_yet(server, browser):
     browser.get(f"{server}/incidents?date={LAUNCH}")  # a day with a baseline
     spike = browser.find_element(By.CSS_SELECTOR, "#incident-table tr.spike")
     assert "×" in spike.text and "no baseline" not in spike.text
+
+
+def _fetch_text(driver, href: str) -> str:
+    """The file behind a link, fetched by the signed-in page (its cookie, same origin)."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => r.text()).then(done, e => done('ERR ' + e));",
+        href,
+    )
+
+
+def test_export_links_give_the_rows_on_the_page_and_marketings_are_redacted(server, browser):
+    import csv
+    import io
+
+    for role in ("supervisor", "marketing"):
+        browser.delete_all_cookies()
+        sign_in(browser, server, role)
+        browser.get(f"{server}/search?q=%E9%A2%84%E7%BA%A6")  # 预约
+        total = int(browser.find_element(By.CSS_SELECTOR, "#summary b").text.rstrip("+"))
+        link = browser.find_element(By.ID, "export-search-csv").get_attribute("href")
+        rows = list(csv.DictReader(io.StringIO(_fetch_text(browser, link).lstrip("\ufeff"))))
+        assert len(rows) == total > 0
+        assert ("agent_id" in rows[0]) == (role == "supervisor")
+    browser.get(f"{server}/incidents")
+    assert (
+        browser.find_element(By.ID, "export-incidents-xlsx")
+        .get_attribute("href")
+        .endswith(
+            ".xlsx?date="
+            + browser.find_element(By.CSS_SELECTOR, "select[name=date]").get_attribute("value")
+        )
+    )
