@@ -397,3 +397,49 @@ def test_export_links_give_the_rows_on_the_page_and_marketings_are_redacted(serv
             + browser.find_element(By.CSS_SELECTOR, "select[name=date]").get_attribute("value")
         )
     )
+
+
+def _near(start: float) -> str:
+    """JavaScript: the audio is at `start` (or just after it, where it went on playing)."""
+    return (
+        f"document.getElementById('audio').currentTime >= {start - 0.2}"
+        f" && document.getElementById('audio').currentTime <= {start + 1.5}"
+    )
+
+
+def _in_view(idx: int) -> str:
+    return (
+        f"(() => {{ const s = document.getElementById('seg-{idx}').getBoundingClientRect();"
+        " const t = document.getElementById('transcript').getBoundingClientRect();"
+        " return s.top >= t.top - 1 && s.bottom <= t.bottom + 1; })()"
+    )
+
+
+def test_call_page_lanes_seek_and_next_hit_moves_to_the_marked_turn(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.get(f"{server}/calls/{AUDIO_CALL}?date={LAUNCH}&q=配送")
+    wait(browser, "document.getElementById('audio').readyState >= 1")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#lanes rect.block")) == 8
+    assert browser.find_elements(By.CSS_SELECTOR, "#sentiment-line polyline.feel-customer")
+    assert browser.find_element(By.CSS_SELECTOR, "#call-metrics").is_displayed()
+    marks = browser.find_elements(By.CSS_SELECTOR, "#transcript mark")
+    assert [m.text for m in marks] == ["配送", "配送"]
+
+    block = browser.find_element(By.CSS_SELECTOR, '#lanes rect.block[data-seg="6"]')
+    assert block.size["width"] > 20  # drawn to scale across the lane
+    block.click()
+    wait(browser, _near(32.03))
+    wait(browser, _in_view(6))
+    browser.execute_script("document.getElementById('audio').pause()")
+    shoot(browser, "10-call-lanes-and-hits")
+
+    for button, idx, start in [
+        ("hit-next", 3, 15.42),
+        ("hit-next", 4, 21.28),
+        ("hit-prev", 3, 15.42),
+    ]:
+        browser.find_element(By.ID, button).click()
+        wait(browser, f"document.getElementById('seg-{idx}').classList.contains('at-hit')")
+        wait(browser, _near(start))
+        wait(browser, _in_view(idx))
+        browser.execute_script("document.getElementById('audio').pause()")

@@ -280,7 +280,8 @@ def saved_page(query_id: str, request: Request, user: CurrentUser) -> Response:
 @router.get("/calls/{call_id}")
 def call_page(call_id: str, request: Request, user: CurrentUser) -> Response:
     q = request.query_params
-    data = services.call_detail(ctx_of(request), user, call_id, P.date(q, "date"))
+    query = (q.get("q") or "").strip() or None
+    data = services.call_detail(ctx_of(request), user, call_id, P.date(q, "date"), query)
     start = P.number(q, "t", 0, 24 * 3600) or 0.0
     seg = P.integer(q, "seg", -1, -1, 1_000_000)
     return html(request, "call.html", page="call", data=data, t=start, seg=seg)

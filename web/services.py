@@ -5,6 +5,7 @@ functions, so they always agree."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +16,15 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from callscope.asr.metrics import count_units
 from callscope.core.config import Settings
 from callscope.core.links import call_url
 from callscope.core.logs import get_logger
 from callscope.emotion.trends import BY, ROLES, load_trends
 from callscope.incidents.report import public_rows
 from callscope.keywords.index import SearchIndex, SearchIndexError, open_index
-from callscope.keywords.query import QueryError, parse
+from callscope.keywords.query import QueryError, highlight_spans, parse
+from callscope.privacy.redact import KINDS as REDACTED_KINDS
 from callscope.privacy.redact import redact
 from callscope.storage.schemas import TABLES
 from callscope.web import params as P
@@ -178,7 +181,11 @@ def facets(ctx: Context, user: User) -> dict:
 
 
 # calls -----------------------------------------------------------------------------------
-def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> dict:
+def call_detail(
+    ctx: Context, user: User, call_id: str, hint: dt.date | None, query: str | None = None
+) -> dict:
+    """A call as the role may see it: its facts and conversation metrics, its segments (with
+    the terms of `query` marked in the text shown), its talk lanes and sentiment line."""
     day = ctx.view.call_day(call_id, hint)
     call = ctx.view.call(call_id, day) if day else None
     if call is None:
@@ -194,7 +201,8 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
         idx: [name if was_exact else f"{name} (sounds like)" for name, was_exact in cats.items()]
         for idx, cats in exact.items()
     }
-    shown = [_segment(seg, tags.get(seg["idx"], []), user) for seg in segments]
+    patterns = _query_patterns(ctx, query)
+    shown = [_segment(seg, tags.get(seg["idx"], []), user, patterns) for seg in segments]
     audio = user.hears_audio and ctx.view.has_audio(call)
     info = {k: _plain(v) for k, v in call.items() if k not in ("source_uri", "audio_sha256")}
     if not user.sees_agents:
@@ -205,10 +213,14 @@ def call_detail(ctx: Context, user: User, call_id: str, hint: dt.date | None) ->
         "segments": shown,
         "audio_url": f"/api/calls/{quote(call_id, safe='')}/audio" if audio else None,
         "redacted": not user.sees_personal_data,
+        "metrics": call_metrics(call, segments),
+        "timeline": timeline(call, shown),
+        "query": query or None,
+        "marked": [s["idx"] for s in shown if s["marks"]],
     }
 
 
-def _segment(seg: dict, tags: list[str], user: User) -> dict:
+def _segment(seg: dict, tags: list[str], user: User, patterns: list | None = None) -> dict:
     text = seg["text"] or ""
     if not user.sees_personal_data:  # the stored redaction, checked again by today's rules
         stored = seg["text_redacted"]
@@ -223,7 +235,125 @@ def _segment(seg: dict, tags: list[str], user: User) -> dict:
         "sentiment": _plain(seg["sentiment"]),
         "emotion": seg["emotion"],
         "categories": tags,
+        "marks": _marks(text, patterns or []),
     }
+
+
+# a call's metrics, lanes and sentiment line; the query's terms in its text
+_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(REDACTED_KINDS) + r")\]")
+# the stored conversation and emotion metrics of a call (storage/schemas.py CALLS), in the
+# order the call page shows them
+CALL_METRICS = (
+    "duration_s", "talk_time_agent_s", "talk_time_customer_s", "silence_ratio",
+    "non_talk_ratio", "overtalk_s", "interruptions_agent", "interruptions_customer", "hold_s",
+    "ivr_s", "speech_rate_agent", "speech_rate_customer", "customer_sentiment_start",
+    "customer_sentiment_end", "customer_sentiment", "escalation_risk", "escalation_risk_score",
+    "customer_emotion",
+)  # fmt: skip
+LANES = ("agent", "customer", "other")
+
+
+def _query_patterns(ctx: Context, query: str | None) -> list:
+    """What the search highlights for `query` (its positive terms; `~term` by sound); none
+    for a query the search would refuse."""
+    if not query:
+        return []
+    try:
+        return parse(query, ctx.settings.keywords.sounds_like.confusion_set).highlights
+    except QueryError:
+        return []
+
+
+def _marks(text: str, patterns: list) -> list[tuple[int, int]]:
+    """Spans of `text` the query matches, none inside a redaction placeholder ([phone])."""
+    if not patterns or not text:
+        return []
+    held = [m.span() for m in _PLACEHOLDER.finditer(text)]
+    return [
+        (start, end)
+        for start, end in highlight_spans(text, patterns)
+        if not any(start < p_end and p_start < end for p_start, p_end in held)
+    ]
+
+
+def call_metrics(call: dict, segments: list[dict]) -> dict:
+    """The call's metrics (None where the night stored none); speech rates are counted from
+    the segments where the calls table has none, in characters (Chinese) or words a minute."""
+    metrics = {name: _plain(call.get(name)) for name in CALL_METRICS}
+    for speaker in ("agent", "customer"):
+        key = f"speech_rate_{speaker}"
+        if metrics[key] is None:
+            metrics[key] = speech_rate(segments, speaker, call.get("language"))
+    metrics["speech_rate_unit"] = "characters" if _chinese(call, segments) else "words"
+    return metrics
+
+
+def speech_rate(segments: list[dict], speaker: str, language: str | None) -> float | None:
+    """Characters (Chinese) or words a minute of `speaker`'s segments; None without talk."""
+    own = [s for s in segments if s["speaker"] == speaker and s["end_s"] is not None]
+    talk_s = sum(max(s["end_s"] - (s["start_s"] or 0.0), 0.0) for s in own)
+    if talk_s <= 0:
+        return None
+    units = sum(count_units(s["text"] or "", s.get("language") or language) for s in own)
+    return round(units / (talk_s / 60.0), 1)
+
+
+def _chinese(call: dict, segments: list[dict]) -> bool:
+    language = call.get("language") or next((s.get("language") for s in segments), None)
+    return (language or "").lower().startswith("zh")
+
+
+def timeline(call: dict, shown: list[dict]) -> dict:
+    """Talk lanes (agent, customer, other: a block per segment) and the sentiment line over
+    the call's duration: per segment where the segments have sentiment, else the customer's
+    start and end."""
+    ends = [s["end_s"] for s in shown if s["end_s"] is not None]
+    duration = max([call.get("duration_s") or 0.0, *ends]) or 1.0
+    lanes = [
+        {"speaker": lane, "blocks": [_block(s) for s in shown if _lane(s["speaker"]) == lane]}
+        for lane in LANES
+    ]
+    return {
+        "duration_s": round(duration, 3),
+        "lanes": [lane for lane in lanes if lane["blocks"] or lane["speaker"] != "other"],
+        "sentiment": _sentiment_line(call, shown, duration),
+    }
+
+
+def _lane(speaker: str) -> str:
+    return speaker if speaker in ("agent", "customer") else "other"
+
+
+def _block(seg: dict) -> dict:
+    start = seg["start_s"] or 0.0
+    end = seg["end_s"] if seg["end_s"] is not None else start
+    keys = ("idx", "speaker", "sentiment", "emotion")
+    return {k: seg[k] for k in keys} | {
+        "start_s": start,
+        "end_s": end,
+        "marked": bool(seg["marks"]),
+    }
+
+
+def _sentiment_line(call: dict, shown: list[dict], duration: float) -> dict:
+    """Per speaker, (second, sentiment) points: each segment's sentiment held over it."""
+    lines = {}
+    for speaker in ("customer", "agent"):
+        points = [
+            point
+            for s in shown
+            if s["speaker"] == speaker and s["sentiment"] is not None
+            for point in ((s["start_s"], s["sentiment"]), (s["end_s"], s["sentiment"]))
+        ]
+        if points:
+            lines[speaker] = points
+    if lines:
+        return {"source": "segments", "lines": lines}
+    start, end = call.get("customer_sentiment_start"), call.get("customer_sentiment_end")
+    if start is None or end is None:
+        return {"source": None, "lines": {}}
+    ends = [(0.0, _plain(start)), (round(duration, 3), _plain(end))]
+    return {"source": "call", "lines": {"customer": ends}}
 
 
 def audio_file(ctx: Context, user: User, call_id: str, hint: dt.date | None) -> Path:

@@ -1,4 +1,5 @@
-// callscope web app: the audio player follows the transcript, saved queries. No libraries.
+// callscope web app: the audio player follows the transcript, the call's talk lanes and
+// search hits seek it, saved queries. No libraries.
 // Its messages come translated from the page (data- attributes), in the page's language.
 "use strict";
 
@@ -25,10 +26,10 @@ async function send(method, url, body) {
 function setupPlayer() {
   const audio = document.getElementById("audio");
   const transcript = document.getElementById("transcript");
-  if (!transcript) return;
+  if (!transcript) return null;
   const hit = transcript.querySelector(".seg.hit");
   if (hit) hit.scrollIntoView({ block: "center" });
-  if (!audio) return;
+  if (!audio) return null;
   const segments = Array.from(transcript.querySelectorAll(".seg"));
   const follow = document.getElementById("follow");
   const start = parseFloat(audio.dataset.start || "0") || 0;
@@ -44,6 +45,7 @@ function setupPlayer() {
   let current = null;
   audio.addEventListener("timeupdate", () => {
     const t = audio.currentTime;
+    moveCursors(t);
     const now = segments.find((s) => t >= parseFloat(s.dataset.start) && t < parseFloat(s.dataset.end));
     if (now === current) return;
     if (current) current.classList.remove("now");
@@ -53,13 +55,64 @@ function setupPlayer() {
       if (!follow || follow.checked) current.scrollIntoView({ block: "nearest", behavior: "smooth" });
     }
   });
+  function seek(seconds) {
+    started = true;
+    audio.currentTime = seconds;
+    moveCursors(seconds);
+    audio.play().catch(() => {});
+  }
   transcript.addEventListener("click", (event) => {
     const button = event.target.closest("[data-seek]");
-    if (!button) return;
-    started = true;
-    audio.currentTime = parseFloat(button.dataset.seek);
-    audio.play().catch(() => {});
+    if (button) seek(parseFloat(button.dataset.seek));
   });
+  return seek;
+}
+
+// the call page's talk lanes and sentiment line: a cursor at the audio's position
+function moveCursors(seconds) {
+  document.querySelectorAll("#timeline .cursor").forEach((line) => {
+    line.setAttribute("x1", seconds);
+    line.setAttribute("x2", seconds);
+    line.classList.add("on");
+  });
+}
+
+function showSegment(idx) {
+  const segment = document.getElementById("seg-" + idx);
+  if (segment) segment.scrollIntoView({ block: "center", behavior: "smooth" });
+  return segment;
+}
+
+// a click on a lane's block plays the call from that turn (scrolls to it without audio)
+function setupLanes(seek) {
+  const lanes = document.getElementById("lanes");
+  if (!lanes) return;
+  lanes.addEventListener("click", (event) => {
+    const block = event.target.closest("[data-seg]");
+    if (!block) return;
+    showSegment(block.dataset.seg);
+    if (seek) seek(parseFloat(block.dataset.start));
+  });
+}
+
+// next / previous turn holding the search term: scroll there, and seek where there is audio
+function setupHitNav(seek) {
+  const nav = document.getElementById("hit-nav");
+  if (!nav) return;
+  const marked = Array.from(document.querySelectorAll("#transcript .seg.marked"));
+  if (!marked.length) return;
+  const opened = document.querySelector("#transcript .seg.hit.marked");
+  let at = opened ? marked.indexOf(opened) : -1;
+  function go(step) {
+    at = at < 0 && step < 0 ? marked.length - 1 : (at + step + marked.length) % marked.length;
+    marked.forEach((s) => s.classList.remove("at-hit"));
+    const segment = marked[at];
+    segment.classList.add("at-hit");
+    segment.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (seek) seek(parseFloat(segment.dataset.start));
+  }
+  document.getElementById("hit-next").addEventListener("click", () => go(1));
+  document.getElementById("hit-prev").addEventListener("click", () => go(-1));
 }
 
 function setupSaved() {
@@ -89,6 +142,8 @@ function setupSaved() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupPlayer();
+  const seek = setupPlayer();
+  setupLanes(seek);
+  setupHitNav(seek);
   setupSaved();
 });
