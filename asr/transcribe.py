@@ -50,6 +50,44 @@ def detect_language(model, audio: np.ndarray, chunks: list[dict], asr: AsrSettin
     return language, allowed.get(language, 0.0) / total
 
 
+HOTWORD_TOKENS = 448 // 2 - 1  # what faster-whisper (and the transformers backend) keep of them
+
+
+def hotwords_read(tokenizer, hotwords: str) -> str | None:
+    """What the recogniser reads of `hotwords` when it cuts them (its prompt holds 223 tokens
+    of them); None when it reads them all. `tokenizer`: the model's tokenizers.Tokenizer."""
+    ids = tokenizer.encode(" " + hotwords.strip(), add_special_tokens=False).ids
+    if len(ids) <= HOTWORD_TOKENS:
+        return None
+    return tokenizer.decode(ids[:HOTWORD_TOKENS]).strip()
+
+
+_cut_warned: set[tuple[str, str]] = set()
+
+
+def _warn_if_cut(model, language: str, hotwords: str | None) -> None:
+    """Once per process and hotwords: say that the recogniser drops their end (a long
+    asr.hotwords list, or many catalogue names active that day, which come first)."""
+    tokenizer = getattr(model, "hf_tokenizer", None) or getattr(model, "tokenizer", None)
+    if not hotwords or tokenizer is None or (language, hotwords) in _cut_warned:
+        return
+    _cut_warned.add((language, hotwords))
+    read = hotwords_read(tokenizer, hotwords)
+    if read is not None:
+        words = hotwords.split()
+        kept = len(read.split()) - (not read.endswith(tuple(words)))  # a word cut is not read
+        logger.warning(
+            "hotwords for %s are longer than the recogniser reads (%d tokens): it ignores the "
+            "last %d words, from %s on; shorten asr.hotwords.%s or the catalogue's names "
+            "active that day",
+            language,
+            HOTWORD_TOKENS,
+            len(words) - kept,
+            words[kept],
+            language,
+        )
+
+
 def transcribe_channel(
     model, audio: np.ndarray, asr: AsrSettings, batched=None
 ) -> ChannelTranscript:
@@ -59,6 +97,7 @@ def transcribe_channel(
         return ChannelTranscript(language=None, language_prob=0.0)
     language, language_prob = detect_language(model, audio, chunks, asr)
     prompt = asr.initial_prompts.get(language)
+    _warn_if_cut(model, language, asr.hotwords.get(language))
     options = dict(
         language=language,
         beam_size=asr.beam_size,

@@ -125,3 +125,26 @@ def test_batched_decoding_keeps_the_speech_a_window_left_out(model, settings):
     assert uncovered_speech(speech, [(s["start_s"], s["end_s"]) for s in result.segments]) == []
     assert result.segments[-1]["end_s"] <= audio.duration_s
     assert len(result.segments[-1]["text"]) >= 10
+
+
+def test_hotwords_longer_than_the_prompt_are_reported_once(model, settings, zh_clip, caplog):
+    """Many catalogue names come first in the hotwords; the recogniser keeps 223 tokens of them
+    and the night says which words it ignores (once a process), instead of dropping them
+    silently."""
+    from callscope.asr import transcribe as tr
+
+    tokenizer = getattr(model, "hf_tokenizer", None) or model.tokenizer
+    assert tr.hotwords_read(tokenizer, settings.asr.hotwords["zh"]) is None
+    names = " ".join(f"星河{n}号" for n in range(120))
+    read = tr.hotwords_read(tokenizer, names)
+    assert read and names.startswith(read) and len(read) < len(names)
+    asr = settings.asr.model_copy(update={"hotwords": {"zh": names}})
+    audio = decode(zh_clip.read_bytes(), zh_clip.name)
+    tr._cut_warned.clear()
+    with caplog.at_level("WARNING", logger="callscope.asr.transcribe"):
+        transcribe_call(model, audio, "mono", asr)
+        tr._warn_if_cut(model, "zh", names)  # the next call of the night: said already
+    warnings = [r.getMessage() for r in caplog.records if "hotwords for zh" in r.getMessage()]
+    kept = [word for word in names.split() if f" {word} " in f" {read} "]
+    assert len(warnings) == 1
+    assert f"last {120 - len(kept)} words, from 星河{len(kept)}号 on" in warnings[0]
