@@ -270,6 +270,7 @@ def test_the_console_is_chinese_and_the_header_switches_it_to_english(server, br
     sign_in(browser, server, "supervisor")
     assert page_language(browser) == "zh-CN"
     assert browser.find_element(By.CSS_SELECTOR, "header.top nav").text.split() == [
+        "概览",
         "搜索",
         "趋势",
         "事件",
@@ -288,6 +289,7 @@ def test_the_console_is_chinese_and_the_header_switches_it_to_english(server, br
     switch_language(browser, "en")
     assert "/search?q=" in browser.current_url  # the same page, still signed in
     assert browser.find_element(By.CSS_SELECTOR, "header.top nav").text.split() == [
+        "Overview",
         "Search",
         "Trends",
         "Incidents",
@@ -443,3 +445,27 @@ def test_call_page_lanes_seek_and_next_hit_moves_to_the_marked_turn(server, brow
         wait(browser, _near(start))
         wait(browser, _in_view(idx))
         browser.execute_script("document.getElementById('audio').pause()")
+
+
+def test_supervisor_lands_on_the_overview_and_a_point_lists_its_calls(server, browser):
+    sign_in(browser, server, "supervisor")
+    browser.find_element(By.CSS_SELECTOR, "header a.brand").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "overview-figures")))
+    assert "/overview" in browser.current_url
+    assert int(browser.find_element(By.ID, "fig-calls").text) > 0
+    points = browser.find_elements(By.CSS_SELECTOR, "#chart-calls svg a.point circle:last-child")
+    assert len(points) >= 9
+    shoot(browser, "12-overview")
+    point = points[-1]
+    title = point.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    calls = int(title.rsplit(":", 1)[1])
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", point)
+    browser.execute_script(
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", point
+    )
+    rows = WebDriverWait(browser, 10).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#day-calls tbody tr a"))
+    )
+    assert "/calls?date=" in browser.current_url and len(rows) == calls > 0
+    rows[0].click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))

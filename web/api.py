@@ -182,3 +182,13 @@ def export_log(request: Request, user: CurrentUser) -> list[dict]:
     params = request.query_params
     limit = P.integer(params, "limit", 100, 1, 10_000)
     return export.log_of(ctx_of(request)).recent(limit, P.one(params, "user"))
+
+
+@router.get("/overview")
+def overview(request: Request, user: CurrentUser) -> dict:
+    return services.overview(ctx_of(request), user, request.query_params)
+
+
+@router.get("/agents/{agent_id}/figures")
+def agent_figures(agent_id: str, request: Request, user: CurrentUser) -> dict:
+    return services.agent_view(ctx_of(request), user, agent_id, request.query_params)

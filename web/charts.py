@@ -200,3 +200,61 @@ def day_counts(days: list[dict]) -> Markup:
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def figure_chart(
+    days: list[dict],
+    measure: str,
+    label: str,
+    shown,
+    marked: frozenset[str] = frozenset(),
+    compare: list[dict] | None = None,
+) -> Markup:
+    """One figure per day as a line of points, each a link to the day's calls (`url`); days
+    in `marked` ringed red (spikes); `compare` (the queue's, say) as a grey line beneath.
+    `shown(value)` writes a value for the points' tips."""
+    values = [row[measure] for row in days + (compare or []) if row.get(measure) is not None]
+    if not values:
+        return Markup("")
+    left, right, top, bottom, height = 60, 20, 14, 26, 150
+    low, high = min(0.0, min(values)), max(values)
+    high = high if high > low else low + 1
+
+    def x(n: int) -> float:
+        return left + (WIDTH - left - right) * n / max(len(days) - 1, 1)
+
+    def y(value: float) -> float:
+        return top + (height - top - bottom) * (high - value) / (high - low)
+
+    body = [f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y(v):.1f}" '
+            f'y2="{y(v):.1f}"/>' + _text(left - 6, y(v) + 4, shown(v), "end", "tick")
+            for v in (low, high)]  # fmt: skip
+    if compare:
+        body.append(_polyline(compare, measure, x, y, "#999999", "compare"))
+    body.append(_polyline(days, measure, x, y, PALETTE[0], "line"))
+    step = max(1, len(days) // 8)
+    for n, row in enumerate(days):
+        if n % step == 0 or n == len(days) - 1:
+            body.append(_text(x(n), height - 8, row["date"][5:], "middle", "tick"))
+        if row.get(measure) is not None:
+            body.append(_figure_point(x(n), y(row[measure]), row, shown(row[measure]), marked))
+    return _svg(height, body, label)
+
+
+def _polyline(rows: list[dict], measure: str, x, y, colour: str, cls: str) -> str:
+    points = " ".join(
+        f"{x(n):.1f},{y(row[measure]):.1f}"
+        for n, row in enumerate(rows)
+        if row.get(measure) is not None
+    )
+    return f'<polyline class="{cls}" points="{points}" fill="none" stroke="{colour}"/>'
+
+
+def _figure_point(cx: float, cy: float, row: dict, value: str, marked: frozenset[str]) -> str:
+    spike = row["date"] in marked
+    ring = f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="9" class="spike-ring"/>' if spike else ""
+    return (
+        f'<a href="{escape(row["url"])}" class="point{" spike" if spike else ""}">{ring}'
+        f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{PALETTE[0]}">'
+        f"<title>{escape(row['date'])}: {escape(value)}</title></circle></a>"
+    )

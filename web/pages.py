@@ -226,7 +226,9 @@ def _safe_next(url: str | None) -> str:
 # pages -----------------------------------------------------------------------------------
 @router.get("/")
 def home(user: CurrentUser) -> Response:
-    return RedirectResponse(HOME[user.role], status_code=303)
+    """Supervisors and analysts land on the overview, marketing on its role's page."""
+    target = "/overview" if user.role in ("supervisor", "analyst") else HOME[user.role]
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/search")
@@ -346,3 +348,87 @@ def _incident_shown(shown: i18n.Presenter, row: dict) -> dict:
     if row.get("kind") != "category":
         return row
     return row | {"label": shown.label(row.get("label"))}
+
+
+# overview, agent view, a day's calls ---------------------------------------------------------
+FIGURE_CHARTS = ("calls", "handle_s", "silence", "overtalk_s", "sentiment", "escalation_share")
+
+
+def _figure_text(shown: i18n.Presenter, measure: str):
+    """How a figure's values read in a chart's tips and axis."""
+    if measure in ("silence", "escalation_share"):
+        return percent
+    if measure in ("handle_s", "overtalk_s"):
+        return clock
+    if measure.startswith("sentiment"):
+        return lambda value: signed(value, 2)
+    return lambda value: f"{value:.0f}" if measure == "calls" else f"{value:.1f}"
+
+
+def _figure_charts(request: Request, data: dict, measures, compare=None, marked=frozenset()):
+    shown = presenter(request)
+    names = figure_names(shown)
+    return {
+        measure: charts.figure_chart(
+            data["days"], measure, names[measure], _figure_text(shown, measure), marked, compare
+        )
+        for measure in measures
+    }
+
+
+def figure_names(shown: i18n.Presenter) -> dict[str, str]:
+    _ = shown.texts.gettext
+    return {
+        "calls": _("Calls"),
+        "handle_s": _("Mean handle time"),
+        "silence": _("Silence (share of the call)"),
+        "overtalk_s": _("Mean overtalk"),
+        "interruptions": _("Agent interruptions a call"),
+        "sentiment": _("Customer sentiment"),
+        "escalation_share": _("Escalation risk (share of calls)"),
+    }
+
+
+@router.get("/overview")
+def overview_page(request: Request, user: CurrentUser) -> Response:
+    data = services.overview(ctx_of(request), user, request.query_params)
+    marked = frozenset([data["to"]] if data["spikes"] else [])
+    return html(
+        request,
+        "overview.html",
+        page="overview",
+        data=data,
+        charts=_figure_charts(request, data, FIGURE_CHARTS, marked=marked),
+        names=figure_names(presenter(request)),
+    )
+
+
+@router.get("/agents/{agent_id}")
+def agent_page(agent_id: str, request: Request, user: CurrentUser) -> Response:
+    data = services.agent_view(ctx_of(request), user, agent_id, request.query_params)
+    measures = ("calls", "handle_s", "silence", "overtalk_s", "interruptions", "sentiment")
+    return html(
+        request,
+        "agent.html",
+        page="overview",
+        data=data,
+        charts=_figure_charts(request, data, measures, compare=data["queue_days"]),
+        names=figure_names(presenter(request)),
+    )
+
+
+@router.get("/calls")
+def calls_page(request: Request, user: CurrentUser) -> Response:
+    """A day's calls with the overview's filters (queue, category, agent)."""
+    data = services.day_calls(ctx_of(request), user, request.query_params)
+    q = request.query_params
+    filters = {name: P.many(q, name) for name in ("queue", "category", "agent")}
+    base = [(k, v) for k, v in q.multi_items() if k != "page"]
+    return html(
+        request,
+        "calls.html",
+        page="overview",
+        data=data,
+        filters=filters,
+        page_url=lambda n: "/calls?" + urlencode([*base, ("page", n)]),
+    )

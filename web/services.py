@@ -811,3 +811,160 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+# overview and agent view -----------------------------------------------------------------
+from callscope.web import overview as ov  # noqa: E402  (the day summaries they read)
+
+OVERVIEW_DAYS = 28  # the overview's days unless `from` says otherwise
+OVERVIEW_AGENTS = 25  # agents listed on the overview (most calls first)
+SPIKE_COLUMNS = [
+    "incident_id", "kind", "category", "label", "calls", "expected", "ratio", "is_spike",
+    "queues", "categories",
+]  # fmt: skip
+
+
+def overview(ctx: Context, user: User, params) -> dict:
+    """The floor's figures per day over `from`..`to` (default: the newest day's last 28
+    days) for the `queue`s (each may repeat) and one `category`, from the day summaries."""
+    start, end = _overview_period(ctx, params)
+    queues, category = P.many(params, "queue"), P.one(params, "category")
+    stacked = ov.summaries_of(ctx.view).period(start, end)
+    level = stacked["categories"] if category else stacked["queues"]
+    chosen = ov.matching(level, queues, category)
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    per_day = ov.daily(chosen, days)
+    for row in per_day:
+        row["url"] = calls_list_url(row["date"], queues, category)
+    tagged = ov.matching(stacked["categories_period"], queues)
+    recent, before = (ov.matching(stacked[f"categories_{k}"], queues) for k in ("recent", "before"))
+    totals = ov.total(chosen)
+    out = {
+        "from": start.isoformat(), "to": end.isoformat(), "queues": queues,
+        "category": category, "totals": totals, "days": per_day,
+        "top_categories": _linked(ov.top_categories(tagged, totals["calls"]), params),
+        "rising_categories": _linked(ov.rising_categories(recent, before, per_day), params),
+        "spikes": _spikes(ctx, user, end, queues, category),
+        "facets": {"queues": ctx.view.facets()["queues"],
+                   "categories": sorted(ctx.category_labels)},
+    }  # fmt: skip
+    if user.sees_agents:
+        out["agents"] = _overview_agents(stacked, queues, category, start, end)
+    return out
+
+
+def _overview_period(ctx: Context, params) -> tuple[dt.date, dt.date]:
+    end = P.date(params, "to") or _newest_day(ctx) or dt.date.today()
+    start = P.date(params, "from") or _default_start(ctx, end)
+    if start > end:
+        raise BadRequest(f"from={start} is after to={end}")
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise BadRequest(f"from..to spans more than {MAX_PERIOD_DAYS} days; ask for less")
+    return start, end
+
+
+def _default_start(ctx: Context, end: dt.date) -> dt.date:
+    """28 days back from `end`, or the first day with calls when that is later."""
+    days = ctx.view.days()
+    start = end - dt.timedelta(days=OVERVIEW_DAYS - 1)
+    return max(start, days[0]) if days and days[0] <= end else start
+
+
+def calls_list_url(day: str, queues: list[str], category: str | None, agent: str = "") -> str:
+    """The page of a day's calls with these filters."""
+    query = [("date", day)] + [("queue", q) for q in queues]
+    query += [("category", category)] if category else []
+    query += [("agent", agent)] if agent else []
+    return "/calls?" + urlencode(query)
+
+
+def _linked(rows: list[dict], params) -> list[dict]:
+    """Each category row with a link to the overview narrowed to it."""
+    keep = [(k, v) for k, v in params.multi_items() if k in ("from", "to", "queue")]
+    for row in rows:
+        row["url"] = "/overview?" + urlencode([*keep, ("category", row["category"])])
+    return rows
+
+
+def _overview_agents(stacked: dict, queues, category, start, end) -> list[dict]:
+    if category:
+        chosen = ov.matching(stacked["agent_categories_period"], queues, category)
+    else:
+        chosen = ov.matching(stacked["agents_period"], queues)
+    rows = ov.totals_by(chosen, ["agent"])
+    rows = sorted((r for r in rows if r["agent"]), key=lambda r: (-r["calls"], r["agent"]))
+    for row in rows[:OVERVIEW_AGENTS]:
+        query = {"from": start.isoformat(), "to": end.isoformat()}
+        row["url"] = f"/agents/{quote(row['agent'], safe='')}?" + urlencode(query)
+    return rows[:OVERVIEW_AGENTS]
+
+
+def _spikes(ctx: Context, user: User, day: dt.date, queues, category) -> list[dict]:
+    """The unusual incidents of `day` that concern the queues and category."""
+    if day not in ctx.view.days("incidents"):
+        return []
+    stamp = ctx.view.stamp("incidents", day)
+    rows = ctx._cache.get(
+        ("spikes", day), stamp, lambda: _spike_rows(ctx.view.store.read("incidents", day,
+                                                                         SPIKE_COLUMNS))
+    )  # fmt: skip
+    clean = (lambda text: text) if user.sees_personal_data else _checked
+    out = []
+    for row in rows:
+        if queues and not set(queues) & set(row["queues"] or []):
+            continue
+        if category and category != row["category"] and category not in (row["categories"] or []):
+            continue
+        out.append(row | {"label": clean(row["label"]), "url": f"/incidents?date={day}"})
+    return out
+
+
+def _spike_rows(table: pa.Table) -> list[dict]:
+    rows = [row for row in table.to_pylist() if row["is_spike"]]
+    return sorted(rows, key=lambda row: -(row["ratio"] or 0))
+
+
+def agent_view(ctx: Context, user: User, agent_id: str, params) -> dict:
+    """One agent's figures over `from`..`to` against its queues' (the queues it took calls
+    in), per day, and the categories of its calls against the queues' shares."""
+    if not user.sees_agents:
+        raise Forbidden(f"agents' figures are not available to the {user.role} role")
+    agent_id = P.one({"agent": agent_id}, "agent")
+    if not agent_id:
+        raise BadRequest("name the agent: /agents/<agent id>")
+    start, end = _overview_period(ctx, params)
+    stacked = ov.summaries_of(ctx.view).period(start, end)
+    mine = ov.matching(stacked["agents"], agent=agent_id)
+    if mine is None or not mine.num_rows:
+        raise NotFound(f"no calls of agent {agent_id!r} from {start} to {end}")
+    queues = sorted(set(mine["queue"].to_pylist()))
+    theirs = ov.matching(stacked["queues"], queues)
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    per_day, queue_days = ov.daily(mine, days), ov.daily(theirs, days)
+    for row in per_day:
+        row["url"] = calls_list_url(row["date"], [], None, agent_id)
+    agent, queue = ov.total(mine), ov.total(theirs)
+    return {
+        "agent_id": agent_id, "from": start.isoformat(), "to": end.isoformat(),
+        "queues": queues, "agent": agent, "queue": queue, "days": per_day,
+        "queue_days": queue_days,
+        "categories": _agent_categories(stacked, agent_id, queues, agent, queue),
+    }  # fmt: skip
+
+
+def _agent_categories(stacked, agent_id, queues, agent: dict, queue: dict) -> list[dict]:
+    chosen = ov.matching(stacked["agent_categories_period"], agent=agent_id)
+    mine = ov.totals_by(chosen, ["category"])
+    theirs = ov.totals_by(ov.matching(stacked["categories_period"], queues), ["category"])
+    in_queue = {row["category"]: row["calls"] for row in theirs}
+    rows = []
+    for row in mine:
+        name = row["category"]
+        rows.append({
+            "category": name, "calls": row["calls"],
+            "share": row["calls"] / agent["calls"] if agent["calls"] else None,
+            "queue_calls": in_queue.get(name, 0),
+            "queue_share": in_queue.get(name, 0) / queue["calls"] if queue["calls"] else None,
+        })  # fmt: skip
+    rows.sort(key=lambda row: (-row["calls"], row["category"]))
+    return rows

@@ -1,0 +1,238 @@
+"""The overview and the agent view, fast, over a small generated warehouse: their figures
+equal a direct computation from the calls table for the period and filters; day summaries
+follow a rewritten day; roles (marketing gets no agent view and lands elsewhere)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pyarrow as pa
+import pytest
+from callscope.core.config import load_config
+from callscope.storage.schemas import to_table
+from callscope.storage.warehouse import Warehouse
+from callscope.web import overview as ov
+from callscope.web.app import create_app
+
+from tests.test_web_api import sign_in
+from tests.web_support import add_users
+
+FIRST = dt.date(2026, 3, 1)
+N_DAYS = 12
+QUEUES = ("billing", "broadband")
+AGENTS = ("A1", "A2", "A3", "A4")
+CATEGORIES = ("rudeness", "refund", "cancel")
+LAST = FIRST + dt.timedelta(days=N_DAYS - 1)
+
+
+def call_row(day: dt.date, n: int, rng: random.Random) -> dict:
+    def maybe(value):
+        return None if rng.random() < 0.1 else value
+
+    return {
+        "call_id": f"{day:%m%d}-{n:04d}",
+        "date": day,
+        "started_at": dt.datetime.combine(day, dt.time(8), dt.UTC) + dt.timedelta(minutes=n),
+        "status": "ok" if rng.random() > 0.05 else "error",
+        "queue": rng.choice(QUEUES),
+        "agent_id": rng.choice(AGENTS),
+        "duration_s": maybe(rng.uniform(30, 900)),
+        "silence_ratio": maybe(rng.uniform(0, 0.5)),
+        "overtalk_s": maybe(rng.uniform(0, 30)),
+        "interruptions_agent": maybe(rng.randint(0, 6)),
+        "interruptions_customer": maybe(rng.randint(0, 6)),
+        "customer_sentiment": maybe(rng.uniform(-5, 5)),
+        "customer_sentiment_start": maybe(rng.uniform(-5, 5)),
+        "customer_sentiment_end": maybe(rng.uniform(-5, 5)),
+        "escalation_risk": maybe(rng.random() < 0.2),
+        "categories": rng.sample(CATEGORIES, rng.randint(0, 2)),
+    }
+
+
+def spike_row(day: dt.date) -> dict:
+    return {
+        "date": day, "incident_id": "category:refund", "kind": "category",
+        "category": "refund", "label": "退款 refund", "calls": 30, "expected": 8.0,
+        "ratio": 3.4, "is_spike": True, "queues": ["billing"], "categories": ["refund"],
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("overview")
+    settings = load_config(None, warehouse=root / "warehouse", recordings=root / "recordings")
+    settings.web.language = "en"
+    store = Warehouse(settings.warehouse)
+    rng = random.Random(7)
+    rows = {}
+    for n in range(N_DAYS):
+        day = FIRST + dt.timedelta(days=n)
+        rows[day] = [call_row(day, i, rng) for i in range(40 + 5 * n)]
+        store.replace_day("calls", day, to_table("calls", rows[day]))
+    store.replace_day("incidents", LAST, to_table("incidents", [spike_row(LAST)]))
+    add_users(settings)
+    app = create_app(settings, recordings=root / "recordings", secret=b"o" * 40)
+    return settings, store, rows, app
+
+
+@pytest.fixture(scope="module")
+def clients(built):
+    app = built[3]
+    return {role: sign_in(app, role) for role in ("supervisor", "analyst", "marketing")}
+
+
+def mean(values) -> float | None:
+    found = [v for v in values if v is not None]
+    return sum(found) / len(found) if found else None
+
+
+def expected(rows: list[dict]) -> dict:
+    """The figures computed from the calls rows directly."""
+    out = {"calls": len(rows), "escalations": sum(bool(r["escalation_risk"]) for r in rows)}
+    out["escalation_share"] = out["escalations"] / len(rows) if rows else None
+    for measure, column in ov.MEASURES.items():
+        out[measure] = mean(r[column] for r in rows)
+    return out
+
+
+def selected(rows, start, end, queues=(), category=None, agent=None) -> list[dict]:
+    return [
+        r
+        for day, day_rows in rows.items()
+        if start <= day <= end
+        for r in day_rows
+        if (not queues or r["queue"] in queues)
+        and (not category or category in r["categories"])
+        and (not agent or r["agent_id"] == agent)
+    ]
+
+
+def assert_figures(got: dict, want: dict) -> None:
+    assert got["calls"] == want["calls"]
+    for key, value in want.items():
+        if value is None:
+            assert got[key] is None, key
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize(
+    "queues, category",
+    [((), None), (("billing",), None), ((), "refund"), (("broadband",), "rudeness")],
+)
+def test_overview_figures_equal_the_calls_table(built, clients, queues, category):
+    rows = built[2]
+    start, end = FIRST + dt.timedelta(days=2), LAST
+    params = {"from": start.isoformat(), "to": end.isoformat(), "queue": list(queues)}
+    params |= {"category": category} if category else {}
+    got = clients["supervisor"].get("/api/overview", params=params).json()
+    assert_figures(got["totals"], expected(selected(rows, start, end, queues, category)))
+    assert [d["date"] for d in got["days"]] == [
+        (start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)
+    ]
+    for day in got["days"]:
+        date = dt.date.fromisoformat(day["date"])
+        assert_figures(day, expected(selected(rows, date, date, queues, category)))
+        assert day["url"].startswith(f"/calls?date={day['date']}")
+    tagged = selected(rows, start, end, queues)
+    for top in got["top_categories"]:
+        assert top["calls"] == sum(top["category"] in r["categories"] for r in tagged)
+
+
+def test_the_overview_point_lists_the_calls_behind_it(built, clients):
+    rows, client = built[2], clients["supervisor"]
+    got = client.get("/api/overview", params={"queue": "billing", "category": "refund"}).json()
+    day = got["days"][-1]
+    assert day["url"] == f"/calls?date={LAST}&queue=billing&category=refund"
+    listed = client.get("/api" + day["url"]).json()
+    assert listed["total"] == day["calls"] == len(selected(rows, LAST, LAST, ["billing"], "refund"))
+    page = client.get(day["url"])
+    assert page.status_code == 200 and listed["calls"][0]["call_id"] in page.text
+
+
+def test_overview_page_has_charts_spikes_and_agents(clients):
+    page = clients["supervisor"].get("/overview")
+    assert page.status_code == 200
+    assert 'id="overview-figures"' in page.text and 'class="point spike"' in page.text
+    assert "/incidents?date=" in page.text and "/agents/A1?" in page.text
+    assert page.text.count("<svg") == 6
+    narrowed = clients["supervisor"].get("/overview", params={"category": "refund"})
+    assert narrowed.status_code == 200 and "/agents/A1?" in narrowed.text
+
+
+def test_spikes_follow_the_filters(clients):
+    client = clients["supervisor"]
+    assert client.get("/api/overview", params={"queue": "billing"}).json()["spikes"]
+    assert not client.get("/api/overview", params={"queue": "broadband"}).json()["spikes"]
+    assert not client.get("/api/overview", params={"category": "cancel"}).json()["spikes"]
+
+
+@pytest.mark.parametrize("agent", AGENTS[:2])
+def test_agent_view_against_its_queues(built, clients, agent):
+    rows = built[2]
+    got = clients["supervisor"].get(f"/api/agents/{agent}/figures").json()
+    start, end = dt.date.fromisoformat(got["from"]), dt.date.fromisoformat(got["to"])
+    mine = selected(rows, start, end, agent=agent)
+    assert got["queues"] == sorted({r["queue"] for r in mine})
+    assert_figures(got["agent"], expected(mine))
+    assert_figures(got["queue"], expected(selected(rows, start, end, got["queues"])))
+    theirs = selected(rows, start, end, got["queues"])
+    for cat in got["categories"]:
+        count = sum(cat["category"] in r["categories"] for r in mine)
+        assert cat["calls"] == count and cat["share"] == pytest.approx(count / len(mine))
+        in_queue = sum(cat["category"] in r["categories"] for r in theirs)
+        assert cat["queue_share"] == pytest.approx(in_queue / len(theirs))
+    assert got["days"][-1]["url"] == f"/calls?date={LAST}&agent={agent}"
+    page = clients["supervisor"].get(f"/agents/{agent}")
+    assert page.status_code == 200 and 'id="agent-figures"' in page.text
+
+
+def test_roles(clients):
+    marketing = clients["marketing"]
+    assert marketing.get("/api/agents/A1/figures").status_code == 403
+    assert marketing.get("/agents/A1").status_code == 403
+    assert marketing.get("/").headers["location"] != "/overview"
+    assert "agents" not in marketing.get("/api/overview").json()
+    for role in ("supervisor", "analyst"):
+        assert clients[role].get("/").headers["location"] == "/overview"
+    assert clients["analyst"].get("/api/agents/A1/figures").status_code == 200
+    assert clients["supervisor"].get("/api/agents/nobody/figures").status_code == 404
+
+
+def test_bad_periods_are_400(clients):
+    client = clients["supervisor"]
+    assert (
+        client.get("/api/overview", params={"from": "2026-03-09", "to": "2026-03-01"}).status_code
+        == 400
+    )
+    assert (
+        client.get("/api/overview", params={"from": "2024-01-01", "to": "2026-03-01"}).status_code
+        == 400
+    )
+    assert client.get("/api/overview", params={"to": "yesterday"}).status_code == 400
+
+
+def test_a_rewritten_day_is_summed_again(tmp_path):
+    store = Warehouse(tmp_path / "wh")
+    from callscope.web.data import WarehouseView
+
+    view = WarehouseView(tmp_path / "wh")
+    rng = random.Random(1)
+    first = [call_row(FIRST, i, rng) for i in range(10)]
+    store.replace_day("calls", FIRST, to_table("calls", first))
+    summaries = ov.summaries_of(view)
+    assert ov.total(summaries.period(FIRST, FIRST)["queues"])["calls"] == 10
+    store.replace_day("calls", FIRST, to_table("calls", first[:4]))
+    assert ov.total(summaries.period(FIRST, FIRST)["queues"])["calls"] == 4
+
+
+def test_a_call_tagged_twice_with_one_category_counts_once():
+    table = pa.Table.from_pylist(
+        [{"queue": "q", "agent_id": "a", "categories": ["x", "x", "y"], "escalation_risk": None}
+         | {column: 1.0 for column in ov.MEASURES.values()}]
+    )  # fmt: skip
+    summary = ov.summarize(table.cast(to_table("calls", []).select(ov.READ).schema))
+    assert sorted(summary.categories.select(["category", "calls"]).to_pylist(),
+                  key=lambda r: r["category"]) == [{"category": "x", "calls": 1},
+                                                   {"category": "y", "calls": 1}]  # fmt: skip
