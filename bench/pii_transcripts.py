@@ -24,8 +24,9 @@ An item counts as leaked when what it gave can still be read from the call's red
 The digit-sound table here is the measure's own, wider than the redactor's, so the measure is
 not the rules' mirror; against other calls' values (`chance` line) it finds next to nothing.
 
-Precision: the spans found on calls whose truth has no personal data are all false; they are
-counted by kind and listed with `--show-errors` to be read.
+Precision: the spans found on calls whose truth has no personal data are all false, and so are
+those of a kind a call's truth does not have; they are counted by kind and listed with
+`--show-errors` to be read.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ _SOUNDS = {
     "1": "1１一幺腰要妖邀药摇遥衣医依伊壹",
     "2": "2２二两爱饿而儿尔耳贰",
     "3": "3３三散伞山仨叁",
-    "4": "4４四是似死寺事丝斯司肆",
+    "4": "4４四是似死寺事丝斯司思次刺字肆",
     "5": "5５五舞无午武吾伍屋物",
     "6": "6６六留溜流刘陆柳",
-    "7": "7７七期漆奇齐妻拐其起柒",
+    "7": "7７七期漆奇齐妻拐其起季柒",
     "8": "8８八吧巴搬扒把爸疤拔捌",
     "9": "9９九久酒就旧救玖",
 }
@@ -261,12 +262,13 @@ class Tally:
     partly: Counter[str] = field(default_factory=Counter)
     clean_calls: int = 0
     false_spans: Counter[str] = field(default_factory=Counter)
+    other_spans: Counter[str] = field(default_factory=Counter)
     chance_checks: int = 0
     chance_hits: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("items", "leaked", "partly", "false_spans"):
+        for name in ("items", "leaked", "partly", "false_spans", "other_spans"):
             getattr(self, name).update(getattr(other, name))
         self.clean_calls += other.clean_calls
         self.chance_checks += other.chance_checks
@@ -289,6 +291,15 @@ def tally_calls(calls: list[Call], day: dt.date, rng: random.Random) -> Tally:
                     )
             continue
         own = {i["value"] for i in call.items}
+        kinds = {i["kind"] for i in call.items}
+        for row in call.rows:
+            for span in row["pii"] or []:
+                if span["kind"] not in kinds:
+                    tally.other_spans[span["kind"]] += 1
+                    said = row["text"][span["start"] : span["end"]]
+                    tally.errors.append(
+                        f"  other {span['kind']:<9} {day} {call.call_id}: {said!r} in {row['text']!r}"
+                    )
         beside = left_beside(call.rows)
         for item in call.items:
             kind = item["kind"]
@@ -342,6 +353,9 @@ def report(title: str, tally: Tally) -> None:
     print(
         f"  calls without personal data: {tally.clean_calls}, spans found on them: {spans} ({kinds})"
     )
+    spans = sum(tally.other_spans.values())
+    kinds = ", ".join(f"{k} {v}" for k, v in tally.other_spans.most_common()) or "none"
+    print(f"  on calls with personal data, spans of a kind they do not have: {spans} ({kinds})")
     print(
         f"  chance: other calls' numbers 'leaked' in {tally.chance_hits} of "
         f"{tally.chance_checks} checks"
