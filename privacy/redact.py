@@ -2,7 +2,8 @@
 
 Kinds: phone numbers, PRC resident ID numbers, bank cards, email addresses and street-level
 postal addresses. Digits may be written (138 1234 5678), spoken digit by digit in Chinese
-(幺三八…, 洞 for 0) or English ("one three eight", "oh", "double five"), or mixed.
+(幺三八…, 洞 for 0) or English ("one three eight", "oh", "double five"), or mixed, and speech
+recognition writes some spoken digits as characters that sound like them (腰搬腰 5660 爱960).
 
 Policy decisions:
 - Short public service numbers (10086, 10000, 12315, 315, 95xxx, 1001011, SMS codes such as
@@ -11,6 +12,11 @@ Policy decisions:
   full-length phone number (the redactor cannot tell a company line from a personal one).
 - A bare 7-8 digit local number is a phone only next to a phone word (电话, 号码, call, ...);
   the same run spoken digit by digit counts unless an order / ticket word precedes it.
+- A character that sounds like a digit (腰 / 要 for 幺, 搬 / 巴 for 八, 爱 for 二, 次 for 四...)
+  counts only inside a number: in a run of 5+ digits or numerals that then reads exactly as a
+  mobile or ID number, in a turn that is nothing but a number, or next to a number found short
+  of its length (touching it, as far as that length; after a pause, where that makes the whole
+  number). 是 never starts a number (号码是…); misheard cue words (首机号, 套码, 身份正) count.
 - Bank cards need the Luhn check; an order-number context without a card word vetoes them.
 - Written 18-digit ID numbers need the ISO 7064 MOD 11-2 checksum; spoken ones only the
   structure (region digit, birth year 19xx / 20xx, month, day).
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 
 from callscope.core.logs import get_logger
@@ -33,7 +39,7 @@ logger = get_logger(__name__)
 
 KINDS = ("phone", "id_number", "bank_card", "email", "address", "name", "im_id")
 # bump when a rule change should redact stored days again (the redact step reruns on them)
-REDACTION_VERSION = "redact-6"
+REDACTION_VERSION = "redact-7"
 _PRIORITY = {
     kind: i
     for i, kind in enumerate(
@@ -176,14 +182,193 @@ def _extend_run(text: str, first: re.Match[str]) -> tuple[list[list[_Tok]], int]
         end = nxt.end()
 
 
+# --- characters that sound like digits ---------------------------------------------------
+
+# what speech recognition writes for a spoken digit it did not take for one (幺 → 腰 / 要,
+# 八 → 搬 / 巴, 二 → 爱 / 饿, 九 → 久 / 酒...): a digit only inside or right next to a number
+# read out, never on its own
+_SOUNDS = {
+    **dict.fromkeys("腰要妖邀", "1"),
+    **dict.fromkeys("爱饿", "2"),
+    **dict.fromkeys("散伞", "3"),
+    **dict.fromkeys("是似死次刺字", "4"),
+    **dict.fromkeys("舞无", "5"),
+    **dict.fromkeys("留溜", "6"),
+    **dict.fromkeys("期漆", "7"),
+    **dict.fromkeys("搬吧巴扒", "8"),
+    **dict.fromkeys("久酒", "9"),
+    **dict.fromkeys("灵铃", "0"),
+}
+_SOUND = re.compile(f"[{''.join(_SOUNDS)}]")
+_NOT_FIRST = "是"  # 号码是…: the word, not a 4, where it would start a number
+SOUND_MIN_DIGITS = 5  # digits or numerals in a number read out with sound-alikes in it
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_FULL_LENGTH = {"phone": 11, "id_number": 18, "bank_card": 19}
+
+
+_TOKEN_OR_SOUND = re.compile(rf"{_TOKEN.pattern}|(?P<sound>{_SOUND.pattern})", re.IGNORECASE)
+# a sound-alike next to a digit or numeral (a pause between at most): where one can count
+_SOUND_BESIDE = re.compile(
+    rf"{_SOUND.pattern}{_SEP.pattern}[0-9{''.join(_ZH_DIGITS)}]"
+    rf"|[0-9{''.join(_ZH_DIGITS)}]{_SEP.pattern}{_SOUND.pattern}"
+)
+
+
+def _tokens(
+    text: str, start: int = 0, end: int | None = None, sounds: bool = False
+) -> Iterator[_Tok]:
+    """Digit tokens of text[start:end]; with `sounds` the characters that sound like a digit
+    too (form "sound")."""
+    pattern = _TOKEN_OR_SOUND if sounds else _TOKEN
+    for m in pattern.finditer(text, start, len(text) if end is None else end):
+        if m.lastgroup == "sound":
+            yield _Tok(_SOUNDS[m.group()], m.start(), m.end(), "sound")
+        else:
+            yield _make_token(m)
+
+
+def _real_digits(toks: list[_Tok]) -> str:
+    return "".join(t.digits for t in toks if t.form != "sound")
+
+
+def _sound_runs(text: str) -> list[list[_Tok]]:
+    """Runs of digits, numerals and sound-alikes with a pause at most (a space, comma, dash...)
+    between two of them."""
+    runs: list[list[_Tok]] = []
+    for tok in _tokens(text, sounds=True):
+        if runs and _SEP.fullmatch(text, runs[-1][-1].end, tok.start):
+            runs[-1].append(tok)
+        else:
+            runs.append([tok])
+    return runs
+
+
+def _whole_number(number: str) -> str | None:
+    """The kind of a number that is whole as it stands: an 11-digit mobile or an ID number."""
+    if _MOBILE.fullmatch(number):
+        return "phone"
+    if len(number) == 18 and _id_structure_ok(number):
+        return "id_number"
+    return None
+
+
+def _sound_spans(text: str) -> list[PiiSpan]:
+    """A mobile or ID number read out with sound-alikes among its digits and no cue in the
+    turn (腰搬腰 5660 爱960, 要三三，要四九七，要七七要): a run with 5+ digits or numerals, no
+    more sound-alikes than those, that reads exactly as a mobile number or an ID number's
+    structure; sound-alikes at its ends count only where that makes the number."""
+    if not _SOUND_BESIDE.search(text):
+        return []
+    spans = []
+    for run in _sound_runs(text):
+        sounds = sum(t.form == "sound" for t in run)
+        real = len(_real_digits(run))
+        if not sounds or real < SOUND_MIN_DIGITS or sounds > real:
+            continue
+        lead = next(i for i, t in enumerate(run) if t.form != "sound")
+        trail = next(i for i, t in enumerate(reversed(run)) if t.form != "sound")
+        cuts = sorted(((i, j) for i in range(lead + 1) for j in range(trail + 1)), key=sum)
+        for i, j in cuts:
+            toks = run[i : len(run) - j]
+            if toks[0].form == "sound" and text[toks[0].start] in _NOT_FIRST:
+                continue
+            kind = _whole_number("".join(t.digits for t in toks))
+            if kind and not _ORDER_CTX.search(text[max(0, toks[0].start - 8) : toks[0].start]):
+                spans.append(PiiSpan(kind, toks[0].start, toks[-1].end))
+                break
+    return spans
+
+
+def _sounds_beside(text: str, at: int, limit: int, before: bool) -> list[tuple[_Tok, bool]]:
+    """The sound-alikes right before (or after) `at`, nearest first, each with whether it
+    touches the one before it (no pause between); up to `limit`. A numeral touching one of
+    them comes with it (六[要四])."""
+    toks = list(_tokens(text, *((limit, at) if before else (at, limit)), sounds=True))
+    found: list[tuple[_Tok, bool]] = []
+    edge = at
+    for tok in reversed(toks) if before else toks:
+        gap = (tok.end, edge) if before else (edge, tok.start)
+        joined = tok.form == "zh" and found and gap[0] == gap[1]
+        if not (tok.form == "sound" or joined) or not _SEP.fullmatch(text, *gap):
+            break
+        found.append((tok, gap[0] == gap[1]))
+        edge = tok.start if before else tok.end
+    return found
+
+
+def _grown(text: str, span: PiiSpan, lo: int, hi: int) -> PiiSpan:
+    """`span` with the sound-alikes around it that belong to its number: touching it, as long
+    as the number stays within its length (首级号腰[七六七七四八四二六七], [186,2998,097]爱);
+    after a pause, where that makes the whole number (腰搬腰 [5660 爱960])."""
+    own = _number_of(text, span)
+    size = _FULL_LENGTH[span.kind]
+    if len(own) >= size:
+        return span
+    before = _sounds_beside(text, span.start, lo, before=True)
+    after = [] if own.endswith("X") else _sounds_beside(text, span.end, hi, before=False)
+    best, most = span, 0
+    for b in range(len(before) + 1):
+        for a in range(len(after) + 1):
+            taken = [*before[:b], *after[:a]]
+            if a + b <= most or (b and text[before[b - 1][0].start] in _NOT_FIRST):
+                continue
+            head = "".join(t.digits for t, _ in reversed(before[:b]))
+            number = head + own + "".join(t.digits for t, _ in after[:a])
+            touching = all(touches for _, touches in taken)
+            grows = touching and _may_grow(span.kind, number, front=b > 0)
+            if _whole_number(number) == span.kind or grows:
+                start = before[b - 1][0].start if b else span.start
+                end = after[a - 1][0].end if a else span.end
+                best, most = replace(span, start=start, end=end), a + b
+    return best
+
+
+def _may_grow(kind: str, number: str, front: bool) -> bool:
+    """A number still within its kind's length; a phone (or, grown at the front, an ID
+    number) with its kind's first digits."""
+    if len(number) > _FULL_LENGTH[kind]:
+        return False
+    if kind == "phone":
+        return bool(re.fullmatch(r"1(?:[3-9]\d*)?", number))
+    return kind == "bank_card" or not front or bool(re.fullmatch(r"[1-8]\d*X?", number))
+
+
+def _number_of(text: str, span: PiiSpan) -> str:
+    """The digits a number's span reads as, sound-alikes included (and an ID number's X)."""
+    digits = "".join(t.digits for t in _tokens(text, span.start, span.end, sounds=True))
+    return digits + "X" if text[span.end - 1] in "Xx叉" else digits
+
+
+_ID_X = re.compile(r"\s?[Xx叉](?![A-Za-z])")
+
+
+def _completed(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Numbers found short of their length, completed: an ID number with the X after it
+    (身份证号是幺零幺零五 1983 0415 900X), grown over the sound-alikes next to it."""
+    sounds = bool(_SOUND_BESIDE.search(text))
+    done = []
+    for k, span in enumerate(spans):
+        if span.kind in _FULL_LENGTH:
+            lo = spans[k - 1].end if k else 0
+            hi = spans[k + 1].start if k + 1 < len(spans) else len(text)
+            x = _ID_X.match(text, span.end, hi) if span.kind == "id_number" else None
+            if x and len(_number_of(text, span)) < _FULL_LENGTH["id_number"]:
+                span = replace(span, end=x.end())
+            if sounds:
+                span = _grown(text, span, lo, hi)
+        done.append(span)
+    return done
+
+
 # --- classification of digit candidates ------------------------------------------------
 
 _PHONE_CTX = re.compile(
-    r"电话|手机|号码|联系|致电|拨打|打给|回电|来电|固话|座机|热线|分机|电联|tel|phone|call|number|mobile|cell|reach",
+    r"电话|手机|号码|联系|致电|拨打|打给|回电|来电|固话|座机|热线|分机|电联|[首收守手][机级]号|[套后]码"
+    r"|tel|phone|call|number|mobile|cell|reach",
     re.IGNORECASE,
 )
 _ORDER_CTX = re.compile(
-    r"订单|单号|运单|工单|编号|工号|(?<!手)机号|流水|账号|帐号|障碍|报障|QQ|扣扣|微信|order|ticket|reference|case|tracking|account",
+    r"订单|单号|运单|工单|编号|工号|(?<![手首收守])(?<![手首收守]\s)机号|流水|账号|帐号|障碍|报障|QQ|扣扣|微信|order|ticket|reference|case|tracking|account",
     re.IGNORECASE,
 )
 _CARD_CTX = re.compile(
@@ -334,9 +519,10 @@ def _longest_from(text: str, run: list[list[_Tok]], i: int) -> tuple[PiiSpan, in
 
 # --- numbers read out after a cue, as speech recognition writes them ---------------------
 
+# misheard too: 身份正 / 身份挣 for 身份证, 首机号 / 首级号 / 手 机号 for 手机号, 套码 for 号码
 _READOUT_CUE = re.compile(
-    r"(?P<id>身份证|身份正|身份号|证件号)|(?P<card>卡号|银行卡)"
-    r"|手机号|手机|号码|电话|联系方式|\bnumber\b|\bphone\b|\bmobile\b",
+    r"(?P<id>身份[证正挣震症政整]|身份号|证件号)|(?P<card>卡号|银行卡)"
+    r"|[手首收守]\s?[机级]号|手\s?机|号码|[套后]码|电话|联系方式|\bnumber\b|\bphone\b|\bmobile\b",
     re.IGNORECASE,
 )
 _READOUT_STOP = re.compile(r"[。！？!?；;]|地址|住在|address", re.IGNORECASE)
@@ -349,7 +535,8 @@ READOUT_START = 6  # the first digit this close to the cue: 号码是要3387…
 
 def _readout_spans(text: str) -> list[PiiSpan]:
     """Digits read out right after a phone / ID / card word, kept together across the
-    characters speech recognition garbles between them (135,975次，5890; 身份正一零一零…).
+    characters speech recognition garbles between them (135,975次，5890; 身份正一零一零…;
+    the sound-alikes next to them are added in `_completed`: 首机号腰搬腰 5660 爱960).
     The precise rules above need a clean number; this one needs the cue and 6+ digits, and
     leaves masked numbers (138****5678) and service numbers (10086, 95588) alone."""
     spans = []
@@ -388,16 +575,19 @@ def _group_sizes(chain: list[_Tok]) -> list[int]:
 
 def _readout_alone(text: str) -> list[PiiSpan]:
     """A turn that is nothing but a number read out in short groups (the cue was in the turn
-    before): 1-7-382-0-982-1, 套码189-8520-128. One unbroken run of digits is left to the
-    precise rules (typed order and ticket numbers look like that); dates and service numbers
-    are kept."""
+    before): 1-7-382-0-982-1, 套码189-8520-128, sound-alikes among the digits (腰巴腰，四零四腰，
+    大三七六). One unbroken run of digits is left to the precise rules (typed order and ticket
+    numbers look like that); dates and service numbers are kept."""
     first = _TOKEN.search(text)
-    if first is None:
+    if first is None or len(_OTHER_HAN.findall(text)) > ALONE_MAX_OTHER:
         return []
-    chain = _digit_chain(text, first.start(), len(text), max_gap=2)
-    digits = "".join(t.digits for t in chain)
+    chain = _digit_chain(text, first.start(), len(text), max_gap=2, sounds=True)
+    chain = _leading_sounds(text, chain) + chain  # 腰巴腰，四零四腰，大三七六
+    digits, real = "".join(t.digits for t in chain), len(_real_digits(chain))
     if len(digits) < ALONE_MIN_DIGITS or _DATE_LIKE.match(text, chain[0].start):
         return []
+    if real < len(digits) and (real < SOUND_MIN_DIGITS or 2 * real < len(digits)):
+        return []  # sound-alikes: as many digits or numerals at least, and 5 of them
     if _MASKED.search(text) or _SERVICE.match(digits) or _ORDER_CTX.search(text):
         return []
     if _CODE_LIKE.search(text):  # a code or hash (KD2026, 13c7007d), not a number read out
@@ -412,17 +602,43 @@ def _readout_alone(text: str) -> list[PiiSpan]:
     return [PiiSpan("phone", chain[0].start, chain[-1].end)]
 
 
-def _digit_chain(text: str, start: int, end: int, max_gap: int = READOUT_MAX_GAP) -> list[_Tok]:
+# Han characters no number can cover (not a numeral or sound-alike): more than a few, and a
+# turn is more than a number read out
+_OTHER_HAN = re.compile(rf"(?![{''.join(_ZH_DIGITS)}{''.join(_SOUNDS)}])[\u4e00-\u9fff]")
+
+
+def _leading_sounds(text: str, chain: list[_Tok]) -> list[_Tok]:
+    """The sound-alikes right before a chain (a character or two between), not a 是 first."""
+    if not chain:
+        return []
+    lead: list[_Tok] = []
+    for tok in reversed(list(_tokens(text, max(0, chain[0].start - 12), chain[0].start, True))):
+        edge = lead[0].start if lead else chain[0].start
+        if tok.form != "sound" or edge - tok.end > 2 or _WORDISH.match(text[tok.end : edge] or " "):
+            break
+        lead.insert(0, tok)
+    while lead and text[lead[0].start] in _NOT_FIRST:
+        lead.pop(0)
+    return lead
+
+
+def _digit_chain(
+    text: str, start: int, end: int, max_gap: int = READOUT_MAX_GAP, sounds: bool = False
+) -> list[_Tok]:
+    """Digit tokens from `start` with at most `max_gap` characters between two; with `sounds`
+    the sound-alikes among them too (the chain starts and ends with a digit or numeral)."""
     chain: list[_Tok] = []
-    for m in _TOKEN.finditer(text, start, end):
-        tok = _make_token(m)
+    for tok in _tokens(text, start, end, sounds):
         limit = chain[-1].end + max_gap if chain else start + READOUT_START
         if tok.start > limit:
             break
         chain.append(tok)
-    while len(chain) > 1 and chain[-1].form == "zh" and chain[-2].end < chain[-1].start:
-        chain.pop()  # a lone 一 / 三 after the number is a word: 一直, 三天
-    return chain
+    real = [t for t in chain if t.form != "sound"]
+    while len(real) > 1 and real[-1].form == "zh" and real[-2].end < real[-1].start:
+        real.pop()  # a lone 一 / 三 after the number is a word: 一直, 三天
+    if not real:
+        return []
+    return [t for t in chain if real[0].start <= t.start <= real[-1].start]
 
 
 # --- email ------------------------------------------------------------------------------
@@ -461,6 +677,8 @@ _ESTATE = rf"{_N}{{2,10}}?(?:小区|花园|家园|公寓|大厦|苑|园|村|新�
 _SUBAREA = rf"(?:[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期|[A-Za-z0-9]{{1,2}}区)"
 _PAUSE = r"[，,、 \u3000]{0,2}"
 _BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:号楼|號樓|栋|棟|幢|座|号院)"
+# 栋 heard as 动 (6动6单元), taken where a unit and room or an address before make it a building
+_BLDG_HEARD = rf"(?:{_BLDG}|(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})动)"
 _UNIT = rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})(?:单元|單元)"
 _ROOM_SUF = rf"(?:[0-9]{{1,5}}|[{_NUM_ZH}]{{1,4}})(?:室|层|楼|樓|房)"
 _ROOM = rf"(?:{_ROOM_SUF}|[0-9]{{2,5}}(?:号|號)?(?![0-9]))"
@@ -470,7 +688,7 @@ _ZH_ADDRESS = re.compile(
             rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?{_BLDG})?(?:{_UNIT})?(?:{_ROOM_SUF})?",
             rf"{_ADMIN}{{0,4}}{_ESTATE}(?:{_SUBAREA})?{_PAUSE}{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
             rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
-            rf"{_BLDG}{_UNIT}{_ROOM}",
+            rf"{_BLDG_HEARD}{_UNIT}{_ROOM}",
             r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
         ]
     )
@@ -491,7 +709,7 @@ _EN_UNIT_FIRST = re.compile(
 
 # every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
 # any skip the pattern, whose admin-area prefixes are slow to rule out at every position
-_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]")
+_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]|单元")
 _DIGIT = re.compile(r"\d")
 
 
@@ -523,7 +741,7 @@ def _rural_spans(text: str) -> list[PiiSpan]:
 
 
 _ROOM_AFTER = re.compile(
-    rf"[，,、 ]{{0,2}}(?:(?:{_BLDG})?(?:{_UNIT})?{_ROOM_SUF}|{_BLDG}(?:{_UNIT})?|{_UNIT}"
+    rf"[，,、 ]{{0,2}}(?:(?:{_BLDG_HEARD})?(?:{_UNIT})?{_ROOM_SUF}|{_BLDG_HEARD}(?:{_UNIT}(?:{_ROOM})?)?|{_UNIT}"
     r"|[0-9]{2,5}(?:号房|室|房间)?(?![0-9]))"
 )
 _EN_ROOM_AFTER = re.compile(r",?\s*(?:Apt\.?|Apartment|Suite|Unit|Flat|Room|#)\s*[\w-]+")
@@ -711,7 +929,9 @@ _SURNAMES_1 = (
 )
 _SURNAME = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}])"
 # characters that follow a surname character as an ordinary word, not a given name
-_NOT_GIVEN = "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到"
+_NOT_GIVEN = (
+    "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到候"
+)
 _GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
 _TITLE = "先生|女士|小姐|老师|师傅|经理|主任|阿姨|大爷|大姐|大哥|同学|总(?![共是部结额计体之统而的数量价台机站线])"
 # a surname with a title stands after a pause or a word that leads to a person (的戴小姐)
@@ -827,11 +1047,12 @@ def find_pii(text: str) -> list[PiiSpan]:
         + _digit_spans(text)
         + _readout_spans(text)
         + _readout_alone(text)
+        + _sound_spans(text)
         + _address_spans(text)
         + _im_spans(text)
         + _name_spans(text)
     )
-    return _resolve(candidates)
+    return _completed(text, _resolve(candidates))
 
 
 def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]:

@@ -83,8 +83,8 @@ def test_id_number_needs_checksum_when_written_in_digits():
     [  # as Whisper wrote digits read out in generated demo calls
         ("号码是135,975次，5890。", [("phone", "135,975次，5890")]),
         ("My number is 188, I'm 247, 2881.", [("phone", "188, I'm 247, 2881")]),
-        ("身份证要0108-19721216-5338", [("id_number", "0108-19721216-5338")]),
-        ("号码是要33,8G83,3334", [("phone", "33,8G83,3334")]),
+        ("身份证要0108-19721216-5338", [("id_number", "要0108-19721216-5338")]),
+        ("号码是要33,8G83,3334", [("phone", "要33,8G83,3334")]),
         ("号码是1-5-7-8-3-2-9-7-7-8", [("phone", "1-5-7-8-3-2-9-7-7-8")]),
         (
             "号码1-7-6 六四零零八六二四身份正一零一零一零八一九六四零二零一五八七零",
@@ -105,6 +105,69 @@ def test_id_number_needs_checksum_when_written_in_digits():
 )
 def test_numbers_and_addresses_misheard_after_a_cue_are_redacted(text, expected):
     assert kinds_and_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [  # as the recogniser wrote numbers read out in generated demo calls: digits mixed with
+        # characters that sound like them (腰 / 要 for 幺, 搬 / 巴 for 八, 爱 for 二...) and
+        # misheard cue words (首机号 for 手机号, 套码 for 号码, 身份正 for 身份证)
+        (
+            "你好转人工转了三遍一直在排队最后也没转到人工。首机号腰搬腰 5660 爱960。",
+            "你好转人工转了三遍一直在排队最后也没转到人工。首机号[phone]。",
+        ),
+        ("手机号腰搬腰 5660 爱960", "手机号[phone]"),
+        ("腰搬腰 5660 爱960", "[phone]"),
+        ("首级号腰七六七七四八四二六七。", "首级号[phone]。"),
+        ("手机号腰八腰，五九次零，零三六", "手机号[phone]"),
+        ("我的号码是186,2998,097爱。", "我的号码是[phone]。"),
+        ("号码是要33,8G83,3334", "号码是[phone]"),
+        ("电话要362,4309,979，住在北京", "电话[phone]，住在北京"),
+        ("腰巴腰，四零四腰，大三七六。", "[phone]。"),
+        ("要三三，要四九七，要七七要。", "[phone]。"),
+        ("套码189-8520-728身份证要0108-19721216-5338", "套码[phone]身份证[id_number]"),
+        ("手 机号是1-5案，0-5-8,9-6-9-5", "手 机号是[phone]"),
+        ("身份证要0108-19721216-5338", "身份证[id_number]"),
+        ("身份挣一幺零幺零五 1983 0415 900", "身份挣[id_number]"),
+        # 次 / 刺 for 四, as far as the ID number's 18 digits
+        ("身份证号是刺刺零三零零五要九五八零七要三二六要四。", "身份证号是刺[id_number]。"),
+        ("我的号码是189,9289,911次。", "我的号码是[phone]。"),
+        ("手机号是177,4934,537字，身份证", "手机号是[phone]，身份证"),
+        ("号码是1381234567，谢谢", "号码是[phone]，谢谢"),  # 是 is a word there, not a 4
+        ("号码是13812345678吧，要查话费", "号码是[phone]吧，要查话费"),  # whole already
+        ("身份证号是要幺幺零幺零五幺九四九幺二三幺零零二叉，对", "身份证号是要[id_number]，对"),
+        (
+            "一直是海电区文化路32号一动6单元15020。",
+            "一直是[address]。",
+        ),
+    ],
+)
+def test_digits_written_as_characters_that_sound_like_them_are_redacted(text, redacted):
+    assert redact(text)[0] == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我要八点去营业厅",
+        "爱你哦，谢谢",
+        "你好转人工转了三遍一直在排队最后也没转到人工。",
+        "这个月扣了我一百九十九，要退五十八块",
+        "要是三点之前到就好了",
+        "我要一个58元的套餐，还有一个是98的",
+        "套餐是199元一个月，是不是太贵了，要降到99",
+        "订单号是要3812345678，麻烦查一下",
+        "我打了三次，是八点半打的，要等十五分钟",
+        "电话费是一百八十九，要交五十八",
+        "手机号码要几位？是11位吗",
+        "首先我要说，一直打不通，要三天才修好",
+        "一期二期都要，留八个名额，久等了",
+        "我是2016-01-03 15:39打的电话，要了3次",
+        "我打了3次，每次等15分钟，一共45分钟，是不是要投诉",
+    ],
+)
+def test_words_that_sound_like_digits_are_kept_without_a_number(text):
+    assert find_pii(text) == []
 
 
 @pytest.mark.parametrize(
@@ -263,7 +326,7 @@ def test_segment_rows_get_redacted_text_and_timed_spans():
     ("text", "redacted"),
     [  # the number read out in a turn of its own, after the agent asked for it
         ("1-7-382-0-982-1", "[phone]"),
-        ("1-76-008-4-56-5次", "[phone]次"),
+        ("1-76-008-4-56-5次", "[phone]"),  # 次 for the last 四
         ("135-2780-99001。", "[phone]。"),
         ("2026-11-20", "2026-11-20"),  # a date
         ("1300752 1304618 1310798", "1300752 1304618 1310798"),  # typed ticket numbers
