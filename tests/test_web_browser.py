@@ -135,7 +135,8 @@ def wait(driver, script: str, timeout: float = 15):
 
 def test_supervisor_searches_opens_the_call_and_the_audio_seeks_to_the_hit(server, browser):
     sign_in(browser, server, "supervisor", screenshot="01-sign-in")
-    assert browser.current_url.endswith("/search")
+    assert browser.current_url.endswith("/overview")
+    browser.get(f"{server}/search")
     box = browser.find_element(By.ID, "q")
     box.send_keys("预约 OR 工信部")
     browser.find_element(By.ID, "search-button").click()
@@ -201,7 +202,7 @@ def test_supervisor_saves_a_themed_listening_list(server, browser):
 
 def test_analyst_sees_the_trends_chart_and_drills_down(server, browser):
     sign_in(browser, server, "analyst")
-    assert browser.current_url.endswith("/trends")
+    assert browser.current_url.endswith("/overview")
     browser.get(f"{server}/trends?by=queue")
     chart = browser.find_element(By.CSS_SELECTOR, "#trend-chart svg")
     assert chart.size["width"] > 300 and chart.size["height"] > 150

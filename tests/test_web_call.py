@@ -174,6 +174,9 @@ def test_the_query_term_is_marked_and_only_it(supervisor):
     assert len(re.findall(r'class="block [^"]*marked"', page)) == 2
     data = supervisor.get(f"/api/calls/{AUDIO_CALL}", params={"date": LAUNCH}).json()
     assert all(not s["marks"] for s in data["segments"])  # no query, nothing marked
+    params = {"date": LAUNCH, "q": "预约"}
+    marked = supervisor.get(f"/api/calls/{AUDIO_CALL}", params=params).json()["segments"]
+    assert [s["idx"] for s in marked if s["marks"]] == [1, 2]  # the API marks as the page does
     plain = supervisor.get(PAGE).text
     assert "<mark>" not in plain and 'id="hit-nav"' not in plain
 

@@ -79,7 +79,8 @@ def agent_calls(agent_id: str, request: Request, user: CurrentUser) -> dict:
 @router.get("/calls/{call_id}")
 def call(call_id: str, request: Request, user: CurrentUser) -> dict:
     hint = P.date(request.query_params, "date")
-    return services.call_detail(ctx_of(request), user, call_id, hint)
+    query = request.query_params.get("q") or None  # the search's terms, marked in the segments
+    return services.call_detail(ctx_of(request), user, call_id, hint, query)
 
 
 @router.get("/calls/{call_id}/audio")

@@ -60,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "callscope_session"
 LOGIN_COOKIE = "callscope_login"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-HOME = {"supervisor": "/search", "analyst": "/trends", "marketing": "/incidents"}
+HOME = {"supervisor": "/overview", "analyst": "/overview", "marketing": "/incidents"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
