@@ -111,7 +111,10 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_lands_on_the_roles_page(web_
 
 
 def test_sign_in_follows_next_only_within_the_site(web_app):
-    for target, expected in (("/trends?by=all", "/trends?by=all"), ("//evil.example/", "/overview")):
+    for target, expected in (
+        ("/trends?by=all", "/trends?by=all"),
+        ("//evil.example/", "/overview"),
+    ):
         client = TestClient(web_app, follow_redirects=False)
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
         response = client.post(
