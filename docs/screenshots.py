@@ -2,11 +2,14 @@
 
     python docs/screenshots.py [--warehouse demo/warehouse] [--out docs/screenshots]
 
-Run it after `make demo`, from the repository root (the warehouse stores the recordings' paths
-relative to it). It serves the warehouse on a free loopback port with three temporary users
-(supervisor, analyst, marketing) kept in a temporary folder, so nothing is written to the
-warehouse, and drives Debian's chromium through chromedriver with Selenium (nothing is
-downloaded: `apt-get install chromium chromium-driver`).
+Run it after `make demo`, from the repository root. Every page is taken in each of the
+console's languages, as web-<page>-zh.png and web-<page>-en.png. The audio is looked for in
+--recordings, else in the warehouse's sibling folder recordings (make demo's layout), else
+where the config says. It serves the warehouse on a free loopback port with three temporary
+users (supervisor, analyst, marketing) kept in a temporary folder, so nothing is written to
+the warehouse, and drives Debian's chromium through chromedriver with Selenium (nothing is
+downloaded: `apt-get install chromium chromium-driver`). With Pillow installed, each PNG is
+reduced to 256 colours.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,6 +33,7 @@ LAUNCH_DAY = "2026-11-20"
 SEARCH_QUERY = "预约 OR 首发 OR pre-order"
 MARKETING_QUERY = "号码 OR 电话 OR 手机号 OR number"  # turns where a phone number was redacted
 ROLES = ("supervisor", "analyst", "marketing")
+LANGUAGES = (("zh-CN", "zh"), ("en", "en"))  # the console's language code, the file suffix
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -59,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--config", type=Path, default=None, help="default: the default config")
     parser.add_argument(
-        "--recordings", type=Path, default=None, help="recordings root, if the audio moved"
+        "--recordings",
+        type=Path,
+        default=None,
+        help="recordings root (default: the warehouse's sibling folder recordings, if any)",
     )
     args = parser.parse_args(argv)
+    if args.recordings is None and (args.warehouse.parent / "recordings").is_dir():
+        args.recordings = args.warehouse.parent / "recordings"  # make demo's layout
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
 
@@ -183,25 +192,38 @@ class Shots:
         self.base = base
         self.password = password
         self.out = out
+        self.language, self.suffix = LANGUAGES[0]
 
     def take_all(self) -> None:
         from selenium.common.exceptions import WebDriverException
 
         self.out.mkdir(parents=True, exist_ok=True)
-        for step in (self.supervisor, self.analyst, self.marketing):
-            try:
-                step()
-            except WebDriverException as exc:
-                raise Failed(
-                    f"{step.__name__}: {type(exc).__name__} on {self.driver.current_url}: "
-                    f"{(exc.msg or '').splitlines()[0] if exc.msg else exc}"
-                ) from exc
+        for self.language, self.suffix in LANGUAGES:
+            self.driver.delete_all_cookies()
+            self.get(f"/language/{self.language}", next="/login")
+            for step in (self.supervisor, self.analyst, self.marketing):
+                try:
+                    step()
+                except WebDriverException as exc:
+                    raise Failed(
+                        f"{step.__name__} ({self.language}): {type(exc).__name__} on "
+                        f"{self.driver.current_url}: "
+                        f"{(exc.msg or '').splitlines()[0] if exc.msg else exc}"
+                    ) from exc
 
     # the pages ---------------------------------------------------------------------------
     def supervisor(self) -> None:
         from selenium.webdriver.common.by import By
 
         self.sign_in("supervisor", screenshot="web-sign-in")
+        self.check(self.driver.current_url.startswith(f"{self.base}/overview"), "not landed")
+        self.wait_all("#overview-charts figure svg", "the overview's charts")
+        self.shoot("web-overview")
+
+        self.get("/agents/" + quote(self.busiest_agent(), safe=""))
+        self.wait_all("#agent-charts figure svg", "the agent's charts")
+        self.shoot("web-agent")
+
         self.get("/search", q=SEARCH_QUERY, **{"from": LAUNCH_DAY, "to": LAUNCH_DAY})
         hits = self.wait_all("#hits .hit-link", "search hits")
         self.check(self.driver.find_elements(By.CSS_SELECTOR, "#hits mark"), "no highlighted hit")
@@ -219,8 +241,26 @@ class Shots:
         self.check(
             self.driver.find_elements(By.CSS_SELECTOR, "#transcript .seg.hit"), "no hit turn"
         )
-        self.shoot("web-call", full=False)
+        self.check(
+            self.driver.find_elements(By.CSS_SELECTOR, "#transcript mark"), "no highlighted term"
+        )
+        self.shoot("web-call")
         self.sign_out()
+
+    def busiest_agent(self) -> str:
+        """The agent with most calls on the launch day (the overview's agent table)."""
+        from selenium.webdriver.common.by import By
+
+        self.get("/overview", **{"from": LAUNCH_DAY, "to": LAUNCH_DAY})
+        rows = self.wait_all("#overview-agents tbody tr", f"agents on {LAUNCH_DAY}")
+        counts = []
+        for row in rows:
+            cells = row.find_elements(By.TAG_NAME, "td")
+            digits = "".join(ch for ch in cells[1].text if ch.isdigit())
+            counts.append((int(digits or 0), cells[0].text.strip()))
+        calls, agent = max(counts, key=lambda c: c[0])  # the first of equals
+        self.check(agent and calls, f"no agent with calls on {LAUNCH_DAY}")
+        return agent
 
     def analyst(self) -> None:
         self.sign_in("analyst")
@@ -255,7 +295,7 @@ class Shots:
         self.wait_one("#transcript", "the call's transcript")
         self.check(not self.driver.find_elements(By.TAG_NAME, "audio"), "marketing got audio")
         self.wait_one("#no-audio", "the no-audio note")
-        self.shoot("web-marketing-call", full=False)
+        self.shoot("web-marketing-call")
         self.sign_out()
 
     # steps -------------------------------------------------------------------------------
@@ -285,6 +325,13 @@ class Shots:
 
         if self.driver.find_elements(By.CSS_SELECTOR, "body.page-error, .error-page"):
             raise Failed(f"error page at {self.driver.current_url}")
+
+    def check_language(self) -> None:
+        shown = self.driver.execute_script("return document.documentElement.lang")
+        if shown != self.language:
+            raise Failed(
+                f"the page is in {shown!r}, not {self.language}: {self.driver.current_url}"
+            )
 
     def check(self, ok, what: str) -> None:
         if not ok:
@@ -324,11 +371,14 @@ class Shots:
             )
             viewport = max(HEIGHT - int(frame), min(int(page), MAX_HEIGHT))
             self.driver.set_window_size(WIDTH, viewport + int(frame))
+            self.driver.execute_script("window.scrollTo(0, 0)")
             self._settle()
-        path = self.out / f"{name}.png"
+        self.check_language()
+        path = self.out / f"{name}-{self.suffix}.png"
         if not self.driver.save_screenshot(str(path)):
             raise Failed(f"could not save {path}")
         self.driver.set_window_size(WIDTH, HEIGHT)
+        _compact(path)
         logger.info("%s  %s", path, self.driver.current_url.removeprefix(self.base))
         return path
 
@@ -338,6 +388,20 @@ class Shots:
             "const done = arguments[arguments.length - 1];"
             "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));"
         )
+
+
+def _compact(path: Path) -> None:
+    """The PNG in 256 colours (a third of the size; text and charts keep their look), when
+    Pillow is installed; as chromium saved it otherwise."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(
+            256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    small.save(path, optimize=True)
 
 
 if __name__ == "__main__":
