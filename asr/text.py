@@ -66,7 +66,16 @@ def is_phantom(text: str, extra_phrases: list[str] = (), prompt: str | None = No
         return True
     if prompt and (bare(prompt) in core or (len(core) >= 6 and core in bare(prompt))):
         return True
+    if prompt and _shares_a_phrase(core, bare(prompt), PROMPT_ECHO_CHARS):
+        return True  # half a prompt after a hallucination: 作词作曲，使用简体中文并带标点
     return any(bare(phrase) in core for phrase in (*PHANTOM_PHRASES, *extra_phrases))
+
+
+PROMPT_ECHO_CHARS = 8  # this many characters of the initial prompt in a row are its echo
+
+
+def _shares_a_phrase(text: str, prompt: str, size: int) -> bool:
+    return any(prompt[i : i + size] in text for i in range(len(prompt) - size + 1))
 
 
 def collapse_repeats(text: str, max_repeats: int = 3) -> str:

@@ -68,7 +68,8 @@ _cut_warned: set[tuple[str, str]] = set()
 def _warn_if_cut(model, language: str, hotwords: str | None) -> None:
     """Once per process and hotwords: say that the recogniser drops their end (a long
     asr.hotwords list, or many catalogue names active that day, which come first)."""
-    tokenizer = getattr(model, "hf_tokenizer", None) or getattr(model, "tokenizer", None)
+    inner = getattr(model, "whisper", model)  # the transformers backend wraps its model
+    tokenizer = getattr(model, "hf_tokenizer", None) or getattr(inner, "tokenizer", None)
     if not hotwords or tokenizer is None or (language, hotwords) in _cut_warned:
         return
     _cut_warned.add((language, hotwords))

@@ -18,6 +18,9 @@ def test_phantoms_and_prompt_echo():
     assert not is_phantom(
         "普通话", prompt=prompt
     )  # a short real turn that happens to be in the prompt
+    # half the prompt after a hallucination (heard on a generated demo day)
+    assert is_phantom("作词作曲，使用简体中文并带标点", prompt=prompt)
+    assert not is_phantom("我想用简体中文写，普通话的句子我听不懂", prompt=prompt)
 
 
 def test_runaway_repeats_are_collapsed():

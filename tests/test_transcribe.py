@@ -133,7 +133,7 @@ def test_hotwords_longer_than_the_prompt_are_reported_once(model, settings, zh_c
     silently."""
     from callscope.asr import transcribe as tr
 
-    tokenizer = getattr(model, "hf_tokenizer", None) or model.tokenizer
+    tokenizer = getattr(model, "hf_tokenizer", None) or model.whisper.tokenizer
     assert tr.hotwords_read(tokenizer, settings.asr.hotwords["zh"]) is None
     names = " ".join(f"星河{n}号" for n in range(120))
     read = tr.hotwords_read(tokenizer, names)

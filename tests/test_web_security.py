@@ -352,7 +352,7 @@ def test_sign_in_never_follows_next_off_the_site(app):
     for target in ("/\t/evil.example", "/\n/evil.example", "https://evil.example", "/\\evil"):
         client = TestClient(app, follow_redirects=False)
         response = attempt(client, "supervisor", PASSWORD, form_token(client), target)
-        assert response.headers["location"] == "/search", target
+        assert response.headers["location"] == "/overview", target
 
 
 def test_an_unreadable_search_index_shows_no_server_path(web_warehouse, tmp_path):

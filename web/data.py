@@ -37,7 +37,9 @@ CALL_COLUMNS = [
     "n_segments", "categories", "complaint_class", "customer_sentiment",
     "customer_sentiment_start", "customer_sentiment_end", "agent_sentiment", "customer_emotion",
     "peak_negative_s", "peak_negative_idx", "escalation_risk", "escalation_risk_score",
-    "escalation_reasons", "audio_sha256",
+    "escalation_reasons", "audio_sha256", "talk_time_agent_s", "talk_time_customer_s",
+    "silence_ratio", "non_talk_ratio", "overtalk_s", "interruptions_agent",
+    "interruptions_customer", "hold_s", "ivr_s", "speech_rate_agent", "speech_rate_customer",
 ]  # fmt: skip
 HIT_COLUMNS = ["call_id", "category", "kind", "matched", "match", "idx", "start_s", "end_s"]
 AUDIO_TYPES = {

@@ -66,7 +66,18 @@ def percent(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-FILTERS = {"marked": marked, "clock": clock, "signed": signed, "percent": percent}
+def seconds(value) -> str:
+    """A short duration such as a call's overtalk: 0.6 s (clock would show 00:00)."""
+    return "-" if value is None else f"{value:.1f} s"
+
+
+FILTERS = {
+    "marked": marked,
+    "clock": clock,
+    "seconds": seconds,
+    "signed": signed,
+    "percent": percent,
+}
 
 
 # sign-in ---------------------------------------------------------------------------------
