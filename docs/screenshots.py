@@ -266,11 +266,6 @@ class Shots:
         self.sign_in("analyst")
         self.get("/trends", by="queue")
         self.wait_all("#trend-chart svg a.point", "trend points")
-        self.wait_js(
-            "document.getElementById('trend-png').complete"
-            " && document.getElementById('trend-png').naturalWidth > 0",
-            "the trends PNG chart",
-        )
         self.shoot("web-trends")
 
         self.get("/incidents", date=LAUNCH_DAY)

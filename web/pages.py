@@ -305,16 +305,12 @@ def trends_page(request: Request, user: CurrentUser) -> Response:
     data = services.trends(ctx_of(request), user, request.query_params)
     shown = presenter(request)
     label = _trend_label(shown, data["role"], data["by"])
-    png = "/api/trends/chart.png?" + urlencode(
-        {"by": data["by"], "role": data["role"], "from": data["from"], "to": data["to"]}
-    )
     return html(
         request,
         "trends.html",
         page="trends",
         data=data,
         chart=charts.trend_chart(_trend_rows_shown(shown, data), label),
-        png=png if data["rows"] else None,
     )
 
 
