@@ -474,6 +474,7 @@ if __name__ == "__main__":
 from callscope import (  # noqa: E402, F401
     cli_catalogue,
     cli_demo,
+    cli_doctor,
     cli_emotion,
     cli_incidents,
     cli_keywords,
@@ -487,3 +488,4 @@ cli_catalogue.register(app)
 cli_web.register(app)
 cli_privacy.register(app)
 cli_workers.register(app)
+cli_doctor.register(app)

@@ -259,6 +259,13 @@ class FlowSettings(_Section):
     stage_batch_s: float = Field(
         30.0, gt=0, description="... or of what it finished in this long, whichever comes first"
     )
+    max_failed_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="a night in which more than this share of its calls failed (or every call) "
+        "ends as failed: `nightly` exits non-zero and the Prefect flow run is Failed",
+    )
 
     # Names of earlier releases, still read (YAML and CALLSCOPE_FLOW__SHARD_CALLS alike) as
     # the new ones, with a warning; the new name wins where both are given.
@@ -647,6 +654,39 @@ class WebSettings(_Section):
         return value.strip().rstrip("/")
 
 
+class LogSettings(_Section):
+    """How the commands log: dated lines with levels for people, or JSON for log shippers."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="text: dated lines with levels; json: one JSON object a line"
+    )
+    access_log: bool = Field(
+        True, description="`serve` logs each request (path without its query string)"
+    )
+
+
+class MetricsSettings(_Section):
+    """Prometheus figures of the night (and of each part a worker runs). The web app serves
+    its own at /metrics."""
+
+    textfile: Path | None = Field(
+        None,
+        description="node_exporter textfile the night writes its figures to "
+        "(e.g. /var/lib/node_exporter/textfile/callscope.prom); `nightly --metrics-file`",
+    )
+    pushgateway: str | None = Field(
+        None,
+        description="Pushgateway address the night and the workers push to "
+        "(also $PROMETHEUS_PUSHGATEWAY)",
+    )
+    job: str = Field(
+        "callscope",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the Pushgateway job name",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -674,6 +714,8 @@ class Settings(BaseSettings):
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    logging: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property
     def search_index(self) -> Path:

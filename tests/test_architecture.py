@@ -60,9 +60,11 @@ ALLOWED: dict[str, set[str]] = {
     "incidents": FOUNDATIONS | {"privacy"},
     "synth": FOUNDATIONS,  # the demo generator and demo day: recordings, not the night
     "pipeline": FOUNDATIONS | STAGES,  # the night, free of any orchestrator
-    "flows": FOUNDATIONS | STAGES | {"pipeline"},  # Prefect's wrappers around the pipeline
+    # running it on a machine: the doctor's checks, the night's and workers' metrics
+    "ops": FOUNDATIONS | STAGES | {"pipeline"},
+    "flows": FOUNDATIONS | STAGES | {"pipeline", "ops"},  # Prefect's wrappers around the pipeline
     "web": FOUNDATIONS | STAGES | {"pipeline"},  # the console, beside flows
-    CLI: FOUNDATIONS | STAGES | {"pipeline", "flows", "web", "synth"},  # puts it all together
+    CLI: FOUNDATIONS | STAGES | {"pipeline", "flows", "web", "synth", "ops"},  # puts it all together
 }
 
 

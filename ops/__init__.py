@@ -1,0 +1,1 @@
+"""Running callscope on a machine: the checks before a first night (doctor)."""
