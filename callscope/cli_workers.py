@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from callscope.cli import ConfigOpt, WarehouseOpt, _fail, _settings
+from callscope.core.config import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -63,4 +64,19 @@ def worker(
         os.environ[SLOT_VARIABLE] = str(slot)
     how = "pre-starting the next part" if slot else "one part at a time"
     print(f"worker {name} on pool {pool} at {url}, {how}", flush=True)
+    print(_metrics_line(settings, name), flush=True)
     run_worker(pool, name, slot)
+
+
+def _metrics_line(settings: Settings, name: str) -> str:
+    """Where each part's figures go (ops/metrics.py)."""
+    from callscope.ops.metrics import pushgateway_address, worker_textfile
+
+    places = []
+    textfile = worker_textfile(settings.metrics.textfile, name)
+    if textfile:
+        places.append(f"textfile {textfile}")
+    gateway = pushgateway_address(settings)
+    if gateway:
+        places.append(f"Pushgateway {gateway} (job {settings.metrics.job})")
+    return "part metrics: " + (", ".join(places) or "off (metrics.textfile, metrics.pushgateway)")

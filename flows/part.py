@@ -3,7 +3,8 @@
 A worker (`callscope worker --pool NAME`) takes a part's flow run, runs it in a fresh process
 with the models loaded once, and stages each call in the shared warehouse. Prefect tracks the
 part, not its calls: each call is a line in the part's log and a step of its progress
-artifact.
+artifact. A part's figures (calls, audio and wall seconds, by worker) go where
+settings.metrics says (ops/metrics.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from callscope.core.config import load_config
+from callscope.ops.metrics import publish_part
 from callscope.pipeline.night import ProgressLog
 from callscope.pipeline.parts import run_part
 from callscope.pipeline.runner import CallOutcome
@@ -48,6 +50,7 @@ def transcribe_part(
         dt.date.fromisoformat(date), part, call_ids, settings, attempt, progress=progress
     )
     logger.info("%s done in %.1f s", part, report["wall_s"])
+    publish_part(report, settings)  # settings.metrics: the worker's textfile, the Pushgateway
     return {key: report[key] for key in ("name", "host", "pid", "attempt", "wall_s")}
 
 
