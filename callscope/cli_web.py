@@ -48,6 +48,7 @@ def serve(
 ) -> None:
     """Serve the web app over the warehouse: search, calls with audio, trends, incidents.
     Session cookies are signed with $CALLSCOPE_SECRET_KEY (a random key when unset)."""
+    from callscope.core.secrets import SecretError
     from callscope.web.app import create_app
     from callscope.web.auth import AuthError
     from callscope.web.server import serve as serve_app
@@ -58,7 +59,7 @@ def serve(
     try:
         app = create_app(settings)
         users = app.state.ctx.users.users()
-    except AuthError as exc:
+    except (AuthError, SecretError) as exc:
         _fail(str(exc))
     if not users:
         typer.secho(
@@ -69,8 +70,18 @@ def serve(
         )
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     typer.echo(f"callscope web app on http://{bind_host}:{bind_port}/ ({settings.warehouse})")
-    # uvicorn with the security headers on its own 400 and a time limit on request heads
+    typer.echo(_observability_line(app.state.metrics_token, settings.logging.access_log))
+    # uvicorn with the security headers on its own 400 and a time limit on request heads; its
+    # own access log stays off (the app logs each request without its query string)
     serve_app(app, bind_host, bind_port, settings.web.request_head_timeout_s)
+
+
+def _observability_line(metrics_token: str | None, access_log: bool) -> str:
+    if metrics_token:
+        readers = "readable with the bearer token ($CALLSCOPE_METRICS_TOKEN)"
+    else:
+        readers = "readable from this host's loopback address only"
+    return f"/metrics {readers}; access log {'on' if access_log else 'off'}"
 
 
 def _store(config: Path | None, warehouse: str | None):

@@ -43,6 +43,7 @@ from callscope.web.auth import (
 )
 from callscope.web.data import WarehouseView
 from callscope.web.errors import NotSignedIn, TooMany, WebError, without_paths
+from callscope.web.metrics import RequestMetrics, WebMetrics, metrics_token
 from callscope.web.pressure import HashingGate, SearchTurns
 from callscope.web.saved import SavedQueries
 from callscope.web.services import Context
@@ -89,6 +90,7 @@ def create_app(
                 "end when the server restarts"
             )
     users = UserStore(settings.web_dir / USERS_FILE)
+    web_metrics = WebMetrics()
     ctx = Context(
         settings=settings,
         view=WarehouseView(settings.warehouse, recordings or settings.recordings),
@@ -101,11 +103,14 @@ def create_app(
         ),
         saved=SavedQueries(settings.web_dir / "saved_queries.json", users),
         category_labels=_category_labels(settings),
+        metrics=web_metrics,
     )
     app = FastAPI(
         title="callscope", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
     app.state.ctx = ctx
+    app.state.metrics = web_metrics
+    app.state.metrics_token = metrics_token()
     app.state.sessions = SessionStore(
         settings.web_dir / SESSIONS_FILE, settings.web.session_idle_minutes * 60
     )
@@ -129,12 +134,15 @@ def create_app(
     app.state.templates = _templates(app.state.presenters)
     app.state.static = _static_files()
     _error_handlers(app)
-    from callscope.web import api, pages
+    from callscope.web import api, metrics, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimit, limit=MAX_REQUEST_BODY)
     app.add_middleware(SecurityHeaders)
+    # outermost: every answer is timed and logged, those of the middleware above included
+    app.add_middleware(RequestMetrics, metrics=web_metrics, access_log=settings.logging.access_log)
     return app
 
 

@@ -153,17 +153,21 @@ async def login(request: Request) -> Response:
     client = client_address(request)
     wait = ctx.throttle.attempt(name, client)
     if wait:
+        ctx.metrics.sign_in_throttles.labels("too_many_attempts").inc()
         logger.warning("sign-in refused for %r from %s: too many attempts", name[:64], client)
         return _too_many(request, next_url, wait)
     try:
         user = await verify_password(request, name, password) if name and password else None
     except Busy as exc:
+        ctx.metrics.sign_in_throttles.labels("busy").inc()
         return _busy(request, next_url, exc)
     if user is None:
+        ctx.metrics.sign_in_failures.inc()
         ctx.throttle.failed(name, client)
         logger.info("failed sign-in for %r from %s", name[:64], client)
         return _login_page(request, next_url, _("Wrong name or password."), 401)
     ctx.throttle.succeeded(name, client)
+    ctx.metrics.sign_ins.inc()
     logger.info("%s (%s) signed in from %s", user.name, user.role, client)
     response = RedirectResponse(_safe_next(next_url) or HOME[user.role], 303)
     await start_session(response, request, user)

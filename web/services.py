@@ -31,6 +31,7 @@ from callscope.web import params as P
 from callscope.web.auth import LoginThrottle, SessionSigner, User, UserStore
 from callscope.web.data import LRU, AudioUnavailable, WarehouseView
 from callscope.web.errors import BadRequest, Forbidden, NotFound, Unavailable
+from callscope.web.metrics import WebMetrics
 from callscope.web.saved import SavedQueries
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Context:
     _cache: LRU = field(default_factory=lambda: LRU(64))
     _calls: LRU = field(default_factory=lambda: LRU(4))  # days of calls that lists read
     export_log: ExportLog | None = None  # web/export.py opens it at the first export
+    metrics: WebMetrics = field(default_factory=WebMetrics)
 
     def index(self) -> SearchIndex:
         """This thread's connection to the search index (SQLite connections stay in their
@@ -108,7 +110,7 @@ def check_search(user: User, sp: P.SearchParams) -> None:
 def search_page(ctx: Context, user: User, sp: P.SearchParams, limit: int, offset: int) -> dict:
     """`limit` hits of the search from `offset` on, as the role may see them (the search page
     and API show one page of these; an export walks them all)."""
-    with _search_errors():
+    with _search_errors(), ctx.metrics.searches.time():
         result = ctx.index().search(
             sp.query,
             sp.filters,
