@@ -470,12 +470,11 @@ def index_serve(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Serve this machine's index shards to searches on other machines (search.remote_shards
-    there); every request must carry $CALLSCOPE_SHARD_TOKEN when it is set. At most
+    there); every request must carry $CALLSCOPE_SHARD_TOKEN (or the file's contents that
+    $CALLSCOPE_SHARD_TOKEN_FILE names) when it is set. At most
     search.shard_host_connections at once (more are answered 503); a connection that stalls
     search.shard_host_timeout_s is dropped."""
-    import os
-
-    from callscope.keywords.remote import TOKEN_ENV, serve
+    from callscope.keywords.remote import serve, token_from_env
 
     settings = _settings(config, warehouse=warehouse)
     try:
@@ -483,7 +482,7 @@ def index_serve(
             Path(settings.search_index),
             host,
             port,
-            os.environ.get(TOKEN_ENV) or None,
+            token_from_env(),
             ready=lambda bound: print(
                 f"serving shards of {settings.search_index} on {host}:{bound}", flush=True
             ),

@@ -38,11 +38,11 @@ from callscope.core.sounds import ALL_CONFUSIONS
 from callscope.keywords.postings import ENGINES
 from callscope.keywords.query import ParsedQuery, parse, with_names
 from callscope.keywords.remote import (
-    TOKEN_ENV,
     RemoteOptions,
     RemoteShard,
     ShardHostClient,
     ShardUnavailable,
+    token_from_env,
 )
 from callscope.keywords.shard import (
     FORMAT,
@@ -458,7 +458,7 @@ class SearchIndex:
         url = self.remote[key].rstrip("/")
         client = self._clients.get(url)
         if client is None:
-            token = os.environ.get(TOKEN_ENV) or None
+            token = token_from_env()
             client = self._clients[url] = ShardHostClient(url, token, self.remote_options)
         client.check(key)
         if url not in self._listed:

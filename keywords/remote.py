@@ -44,6 +44,7 @@ from pathlib import Path
 
 from callscope.core.errors import CallscopeError
 from callscope.core.logs import get_logger
+from callscope.core.secrets import SecretError, is_placeholder, read_secret
 from callscope.keywords.query import QueryError, parse
 from callscope.keywords.shard import TOP, SearchFilters, SearchHit, SearchIndexError, matches_for
 from callscope.privacy.redact import redact, redact_marked
@@ -543,6 +544,22 @@ class RemoteShard:
                 "redacted": matches.redacted,
             }
         return self.client.ask(what, body, read, self.key)
+
+
+def token_from_env() -> str | None:
+    """The shared token: $CALLSCOPE_SHARD_TOKEN, or the file $CALLSCOPE_SHARD_TOKEN_FILE names
+    (core/secrets.py); None when neither is set. An example's placeholder is refused here; its
+    length is checked where shards are served (the searching side sends what it has)."""
+    try:
+        token = read_secret(TOKEN_ENV)
+    except SecretError as exc:
+        raise SearchIndexError(str(exc)) from exc
+    if token and is_placeholder(token):
+        raise SearchIndexError(
+            f"${TOKEN_ENV} is a placeholder from an example (change-me...), not a token: use "
+            f"at least {TOKEN_MIN} random characters, the same here and on the shard hosts"
+        )
+    return token
 
 
 def _auth(token: str | None) -> dict[str, str]:

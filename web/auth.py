@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callscope.core.logs import get_logger
+from callscope.core.secrets import SESSION_SECRET, SecretError, session_secret
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -42,7 +43,7 @@ from limits.strategies import MovingWindowRateLimiter
 logger = get_logger(__name__)
 
 ROLES = ("supervisor", "analyst", "marketing")
-SECRET_ENV = "CALLSCOPE_SECRET_KEY"
+SECRET_ENV = SESSION_SECRET
 USERS_FILE = "users.json"
 SESSIONS_FILE = "sessions.sqlite"
 MIN_PASSWORD = 8
@@ -197,13 +198,16 @@ def write_json_atomic(path: Path, data) -> None:
 
 
 def secret_from_env() -> tuple[bytes, bool]:
-    """(secret, from_env): $CALLSCOPE_SECRET_KEY, or a random one for this process only."""
-    value = os.environ.get(SECRET_ENV, "")
-    if value:
-        if len(value) < 16:
-            raise AuthError(f"${SECRET_ENV} is too short: use at least 16 random characters")
-        return value.encode(), True
-    return secrets.token_bytes(32), False
+    """(secret, from_env): $CALLSCOPE_SECRET_KEY or the file $CALLSCOPE_SECRET_KEY_FILE names
+    (core/secrets.py: at least 32 characters, no example placeholder), or a random one for this
+    process only when neither is set."""
+    try:
+        value = session_secret()
+    except SecretError as exc:
+        raise AuthError(str(exc)) from exc
+    if value is None:
+        return secrets.token_bytes(32), False
+    return value.encode(), True
 
 
 @dataclass(frozen=True)
