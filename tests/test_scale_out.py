@@ -385,11 +385,15 @@ def test_the_compose_file_runs_one_worker_per_gpu_on_one_prefect_server():
         assert command[command.index("--gpu") + 1] == gpu
         [device] = service["deploy"]["resources"]["reservations"]["devices"]
         assert device["device_ids"] == [gpu]
-        assert service["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
-    server = services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
-    assert server.startswith("postgresql+asyncpg://") and "@postgres:5432/" in server
+        # this host's server unless PREFECT_API_URL names the main host's
+        api = service["environment"]["PREFECT_API_URL"]
+        assert api == "${PREFECT_API_URL:-http://prefect-server:4200/api}"
+    server = services["prefect-server"]["environment"]
+    assert server["PREFECT_SERVER_DATABASE_DRIVER"] == "postgresql+asyncpg"
+    assert server["PREFECT_SERVER_DATABASE_HOST"] == "postgres"
     assert "--fan-out" in services["nightly"]["entrypoint"]
-    assert "${CALLSCOPE_SECRET_KEY" in (REPO / "deploy" / "docker-compose.yml").read_text()
+    secret = services["web"]["environment"]["CALLSCOPE_SECRET_KEY_FILE"]
+    assert secret == "/run/secrets/callscope_secret_key"
 
 
 def test_the_systemd_worker_unit_pins_its_instance_gpu():
