@@ -76,6 +76,7 @@ def run_checks(settings: Settings, web_users: Callable[[], int] | None = None) -
         ("python", python_check),
         ("cuda", lambda: cuda_check(settings)),
         ("models", lambda: model_checks(settings)),
+        ("keywords.rules", lambda: rules_check(settings.keywords.rules)),
         ("recordings", lambda: recordings_check(settings.recordings)),
         ("warehouse", lambda: warehouse_check(settings.warehouse)),
         ("disk", lambda: disk_check(settings.warehouse)),
@@ -208,6 +209,17 @@ def model_checks(settings: Settings) -> list[Check]:
             )
         )
     return checks
+
+
+def rules_check(path: Path) -> Check:
+    if not path.is_file():
+        return Check(
+            "keywords.rules",
+            FAIL,
+            f"{path} does not exist: copy configs/categories.yaml there, or fix keywords.rules "
+            "(a relative path is read next to the config file)",
+        )
+    return Check("keywords.rules", OK, str(path))
 
 
 def asr_model_check(settings: Settings) -> Check:

@@ -147,3 +147,15 @@ def test_a_warehouse_uri_skips_the_folder_checks(machine, monkeypatch):
     assert checks["warehouse"]["status"] == "ok" and "skipped" in checks["warehouse"]["detail"]
     assert checks["disk"]["status"] == "ok" and "skipped" in checks["disk"]["detail"]
     assert code == 0
+
+
+def test_a_config_without_its_rule_categories_beside_it_fails(machine, tmp_path):
+    from callscope.core.config import DEFAULT_CONFIG
+
+    config = tmp_path / "etc" / "config.yaml"  # copied alone, as onto a server's /etc
+    config.parent.mkdir()
+    config.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    code, output = doctor(machine, "--config", str(config))
+    assert code == 1
+    [line] = [line for line in output.splitlines() if line.startswith("✗")]
+    assert line.split()[1] == "keywords.rules" and str(config.parent / "categories.yaml") in line

@@ -26,9 +26,12 @@ install -d -m 755 /opt/callscope
 sed -e 's/^torch==\(.*\)+cpu$/torch==\1/' constraints.txt >"$VENV/constraints.txt"
 "$VENV/bin/pip" install -q -c "$VENV/constraints.txt" .
 
-# the settings: configs/gpu.yaml and the host's environment file (edit both afterwards)
+# the settings: configs/gpu.yaml, the rule categories it reads next to it (the quality team's
+# file) and the host's environment file (edit them afterwards)
 [ -e /etc/callscope/config.yaml ] ||
     install -m 640 -o root -g callscope configs/gpu.yaml /etc/callscope/config.yaml
+[ -e /etc/callscope/categories.yaml ] ||
+    install -m 640 -o root -g callscope configs/categories.yaml /etc/callscope/categories.yaml
 [ -e /etc/callscope/env ] ||
     install -m 640 -o root -g callscope "$HERE/callscope.env" /etc/callscope/env
 
