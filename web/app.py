@@ -86,8 +86,8 @@ def create_app(
         secret, from_env = secret_from_env()
         if not from_env:
             logger.warning(
-                "CALLSCOPE_SECRET_KEY is not set: using a random session secret, so sign-ins "
-                "end when the server restarts"
+                "neither CALLSCOPE_SECRET_KEY nor CALLSCOPE_SECRET_KEY_FILE is set: using a "
+                "random session secret, so sign-ins end when the server restarts"
             )
     users = UserStore(settings.web_dir / USERS_FILE)
     web_metrics = WebMetrics()
