@@ -3,7 +3,8 @@
 #               in a phone's launch day, run the nightly flow on each, show the launch day's
 #               incidents and hand-off, a search and the emotion trends
 #   make test   install, run the test suite
-# Also: make demo-day (one bundled day of real speech and broken files, no text-to-speech)
+# Also: make demo-day (one bundled day of real speech and broken files, no text-to-speech),
+#       make docs (the documentation site into site/, warnings are errors)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo demo-day test lint bench
+.PHONY: install demo demo-day test lint bench docs
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
@@ -44,9 +45,14 @@ demo-day: install
 	$(BIN)/callscope categories list --date $(DEMO_DATE) --warehouse demo/day/warehouse
 	$(BIN)/callscope search '预约 OR pre-order' --warehouse demo/day/warehouse --limit 5
 
+# the documentation site (mkdocs.yml): the reference pages are generated from the code as it
+# builds; a broken link, anchor or page left out of the navigation fails it
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # the browser tests drive Debian's chromium through chromium-driver (nothing is downloaded
 # by the tests themselves); they skip with a reason where neither can be installed
-test: install
+test: install docs
 	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
 		echo "installing chromium and chromium-driver for the browser tests"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \

@@ -13,7 +13,7 @@ CHANNEL_LAYOUTS = ("agent_left", "customer_left", "mono")
 
 PII_SPAN = pa.struct(
     [
-        pa.field("kind", pa.string()),  # phone | id_number | bank_card | email | address
+        pa.field("kind", pa.string()),  # phone|id_number|bank_card|email|address|name|im_id
         pa.field("start", pa.int32()),  # character offsets in `text`
         pa.field("end", pa.int32()),
         pa.field("start_s", pa.float32()),  # when it is said, to bleep the audio
@@ -236,8 +236,6 @@ INCIDENTS = pa.schema(
     ]
 )
 
-# a uniform sample of the day's statement embeddings (all of them on days up to `sample_size`),
-# so that a topic first seen later can be counted on the days before it existed
 # each call's issue statement embedded where the call was processed (a part's worker), so the
 # day's incidents step embeds only what changed since (incidents/daily.py)
 STATEMENT_VECTORS = pa.schema(
@@ -250,6 +248,8 @@ STATEMENT_VECTORS = pa.schema(
     ]
 )
 
+# a uniform sample of the day's statement embeddings (all of them on days up to `sample_size`),
+# so that a topic first seen later can be counted on the days before it existed
 STATEMENT_SAMPLE = pa.schema(
     [
         pa.field("date", pa.date32(), nullable=False),
