@@ -1,6 +1,6 @@
 """One typed configuration, loaded from YAML with environment overrides.
 
-Precedence (highest first): explicit overrides from the CLI, environment variables
+Precedence (highest first): a command's own options (--warehouse, ...), environment variables
 (`CALLSCOPE_ASR__MODEL=large-v3`, nested keys joined by `__`), the YAML file, the defaults
 below. Secrets are never read from YAML: only from the environment.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -687,6 +688,22 @@ class MetricsSettings(_Section):
     )
 
 
+# the loaded YAML file's settings while load_config builds Settings (see _YamlFile)
+_FILE_SETTINGS: ContextVar[dict[str, Any] | None] = ContextVar(
+    "callscope_file_settings", default=None
+)
+
+
+class _YamlFile(PydanticBaseSettingsSource):
+    """The config file's settings: below the environment, which is below the command's options."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_FILE_SETTINGS.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_SETTINGS.get() or {})
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
@@ -749,8 +766,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; the environment must win over it.
-        return (_RenamedInEnvironment(env_settings), init_settings)
+        # Highest first: the command's own options (init kwargs), the environment, the file.
+        return (init_settings, _RenamedInEnvironment(env_settings), _YamlFile(settings_cls))
 
     @field_validator("warehouse", "handoff", mode="before")
     @classmethod
@@ -783,11 +800,14 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings at the top level")
-    data.update({key: value for key, value in overrides.items() if value is not None})
+    options = {key: value for key, value in overrides.items() if value is not None}
+    token = _FILE_SETTINGS.set(data)
     try:
-        settings = Settings(**data)
+        settings = Settings(**options)
     except ValidationError as exc:
         raise ConfigError(f"config file {path} is invalid:\n{_describe(exc)}") from exc
+    finally:
+        _FILE_SETTINGS.reset(token)
     if not settings.keywords.rules.is_absolute():
         settings.keywords.rules = path.parent / settings.keywords.rules
     catalogue = settings.keywords.catalogue

@@ -27,6 +27,18 @@ def test_environment_overrides_yaml(monkeypatch):
     assert str(settings.warehouse) == "/data/wh"
 
 
+def test_a_commands_option_wins_over_the_environment_and_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "night.yaml"
+    path.write_text("warehouse: /from/file\nrecordings: /from/file/rec\nflow:\n  retries: 4\n")
+    monkeypatch.setenv("CALLSCOPE_WAREHOUSE", "/from/env")
+    monkeypatch.setenv("CALLSCOPE_FLOW__RETRY_DELAY_S", "9")
+    settings = load_config(path, warehouse="/from/option", recordings=None)
+    assert str(settings.warehouse) == "/from/option"
+    assert str(settings.recordings) == "/from/file/rec"  # an option left out keeps the file's
+    # the environment's nested key merges with the file's section rather than replacing it
+    assert settings.flow.retries == 4 and settings.flow.retry_delay_s == 9
+
+
 def test_bad_value_names_the_setting(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("asr:\n  beam_size: 0\n  vad:\n    threshold: 3\n")
