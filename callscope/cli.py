@@ -18,8 +18,9 @@ from callscope.core.errors import CallscopeError
 
 class Commands(typer.Typer):
     """A Typer whose commands turn any error callscope raises on purpose into one `error:` line
-    and its exit code (core.errors: 2 for bad input or settings, 3 for an unreadable warehouse,
-    75 for a day another process is writing)."""
+    and its exit code (core.errors: 1 for a night that ran but failed its job, 2 for bad input
+    or settings, 3 for a missing or unreadable warehouse, 75 for a day another process is
+    writing)."""
 
     def command(self, *args, **kwargs):
         register = super().command(*args, **kwargs)
@@ -75,9 +76,25 @@ def _settings(config: Path | None, **overrides):
     from callscope.core.config import ConfigError, load_config
 
     try:
-        return load_config(config, **overrides)
+        settings = load_config(config, **overrides)
     except ConfigError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"config file {exc.filename or config} cannot be read: {exc.strerror or exc}")
+    logs.use_config_format(settings.logging.format)
+    return settings
+
+
+def _warehouse(settings):
+    """The warehouse a read command reads; WarehouseMissing (exit 3) where it is a local
+    folder that does not exist, before anything is read or made there."""
+    from callscope.core.errors import WarehouseMissing
+    from callscope.storage.warehouse import Warehouse
+
+    store = Warehouse.from_settings(settings)
+    if store.local and not Path(store.base).is_dir():
+        raise WarehouseMissing(store.base)
+    return store
 
 
 def _date(value: str | None, timezone: str) -> dt.date:
@@ -91,9 +108,24 @@ def _date(value: str | None, timezone: str) -> dt.date:
         _fail(f"--date {value!r} is not a date; use YYYY-MM-DD")
 
 
+LogFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="text: lines with date, time, zone and level; json: one JSON object a line "
+        "(default: the config's logging.format)",
+    ),
+]
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logs.setup(verbose)
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: LogFormatOpt = None,
+) -> None:
+    if log_format is not None and log_format not in logs.FORMATS:
+        _fail(f"--log-format {log_format!r}: use one of {', '.join(logs.FORMATS)}")
+    logs.setup(verbose, log_format)
 
 
 @app.command()
@@ -126,16 +158,27 @@ def nightly(
             "--fan-out", help="send the calls in parts to the running workers of flow.work_pool"
         ),
     ] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            help="node_exporter textfile the night writes its figures to (in place of "
+            "metrics.textfile)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Transcribe one day's calls into the warehouse (default: yesterday), or each day of
-    --from..--to in order (a backlog, or the demo's days)."""
+    --from..--to in order (a backlog, or the demo's days). Exits 1 when a night ran but failed
+    its job (every call failed, more than flow.max_failed_share did, or a day step failed);
+    a range runs every day and then exits 1 naming the nights that failed."""
     import contextlib
 
     settings = _settings(config, recordings=recordings, warehouse=warehouse, handoff=handoff)
     days = _night_days(date, date_from, date_to, settings.timezone)
     if workers and fan_out:
         _fail("give --workers N (workers started here) or --fan-out (workers running already)")
+    _check_recordings(settings, days)
     cluster = contextlib.nullcontext()
     if fan_out:
         from callscope.flows.local import require_api
@@ -153,37 +196,73 @@ def nightly(
             api_only=api_only,
             worker_command=worker_command(),
         )
+    flow_args = {
+        "config": str(config) if config else None,
+        "recordings": str(settings.recordings),
+        "warehouse": str(settings.warehouse),
+        "handoff": str(settings.handoff) if settings.handoff else None,
+        "fan_out": fan_out or bool(workers),
+        "metrics_file": str(metrics_file.absolute()) if metrics_file else None,
+    }
     with cluster:
-        summaries = _nights(days, config, settings, fan_out or bool(workers), as_json)
+        summaries, failed = _nights(days, flow_args, as_json)
     if as_json:
         print(
             json.dumps(
                 summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False, indent=2
             )
         )
+    if failed:
+        _fail(*_failed_nights(failed, len(days)))
 
 
 def worker_command() -> list[str]:
     """How a night's local cluster (flows/local.py) starts a worker: `callscope worker`
-    (cli_workers.py) run by this interpreter, so a worker runs the same callscope as the night."""
-    return [sys.executable, "-m", "callscope.cli", "worker"]
+    (cli_workers.py) run by this interpreter, so a worker runs the same callscope as the night,
+    logging in the night's format."""
+    return [sys.executable, "-m", "callscope.cli", "--log-format", logs.current_format(), "worker"]
 
 
-def _nights(days, config, settings, fan_out: bool, as_json: bool) -> list[dict]:
-    from callscope.core.errors import CallscopeError
-    from callscope.flows.nightly import nightly as nightly_flow
+def _check_recordings(settings, days: list[dt.date]) -> None:
+    """Each night's recordings folder exists: checked before a Prefect server starts or a
+    warehouse folder is made, so that a wrong path is one `error:` line (exit 2)."""
+    from callscope.storage.recordings import LocalRecordingSource
 
-    summaries = []
+    source = LocalRecordingSource.from_settings(settings)
+    nights = f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+    if not source.root.is_dir():
+        _fail(
+            f"no recordings folder for {nights}: the recordings root {source.root} does not "
+            "exist; pass --recordings ROOT or set recordings in the config (ROOT holds a "
+            "folder per day, YYYY-MM-DD)"
+        )
+    missing = [day for day in days if not source.day_folder(day).is_dir()]
+    if not missing:
+        return
+    which = ", ".join(str(day) for day in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    counted = f" ({len(missing)} of {len(days)} nights)" if len(days) > 1 else ""
+    _fail(
+        f"no recordings folder for {which}{counted}: {source.day_folder(missing[0])} does not "
+        "exist (check --recordings or the nightly pull)"
+    )
+
+
+def _nights(days: list[dt.date], flow_args: dict, as_json: bool) -> tuple[list[dict], dict]:
+    """Each night in turn: the summaries of those that ran, and the nights that failed (day
+    -> (exit code, why)). A night whose day another process holds is passed over in a range;
+    any other error that stops a night stops the command."""
+    from callscope.core.errors import CallscopeError, DayLocked, NightFailed
+
+    summaries, failed = [], {}
     for day in days:
         try:
-            summary = nightly_flow(
-                date=day.isoformat(),
-                config=str(config) if config else None,
-                recordings=str(settings.recordings),
-                warehouse=str(settings.warehouse),
-                handoff=str(settings.handoff) if settings.handoff else None,
-                fan_out=fan_out,
-            )
+            summary = _night(day, flow_args)
+        except DayLocked as exc:
+            if len(days) == 1:
+                _fail(f"the night could not run: {exc}", exc.exit_code)
+            typer.secho(f"error: the night of {day} could not run: {exc}", fg="red", err=True)
+            failed[day] = (exc.exit_code, str(exc))
+            continue
         except CallscopeError as exc:
             _fail(
                 f"the night could not run: {exc}" + (f" (night of {day})" if len(days) > 1 else ""),
@@ -195,9 +274,37 @@ def _nights(days, config, settings, fan_out: bool, as_json: bool) -> list[dict]:
                 "check that the warehouse folder is writable and has space"
             )
         summaries.append(summary)
+        if summary["status"] != "ok":
+            failed[day] = (NightFailed.exit_code, "; ".join(summary["reasons"]))
         if not as_json:
             _print_summary(summary)
-    return summaries
+    return summaries, failed
+
+
+def _night(day: dt.date, flow_args: dict) -> dict:
+    """The nightly flow's summary of `day`, also where the night failed its job (its flow
+    run then ends Failed, holding a NightFailed with the summary)."""
+    from callscope.core.errors import NightFailed
+    from callscope.flows.nightly import nightly as nightly_flow
+
+    state = nightly_flow(date=day.isoformat(), **flow_args, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, NightFailed) and result.summary is not None:
+        return result.summary
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _failed_nights(failed: dict, nights: int) -> tuple[str, int]:
+    """The closing `error:` line and exit code: 1 when a night failed its job, else 75 (days
+    another process was writing: try again later)."""
+    code = min(code for code, _ in failed.values())
+    if nights == 1:
+        [(day, (_, why))] = failed.items()
+        return f"the night of {day} failed: {why}", code
+    days = ", ".join(str(day) for day in failed)
+    return f"{len(failed)} of {nights} nights failed: {days}; see each night's summary", code
 
 
 def _night_days(date: str | None, date_from: str | None, date_to: str | None, timezone: str):
@@ -246,14 +353,18 @@ def _print_summary(summary: dict) -> None:
         print(f"hand-off: {summary['handoff']}")
     for error in summary["errors"]:
         print(f"  error {error['call_id']}: {error['error']}")
+    if summary["status"] != "ok":
+        from callscope.pipeline.night import failed_line
+
+        print(failed_line(summary["date"], summary["reasons"]))
 
 
 def _day_calls(config: Path | None, warehouse: str | None, date: str | None):
     """(settings, day, calls rows): the given day, else the latest day in the warehouse."""
     settings = _settings(config, warehouse=warehouse)
-    from callscope.storage.warehouse import Warehouse, WarehouseError
+    from callscope.storage.warehouse import WarehouseError
 
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     day = _date(date, settings.timezone) if date or not store.days() else store.days()[-1]
     try:
         return settings, day, store.read("calls", day).to_pylist()
@@ -270,6 +381,10 @@ def calls(
     as_json: JsonOpt = False,
 ) -> None:
     """List the calls of a day with their status."""
+    from callscope.storage.schemas import CALL_STATUSES
+
+    if status is not None and status not in CALL_STATUSES:
+        _fail(f"--status {status!r} is not a call status: use {' or '.join(CALL_STATUSES)}")
     settings, day, rows = _day_calls(config, warehouse, date)
     if status:
         rows = [row for row in rows if row["status"] == status]
@@ -310,9 +425,7 @@ def transcript(
     import pyarrow.compute as pc
 
     settings = _settings(config, warehouse=warehouse)
-    from callscope.storage.warehouse import Warehouse
-
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     days = [_date(date, settings.timezone)] if date else store.days("segments")
     for day in days:
         table = store.read("segments", day)

@@ -17,6 +17,7 @@ from callscope.cli import (
     _commands,
     _fail,
     _settings,
+    _warehouse,
     app,
 )
 from callscope.cli_keywords import FromOpt, ToOpt, _days, _optional_date, rerun_days
@@ -89,11 +90,9 @@ def emotion_apply(
 ) -> None:
     """Re-score stored days with the current emotion settings (text and summaries; the voice
     arousal scored from the audio during the night is kept) and refresh the index."""
-    from callscope.storage.warehouse import Warehouse
-
     settings = _settings(config, warehouse=warehouse)
     _scorer(settings)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
 
     def report(run, refreshed: list[str]) -> tuple[dict, str]:
@@ -127,14 +126,14 @@ def trends(
 ) -> None:
     """Customer (or agent) emotion by day, overall or by queue, agent or category."""
     from callscope.emotion.trends import BY, ROLES, TrendsError, draw, load_trends, render_table
-    from callscope.storage.warehouse import Warehouse, WarehouseError
+    from callscope.storage.warehouse import WarehouseError
 
     if by not in BY:
         _fail(f"--by {by!r} is not one of {', '.join(BY)}")
     if role not in ROLES:
         _fail(f"--role {role!r} is not one of {', '.join(ROLES)}")
     settings = _settings(config, warehouse=warehouse)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     days = store.days("emotion_daily")
     if not days:
         _fail(f"no emotion data in {settings.warehouse}; run the nightly flow first", 1)

@@ -15,6 +15,7 @@ from callscope.cli import (
     _date,
     _fail,
     _settings,
+    _warehouse,
     app,
 )
 from callscope.core.errors import CallscopeError
@@ -48,10 +49,10 @@ def incidents(
     (default: the latest day with incidents)."""
     from callscope.incidents.handoff import handoff_folder
     from callscope.incidents.report import render_table
-    from callscope.storage.warehouse import Warehouse, WarehouseError
+    from callscope.storage.warehouse import WarehouseError
 
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     day = _day(store, date, rebuild, settings.timezone)
     try:
         if rebuild:

@@ -19,6 +19,7 @@ from callscope.cli import (
     _day_calls,
     _fail,
     _settings,
+    _warehouse,
     app,
     categories_app,
     index_app,
@@ -82,7 +83,6 @@ def search(
     from callscope.keywords.daily import stale_days
     from callscope.keywords.index import SORTS, SearchFilters, SearchIndexError
     from callscope.keywords.query import QueryError
-    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
     if sort not in SORTS:
@@ -100,6 +100,7 @@ def search(
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         _fail("--from is after --to")
+    store = _warehouse(settings)
     index = _open_index(settings)
     try:
         result = index.search(
@@ -112,7 +113,7 @@ def search(
             context=settings.search.context_segments,
             redacted=redacted,
         )
-        stale = stale_days(Warehouse.from_settings(settings), index)
+        stale = stale_days(store, index)
     except (QueryError, SearchIndexError) as exc:
         _fail(str(exc))
     if as_json:
@@ -221,11 +222,9 @@ def categories_apply(
 ) -> None:
     """Re-apply the rule file to stored days (no re-transcription); each day's emotion,
     search rows, incidents and hand-off are refreshed after it."""
-    from callscope.storage.warehouse import Warehouse
-
     settings = _settings(config, warehouse=warehouse)
     _rules(settings)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
 
     def report(run, refreshed: list[str]) -> tuple[dict, str]:
@@ -378,10 +377,9 @@ def index_update(
 ) -> None:
     """Index days whose calls changed (the nightly flow does this for its own day)."""
     from callscope.keywords.daily import stale_days, update_index
-    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     index = _open_index(settings, create=True)
     if date:
         days = [_date(date, settings.timezone)]
@@ -411,12 +409,12 @@ def index_status(
 ) -> None:
     """Indexed days, their segment counts, the shards, and days waiting to be indexed."""
     from callscope.keywords.daily import stale_days
-    from callscope.storage.warehouse import Warehouse
 
     settings = _settings(config, warehouse=warehouse)
+    store = _warehouse(settings)
     index = _open_index(settings)
     days = index.indexed_days()
-    stale = stale_days(Warehouse.from_settings(settings), index)
+    stale = stale_days(store, index)
     outdated = set(index.outdated_keys())
     shards = {
         key: {

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import typer
 
-from callscope.cli import ConfigOpt, DateOpt, JsonOpt, WarehouseOpt, _commands, _settings
+from callscope.cli import (
+    ConfigOpt,
+    DateOpt,
+    JsonOpt,
+    WarehouseOpt,
+    _commands,
+    _settings,
+    _warehouse,
+)
 from callscope.cli_incidents import HandoffOpt
 from callscope.cli_keywords import FromOpt, ToOpt, _days, rerun_days
 
@@ -31,10 +39,8 @@ def redact_apply(
     """Redact stored days again with today's rules (no re-transcription). Calls already
     redacted with today's rules are left as they are; days whose redacted text changed get
     their incidents and marketing hand-off rebuilt from it."""
-    from callscope.storage.warehouse import Warehouse
-
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
-    store = Warehouse.from_settings(settings)
+    store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
 
     def report(run, refreshed: list[str]) -> tuple[dict, str]:

@@ -1,4 +1,8 @@
-"""Error types shared by the stages. Only `TransientError` is ever retried."""
+"""Error types shared by the stages. Only `TransientError` is ever retried.
+
+Each carries the command line's exit code (docs/operations/exit-codes.md): 1 a night that ran
+but failed its job (`NightFailed`), 2 bad input or settings (the default), 3 a warehouse that
+cannot be read (`WarehouseError`), 75 a day another process is writing (`DayLocked`)."""
 
 
 class CallscopeError(Exception):
@@ -80,3 +84,26 @@ class NotALocalFolder(LocationError, WarehouseError):
             f"{setting} {value} is not a local folder: {needs} needs one; {instead}mount the "
             f"bucket (s3fs, gcsfuse, NFS ...) and set {setting} to the mounted folder",
         )
+
+
+class WarehouseMissing(WarehouseError):
+    """A command that reads the warehouse was pointed at a folder that does not exist."""
+
+    def __init__(self, location: str):
+        self.location = location
+        super().__init__(
+            f"no warehouse at {location}: run `callscope nightly` first to fill it, or pass "
+            "--warehouse (or set warehouse in the config) to the one the nights write"
+        )
+
+
+class NightFailed(CallscopeError):
+    """The night ran but did not do its job: every call failed, more than
+    flow.max_failed_share of them did, or a day step failed. Its error rows are written;
+    `summary` is the night's summary (NightSummary.as_dict) where there is one."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = summary

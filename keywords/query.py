@@ -218,6 +218,7 @@ class _Parser:
         while (token := self.peek()) is not None and token[0] != ")" and not self._is_op("OR"):
             if self._is_op("AND"):
                 self.take()
+                self._word_after_and(first=not (keep or drop))
                 continue
             negative = self._is_op("NOT")
             if negative:
@@ -233,6 +234,12 @@ class _Parser:
             raise QueryError("an operator has nothing on one side: check AND / OR / ( )")
         core = keep[0] if len(keep) == 1 else All(tuple(keep))
         return Not(core, tuple(drop)) if drop else core
+
+    def _word_after_and(self, first: bool) -> None:
+        """AND joins two things: one before it and a word, phrase, NOT or ( after it."""
+        after = self.peek()
+        if first or after is None or after[0] == ")" or self._is_op("AND") or self._is_op("OR"):
+            raise QueryError("AND needs a word on each side: write e.g. 预约 AND 退款")
 
     def primary(self):
         token = self.take()

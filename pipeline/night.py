@@ -6,6 +6,7 @@ The Prefect flow in flows/nightly.py wraps these functions; benchmarks call them
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,9 @@ class NightSummary:
     steps: dict[str, StepOutcome] = field(default_factory=dict)
     parts: list[dict] = field(default_factory=list)  # a night fanned out over workers
     busy: dict = field(default_factory=dict)  # the runner's recogniser and CPU share (BusyTimes)
+    # flow.max_failed_share; None: only a night in which every call failed fails on its calls
+    max_failed_share: float | None = None
+    stopped_by: str | None = None  # the error that stopped the night before it ran its calls
 
     def _result(self, name: str):
         outcome = self.steps.get(name)
@@ -67,9 +71,35 @@ class NightSummary:
     def x_real_time(self) -> float:
         return self.audio_s / self.wall_s if self.wall_s else 0.0
 
+    def reasons(self) -> list[str]:
+        """Why the night failed its job; none for a night that did it."""
+        reasons = [f"the night could not run: {self.stopped_by}"] if self.stopped_by else []
+        calls, failed = len(self.outcomes), self.count("error")
+        share = failed / calls if calls else 0.0
+        if calls and failed == calls:
+            reasons.append(f"every call failed ({failed} of {calls})")
+        elif self.max_failed_share is not None and share > self.max_failed_share:
+            reasons.append(
+                f"{failed} of {calls} calls failed ({share:.0%}), more than "
+                f"flow.max_failed_share ({self.max_failed_share:.0%})"
+            )
+        reasons += [
+            f"day step {name} failed: {outcome.reason}"
+            for name, outcome in self.steps.items()
+            if outcome.status == "failed"
+        ]
+        return reasons
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.reasons()
+
     def as_dict(self) -> dict:
+        reasons = self.reasons()
         return {
             "date": self.date.isoformat(),
+            "status": "failed" if reasons else "ok",
+            "reasons": reasons,
             "calls": len(self.outcomes),
             "ok": self.count("ok"),
             "error": self.count("error"),
@@ -88,6 +118,11 @@ class NightSummary:
             "spikes": self.incidents.spikes if self.incidents else [],
             "handoff": str(self.handoff.folder) if self.handoff else None,
             "steps": {name: outcome.status for name, outcome in self.steps.items()},
+            "step_seconds": {
+                name: round(outcome.seconds, 3)
+                for name, outcome in self.steps.items()
+                if outcome.status == "ran"
+            },
             "parts": self.parts,
             "busy": self.busy,
         }
@@ -131,6 +166,11 @@ class NightSummary:
             lines.append(f"hand-off: {self.handoff.folder}")
         lines += [f"  error {o.call_id}: {o.error}" for o in self.outcomes if o.status == "error"]
         return "\n".join(lines)
+
+
+def failed_line(date: str, reasons: list[str]) -> str:
+    """The last line of a failed night's summary."""
+    return f"night {date} FAILED: {'; '.join(reasons)}"
 
 
 def part_lines(parts: list[dict]) -> list[str]:
@@ -193,8 +233,11 @@ def load_models(settings: Settings) -> None:
 class ProgressLog:
     """Progress hook: one log line per finished call with counts and rates."""
 
-    def __init__(self, total: int, log: Callable[[str], None] | None = None):
+    def __init__(
+        self, total: int, log: Callable[[str], None] | None = None, day: dt.date | None = None
+    ):
         self.total = total
+        self.day = day
         self.done = 0
         self.audio_s = 0.0
         self.started = time.perf_counter()
@@ -211,10 +254,17 @@ class ProgressLog:
             "error": outcome.error or "",
         }[outcome.status]
         rate = self.audio_s / elapsed if elapsed else 0.0
-        self.log(
+        line = (
             f"[{self.done}/{self.total}] {outcome.call_id} {outcome.status}: {detail} "
             f"(night so far {rate:.1f}x real time)"
         )
+        if isinstance(getattr(self.log, "__self__", None), logging.Logger | logging.LoggerAdapter):
+            fields = {"call_id": outcome.call_id}
+            if self.day is not None:
+                fields["date"] = self.day.isoformat()
+            self.log(line, extra=fields)  # a logger's method: the JSON log carries the fields
+        else:
+            self.log(line)
 
 
 def run_night(
@@ -227,7 +277,7 @@ def run_night(
 ) -> NightSummary:
     """The night in this process (benchmarks, tests, no Prefect)."""
     started = time.perf_counter()
-    summary = NightSummary(day)
+    summary = NightSummary(day, max_failed_share=settings.flow.max_failed_share)
     with warehouse.lock_day(day, "nightly"):
         recordings = list(recordings if recordings is not None else source.list_day(day))
         done = warehouse.done_calls(day)

@@ -339,7 +339,7 @@ def test_trends_refuses_bad_options_clearly(two_nights, tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text(f"warehouse: {tmp_path / 'none'}\n")
     result = CliRunner().invoke(app, ["trends", "--config", str(empty)])
-    assert result.exit_code == 1 and "run the nightly flow first" in result.output
+    assert result.exit_code == 3 and "run `callscope nightly` first" in result.output
 
 
 def test_emotion_score_dialogues_cli(tmp_path):

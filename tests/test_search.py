@@ -281,6 +281,9 @@ def test_cli_categories_apply_then_search(cli_config, store):
 
 
 def test_cli_errors_are_clear(cli_config, tmp_path):
+    code, out = run_cli("search", "退", "--config", cli_config, "--warehouse", tmp_path / "none")
+    assert code == 3 and "no warehouse at" in out
+    (tmp_path / "empty").mkdir()
     code, out = run_cli("search", "退", "--config", cli_config, "--warehouse", tmp_path / "empty")
     assert code == 2 and "no search index" in out
     run_cli("index", "update", "--config", cli_config)
