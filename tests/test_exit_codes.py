@@ -140,6 +140,21 @@ def test_a_day_step_that_fails_fails_the_night(lean, mono_en, monkeypatch):
     assert _error_lines(told.stderr) == [f"error: the night of {DAY} failed: {reason}"]
 
 
+def test_a_range_runs_every_night_then_names_those_that_failed(lean):
+    recordings, warehouse = lean
+    make_day(recordings, DAY, BROKEN)
+    (recordings / "2026-11-21").mkdir()  # a day without calls: a good night with nothing to do
+    args = ["nightly", "--from", DAY, "--to", "2026-11-21", "--recordings", str(recordings)]
+    told = CliRunner().invoke(app, [*args, "--warehouse", str(warehouse), "--json"])
+    assert told.exit_code == 1, told.output
+    first, second = json.loads(told.stdout)
+    assert (first["date"], first["status"], first["reasons"]) == (DAY, "failed", [ALL_FAILED])
+    assert (second["date"], second["status"], second["calls"]) == ("2026-11-21", "ok", 0)
+    assert _error_lines(told.stderr) == [
+        f"error: 1 of 2 nights failed: {DAY}; see each night's summary"
+    ]
+
+
 # bad arguments ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "message"),
