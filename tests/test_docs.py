@@ -24,7 +24,7 @@ def hooks():
     try:
         yield {
             name: importlib.import_module(f"reference_{name}")
-            for name in ("config", "cli", "tables", "column_notes")
+            for name in ("config", "cli", "tables")
         }
     finally:
         sys.path.remove(str(HOOKS))
@@ -108,28 +108,47 @@ def test_the_table_reference_names_every_column(hooks):
             assert f"| `{column}` |" in section, f"{table}.{column} is not in the reference"
 
 
-def _has_column(kind, dotted: str) -> bool:
-    """Whether a schema or struct type has the column `dotted` (queue_shares.queue)."""
+def _column_paths(kind, prefix: str = "") -> list[str]:
+    """Every column of a schema and, below a struct column (or a list of structs), its fields,
+    dotted as storage/schemas.py names them for their meanings (queue_shares.queue)."""
     import pyarrow as pa
 
-    for part in dotted.split("."):
-        if isinstance(kind, pa.ListType):
-            kind = kind.value_type
-        if part not in [item.name for item in kind]:
-            return False
-        kind = kind.field(part).type
-    return True
+    paths = []
+    for item in kind:
+        path = prefix + item.name
+        paths.append(path)
+        inner = item.type.value_type if pa.types.is_list(item.type) else item.type
+        if pa.types.is_struct(inner):
+            paths += _column_paths(inner, path + ".")
+    return paths
 
 
-def test_every_column_note_is_for_a_column_that_exists(hooks):
-    from callscope.storage import schemas
+def test_every_column_has_a_meaning_and_every_meaning_a_column():
+    """storage/schemas.py gives each column of each table (and each field of a struct column)
+    its meaning beside the schema: a new column cannot go undocumented, and a meaning cannot
+    outlive its column."""
+    from callscope.storage.schemas import COLUMN_MEANINGS, TABLES
 
-    stale = [
-        f"{definition}.{column}"
-        for definition, column in hooks["column_notes"].NOTES
-        if not _has_column(getattr(schemas, definition), column)
-    ]
-    assert not stale, f"notes for columns that do not exist: {stale}"
+    assert set(COLUMN_MEANINGS) == set(TABLES)
+    assert "pii.kind" in _column_paths(TABLES["segments"])  # struct fields are walked
+    missing, stale = [], []
+    for table, schema in TABLES.items():
+        paths = _column_paths(schema)
+        meanings = COLUMN_MEANINGS[table]
+        missing += [f"{table}.{path}" for path in paths if not meanings.get(path, "").strip()]
+        stale += [f"{table}.{name}" for name in meanings if name not in paths]
+    assert not missing, f"columns without a meaning in storage/schemas.py: {missing}"
+    assert not stale, f"meanings in storage/schemas.py for columns that do not exist: {stale}"
+
+
+def test_the_table_reference_shows_each_columns_meaning(hooks):
+    page = hooks["tables"].page()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    assert any(row.startswith("| `pii[].kind` |") for row in rows)
+    cells = [[cell.strip() for cell in row.strip()[1:-1].split(" | ")] for row in rows]
+    assert all(len(row) == 4 for row in cells)  # column, type, null, meaning
+    empty = [row[0] for row in cells if not row[3]]
+    assert not empty, f"columns shown without a meaning: {empty}"
 
 
 def test_the_references_are_generated_not_committed():

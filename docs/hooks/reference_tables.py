@@ -1,8 +1,9 @@
 """The table reference (reference/tables.md), generated from the pyarrow schemas of
 `callscope.storage.schemas`: every table with its columns, types and meaning.
 
-A column's meaning is its field metadata's `description` where the schema sets one, else the
-comment written beside the field in `storage/schemas.py` (read with the tokenizer)."""
+A column's meaning is the one `storage/schemas.py` gives it beside the table's schema
+(`COLUMN_MEANINGS`); the comments written there (read with the tokenizer) introduce each table
+(the lines above its definition) and head groups of its columns (a comment line among them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference_column_notes import NOTES
 from reference_markdown import code, one_line, table, text
 
 INTRO = """\
@@ -29,15 +29,11 @@ HANDOFF_PREFIX = "handoff_"
 
 @dataclass
 class Notes:
-    """What storage/schemas.py says in comments: per top-level definition (CALLS, PII_SPAN...),
-    the lines above it and each field's comment, and comment lines that head a group of
-    fields."""
+    """What storage/schemas.py says in comments: per top-level definition (CALLS, ...), the
+    lines above it, and the comment lines that head a group of its fields."""
 
     above: dict[str, str] = field(default_factory=dict)
-    fields: dict[tuple[str, str], str] = field(default_factory=dict)
     groups: dict[tuple[str, str], str] = field(default_factory=dict)
-    defined: set[tuple[str, str]] = field(default_factory=set)
-    sources: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _schemas_module() -> Any:
@@ -60,28 +56,11 @@ def read_notes(source: str) -> Notes:
             line -= 1
         if above:
             notes.above[name] = " ".join(above)
-        notes.sources[name] = _names_used(node)
         for field_name, line in _field_lines(node):
-            notes.defined.add((name, field_name))
-            described = comments.get(line, "") if line not in comment_only else ""
-            follow = line + 1
-            while (
-                described and described.count("(") > described.count(")") and follow in comment_only
-            ):
-                described += " " + comments[follow]
-                follow += 1
-            if described:
-                notes.fields[(name, field_name)] = described
             heading = line - 1
             if heading in comment_only and not _continues(comments, comment_only, heading):
                 notes.groups[(name, field_name)] = comments[heading]
     return notes
-
-
-def _names_used(node: ast.AST) -> list[str]:
-    """The other definitions (CALLS, ...) a definition takes fields from, in order."""
-    used = [item.id for item in ast.walk(node) if isinstance(item, ast.Name) and item.id.isupper()]
-    return list(dict.fromkeys(used))
 
 
 def _continues(comments: dict[int, str], comment_only: set[int], line: int) -> bool:
@@ -144,56 +123,33 @@ class Column:
 
 
 def columns(table_name: str, notes: Notes | None = None) -> list[Column]:
+    """The table's columns, and below a struct column (or a list of structs) its fields, each
+    with its meaning from `COLUMN_MEANINGS` ("" where it has none)."""
     schemas = _schemas_module()
     notes = notes or read_notes(_source())
     schema = schemas.TABLES[table_name]
     owner = _definition_of(schemas, schema)
+    meanings = schemas.COLUMN_MEANINGS.get(table_name, {})
     found: list[Column] = []
     for item in schema:
-        found += _column(item, item.name, _owners(schemas, owner, item, notes), notes)
+        group = notes.groups.get((owner, item.name), "")
+        found += _column(item, item.name, meanings, group)
     return found
 
 
-def _owners(schemas: Any, owner: str, item: Any, notes: Notes) -> list[str]:
-    """Definitions whose words describe a field: the table's own; for a field it takes from
-    the tables its definition names (the hand-off's from CALLS, CALL_ISSUES, INCIDENTS), theirs."""
-    if (owner, item.name) in notes.defined:
-        return [owner]
-    return [owner] + [
-        source for source in notes.sources.get(owner, []) if (source, item.name) in notes.defined
-    ]
-
-
-def _column(item: Any, name: str, owners: list[str], notes: Notes) -> list[Column]:
+def _column(item: Any, name: str, meanings: dict[str, str], group: str = "") -> list[Column]:
     """The column `name` (dotted below its table's column: pii[].kind) and, for a struct or a
-    list of structs, its fields; `owners`: the definitions whose words describe it."""
+    list of structs, its fields; their meanings are keyed without the brackets (pii.kind)."""
     import pyarrow as pa
 
-    key = name.replace("[]", "")
-    metadata = item.metadata or {}
-    meaning = metadata.get(b"description", b"").decode("utf-8")
-    for words in (notes.fields, NOTES):
-        for owner in owners:
-            meaning = meaning or words.get((owner, key), "")
-    group = notes.groups.get((owners[0], key), "")
+    meaning = meanings.get(name.replace("[]", ""), "")
     found = [Column(name, _type_name(item.type), item.nullable, meaning, group)]
     inner = item.type.value_type if pa.types.is_list(item.type) else item.type
     if pa.types.is_struct(inner):
         suffix = "[]." if pa.types.is_list(item.type) else "."
-        named = _definition_of_struct(inner)
         for child in inner:
-            if named:  # a struct defined once (PII_SPAN) and described there
-                found += _named_child(child, f"{name}{suffix}", named, notes)
-            else:
-                found += _column(child, f"{name}{suffix}{child.name}", owners, notes)
+            found += _column(child, f"{name}{suffix}{child.name}", meanings)
     return found
-
-
-def _named_child(child: Any, prefix: str, definition: str, notes: Notes) -> list[Column]:
-    column = _column(child, child.name, [definition], notes)
-    return [
-        Column(prefix + part.name, part.type, part.nullable, part.meaning, "") for part in column
-    ]
 
 
 def _definition_of(schemas: Any, schema: Any) -> str:
@@ -201,19 +157,6 @@ def _definition_of(schemas: Any, schema: Any) -> str:
         if name.isupper() and value is schema:
             return name
     return ""
-
-
-def _definition_of_struct(struct: Any) -> str:
-    for name, value in vars(_schemas_module()).items():
-        if name.isupper() and getattr(value, "equals", None) and _same_type(value, struct):
-            return name
-    return ""
-
-
-def _same_type(value: Any, struct: Any) -> bool:
-    import pyarrow as pa
-
-    return isinstance(value, pa.DataType) and value.equals(struct)
 
 
 def _type_name(kind: Any) -> str:
