@@ -96,7 +96,8 @@ def test_the_day_step_order_is_written_in_one_place():
 
 def test_parquet_files_are_touched_only_by_the_warehouse_module():
     pattern = r"part-0\.parquet|pq\.(read_table|write_table|ParquetFile)|pyarrow\.parquet"
-    users = {p for p in _grep(pattern, "-l") if not p.startswith("tests/")}
+    # the documentation's hooks name the files' layout in prose, and open none
+    users = {p for p in _grep(pattern, "-l") if not p.startswith(("tests/", "docs/"))}
     assert users <= {"storage/warehouse.py", "bench/table_format.py"}
 
 
