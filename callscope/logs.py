@@ -43,6 +43,12 @@ _FIELDS = {
     "date": "date",
     "flow_run_name": "flow_run",
     "task_run_name": "task_run",
+    # the console's access log (web/access.py)
+    "method": "method",
+    "path": "path",
+    "status": "status",
+    "duration_ms": "duration_ms",
+    "user": "user",
 }
 
 

@@ -105,7 +105,7 @@ class DayContext:
 @dataclass
 class StepOutcome:
     name: str
-    status: str  # ran | skipped | off
+    status: str  # ran | skipped | off | failed
     result: Any = None
     seconds: float = 0.0
     reason: str = ""

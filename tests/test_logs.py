@@ -147,3 +147,33 @@ def test_prefect_run_lines_follow_the_format(tmp_path, log_format):
     assert any("Beginning flow run" in entry["message"] for entry in runs)
     failed = [entry for entry in runs if "exception" in entry]  # -v keeps the traceback
     assert failed and "DayLocked" in failed[0]["exception"]
+
+
+def test_a_json_access_line_carries_the_requests_fields(web_warehouse):
+    """The console's access log through the JSON format: method, path, status, duration and
+    user as fields of their own, and still no query string."""
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from callscope import logs
+    from callscope.web.app import create_app
+
+    logs.setup(log_format="json")
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(logs.LineFormatter().format(record))
+    access = logging.getLogger("callscope.web.access")
+    access.addHandler(handler)
+    try:
+        app = create_app(
+            web_warehouse.settings, recordings=web_warehouse.recordings, secret=b"s" * 40
+        )
+        TestClient(app).get("/login?next=/search%3Fq%3D13912345678")
+    finally:
+        access.removeHandler(handler)
+        logs.setup(log_format="text")
+    entries = [json.loads(line) for line in lines]
+    sign_in = next(entry for entry in entries if entry.get("path") == "/login")
+    assert sign_in["method"] == "GET" and sign_in["status"] == 200
+    assert sign_in["duration_ms"] >= 0 and "13912345678" not in json.dumps(entries)
