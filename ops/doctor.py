@@ -12,6 +12,7 @@ CLOCK_SKEW_S.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import importlib.metadata
@@ -511,7 +512,8 @@ def _file_server_skew(warehouse: Path | str) -> float | None:
     except OSError:
         return None
     finally:
-        probe.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only file system refuses even this
+            probe.unlink(missing_ok=True)
 
 
 # secrets -----------------------------------------------------------------------------------------

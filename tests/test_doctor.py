@@ -94,6 +94,38 @@ def test_a_read_only_warehouse_fails(machine):
     assert "cannot write" in checks["warehouse"]["detail"]
 
 
+def test_a_warehouse_on_a_read_only_mount_fails(machine):
+    """The warehouse bind-mounted read-only in a mount namespace of the doctor's own, so the
+    check fails for root too (the NAS share mounted ro is the real case)."""
+    import shutil
+    import subprocess
+    import sys
+
+    warehouse = str(machine["warehouse"])
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare(1) here to mount a folder read-only")
+    probe = subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "true"], capture_output=True, check=False
+    )
+    if probe.returncode:
+        pytest.skip(f"mount namespaces are not allowed here: {probe.stderr.decode().strip()}")
+    command = [sys.executable, "-m", "callscope.cli", "doctor", "--json",
+               "--recordings", str(machine["recordings"]), "--warehouse", warehouse]  # fmt: skip
+    script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--mount", "--map-root-user", "sh", "-c", script, "sh", warehouse, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    checks = {check["name"]: check for check in json.loads(done.stdout)["checks"]}
+    # the index's default folder is inside the warehouse: it cannot be written either
+    assert done.returncode == 1, done.stdout
+    assert set(failing(checks)) <= {"warehouse", "search index"} and "warehouse" in failing(checks)
+    assert "cannot write" in checks["warehouse"]["detail"]
+    assert checks["clock"]["status"] == "ok"
+
+
 def test_an_unreachable_prefect_server_fails(machine, monkeypatch):
     with socket.socket() as probe:  # a loopback port that nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
