@@ -154,10 +154,10 @@ def test_a_json_access_line_carries_the_requests_fields(web_warehouse):
     user as fields of their own, and still no query string."""
     import logging
 
+    from callscope.web.app import create_app
     from fastapi.testclient import TestClient
 
     from callscope import logs
-    from callscope.web.app import create_app
 
     logs.setup(log_format="json")
     lines: list[str] = []
