@@ -91,3 +91,32 @@ def web_warehouse(tmp_path_factory):
     built = build(tmp_path_factory.mktemp("web"))
     add_users(built.settings)
     return built
+
+
+@pytest.fixture(scope="module")
+def web_app(web_warehouse):
+    """The real web app over the shared warehouse, one per test module."""
+    from tests.web_support import make_app
+
+    return make_app(web_warehouse)
+
+
+@pytest.fixture(scope="module")
+def supervisor(web_app):
+    from tests.web_support import sign_in
+
+    return sign_in(web_app, "supervisor")
+
+
+@pytest.fixture(scope="module")
+def analyst(web_app):
+    from tests.web_support import sign_in
+
+    return sign_in(web_app, "analyst")
+
+
+@pytest.fixture(scope="module")
+def marketing(web_app):
+    from tests.web_support import sign_in
+
+    return sign_in(web_app, "marketing")

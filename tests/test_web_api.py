@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from tests.web_support import AUDIO_CALL, PASSWORD
+from tests.web_support import AUDIO_CALL, PASSWORD, SECRET, csrf, sign_in
 
-SECRET = b"test-secret-" + b"x" * 32
 LAUNCH = "2026-11-20"
 
 API_GETS = [
@@ -40,41 +39,6 @@ PAGES = [
     "/incidents",
     "/saved/abc",
 ]
-
-
-@pytest.fixture(scope="module")
-def web_app(web_warehouse):
-    return create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=SECRET)
-
-
-def sign_in(app, name: str, password: str = PASSWORD) -> TestClient:
-    client = TestClient(app, follow_redirects=False)
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        "/login", data={"name": name, "password": password, "csrf": token, "next": ""}
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-@pytest.fixture(scope="module")
-def supervisor(web_app):
-    return sign_in(web_app, "supervisor")
-
-
-@pytest.fixture(scope="module")
-def analyst(web_app):
-    return sign_in(web_app, "analyst")
-
-
-@pytest.fixture(scope="module")
-def marketing(web_app):
-    return sign_in(web_app, "marketing")
-
-
-def csrf(client: TestClient) -> str:
-    return client.get("/api/me").json()["csrf"]
 
 
 # sign-in, sessions -----------------------------------------------------------------------

@@ -25,8 +25,7 @@ from callscope.web.auth import UserStore
 from fastapi.testclient import TestClient
 
 from tests.conftest import write_tone
-from tests.test_web_api import csrf, sign_in
-from tests.web_support import PASSWORD, add_users
+from tests.web_support import PASSWORD, add_users, csrf, sign_in
 
 SECRET = b"audit-secret-" + b"y" * 32
 NEW_PASSWORD = "another long password"

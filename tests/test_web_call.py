@@ -8,12 +8,9 @@ import html
 import re
 from urllib.parse import quote
 
-import pytest
 from callscope.web import services
-from callscope.web.app import create_app
 from callscope.web.data import WarehouseView
 
-from tests.test_web_api import SECRET, sign_in
 from tests.web_support import AUDIO_CALL
 
 LAUNCH = "2026-11-20"
@@ -22,21 +19,6 @@ BLOCK = re.compile(
     r'<rect class="block spk-(\w+)[^"]*" [^>]*data-seg="(\d+)" data-start="([\d.]+)"'
 )
 MARK = re.compile(r"<mark>(.*?)</mark>")
-
-
-@pytest.fixture(scope="module")
-def web_app(web_warehouse):
-    return create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=SECRET)
-
-
-@pytest.fixture(scope="module")
-def supervisor(web_app):
-    return sign_in(web_app, "supervisor")
-
-
-@pytest.fixture(scope="module")
-def marketing(web_app):
-    return sign_in(web_app, "marketing")
 
 
 def metric(page: str, name: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 import stat
 from zoneinfo import ZoneInfo
 
@@ -18,43 +17,13 @@ from callscope.web.app import create_app
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 
-from tests.web_support import PASSWORD, PHONE_TEXT
+from tests.web_support import PHONE_TEXT, sign_in
 
 SECRET = b"export-secret-" + b"z" * 32
 LAUNCH = "2026-11-20"
 TZ = ZoneInfo("Asia/Shanghai")
 BOM = b"\xef\xbb\xbf"
 PHONE = "13812345678"
-
-
-@pytest.fixture(scope="module")
-def web_app(web_warehouse):
-    return create_app(web_warehouse.settings, recordings=web_warehouse.recordings, secret=SECRET)
-
-
-def sign_in(app, name: str) -> TestClient:
-    client = TestClient(app, follow_redirects=False)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
-    response = client.post(
-        "/login", data={"name": name, "password": PASSWORD, "csrf": token, "next": ""}
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-@pytest.fixture(scope="module")
-def supervisor(web_app):
-    return sign_in(web_app, "supervisor")
-
-
-@pytest.fixture(scope="module")
-def analyst(web_app):
-    return sign_in(web_app, "analyst")
-
-
-@pytest.fixture(scope="module")
-def marketing(web_app):
-    return sign_in(web_app, "marketing")
 
 
 # what an API value looks like in a spreadsheet, written out here on its own ---------------

@@ -21,9 +21,8 @@ from callscope.web import auth as web_auth
 from callscope.web.app import SESSION_COOKIE
 from callscope.web.auth import UserStore
 
-from tests.test_web_api import SECRET, sign_in
 from tests.test_web_security import app_for
-from tests.web_support import PASSWORD
+from tests.web_support import PASSWORD, SECRET, sign_in
 
 PROXY = ("127.0.0.1", 5000)  # the trusted proxy every test request comes through
 

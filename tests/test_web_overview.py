@@ -14,9 +14,9 @@ from callscope.storage.schemas import to_table
 from callscope.storage.warehouse import Warehouse
 from callscope.web import overview as ov
 from callscope.web.app import create_app
+from fastapi.testclient import TestClient
 
-from tests.test_web_api import sign_in
-from tests.web_support import add_users
+from tests.web_support import add_users, sign_in
 
 FIRST = dt.date(2026, 3, 1)
 N_DAYS = 12
@@ -236,3 +236,21 @@ def test_a_call_tagged_twice_with_one_category_counts_once():
     assert sorted(summary.categories.select(["category", "calls"]).to_pylist(),
                   key=lambda r: r["category"]) == [{"category": "x", "calls": 1},
                                                    {"category": "y", "calls": 1}]  # fmt: skip
+
+
+def test_a_started_app_sums_its_days_in_the_background(built):
+    settings, _, rows, cold_app = built
+    cold = sign_in(cold_app, "supervisor")
+    assert cold.get("/api/overview").json()["warm"] is False  # never started: served as before
+    app = create_app(settings, recordings=settings.recordings, secret=b"w" * 40)
+    with TestClient(app, follow_redirects=False) as client:
+        warmer = app.state.warmer
+        warmer.thread.join(timeout=30)
+        assert warmer.thread.daemon and not warmer.thread.is_alive()
+        assert sorted(warmer.summaries.days.items) == sorted(rows)
+        assert (FIRST, LAST) in warmer.summaries.periods.items  # the default period, stacked
+        sign_in(app, "supervisor", client=client)
+        data = client.get("/api/overview").json()
+        assert data["warm"] is True
+        assert data["totals"] == cold.get("/api/overview").json()["totals"]
+        assert 'data-warm="true"' in client.get("/overview").text

@@ -24,8 +24,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from tests.test_web_api import SECRET, csrf, sign_in
-from tests.web_support import PASSWORD
+from tests.web_support import PASSWORD, SECRET, csrf, sign_in
 
 NEW_PASSWORD = "a brand new password"
 CSP_START = "default-src 'self'"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,35 @@ def add_users(settings: Settings) -> None:
     store = UserStore(settings.web_dir / "users.json")
     for role in ROLES:
         store.add(role, role, PASSWORD, replace=True)
+
+
+# signed-in clients of the real app ----------------------------------------------------------
+SECRET = b"test-secret-" + b"x" * 32
+
+
+def make_app(built: WebWarehouse, secret: bytes = SECRET, **web):
+    """The real app over the shared warehouse (`web` overrides the web settings)."""
+    from callscope.web.app import create_app
+
+    settings = built.settings
+    if web:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
+    return create_app(settings, recordings=built.recordings, secret=secret)
+
+
+def sign_in(app, name: str, password: str = PASSWORD, client=None):
+    """A client of `app` (or `client`, one already made) signed in as `name` through the
+    sign-in form."""
+    from fastapi.testclient import TestClient
+
+    client = client or TestClient(app, follow_redirects=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post(
+        "/login", data={"name": name, "password": password, "csrf": token, "next": ""}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def csrf(client) -> str:
+    return client.get("/api/me").json()["csrf"]

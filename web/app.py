@@ -17,7 +17,8 @@ import ipaddress
 import json
 import math
 import mimetypes
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -46,7 +47,7 @@ from callscope.web.errors import NotSignedIn, TooMany, WebError, without_paths
 from callscope.web.metrics import RequestMetrics, WebMetrics, metrics_token
 from callscope.web.pressure import HashingGate, SearchTurns
 from callscope.web.saved import SavedQueries
-from callscope.web.services import Context
+from callscope.web.services import Context, warm_overview
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -106,7 +107,12 @@ def create_app(
         metrics=web_metrics,
     )
     app = FastAPI(
-        title="callscope", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+        title="callscope",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        lifespan=_warm_at_start,
     )
     app.state.ctx = ctx
     app.state.metrics = web_metrics
@@ -144,6 +150,14 @@ def create_app(
     # outermost: every answer is timed and logged, those of the middleware above included
     app.add_middleware(RequestMetrics, metrics=web_metrics, access_log=settings.logging.access_log)
     return app
+
+
+@asynccontextmanager
+async def _warm_at_start(app: FastAPI) -> AsyncIterator[None]:
+    """When the server starts: the overview's day summaries are summed in the background
+    (web/overview.py Warmer); requests are served meanwhile."""
+    app.state.warmer = warm_overview(app.state.ctx)
+    yield
 
 
 class SecurityHeaders:

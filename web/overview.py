@@ -7,18 +7,27 @@ period's mean is exact: the sum of the days' sums over the sum of their counts. 
 kept in memory keyed by the partition's version (web/data.py LRU, WarehouseView.stamp), so a
 night that rewrites a day is seen at the next request, and a request touches the summaries
 only, never the calls.
+
+When the app starts, a background thread (`Warmer`) sums the newest days once, so the first
+overview after a restart reads summaries too; a request that comes before it is done sums the
+days it needs itself, as it would without the warmer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from callscope.core.errors import PartitionUnreadable
+from callscope.core.logs import get_logger
 from callscope.web.data import LRU, WarehouseView
+
+logger = get_logger(__name__)
 
 # measure -> the calls column it is the mean of
 MEASURES = {
@@ -147,6 +156,7 @@ class Summaries:
         self.view = view
         self.days = LRU(DAYS_KEPT)
         self.periods = LRU(PERIODS_KEPT)
+        self.warmed = threading.Event()  # set once the startup warming has summed its days
 
     def day(self, day: dt.date, stamp: str | None = None) -> DaySummary:
         stamp = stamp if stamp is not None else self.view.stamp("calls", day)
@@ -184,6 +194,41 @@ def _recent_and_before(table: pa.Table | None, split: dt.date) -> dict[str, pa.T
         "categories_recent": _period_sum(table.filter(recent), keys),
         "categories_before": _period_sum(table.filter(pc.invert(recent)), keys),
     }
+
+
+class Warmer:
+    """Sums the newest days (newest first, at most DAYS_KEPT) into `summaries` in a daemon
+    thread, then stacks `period` (the overview's default), and sets `summaries.warmed`. A day
+    that cannot be read is left to the request that needs it, which reports it."""
+
+    def __init__(self, summaries: Summaries, period: tuple[dt.date, dt.date] | None = None):
+        self.summaries = summaries
+        self.period = period
+        self.thread = threading.Thread(target=self._run, name="overview-warmer", daemon=True)
+
+    def start(self) -> Warmer:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        started, days = time.perf_counter(), []
+        try:
+            days = self.summaries.view.days()[-DAYS_KEPT:]
+            for day in reversed(days):
+                self._day(day)
+            if self.period is not None:
+                self.summaries.period(*self.period)
+        except (OSError, PartitionUnreadable, pa.ArrowException) as exc:
+            logger.warning("the overview's summaries were not warmed: %s", exc)
+        finally:
+            self.summaries.warmed.set()
+        logger.info("overview: %d days summed in %.1f s", len(days), time.perf_counter() - started)
+
+    def _day(self, day: dt.date) -> None:
+        try:
+            self.summaries.day(day)
+        except (OSError, PartitionUnreadable, pa.ArrowException) as exc:
+            logger.warning("overview: %s not summed ahead: %s", day, exc)
 
 
 _KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from callscope.asr.metrics import count_units
 from callscope.core.config import Settings
+from callscope.core.errors import PartitionUnreadable
 from callscope.core.links import call_url
 from callscope.core.logs import get_logger
 from callscope.emotion.trends import BY, ROLES, load_trends
@@ -850,9 +851,21 @@ def overview(ctx: Context, user: User, params) -> dict:
         "facets": {"queues": ctx.view.facets()["queues"],
                    "categories": sorted(ctx.category_labels)},
     }  # fmt: skip
+    out["warm"] = ov.summaries_of(ctx.view).warmed.is_set()
     if user.sees_agents:
         out["agents"] = _overview_agents(stacked, queues, category, start, end)
     return out
+
+
+def warm_overview(ctx: Context) -> ov.Warmer:
+    """Sums the overview's days ahead of the first request, in a background thread (the app
+    starts it when it starts serving)."""
+    try:
+        period = _overview_period(ctx, {})
+    except (OSError, PartitionUnreadable, pa.ArrowException) as exc:
+        logger.warning("the overview's default period is unknown: %s", exc)
+        period = None
+    return ov.Warmer(ov.summaries_of(ctx.view), period).start()
 
 
 def _overview_period(ctx: Context, params) -> tuple[dt.date, dt.date]:
