@@ -1,6 +1,7 @@
 """The overview and the agent view, fast, over a small generated warehouse: their figures
 equal a direct computation from the calls table for the period and filters; day summaries
-follow a rewritten day; roles (marketing gets no agent view and lands elsewhere)."""
+follow a rewritten day; roles (marketing gets neither the overview nor the agent view, and a
+day's calls without agents); the summaries warmed when the app starts."""
 
 from __future__ import annotations
 
@@ -193,11 +194,34 @@ def test_roles(clients):
     assert marketing.get("/api/agents/A1/figures").status_code == 403
     assert marketing.get("/agents/A1").status_code == 403
     assert marketing.get("/").headers["location"] != "/overview"
-    assert "agents" not in marketing.get("/api/overview").json()
     for role in ("supervisor", "analyst"):
         assert clients[role].get("/").headers["location"] == "/overview"
-    assert clients["analyst"].get("/api/agents/A1/figures").status_code == 200
+        assert clients[role].get("/api/agents/A1/figures").status_code == 200
+        assert clients[role].get("/agents/A1").status_code == 200
     assert clients["supervisor"].get("/api/agents/nobody/figures").status_code == 404
+
+
+def test_marketing_gets_no_floor_figures(clients):
+    """The overview is the supervisors' and analysts' (by URL too); marketing keeps a day's
+    calls without agents: no agent column, no agent filter, no way back to the overview."""
+    marketing = clients["marketing"]
+    answer = marketing.get("/api/overview", params={"from": FIRST, "to": LAST})
+    assert answer.status_code == 403 and "overview" in answer.json()["error"]
+    page = marketing.get("/overview")
+    assert page.status_code == 403 and 'id="overview-figures"' not in page.text
+    assert 'id="nav-overview"' not in page.text
+    calls = marketing.get("/api/calls", params={"date": LAST, "limit": 1000}).json()
+    assert calls["total"] and all("agent_id" not in row for row in calls["calls"])
+    assert marketing.get("/api/calls", params={"date": LAST, "agent": "A1"}).status_code == 403
+    listed = marketing.get("/calls", params={"date": LAST})
+    assert listed.status_code == 200 and 'href="/overview"' not in listed.text
+    assert not any(f"<td>{agent}</td>" in listed.text for agent in AGENTS)
+    for role in ("supervisor", "analyst"):
+        data = clients[role].get("/api/overview").json()
+        assert data["totals"]["calls"] and data["agents"]
+        listed = clients[role].get("/calls", params={"date": LAST}).text
+        assert 'href="/overview"' in listed and 'id="nav-overview"' in listed
+        assert any(f"<td>{agent}</td>" in listed for agent in AGENTS)
 
 
 def test_bad_periods_are_400(clients):

@@ -81,6 +81,12 @@ class User:
     def sees_agents(self) -> bool:
         return self.role != "marketing"
 
+    @property
+    def sees_floor(self) -> bool:
+        """The floor's figures (the overview: handle time, silence, overtalk, escalation
+        risk per day, queue and agent) are the supervisors' and analysts' own."""
+        return self.role in ("supervisor", "analyst")
+
 
 def hash_password(password: str, salt: bytes | None = None) -> dict:
     salt = salt or secrets.token_bytes(16)

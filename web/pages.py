@@ -242,7 +242,7 @@ def _safe_next(url: str | None) -> str:
 @router.get("/")
 def home(user: CurrentUser) -> Response:
     """Supervisors and analysts land on the overview, marketing on its role's page."""
-    target = "/overview" if user.role in ("supervisor", "analyst") else HOME[user.role]
+    target = "/overview" if user.sees_floor else HOME[user.role]
     return RedirectResponse(target, status_code=303)
 
 

@@ -829,7 +829,10 @@ SPIKE_COLUMNS = [
 
 def overview(ctx: Context, user: User, params) -> dict:
     """The floor's figures per day over `from`..`to` (default: the newest day's last 28
-    days) for the `queue`s (each may repeat) and one `category`, from the day summaries."""
+    days) for the `queue`s (each may repeat) and one `category`, from the day summaries;
+    for supervisors and analysts only (marketing lands on incidents and trends)."""
+    if not user.sees_floor:
+        raise Forbidden(f"the overview is for supervisors and analysts, not the {user.role} role")
     start, end = _overview_period(ctx, params)
     queues, category = P.many(params, "queue"), P.one(params, "category")
     stacked = ov.summaries_of(ctx.view).period(start, end)
@@ -942,7 +945,7 @@ def _spike_rows(table: pa.Table) -> list[dict]:
 def agent_view(ctx: Context, user: User, agent_id: str, params) -> dict:
     """One agent's figures over `from`..`to` against its queues' (the queues it took calls
     in), per day, and the categories of its calls against the queues' shares."""
-    if not user.sees_agents:
+    if not (user.sees_agents and user.sees_floor):
         raise Forbidden(f"agents' figures are not available to the {user.role} role")
     agent_id = P.one({"agent": agent_id}, "agent")
     if not agent_id:
