@@ -868,7 +868,28 @@ class WebSettings(_Section):
         "else en",
     )
 
+    queue_names: dict[str, str | dict[str, str]] = Field(
+        default_factory=dict,
+        description="display names of queue ids on the console's pages and in exports, per "
+        "language ({billing: {zh: 账务, en: Billing}}) or one for both ({billing: 账务}); a "
+        "queue without a name in the page's language shows its id. Exports keep the id column "
+        "and add queue_name",
+    )
+
     LANGUAGES: ClassVar[tuple[str, ...]] = ("zh-CN", "en")
+    QUEUE_NAME_LANGUAGES: ClassVar[tuple[str, ...]] = ("zh", "en")
+
+    @field_validator("queue_names")
+    @classmethod
+    def _queue_name_languages(cls, value: dict) -> dict:
+        for queue, names in value.items():
+            unknown = set(names) - set(cls.QUEUE_NAME_LANGUAGES) if isinstance(names, dict) else ()
+            if unknown:
+                raise ValueError(
+                    f"queue {queue!r}: names in {sorted(unknown)}; name it in "
+                    f"{' and '.join(cls.QUEUE_NAME_LANGUAGES)} (or give one name for both)"
+                )
+        return value
 
     @field_validator("language")
     @classmethod

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from callscope.core.logs import get_logger
 from callscope.web import export, services
 from callscope.web import params as P
-from callscope.web.app import CurrentUser, client_address, ctx_of, search_turn
+from callscope.web.app import CurrentUser, client_address, ctx_of, language, search_turn
 from callscope.web.auth import User
 from callscope.web.data import AUDIO_TYPES
 from callscope.web.errors import BadRequest, Forbidden
@@ -154,7 +154,7 @@ def export_file(name: str, request: Request, user: CurrentUser) -> Response:
     with ExitStack() as held:
         if kind == "search":  # an export is one search of its user until it is written
             held.enter_context(search_turn(request, user))
-        sheet = export.sheet(kind, ctx, user, request.query_params)
+        sheet = export.sheet(kind, ctx, user, request.query_params, language(request))
         export.audit(ctx, user, sheet, fmt, request.query_params, client_address(request))
         headers = _export_headers(sheet, fmt)
         tz = ZoneInfo(ctx.settings.timezone)

@@ -134,7 +134,9 @@ def create_app(
     ]
     app.state.default_language = i18n.default_language(settings)
     app.state.presenters = {
-        language: i18n.Presenter(language, ZoneInfo(settings.timezone), ctx.category_labels)
+        language: i18n.Presenter(
+            language, ZoneInfo(settings.timezone), ctx.category_labels, settings.web.queue_names
+        )
         for language in i18n.LANGUAGES
     }
     app.state.templates = _templates(app.state.presenters)
@@ -338,6 +340,7 @@ def _language_templates(presenter: i18n.Presenter, versions: dict[str, str]) -> 
         term=presenter.term,
         label=presenter.label,
         category=presenter.category,
+        queue=presenter.queue,
         day=presenter.day,
         time_of_day=presenter.time,
         moment=presenter.moment,

@@ -41,6 +41,7 @@ from callscope.web import params as P
 from callscope.web import services
 from callscope.web.auth import User
 from callscope.web.errors import BadRequest, NotFound, Unavailable
+from callscope.web.i18n import queue_name
 from callscope.web.services import Context
 
 logger = get_logger(__name__)
@@ -100,11 +101,25 @@ class Sheet:
 
 
 # what each kind exports ------------------------------------------------------------------
-def sheet(kind: str, ctx: Context, user: User, params) -> Sheet:
+def sheet(kind: str, ctx: Context, user: User, params, language: str = "en") -> Sheet:
+    """The export's sheet; a `queue` column is followed by `queue_name`, the queue's name in
+    `language` (web.queue_names; the id when it has none)."""
     source = SOURCES.get(kind)
     if source is None:
         raise NotFound(f"no export {kind!r}; exports: {', '.join(SOURCES)}")
-    return source(ctx, user, params, ctx.settings.web.export_max_rows)
+    found = source(ctx, user, params, ctx.settings.web.export_max_rows)
+    return _queue_named(found, ctx.settings.web.queue_names, language)
+
+
+def _queue_named(sheet: Sheet, names: dict, language: str) -> Sheet:
+    if "queue" not in sheet.columns:
+        return sheet
+    sheet.columns.insert(sheet.columns.index("queue") + 1, "queue_name")
+    rows = sheet.rows
+    sheet.rows = (
+        row | {"queue_name": queue_name(names, row.get("queue"), language)} for row in rows
+    )
+    return sheet
 
 
 def _search(ctx: Context, user: User, params, limit: int) -> Sheet:

@@ -144,6 +144,17 @@ def parse_day(value: dt.date | str | None) -> dt.date | None:
         return None
 
 
+def queue_name(names: dict[str, str | dict[str, str]], queue_id: str | None, language: str) -> str:
+    """The queue's display name in `language` (zh-CN reads the `zh` name): one name for
+    every language, or the language's own; the id when the mapping has neither."""
+    if not queue_id:
+        return queue_id or ""
+    found = names.get(queue_id)
+    if isinstance(found, dict):
+        found = found.get(language.split("-")[0]) or found.get(language)
+    return found or queue_id
+
+
 @dataclass(frozen=True)
 class Presenter:
     """How one language shows labels, words, dates and times (in `zone`)."""
@@ -151,6 +162,7 @@ class Presenter:
     language: str
     zone: ZoneInfo
     category_labels: dict[str, str] = field(default_factory=dict)
+    queue_names: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
     @property
     def texts(self) -> NullTranslations:
@@ -178,6 +190,10 @@ class Presenter:
             shown = self.category(name.removesuffix(SOUNDS_LIKE))
             return self.texts.gettext("%(label)s (sounds like)") % {"label": shown}
         return self.label(self.category_labels.get(name, name)) or name
+
+    def queue(self, queue_id: str | None) -> str:
+        """A queue id as its name in this language (`web.queue_names`), else the id."""
+        return queue_name(self.queue_names, queue_id, self.language)
 
     def day(self, value: dt.date | str | None) -> str:
         """A date in this language's format (2026年11月20日, Nov 20, 2026)."""

@@ -328,10 +328,12 @@ def _trend_label(shown: i18n.Presenter, role: str, by: str) -> str:
 
 
 def _trend_rows_shown(shown: i18n.Presenter, data: dict) -> list[dict]:
-    """The chart's rows, a category's id as its label (the rows' links stay as they are)."""
-    if data["by"] != "category":
+    """The chart's rows, a category's or a queue's id as its name (the rows' links stay as
+    they are)."""
+    name = {"category": shown.category, "queue": shown.queue}.get(data["by"])
+    if name is None:
         return data["rows"]
-    return [row | {"key": shown.category(row["key"])} for row in data["rows"]]
+    return [row | {"key": name(row["key"])} for row in data["rows"]]
 
 
 @router.get("/trends/calls")
