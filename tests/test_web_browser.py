@@ -468,3 +468,35 @@ def test_supervisor_lands_on_the_overview_and_a_point_lists_its_calls(server, br
     assert "/calls?date=" in browser.current_url and len(rows) == calls > 0
     rows[0].click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
+
+
+SUMMARY_ROW = """
+const box = id => document.getElementById(id).getBoundingClientRect();
+const summary = document.getElementById('summary');
+const spans = [...summary.querySelectorAll('span')].map(s => s.getClientRects().length);
+return {summary: box('summary').toJSON(), save: box('save-form').toJSON(),
+        exports: box('search-export').toJSON(), button: box('save-query').height,
+        head: document.querySelector('.result-head').getBoundingClientRect().toJSON(),
+        line: parseFloat(getComputedStyle(summary).lineHeight), spans: spans};
+"""
+
+
+def test_the_search_summary_row_has_room_at_1280_px_in_chinese(server, browser):
+    """Marketing's summary is the longest (the redaction badge): at 1280 px in Chinese it
+    takes at most two lines, its phrases unbroken, beside or above the save form and the
+    export links, none of them overlapping or leaving the row."""
+    sign_in(browser, server, "marketing")
+    browser.get(f"{server}/search?q=手机号")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "summary")))
+    assert page_language(browser) == "zh-CN"
+    shoot(browser, "search-summary-zh")
+    row = browser.execute_script(SUMMARY_ROW)
+    assert row["summary"]["height"] <= 2 * row["line"] + 2, row
+    assert all(lines == 1 for lines in row["spans"]), row
+    assert row["button"] <= 2 * row["line"], "the save button's label wrapped"
+    boxes = [row["summary"], row["save"], row["exports"]]
+    for n, one in enumerate(boxes):
+        assert row["head"]["left"] - 1 <= one["left"] and one["right"] <= row["head"]["right"] + 1
+        for other in boxes[n + 1 :]:
+            apart = one["right"] <= other["left"] or other["right"] <= one["left"]
+            assert apart or one["bottom"] <= other["top"] or other["bottom"] <= one["top"], row
