@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from tests.web_support import AUDIO_CALL, PASSWORD, SECRET, csrf, sign_in
+from tests.web_support import AUDIO_CALL, PASSWORD, SECRET, csrf, form_token, sign_in
 
 LAUNCH = "2026-11-20"
 
@@ -63,7 +63,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_lands_on_the_roles_page(web_
         ("marketing", "/incidents"),
     ):
         client = TestClient(web_app, follow_redirects=False)
-        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        token = form_token(client)
         response = client.post(
             "/login", data={"name": role, "password": PASSWORD, "csrf": token, "next": ""}
         )
@@ -80,7 +80,7 @@ def test_sign_in_follows_next_only_within_the_site(web_app):
         ("//evil.example/", "/overview"),
     ):
         client = TestClient(web_app, follow_redirects=False)
-        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        token = form_token(client)
         response = client.post(
             "/login",
             data={"name": "supervisor", "password": PASSWORD, "csrf": token, "next": target},
@@ -90,7 +90,7 @@ def test_sign_in_follows_next_only_within_the_site(web_app):
 
 def test_wrong_password_unknown_user_and_missing_form_token(web_app):
     client = TestClient(web_app, follow_redirects=False)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    token = form_token(client)
     for name, password in (("analyst", "wrong password"), ("nobody", PASSWORD)):
         response = client.post("/login", data={"name": name, "password": password, "csrf": token})
         assert response.status_code == 401
@@ -104,7 +104,7 @@ def test_wrong_password_unknown_user_and_missing_form_token(web_app):
 def test_repeated_failures_pause_that_name(web_warehouse):
     app = create_app(web_warehouse.settings, secret=SECRET)
     client = TestClient(app, follow_redirects=False)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    token = form_token(client)
     codes = [
         client.post(
             "/login", data={"name": "analyst", "password": "nope", "csrf": token}

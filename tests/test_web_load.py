@@ -21,8 +21,7 @@ from callscope.web import auth as web_auth
 from callscope.web.app import SESSION_COOKIE
 from callscope.web.auth import UserStore
 
-from tests.test_web_security import app_for
-from tests.web_support import PASSWORD, SECRET, sign_in
+from tests.web_support import PASSWORD, SECRET, make_app, sign_in
 
 PROXY = ("127.0.0.1", 5000)  # the trusted proxy every test request comes through
 
@@ -67,7 +66,7 @@ def member(web_warehouse):
 
 
 def proxied_app(built, **web):
-    return app_for(built, SECRET, trusted_proxies=["127.0.0.0/8"], **web)
+    return make_app(built, SECRET, trusted_proxies=["127.0.0.0/8"], **web)
 
 
 async def _login_token(http: httpx.AsyncClient) -> str:
@@ -418,7 +417,7 @@ def get(sock: socket.socket, path: str) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture
 def failing_app(web_warehouse):
-    app = app_for(web_warehouse, SECRET)
+    app = make_app(web_warehouse, SECRET)
 
     def boom():
         raise RuntimeError("/secret/path/of/the/server")

@@ -24,17 +24,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from tests.web_support import PASSWORD, SECRET, csrf, sign_in
+from tests.web_support import PASSWORD, SECRET, csrf, form_token, make_app, sign_in
 
 NEW_PASSWORD = "a brand new password"
 CSP_START = "default-src 'self'"
-
-
-def app_for(built, secret: bytes = SECRET, **web):
-    settings = built.settings
-    if web:
-        settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
-    return create_app(settings, recordings=built.recordings, secret=secret)
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def user(web_warehouse):
 
 @pytest.fixture
 def app(web_warehouse):
-    return app_for(web_warehouse)
+    return make_app(web_warehouse)
 
 
 def me(app, cookie: str) -> int:
@@ -60,10 +53,6 @@ def users_cli(built, *args: str):
     result = CliRunner().invoke(cli, ["users", *args, "--warehouse", str(built.settings.warehouse)])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def form_token(client: TestClient) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
 
 
 def attempt(client: TestClient, name: str, password: str, token: str, next_url: str = ""):
@@ -80,7 +69,7 @@ def test_a_signed_out_cookie_stays_dead_after_a_restart(web_warehouse, app, user
     client, other = sign_in(app, user), sign_in(app, user)
     cookie = client.cookies[SESSION_COOKIE]
     assert client.post("/logout", data={"csrf": csrf(client)}).status_code == 303
-    restarted = app_for(web_warehouse)
+    restarted = make_app(web_warehouse)
     assert me(restarted, cookie) == 401
     assert me(restarted, other.cookies[SESSION_COOKIE]) == 200  # the other session lives on
 
@@ -96,7 +85,7 @@ def test_a_new_password_from_the_cli_ends_every_session_of_that_user(
         "--replace",
     )  # fmt: skip
     assert "2 sessions ended" in output
-    for server in (app, app_for(web_warehouse)):
+    for server in (app, make_app(web_warehouse)):
         assert [me(server, cookie) for cookie in cookies] == [401, 401]
         assert me(server, bystander) == 200
     assert sign_in(app, user, NEW_PASSWORD).get("/api/me").status_code == 200
@@ -108,7 +97,7 @@ def test_removing_and_adding_a_user_again_revives_no_session(web_warehouse, app,
     users.remove(user)  # as a second process would: the server only sees the files
     users.add(user, "supervisor", PASSWORD)
     assert me(app, cookie) == 401
-    assert me(app_for(web_warehouse), cookie) == 401
+    assert me(make_app(web_warehouse), cookie) == 401
 
 
 def test_remove_and_add_from_the_cli_end_sessions_at_once(web_warehouse, app, user, monkeypatch):
@@ -141,7 +130,7 @@ def test_the_cookie_holds_only_a_signed_random_id(web_warehouse, app, user):
 
 
 def test_idle_and_absolute_expiry(web_warehouse, user):
-    app = app_for(web_warehouse, session_idle_minutes=30, session_hours=8)
+    app = make_app(web_warehouse, session_idle_minutes=30, session_hours=8)
     db = sessions_db(web_warehouse)
     cookie = sign_in(app, user).cookies[SESSION_COOKIE]
     db.execute("UPDATE session SET last_seen = last_seen - 29 * 60 WHERE name = ?", (user,))
@@ -209,7 +198,7 @@ def test_servers_starting_together_on_a_new_sessions_file_all_open_it(tmp_path):
 
 # sign-in limits --------------------------------------------------------------------------
 def test_failed_sign_ins_pause_a_name_only_from_that_client(web_warehouse, user):
-    app = app_for(web_warehouse, login_attempts=5)
+    app = make_app(web_warehouse, login_attempts=5)
     attacker = TestClient(app, follow_redirects=False, client=("203.0.113.5", 5000))
     token = form_token(attacker)
     codes = [attempt(attacker, user, "wrong password", token).status_code for _ in range(6)]
@@ -224,7 +213,7 @@ def test_failed_sign_ins_pause_a_name_only_from_that_client(web_warehouse, user)
 
 
 def test_one_client_spraying_names_is_cut_off_before_any_hashing(web_warehouse, user, monkeypatch):
-    app = app_for(web_warehouse, login_client_attempts=10)
+    app = make_app(web_warehouse, login_client_attempts=10)
     checked = []
     verify = UserStore.verify
     monkeypatch.setattr(
@@ -249,11 +238,11 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(web_warehouse, user):
             for f in forwarded
         ]
 
-    direct = app_for(web_warehouse, login_attempts=2)
+    direct = make_app(web_warehouse, login_attempts=2)
     client = TestClient(direct, follow_redirects=False, client=("198.51.100.7", 5000))
     assert codes(client, ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) == [401, 401, 429]
 
-    proxied = app_for(web_warehouse, login_attempts=2, trusted_proxies=["127.0.0.0/8"])
+    proxied = make_app(web_warehouse, login_attempts=2, trusted_proxies=["127.0.0.0/8"])
     proxy = TestClient(proxied, follow_redirects=False, client=("127.0.0.1", 5000))
     one, two = "192.0.2.8", "10.9.9.9, 192.0.2.9, 127.0.0.1"
     assert codes(proxy, [one, one, one, two]) == [401, 401, 429, 401]
@@ -271,7 +260,7 @@ def test_the_password_check_leaves_the_event_loop_free(web_warehouse, user, monk
         return verify(self, name, password)
 
     monkeypatch.setattr(UserStore, "verify", slow_verify)
-    app = app_for(web_warehouse)
+    app = make_app(web_warehouse)
 
     async def scenario() -> tuple[float, float]:
         transport = httpx.ASGITransport(app=app, client=("192.0.2.50", 5000))
@@ -319,7 +308,7 @@ def test_a_non_ascii_form_token_is_refused_not_a_crash(app):
 
 
 def test_unexpected_errors_still_carry_the_security_headers(web_warehouse):
-    app = app_for(web_warehouse)
+    app = make_app(web_warehouse)
 
     def boom():
         raise RuntimeError("/secret/path/of/the/server")

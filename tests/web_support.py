@@ -141,12 +141,16 @@ def sign_in(app, name: str, password: str = PASSWORD, client=None):
     from fastapi.testclient import TestClient
 
     client = client or TestClient(app, follow_redirects=False)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
     response = client.post(
-        "/login", data={"name": name, "password": password, "csrf": token, "next": ""}
+        "/login", data={"name": name, "password": password, "csrf": form_token(client), "next": ""}
     )
     assert response.status_code == 303, response.text
     return client
+
+
+def form_token(client) -> str:
+    """The sign-in form's token (its cookie is kept by the client)."""
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
 
 
 def csrf(client) -> str:
