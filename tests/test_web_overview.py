@@ -278,3 +278,22 @@ def test_a_started_app_sums_its_days_in_the_background(built):
         assert data["warm"] is True
         assert data["totals"] == cold.get("/api/overview").json()["totals"]
         assert 'data-warm="true"' in client.get("/overview").text
+
+
+def test_a_corrupt_day_is_left_to_the_request_that_needs_it(tmp_path, caplog):
+    from callscope.web.data import WarehouseView
+
+    store, rng = Warehouse(tmp_path / "wh"), random.Random(2)
+    days = [FIRST + dt.timedelta(days=n) for n in range(3)]
+    for day in days:
+        store.replace_day(
+            "calls", day, to_table("calls", [call_row(day, i, rng) for i in range(5)])
+        )
+    part = tmp_path / "wh" / "calls" / f"date={days[1]}" / "part-0.parquet"
+    part.write_bytes(part.read_bytes()[:40])
+    summaries = ov.summaries_of(WarehouseView(tmp_path / "wh"))
+    warmer = ov.Warmer(summaries, (days[0], days[-1])).start()
+    warmer.thread.join(timeout=30)
+    assert summaries.warmed.is_set()
+    assert set(summaries.days.items) == {days[0], days[2]}
+    assert f"overview: {days[1]} not summed ahead" in caplog.text
