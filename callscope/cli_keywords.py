@@ -216,26 +216,60 @@ def categories_apply(
     date: DateOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="days tagged at once, in local processes")
+    ] = 1,
+    whole_rule_set: Annotated[
+        bool,
+        typer.Option(
+            "--whole-rule-set",
+            help="re-tag every category of every call not tagged with these rules, not only "
+            "the categories added or edited (for comparisons; the stored result is the same)",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-apply the rule file to stored days (no re-transcription); each day's emotion,
-    search rows, incidents and hand-off are refreshed after it."""
+    """Re-apply the rule file to stored days (no re-transcription): only the categories added
+    or edited since a day was tagged are redone; each day's emotion, search rows, incidents
+    and hand-off are refreshed after it."""
+    from callscope.pipeline.steps import apply_categories_range
+
     settings = _settings(config, warehouse=warehouse)
     _rules(settings)
     store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
+    missing = [day for day in days if not store.exists("calls", day)]
+    if missing:
+        _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
+    rows = []
 
-    def report(run, refreshed: list[str]) -> tuple[dict, str]:
-        row = {"calls": run.calls, "tagged": run.tagged, "hits": run.hits}
-        row["tagged_now"] = run.retagged
-        line = f"{run.tagged} of {run.calls} calls tagged, {run.hits} hits"
-        if not run.retagged:
-            line += " (all already tagged with these rules)"
-        return row, line
+    def progress(day: dt.date, summary: dict) -> None:
+        rows.append({"date": day.isoformat(), **summary})
+        if not as_json:
+            print(f"[{len(rows)}/{len(days)}] {day}: {_applied_line(summary)}", flush=True)
 
-    rerun_days(settings, store, days, "categories", report, as_json)
+    try:
+        apply_categories_range(settings, days, workers, whole_rule_set, progress)
+    except CallscopeError as exc:
+        _fail(str(exc), exc.exit_code)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+
+
+def _applied_line(summary: dict) -> str:
+    line = f"{summary['tagged']} of {summary['calls']} calls tagged, {summary['hits']} hits"
+    if not summary["tagged_now"]:
+        line += " (all already tagged with these rules)"
+    elif summary["redone"] is None:
+        line += f"; {summary['tagged_now']} calls re-tagged for every category"
+    else:
+        redone = ", ".join(summary["redone"]) or "none (categories removed or moved)"
+        line += f"; {summary['tagged_now']} calls re-tagged for {redone}"
+    if summary["refreshed"]:
+        line += f"; refreshed {', '.join(summary['refreshed'])}"
+    return line
 
 
 def rerun_days(settings, store, days: list[dt.date], start: str, report, as_json: bool) -> None:
@@ -365,6 +399,80 @@ def categories_test(
     for hit in hits:
         how = "  (sounds like)" if hit["match"] == "sounds_like" else ""
         print(f"  {hit['category']:22} {hit['kind']:5} {hit['matched']!r}  <- {hit['term']}{how}")
+
+
+@categories_app.command("try")
+def categories_try(
+    name: Annotated[
+        str | None, typer.Argument(help="a category of the rule file (as edited, not applied)")
+    ] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(
+            "--rule",
+            help="a category or rule in YAML / JSON instead, e.g. "
+            "'{any: [预约, 首发], speaker: customer}'",
+        ),
+    ] = None,
+    date: DateOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many calls a category would tag on each stored day, without writing anything
+    (beside how many the stored tags hold now): for editing a rule before applying it."""
+    from callscope.keywords.backfill import try_rules
+
+    settings = _settings(config, warehouse=warehouse)
+    tried = _tried_rules(settings, name, rule)
+    store = _warehouse(settings)
+    days = _days(settings, date, date_from, date_to, store)
+    category = tried.categories[0].name
+    found = try_rules(store, days, tried)
+    rows = []
+    for day, result in found.items():
+        calls = store.read("calls", day, columns=["categories"])["categories"].to_pylist()
+        now = sum(category in (tags or []) for tags in calls)
+        rows.append({"date": day.isoformat(), **result, "tagged_now": now})
+    if as_json:
+        print(json.dumps({"category": category, "days": rows}, ensure_ascii=False, indent=2))
+        return
+    print(tried.categories[0].describe())
+    print(f"{'date':10} {'calls':>7} {'would tag':>9} {'share':>6} {'tagged now':>10}")
+    for row in rows:
+        would = row["categories"][category]
+        share = would / row["calls"] if row["calls"] else 0.0
+        print(
+            f"{row['date']:10} {row['calls']:>7} {would:>9} {share:>6.1%} {row['tagged_now']:>10}"
+        )
+
+
+def _tried_rules(settings, name: str | None, rule: str | None):
+    """A rule set of the one category tried: from the rule file by name, or --rule."""
+    import yaml
+
+    from callscope.keywords.rules import RuleError, RuleSet
+
+    if (name is None) == (rule is None):
+        _fail("give a category of the rule file, or --rule '<YAML>'")
+    if name is not None:
+        rules = _rules(settings)
+        if name not in rules.category_versions:
+            _fail(f"no category {name!r} in {settings.keywords.rules}")
+        return rules.only({name})
+    try:
+        data = yaml.safe_load(rule)
+    except yaml.YAMLError as exc:
+        _fail(f"--rule is not YAML: {exc}")
+    if not isinstance(data, dict):
+        _fail("--rule must be a mapping: a category (name, rules) or one rule (any, near, ...)")
+    data = {"name": "tried", **data}
+    try:
+        return RuleSet(categories=[data]).with_sounds(settings.keywords.sounds_like)
+    except (ValueError, RuleError) as exc:
+        _fail(f"--rule is not a valid category: {exc}")
 
 
 @index_app.command("update")

@@ -8,13 +8,15 @@ day's tables. Nothing here reads or writes files.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 from callscope.core.logs import get_logger
 from callscope.core.sounds import SoundText
-from callscope.core.text import fold, units
+from callscope.core.text import fold, is_han, runs, units
+from callscope.keywords.query import SOUNDS
 from callscope.keywords.rules import Category, Phrase, Rule, RuleSet
 
 logger = get_logger(__name__)
@@ -289,16 +291,20 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
 
 
 def _complaint_class(categories: list[Category], result: CallCategories) -> str:
+    return complaint_class_of(Counter(hit.category for hit in result.hits), categories)
+
+
+def complaint_class_of(hits_per_category: Counter, categories: list[Category]) -> str:
     """The class with the most hits among matched categories (earlier categories win ties)."""
     order = {category.name: i for i, category in enumerate(categories)}
     classes = {category.name: category.complaint_class for category in categories}
     counts: Counter = Counter()
     first: dict[str, int] = {}
-    for hit in result.hits:
-        cls = classes.get(hit.category)
-        if cls:
-            counts[cls] += 1
-            first[cls] = min(first.get(cls, 1 << 30), order[hit.category])
+    for name, n in hits_per_category.items():
+        cls = classes.get(name)
+        if cls and n:
+            counts[cls] += n
+            first[cls] = min(first.get(cls, 1 << 30), order[name])
     if not counts:
         return "none"
     return max(counts, key=lambda cls: (counts[cls], -first[cls]))
@@ -376,3 +382,61 @@ def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:
         "match": hit.match,
         "rules_version": rules.version_hash,
     }
+
+
+def candidate_calls(segments: pa.Table, rules: RuleSet) -> set[str] | None:
+    """The calls that can match any category of `rules`: those with a segment holding, as
+    written or in any spelling that folds to it, a phrase one of each rule's conditions needs
+    (RE2 over the text column, no per-call Python). None when a rule cannot be narrowed so
+    (a regex alone, or only sounds-like phrases to go by): every call may match."""
+    import pyarrow.compute as pc
+
+    needles = [_needle(rule) for category in rules.categories for rule in category.rules]
+    if any(needle is None for needle in needles) or not segments.num_rows:
+        return None if needles else set()
+    pattern = "(?i)" + "|".join(f"(?:{needle})" for needle in needles)
+    found = pc.match_substring_regex(segments["text"], pattern)
+    return set(pc.unique(segments["call_id"].filter(pc.fill_null(found, False))).to_pylist())
+
+
+def _needle(rule: Rule) -> str | None:
+    """RE2 alternation of the raw spellings of the phrases of one condition the rule needs
+    (the one with the fewest phrases), or None when no condition can be told from raw text."""
+    conditions = [rule.any] if rule.any else []
+    conditions += [[text] for text in rule.all]
+    conditions += [near.terms[0] for near in rule.near]
+    usable = [texts for texts in conditions if not any(t.startswith(SOUNDS) for t in texts)]
+    if not usable:
+        return None
+    return "|".join(_raw_spellings(text) for text in min(usable, key=len))
+
+
+def _raw_spellings(text: str) -> str:
+    """RE2 for raw text whose folded form holds the phrase's longest run."""
+    key = max(runs(fold(text.rstrip("*"))), key=len)
+    if not is_han(key[0]):
+        return "".join(_raw_class(ch) for ch in key)
+    return r"[\s\p{Z}]*".join(_raw_class(ch) for ch in key)
+
+
+def _raw_class(char: str) -> str:
+    spellings = sorted({char} | _unfolded().get(char, set()))
+    escaped = "".join(_re2_escape(ch) for ch in spellings)
+    return escaped if len(spellings) == 1 else f"[{escaped}]"
+
+
+def _re2_escape(char: str) -> str:
+    return f"\\x{{{ord(char):x}}}" if not char.isalnum() else char
+
+
+@functools.cache
+def _unfolded() -> dict[str, set[str]]:
+    """Folded character -> the characters that fold to it."""
+    from callscope.core.text import _fold_table
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for code, target in _fold_table().items():
+        folded = target.lower()
+        if len(folded) == 1:
+            found[folded].add(chr(code))
+    return found

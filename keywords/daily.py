@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from callscope.core.logs import get_logger
-from callscope.keywords.categorize import call_hit_rows, categorize_call, categorize_day
+from callscope.keywords.categorize import (
+    CallCategories,
+    call_hit_rows,
+    candidate_calls,
+    categorize_call,
+    categorize_day,
+    complaint_class_of,
+)
 from callscope.keywords.index import INDEX_VERSION, SearchIndex, index_into
 from callscope.keywords.rules import RuleSet
 from callscope.storage.rows import call_fields
@@ -32,6 +40,7 @@ class CategoryRun:
     skipped: bool = False
     seconds: float = 0.0
     retagged: int = 0  # calls tagged by this run (the others already were, with these rules)
+    redone: tuple[str, ...] | None = ()  # the categories re-tagged (None: every category)
 
 
 def categorize_calls(calls: list[tuple[dict, list[dict]]], rules: RuleSet) -> list[dict]:
@@ -56,37 +65,62 @@ def categorize_calls(calls: list[tuple[dict, list[dict]]], rules: RuleSet) -> li
     return hits
 
 
+RULE_SETS = "rule_sets"  # the day state's record: rules version -> its categories' versions
+
+
 def apply_categories(
-    store: Warehouse, day: dt.date, rules: RuleSet, force: bool = False
+    store: Warehouse,
+    day: dt.date,
+    rules: RuleSet,
+    force: bool = False,
+    whole_rule_set: bool = False,
 ) -> CategoryRun:
     """Tag the ok calls of `day` not tagged with these rules yet (every ok call with `force`)
     from their stored segments (no re-transcription); the others keep their categories and
-    hits (tagged by the worker that processed them, or by an earlier run)."""
+    hits (tagged by the worker that processed them, or by an earlier run).
+
+    A call tagged under rules whose categories' versions the day recorded is re-tagged for
+    the categories added or edited since only, its other hits kept; a call tagged under
+    rules the day does not know (or every call, with `whole_rule_set`) for every category.
+    Either way the stored rows are those a full re-tag writes."""
     started = time.perf_counter()
     calls = store.read("calls", day)
-    stale = _untagged(calls, rules, force)
-    if not stale and (store.exists("keyword_hits", day) or not _ok_ids(calls)):
+    known = {} if whole_rule_set else _known_rule_sets(store, day)
+    plan = _retag_plan(calls, rules, known, force)
+    if not plan and (store.exists("keyword_hits", day) or not _ok_ids(calls)):
+        _remember(store, day, rules)
         return _day_run(store, day, calls, skipped=True)
-    wanted = pa.array(sorted(stale), pa.string())
     segments = store.read("segments", day)
-    segments = segments.filter(pc.is_in(segments["call_id"], wanted))
-    hit_rows, per_call = categorize_day(
-        day, segments, calls.filter(pc.is_in(calls["call_id"], wanted)), rules
-    )
-    kept = store.read("keyword_hits", day)
-    kept = kept.filter(pc.invert(pc.is_in(kept["call_id"], wanted)))
-    hits = pa.concat_tables([kept, to_table("keyword_hits", hit_rows)])
-    tagged = _with_categories(calls, per_call, rules.version_hash)
-    store.write_day(
-        day, {"keyword_hits": hits.sort_by([("call_id", "ascending")]), "calls": tagged}
-    )
+    new_rows: list[dict] = []
+    for redo, ids in plan.items():
+        subset = rules if redo is None else rules.only(set(redo))
+        if redo is not None:  # a few categories: only the calls that can match them
+            ids = _can_match(segments, ids, subset)
+        if not ids:
+            continue
+        wanted = pa.array(sorted(ids), pa.string())
+        rows, _ = categorize_day(
+            day,
+            segments.filter(pc.is_in(segments["call_id"], wanted)),
+            calls.filter(pc.is_in(calls["call_id"], wanted)),
+            subset,
+        )
+        new_rows += rows
+    kept = _kept_hits(store.read("keyword_hits", day), plan, rules)
+    hits = _merged_hits(kept, to_table("keyword_hits", new_rows), rules)
+    touched = {call_id for ids in plan.values() for call_id in ids}
+    tagged = _with_categories(calls, _categories_of(hits, touched, rules), rules.version_hash)
+    store.write_day(day, {"keyword_hits": hits, "calls": tagged})
+    _remember(store, day, rules)
     run = _day_run(store, day, tagged)
-    run.retagged = len(per_call)
+    run.retagged = len(touched)
+    run.redone = _redone(plan)
     run.seconds = time.perf_counter() - started
     logger.info(
-        "categories %s: %d calls tagged now, %d of %d calls with a category, %d hits (%.1f s)",
+        "categories %s: %d calls tagged now (%s), %d of %d calls with a category, %d hits (%.1f s)",
         day,
         run.retagged,
+        "every category" if run.redone is None else ", ".join(run.redone) or "counts only",
         run.tagged,
         run.calls,
         run.hits,
@@ -95,17 +129,111 @@ def apply_categories(
     return run
 
 
+Plan = dict[frozenset[str] | None, set[str]]  # categories to redo (None: all) -> call ids
+
+
+def _retag_plan(calls: pa.Table, rules: RuleSet, known: dict, force: bool) -> Plan:
+    current = rules.category_versions
+    plan: Plan = {}
+    for row in calls.select(["call_id", "status", "categories_version"]).to_pylist():
+        stamp = row["categories_version"]
+        if row["status"] != "ok" or (stamp == rules.version_hash and not force):
+            continue
+        before = None if force else known.get(stamp)
+        redo = None
+        if before is not None:
+            redo = frozenset(name for name, v in current.items() if before.get(name) != v)
+        plan.setdefault(redo, set()).add(row["call_id"])
+    return plan
+
+
+def _can_match(segments: pa.Table, ids: set[str], rules: RuleSet) -> set[str]:
+    if not rules.categories:
+        return set()
+    mine = segments.select(["call_id", "text"])
+    mine = mine.filter(pc.is_in(mine["call_id"], pa.array(sorted(ids), pa.string())))
+    candidates = candidate_calls(mine, rules)
+    return ids if candidates is None else ids & candidates
+
+
+def _redone(plan: Plan) -> tuple[str, ...] | None:
+    if None in plan:
+        return None
+    return tuple(sorted({name for redo in plan for name in redo or ()}))
+
+
+def forget_rule_sets(store: Warehouse, day: dt.date) -> None:
+    """Drop the day's record of categories' versions: its next apply re-tags every category
+    of every call not tagged with the rules applied (as before per-category versions)."""
+    state = store.read_state(day)
+    if state.pop(RULE_SETS, None) is not None:
+        store.write_state(day, state)
+
+
+def _known_rule_sets(store: Warehouse, day: dt.date) -> dict[str, dict[str, str]]:
+    return store.read_state(day).get(RULE_SETS) or {}
+
+
+def _remember(store: Warehouse, day: dt.date, rules: RuleSet) -> None:
+    """Record the categories' versions of the rules the day's calls are now tagged with."""
+    state = store.read_state(day)
+    record = {rules.version_hash: rules.category_versions}
+    if state.get(RULE_SETS) != record:
+        state[RULE_SETS] = record
+        store.write_state(day, state)
+
+
+def _kept_hits(hits: pa.Table, plan: Plan, rules: RuleSet) -> pa.Table:
+    """The stored hits that stay: not of a category gone from the rules, nor of one being
+    redone for its call."""
+    names = pa.array(list(rules.category_versions), pa.string())
+    drop = pc.invert(pc.is_in(hits["category"], names))
+    for redo, ids in plan.items():
+        of_calls = pc.is_in(hits["call_id"], pa.array(sorted(ids), pa.string()))
+        if redo is not None:
+            of_calls = pc.and_(
+                of_calls, pc.is_in(hits["category"], pa.array(sorted(redo), pa.string()))
+            )
+        drop = pc.or_(drop, of_calls)
+    return hits.filter(pc.invert(drop))
+
+
+def _merged_hits(kept: pa.Table, new: pa.Table, rules: RuleSet) -> pa.Table:
+    """Kept and new hits in a full re-tag's order (by call, then the rules' category order,
+    each category's hits as found), all stamped with the rules' version."""
+    hits = pa.concat_tables([kept, new])
+    names = pa.array(list(rules.category_versions), pa.string())
+    rank = pc.index_in(hits["category"], value_set=names)
+    order = pc.sort_indices(
+        pa.table({"call_id": hits["call_id"], "rank": rank}),
+        sort_keys=[("call_id", "ascending"), ("rank", "ascending")],
+    )
+    hits = hits.take(order)
+    at = hits.schema.get_field_index("rules_version")
+    stamp = pa.array([rules.version_hash] * hits.num_rows, hits.schema.field(at).type)
+    return hits.set_column(at, hits.schema.field(at), stamp)
+
+
+def _categories_of(hits: pa.Table, call_ids: set[str], rules: RuleSet) -> dict[str, CallCategories]:
+    """Each call's categories and complaint class, from its hits."""
+    wanted = pa.array(sorted(call_ids), pa.string())
+    mine = hits.filter(pc.is_in(hits["call_id"], wanted)).select(["call_id", "category"])
+    counts: dict[str, Counter] = {call_id: Counter() for call_id in call_ids}
+    grouped = mine.group_by(["call_id", "category"]).aggregate([([], "count_all")])
+    for row in grouped.to_pylist():
+        counts[row["call_id"]][row["category"]] = row["count_all"]
+    order = [category.name for category in rules.categories]
+    return {
+        call_id: CallCategories(
+            [name for name in order if found[name]],
+            complaint_class_of(found, rules.categories),
+        )
+        for call_id, found in counts.items()
+    }
+
+
 def _ok_ids(calls: pa.Table) -> list[str]:
     return pc.filter(calls["call_id"], pc.equal(calls["status"], "ok")).to_pylist()
-
-
-def _untagged(calls: pa.Table, rules: RuleSet, force: bool) -> set[str]:
-    rows = calls.select(["call_id", "status", "categories_version"]).to_pylist()
-    return {
-        row["call_id"]
-        for row in rows
-        if row["status"] == "ok" and (force or row["categories_version"] != rules.version_hash)
-    }
 
 
 def _day_run(store: Warehouse, day: dt.date, calls: pa.Table, skipped: bool = False):

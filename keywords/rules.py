@@ -210,7 +210,7 @@ class RuleSet(_Strict):
 
     def with_sounds(self, settings: SoundsLikeSettings) -> RuleSet:
         self._sounds = settings
-        for name in ("version_hash", "phrases", "spellings", "by_first_sound"):
+        for name in ("version_hash", "category_versions", "phrases", "spellings", "by_first_sound"):
             self.__dict__.pop(name, None)
         return self
 
@@ -235,6 +235,29 @@ class RuleSet(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @cached_property
+    def category_versions(self) -> dict[str, str]:
+        """Category name -> what names its results alone: the category, and the sounds-like
+        settings when one of its phrases is heard by sound. A category added or edited gets
+        a new version; the others keep theirs, so only its hits need redoing."""
+        sounds = self._sounds.model_dump(mode="json") | {"keys": SOUNDS_VERSION}
+        versions = {}
+        for category in self.categories:
+            dumped = category.model_dump(mode="json", exclude={"aspect"})
+            if any(self.phrases[text].sound for text in _category_phrases(category)):
+                dumped["sounds_like_settings"] = sounds
+            blob = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
+            versions[category.name] = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return versions
+
+    def only(self, names: set[str]) -> RuleSet:
+        """These rules with only the categories named (the same compiled phrases' settings)."""
+        kept = [category for category in self.categories if category.name in names]
+        subset = RuleSet(
+            version=self.version, complaint_classes=self.complaint_classes, categories=kept
+        )
+        return subset.with_sounds(self._sounds)
+
+    @cached_property
     def spellings(self) -> frozenset[str]:
         """The Chinese phrases of the rules as written (the names topics prefer)."""
         written = (text.removeprefix(SOUNDS) for text in self.phrases)
@@ -255,12 +278,17 @@ class RuleSet(_Strict):
         """Every phrase of every rule, compiled once."""
         found: dict[str, Phrase] = {}
         for category in self.categories:
-            for rule in category.rules:
-                texts = rule.any + rule.all + rule.none
-                texts += [text for near in rule.near for group in near.terms for text in group]
-                for text in texts:
-                    found.setdefault(text, Phrase(text, self._sounds))
+            for text in _category_phrases(category):
+                found.setdefault(text, Phrase(text, self._sounds))
         return found
+
+
+def _category_phrases(category: Category) -> list[str]:
+    texts: list[str] = []
+    for rule in category.rules:
+        texts += rule.any + rule.all + rule.none
+        texts += [text for near in rule.near for group in near.terms for text in group]
+    return texts
 
 
 class Phrase:

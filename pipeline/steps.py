@@ -467,6 +467,7 @@ STEPS: tuple[Step, ...] = (
         code_version="categories-1",
         shaping=lambda ctx: ctx.rules.version_hash,
         run=_categories,
+        changed=lambda run: not run.skipped,  # every call already tagged with these rules
     ),
     Step(
         "emotion",
@@ -598,6 +599,8 @@ class DayRunner:
         started = time.perf_counter()
         result = step.run(self.ctx)
         seconds = time.perf_counter() - started
+        state = self.store.read_state(self.day)  # the step may have kept records of its own
+        records = state.setdefault("steps", {})
         if same and not step.changed(result):
             output = previous["output"]
         elif same or step.always:
@@ -618,3 +621,84 @@ class DayRunner:
 def _digest(value: Any) -> str:
     blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# re-applying the rules to a range of days ------------------------------------------------------
+TAGGING = ("categories", "emotion")  # what a worker process of a backfill runs for its day
+
+
+def apply_categories_range(
+    settings: Settings,
+    days: list[dt.date],
+    workers: int = 1,
+    whole_rule_set: bool = False,
+    progress: Callable[[dt.date, dict], None] | None = None,
+) -> dict[dt.date, dict]:
+    """The rule file over stored days and what follows it (`categories apply --from --to`).
+
+    The days are tagged in `workers` local processes, a day to a process at a time, each under
+    its day lock (the categories step, then the emotion step that reads the categories); this
+    process runs the rest of each day's cascade (search rows, incidents, hand-off) in date
+    order as the days come back, since a day's incidents read those of the days before it.
+    `whole_rule_set` re-tags every category of the calls not tagged with these rules, as before
+    per-category versions. Returns each day's summary (calls, tagged, hits, tagged_now, redone,
+    refreshed)."""
+    from callscope.keywords.daily import forget_rule_sets
+
+    store = Warehouse.from_settings(settings)
+    if whole_rule_set:
+        for day in days:
+            with store.lock_day(day, "categories apply"):
+                forget_rule_sets(store, day)
+    if workers <= 1 or len(days) <= 1:
+        tagged: Iterable[dict] = (tag_day(settings, day) for day in days)
+    else:
+        tagged = _tagged_in_processes(settings, days, workers)
+    summaries = {}
+    for day, summary in zip(days, tagged, strict=True):
+        summary["refreshed"] += _cascade_after_tagging(settings, store, day)
+        summaries[day] = summary
+        if progress:
+            progress(day, summary)
+    return summaries
+
+
+def _tagged_in_processes(settings: Settings, days: list[dt.date], workers: int):
+    """Each day's tagging in a pool of `workers` processes, yielded in date order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forked (every worker at the first submit, before this process opens the search index
+    # for the cascade): a spawned worker would re-import the command's main module
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(workers, len(days)), mp_context=context) as pool:
+        futures = [pool.submit(tag_day, settings, day) for day in days]
+        for future in futures:
+            yield future.result()
+
+
+def tag_day(settings: Settings, day: dt.date) -> dict:
+    """The categories step of `day`, forced, and the emotion step after it, under its lock."""
+    store = Warehouse.from_settings(settings)
+    outcomes = DayRunner(store, day, settings).run("categories", force=True, only=TAGGING)
+    run = outcomes["categories"].result
+    ran = [name for name, outcome in outcomes.items() if outcome.status == "ran"]
+    return {
+        "calls": run.calls,
+        "tagged": run.tagged,
+        "hits": run.hits,
+        "tagged_now": run.retagged,
+        "redone": None if run.redone is None else list(run.redone),
+        "refreshed": [name for name in ran if name != "categories"],
+    }
+
+
+def _cascade_after_tagging(settings: Settings, store: Warehouse, day: dt.date) -> list[str]:
+    """The day's steps after the tagging ones, each run when its inputs changed."""
+    runner = DayRunner(store, day, settings)
+    ran = []
+    with store.lock_day(day, "categories apply"):
+        for step in downstream("categories"):
+            if step.name not in TAGGING and runner.run_step(step.name).status == "ran":
+                ran.append(step.name)
+    return ran

@@ -1,0 +1,160 @@
+"""A new rule over a range of past days: how long the backfill and the dry-run take.
+
+    python bench/backfill.py --days 7 --calls 20000 [--workers 2] [--seed 7]
+
+Stages --days generated days of --calls text-only calls each (synth/, as
+`bench/scale.py --steps-only` does: no audio, no ASR) and runs each day's night steps, untimed.
+Then, timed:
+
+- apply_s: `categories apply --from D1 --to D2 --workers W` of the rule file with one NEW
+  category of three phrases, cascade included (emotion, search rows, incidents, hand-off);
+- try_s: `categories try` of another rule over the range (calls it would tag per day);
+- serial_apply_s: the same apply on a copy of the staged warehouse, in one process and with
+  every rule of every stale call re-tagged (one rules version, as before per-category
+  versions): the reference for the ratio.
+
+The last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from callscope.core.config import load_config  # noqa: E402
+
+START = dt.date(2026, 10, 1)
+NEW_CATEGORY = {
+    "name": "new_phone_preorder",
+    "label": "新机预约 · new phone pre-order",
+    "complaint_class": "business",
+    "rules": [{"speaker": "customer", "any": ["预约", "首发", "新手机"]}],
+}
+TRIED_RULE = {"name": "refund_asked", "rules": [{"any": ["退款", "退钱", "refund"]}]}
+TARGET_APPLY_S, TARGET_TRY_S = 60.0, 5.0
+
+
+def stage_days(root: Path, days: int, calls: int, seed: int):
+    """`days` days of `calls` scripted calls staged as the night's parts stage them, then each
+    day's night steps; returns the settings of that warehouse."""
+    from callscope.pipeline.runner import StagingBatch, batch_share
+    from callscope.pipeline.steps import DayRunner
+    from callscope.storage.warehouse import Warehouse
+    from callscope.synth.scripts import plan_days
+    from scale import scripted_call
+
+    settings = load_config(None, warehouse=root / "warehouse")
+    store = Warehouse.from_settings(settings)
+    share = batch_share(settings)
+    for plan in plan_days(START, days, seed, calls, 0):
+        with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
+            for call in plan.calls:
+                segments = call.segments(asr_style=True)
+                row = {
+                    "call_id": call.call_id,
+                    "status": "ok",
+                    "started_at": call.started_at.isoformat(),
+                    "queue": call.queue,
+                    "agent_id": call.agent_id,
+                    "language": call.language,
+                    "n_segments": len(segments),
+                    "duration_s": round(segments[-1]["end_s"], 3) if segments else 0.0,
+                    "settings_hash": "backfill-bench",
+                }
+                batch.stage_call(
+                    plan.date, *scripted_call({"row": row, "segments": segments}, plan.date)
+                )
+        DayRunner(store, plan.date, settings).run()
+    return settings
+
+
+def with_rules(root: Path, settings, extra: dict, name: str):
+    """The settings with a rule file of the current categories plus `extra`."""
+    rules = yaml.safe_load(Path(settings.keywords.rules).read_text(encoding="utf-8"))
+    rules["categories"].append(extra)
+    path = root / name
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    keywords = settings.keywords.model_copy(update={"rules": path})
+    return settings.model_copy(update={"keywords": keywords})
+
+
+def timed_apply(settings, days: list[dt.date], workers: int, serial: bool) -> tuple[float, dict]:
+    from callscope.pipeline.steps import apply_categories_range
+
+    started = time.perf_counter()
+    rows = apply_categories_range(settings, days, workers=workers, whole_rule_set=serial)
+    return time.perf_counter() - started, rows
+
+
+def timed_try(settings, days: list[dt.date]) -> tuple[float, dict]:
+    """`categories try` as the command runs it, start-up and rule parsing included."""
+    import subprocess
+
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "callscope.cli", "categories", "try"]
+    command += ["--rule", json.dumps(TRIED_RULE, ensure_ascii=False), "--json"]
+    command += ["--from", days[0].isoformat(), "--to", days[-1].isoformat()]
+    command += ["--warehouse", str(settings.warehouse)]
+    found = subprocess.run(command, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
+    rows = json.loads(found.stdout)["days"]
+    return seconds, {row["date"]: row["categories"][TRIED_RULE["name"]] for row in rows}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=20_000, help="calls a day")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="callscope-backfill-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        settings = stage_days(root, args.days, args.calls, args.seed)
+        staging_s = time.perf_counter() - started
+        days = [START + dt.timedelta(days=n) for n in range(args.days)]
+        shutil.copytree(root / "warehouse", root / "serial")
+        new_rules = with_rules(root, settings, NEW_CATEGORY, "rules.yaml")
+        apply_s, applied = timed_apply(new_rules, days, args.workers, serial=False)
+        try_s, counts = timed_try(new_rules, days)
+        serial = load_config(None, warehouse=root / "serial")
+        serial = with_rules(root, serial, NEW_CATEGORY, "rules-serial.yaml")
+        serial_apply_s, _ = timed_apply(serial, days, 1, serial=True)
+    result = {
+        "days": args.days,
+        "calls": args.days * args.calls,
+        "workers": args.workers,
+        "staging_s": round(staging_s, 1),
+        "apply_s": round(apply_s, 2),
+        "serial_apply_s": round(serial_apply_s, 2),
+        "speed_up": round(serial_apply_s / apply_s, 2) if apply_s else None,
+        "try_s": round(try_s, 2),
+        "try_calls_per_day": counts,
+        "tagged_now": sum(row["tagged_now"] for row in applied.values()),
+        "cpus": os.cpu_count(),
+    }
+    print(
+        f"{result['calls']:,} calls over {args.days} days: apply {apply_s:.1f} s with "
+        f"{args.workers} workers (target < {TARGET_APPLY_S:g} s), serial whole-rule-set apply "
+        f"{serial_apply_s:.1f} s, try {try_s:.2f} s (target < {TARGET_TRY_S:g} s)"
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
