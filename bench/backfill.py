@@ -47,7 +47,13 @@ TRIED_RULE = {"name": "refund_asked", "rules": [{"any": ["退款", "退钱", "re
 TARGET_APPLY_S, TARGET_TRY_S = 60.0, 5.0
 
 
-def stage_days(root: Path, days: int, calls: int, seed: int):
+def bench_settings(warehouse: Path, incidents: bool):
+    settings = load_config(None, warehouse=warehouse)
+    update = {"enabled": settings.incidents.enabled and incidents}
+    return settings.model_copy(update={"incidents": settings.incidents.model_copy(update=update)})
+
+
+def stage_days(root: Path, days: int, calls: int, seed: int, incidents: bool = True):
     """`days` days of `calls` scripted calls staged as the night's parts stage them, then each
     day's night steps; returns the settings of that warehouse."""
     from callscope.pipeline.runner import StagingBatch, batch_share
@@ -56,7 +62,7 @@ def stage_days(root: Path, days: int, calls: int, seed: int):
     from callscope.synth.scripts import plan_days
     from scale import scripted_call
 
-    settings = load_config(None, warehouse=root / "warehouse")
+    settings = bench_settings(root / "warehouse", incidents)
     store = Warehouse.from_settings(settings)
     share = batch_share(settings)
     for plan in plan_days(START, days, seed, calls, 0):
@@ -100,6 +106,21 @@ def timed_apply(settings, days: list[dt.date], workers: int, serial: bool) -> tu
 
 
 def timed_try(settings, days: list[dt.date]) -> tuple[float, dict]:
+    """`categories try` in this process: reading the days and tagging the candidates."""
+    from callscope.keywords.backfill import try_rules
+    from callscope.keywords.rules import RuleSet
+    from callscope.storage.warehouse import Warehouse
+
+    started = time.perf_counter()
+    rules = RuleSet(categories=[TRIED_RULE]).with_sounds(settings.keywords.sounds_like)
+    found = try_rules(Warehouse.from_settings(settings), days, rules)
+    seconds = time.perf_counter() - started
+    return seconds, {
+        day.isoformat(): row["categories"][TRIED_RULE["name"]] for day, row in found.items()
+    }
+
+
+def timed_try_command(settings, days: list[dt.date]) -> tuple[float, dict]:
     """`categories try` as the command runs it, start-up and rule parsing included."""
     import subprocess
 
@@ -114,26 +135,45 @@ def timed_try(settings, days: list[dt.date]) -> tuple[float, dict]:
     return seconds, {row["date"]: row["categories"][TRIED_RULE["name"]] for row in rows}
 
 
+def _step_seconds(summaries: dict) -> dict[str, float]:
+    """Each step's seconds summed over the days (the tagging ones in the workers)."""
+    total: dict[str, float] = {}
+    for summary in summaries.values():
+        for name, seconds in summary["seconds"].items():
+            total[name] = round(total.get(name, 0.0) + seconds, 2)
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--calls", type=int, default=20_000, help="calls a day")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--incidents",
+        choices=["on", "off"],
+        default="on",
+        help="off: no statement embedding when staging, and no incidents or hand-off in the "
+        "cascade (the staging of a large range within a shared machine's minutes)",
+    )
     args = parser.parse_args()
+    incidents = args.incidents == "on"
     with tempfile.TemporaryDirectory(prefix="callscope-backfill-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        settings = stage_days(root, args.days, args.calls, args.seed)
+        settings = stage_days(root, args.days, args.calls, args.seed, incidents)
         staging_s = time.perf_counter() - started
         days = [START + dt.timedelta(days=n) for n in range(args.days)]
         shutil.copytree(root / "warehouse", root / "serial")
         new_rules = with_rules(root, settings, NEW_CATEGORY, "rules.yaml")
         apply_s, applied = timed_apply(new_rules, days, args.workers, serial=False)
         try_s, counts = timed_try(new_rules, days)
-        serial = load_config(None, warehouse=root / "serial")
+        try_command_s, by_command = timed_try_command(new_rules, days)
+        assert by_command == counts, (by_command, counts)
+        serial = bench_settings(root / "serial", incidents)
         serial = with_rules(root, serial, NEW_CATEGORY, "rules-serial.yaml")
-        serial_apply_s, _ = timed_apply(serial, days, 1, serial=True)
+        serial_apply_s, serial_applied = timed_apply(serial, days, 1, serial=True)
     result = {
         "days": args.days,
         "calls": args.days * args.calls,
@@ -143,8 +183,12 @@ def main() -> int:
         "serial_apply_s": round(serial_apply_s, 2),
         "speed_up": round(serial_apply_s / apply_s, 2) if apply_s else None,
         "try_s": round(try_s, 2),
+        "try_command_s": round(try_command_s, 2),
+        "incidents": incidents,
         "try_calls_per_day": counts,
         "tagged_now": sum(row["tagged_now"] for row in applied.values()),
+        "apply_steps_s": _step_seconds(applied),
+        "serial_steps_s": _step_seconds(serial_applied),
         "cpus": os.cpu_count(),
     }
     print(

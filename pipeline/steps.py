@@ -642,7 +642,7 @@ def apply_categories_range(
     order as the days come back, since a day's incidents read those of the days before it.
     `whole_rule_set` re-tags every category of the calls not tagged with these rules, as before
     per-category versions. Returns each day's summary (calls, tagged, hits, tagged_now, redone,
-    refreshed)."""
+    refreshed, and each step's seconds)."""
     from callscope.keywords.daily import forget_rule_sets
 
     store = Warehouse.from_settings(settings)
@@ -656,7 +656,10 @@ def apply_categories_range(
         tagged = _tagged_in_processes(settings, days, workers)
     summaries = {}
     for day, summary in zip(days, tagged, strict=True):
-        summary["refreshed"] += _cascade_after_tagging(settings, store, day)
+        for outcome in _cascade_after_tagging(settings, store, day):
+            summary["seconds"][outcome.name] = round(outcome.seconds, 3)
+            if outcome.status == "ran":
+                summary["refreshed"].append(outcome.name)
         summaries[day] = summary
         if progress:
             progress(day, summary)
@@ -690,15 +693,16 @@ def tag_day(settings: Settings, day: dt.date) -> dict:
         "tagged_now": run.retagged,
         "redone": None if run.redone is None else list(run.redone),
         "refreshed": [name for name in ran if name != "categories"],
+        "seconds": {name: round(outcome.seconds, 3) for name, outcome in outcomes.items()},
     }
 
 
-def _cascade_after_tagging(settings: Settings, store: Warehouse, day: dt.date) -> list[str]:
+def _cascade_after_tagging(settings: Settings, store: Warehouse, day: dt.date) -> list[StepOutcome]:
     """The day's steps after the tagging ones, each run when its inputs changed."""
     runner = DayRunner(store, day, settings)
-    ran = []
     with store.lock_day(day, "categories apply"):
-        for step in downstream("categories"):
-            if step.name not in TAGGING and runner.run_step(step.name).status == "ran":
-                ran.append(step.name)
-    return ran
+        return [
+            runner.run_step(step.name)
+            for step in downstream("categories")
+            if step.name not in TAGGING
+        ]
