@@ -66,9 +66,12 @@ def _copy(staged: Path, tmp_path: Path, name: str, edit) -> object:
     """A copy of the staged warehouse and its settings, with the rule file edited by `edit`."""
     settings = load_config(None, warehouse=tmp_path / name)
     shutil.copytree(staged, settings.warehouse)
-    rules = yaml.safe_load(Path(settings.keywords.rules).read_text(encoding="utf-8"))
+    return _with_rules(settings, tmp_path / f"{name}.yaml", edit)
+
+
+def _with_rules(settings, path: Path, edit) -> object:
+    rules = yaml.safe_load(Path(load_config(None).keywords.rules).read_text(encoding="utf-8"))
     edit(rules["categories"])
-    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     return settings.model_copy(
         update={"keywords": settings.keywords.model_copy(update={"rules": path})}
@@ -135,9 +138,11 @@ def test_a_day_without_category_versions_is_retagged_fully_once(staged, tmp_path
     first = apply_categories_range(settings, DAYS[:1])
     assert first[DAYS[0]]["redone"] is None and first[DAYS[0]]["tagged_now"] > 0
 
+    settings = _with_rules(settings, tmp_path / "edited.yaml", _edited)  # edited again
     again = apply_categories_range(settings, DAYS[:1])
-    assert again[DAYS[0]]["tagged_now"] == 0
-    assert again[DAYS[0]]["refreshed"] == []  # nothing re-tagged: nothing after it runs
+    assert again[DAYS[0]]["redone"] == ["billing_dispute"]  # the new one is tagged already
+    assert again[DAYS[0]]["tagged_now"] > 0
+    assert apply_categories_range(settings, DAYS[:1])[DAYS[0]]["tagged_now"] == 0
 
 
 def test_try_counts_what_apply_then_tags_and_writes_nothing(staged, tmp_path):
