@@ -74,6 +74,7 @@ def apply_categories(
     rules: RuleSet,
     force: bool = False,
     whole_rule_set: bool = False,
+    parts: int = 1,
 ) -> CategoryRun:
     """Tag the ok calls of `day` not tagged with these rules yet (every ok call with `force`)
     from their stored segments (no re-transcription); the others keep their categories and
@@ -82,7 +83,8 @@ def apply_categories(
     A call tagged under rules whose categories' versions the day recorded is re-tagged for
     the categories added or edited since only, its other hits kept; a call tagged under
     rules the day does not know (or every call, with `whole_rule_set`) for every category.
-    Either way the stored rows are those a full re-tag writes."""
+    Either way the stored rows are those a full re-tag writes. Many calls to tag are split over
+    `parts` processes; the day is written once, here."""
     started = time.perf_counter()
     calls = store.read("calls", day)
     known = {} if whole_rule_set else _known_rule_sets(store, day)
@@ -98,14 +100,7 @@ def apply_categories(
             ids = _can_match(segments, ids, subset)
         if not ids:
             continue
-        wanted = pa.array(sorted(ids), pa.string())
-        rows, _ = categorize_day(
-            day,
-            segments.filter(pc.is_in(segments["call_id"], wanted)),
-            calls.filter(pc.is_in(calls["call_id"], wanted)),
-            subset,
-        )
-        new_rows += rows
+        new_rows += _categorized(day, segments, calls, sorted(ids), subset, parts)
     kept = _kept_hits(store.read("keyword_hits", day), plan, rules)
     hits = _merged_hits(kept, to_table("keyword_hits", new_rows), rules)
     touched = {call_id for ids in plan.values() for call_id in ids}
@@ -145,6 +140,37 @@ def _retag_plan(calls: pa.Table, rules: RuleSet, known: dict, force: bool) -> Pl
             redo = frozenset(name for name, v in current.items() if before.get(name) != v)
         plan.setdefault(redo, set()).add(row["call_id"])
     return plan
+
+
+PART_CALLS = 2_000  # fewer calls than this a process are tagged in this one
+
+
+def _categorized(day, segments, calls, ids: list[str], rules: RuleSet, parts: int) -> list[dict]:
+    """keyword_hits rows of calls `ids`, in the order one process writes them."""
+    parts = min(parts, len(ids) // PART_CALLS)
+    chunks = [ids[n * len(ids) // parts : (n + 1) * len(ids) // parts] for n in range(parts)]
+    work = [(day, *_of_calls(segments, calls, chunk), rules) for chunk in chunks or [ids]]
+    if len(work) == 1:
+        return _categorize_part(work[0])
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(len(work), mp_context=multiprocessing.get_context("fork")) as pool:
+        return [row for rows in pool.map(_categorize_part, work) for row in rows]
+
+
+def _of_calls(segments: pa.Table, calls: pa.Table, ids: list[str]) -> tuple[pa.Table, pa.Table]:
+    wanted = pa.array(ids, pa.string())
+    return (
+        segments.filter(pc.is_in(segments["call_id"], wanted)),
+        calls.filter(pc.is_in(calls["call_id"], wanted)),
+    )
+
+
+def _categorize_part(work: tuple) -> list[dict]:
+    day, segments, calls, rules = work
+    rows, _ = categorize_day(day, segments, calls, rules)
+    return rows
 
 
 def _can_match(segments: pa.Table, ids: set[str], rules: RuleSet) -> set[str]:

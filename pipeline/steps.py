@@ -65,6 +65,7 @@ class DayContext:
     store: Warehouse
     day: dt.date
     settings: Settings
+    parts: int = 1  # processes the categories step may split the day's calls over
 
     @cached_property
     def rules(self):
@@ -349,7 +350,7 @@ def _redact(ctx: DayContext):
 def _categories(ctx: DayContext):
     from callscope.keywords.daily import apply_categories
 
-    return apply_categories(ctx.store, ctx.day, ctx.rules)
+    return apply_categories(ctx.store, ctx.day, ctx.rules, parts=ctx.parts)
 
 
 def _emotion(ctx: DayContext):
@@ -635,7 +636,8 @@ def apply_categories_range(
 ) -> dict[dt.date, dict]:
     """The rule file over stored days and what follows it (`categories apply --from --to`).
 
-    The days are tagged in `workers` local processes, a day to a process at a time, each under
+    The days are tagged in `workers` local processes, a day to a process at a time (with fewer
+    days than workers, one day after another, each day's calls split over the processes), each under
     its day lock (the categories step, then the emotion step that reads the categories); this
     process runs the rest of each day's cascade (search rows, incidents, hand-off) in date
     order as the days come back, since a day's incidents read those of the days before it.
@@ -649,8 +651,8 @@ def apply_categories_range(
         for day in days:
             with store.lock_day(day, "categories apply"):
                 forget_rule_sets(store, day)
-    if workers <= 1 or len(days) <= 1:
-        tagged: Iterable[dict] = (tag_day(settings, day) for day in days)
+    if workers <= 1 or len(days) < workers:  # a day at a time, its calls in `workers` parts
+        tagged: Iterable[dict] = (tag_day(settings, day, parts=workers) for day in days)
     else:
         tagged = _tagged_in_processes(settings, days, workers)
     summaries = {}
@@ -679,10 +681,13 @@ def _tagged_in_processes(settings: Settings, days: list[dt.date], workers: int):
             yield future.result()
 
 
-def tag_day(settings: Settings, day: dt.date) -> dict:
-    """The categories step of `day`, forced, and the emotion step after it, under its lock."""
+def tag_day(settings: Settings, day: dt.date, parts: int = 1) -> dict:
+    """The categories step of `day`, forced, and the emotion step after it, under its lock;
+    the calls to tag are split over `parts` processes."""
     store = Warehouse.from_settings(settings)
-    outcomes = DayRunner(store, day, settings).run("categories", force=True, only=TAGGING)
+    runner = DayRunner(store, day, settings)
+    runner.ctx.parts = parts
+    outcomes = runner.run("categories", force=True, only=TAGGING)
     run = outcomes["categories"].result
     ran = [name for name, outcome in outcomes.items() if outcome.status == "ran"]
     return {

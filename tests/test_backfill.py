@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from callscope.core.config import load_config
+from callscope.keywords import daily
 from callscope.keywords.daily import forget_rule_sets
 from callscope.keywords.index import SearchFilters, open_index
 from callscope.pipeline.runner import StagingBatch, batch_share
@@ -179,3 +180,18 @@ def _files(root: Path) -> dict[str, tuple[int, int]]:
         for path in root.rglob("*")
         if path.is_file()
     }
+
+
+def test_one_day_split_over_processes_stores_what_one_process_stores(staged, tmp_path, monkeypatch):
+    monkeypatch.setattr(daily, "PART_CALLS", 10)  # a day of 30 calls is then "large"
+    split = _copy(staged, tmp_path, "split", _edited)
+    whole = _copy(staged, tmp_path, "whole", _edited)
+    day = DAYS[1]
+
+    parts = apply_categories_range(split, [day], workers=3, whole_rule_set=True)
+    one = apply_categories_range(whole, [day], workers=1, whole_rule_set=True)
+
+    assert parts[day]["redone"] is None and parts[day]["tagged_now"] == one[day]["tagged_now"]
+    mine, theirs = _stored(split, day), _stored(whole, day)
+    for table in mine:
+        assert mine[table].equals(theirs[table]), table
