@@ -386,12 +386,13 @@ def _hit_row(day, call_id: str, seg: dict, hit: Hit, rules: RuleSet) -> dict:
 
 def candidate_calls(segments: pa.Table, rules: RuleSet) -> set[str] | None:
     """The calls that can match any category of `rules`: those with a segment holding, as
-    written or in any spelling that folds to it, a phrase one of each rule's conditions needs
-    (RE2 over the text column, no per-call Python). None when a rule cannot be narrowed so
-    (a regex alone, or only sounds-like phrases to go by): every call may match."""
+    written or in any spelling that folds to it (or, for a sounds-like phrase, in characters
+    heard as its first two syllables), a phrase one of each rule's conditions needs (RE2 over
+    the text column, no per-call Python). None when a rule has only a regex to go by: every
+    call may match."""
     import pyarrow.compute as pc
 
-    needles = [_needle(rule) for category in rules.categories for rule in category.rules]
+    needles = [_needle(rule, rules) for category in rules.categories for rule in category.rules]
     if any(needle is None for needle in needles) or not segments.num_rows:
         return None if needles else set()
     pattern = "(?i)" + "|".join(f"(?:{needle})" for needle in needles)
@@ -399,16 +400,62 @@ def candidate_calls(segments: pa.Table, rules: RuleSet) -> set[str] | None:
     return set(pc.unique(segments["call_id"].filter(pc.fill_null(found, False))).to_pylist())
 
 
-def _needle(rule: Rule) -> str | None:
+def _needle(rule: Rule, rules: RuleSet) -> str | None:
     """RE2 alternation of the raw spellings of the phrases of one condition the rule needs
-    (the one with the fewest phrases), or None when no condition can be told from raw text."""
+    (the one with the fewest phrases, written ones before sounds-like ones), or None when the
+    rule has no phrase condition."""
     conditions = [rule.any] if rule.any else []
     conditions += [[text] for text in rule.all]
     conditions += [near.terms[0] for near in rule.near]
-    usable = [texts for texts in conditions if not any(t.startswith(SOUNDS) for t in texts)]
-    if not usable:
+    if not conditions:
         return None
-    return "|".join(_raw_spellings(text) for text in min(usable, key=len))
+    chosen = min(
+        conditions, key=lambda texts: (any(t.startswith(SOUNDS) for t in texts), len(texts))
+    )
+    return "|".join(_raw_phrase(text, rules) for text in chosen)
+
+
+def _raw_phrase(text: str, rules: RuleSet) -> str:
+    sound = rules.phrases[text].sound
+    if sound is None:
+        return _raw_spellings(text.removeprefix(SOUNDS))
+    confusions = rules.sounds.confusion_set
+    return _SPACES.join(
+        _sound_class(wanted, char, confusions)
+        for wanted, char in zip(sound.wanted[:2], sound.chars, strict=False)
+    )
+
+
+_SPACES = r"[\s\p{Z}\x{1c}-\x{1f}\x{85}]*"  # what a run of syllables or characters goes on across
+
+
+@functools.lru_cache(maxsize=1024)
+def _sound_class(keys: frozenset[str], written: str, confusions: frozenset[str]) -> str:
+    """RE2 class of the raw characters heard as one of `keys` (by their usual reading), and
+    of the character as written."""
+    by_key = _chars_by_key(confusions)
+    chars = {written} | {char for k in keys for char in by_key.get(k, ())}
+    unfolded = _unfolded()
+    chars |= {raw for char in list(chars) for raw in unfolded.get(char, ())}
+    return "[" + "".join(_re2_escape(char) for char in sorted(chars)) + "]"
+
+
+@functools.lru_cache(maxsize=4)
+def _chars_by_key(confusions: frozenset[str]) -> dict[str, set[str]]:
+    """Sounds-like key -> the Chinese characters whose usual reading has it."""
+    from callscope.core.sounds import key_table
+
+    table = key_table(confusions)
+    found: dict[str, set[str]] = defaultdict(set)
+    for first, last in _HAN_BLOCKS:
+        for code in range(first, last + 1):
+            k = table[chr(code)]
+            if k.strip():
+                found[k].add(chr(code))
+    return found
+
+
+_HAN_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2EBEF))
 
 
 def _raw_spellings(text: str) -> str:
@@ -416,7 +463,7 @@ def _raw_spellings(text: str) -> str:
     key = max(runs(fold(text.rstrip("*"))), key=len)
     if not is_han(key[0]):
         return "".join(_raw_class(ch) for ch in key)
-    return r"[\s\p{Z}]*".join(_raw_class(ch) for ch in key)
+    return _SPACES.join(_raw_class(ch) for ch in key)
 
 
 def _raw_class(char: str) -> str:

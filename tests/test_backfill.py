@@ -158,6 +158,11 @@ def test_try_counts_what_apply_then_tags_and_writes_nothing(staged, tmp_path):
     tried = json.loads(done.stdout)["days"]
     assert _files(warehouse) == before  # not a file written, moved or touched
 
+    sounds_like = CliRunner().invoke(app, [*args[:2], "preorder_failure", *args[3:]])
+    for row in json.loads(sounds_like.stdout)["days"]:  # tagged by the night: the same calls
+        assert row["categories"]["preorder_failure"] == row["tagged_now"] > 0
+        assert row["examined"] < row["calls"]  # heard-as characters narrow it too
+
     apply_categories_range(settings, DAYS)
     store = Warehouse.from_settings(settings)
     for row, day in zip(tried, DAYS, strict=True):
