@@ -142,7 +142,7 @@ def _retag_plan(calls: pa.Table, rules: RuleSet, known: dict, force: bool) -> Pl
     return plan
 
 
-PART_CALLS = 2_000  # fewer calls than this a process are tagged in this one
+PART_CALLS = 2_000  # the fewest calls worth a process of their own
 
 
 def _categorized(day, segments, calls, ids: list[str], rules: RuleSet, parts: int) -> list[dict]:
