@@ -17,7 +17,16 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo demo-day test lint bench docs
-install: $(VENV)/.installed
+install: $(VENV)/.installed web/static/vendor/echarts.min.js
+
+# the web console's charts: Apache ECharts at the version web/package-lock.json pins, from the
+# npm registry, copied into web/static/vendor/ (not committed; the wheel carries it)
+web/static/vendor/echarts.min.js: web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix web --omit=dev --no-audit --no-fund && mkdir -p web/static/vendor && \
+		cp web/node_modules/echarts/dist/echarts.min.js web/node_modules/echarts/LICENSE \
+			web/node_modules/echarts/NOTICE web/static/vendor/; \
+	else echo "npm not found: the console's charts fall back to tables (install npm, then run make install)"; fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)

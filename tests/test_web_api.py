@@ -13,7 +13,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from callscope.cli import app as cli
-from tests.web_support import AUDIO_CALL, PASSWORD, SECRET, csrf, form_token, sign_in
+from tests.web_support import (
+    AUDIO_CALL,
+    PASSWORD,
+    SECRET,
+    chart_data,
+    csrf,
+    form_token,
+    sign_in,
+)
 
 LAUNCH = "2026-11-20"
 
@@ -428,7 +436,11 @@ def test_trend_chart_png_and_empty_selection(analyst):
 
 def test_trends_page_draws_clickable_points(analyst):
     page = analyst.get("/trends?by=queue").text
-    assert '<svg class="chart"' in page and page.count('<a href="/trends/calls?') >= 27
+    chart = chart_data(page, "trend-chart")
+    urls = [p["url"] for s in chart["series"] for p in s["points"] if p["url"]]
+    assert chart["kind"] == "trend" and len(chart["dates"]) == 9 and len(urls) >= 20
+    table = re.findall(r'<a href="(/trends/calls\?[^"]+)"', page)
+    assert sorted(u.replace("&", "&amp;") for u in urls) == sorted(table)
     assert 'id="trend-png"' not in page  # one figure of the data, not the same one twice
 
 
@@ -445,7 +457,9 @@ def test_incidents_of_the_launch_day(marketing):
     only = marketing.get("/api/incidents", params={"spikes": "1"}).json()["rows"]
     assert len(only) == len(spikes)
     page = marketing.get("/incidents").text
-    assert "SPIKE" in page and '<svg class="chart"' in page
+    bars = chart_data(page, "incident-chart")["bars"]
+    assert "SPIKE" in page and [b["spike"] for b in bars[: len(spikes)]] == [True] * len(spikes)
+    assert bars[0]["calls"] == top["calls"] and bars[0]["expected"] == top["expected"]
 
 
 @pytest.mark.parametrize(
@@ -487,7 +501,11 @@ def test_saved_query_lifecycle_and_matches_across_days(supervisor, analyst):
         supervisor.get(f"/api/saved/{query_id}/calls?days=3").json()["days"][-1]["date"] == LAUNCH
     )
     page = supervisor.get(f"/saved/{query_id}")
-    assert page.status_code == 200 and '<svg class="chart"' in page.text
+    chart = chart_data(page.text, "saved-chart")
+    assert (
+        page.status_code == 200
+        and dict(zip(chart["dates"], [p["value"] for p in chart["points"]], strict=True)) == days
+    )
     # another user neither sees nor deletes it
     assert analyst.get(f"/api/saved/{query_id}/calls").status_code == 404
     response = analyst.delete(f"/api/saved/{query_id}", headers={"X-CSRF-Token": csrf(analyst)})

@@ -133,6 +133,41 @@ def wait(driver, script: str, timeout: float = 15):
     )
 
 
+CHART_POINT = """
+const [selector, series, index] = arguments;
+const element = document.querySelector(selector + ' [data-chart]');
+const chart = element && window.echarts && echarts.getInstanceByDom(element);
+if (!chart || !element.querySelector('canvas')) return null;
+const all = chart.getOption().series;
+const n = series < 0 ? all.length + series : series;
+const data = all[n].data;
+const i = index < 0 ? data.length + index : index;
+const [x, y] = chart.convertToPixel({seriesIndex: n}, [i, data[i].value]);
+const box = element.getBoundingClientRect();
+return {x: x, y: y, width: box.width, height: box.height, url: data[i].url,
+        value: data[i].value, points: data.length};
+"""
+
+
+def chart_point(driver, selector: str, series: int = -1, index: int = -1) -> dict:
+    """Once ECharts has drawn the chart in `selector` (an instance on its element, a canvas
+    inside), a point of it: its pixel in the chart, its data (url, value) and how many points
+    the series has."""
+    return WebDriverWait(driver, 15, 0.1).until(
+        lambda d: d.execute_script(CHART_POINT, selector, series, index)
+    )
+
+
+def click_chart(driver, selector: str, point: dict) -> None:
+    """A real mouse click on the chart at the point's pixel."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    element = driver.find_element(By.CSS_SELECTOR, f"{selector} [data-chart]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    dx, dy = point["x"] - point["width"] / 2, point["y"] - point["height"] / 2
+    ActionChains(driver).move_to_element_with_offset(element, int(dx), int(dy)).click().perform()
+
+
 def test_supervisor_searches_opens_the_call_and_the_audio_seeks_to_the_hit(server, browser):
     sign_in(browser, server, "supervisor", screenshot="01-sign-in")
     assert browser.current_url.endswith("/overview")
@@ -195,7 +230,7 @@ def test_supervisor_saves_a_themed_listening_list(server, browser):
     browser.find_element(By.ID, "save-query").click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "saved-calls")))
     assert "/saved/" in browser.current_url
-    assert browser.find_elements(By.CSS_SELECTOR, "#saved-chart svg rect")
+    assert chart_point(browser, "#saved-chart")["points"] >= 3
     assert "launch pre-orders" in browser.find_element(By.ID, "saved-list").text
     shoot(browser, "07-saved-query")
 
@@ -204,19 +239,15 @@ def test_analyst_sees_the_trends_chart_and_drills_down(server, browser):
     sign_in(browser, server, "analyst")
     assert browser.current_url.endswith("/overview")
     browser.get(f"{server}/trends?by=queue")
-    chart = browser.find_element(By.CSS_SELECTOR, "#trend-chart svg")
-    assert chart.size["width"] > 300 and chart.size["height"] > 150
-    points = browser.find_elements(By.CSS_SELECTOR, "#trend-chart svg a.point circle")
-    assert len(points) >= 20  # 3 queues x 9 days, less the days without pre-order calls
+    point = chart_point(browser, "#trend-chart")  # the last day of the line drawn on top
+    assert point["width"] > 300 and point["height"] > 150 and point["points"] == 9
+    assert point["url"].startswith("/trends/calls?date=2026-11-20&by=queue")
     shoot(browser, "04-trends")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", points[-1])
-    browser.execute_script(
-        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", points[-1]
-    )
+    click_chart(browser, "#trend-chart", point)
     rows = WebDriverWait(browser, 10).until(
         EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#drill-calls tbody tr a"))
     )
-    assert rows and "/trends/calls?" in browser.current_url
+    assert rows and browser.current_url.endswith(point["url"])
     shoot(browser, "05-trend-calls")
 
 
@@ -225,7 +256,7 @@ def test_incidents_show_the_spike_and_link_to_example_calls(server, browser):
     browser.get(f"{server}/incidents")
     spikes = browser.find_elements(By.CSS_SELECTOR, "#incident-table tr.spike")
     assert spikes
-    assert browser.find_elements(By.CSS_SELECTOR, "#incident-chart svg rect")
+    assert chart_point(browser, "#incident-chart", series=0, index=0)["value"] >= 10
     shoot(browser, "06-incidents")
     spikes[0].find_element(By.CSS_SELECTOR, "a.example").click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
@@ -452,20 +483,24 @@ def test_supervisor_lands_on_the_overview_and_a_point_lists_its_calls(server, br
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "overview-figures")))
     assert "/overview" in browser.current_url
     assert int(browser.find_element(By.ID, "fig-calls").text) > 0
-    points = browser.find_elements(By.CSS_SELECTOR, "#chart-calls svg a.point circle:last-child")
-    assert len(points) >= 9
-    shoot(browser, "12-overview")
-    point = points[-1]
-    title = point.find_element(By.TAG_NAME, "title").get_attribute("textContent")
-    calls = int(title.rsplit(":", 1)[1])
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", point)
-    browser.execute_script(
-        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", point
+    point = chart_point(browser, "#chart-calls")  # the last day's, drawn by ECharts
+    assert point["points"] >= 9 and point["url"].startswith(f"/calls?date={LAUNCH}")
+    drawn = browser.execute_script(
+        "return [...document.querySelectorAll('#overview-charts [data-chart]')]"
+        ".map(e => !!echarts.getInstanceByDom(e) && !!e.querySelector('canvas'))"
     )
+    assert len(drawn) >= 4 and all(drawn)
+    spike = browser.execute_script(
+        "return echarts.getInstanceByDom(document.querySelector('#chart-calls [data-chart]'))"
+        ".getOption().series[0].data.map(p => p.spike)"
+    )
+    assert spike[-1] is True and not any(spike[:-1])  # the launch day is ringed red
+    shoot(browser, "12-overview")
+    click_chart(browser, "#chart-calls", point)
     rows = WebDriverWait(browser, 10).until(
         EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#day-calls tbody tr a"))
     )
-    assert "/calls?date=" in browser.current_url and len(rows) == calls > 0
+    assert browser.current_url.endswith(point["url"]) and len(rows) == point["value"] > 0
     rows[0].click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
 

@@ -6,7 +6,11 @@ day's calls without agents); the summaries warmed when the app starts."""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import random
+import re
+import shutil
 
 import pyarrow as pa
 import pytest
@@ -152,14 +156,90 @@ def test_the_overview_point_lists_the_calls_behind_it(built, clients):
     assert page.status_code == 200 and listed["calls"][0]["call_id"] in page.text
 
 
-def test_overview_page_has_charts_spikes_and_agents(clients):
-    page = clients["supervisor"].get("/overview")
-    assert page.status_code == 200
-    assert 'id="overview-figures"' in page.text and 'class="point spike"' in page.text
+def charts_of(page: str) -> dict[str, dict]:
+    """Each figure chart's data as the page carries it for charts.js, by measure."""
+    found = re.findall(r'<figure id="chart-(\w+)">.*?data-chart=\'([^\']*)\'', page, re.S)
+    return {measure: json.loads(html.unescape(data)) for measure, data in found}
+
+
+def chart_tables(page: str) -> dict[str, list[list[str]]]:
+    """Each figure chart's table of numbers (what the page shows without script), by measure:
+    its rows' cells as text."""
+    tables = {}
+    for measure, body in re.findall(
+        r'<figure id="chart-(\w+)">.*?<tbody>(.*?)</tbody>', page, re.S
+    ):
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+        tables[measure] = [[re.sub(r"<[^>]+>", "", c).strip() for c in row] for row in cells]
+    return tables
+
+
+def test_overview_page_carries_each_charts_data_and_its_table(clients):
+    client = clients["supervisor"]
+    page = client.get("/overview")
+    assert page.status_code == 200 and 'id="overview-figures"' in page.text
     assert "/incidents?date=" in page.text and "/agents/A1?" in page.text
-    assert page.text.count("<svg") == 6
-    narrowed = clients["supervisor"].get("/overview", params={"category": "refund"})
+    assert "/static/vendor/echarts.min.js?v=" in page.text and "/static/charts.js?v=" in page.text
+    got = client.get("/api/overview").json()
+    charts = charts_of(page.text)
+    assert list(charts) == [
+        "calls",
+        "handle_s",
+        "silence",
+        "overtalk_s",
+        "sentiment",
+        "escalation_share",
+    ]
+    calls = charts["calls"]
+    assert calls["dates"] == [day["date"] for day in got["days"]]
+    assert [p["value"] for p in calls["points"]] == [day["calls"] for day in got["days"]]
+    assert [p["url"] for p in calls["points"]] == [day["url"] for day in got["days"]]
+    assert [p["spike"] for p in calls["points"]] == [False] * (N_DAYS - 1) + [True]
+    assert charts["silence"]["format"] == "percent" and charts["handle_s"]["format"] == "clock"
+    table = chart_tables(page.text)["calls"]
+    assert [int(row[1]) for row in table] == [day["calls"] for day in got["days"]]
+    assert "SPIKE" in table[-1][0] and "SPIKE" not in table[0][0]
+    assert chart_tables(page.text)["silence"][0][1].endswith("%")
+    narrowed = client.get("/overview", params={"category": "refund"})
     assert narrowed.status_code == 200 and "/agents/A1?" in narrowed.text
+
+
+def test_agent_page_charts_carry_the_queue_to_compare(clients):
+    client = clients["supervisor"]
+    page = client.get("/agents/A1").text
+    got = client.get("/api/agents/A1/figures").json()
+    calls = charts_of(page)["calls"]
+    assert calls["names"] == ["agent", "queue"]
+    assert [p["value"] for p in calls["compare"]] == [day["calls"] for day in got["queue_days"]]
+    assert [p["url"] for p in calls["points"]] == [day["url"] for day in got["days"]]
+    assert [len(row) for row in chart_tables(page)["calls"]] == [3] * len(got["days"])
+
+
+def test_without_the_vendored_library_the_pages_show_tables(built, clients, tmp_path, monkeypatch):
+    """An install without npm has no static/vendor/: the pages load no chart script, draw no
+    chart element and open every chart's table."""
+    from callscope.web import app as web_app
+
+    static = tmp_path / "static"
+    shutil.copytree(web_app.STATIC_DIR, static, ignore=shutil.ignore_patterns("vendor"))
+    monkeypatch.setattr(web_app, "STATIC_DIR", static)
+    settings = built[0]
+    client = sign_in(
+        create_app(settings, recordings=settings.recordings, secret=b"v" * 40), "supervisor"
+    )
+    page = client.get("/overview")
+    assert page.status_code == 200
+    assert (
+        "echarts" not in page.text
+        and "charts.js" not in page.text
+        and "data-chart=" not in page.text
+    )
+    assert page.text.count('<details class="chart-numbers" open>') == 6
+    want = [day["calls"] for day in clients["supervisor"].get("/api/overview").json()["days"]]
+    assert [int(row[1]) for row in chart_tables(page.text)["calls"]] == want
+    assert client.get("/static/vendor/echarts.min.js").status_code == 404
+    assert client.get("/agents/A1").status_code == 200
 
 
 def test_spikes_follow_the_filters(clients):

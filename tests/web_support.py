@@ -155,3 +155,12 @@ def form_token(client) -> str:
 
 def csrf(client) -> str:
     return client.get("/api/me").json()["csrf"]
+
+
+def chart_data(page: str, figure_id: str) -> dict:
+    """The data a page carries for charts.js in the chart inside <figure id=figure_id>."""
+    import html
+
+    found = re.search(rf'<figure id="{figure_id}">.*?data-chart=\'([^\']*)\'', page, re.S)
+    assert found, f"no chart data in #{figure_id}"
+    return json.loads(html.unescape(found.group(1)))

@@ -59,6 +59,10 @@ from starlette.requests import ClientDisconnect
 logger = get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+# Apache ECharts, copied here by `make install` from the npm registry (web/package.json);
+# without it the pages show every chart's numbers as a table instead
+ECHARTS = "vendor/echarts.min.js"
 SESSION_COOKIE = "callscope_session"
 LOGIN_COOKIE = "callscope_login"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -139,8 +143,8 @@ def create_app(
         )
         for language in i18n.LANGUAGES
     }
-    app.state.templates = _templates(app.state.presenters)
-    app.state.static = _static_files()
+    app.state.static = _static_files(STATIC_DIR)
+    app.state.templates = _templates(app.state.presenters, app.state.static)
     _error_handlers(app)
     from callscope.web import api, metrics, pages
 
@@ -309,11 +313,12 @@ def _category_labels(settings: Settings) -> dict[str, str]:
     return {category.name: category.label or category.name for category in rules.categories}
 
 
-def _templates(presenters: dict[str, i18n.Presenter]) -> dict[str, Jinja2Templates]:
+def _templates(
+    presenters: dict[str, i18n.Presenter], static: dict[str, tuple[bytes, str]]
+) -> dict[str, Jinja2Templates]:
     """The pages' templates, one environment per language (its catalog installed)."""
     versions = {
-        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-        for path in (HERE / "static").iterdir()
+        name: hashlib.sha256(content).hexdigest()[:10] for name, (content, _) in static.items()
     }
     return {
         language: _language_templates(presenter, versions)
@@ -330,6 +335,7 @@ def _language_templates(presenter: i18n.Presenter, versions: dict[str, str]) -> 
     env.install_gettext_translations(presenter.texts, newstyle=True)
     env.globals.update(
         static=lambda name: f"/static/{name}?v={versions[name]}",
+        charts_drawn=ECHARTS in versions,
         lang=presenter.language,
         languages=i18n.NAMES,
         zone_note=presenter.zone_note,
@@ -354,14 +360,14 @@ def language_url(language: str, request: Request) -> str:
     return f"/language/{language}?next={quote(here, safe='')}"
 
 
-def _static_files() -> dict[str, tuple[bytes, str]]:
-    """Every static file, loaded once: a request names one of these or gets a 404 (no path
-    is ever built from a request)."""
+def _static_files(root: Path) -> dict[str, tuple[bytes, str]]:
+    """Every static file (the vendored library's under vendor/), loaded once: a request names
+    one of these or gets a 404 (no path is ever built from a request)."""
     files = {}
-    for path in (HERE / "static").iterdir():
+    for path in [*root.iterdir(), *(root / "vendor").glob("*")]:
         if path.is_file():
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            files[path.name] = (path.read_bytes(), kind)
+            kind = mimetypes.guess_type(path.name)[0] or "text/plain"
+            files[path.relative_to(root).as_posix()] = (path.read_bytes(), kind)
     return files
 
 

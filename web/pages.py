@@ -86,7 +86,7 @@ def healthz() -> dict:
     return {"ok": True}
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def static(name: str, request: Request) -> Response:
     found = request.app.state.static.get(name)
     if found is None:
@@ -379,14 +379,19 @@ def _figure_text(shown: i18n.Presenter, measure: str):
 
 
 def _figure_charts(request: Request, data: dict, measures, compare=None, marked=frozenset()):
+    """Each figure's chart data (web/charts.py); with `compare`, the lines are named the
+    agent's and the queue's."""
     shown = presenter(request)
     names = figure_names(shown)
+    _ = shown.texts.gettext
+    lines = (_("agent"), _("queue")) if compare else None
     return {
         measure: charts.figure_chart(
-            data["days"], measure, names[measure], _figure_text(shown, measure), marked, compare
+            data["days"], measure, names[measure], _figure_text(shown, measure), marked, compare,
+            lines,
         )
         for measure in measures
-    }
+    }  # fmt: skip
 
 
 def figure_names(shown: i18n.Presenter) -> dict[str, str]:
