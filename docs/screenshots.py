@@ -217,11 +217,11 @@ class Shots:
 
         self.sign_in("supervisor", screenshot="web-sign-in")
         self.check(self.driver.current_url.startswith(f"{self.base}/overview"), "not landed")
-        self.wait_all("#overview-charts figure svg", "the overview's charts")
+        self.wait_all("#overview-charts figure [data-chart] canvas", "the overview's charts")
         self.shoot("web-overview")
 
         self.get("/agents/" + quote(self.busiest_agent(), safe=""))
-        self.wait_all("#agent-charts figure svg", "the agent's charts")
+        self.wait_all("#agent-charts figure [data-chart] canvas", "the agent's charts")
         self.shoot("web-agent")
 
         self.get("/search", q=SEARCH_QUERY, **{"from": LAUNCH_DAY, "to": LAUNCH_DAY})
@@ -265,12 +265,13 @@ class Shots:
     def analyst(self) -> None:
         self.sign_in("analyst")
         self.get("/trends", by="queue")
-        self.wait_all("#trend-chart svg a.point", "trend points")
+        self.wait_all("#trend-chart [data-chart] canvas", "the trends chart")
         self.shoot("web-trends")
 
         self.get("/incidents", date=LAUNCH_DAY)
         self.wait_one("#incident-table", "the incident table")
         self.wait_all("#incident-table tr.spike", f"a spike on {LAUNCH_DAY}")
+        self.wait_all("#incident-chart [data-chart] canvas", "the incidents chart")
         self.shoot("web-incidents")
         self.sign_out()
 
