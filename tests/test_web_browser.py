@@ -89,6 +89,7 @@ def browser(tmp_path):
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -501,6 +502,8 @@ def test_supervisor_lands_on_the_overview_and_a_point_lists_its_calls(server, br
         EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#day-calls tbody tr a"))
     )
     assert browser.current_url.endswith(point["url"]) and len(rows) == point["value"] > 0
+    logged = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not [m for m in logged if "favicon.ico" not in m]  # no CSP refusal, no script error
     rows[0].click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "transcript")))
 
