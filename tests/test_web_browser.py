@@ -1,6 +1,6 @@
 """End to end in a real headless Chromium (Debian's chromium + chromium-driver through
 Selenium; nothing is downloaded): sign in, search, open a call at the hit, the audio seeks
-there, trends and incidents render, marketing gets no audio. The console runs as shipped: in
+there (and to a turn clicked on the call's sentiment chart), trends and incidents render, marketing gets no audio. The console runs as shipped: in
 Chinese (asr.languages starts with zh), times in Asia/Shanghai; the header's switch turns a
 browser's pages to English. Screenshots of the main pages go to tests/artifacts/."""
 
@@ -453,7 +453,6 @@ def test_call_page_lanes_seek_and_next_hit_moves_to_the_marked_turn(server, brow
     browser.get(f"{server}/calls/{AUDIO_CALL}?date={LAUNCH}&q=配送")
     wait(browser, "document.getElementById('audio').readyState >= 1")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#lanes rect.block")) == 8
-    assert browser.find_elements(By.CSS_SELECTOR, "#sentiment-line polyline.feel-customer")
     assert browser.find_element(By.CSS_SELECTOR, "#call-metrics").is_displayed()
     marks = browser.find_elements(By.CSS_SELECTOR, "#transcript mark")
     assert [m.text for m in marks] == ["配送", "配送"]
@@ -476,6 +475,44 @@ def test_call_page_lanes_seek_and_next_hit_moves_to_the_marked_turn(server, brow
         wait(browser, _near(start))
         wait(browser, _in_view(idx))
         browser.execute_script("document.getElementById('audio').pause()")
+
+    turn = turn_point(browser, "customer", 5)  # the 工信部 turn, on the ECharts line
+    assert turn["value"][0] == HIT_START and turn["speakers"] == ["customer", "agent"]
+    click_chart(browser, "#sentiment-chart", turn)
+    wait(browser, _near(HIT_START))
+    wait(browser, _in_view(5))
+    browser.execute_script("document.getElementById('audio').pause()")
+    wait(browser, f"Math.abs({CURSOR_AT} - document.getElementById('audio').currentTime) < 0.5")
+    logged = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not [m for m in logged if "favicon.ico" not in m]
+    shoot(browser, "11-call-sentiment-chart")
+
+
+TURN_POINT = """
+const [speaker, seg] = arguments;
+const element = document.querySelector('#sentiment-chart [data-chart]');
+const chart = element && window.echarts && echarts.getInstanceByDom(element);
+if (!chart || !element.querySelector('canvas')) return null;
+const series = chart.getOption().series;
+const point = series.find(s => s.id === speaker).data.find(p => p.seg === seg);
+const [x, y] = chart.convertToPixel({seriesId: speaker}, point.value);
+const box = element.getBoundingClientRect();
+return {x: x, y: y, width: box.width, height: box.height, value: point.value,
+        speakers: series.map(s => s.id)};
+"""
+# where the sentiment chart's mark line stands (the audio's position), -1 before it has one
+CURSOR_AT = (
+    "((echarts.getInstanceByDom(document.querySelector('#sentiment-chart [data-chart]'))"
+    ".getOption().series[0].markLine.data[0] || {xAxis: -1}).xAxis)"
+)
+
+
+def turn_point(driver, speaker: str, seg: int) -> dict:
+    """Once ECharts has drawn the call's sentiment chart, the point of turn `seg` on the
+    speaker's line: its pixel in the chart and its [seconds, sentiment]."""
+    return WebDriverWait(driver, 15, 0.1).until(
+        lambda d: d.execute_script(TURN_POINT, speaker, seg)
+    )
 
 
 def test_supervisor_lands_on_the_overview_and_a_point_lists_its_calls(server, browser):

@@ -1,14 +1,15 @@
 """The call page over the shared test warehouse: its conversation metrics (page and JSON), talk
-lanes with a block per turn, the sentiment line, and a search's terms marked in the transcript
+lanes with a block per turn, the sentiment chart (its data and its table), and a search's terms marked in the transcript
 (on the redacted text for marketing, who gets no audio and no seeking)."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from urllib.parse import quote
 
-from callscope.web import services
+from callscope.web import charts, services
 from callscope.web.data import WarehouseView
 
 from tests.web_support import AUDIO_CALL
@@ -130,8 +131,58 @@ def test_the_sentiment_line_follows_each_turn(supervisor):
         [customer[0]["end_s"], customer[0]["sentiment"]],
     ]
     page = supervisor.get(PAGE).text
-    assert re.search(r'<polyline class="feel-customer" data-speaker="customer" points="5.18,', page)
-    assert 'data-source="segments"' in page
+    assert 'id="sentiment-chart" data-source="segments"' in page
+    assert "<polyline" not in page  # drawn by ECharts now, not as SVG
+
+
+def chart_on(page: str) -> dict:
+    found = re.search(r"<div class=\"chart chart-turns\" data-chart='([^']*)'", page)
+    assert found, "no sentiment chart on the call page"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def table_on(page: str) -> list[tuple[str, str, str]]:
+    body = re.search(r'<table [^>]*id="sentiment-table">(.*?)</table>', page, re.S).group(1)
+    rows = re.findall(
+        r"<tr data-speaker=\"(\w+)\"><td>(.*?)</td><td>.*?</td>"
+        r'<td class="num">([^<]*)</td>',
+        body,
+    )
+    return [(speaker, re.sub(r"<[^>]+>", "", time), text) for speaker, time, text in rows]
+
+
+def test_the_sentiment_chart_has_a_point_per_turn_and_its_numbers_in_a_table(supervisor):
+    data = supervisor.get(f"/api/calls/{AUDIO_CALL}", params={"date": LAUNCH}).json()
+    felt = [s for s in data["segments"] if s["sentiment"] is not None]
+    page = supervisor.get(PAGE).text
+    spec = chart_on(page)
+    assert spec["kind"] == "turns" and spec["duration_s"] == 37.51
+    points = {line["speaker"]: line["points"] for line in spec["series"]}
+    customer = [s for s in felt if s["speaker"] == "customer"]
+    assert [p["seg"] for p in points["customer"]] == [s["idx"] for s in customer]
+    assert [p["value"] for p in points["customer"]] == [
+        [s["start_s"], s["sentiment"]] for s in customer
+    ]
+    hit = next(p for p in points["customer"] if p["seg"] == 5)
+    assert hit["time"] == "0:26" and hit["value"][0] == 26.66  # a click seeks to 26.66 s
+    rows = table_on(page)
+    assert len(rows) == len(felt) and [r[1] for r in rows] == sorted(r[1] for r in rows)
+    assert ("customer", "0:26", f"{hit['value'][1]:+.1f}") in rows
+    assert '<a href="#seg-5">0:26</a>' in page
+    assert "vendor/echarts.min.js" in page and "charts.js" in page
+
+
+def test_without_turn_sentiment_the_chart_is_the_customers_start_and_end():
+    shown = [{"idx": 0, "speaker": "customer", "start_s": 0.0, "end_s": 4.0, "sentiment": None}]
+    shown[0] |= {"emotion": None, "marks": []}
+    call = {"duration_s": 75.0, "customer_sentiment_start": -1.0, "customer_sentiment_end": 2.0}
+    spec = charts.call_sentiment_chart(services.timeline(call, shown))
+    assert spec["source"] == "call"
+    assert [(p["time"], p["text"], p["seg"]) for p in charts.turn_rows(spec)] == [
+        ("0:00", "-1.0", None),
+        ("1:15", "+2.0", None),
+    ]
+    assert charts.call_sentiment_chart(services.timeline({"duration_s": None}, shown)) is None
 
 
 def test_without_turn_sentiment_the_line_is_the_customers_start_to_end():
@@ -188,6 +239,9 @@ def test_marketing_gets_marks_on_the_redacted_text_and_no_audio(marketing):
     assert "<audio" not in page and "/audio" not in page
     assert not re.search(r"<rect [^>]*data-seek", page)  # the lanes only scroll
     assert len(BLOCK.findall(page)) == 8  # the lanes are there, to scroll with
+    assert len(table_on(page)) == len(chart_on(page)["series"][0]["points"]) + len(
+        chart_on(page)["series"][1]["points"]
+    )  # the sentiment chart is there too, its turns linking to the transcript
     placeholder = segment_marks(marketing.get(f"{PAGE}&q=phone").text)
     assert not any(placeholder.values())  # a placeholder is not a match
 

@@ -141,3 +141,62 @@ def day_counts(days: list[dict]) -> dict | None:
         "dates": [day["date"] for day in days],
         "points": [_point(day["matches"], str(day["matches"])) for day in days],
     }
+
+
+SPEAKERS = ("customer", "agent")
+
+
+def call_sentiment_chart(timeline: dict) -> dict | None:
+    """The call page's sentiment over the call (`timeline` from services.timeline): a point per
+    turn that has sentiment, at the turn's start (where a click seeks the audio), one line per
+    speaker; where no turn has sentiment, the customer's start and end. None without any."""
+    source = timeline["sentiment"]["source"]
+    if source == "segments":
+        blocks = [block for lane in timeline["lanes"] for block in lane["blocks"]]
+        series = [
+            {"speaker": speaker, "points": [_turn_point(b) for b in blocks if _feels(b, speaker)]}
+            for speaker in SPEAKERS
+        ]
+    elif source == "call":
+        ends = timeline["sentiment"]["lines"]["customer"]
+        series = [{"speaker": "customer", "points": [_moment(t, v) for t, v in ends]}]
+    else:
+        return None
+    return {
+        "kind": "turns",
+        "source": source,
+        "format": "signed",
+        "duration_s": timeline["duration_s"],
+        "series": [line for line in series if line["points"]],
+    }
+
+
+def turn_rows(spec: dict) -> list[dict]:
+    """The chart's points as the table beneath it: by time, each with its speaker."""
+    rows = [
+        point | {"speaker": line["speaker"]} for line in spec["series"] for point in line["points"]
+    ]
+    return sorted(rows, key=lambda row: row["value"][0])
+
+
+def _feels(block: dict, speaker: str) -> bool:
+    return block["speaker"] == speaker and block["sentiment"] is not None
+
+
+def _turn_point(block: dict) -> dict:
+    return _moment(block["start_s"], block["sentiment"]) | {"seg": block["idx"]}
+
+
+def _moment(seconds: float, sentiment: float) -> dict:
+    return {
+        "value": [seconds, sentiment],
+        "text": f"{sentiment:+.1f}",
+        "time": minutes_seconds(seconds),
+        "seg": None,
+    }
+
+
+def minutes_seconds(seconds: float) -> str:
+    """m:ss, as the chart's time axis writes it."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"

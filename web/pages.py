@@ -301,7 +301,17 @@ def call_page(call_id: str, request: Request, user: CurrentUser) -> Response:
     data = services.call_detail(ctx_of(request), user, call_id, P.date(q, "date"), query)
     start = P.number(q, "t", 0, 24 * 3600) or 0.0
     seg = P.integer(q, "seg", -1, -1, 1_000_000)
-    return html(request, "call.html", page="call", data=data, t=start, seg=seg)
+    chart = charts.call_sentiment_chart(data["timeline"])
+    return html(
+        request,
+        "call.html",
+        page="call",
+        data=data,
+        t=start,
+        seg=seg,
+        chart=chart,
+        rows=charts.turn_rows(chart) if chart else [],
+    )
 
 
 @router.get("/trends")

@@ -1,5 +1,5 @@
-// callscope web app: the audio player follows the transcript, the call's talk lanes and
-// search hits seek it, saved queries. No libraries.
+// callscope web app: the audio player follows the transcript, the call's talk lanes, its
+// sentiment chart's turns and search hits seek it, saved queries. No libraries.
 // Its messages come translated from the page (data- attributes), in the page's language.
 "use strict";
 
@@ -68,7 +68,8 @@ function setupPlayer() {
   return seek;
 }
 
-// the call page's talk lanes and sentiment line: a cursor at the audio's position
+// the call page's talk lanes: a cursor at the audio's position (charts.js moves the
+// sentiment chart's)
 function moveCursors(seconds) {
   document.querySelectorAll("#timeline .cursor").forEach((line) => {
     line.setAttribute("x1", seconds);
@@ -83,16 +84,20 @@ function showSegment(idx) {
   return segment;
 }
 
-// a click on a lane's block plays the call from that turn (scrolls to it without audio)
+// a click on a lane's block, or on a turn of the sentiment chart (charts.js sends
+// callscope:seek), plays the call from that turn (scrolls to it without audio)
 function setupLanes(seek) {
   const lanes = document.getElementById("lanes");
   if (!lanes) return;
+  function playFrom(seg, seconds) {
+    if (seg !== null && seg !== undefined) showSegment(seg);
+    if (seek) seek(seconds);
+  }
   lanes.addEventListener("click", (event) => {
     const block = event.target.closest("[data-seg]");
-    if (!block) return;
-    showSegment(block.dataset.seg);
-    if (seek) seek(parseFloat(block.dataset.start));
+    if (block) playFrom(block.dataset.seg, parseFloat(block.dataset.start));
   });
+  document.addEventListener("callscope:seek", (event) => playFrom(event.detail.seg, event.detail.seconds));
 }
 
 // next / previous turn holding the search term: scroll there, and seek where there is audio

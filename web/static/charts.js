@@ -1,7 +1,8 @@
 // callscope web console: draws every chart element's data (data-chart, JSON written by the
 // server from web/charts.py) with Apache ECharts (static/vendor/echarts.min.js, from npm), in
-// Chinese when the page is. A point that stands for calls links to them. The same numbers
-// are in a table under each chart, which is all a page shows without this script.
+// Chinese when the page is. A point that stands for calls links to them; on the call page a
+// turn's point plays the call from that turn. The same numbers are in a table under each
+// chart, which is all a page shows without this script.
 "use strict";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
@@ -166,12 +167,68 @@ function columnsOption(spec) {
   };
 }
 
+// the call page's sentiment over the call: a point per turn, a line per speaker
+const SPEAKER_COLOURS = { customer: "#8e44ad", agent: "#2c7fb8" };
+const CURSOR = "#c0392b";
+
+function minutesSeconds(seconds) {
+  const whole = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function turnsOption(spec, words) {
+  return {
+    grid: { left: 94, right: 16, top: 12, bottom: 44 },
+    legend: { bottom: 0, data: spec.series.map((s) => words[s.speaker] || s.speaker) },
+    tooltip: {
+      trigger: "item",
+      formatter: (p) => `${p.seriesName} ${p.data.time}: ${p.data.text}`,
+    },
+    xAxis: { type: "value", min: 0, max: spec.duration_s, axisLabel: { formatter: minutesSeconds } },
+    yAxis: { type: "value", min: -5, max: 5, interval: 2.5, axisLabel: { formatter: FORMATS.signed } },
+    series: spec.series.map((s) => ({
+      id: s.speaker,
+      name: words[s.speaker] || s.speaker,
+      type: "line",
+      showAllSymbol: true,
+      symbol: s.speaker === "agent" ? "rect" : "circle",
+      symbolSize: 9,
+      itemStyle: { color: SPEAKER_COLOURS[s.speaker] || PALETTE[7] },
+      lineStyle: { width: 1.5, type: s.speaker === "agent" ? "dashed" : "solid" },
+      data: s.points,
+      markLine: { silent: true, symbol: "none", animation: false, data: [] },
+    })),
+  };
+}
+
+// a click on a turn asks the page (app.js) to play the call from there; the audio's
+// position is a red line across the chart while it plays or after a seek
+function followAudio(chart, spec) {
+  chart.on("click", (params) => {
+    if (!params.data || !params.data.value) return;
+    const detail = { seconds: params.data.value[0], seg: params.data.seg };
+    document.dispatchEvent(new CustomEvent("callscope:seek", { detail }));
+  });
+  const audio = document.getElementById("audio");
+  if (!audio || !spec.series.length) return;
+  const first = spec.series[0].speaker;
+  const mark = (seconds) => ({
+    lineStyle: { color: CURSOR, type: "solid", width: 1.5 },
+    label: { show: false },
+    data: [{ xAxis: seconds }],
+  });
+  audio.addEventListener("timeupdate", () => {
+    chart.setOption({ series: [{ id: first, markLine: mark(audio.currentTime) }] });
+  });
+}
+
 const OPTIONS = {
   days: daysOption,
   trend: trendOption,
   groups: groupsOption,
   incidents: incidentsOption,
   columns: columnsOption,
+  turns: turnsOption,
 };
 
 // horizontal bar charts grow with their rows
@@ -195,6 +252,7 @@ function drawChart(element, locale) {
     const url = params.data && params.data.url;
     if (url) window.location.assign(url);
   });
+  if (spec.kind === "turns") followAudio(chart, spec);
   return chart;
 }
 
