@@ -7,12 +7,13 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from urllib.parse import quote
 
 from callscope.web import charts, services
 from callscope.web.data import WarehouseView
 
-from tests.web_support import AUDIO_CALL
+from tests.web_support import AUDIO_CALL, make_app, sign_in
 
 LAUNCH = "2026-11-20"
 PAGE = f"/calls/{AUDIO_CALL}?date={LAUNCH}"
@@ -170,6 +171,19 @@ def test_the_sentiment_chart_has_a_point_per_turn_and_its_numbers_in_a_table(sup
     assert ("customer", "0:26", f"{hit['value'][1]:+.1f}") in rows
     assert '<a href="#seg-5">0:26</a>' in page
     assert "vendor/echarts.min.js" in page and "charts.js" in page
+
+
+def test_without_the_chart_library_the_call_page_shows_the_table_open(
+    web_warehouse, tmp_path, monkeypatch
+):
+    from callscope.web import app as web_app
+
+    static = tmp_path / "static"
+    shutil.copytree(web_app.STATIC_DIR, static, ignore=shutil.ignore_patterns("vendor"))
+    monkeypatch.setattr(web_app, "STATIC_DIR", static)
+    page = sign_in(make_app(web_warehouse), "supervisor").get(PAGE).text
+    assert "data-chart=" not in page and "echarts" not in page
+    assert '<details class="chart-numbers" open>' in page and len(table_on(page)) >= 6
 
 
 def test_without_turn_sentiment_the_chart_is_the_customers_start_and_end():
