@@ -184,7 +184,12 @@ function turnsOption(spec, words) {
       trigger: "item",
       formatter: (p) => `${p.seriesName} ${p.data.time}: ${p.data.text}`,
     },
-    xAxis: { type: "value", min: 0, max: spec.duration_s, axisLabel: { formatter: minutesSeconds } },
+    xAxis: {
+      type: "value",
+      min: 0,
+      max: spec.duration_s,
+      axisLabel: { formatter: minutesSeconds, hideOverlap: true },
+    },
     yAxis: { type: "value", min: -5, max: 5, interval: 2.5, axisLabel: { formatter: FORMATS.signed } },
     series: spec.series.map((s) => ({
       id: s.speaker,
