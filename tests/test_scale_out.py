@@ -454,9 +454,11 @@ def test_a_worker_without_a_prefect_server_says_what_to_set(tmp_path):
 def test_a_fanned_out_night_without_a_prefect_server_stops_before_any_work(tmp_path):
     env = _env()
     env.pop("PREFECT_API_URL", None)
+    (tmp_path / "recordings" / DATE).mkdir(parents=True)  # the day's folder is checked first
     command = [sys.executable, "-m", "callscope.cli", "nightly", "--date", DATE, "--fan-out"]
     result = subprocess.run(
-        [*command, "--warehouse", str(tmp_path / "warehouse")],
+        [*command, "--warehouse", str(tmp_path / "warehouse")]
+        + ["--recordings", str(tmp_path / "recordings")],
         cwd=REPO,
         env=env,
         capture_output=True,
