@@ -64,7 +64,9 @@ ALLOWED: dict[str, set[str]] = {
     "ops": FOUNDATIONS | STAGES | {"pipeline"},
     "flows": FOUNDATIONS | STAGES | {"pipeline", "ops"},  # Prefect's wrappers around the pipeline
     "web": FOUNDATIONS | STAGES | {"pipeline"},  # the console, beside flows
-    CLI: FOUNDATIONS | STAGES | {"pipeline", "flows", "web", "synth", "ops"},  # puts it all together
+    CLI: FOUNDATIONS
+    | STAGES
+    | {"pipeline", "flows", "web", "synth", "ops"},  # puts it all together
 }
 
 
