@@ -60,7 +60,7 @@ def stage_days(root: Path, days: int, calls: int, seed: int, incidents: bool = T
     from callscope.pipeline.steps import DayRunner
     from callscope.storage.warehouse import Warehouse
     from callscope.synth.scripts import plan_days
-    from scale import scripted_call
+    from scale import scripted_call, text_only_call
 
     settings = bench_settings(root / "warehouse", incidents)
     store = Warehouse.from_settings(settings)
@@ -68,21 +68,8 @@ def stage_days(root: Path, days: int, calls: int, seed: int, incidents: bool = T
     for plan in plan_days(START, days, seed, calls, 0):
         with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
             for call in plan.calls:
-                segments = call.segments(asr_style=True)
-                row = {
-                    "call_id": call.call_id,
-                    "status": "ok",
-                    "started_at": call.started_at.isoformat(),
-                    "queue": call.queue,
-                    "agent_id": call.agent_id,
-                    "language": call.language,
-                    "n_segments": len(segments),
-                    "duration_s": round(segments[-1]["end_s"], 3) if segments else 0.0,
-                    "settings_hash": "backfill-bench",
-                }
-                batch.stage_call(
-                    plan.date, *scripted_call({"row": row, "segments": segments}, plan.date)
-                )
+                bundle = text_only_call(call, "backfill-bench")
+                batch.stage_call(plan.date, *scripted_call(bundle, plan.date))
         DayRunner(store, plan.date, settings).run()
     return settings
 

@@ -130,26 +130,29 @@ def scripted_call(call: dict, day: dt.date) -> tuple[dict, list[dict]]:
     return row, segments
 
 
+def text_only_call(call, settings_hash: str) -> dict:
+    """A planned call (synth/scripts.py) as the calls row and segments a night would store."""
+    segments = call.segments(asr_style=True)
+    row = {
+        "call_id": call.call_id,
+        "status": "ok",
+        "started_at": call.started_at.isoformat(),
+        "queue": call.queue,
+        "agent_id": call.agent_id,
+        "language": call.language,
+        "n_segments": len(segments),
+        "duration_s": round(segments[-1]["end_s"], 3) if segments else 0.0,
+        "settings_hash": settings_hash,
+    }
+    return {"row": row, "segments": segments}
+
+
 def write_bundles(folder: Path, n_calls: int, part_calls: int, cost_ms: float, seed: int):
     """The day's calls as part files of scripts and rows; returns the call ids in order."""
     from callscope.synth.scripts import plan_days
 
     plan = plan_days(START, 1, seed, n_calls, 0)[0]
-    calls = []
-    for call in plan.calls:
-        segments = call.segments(asr_style=True)
-        row = {
-            "call_id": call.call_id,
-            "status": "ok",
-            "started_at": call.started_at.isoformat(),
-            "queue": call.queue,
-            "agent_id": call.agent_id,
-            "language": call.language,
-            "n_segments": len(segments),
-            "duration_s": round(segments[-1]["end_s"], 3) if segments else 0.0,
-            "settings_hash": "scale-bench",
-        }
-        calls.append({"row": row, "segments": segments})
+    calls = [text_only_call(call, "scale-bench") for call in plan.calls]
     folder.mkdir(parents=True, exist_ok=True)
     ids = [c["row"]["call_id"] for c in calls]
     by_id = {c["row"]["call_id"]: c for c in calls}
