@@ -5,6 +5,11 @@ scores every segment's sentiment and emotion, summarises each call (emotion/call
 categories for the escalation risk) and writes the day's `emotion_daily` rows. It rewrites
 the day's segments and calls partitions and replaces its emotion_daily partition, so it is
 safe to repeat, and it is skipped when nothing it depends on changed.
+
+The day's state records which settings scored the stored segments and the segments partition
+they were written to (`emotion_scored`). While both still hold (only the categories changed,
+after a rule change), the stored scores are re-used: the calls are summarised again and only
+the calls and emotion_daily partitions are written.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ logger = get_logger(__name__)
 
 PEOPLE = ("agent", "customer", "unknown")  # IVR prompts carry no one's emotion
 DIMENSIONS = {"all": None, "queue": "queue", "agent": "agent_id", "category": "categories"}
+SCORED = "emotion_scored"  # the day state's record of what scored the stored segments
+SUMMARY_COLUMNS = (
+    "call_id",
+    "idx",
+    "start_s",
+    "end_s",
+    "speaker",
+    "arousal",
+    "sentiment",
+    "emotion",
+)
 
 
 @dataclass
@@ -38,6 +54,7 @@ class EmotionRun:
     angry_calls: int = 0
     escalation_calls: int = 0
     skipped: bool = False
+    rescored: bool = True  # the text scored now (False: the stored scores re-used)
     seconds: float = 0.0
 
 
@@ -64,7 +81,10 @@ def day_version(settings, scorer: TextScorer, calls: pa.Table) -> str:
 def apply_emotion(
     store: Warehouse, day: dt.date, scorer: TextScorer, settings, force: bool = False
 ) -> EmotionRun:
-    """Score, summarise and aggregate the emotion of `day` (settings: EmotionSettings)."""
+    """Score, summarise and aggregate the emotion of `day` (settings: EmotionSettings).
+
+    `force` redoes the summaries even when the calls carry this version; the segments' text is
+    scored again only when the stored scores are stale (`scores_current`)."""
     started = time.perf_counter()
     calls = store.read("calls", day)
     version = day_version(settings, scorer, calls)
@@ -77,36 +97,60 @@ def apply_emotion(
     current = current and store.exists("emotion_daily", day)
     if not force and current:
         return EmotionRun(day, len(ok), skipped=True)
-    segments = store.read("segments", day)
-    scored = score_segments(segments, scorer, fusion_settings(settings))
-    summaries = summarize_day(segments, scored, calls, call_settings(settings))
+    scoring = settings_version(settings, scorer)
+    rescore = not scores_current(store, day, scoring)
+    if rescore:
+        segments = store.read("segments", day)
+        segments = _with_columns(
+            segments, score_segments(segments, scorer, fusion_settings(settings))
+        )
+    else:
+        segments = store.read("segments", day, SUMMARY_COLUMNS)
+    summaries = summarize_day(segments, calls, call_settings(settings))
     rows = _with_call_emotion(calls, summaries, version)
-    store.write_day(
-        day,
-        {
-            "segments": _with_columns(segments, scored),
-            "calls": to_table("calls", rows),
-            "emotion_daily": to_table("emotion_daily", daily_rows(day, rows, version)),
-        },
-    )
+    tables = {"segments": segments} if rescore else {}
+    tables["calls"] = to_table("calls", rows)
+    tables["emotion_daily"] = to_table("emotion_daily", daily_rows(day, rows, version))
+    store.write_day(day, tables)
+    if rescore:
+        _record_scores(store, day, scoring)
     run = EmotionRun(
         day,
         len(summaries),
-        segments=sum(value is not None for value in scored["sentiment"]),
+        segments=len(segments) - segments.column("sentiment").null_count,
         angry_calls=sum(s.customer_emotion == "angry" for s in summaries.values()),
         escalation_calls=sum(s.escalation_risk for s in summaries.values()),
+        rescored=rescore,
         seconds=time.perf_counter() - started,
     )
     logger.info(
-        "emotion %s: %d segments of %d calls scored, %d angry customers, %d escalation risks (%.1f s)",
+        "emotion %s: %d segments of %d calls %s, %d angry customers, %d escalation risks (%.1f s)",
         day,
         run.segments,
         run.calls,
+        "scored" if rescore else "summarised again (their stored scores are current)",
         run.angry_calls,
         run.escalation_calls,
         run.seconds,
     )
     return run
+
+
+def scores_current(store: Warehouse, day: dt.date, scoring: str) -> bool:
+    """Whether the stored segments carry the scores of these settings (`scoring`): scored with
+    them, and the segments partition not rewritten since (a redaction, a night's commit)."""
+    record = store.read_state(day).get(SCORED) or {}
+    return (
+        record.get("settings") == scoring
+        and record.get("segments") is not None
+        and record["segments"] == store.version("segments", day)
+    )
+
+
+def _record_scores(store: Warehouse, day: dt.date, scoring: str) -> None:
+    state = store.read_state(day)
+    state[SCORED] = {"settings": scoring, "segments": store.version("segments", day)}
+    store.write_state(day, state)
 
 
 def _score_unique(scorer: TextScorer, texts: list[str]) -> list:
@@ -145,17 +189,17 @@ def _with_columns(segments: pa.Table, columns: dict) -> pa.Table:
     return segments
 
 
-def summarize_day(segments: pa.Table, scored: dict, calls: pa.Table, settings) -> dict:
+def summarize_day(segments: pa.Table, calls: pa.Table, settings) -> dict:
+    """Each ok call's summary from its scored segments (`SUMMARY_COLUMNS`)."""
     turns: dict[str, list[Turn]] = defaultdict(list)
-    columns = segments.select(["call_id", "idx", "start_s", "end_s", "speaker", "arousal"])
-    for i, row in enumerate(columns.to_pylist()):
-        if scored["sentiment"][i] is None:
+    for row in segments.select(SUMMARY_COLUMNS).to_pylist():
+        if row["sentiment"] is None:
             continue
         turns[row["call_id"]].append(
             Turn(
                 row["speaker"],
-                scored["sentiment"][i],
-                scored["emotion"][i],
+                round(row["sentiment"], 3),  # as scored: stored as float32
+                row["emotion"],
                 row["start_s"] or 0.0,
                 row["end_s"] or 0.0,
                 row["idx"],

@@ -1,0 +1,152 @@
+"""After a rule change the emotion step re-uses the stored segment scores: the calls and
+emotion_daily come out as a full re-score makes them, and the segments are not rewritten.
+Changed emotion settings, or segments rewritten since they were scored, score in full."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from callscope.core.config import load_config
+from callscope.emotion.daily import SCORED
+from callscope.pipeline.runner import StagingBatch, batch_share
+from callscope.pipeline.steps import DayRunner
+from callscope.privacy.redact import REDACTION_VERSION, redact_segments
+from callscope.storage.warehouse import Warehouse
+from callscope.synth.scripts import plan_days
+
+DAY = dt.date(2026, 10, 1)
+TAGGING = ("categories", "emotion")
+ANGRY = "你们就是骗子！垃圾服务！我要投诉到工信部！"
+
+
+def _settings(warehouse: Path, rules: Path | None = None):
+    settings = load_config(None, warehouse=warehouse)
+    incidents = settings.incidents.model_copy(update={"enabled": False})
+    update: dict = {"incidents": incidents}
+    if rules is not None:
+        update["keywords"] = settings.keywords.model_copy(update={"rules": rules})
+    return settings.model_copy(update=update)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> Path:
+    """One night of 30 text-only calls, staged and run as the night does."""
+    root = tmp_path_factory.mktemp("refresh") / "warehouse"
+    settings = _settings(root)
+    store = Warehouse.from_settings(settings)
+    [plan] = plan_days(DAY, 1, 11, 30, 4)
+    with StagingBatch(store, 10, 1e9, batch_share(settings)) as batch:
+        for call in plan.calls:
+            batch.stage_call(DAY, *_processed(call))
+    DayRunner(store, DAY, settings).run()
+    return root
+
+
+def _processed(call) -> tuple[dict, list[dict]]:
+    segments = [{**s, "call_id": call.call_id, "date": DAY} for s in call.segments(asr_style=True)]
+    redact_segments(segments)
+    row = {
+        "call_id": call.call_id,
+        "date": DAY,
+        "status": "ok",
+        "started_at": call.started_at,
+        "processed_at": dt.datetime(2026, 10, 5, tzinfo=dt.UTC),
+        "queue": call.queue,
+        "agent_id": call.agent_id,
+        "language": call.language,
+        "n_segments": len(segments),
+        "duration_s": round(segments[-1]["end_s"], 3),
+        "redaction_version": REDACTION_VERSION,
+    }
+    return row, segments
+
+
+def _escalating(categories: list[dict]) -> None:
+    """A new category, and a cancel threat every customer says: escalation risks change."""
+    categories.append({"name": "new_phone_preorder", "any": ["预约", "首发", "新手机"]})
+    cancel = next(c for c in categories if c["name"] == "cancel_threat")
+    cancel["rules"][0]["any"] += ["您好", "你好", "好的", "谢谢"]
+
+
+def _copy(night: Path, tmp_path: Path, name: str, emotion: dict | None = None):
+    """A copy of the night's warehouse with the rule file edited (and emotion settings)."""
+    rules = yaml.safe_load(Path(load_config(None).keywords.rules).read_text(encoding="utf-8"))
+    _escalating(rules["categories"])
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(night, tmp_path / name)
+    settings = _settings(tmp_path / name, path)
+    if emotion:
+        update = {"emotion": settings.emotion.model_copy(update=emotion)}
+        settings = settings.model_copy(update=update)
+    return settings, Warehouse.from_settings(settings)
+
+
+def _tag(settings, store: Warehouse):
+    """The rules applied again, as `categories apply` does: categories, then emotion."""
+    outcomes = DayRunner(store, DAY, settings).run("categories", force=True, only=TAGGING)
+    assert outcomes["emotion"].status == "ran"
+    return outcomes["emotion"].result
+
+
+def _forget_scores(store: Warehouse) -> None:
+    """As a warehouse scored before the step kept its record."""
+    state = store.read_state(DAY)
+    del state[SCORED]
+    store.write_state(DAY, state)
+
+
+def test_a_rule_change_summarises_again_from_the_stored_scores(night, tmp_path):
+    settings, fast = _copy(night, tmp_path, "fast")
+    _, full = _copy(night, tmp_path, "full")
+    _forget_scores(full)
+    segments = fast.version("segments", DAY)
+    before = fast.read("calls", DAY)
+
+    quick, reference = _tag(settings, fast), _tag(settings, full)
+
+    assert not quick.rescored and reference.rescored
+    assert fast.version("segments", DAY) == segments  # the segments partition is not rewritten
+    assert full.version("segments", DAY) != segments
+    assert (quick.calls, quick.segments) == (reference.calls, reference.segments)
+    assert quick.calls >= 30 and quick.segments > quick.calls
+    for table in ("calls", "emotion_daily"):
+        assert fast.read(table, DAY).equals(full.read(table, DAY)), table
+    assert fast.read("segments", DAY).equals(full.read("segments", DAY))
+    risks = fast.read("calls", DAY)["escalation_risk_score"].to_pylist()
+    assert risks != before["escalation_risk_score"].to_pylist()  # the new rules count
+    keys = fast.read("emotion_daily", DAY)["key"].to_pylist()
+    assert "new_phone_preorder" in keys and "cancel_threat" in keys
+
+
+def test_changed_emotion_settings_score_in_full(night, tmp_path):
+    settings, store = _copy(night, tmp_path, "settings", emotion={"end_weight": 3.0})
+    segments = store.version("segments", DAY)
+
+    # `emotion apply`: the step forced with settings the stored scores were not made with
+    outcome = DayRunner(store, DAY, settings).run("emotion", force=True, only=["emotion"])
+
+    assert outcome["emotion"].result.rescored
+    assert store.version("segments", DAY) != segments
+    # recorded: the next rule change re-uses these scores
+    assert not _tag(settings, store).rescored
+
+
+def test_segments_rewritten_since_they_were_scored_score_in_full(night, tmp_path):
+    settings, store = _copy(night, tmp_path, "rewritten")
+    segments = store.read("segments", DAY)
+    first = segments["speaker"].to_pylist().index("customer")
+    text = segments["text"].to_pylist()
+    text[first] = ANGRY
+    store.write_day(
+        DAY,
+        {"segments": segments.set_column(segments.schema.get_field_index("text"), "text", [text])},
+    )  # as a redaction or a night's commit rewrites them
+
+    assert _tag(settings, store).rescored
+    rescored = store.read("segments", DAY).slice(first, 1).to_pylist()[0]
+    assert rescored["text"] == ANGRY and rescored["sentiment"] < 0
