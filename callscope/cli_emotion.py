@@ -20,7 +20,16 @@ from callscope.cli import (
     _warehouse,
     app,
 )
-from callscope.cli_keywords import FromOpt, ToOpt, _days, _optional_date, rerun_days
+from callscope.cli_keywords import (
+    FanOutOpt,
+    FromOpt,
+    Reapply,
+    ToOpt,
+    WorkersOpt,
+    _days,
+    _optional_date,
+    rerun_days,
+)
 from callscope.core.errors import CallscopeError
 
 emotion_app = _commands(
@@ -84,6 +93,8 @@ def emotion_apply(
     date: DateOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
+    workers: WorkersOpt = None,
+    fan_out: FanOutOpt = False,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
@@ -95,20 +106,16 @@ def emotion_apply(
     store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
 
-    def report(run, refreshed: list[str]) -> tuple[dict, str]:
-        row = {
-            "calls": run.calls,
-            "segments": run.segments,
-            "angry_customers": run.angry_calls,
-            "escalation_risks": run.escalation_calls,
-        }
+    def report(summary: dict) -> tuple[dict, str]:
         line = (
-            f"{run.segments} segments of {run.calls} calls scored, "
-            f"{run.angry_calls} angry customers, {run.escalation_calls} escalation risks"
+            f"{summary['segments']} segments of {summary['calls']} calls scored, "
+            f"{summary['angry_customers']} angry customers, "
+            f"{summary['escalation_risks']} escalation risks"
         )
-        return row, line
+        return {}, line
 
-    rerun_days(settings, store, days, "emotion", report, as_json)
+    how = Reapply(workers, fan_out, config)
+    rerun_days(settings, store, days, "emotion", report, as_json, how)
 
 
 @app.command()

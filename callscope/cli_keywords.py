@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -211,14 +212,26 @@ def _days(settings, date, date_from, date_to, store) -> list[dt.date]:
     return days
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="days re-applied at once, in local processes"),
+]
+FanOutOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fan-out",
+        help="re-apply the days on the running workers of flow.work_pool (needs PREFECT_API_URL)",
+    ),
+]
+
+
 @categories_app.command("apply")
 def categories_apply(
     date: DateOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, help="days tagged at once, in local processes")
-    ] = 1,
+    workers: WorkersOpt = None,
+    fan_out: FanOutOpt = False,
     whole_rule_set: Annotated[
         bool,
         typer.Option(
@@ -234,28 +247,12 @@ def categories_apply(
     """Re-apply the rule file to stored days (no re-transcription): only the categories added
     or edited since a day was tagged are redone; each day's emotion, search rows, incidents
     and hand-off are refreshed after it."""
-    from callscope.pipeline.steps import apply_categories_range
-
     settings = _settings(config, warehouse=warehouse)
     _rules(settings)
     store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
-    missing = [day for day in days if not store.exists("calls", day)]
-    if missing:
-        _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
-    rows = []
-
-    def progress(day: dt.date, summary: dict) -> None:
-        rows.append({"date": day.isoformat(), **summary})
-        if not as_json:
-            print(f"[{len(rows)}/{len(days)}] {day}: {_applied_line(summary)}", flush=True)
-
-    try:
-        apply_categories_range(settings, days, workers, whole_rule_set, progress)
-    except CallscopeError as exc:
-        _fail(str(exc), exc.exit_code)
-    if as_json:
-        print(json.dumps(rows, indent=2))
+    how = Reapply(workers, fan_out, config, whole_rule_set)
+    rerun_days(settings, store, days, "categories", lambda s: ({}, _applied_line(s)), as_json, how)
 
 
 def _applied_line(summary: dict) -> str:
@@ -267,33 +264,79 @@ def _applied_line(summary: dict) -> str:
     else:
         redone = ", ".join(summary["redone"]) or "none (categories removed or moved)"
         line += f"; {summary['tagged_now']} calls re-tagged for {redone}"
-    if summary["refreshed"]:
-        line += f"; refreshed {', '.join(summary['refreshed'])}"
     return line
 
 
-def rerun_days(settings, store, days: list[dt.date], start: str, report, as_json: bool) -> None:
-    """Run step `start` again on stored days, then every step after it (pipeline/steps.py);
-    `report(result, refreshed steps) -> (row, line)` describes what the step did."""
-    from callscope.pipeline.steps import DayRunner
+@dataclass(frozen=True)
+class Reapply:
+    """How an apply command runs its days: `workers` local processes, or `fan_out` to the work
+    pool's workers (which load `config`)."""
 
+    workers: int | None = None
+    fan_out: bool = False
+    config: Path | None = None
+    whole_rule_set: bool = False
+
+
+def rerun_days(
+    settings, store, days: list[dt.date], start: str, report, as_json: bool, how=Reapply()
+) -> None:
+    """Run step `start` again on stored days, then every step after it (pipeline/backfill.py);
+    `report(summary) -> (extra row fields, line)` describes what the step did on a day."""
+    from callscope.pipeline.backfill import ReapplyFailed, calls_per_second, reapply_range
+
+    if how.workers and how.fan_out:
+        _fail("give --workers N (processes here) or --fan-out (workers running already)")
     missing = [day for day in days if not store.exists("calls", day)]
-    if missing and len(days) == 1:
+    if missing:
         _fail(f"no calls for {missing[0]} in {settings.warehouse}; run the nightly flow first", 1)
     rows = []
-    for number, day in enumerate(days, start=1):
-        try:
-            outcomes = DayRunner(store, day, settings).run(start, force=True)
-        except CallscopeError as exc:
-            _fail(str(exc), exc.exit_code)
-        refreshed = [name for name, o in outcomes.items() if name != start and o.status == "ran"]
-        row, line = report(outcomes[start].result, refreshed)
-        rows.append({"date": day.isoformat(), **row, "refreshed": refreshed})
+
+    def progress(day: dt.date, summary: dict) -> None:
+        extra, line = _reported(summary, start, report)
+        rate = calls_per_second(summary)
+        rows.append({"date": day.isoformat(), **summary, **extra, "calls_per_s": rate})
         if not as_json:
-            after = f"; refreshed {', '.join(refreshed)}" if refreshed else ""
-            print(f"[{number}/{len(days)}] {day}: {line}{after}")
+            if summary["refreshed"]:
+                line += f"; refreshed {', '.join(summary['refreshed'])}"
+            speed = f" ({rate:,.0f} calls/s)" if rate is not None else ""
+            print(f"[{len(rows)}/{len(days)}] {day}: {line}{speed}", flush=True)
+
+    try:
+        spread = _work_pool(settings, how.config) if how.fan_out else None
+        reapply_range(settings, days, start, how.workers or 1, spread, progress, how.whole_rule_set)
+    except ReapplyFailed as exc:
+        if as_json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        _fail(str(exc), exc.exit_code)
+    except CallscopeError as exc:
+        _fail(str(exc), exc.exit_code)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+def _reported(summary: dict, start: str, report) -> tuple[dict, str]:
+    if summary["status"] == "off":
+        return {}, f"{start} is switched off in the config; nothing re-applied"
+    return report(summary)
+
+
+def _work_pool(settings, config: Path | None):
+    """The days' runner on flow.work_pool: its workers load the settings from the same files."""
+    import os
+
+    from callscope.core.config import CONFIG_ENV
+    from callscope.flows.backfill import WorkPoolDays
+    from callscope.flows.local import require_api
+
+    require_api("--fan-out")
+    config = config or os.environ.get(CONFIG_ENV)
+    paths = {
+        "config": str(Path(config).absolute()) if config else None,
+        "warehouse": str(settings.warehouse),
+        "handoff": str(settings.handoff) if settings.handoff else None,
+    }
+    return WorkPoolDays(settings, paths, log=lambda line: typer.echo(line, err=True))
 
 
 @categories_app.command("list")

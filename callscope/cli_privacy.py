@@ -17,7 +17,15 @@ from callscope.cli import (
     _warehouse,
 )
 from callscope.cli_incidents import HandoffOpt
-from callscope.cli_keywords import FromOpt, ToOpt, _days, rerun_days
+from callscope.cli_keywords import (
+    FanOutOpt,
+    FromOpt,
+    Reapply,
+    ToOpt,
+    WorkersOpt,
+    _days,
+    rerun_days,
+)
 
 redact_app = _commands(help="Personal-data redaction of stored days.", no_args_is_help=True)
 
@@ -31,6 +39,8 @@ def redact_apply(
     date: DateOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
+    workers: WorkersOpt = None,
+    fan_out: FanOutOpt = False,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     handoff: HandoffOpt = None,
@@ -42,23 +52,16 @@ def redact_apply(
     settings = _settings(config, warehouse=warehouse, handoff=handoff)
     store = _warehouse(settings)
     days = _days(settings, date, date_from, date_to, store)
+    how = Reapply(workers, fan_out, config)
+    rerun_days(settings, store, days, "redact", _redaction_report, as_json, how)
 
-    def report(run, refreshed: list[str]) -> tuple[dict, str]:
-        rebuilt = "incidents" in refreshed
-        row = {
-            "calls": run.calls,
-            "already_current": run.current,
-            "segments": run.segments,
-            "changed": run.changed,
-            "spans": run.spans,
-            "incidents_rebuilt": rebuilt,
-        }
-        line = (
-            f"{run.changed} of {run.segments} segments redacted differently now, "
-            f"{run.spans} personal-data spans"
-        )
-        if not run.calls:
-            line = f"all {run.current} calls already redacted with today's rules"
-        return row, line
 
-    rerun_days(settings, store, days, "redact", report, as_json)
+def _redaction_report(summary: dict) -> tuple[dict, str]:
+    extra = {"incidents_rebuilt": "incidents" in summary["refreshed"]}
+    line = (
+        f"{summary['changed']} of {summary['segments']} segments redacted differently now, "
+        f"{summary['spans']} personal-data spans"
+    )
+    if not summary["calls"]:
+        line = f"all {summary['already_current']} calls already redacted with today's rules"
+    return extra, line

@@ -14,8 +14,9 @@ from callscope.core.config import load_config
 from callscope.keywords import daily
 from callscope.keywords.daily import forget_rule_sets
 from callscope.keywords.index import SearchFilters, open_index
+from callscope.pipeline.backfill import apply_categories_range
 from callscope.pipeline.runner import StagingBatch, batch_share
-from callscope.pipeline.steps import DayRunner, apply_categories_range
+from callscope.pipeline.steps import DayRunner
 from callscope.privacy.redact import REDACTION_VERSION, redact_segments
 from callscope.storage.warehouse import Warehouse
 from callscope.synth.scripts import plan_days
