@@ -153,9 +153,11 @@ def build_clusters(
     x: np.ndarray,
     settings: ClusterSettings = ClusterSettings(),
     vocabulary: Vocabulary | None = None,
+    memo: dict | None = None,
 ) -> tuple[np.ndarray, list[Cluster]]:
     """Labels per statement and the clusters with centroids, member similarity and terms
-    (`vocabulary`: the day's, when the caller has read it already)."""
+    (`vocabulary`: the day's, when the caller has read it already; `memo`: each statement's
+    terms, kept for the day's other namings, see distinctive_terms)."""
     labels = cluster_labels(x, settings)
     k = int(labels.max()) + 1 if len(labels) else 0
     centroids = _centroids(x, labels, k)
@@ -167,7 +169,7 @@ def build_clusters(
                 label, members, centroids[label].astype(np.float32), x[members] @ centroids[label]
             )
         )
-    names = distinctive_terms(texts, labels, settings, vocabulary)
+    names = distinctive_terms(texts, labels, settings, vocabulary, memo)
     for cluster in clusters:
         cluster.terms, cluster.variants = names.get(cluster.label, ([], {}))
     logger.info(
@@ -225,7 +227,13 @@ def _han_candidates(run: str) -> list[str]:
 def segment(run: str) -> list[str]:
     """A run of Han characters cut into jieba's dictionary words (HMM off: characters of no
     known word stay single)."""
-    return _segmenter().lcut(run, HMM=False)
+    return list(_segmented(run))
+
+
+@lru_cache(maxsize=200_000)
+def _segmented(run: str) -> tuple[str, ...]:
+    # a day's statements repeat their phrases: each run is cut once, for naming and vocabulary
+    return tuple(_segmenter().lcut(run, HMM=False))
 
 
 def _naming_text(text: str) -> str:

@@ -294,7 +294,8 @@ def apply_incidents(
     logger.info("incidents %s: %d of %d statements embedded before", day, stored, len(said))
     clustering = cluster_settings(settings, naming)
     vocabulary = day_vocabulary(texts, clustering)
-    labels, clusters = build_clusters(texts, vectors, clustering, vocabulary)
+    memo: dict = {}  # each statement's terms, read once for topics and categories
+    labels, clusters = build_clusters(texts, vectors, clustering, vocabulary, memo)
     stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
@@ -305,7 +306,16 @@ def apply_incidents(
     backfill = _backfill(store, day, history, topics, settings)
     rows = _topic_rows(day, topics, said, info, history, backfill, settings, ver)
     rows += _category_rows(
-        day, store, info, statements, category_labels or {}, settings, ver, clustering, vocabulary
+        day,
+        store,
+        info,
+        statements,
+        category_labels or {},
+        settings,
+        ver,
+        clustering,
+        vocabulary,
+        memo,
     )
     issue_rows = _issue_rows(day, said, labels, topics, ver)
     store.write_day(
@@ -530,7 +540,9 @@ def _example(item: tuple[str, Statement], similarity: float | None) -> dict:
     }
 
 
-def _category_rows(day, store, info, statements, labels, settings, ver, clustering, vocabulary):
+def _category_rows(
+    day, store, info, statements, labels, settings, ver, clustering, vocabulary, memo: dict
+):
     history = category_history(store, day, settings.history_days)
     by_category: dict[str, list[dict]] = defaultdict(list)
     for row in info.values():
@@ -538,7 +550,6 @@ def _category_rows(day, store, info, statements, labels, settings, ver, clusteri
             by_category[category].append(row)
     said = [(cid, s.text) for cid, s in statements.items() if not s.empty]
     contrast = _every_nth(said, CATEGORY_SAMPLE)
-    memo: dict = {}
     rows = []
     for category in sorted(by_category):
         members = sorted(by_category[category], key=_call_order)
