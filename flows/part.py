@@ -69,8 +69,10 @@ def part_deployment(work_pool: str):
 
 
 def ensure_pool(work_pool: str) -> str:
-    """Create the process work pool when it is missing and register the part deployment on
-    it (both idempotent); returns the deployment's full name."""
+    """Create the process work pool when it is missing and register on it the part deployment
+    and the re-apply one (flows/backfill.py), all idempotent; returns the part deployment's
+    full name."""
+    from callscope.flows.backfill import reapply_deployment
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
@@ -81,4 +83,5 @@ def ensure_pool(work_pool: str) -> str:
         except ObjectAlreadyExists:
             pass
     part_deployment(work_pool).apply()
+    reapply_deployment(work_pool).apply()
     return f"{FLOW}/{DEPLOYMENT}"
