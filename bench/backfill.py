@@ -1,6 +1,6 @@
 """A new rule over a range of past days: how long the backfill and the dry-run take.
 
-    python bench/backfill.py --days 7 --calls 20000 [--workers 2] [--seed 7]
+    python bench/backfill.py --days 7 --calls 20000 [--workers 2] [--seed 7] [--staged DIR]
 
 Stages --days generated days of --calls text-only calls each (synth/, as
 `bench/scale.py --steps-only` does: no audio, no ASR) and runs each day's night steps, untimed.
@@ -12,6 +12,10 @@ Then, timed:
 - serial_apply_s: the same apply on a copy of the staged warehouse, in one process and with
   every rule of every stale call re-tagged (one rules version, as before per-category
   versions): the reference for the ratio.
+
+With --staged DIR the staged days are kept in DIR (staged there on the first run, reused by
+later runs of the same --days, --calls, --seed and --incidents): the timed part then runs on
+copies, so that it can be measured again, on a quiet machine, without staging again.
 
 The last line printed is one JSON object of the figures.
 """
@@ -85,7 +89,7 @@ def with_rules(root: Path, settings, extra: dict, name: str):
 
 
 def timed_apply(settings, days: list[dt.date], workers: int, serial: bool) -> tuple[float, dict]:
-    from callscope.pipeline.steps import apply_categories_range
+    from callscope.pipeline.backfill import apply_categories_range
 
     started = time.perf_counter()
     rows = apply_categories_range(settings, days, workers=workers, whole_rule_set=serial)
@@ -131,6 +135,19 @@ def _step_seconds(summaries: dict) -> dict[str, float]:
     return total
 
 
+def staged_days(folder: Path, args) -> Path:
+    """The warehouse of the staged days kept in `folder`, staged there when it is not yet."""
+    key = f"{args.days}x{args.calls}-seed{args.seed}-incidents-{args.incidents}"
+    done = folder / key / "staged.json"
+    if not done.is_file():
+        shutil.rmtree(folder / key, ignore_errors=True)
+        started = time.perf_counter()
+        stage_days(folder / key, args.days, args.calls, args.seed, args.incidents == "on")
+        seconds = round(time.perf_counter() - started, 1)
+        done.write_text(json.dumps({"staging_s": seconds}), encoding="utf-8")
+    return folder / key / "warehouse"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=7)
@@ -144,12 +161,18 @@ def main() -> int:
         help="off: no statement embedding when staging, and no incidents or hand-off in the "
         "cascade (the staging of a large range within a shared machine's minutes)",
     )
+    parser.add_argument("--staged", type=Path, help="folder that keeps the staged days")
     args = parser.parse_args()
     incidents = args.incidents == "on"
     with tempfile.TemporaryDirectory(prefix="callscope-backfill-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        settings = stage_days(root, args.days, args.calls, args.seed, incidents)
+        if args.staged:
+            staged = staged_days(args.staged, args)
+            shutil.copytree(staged, root / "warehouse")
+            settings = bench_settings(root / "warehouse", incidents)
+        else:
+            settings = stage_days(root, args.days, args.calls, args.seed, incidents)
         staging_s = time.perf_counter() - started
         days = [START + dt.timedelta(days=n) for n in range(args.days)]
         shutil.copytree(root / "warehouse", root / "serial")

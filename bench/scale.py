@@ -2,10 +2,11 @@
 
     python bench/scale.py [--calls 10000 --calls 190000] [--workers 2] [--part-calls 500]
                           [--cost-ms 0] [--prestart on|off|both] [--steps-only]
-                          [--x-real-time 100 --x-real-time 200]
+                          [--database sqlite|postgresql] [--x-real-time 100 --x-real-time 200]
 
 For each --calls N: one day of N generated calls (synth/, text only), split into parts of
---part-calls, run through a real Prefect server (its own, SQLite), --workers real process
+--part-calls, run through a real Prefect server (its own; on SQLite, or with --database postgresql on a
+throwaway PostgreSQL cluster from Debian's packages, as in production), --workers real process
 workers (`callscope worker`), the night's fan-out (flows/fanout.py: submission, state and
 heartbeat watching, reports), the shared warehouse's staging, the commit and every day step.
 Transcription is replaced by each call's script, staged after a fixed --cost-ms per call: the
@@ -15,7 +16,8 @@ do (the worker's share of the day's steps), which is counted as the parts' call 
 
 Printed: per-call orchestration overhead (the fan-out's wall time beyond the parts' own call
 work spread over the workers), part scheduling latency (flow run created -> running), commit
-and each day step's seconds, peak memory of the night process and of the largest part process; then the
+and each day step's seconds, peak memory of every process (the night, the largest part, each
+worker, the Prefect server and PostgreSQL, sampled every second); then the
 projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at each
 --x-real-time (per-GPU speed: bench/speed.py on the GPU in question). With --prestart both,
 each N runs with workers that take one part at a time and then with pre-starting workers
@@ -27,6 +29,7 @@ and measures the commit and the day steps alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,6 +37,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -163,6 +167,88 @@ def write_bundles(folder: Path, n_calls: int, part_calls: int, cost_ms: float, s
     return ids
 
 
+class ProcessPeaks:
+    """Each second, the resident memory of this machine's processes of the fan-out, by role:
+    the largest single process of each role, and PostgreSQL's processes summed."""
+
+    ROLES = ("worker", "part", "prefect server", "postgresql")
+
+    def __init__(self, every_s: float = 1.0):
+        self.every_s = every_s
+        self.peak_gb: dict[str, float] = dict.fromkeys(self.ROLES, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ProcessPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            postgres = 0.0
+            for role, gb in _processes():
+                if role == "postgresql":
+                    postgres += gb
+                else:
+                    self.peak_gb[role] = max(self.peak_gb[role], gb)
+            self.peak_gb["postgresql"] = max(self.peak_gb["postgresql"], postgres)
+
+    def figures(self) -> dict[str, float]:
+        return {role: round(gb, 2) for role, gb in self.peak_gb.items()}
+
+
+def _processes():
+    """(role, resident GB) of the processes this bench starts, known by their command lines."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        role = _role(command)
+        if role is None:
+            continue
+        rss_kb = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+        yield role, rss_kb / 2**20
+
+
+def _role(command: str) -> str | None:
+    if command.startswith("postgres") or "/bin/postgres" in command:
+        return "postgresql"
+    if "callscope.cli" in command and " worker" in command:
+        return "worker"
+    if "prefect.engine" in command or "prefect/engine" in command:
+        return "part"
+    if "prefect" in command and ("server start" in command or "uvicorn" in command):
+        return "prefect server"
+    return None
+
+
+@contextlib.contextmanager
+def prefect_database(kind: str):
+    """The Prefect server's database: its own SQLite file, or a throwaway PostgreSQL cluster
+    (tests/postgres.py) that the server started for the run uses."""
+    if kind == "sqlite":
+        yield "sqlite"
+        return
+    from tests.postgres import postgres_database
+
+    with postgres_database() as url:
+        os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = url
+        try:
+            yield "postgresql"
+        finally:
+            os.environ.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
+
+
 def run_one(n_calls: int, args, prestart: bool) -> dict:
     from callscope.flows.fanout import FanOut
     from callscope.flows.local import LocalCluster
@@ -190,7 +276,7 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
             prestart=prestart,
             worker_command=worker_command(),
         )
-        with cluster:
+        with prefect_database(args.database) as database, ProcessPeaks() as peaks, cluster:
             _part_deployment().apply()
             params = {"recordings": str(root / "scripts"), "warehouse": str(store.root)}
             fan_out = FanOut(START, settings, store, DEPLOYMENT, params, log=_quiet)
@@ -210,6 +296,7 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
     idle = idle_time(reports, began_at, ended_at)
     return {
         "calls": n_calls,
+        "database": database,
         "prestart": prestart,
         "prestarted_parts": prestarted(reports),
         "committed": rows,
@@ -223,6 +310,7 @@ def run_one(n_calls: int, args, prestart: bool) -> dict:
         "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
         "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "part_peak_rss_gb": part_peak,
+        "process_peak_rss_gb": peaks.figures(),
     }
 
 
@@ -350,7 +438,8 @@ def report(results: list[dict], args) -> None:
         how = "pre-starting workers" if r["prestart"] else "workers taking one part at a time"
         print(
             f"\nN = {r['calls']:,} calls, {r['parts']} parts of {args.part_calls}, "
-            f"{args.workers} {how}: committed {r['committed']:,}"
+            f"{args.workers} {how}, Prefect server on {r['database']}: "
+            f"committed {r['committed']:,}"
         )
         if r["prestart"]:
             print(
@@ -379,9 +468,12 @@ def report(results: list[dict], args) -> None:
         )
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
         print(f"  commit + day steps: {commit_and_steps:.1f} s")
+        sampled = r["process_peak_rss_gb"]
         print(
             f"  peak memory: night {r['night_peak_rss_gb']} GB, largest part process "
-            f"{r['part_peak_rss_gb']} GB"
+            f"{r['part_peak_rss_gb']} GB, largest worker {sampled['worker']} GB, Prefect server "
+            f"{sampled['prefect server']} GB, PostgreSQL (all its processes) "
+            f"{sampled['postgresql']} GB"
         )
     for n in sorted({r["calls"] for r in results}):
         off, on = (
@@ -393,6 +485,7 @@ def report(results: list[dict], args) -> None:
                 f"\nN = {n:,}: fan-out with pre-starting workers / one part at a time = "
                 f"{on['fan_out_s']} / {off['fan_out_s']} s = {on['fan_out_s'] / off['fan_out_s']:.2f}"
             )
+    scaling_table([r for r in results if r["prestart"] or args.prestart == "off"])
     last = max(results, key=lambda r: (r["calls"], r["prestart"]))
     scale = NIGHT_CALLS / last["calls"]
     tail_s = sum(last["steps_s"].values()) * scale
@@ -420,6 +513,36 @@ def report(results: list[dict], args) -> None:
         print(f"  {gpus:>5} " + " ".join(cells))
 
 
+def scaling_table(results: list[dict]) -> None:
+    """One row per N: how the fan-out, the orchestration and the tail grow with the calls."""
+    if len(results) < 2:
+        return
+    print("\nscaling (Markdown):")
+    print(
+        "| calls | parts | fan-out s | call work s | orchestration ms/call | commit + steps s "
+        "| steps ms/call | peak GB: night / part / worker / server / PostgreSQL |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in sorted(results, key=lambda r: r["calls"]):
+        tail = sum(r["steps_s"].values())
+        peaks = r["process_peak_rss_gb"]
+        memory = " / ".join(
+            str(value)
+            for value in (
+                r["night_peak_rss_gb"],
+                r["part_peak_rss_gb"],
+                peaks["worker"],
+                peaks["prefect server"],
+                peaks["postgresql"],
+            )
+        )
+        print(
+            f"| {r['calls']:,} | {r['parts']} | {r['fan_out_s']} | {r['call_work_s']} | "
+            f"{r['orchestration_ms_per_call']} | {tail:.1f} | {1000 * tail / r['calls']:.2f} "
+            f"| {memory} |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, action="append")
@@ -431,6 +554,12 @@ def main() -> int:
     parser.add_argument("--prestart", choices=["on", "off", "both"], default="on")
     parser.add_argument(
         "--steps-only", action="store_true", help="stage directly, then commit and day steps"
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the Prefect server's database (postgresql: a throwaway cluster, Debian's packages)",
     )
     args = parser.parse_args()
     args.calls = args.calls or [10_000]
