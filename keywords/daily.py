@@ -1,7 +1,8 @@
 """The day-level keyword steps over the warehouse: tag a day's calls, refresh its search rows.
 
 Both are safe to repeat: categories replace the day's keyword_hits partition and the category
-columns of its calls; the index replaces the day's rows only when its Parquet files changed.
+columns of its calls; the index replaces the day's rows only when its Parquet files changed
+(when only its calls partition did, the rows of the calls whose indexed columns changed).
 """
 
 from __future__ import annotations
@@ -284,30 +285,73 @@ def _with_categories(calls: pa.Table, per_call: dict, version: str) -> pa.Table:
     return to_table("calls", rows)
 
 
+@dataclass(frozen=True)
+class DayVersions:
+    """What a day's search rows were made from: the index version and the versions of the
+    day's calls and segments partitions (its fingerprint, as the index stores it)."""
+
+    index: str
+    calls: str
+    segments: str
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.index}|{self.calls}|{self.segments}"
+
+    @classmethod
+    def parse(cls, fingerprint: str | None) -> DayVersions | None:
+        """The versions of a stored fingerprint; None for one of another form."""
+        parts = (fingerprint or "").split("|")
+        return cls(*parts) if len(parts) == 3 else None
+
+
+def day_versions(store: Warehouse, day: dt.date) -> DayVersions | None:
+    """The day's versions now; None when it has no calls or no segments partition."""
+    calls, segments = (store.version(table, day) for table in ("calls", "segments"))
+    if calls is None or segments is None:
+        return None
+    return DayVersions(INDEX_VERSION, calls, segments)
+
+
 def day_fingerprint(store: Warehouse, day: dt.date) -> str | None:
     """Changes whenever the day's calls or segments partition is rewritten."""
-    parts = [store.version(table, day) for table in ("calls", "segments")]
-    if None in parts:
-        return None
-    return f"{INDEX_VERSION}|" + "|".join(parts)
+    versions = day_versions(store, day)
+    return None if versions is None else versions.fingerprint
+
+
+def only_calls_changed(stored: str | None, now: DayVersions) -> bool:
+    """Whether the day's rows need their call-level columns refreshed only: indexed by this
+    index version from the segments partition there is now."""
+    before = DayVersions.parse(stored)
+    return before is not None and (before.index, before.segments) == (now.index, now.segments)
 
 
 def update_index(
     store: Warehouse, index: SearchIndex, day: dt.date, force: bool = False
 ) -> int | None:
-    """Bring the day's search rows in line with the warehouse; None when already current."""
-    fingerprint = day_fingerprint(store, day)
-    if fingerprint is None:
+    """Bring the day's search rows in line with the warehouse; None when already current.
+    Where only the calls partition changed (categories applied, say), the calls whose agent,
+    queue or categories differ are rewritten in place, not the whole day. Returns the number
+    of segments written."""
+    versions = day_versions(store, day)
+    if versions is None:
         if index.fingerprint(day) is not None:
             index.remove_day(day)
             logger.info("search index: %s removed (no longer in the warehouse)", day)
         return None
     if index.outdated(index.key_of(day)):
         return rebuild_shard(store, index, index.key_of(day))
-    if not force and index.fingerprint(day) == fingerprint:
+    stored = index.fingerprint(day)
+    if not force and stored == versions.fingerprint:
         return None
+    if not force and only_calls_changed(stored, versions):
+        count = _refresh_calls(store, index, day, versions)
+        if count is not None:
+            return count
     started = time.perf_counter()
-    count = index.index_day(day, store.read("segments", day), store.read("calls", day), fingerprint)
+    count = index.index_day(
+        day, store.read("segments", day), store.read("calls", day), versions.fingerprint
+    )
     index.checkpoint()
     index.seal(before=index.key_of(day))
     seconds = time.perf_counter() - started
@@ -319,6 +363,29 @@ def update_index(
         count / seconds if seconds else 0.0,
     )
     return count
+
+
+def _refresh_calls(
+    store: Warehouse, index: SearchIndex, day: dt.date, versions: DayVersions
+) -> int | None:
+    """The day's call-level columns brought in line with its calls partition, in place; the
+    segments written, or None where most of the day changed (re-indexed whole instead)."""
+    started = time.perf_counter()
+    refresh = index.refresh_calls(day, store.read("calls", day), versions.fingerprint)
+    if refresh is None:
+        return None
+    if refresh.changed:
+        index.checkpoint()
+        index.seal(before=index.key_of(day))
+    logger.info(
+        "search index: %s calls refreshed in place, %d of %d changed (%d segments) in %.2f s",
+        day,
+        refresh.changed,
+        refresh.calls,
+        refresh.segments,
+        time.perf_counter() - started,
+    )
+    return refresh.segments
 
 
 def rebuild_shard(store: Warehouse, index: SearchIndex, key: str) -> int:

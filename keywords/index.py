@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,9 +52,11 @@ from callscope.keywords.shard import (
     SearchFilters,
     SearchHit,
     SearchIndexError,
+    _call_segments,
     date_bounds,
     day_bounds,
     diagnose,
+    entries,
     matches_for,
     meta_token,
     postings_folder,
@@ -381,6 +383,11 @@ class SearchIndex:
         categories); returns the number of segments indexed."""
         return index_into(self._writable_shard(self.key_of(day)), day, segments, calls, fingerprint)
 
+    def refresh_calls(self, day: dt.date, calls: pa.Table, fingerprint: str) -> CallsRefresh | None:
+        """Bring the call-level columns of the day's rows in line with `calls`, its segments
+        as they were indexed (refresh_calls_into); None where the day is to be re-indexed."""
+        return refresh_calls_into(self._writable_shard(self.key_of(day)), day, calls, fingerprint)
+
     def remove_day(self, day: dt.date) -> None:
         if self.key_of(day) in self.keys():
             self._writable_shard(self.key_of(day)).remove_day(day)
@@ -706,6 +713,100 @@ def index_into(
     if len(rows) > hi - lo:
         raise SearchIndexError(f"{day}: more than {hi - lo} segments in one day")
     return shard.index_day(day, rows, fingerprint)
+
+
+@dataclass(frozen=True)
+class CallsRefresh:
+    """What refreshing a day's call-level columns did."""
+
+    calls: int  # the day's indexed calls
+    changed: int  # of them, rewritten: their agent, queue or categories differed
+    segments: int  # the segments of those calls, their full-text entries rewritten
+
+
+CALL_COLUMNS = ("agent_id", "queue", "categories")  # what the index keeps of a call
+
+
+MOST_CHANGED = 0.5  # of a day's segments: beyond it the day is re-indexed whole, as cheaply
+
+
+def refresh_calls_into(
+    shard: IndexShard, day: dt.date, calls: pa.Table, fingerprint: str
+) -> CallsRefresh | None:
+    """Rewrite the agent, queue and categories of the day's indexed calls whose values in
+    `calls` differ, and the full-text entries of their segments (whose filter tokens carry
+    them); the other calls' rows and entries stay as they are. The rows are those a full
+    re-index of the same segments writes. None, and nothing written, where the changed calls
+    hold more than MOST_CHANGED of the day's segments: re-indexing the day costs no more."""
+    lo, hi = day_bounds(day)
+    wanted = _call_values(calls)
+    with shard.transaction():
+        stored = shard.db.execute(
+            "SELECT * FROM call WHERE id BETWEEN ? AND ? ORDER BY id", (lo, hi)
+        ).fetchall()
+        changed = [
+            (row, values)
+            for row in stored
+            if (values := wanted.get(row[1], (None, None, None))) != tuple(row[2:5])
+        ]
+        segments = sum(row[5] for row, _ in changed)
+        if segments > MOST_CHANGED * sum(row[5] for row in stored):
+            return None
+        if changed:
+            _rewrite_calls(shard, changed, lo, hi)
+        shard.db.execute(
+            "UPDATE indexed_day SET fingerprint=? WHERE day=?", (fingerprint, day.isoformat())
+        )
+        shard.postings.commit()
+    return CallsRefresh(len(stored), len(changed), segments)
+
+
+def _call_values(calls: pa.Table) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """call_id -> (agent, queue, categories) as the index's `call` table stores them."""
+    columns = [c for c in ("call_id", *CALL_COLUMNS) if c in calls.schema.names]
+    out = {}
+    for row in calls.select(columns).to_pylist():
+        names = tuple(row.get("categories") or ())
+        categories = json.dumps(names, ensure_ascii=False) if names else None
+        out[row["call_id"]] = (row.get("agent_id"), row.get("queue"), categories)
+    return out
+
+
+def _rewrite_calls(shard: IndexShard, changed: list[tuple[tuple, tuple]], lo: int, hi: int) -> None:
+    """Store the new values of the `changed` calls (stored row, new values) and swap their
+    segments' full-text entries."""
+    shard.db.executemany(
+        "UPDATE call SET agent_id=?, queue=?, categories=? WHERE id=?",
+        [(*values, row[0]) for row, values in changed],
+    )
+    sentiment = dict(
+        shard.db.execute("SELECT id, value FROM sentiment WHERE id BETWEEN ? AND ?", (lo, hi))
+    )
+    old, new = [], []
+    for row, (agent_id, queue, categories) in changed:
+        names = tuple(json.loads(categories)) if categories else ()
+        for seg in _call_segments(row):
+            seg = replace(seg, sentiment=sentiment.get(seg.rowid))
+            old.append(seg)
+            new.append(replace(seg, agent_id=agent_id, queue=queue, categories=names))
+    if shard.engine != "sqlite":  # only a contentless FTS5 entry is deleted by its tokens
+        old = []
+    ranges = _merged_ranges([(row[0], row[0] + row[5] - 1) for row, _ in changed])
+    shard.postings.replace_ranges(
+        ranges, entries(old, shard.confusions), entries(new, shard.confusions)
+    )
+    shard.db.execute("DELETE FROM info WHERE key='sealed'")
+
+
+def _merged_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted rowid ranges with those that meet joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _remove_files(path: Path) -> None:

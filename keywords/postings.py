@@ -100,6 +100,12 @@ class Fts5Postings:
     def replace(self, lo: int, hi: int, old: list[Entry], new: list[Entry]) -> None:
         """Swap the entries `old` for `new` (a contentless entry is deleted by giving back
         the tokens it was given)."""
+        self.replace_ranges([(lo, hi)], old, new)
+
+    def replace_ranges(
+        self, ranges: list[tuple[int, int]], old: list[Entry], new: list[Entry]
+    ) -> None:
+        """Swap the entries `old` (those of rowids in `ranges`) for `new`."""
         for entries, sql in (
             (old, "INSERT INTO {0}({0}, rowid, body) VALUES ('delete', ?, ?)"),
             (new, "INSERT INTO {0}(rowid, body) VALUES (?, ?)"),
@@ -197,11 +203,18 @@ class TantivyPostings:
     # writing ----------------------------------------------------------------------------
     def replace(self, lo: int, hi: int, old: list[Entry], new: list[Entry]) -> None:
         """Swap the shard's entries of rowids `lo`..`hi` for `new`."""
+        self.replace_ranges([(lo, hi)], old, new)
+
+    def replace_ranges(
+        self, ranges: list[tuple[int, int]], old: list[Entry], new: list[Entry]
+    ) -> None:
+        """Swap the shard's entries of rowids in `ranges` (each `lo`, `hi`) for `new`."""
         writer = self._take_writer()
         unsigned = self.tantivy.FieldType.Unsigned
-        writer.delete_documents_by_query(
-            self.tantivy.Query.range_query(self.schema, "rowid", unsigned, lo, hi)
-        )
+        for lo, hi in ranges:
+            writer.delete_documents_by_query(
+                self.tantivy.Query.range_query(self.schema, "rowid", unsigned, lo, hi)
+            )
         for entry in new:
             doc = self.tantivy.Document()
             doc.add_text("body", entry.tantivy_body)
