@@ -25,6 +25,7 @@ from callscope.storage.rows import CallRow, call_fields
 
 NEGATIVE_BELOW = -1.0  # a sentiment under this is negative (calls and segments)
 POSITIVE_ABOVE = 1.0
+ESCALATION_CATEGORY, AGGRAVATING_CATEGORY = "escalation category", "repeat or rudeness"
 _CONFIG = EmotionSettings()  # the defaults of emotion.* (core/config.py)
 
 
@@ -166,9 +167,10 @@ def escalation(
     call: CallEmotion, customer: list[Turn], categories: Sequence[str], settings
 ) -> tuple[float, list[str]]:
     """Points for each sign that this customer may escalate; 0..1."""
+    flagged = category_reasons(categories, settings)
     signs = [
-        (0.4, "escalation category", any(c in settings.escalation_categories for c in categories)),
-        (0.15, "repeat or rudeness", any(c in settings.aggravating_categories for c in categories)),
+        (0.4, ESCALATION_CATEGORY, ESCALATION_CATEGORY in flagged),
+        (0.15, AGGRAVATING_CATEGORY, AGGRAVATING_CATEGORY in flagged),
         (0.25, "angry", any(turn.emotion == "angry" for turn in customer)),
         (0.1, "frustrated", any(turn.emotion == "frustrated" for turn in customer)),
         (0.2, "ends negative", (call.customer_sentiment_end or 0.0) < -1.5),
@@ -182,3 +184,15 @@ def escalation(
     ]
     reasons = [name for _, name, present in signs if present]
     return round(min(1.0, sum(points for points, _, present in signs if present)), 3), reasons
+
+
+def category_reasons(categories: Sequence[str], settings) -> tuple[str, ...]:
+    """The escalation reasons a call's categories give: all the summary reads of them."""
+    return tuple(
+        reason
+        for reason, named in (
+            (ESCALATION_CATEGORY, settings.escalation_categories),
+            (AGGRAVATING_CATEGORY, settings.aggravating_categories),
+        )
+        if any(category in named for category in categories)
+    )

@@ -6,10 +6,11 @@ categories for the escalation risk) and writes the day's `emotion_daily` rows. I
 the day's segments and calls partitions and replaces its emotion_daily partition, so it is
 safe to repeat, and it is skipped when nothing it depends on changed.
 
-The day's state records which settings scored the stored segments and the segments partition
-they were written to (`emotion_scored`). While both still hold (only the categories changed,
-after a rule change), the stored scores are re-used: the calls are summarised again and only
-the calls and emotion_daily partitions are written.
+The day's state records which code and settings scored the stored segments and the segments
+partition they were written to (`emotion_scored`). While both still hold (only the categories
+changed, after a rule change), the stored scores and call summaries are re-used: only the calls
+whose categories now give other escalation reasons are summarised again, and only the calls
+and emotion_daily partitions are written.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from callscope.core.logs import get_logger
 from callscope.emotion.backends import TextScorer, settings_version
-from callscope.emotion.call import NEGATIVE_BELOW, CallEmotionSettings, Turn, summarize_call
+from callscope.emotion.call import (
+    AGGRAVATING_CATEGORY,
+    ESCALATION_CATEGORY,
+    NEGATIVE_BELOW,
+    CallEmotionSettings,
+    Turn,
+    category_reasons,
+    summarize_call,
+)
 from callscope.emotion.fuse import FusionSettings, fuse
 from callscope.emotion.scores import VoiceScore
 from callscope.storage.schemas import to_table
@@ -34,6 +44,8 @@ logger = get_logger(__name__)
 PEOPLE = ("agent", "customer", "unknown")  # IVR prompts carry no one's emotion
 DIMENSIONS = {"all": None, "queue": "queue", "agent": "agent_id", "category": "categories"}
 SCORED = "emotion_scored"  # the day state's record of what scored the stored segments
+SCORES_CODE = "1"  # raise when a change to the scoring or the call summary changes their values
+CATEGORY_REASONS = (ESCALATION_CATEGORY, AGGRAVATING_CATEGORY)
 SUMMARY_COLUMNS = (
     "call_id",
     "idx",
@@ -55,6 +67,7 @@ class EmotionRun:
     escalation_calls: int = 0
     skipped: bool = False
     rescored: bool = True  # the text scored now (False: the stored scores re-used)
+    summarised: int = 0  # calls summarised now (the others' stored summaries still hold)
     seconds: float = 0.0
 
 
@@ -83,8 +96,10 @@ def apply_emotion(
 ) -> EmotionRun:
     """Score, summarise and aggregate the emotion of `day` (settings: EmotionSettings).
 
-    `force` redoes the summaries even when the calls carry this version; the segments' text is
-    scored again only when the stored scores are stale (`scores_current`)."""
+    `force` redoes the day even when its calls carry this version; the segments' text is
+    scored again only when the stored scores are stale (`scores_current`), and then every
+    call is summarised again, else only the calls whose categories now give other escalation
+    reasons."""
     started = time.perf_counter()
     calls = store.read("calls", day)
     version = day_version(settings, scorer, calls)
@@ -97,43 +112,61 @@ def apply_emotion(
     current = current and store.exists("emotion_daily", day)
     if not force and current:
         return EmotionRun(day, len(ok), skipped=True)
-    scoring = settings_version(settings, scorer)
-    rescore = not scores_current(store, day, scoring)
-    if rescore:
+    scoring = scores_version(settings, scorer)
+    summary = call_settings(settings)
+    tables: dict[str, pa.Table] = {}
+    if scores_current(store, day, scoring):
+        summaries = _summaries_to_redo(store, day, calls, summary)
+        scored_now = 0
+    else:
         segments = store.read("segments", day)
         segments = _with_columns(
             segments, score_segments(segments, scorer, fusion_settings(settings))
         )
-    else:
-        segments = store.read("segments", day, SUMMARY_COLUMNS)
-    summaries = summarize_day(segments, calls, call_settings(settings))
+        summaries = summarize_day(segments, calls, summary)
+        scored_now = len(segments) - segments.column("sentiment").null_count
+        tables["segments"] = segments
     rows = _with_call_emotion(calls, summaries, version)
-    tables = {"segments": segments} if rescore else {}
     tables["calls"] = to_table("calls", rows)
-    tables["emotion_daily"] = to_table("emotion_daily", daily_rows(day, rows, version))
+    stored = tables["calls"].to_pylist()  # the day's figures from the calls' values as stored
+    tables["emotion_daily"] = to_table("emotion_daily", daily_rows(day, stored, version))
     store.write_day(day, tables)
-    if rescore:
+    if "segments" in tables:
         _record_scores(store, day, scoring)
-    run = EmotionRun(
-        day,
-        len(summaries),
-        segments=len(segments) - segments.column("sentiment").null_count,
-        angry_calls=sum(s.customer_emotion == "angry" for s in summaries.values()),
-        escalation_calls=sum(s.escalation_risk for s in summaries.values()),
-        rescored=rescore,
-        seconds=time.perf_counter() - started,
-    )
+    run = _run_of(day, rows, "segments" in tables, scored_now, len(summaries))
+    run.seconds = time.perf_counter() - started
     logger.info(
-        "emotion %s: %d segments of %d calls %s, %d angry customers, %d escalation risks (%.1f s)",
+        "emotion %s: %d segments scored, %d of %d calls summarised, %d angry customers, "
+        "%d escalation risks (%.1f s)",
         day,
         run.segments,
+        run.summarised,
         run.calls,
-        "scored" if rescore else "summarised again (their stored scores are current)",
         run.angry_calls,
         run.escalation_calls,
         run.seconds,
     )
     return run
+
+
+def _run_of(
+    day: dt.date, rows: list[dict], rescored: bool, scored: int, summarised: int
+) -> EmotionRun:
+    ok = [row for row in rows if row["status"] == "ok"]
+    return EmotionRun(
+        day,
+        len(ok),
+        segments=scored,
+        angry_calls=sum(row["customer_emotion"] == "angry" for row in ok),
+        escalation_calls=sum(bool(row["escalation_risk"]) for row in ok),
+        rescored=rescored,
+        summarised=summarised,
+    )
+
+
+def scores_version(settings, scorer: TextScorer) -> str:
+    """What the stored scores and summaries are made with: the code and the settings."""
+    return f"{SCORES_CODE}:{settings_version(settings, scorer)}"
 
 
 def scores_current(store: Warehouse, day: dt.date, scoring: str) -> bool:
@@ -145,6 +178,31 @@ def scores_current(store: Warehouse, day: dt.date, scoring: str) -> bool:
         and record.get("segments") is not None
         and record["segments"] == store.version("segments", day)
     )
+
+
+def _summaries_to_redo(store: Warehouse, day: dt.date, calls: pa.Table, settings) -> dict:
+    """With current scores, a stored call summary changes only with the escalation reasons
+    its categories give (or when it is missing): those calls are summarised again."""
+    redo = [
+        row["call_id"]
+        for row in calls.select(
+            ["call_id", "status", "categories", "escalation_reasons", "emotion_version"]
+        ).to_pylist()
+        if row["status"] == "ok" and _summary_stale(row, settings)
+    ]
+    if not redo:
+        return {}
+    ids = pa.array(redo, pa.string())
+    segments = store.read("segments", day, SUMMARY_COLUMNS)
+    segments = segments.filter(pc.is_in(segments["call_id"], ids))
+    return summarize_day(segments, calls.filter(pc.is_in(calls["call_id"], ids)), settings)
+
+
+def _summary_stale(call: dict, settings) -> bool:
+    if call["emotion_version"] is None:
+        return True
+    stored = {reason for reason in call["escalation_reasons"] or [] if reason in CATEGORY_REASONS}
+    return stored != set(category_reasons(call["categories"] or (), settings))
 
 
 def _record_scores(store: Warehouse, day: dt.date, scoring: str) -> None:
@@ -217,11 +275,14 @@ def summarize_day(segments: pa.Table, calls: pa.Table, settings) -> dict:
 
 
 def _with_call_emotion(calls: pa.Table, summaries: dict, version: str) -> list[dict]:
+    """The calls rows with their new summaries; the other ok calls keep theirs."""
     rows = calls.to_pylist()
     for row in rows:
         summary = summaries.get(row["call_id"])
         if summary is not None:
-            row.update(summary.as_row(), emotion_version=version)
+            row.update(summary.as_row())
+        if row["status"] == "ok":
+            row["emotion_version"] = version
     return rows
 
 

@@ -112,8 +112,9 @@ def test_a_rule_change_summarises_again_from_the_stored_scores(night, tmp_path):
     assert not quick.rescored and reference.rescored
     assert fast.version("segments", DAY) == segments  # the segments partition is not rewritten
     assert full.version("segments", DAY) != segments
-    assert (quick.calls, quick.segments) == (reference.calls, reference.segments)
-    assert quick.calls >= 30 and quick.segments > quick.calls
+    assert (quick.calls, quick.escalation_calls) == (reference.calls, reference.escalation_calls)
+    assert quick.calls >= 30 and reference.segments > quick.calls and quick.segments == 0
+    assert 0 < quick.summarised < quick.calls == reference.summarised  # the calls newly at risk
     for table in ("calls", "emotion_daily"):
         assert fast.read(table, DAY).equals(full.read(table, DAY)), table
     assert fast.read("segments", DAY).equals(full.read("segments", DAY))
@@ -130,10 +131,23 @@ def test_changed_emotion_settings_score_in_full(night, tmp_path):
     # `emotion apply`: the step forced with settings the stored scores were not made with
     outcome = DayRunner(store, DAY, settings).run("emotion", force=True, only=["emotion"])
 
-    assert outcome["emotion"].result.rescored
+    run = outcome["emotion"].result
+    assert run.rescored and run.summarised == run.calls
     assert store.version("segments", DAY) != segments
     # recorded: the next rule change re-uses these scores
     assert not _tag(settings, store).rescored
+
+
+def test_emotion_apply_with_the_settings_of_the_scores_keeps_every_summary(night, tmp_path):
+    settings, store = _copy(night, tmp_path, "same")
+    segments, calls = store.version("segments", DAY), store.read("calls", DAY)
+
+    outcome = DayRunner(store, DAY, settings).run("emotion", force=True, only=["emotion"])
+
+    run = outcome["emotion"].result
+    assert not run.rescored and run.summarised == 0 and run.calls >= 30
+    assert store.version("segments", DAY) == segments
+    assert store.read("calls", DAY).equals(calls)
 
 
 def test_segments_rewritten_since_they_were_scored_score_in_full(night, tmp_path):
