@@ -92,13 +92,19 @@ def day_version(settings, scorer: TextScorer, calls: pa.Table) -> str:
 
 
 def apply_emotion(
-    store: Warehouse, day: dt.date, scorer: TextScorer, settings, force: bool = False
+    store: Warehouse,
+    day: dt.date,
+    scorer: TextScorer,
+    settings,
+    force: bool = False,
+    rescore: bool = False,
 ) -> EmotionRun:
     """Score, summarise and aggregate the emotion of `day` (settings: EmotionSettings).
 
     `force` redoes the day even when its calls carry this version; the segments' text is
-    scored again only when the stored scores are stale (`scores_current`), and then every
-    call is summarised again, else only the calls whose categories now give other escalation
+    scored again only when the stored scores are stale (`scores_current`) or `rescore` is
+    asked (`emotion apply`: a model changed in place keeps its name), and then every call is
+    summarised again, else only the calls whose categories now give other escalation
     reasons."""
     started = time.perf_counter()
     calls = store.read("calls", day)
@@ -115,7 +121,7 @@ def apply_emotion(
     scoring = scores_version(settings, scorer)
     summary = call_settings(settings)
     tables: dict[str, pa.Table] = {}
-    if scores_current(store, day, scoring):
+    if not rescore and scores_current(store, day, scoring):
         summaries = _summaries_to_redo(store, day, calls, summary)
         scored_now = 0
     else:

@@ -66,6 +66,7 @@ class DayContext:
     day: dt.date
     settings: Settings
     parts: int = 1  # processes the categories step may split the day's calls over
+    forced: str | None = None  # the step being run on request (an apply command), if any
 
     @cached_property
     def rules(self):
@@ -356,7 +357,10 @@ def _categories(ctx: DayContext):
 def _emotion(ctx: DayContext):
     from callscope.emotion.daily import apply_emotion
 
-    return apply_emotion(ctx.store, ctx.day, ctx.text_scorer, ctx.settings.emotion, force=True)
+    rescore = ctx.forced == "emotion"  # `emotion apply`; after a rule change the scores stand
+    return apply_emotion(
+        ctx.store, ctx.day, ctx.text_scorer, ctx.settings.emotion, force=True, rescore=rescore
+    )
 
 
 def _index(ctx: DayContext) -> int | None:
@@ -597,6 +601,7 @@ class DayRunner:
         if same and not (force or step.always):
             return StepOutcome(step.name, "skipped", reason="inputs and settings unchanged")
         started = time.perf_counter()
+        self.ctx.forced = step.name if force else None
         result = step.run(self.ctx)
         seconds = time.perf_counter() - started
         state = self.store.read_state(self.day)  # the step may have kept records of its own

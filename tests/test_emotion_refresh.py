@@ -138,16 +138,18 @@ def test_changed_emotion_settings_score_in_full(night, tmp_path):
     assert not _tag(settings, store).rescored
 
 
-def test_emotion_apply_with_the_settings_of_the_scores_keeps_every_summary(night, tmp_path):
+def test_emotion_apply_scores_in_full_even_with_the_settings_of_the_scores(night, tmp_path):
+    # a model replaced in place keeps its name: asked for, the text is scored again
     settings, store = _copy(night, tmp_path, "same")
     segments, calls = store.version("segments", DAY), store.read("calls", DAY)
 
     outcome = DayRunner(store, DAY, settings).run("emotion", force=True, only=["emotion"])
 
     run = outcome["emotion"].result
-    assert not run.rescored and run.summarised == 0 and run.calls >= 30
-    assert store.version("segments", DAY) == segments
-    assert store.read("calls", DAY).equals(calls)
+    assert run.rescored and run.summarised == run.calls >= 30 and run.segments > run.calls
+    assert store.version("segments", DAY) != segments
+    columns = ["call_id", "customer_sentiment", "escalation_risk", "emotion_version"]
+    assert store.read("calls", DAY).select(columns).equals(calls.select(columns))
 
 
 def test_segments_rewritten_since_they_were_scored_score_in_full(night, tmp_path):
