@@ -148,6 +148,18 @@ def staged_days(folder: Path, args) -> Path:
     return folder / key / "warehouse"
 
 
+def bring_current(settings, days: list[dt.date]) -> None:
+    """Kept days staged by an earlier version: score their emotion and index them as this
+    version keeps them (its records of the scores and of the indexed partitions), as the first
+    night or apply after an upgrade does once."""
+    from callscope.pipeline.steps import DayRunner
+    from callscope.storage.warehouse import Warehouse
+
+    store = Warehouse.from_settings(settings)
+    for day in days:
+        DayRunner(store, day, settings).run("emotion", force=True, only=["emotion", "index"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=7)
@@ -171,6 +183,7 @@ def main() -> int:
             staged = staged_days(args.staged, args)
             shutil.copytree(staged, root / "warehouse")
             settings = bench_settings(root / "warehouse", incidents)
+            bring_current(settings, [START + dt.timedelta(days=n) for n in range(args.days)])
         else:
             settings = stage_days(root, args.days, args.calls, args.seed, incidents)
         staging_s = time.perf_counter() - started
