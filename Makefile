@@ -72,7 +72,7 @@ test: install docs
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 			postgresql \
 		|| echo "postgresql could not be installed: that test will be skipped"; }
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
