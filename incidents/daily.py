@@ -10,6 +10,15 @@ derived from the day and its rank, so a rerun gives the same ids.
 Topic history lives in the stored `incidents` rows (kind = topic, with their centroids): the
 days that have an incidents partition are the processed days, and a topic with no row on a
 processed day since it was first seen had no calls that day.
+
+The day's state records what the day's clusters were made from (`incidents_clustered`): the
+settings, the segments and statement_vectors partitions, the day's calls and the earlier days'
+topics, and which topic each cluster was matched to. While all of it still holds (only the
+calls' categories or emotion changed, after a rule change), the day is not clustered again:
+the stored topics keep their ids, counts, centroids and spike scores; their names (the rules'
+spellings may have changed), what they take from the calls (categories, queues, sentiment)
+and the category rows are figured again from the stored statements, and only `incidents` is
+written.
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ CALL_COLUMNS = [
     "escalation_risk",
 ]
 TOPIC_COLUMNS = ["topic_id", "calls", "first_seen", "centroid", "label", "terms"]
+CLUSTERED = "incidents_clustered"  # the day state's record of what the clusters were made from
 SAMPLE_SIZE = 2000  # statement vectors kept per day for counting later topics backwards
 CENTROID_EMA = 0.3  # today's weight in a topic's running centroid
 
@@ -73,6 +83,7 @@ class IncidentRun:
     warming_up: bool = False
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # statements, embed, cluster
+    reclustered: bool = True  # False: the stored topics re-used (only the calls changed)
 
 
 @dataclass
@@ -195,9 +206,13 @@ def statement_vectors(
 
 
 # history ------------------------------------------------------------------------------------
-def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHistory:
+def _history_days(store: Warehouse, day: dt.date, history_days: int) -> list[dt.date]:
     start = day - dt.timedelta(days=history_days)
-    days = [d for d in store.days("incidents") if start <= d < day]
+    return [d for d in store.days("incidents") if start <= d < day]
+
+
+def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHistory:
+    days = _history_days(store, day, history_days)
     topics: dict[str, Topic] = {}
     for d in days:
         rows = store.read("incidents", d)
@@ -216,6 +231,22 @@ def load_history(store: Warehouse, day: dt.date, history_days: int) -> TopicHist
             topic.counts[d] = int(row["calls"] or 0)
             topic.terms = list(row["terms"] or []) or topic.terms
     return TopicHistory(days, topics)
+
+
+def history_digest(store: Warehouse, day: dt.date, history_days: int) -> str:
+    """What the matching and counting read of the trailing days: their topic rows' ids, counts,
+    first days and centroids (a day clustered again with other topics changes it; its names,
+    re-read each time, need not be the same)."""
+    digest = hashlib.sha256()
+    for d in _history_days(store, day, history_days):
+        digest.update(f"|{d}".encode())
+        rows = store.read("incidents", d, columns=["kind", *TOPIC_COLUMNS[:4]])
+        rows = rows.filter(pc.equal(rows["kind"], "topic")).to_pylist()
+        for row in sorted(rows, key=lambda r: r["topic_id"]):
+            fields = [row["topic_id"], row["calls"], str(row["first_seen"])]
+            digest.update(json.dumps(fields, ensure_ascii=False).encode())
+            digest.update(np.asarray(row["centroid"] or [], dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def match_topics(
@@ -275,14 +306,43 @@ def apply_incidents(
     embed: Embedder,
     category_labels: dict[str, str] | None = None,
     naming: Naming | None = None,
+    recluster: bool = False,
 ) -> IncidentRun:
     """Statements, clusters, topics and spikes of `day` (settings: IncidentSettings); `naming`
-    says which spellings sound alike and which the rules use."""
+    says which spellings sound alike and which the rules use. While the day's record of what
+    its clusters were made from still holds, the stored topics are re-used (only the calls'
+    categories and emotion are read again), unless `recluster` is asked."""
     started = time.perf_counter()
     calls = [
         r for r in store.read("calls", day).select(CALL_COLUMNS).to_pylist() if r["status"] == "ok"
     ]
     info = {row["call_id"]: row for row in calls}
+    inputs = clustering_inputs(store, day, settings, info)
+    labels = category_labels or {}
+    if not recluster and clusters_current(store, day, inputs):
+        run = _refresh(store, day, settings, info, labels, naming)
+    else:
+        run, matched = _cluster_day(store, day, settings, embed, info, labels, naming)
+        _record_clusters(store, day, inputs, matched)
+    run.seconds = time.perf_counter() - started
+    logger.info(
+        "incidents %s: %d calls, %d statements, %d topics (%d new), %d spikes in %.1f s%s",
+        day,
+        run.calls,
+        run.statements,
+        run.topics,
+        run.new_topics,
+        len(run.spikes),
+        run.seconds,
+        "" if run.reclustered else " (the stored topics re-used)",
+    )
+    return run
+
+
+def _cluster_day(
+    store, day, settings, embed, info, category_labels, naming
+) -> tuple[IncidentRun, list[list]]:
+    """The day clustered and its topics found; also each cluster's [label, topic id]."""
     stages: dict[str, float] = {}
     clock = time.perf_counter()
     statements = _statements(store, day, set(info), settings)
@@ -299,7 +359,7 @@ def apply_incidents(
     stages["cluster"] = time.perf_counter() - clock
     history = load_history(store, day, settings.history_days)
     topic_ids = match_topics(history, clusters, settings.match_similarity, day)
-    run = IncidentRun(day, len(calls), statements=len(said), stage_seconds=stages)
+    run = IncidentRun(day, len(info), statements=len(said), stage_seconds=stages)
     run.warming_up = len(history.days) < settings.warmup_days
     ver = version(settings)
     topics = TodayTopics.build(history, clusters, topic_ids, vectors, settings, day)
@@ -310,7 +370,7 @@ def apply_incidents(
         store,
         info,
         statements,
-        category_labels or {},
+        category_labels,
         settings,
         ver,
         clustering,
@@ -326,26 +386,157 @@ def apply_incidents(
             "incidents": to_table("incidents", _ranked(rows)),
         },
     )
-    run.topics = sum(r["kind"] == "topic" and r["calls"] >= settings.min_cluster_size for r in rows)
+    _count(run, rows, settings)
     run.new_topics = len({t for t in topic_ids if t not in history.topics})
+    matched = [[c.label, topic_id] for c, topic_id in zip(clusters, topic_ids, strict=True)]
+    return run, matched
+
+
+def _count(run: IncidentRun, rows: list[dict], settings) -> None:
+    run.topics = sum(r["kind"] == "topic" and r["calls"] >= settings.min_cluster_size for r in rows)
     run.spikes = [row["label"] for row in _ranked(rows) if row["is_spike"]]
-    run.seconds = time.perf_counter() - started
-    logger.info(
-        "incidents %s: %d calls, %d statements, %d topics (%d new), %d spikes in %.1f s",
-        day,
-        run.calls,
-        run.statements,
-        run.topics,
-        run.new_topics,
-        len(run.spikes),
-        run.seconds,
+
+
+# a rule change: the stored topics re-used ----------------------------------------------------
+def clustering_inputs(store: Warehouse, day: dt.date, settings, info: dict) -> dict:
+    """What the day's clusters and topics are made from (their names aside: the naming only
+    names them), besides the calls' categories."""
+    return {
+        "settings": version(settings),
+        "segments": store.version("segments", day),
+        "vectors": store.version("statement_vectors", day),
+        "calls": _digest(sorted(info)),
+        "history": history_digest(store, day, settings.history_days),
+    }
+
+
+def clusters_current(store: Warehouse, day: dt.date, inputs: dict) -> bool:
+    """Whether the stored topics and call_issues of `day` were made from `inputs` and are
+    still the ones written then."""
+    record = store.read_state(day).get(CLUSTERED) or {}
+    return (
+        inputs["segments"] is not None
+        and record.get("inputs") == inputs
+        and record.get("call_issues") == store.version("call_issues", day)
+        and record.get("clusters") is not None
+        and store.exists("incidents", day)
     )
+
+
+def _record_clusters(store: Warehouse, day: dt.date, inputs: dict, matched: list) -> None:
+    state = store.read_state(day)
+    state[CLUSTERED] = {
+        "inputs": inputs,
+        "call_issues": store.version("call_issues", day),
+        "clusters": matched,  # [label, topic id] per cluster, largest first
+    }
+    store.write_state(day, state)
+
+
+def _digest(value) -> str:
+    blob = json.dumps(value, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _refresh(store, day, settings, info, category_labels, naming) -> IncidentRun:
+    """The day's incidents from its stored topics and statements: the topics named again and
+    what they take from the calls figured again, and the category rows made again."""
+    clock = time.perf_counter()
+    statements, labels = _stored_statements(store, day, info)
+    said = [s.text for s in statements.values() if not s.empty]
+    run = IncidentRun(day, len(info), statements=len(said), reclustered=False)
+    run.stage_seconds["statements"], clock = time.perf_counter() - clock, time.perf_counter()
+    clustering = cluster_settings(settings, naming)
+    vocabulary = day_vocabulary(said, clustering)
+    memo: dict = {}
+    history = load_history(store, day, settings.history_days)
+    matched = store.read_state(day)[CLUSTERED]["clusters"]
+    names = _topic_names(
+        history, matched, distinctive_terms(said, labels, clustering, vocabulary, memo)
+    )
+    run.stage_seconds["names"] = time.perf_counter() - clock
+    stored = store.read("incidents", day).to_pylist()
+    rows = [_with_calls(_named(row, names), info) for row in stored if row["kind"] == "topic"]
+    ver = version(settings)
+    rows += _category_rows(
+        day, store, info, statements, category_labels, settings, ver, clustering, vocabulary, memo
+    )
+    store.write_day(day, {"incidents": to_table("incidents", _ranked(rows))})
+    _count(run, rows, settings)
+    run.new_topics = sum(row["kind"] == "topic" and row["first_seen"] == day for row in rows)
+    run.warming_up = len(history.days) < settings.warmup_days
     return run
 
 
+def _topic_names(history: TopicHistory, matched: list, names: dict) -> dict:
+    """Each topic's terms and variants as TodayTopics names them: from the first (largest)
+    cluster matched to it that has terms today, else its last terms of the trailing days."""
+    named = {tid: (topic.terms, {}) for tid, topic in history.topics.items()}
+    today: set[str] = set()
+    for label, topic_id in matched:
+        terms, variants = names.get(label, ([], {}))
+        if topic_id not in today and terms:
+            named[topic_id] = (terms, variants)
+            today.add(topic_id)
+    return named
+
+
+def _named(row: dict, names: dict) -> dict:
+    terms, heard = names.get(row["topic_id"], ([], {}))
+    return {
+        **row,
+        "label": " · ".join(terms) or f"topic {row['topic_id']}",
+        "terms": terms,
+        "variants": [{"term": t, "heard": heard[t]} for t in terms if heard.get(t)],
+    }
+
+
+def _stored_statements(
+    store: Warehouse, day: dt.date, info: dict
+) -> tuple[dict[str, Statement], np.ndarray]:
+    """Each ok call's issue statement as call_issues keeps it (none: an empty one), and the
+    cluster label of each statement said, in the order the day clustered them."""
+    columns = ["call_id", "statement", "statement_source", "start_s", "end_s", "segments"]
+    stored = store.read("call_issues", day, [*columns, "cluster"]).to_pylist()
+    kept = {row["call_id"]: row for row in stored}
+    statements = {}
+    for call_id in sorted(info):
+        row = kept.get(call_id)
+        statements[call_id] = (
+            Statement(
+                row["statement"],
+                row["start_s"],
+                row["end_s"],
+                list(row["segments"] or []),
+                row["statement_source"],
+            )
+            if row and row["statement"]
+            else Statement("", source="none")
+        )
+    labels = [kept[cid]["cluster"] for cid, s in statements.items() if not s.empty]
+    return statements, np.asarray(labels, dtype=np.int64)
+
+
+def _with_calls(row: dict, info: dict) -> dict:
+    """A stored topic row with what it takes from its calls as they are now."""
+    members = [info[call_id] for call_id in row["call_ids"]]
+    return {
+        **row,
+        "categories": _common(members, "categories", share=0.3),
+        **_summary(members, len(info)),
+    }
+
+
 def _ranked(rows: list[dict]) -> list[dict]:
+    """Spikes first, then by score as stored (float32: a re-used topic row ranks as it did)."""
     return sorted(
-        rows, key=lambda r: (not r["is_spike"], -r["score"], -r["calls"], r["incident_id"])
+        rows,
+        key=lambda r: (
+            not r["is_spike"],
+            -float(np.float32(r["score"])),
+            -r["calls"],
+            r["incident_id"],
+        ),
     )
 
 

@@ -392,6 +392,7 @@ def _incidents(ctx: DayContext):
         ctx.embedder,
         ctx.category_labels(),
         ctx.naming(),
+        recluster=ctx.forced == "incidents",  # --rebuild finds the topics again
     )
 
 
