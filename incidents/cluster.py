@@ -448,6 +448,7 @@ class _Sounds:
         return name, rest
 
 
+@lru_cache(maxsize=100_000)  # the same misheard spellings come up in every naming of a day
 def _sounds_like_word(heard: str, confusions: frozenset[str]) -> str | None:
     """The most frequent dictionary word of content that sounds like `heard` (three characters
     or more, not a word itself) and differs from it in one character."""
