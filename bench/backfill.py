@@ -149,15 +149,17 @@ def staged_days(folder: Path, args) -> Path:
 
 
 def bring_current(settings, days: list[dt.date]) -> None:
-    """Kept days staged by an earlier version: score their emotion and index them as this
-    version keeps them (its records of the scores and of the indexed partitions), as the first
-    night or apply after an upgrade does once."""
+    """Kept days staged by an earlier version: score their emotion, index them and cluster
+    their incidents as this version keeps them (its records of the scores, of the indexed
+    partitions and of the clustered day), as the first night or apply after an upgrade does
+    once."""
     from callscope.pipeline.steps import DayRunner
     from callscope.storage.warehouse import Warehouse
 
     store = Warehouse.from_settings(settings)
     for day in days:
-        DayRunner(store, day, settings).run("emotion", force=True, only=["emotion", "index"])
+        steps = ["emotion", "index", "incidents"]
+        DayRunner(store, day, settings).run("emotion", force=True, only=steps)
 
 
 def main() -> int:
