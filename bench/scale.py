@@ -62,7 +62,7 @@ DEPLOYMENT = "scale-bench-part/scale-bench"
 NIGHT_AUDIO_H = 9_500.0
 NIGHT_CALLS = 190_000
 TARGET_ORCHESTRATION_MS = 1.0
-TARGET_COMMIT_AND_STEPS_S = 20 * 60
+TARGET_COMMIT_AND_STEPS_S = 5 * 60  # the night's tail at 190,000 calls
 
 
 @flow(name="scale-bench-part")
@@ -381,7 +381,11 @@ def report_steps_only(results: list[dict]) -> None:
         print(f"\nN = {r['calls']:,} calls: committed {r['committed']:,}")
         print(f"  staging (the parts' share, not a day step): {r['staging_s']} s")
         print("  day steps: " + ", ".join(f"{k} {v} s" for k, v in steps.items()))
-        target = f" (target < 20 min: {flag or 'NOT met'})" if r["calls"] == NIGHT_CALLS else ""
+        target = (
+            f" (target < {TARGET_COMMIT_AND_STEPS_S / 60:g} min: {flag or 'NOT met'})"
+            if r["calls"] == NIGHT_CALLS
+            else ""
+        )
         print(f"  commit + day steps: {total:.1f} s = {total / 60:.1f} min{target}")
         print(f"  peak memory of the night process: {r['night_peak_rss_gb']} GB")
 
@@ -498,7 +502,7 @@ def report(results: list[dict], args) -> None:
     flag = "met" if tail_s < TARGET_COMMIT_AND_STEPS_S else "NOT met"
     print(
         f"\n190,000-call night: commit + day steps {tail_s / 60:.1f} min ({measured}; "
-        f"target < 20 min: {flag})"
+        f"target < {TARGET_COMMIT_AND_STEPS_S / 60:g} min: {flag})"
     )
     print(
         f"projected wall time for {NIGHT_AUDIO_H:,.0f} h of audio (ASR + orchestration + "
