@@ -14,9 +14,10 @@ from callscope.core.config import load_config
 from callscope.emotion.daily import SCORED
 from callscope.pipeline.runner import StagingBatch, batch_share
 from callscope.pipeline.steps import DayRunner
-from callscope.privacy.redact import REDACTION_VERSION, redact_segments
 from callscope.storage.warehouse import Warehouse
 from callscope.synth.scripts import plan_days
+
+from tests.night_support import processed_call
 
 DAY = dt.date(2026, 10, 1)
 TAGGING = ("categories", "emotion")
@@ -41,28 +42,9 @@ def night(tmp_path_factory) -> Path:
     [plan] = plan_days(DAY, 1, 11, 30, 4)
     with StagingBatch(store, 10, 1e9, batch_share(settings)) as batch:
         for call in plan.calls:
-            batch.stage_call(DAY, *_processed(call))
+            batch.stage_call(DAY, *processed_call(call, DAY))
     DayRunner(store, DAY, settings).run()
     return root
-
-
-def _processed(call) -> tuple[dict, list[dict]]:
-    segments = [{**s, "call_id": call.call_id, "date": DAY} for s in call.segments(asr_style=True)]
-    redact_segments(segments)
-    row = {
-        "call_id": call.call_id,
-        "date": DAY,
-        "status": "ok",
-        "started_at": call.started_at,
-        "processed_at": dt.datetime(2026, 10, 5, tzinfo=dt.UTC),
-        "queue": call.queue,
-        "agent_id": call.agent_id,
-        "language": call.language,
-        "n_segments": len(segments),
-        "duration_s": round(segments[-1]["end_s"], 3),
-        "redaction_version": REDACTION_VERSION,
-    }
-    return row, segments
 
 
 def _escalating(categories: list[dict]) -> None:

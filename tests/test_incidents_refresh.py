@@ -15,9 +15,10 @@ from callscope.core.config import load_config
 from callscope.incidents.daily import CLUSTERED, apply_incidents
 from callscope.pipeline.runner import StagingBatch, batch_share
 from callscope.pipeline.steps import DayRunner
-from callscope.privacy.redact import REDACTION_VERSION, redact_segments
 from callscope.storage.warehouse import Warehouse
 from callscope.synth.scripts import plan_days
+
+from tests.night_support import processed_call
 
 START = dt.date(2026, 10, 1)
 DAYS = [START + dt.timedelta(days=n) for n in range(3)]
@@ -45,28 +46,9 @@ def nights(tmp_path_factory) -> Path:
     for plan in plan_days(START, len(DAYS), 11, 30, 4):
         with StagingBatch(store, 10, 1e9, share) as batch:
             for call in plan.calls:
-                batch.stage_call(plan.date, *_processed(call, plan.date))
+                batch.stage_call(plan.date, *processed_call(call, plan.date))
         DayRunner(store, plan.date, settings).run(only=["commit", "redact", "categories", *CASCADE])
     return root
-
-
-def _processed(call, day: dt.date) -> tuple[dict, list[dict]]:
-    segments = [{**s, "call_id": call.call_id, "date": day} for s in call.segments(asr_style=True)]
-    redact_segments(segments)
-    row = {
-        "call_id": call.call_id,
-        "date": day,
-        "status": "ok",
-        "started_at": call.started_at,
-        "processed_at": dt.datetime(2026, 10, 5, tzinfo=dt.UTC),
-        "queue": call.queue,
-        "agent_id": call.agent_id,
-        "language": call.language,
-        "n_segments": len(segments),
-        "duration_s": round(segments[-1]["end_s"], 3),
-        "redaction_version": REDACTION_VERSION,
-    }
-    return row, segments
 
 
 def _copy(nights: Path, tmp_path: Path, name: str, new_rule: bool = True):

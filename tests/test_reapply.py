@@ -24,6 +24,7 @@ from callscope.synth.scripts import plan_days
 from typer.testing import CliRunner
 
 from callscope.cli import app
+from tests.night_support import processed_call
 from tests.test_scale_out import _prefect_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,29 +48,9 @@ def stored(tmp_path_factory) -> Path:
     for plan in plan_days(START, len(DAYS), 5, 12, 4):
         with StagingBatch(store, 12, 1e9, share) as batch:
             for call in plan.calls:
-                batch.stage_call(plan.date, *_processed(call, plan.date))
+                batch.stage_call(plan.date, *processed_call(call, plan.date, redacted=False))
         DayRunner(store, plan.date, settings).run(only=NIGHT_BUT_REDACTION)
     return root / "warehouse"
-
-
-def _processed(call, day: dt.date) -> tuple[dict, list[dict]]:
-    segments = [{**s, "call_id": call.call_id, "date": day} for s in call.segments(asr_style=True)]
-    for segment in segments:  # older rules that found no personal data
-        segment |= {"text_redacted": segment["text"], "pii": []}
-    row = {
-        "call_id": call.call_id,
-        "date": day,
-        "status": "ok",
-        "started_at": call.started_at,
-        "processed_at": dt.datetime(2026, 10, 5, tzinfo=dt.UTC),
-        "queue": call.queue,
-        "agent_id": call.agent_id,
-        "language": call.language,
-        "n_segments": len(segments),
-        "duration_s": round(segments[-1]["end_s"], 3),
-        "redaction_version": "redact-0",
-    }
-    return row, segments
 
 
 def _copy(stored: Path, tmp_path: Path, name: str, config: dict) -> tuple[Path, Path]:
