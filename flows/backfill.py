@@ -57,17 +57,11 @@ def reapply_day_flow(
 
 
 def reapply_deployment(work_pool: str):
-    """The deployment the workers of `work_pool` run; its entrypoint is a module path, so any
-    host with callscope installed can load it."""
-    from prefect.types.entrypoint import EntrypointType
+    """The deployment the workers of `work_pool` run for a re-applied day."""
+    from callscope.flows.part import pool_deployment
 
-    return reapply_day_flow.to_deployment(
-        name=DEPLOYMENT,
-        work_pool_name=work_pool,
-        entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Re-apply one stored day's redaction, rule categories or emotion.",
-        tags=["callscope", "reapply"],
-    )
+    description = "Re-apply one stored day's redaction, rule categories or emotion."
+    return pool_deployment(reapply_day_flow, DEPLOYMENT, work_pool, description, "reapply")
 
 
 @dataclass

@@ -55,16 +55,22 @@ def transcribe_part(
 
 
 def part_deployment(work_pool: str):
-    """The deployment the workers of `work_pool` run; its entrypoint is a module path, so any
+    """The deployment the workers of `work_pool` run for a night's parts."""
+    description = "Transcribe one part of a night's calls into the shared warehouse."
+    return pool_deployment(transcribe_part, DEPLOYMENT, work_pool, description, "part")
+
+
+def pool_deployment(flow_object, name: str, work_pool: str, description: str, tag: str):
+    """A deployment of `flow_object` on `work_pool` whose entrypoint is a module path, so any
     host with callscope installed can load it."""
     from prefect.types.entrypoint import EntrypointType
 
-    return transcribe_part.to_deployment(
-        name=DEPLOYMENT,
+    return flow_object.to_deployment(
+        name=name,
         work_pool_name=work_pool,
         entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Transcribe one part of a night's calls into the shared warehouse.",
-        tags=["callscope", "part"],
+        description=description,
+        tags=["callscope", tag],
     )
 
 
