@@ -473,6 +473,7 @@ STEPS: tuple[Step, ...] = (
         code_version="categories-1",
         shaping=lambda ctx: ctx.rules.version_hash,
         run=_categories,
+        changed=lambda run: not run.skipped,  # every call already tagged with these rules
     ),
     Step(
         "emotion",
