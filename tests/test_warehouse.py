@@ -118,6 +118,49 @@ def test_restaging_a_call_replaces_its_rows(tmp_path):
     assert wh.done_calls(DAY)["a"]["settings_hash"] == "h2"
 
 
+def test_a_commit_of_many_batches_keeps_each_calls_latest_rows_of_every_table(tmp_path):
+    wh = Warehouse(tmp_path)
+    early = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+
+    def batch(ids, at, hits=True):
+        calls = [(call_row(c, processed_at=at), segment_rows(c, 2)) for c in ids]
+        extra = {"keyword_hits": [_hit(c, at) for c in ids]} if hits else None
+        wh.stage_calls(DAY, calls, extra)
+
+    for n in range(6):
+        batch([f"c{n}-{k}" for k in range(3)], early, hits=n != 4)
+    batch(["c2-1", "c5-0"], early + dt.timedelta(minutes=5))  # a retried part's batch
+    assert wh.commit_day(DAY) == 18
+    hits = {row["call_id"]: row["category"] for row in wh.read("keyword_hits", DAY).to_pylist()}
+    assert len(hits) == 15 and not any(c.startswith("c4-") for c in hits)
+    assert hits["c2-1"] == hits["c5-0"] == "01:05" and hits["c2-0"] == "01:00"
+    segments = wh.read("segments", DAY)
+    assert segments.num_rows == 36
+    assert sorted(wh.read("calls", DAY)["call_id"].to_pylist()) == sorted(
+        f"c{n}-{k}" for n in range(6) for k in range(3)
+    )
+
+
+def test_a_call_staged_by_an_older_version_without_todays_columns_still_commits(tmp_path):
+    wh = Warehouse(tmp_path)
+    wh.stage_call(DAY, call_row("new"), segment_rows("new", 1))
+    folder = tmp_path / "_staging" / f"date={DAY}"
+    old = pa.table({"call_id": ["old"], "date": [DAY], "status": ["ok"]})
+    pq.write_table(old, folder / "batch-0-old.calls.parquet")
+    pq.write_table(
+        to_table("segments", segment_rows("old", 2)), folder / "batch-0-old.segments.parquet"
+    )
+    assert wh.commit_day(DAY) == 2
+    calls = {row["call_id"]: row for row in wh.read("calls", DAY).to_pylist()}
+    assert calls["old"]["settings_hash"] is None and calls["new"]["settings_hash"] == "h1"
+    assert wh.read("segments", DAY).num_rows == 3
+
+
+def _hit(call_id: str, at: dt.datetime) -> dict:
+    row = minimal_rows("keyword_hits", DAY, 1).to_pylist()[0]
+    return {**row, "call_id": call_id, "category": at.strftime("%H:%M")}
+
+
 def test_staged_but_uncommitted_calls_count_as_done(tmp_path):
     wh = Warehouse(tmp_path)
     wh.stage_call(DAY, call_row("a", audio_sha256="x"), [])
