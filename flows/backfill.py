@@ -5,9 +5,10 @@ deployment, on the workers that run the nights' parts.
 The command that drives it submits every day at once, watches their states through the
 Prefect API, runs a failed or crashed day again up to `flow.part_retries` times, and hands
 the days' summaries back in date order, so that it runs day 1's cascade (search rows,
-incidents, hand-off) while later days still run. A day's summary travels as a small file in
-the warehouse's part folder, named after the command's run, beside (never in place of) a
-night's part files.
+incidents, hand-off) while later days still run. A running day beats a heartbeat file; one
+silent for `flow.part_lost_after_s` (its worker or host died) is marked crashed and run again,
+as a night's part is. A day's summary and heartbeat travel as small files in the warehouse's
+part folder, named after the command's run, beside (never in place of) a night's part files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from callscope.core.config import Settings, load_config
 from callscope.core.logs import get_logger
 from callscope.pipeline.backfill import DayFailure, DayResult, reapply_day
+from callscope.pipeline.parts import Heartbeat, beat_every_s
 from callscope.storage.warehouse import Warehouse
 from prefect import flow, get_run_logger
 
@@ -32,6 +34,10 @@ logger = get_logger(__name__)
 
 def summary_name(run_id: str, attempt: int) -> str:
     return f"reapply-{run_id}.a{attempt}"
+
+
+def beat_name(run_id: str) -> str:
+    return f"reapply-{run_id}"
 
 
 @flow(name=FLOW, log_prints=True)
@@ -50,8 +56,10 @@ def reapply_day_flow(
     day = dt.date.fromisoformat(date)
     log = get_run_logger()
     log.info("%s: %s and the day-local steps after it, attempt %d", date, start, attempt)
-    summary = reapply_day(settings, day, start)
-    Warehouse.from_settings(settings).write_part_file(day, summary_name(run_id, attempt), summary)
+    store = Warehouse.from_settings(settings)
+    with Heartbeat(store, day, beat_name(run_id), attempt, beat_every_s(settings)):
+        summary = reapply_day(settings, day, start)
+    store.write_part_file(day, summary_name(run_id, attempt), summary)
     log.info("%s done in %.1f s", date, sum(summary["seconds"].values()))
     return summary
 
@@ -68,6 +76,7 @@ def reapply_deployment(work_pool: str):
 class _Day:
     day: dt.date
     flow_runs: list[str] = field(default_factory=list)  # one per attempt
+    running_since: float | None = None  # when this attempt was first seen running
 
 
 class WorkPoolDays:
@@ -109,6 +118,7 @@ class WorkPoolDays:
         from prefect.deployments import run_deployment
 
         attempt = len(entry.flow_runs) + 1
+        entry.running_since = None
         run = run_deployment(
             f"{FLOW}/{DEPLOYMENT}",
             parameters={
@@ -129,6 +139,8 @@ class WorkPoolDays:
         or was just submitted again."""
         attempt = len(entry.flow_runs)
         state = client.read_flow_run(entry.flow_runs[-1]).state
+        if state is not None and state.is_running():
+            return self._check_beat(client, entry, start, attempt)
         if state is None or not state.is_final():
             return None
         if state.is_completed():
@@ -136,9 +148,27 @@ class WorkPoolDays:
             summary, _ = self.store.read_part_file(entry.day, name)
             if summary is not None:
                 self._remove(entry.day, name)
+                self._remove(entry.day, f"{beat_name(self.run_id)}.beat")
                 return summary
             return self._again(entry, start, "failed", "finished without writing its summary")
         return self._again(entry, start, state.type.value.lower(), state.message or state.name)
+
+    def _check_beat(self, client, entry: _Day, start: str, attempt: int) -> DayResult | None:
+        """A running day whose heartbeat has been silent too long is lost: crashed, again."""
+        from prefect.states import Crashed
+
+        beat, age = self.store.read_part_file(entry.day, f"{beat_name(self.run_id)}.beat")
+        if entry.running_since is None:
+            entry.running_since = time.monotonic()
+        if beat is None or beat.get("attempt") != attempt:  # not started beating yet
+            age = time.monotonic() - entry.running_since
+        if age is None or age <= self.settings.flow.part_lost_after_s:
+            return None
+        reason = f"no heartbeat for {age:.0f} s"
+        client.set_flow_run_state(
+            entry.flow_runs[-1], Crashed(message=f"lost: {reason}"), force=True
+        )
+        return self._again(entry, start, "lost", reason)
 
     def _again(self, entry: _Day, start: str, kind: str, reason: str) -> DayResult | None:
         attempts = len(entry.flow_runs)

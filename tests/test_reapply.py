@@ -196,3 +196,41 @@ def test_a_range_on_a_work_pool_worker_stores_what_the_local_apply_stores(stored
     assert _tables(pool_warehouse) == _tables(here_warehouse)
     parts = pool_warehouse / "_parts"
     assert not parts.exists() or not any(path.is_file() for path in parts.rglob("*"))
+
+
+class _FlowRunsOfADeadWorker:
+    """The Prefect API's view of a day whose worker's host died mid-run: running, for ever
+    (the fault the heartbeat exists for; no worker can be made to vanish that way here)."""
+
+    def __init__(self):
+        self.crashed: list[tuple[str, str]] = []
+
+    def read_flow_run(self, flow_run_id: str):
+        from prefect.states import Running
+
+        return type("FlowRun", (), {"state": Running()})()
+
+    def set_flow_run_state(self, flow_run_id: str, state, force: bool = False) -> None:
+        self.crashed.append((flow_run_id, state.message))
+
+
+def test_a_work_pool_day_whose_heartbeat_stops_is_run_again_then_fails_by_name(tmp_path):
+    from callscope.flows.backfill import WorkPoolDays, _Day, beat_name
+    from callscope.pipeline.parts import Heartbeat
+
+    settings = load_config(None, warehouse=tmp_path / "warehouse")
+    flow = settings.flow.model_copy(update={"part_lost_after_s": 30.0, "part_retries": 1})
+    pool = WorkPoolDays(settings.model_copy(update={"flow": flow}), {})
+    entry, client = _Day(START, ["run-1"]), _FlowRunsOfADeadWorker()
+    pool._submit = lambda entry, start: entry.flow_runs.append(f"run-{len(entry.flow_runs) + 1}")
+    beat = Path(pool.store.part_file_path(START, f"{beat_name(pool.run_id)}.beat"))
+
+    for attempt in (1, 2):
+        Heartbeat(pool.store, START, beat_name(pool.run_id), attempt, 60).beat()
+        assert pool._check(client, entry, "categories") is None  # beating: still running
+        os.utime(beat, (time.time() - 45, time.time() - 45))  # then its worker died
+        result = pool._check(client, entry, "categories")
+    assert [run for run, _ in client.crashed] == ["run-1", "run-2"]
+    assert all("no heartbeat for 4" in message for _, message in client.crashed)
+    assert entry.flow_runs == ["run-1", "run-2"]  # sent again once, then out of retries
+    assert "lost on the work pool 2 times" in result.reason
