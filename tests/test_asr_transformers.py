@@ -23,11 +23,32 @@ def transformers_settings(**asr):
 
 
 @pytest.fixture(scope="module")
-def whisper():
-    return get_model(transformers_settings())
+def model_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
 
 
-def test_packaged_weights_convert_to_a_complete_transformers_model(tmp_path):
+@pytest.fixture(scope="module")
+def converted(model_cache):
+    """The packaged CTranslate2 weights joined and converted into a model cache that starts
+    empty (once for the module): the CT2 folder and the transformers folder."""
+    from callscope.asr.models import (
+        TRANSFORMERS_SUFFIX,
+        materialise_packaged_whisper,
+        resolve_transformers_path,
+    )
+
+    ct2 = materialise_packaged_whisper("whisper-base", model_cache)
+    assert not (model_cache / f"{ct2.name}{TRANSFORMERS_SUFFIX}").exists()
+    return ct2, resolve_transformers_path("pkg:whisper-base", model_cache)
+
+
+@pytest.fixture(scope="module")
+def whisper(model_cache, converted):
+    """The module's transformers backend, loaded from that conversion."""
+    return get_model(transformers_settings().model_copy(update={"model_cache": model_cache}))
+
+
+def test_packaged_weights_convert_to_a_complete_transformers_model(model_cache, converted):
     """Every parameter of the transformers model comes from the CTranslate2 file (none left
     at random initialisation), and the key projections' CT2 zeros are really zeros."""
     import torch
@@ -35,11 +56,10 @@ def test_packaged_weights_convert_to_a_complete_transformers_model(tmp_path):
 
     import_torchaudio()
     from callscope.asr.ct2_weights import hf_state_dict, read_ct2
-    from callscope.asr.models import materialise_packaged_whisper, resolve_transformers_path
+    from callscope.asr.models import resolve_transformers_path
     from transformers import WhisperForConditionalGeneration
 
-    ct2 = materialise_packaged_whisper("whisper-base", tmp_path / "cache")
-    folder = resolve_transformers_path("pkg:whisper-base", tmp_path / "cache")
+    ct2, folder = converted
     model, info = WhisperForConditionalGeneration.from_pretrained(
         folder, dtype=torch.float32, output_loading_info=True
     )
@@ -48,11 +68,11 @@ def test_packaged_weights_convert_to_a_complete_transformers_model(tmp_path):
     arrays = read_ct2(ct2 / "model.bin")
     fused = arrays["decoder/layer_0/self_attention/linear_0/bias"]
     assert not fused[512:1024].any()  # the key bias slot
-    converted = hf_state_dict(arrays)
+    state = hf_state_dict(arrays)
     q = model.model.decoder.layers[0].self_attn.q_proj.weight.detach().numpy()
-    assert np.allclose(q, converted["model.decoder.layers.0.self_attn.q_proj.weight"])
+    assert np.allclose(q, state["model.decoder.layers.0.self_attn.q_proj.weight"])
     assert model.generation_config.alignment_heads
-    assert resolve_transformers_path("pkg:whisper-base", tmp_path / "cache") == folder  # once
+    assert resolve_transformers_path("pkg:whisper-base", model_cache) == folder  # once
 
 
 def test_a_folder_that_is_no_model_is_refused_with_the_setting(tmp_path):

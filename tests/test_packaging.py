@@ -327,26 +327,34 @@ def test_fresh_venv_imports_callscope_from_the_wheel_only(fresh_venv: Path, tmp_
     assert not stray, f"importable under a top-level name of their own: {stray}"
 
 
-def test_fresh_venv_writes_the_demo_day(fresh_venv: Path, tmp_path: Path) -> None:
-    # The project's own recordings come from the installed package (callscope/synth/data/).
-    work = tmp_path / "elsewhere"
-    work.mkdir()
+@pytest.fixture(scope="module")
+def demo_day_written(fresh_venv: Path, tmp_path_factory) -> Path:
+    """`callscope demo day` run once from the fresh venv, in a folder outside the repository:
+    that folder (the recordings are under rec/). The project's own recordings come from the
+    installed package (callscope/synth/data/)."""
+    work = tmp_path_factory.mktemp("elsewhere")
+    env = fresh_env(fresh_venv, tmp_path_factory.mktemp("demo-day-home"))
     callscope = fresh_venv / "bin" / IMPORT_NAME
-    env = fresh_env(fresh_venv, tmp_path)
     run(callscope, "demo", "day", "--out", "rec", cwd=work, env=env, timeout=300)
-    with (work / "rec" / DEMO_DATE / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+    return work
+
+
+def test_fresh_venv_writes_the_demo_day(demo_day_written: Path) -> None:
+    day = demo_day_written / "rec" / DEMO_DATE
+    with (day / "manifest.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 10, rows
-    assert all(list((work / "rec" / DEMO_DATE).glob(f"{row['call_id']}.*")) for row in rows)
+    assert all(list(day.glob(f"{row['call_id']}.*")) for row in rows)
 
 
-def test_fresh_venv_runs_the_night_outside_the_repo(fresh_venv: Path, tmp_path: Path) -> None:
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    # The recordings, the night and the calls listing all come from the fresh venv.
+def test_fresh_venv_runs_the_night_outside_the_repo(
+    fresh_venv: Path, demo_day_written: Path, tmp_path: Path
+) -> None:
+    work = demo_day_written
+    # The recordings (written by the fresh venv's `demo day`), the night and the calls
+    # listing all come from the fresh venv.
     env = fresh_env(fresh_venv, tmp_path)
     callscope = fresh_venv / "bin" / IMPORT_NAME
-    run(callscope, "demo", "day", "--out", "rec", cwd=work, env=env, timeout=300)
     with (work / "rec" / DEMO_DATE / "manifest.csv").open(newline="", encoding="utf-8") as handle:
         expected = {row["call_id"] for row in csv.DictReader(handle)}
     night = ("nightly", "--date", DEMO_DATE, "--recordings", "rec", "--warehouse", "wh")

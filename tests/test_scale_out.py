@@ -1,7 +1,8 @@
 """A night fanned out over workers: a real Prefect server (on PostgreSQL as in production, or
-its own SQLite database), real process workers taking parts of the bundled real-audio day,
-the shared warehouse, and the same calls and segments as the single-process night; a worker
-killed mid-part; the night's own local server; two hosts and one day's commit."""
+its own SQLite database where PostgreSQL cannot run here; one server for the module), real
+process workers taking parts of the bundled real-audio day, the shared warehouse, and the
+same calls and segments as the single-process night; a worker killed mid-part; the night's
+own local server; two hosts and one day's commit."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -100,43 +102,54 @@ def _prefect_server(home: Path, database_url: str | None = None) -> Iterator[str
         server.wait(timeout=30)
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
-    with _prefect_server(tmp_path / "prefect-home") as url:
-        yield url
+@dataclass
+class Server:
+    url: str  # the Prefect API
+    database: str | None  # its PostgreSQL database; None: its own SQLite database
+    why_not_postgres: str = ""
 
 
-@pytest.fixture
-def postgres_url():
-    try:
-        with postgres_database() as url:
-            yield url
-    except PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL for the Prefect server: {exc}")
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory) -> Iterator[Server]:
+    """One Prefect server for the module's fanned-out nights (each has pools, deployments and
+    flow runs of its own): on a throwaway PostgreSQL cluster as in production, on SQLite
+    where PostgreSQL cannot run here."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    with ExitStack() as stack:
+        try:
+            database, why = stack.enter_context(postgres_database()), ""
+        except PostgresUnavailable as exc:
+            database, why = None, str(exc)
+        url = stack.enter_context(_prefect_server(home, database))
+        yield Server(url, database, why)
 
 
 def test_a_night_over_two_workers_on_a_postgresql_server_matches_the_single_process_night(
-    demo_day, postgres_url, tmp_path
+    demo_day, prefect_server, tmp_path
 ):
+    if prefect_server.database is None:
+        pytest.skip(f"no PostgreSQL for the Prefect server: {prefect_server.why_not_postgres}")
     # the single-process night in this machine's own environment (all cores), the workers
     # with a share of one core each: a call's decode threads are fixed (asr.cpu_threads), so
     # the calls and segments must be the same, word for word
     single = _night_cli(demo_day, tmp_path / "single", "--json", env=_env())
-    with _prefect_server(tmp_path / "prefect-home", postgres_url) as url:
-        env = _env(PREFECT_API_URL=url, CALLSCOPE_FLOW__PART_CALLS="3")
-        # paths relative to where the command runs, as the README writes them: the workers
-        # run their parts in folders of their own
-        relative = os.path.relpath(demo_day, tmp_path), "fanned"
-        config = os.path.relpath(REPO / "configs" / "default.yaml", tmp_path)
-        options = "--config", config, "--workers", "2", "--json"
-        summary = _night_cli(*relative, *options, env=env, cwd=tmp_path)
-    assert len(summary["parts"]) == 4 == len(split(list(range(summary["calls"])), 3))
+    flow_runs_before = count_rows(prefect_server.database, "flow_run")
+    # parts of 4 calls: 3 parts for 2 workers, so that one worker takes a second part
+    env = _env(PREFECT_API_URL=prefect_server.url, CALLSCOPE_FLOW__PART_CALLS="4")
+    # paths relative to where the command runs, as the README writes them: the workers
+    # run their parts in folders of their own
+    relative = os.path.relpath(demo_day, tmp_path), "fanned"
+    config = os.path.relpath(REPO / "configs" / "default.yaml", tmp_path)
+    options = "--config", config, "--workers", "2", "--json"
+    summary = _night_cli(*relative, *options, env=env, cwd=tmp_path)
+    assert len(summary["parts"]) == 3 == len(split(list(range(summary["calls"])), 4))
     assert all(part["state"] == "done" for part in summary["parts"])
     assert {a["worker"] for part in summary["parts"] for a in part["attempts"]} == {
         f"{socket.gethostname()}-local-{n}" for n in (1, 2)
     }  # both workers took parts
     assert prestarted([a for part in summary["parts"] for a in part["attempts"]]) >= 1
-    assert count_rows(postgres_url, "flow_run") == 1 + 4  # the night and its parts
+    flow_runs = count_rows(prefect_server.database, "flow_run") - flow_runs_before
+    assert flow_runs == 1 + 3  # the night and its parts
     assert (summary["ok"], summary["error"]) == (single["ok"], single["error"])
     assert summary["steps"]["commit"] == "ran" and summary["steps"]["handoff"] == "ran"
     one, fanned = Warehouse(tmp_path / "single"), Warehouse(tmp_path / "fanned")
@@ -252,12 +265,14 @@ def test_a_worker_killed_mid_part_is_replaced_and_no_call_is_lost_or_doubled(
     recordings = tmp_path / "recordings"
     day = recordings / DATE
     day.mkdir(parents=True)
-    for name in ("zh-0002.flac", "zh-0003.flac", "en-0004.wav", "hold-0006.opus"):
+    # the day's shortest speech (zh-0001, 4 s) in place of its longest (zh-0002, 70 s): the
+    # worker is killed while its part starts up, before any call, whatever their length
+    for name in ("zh-0001.wav", "zh-0003.flac", "en-0004.wav", "hold-0006.opus"):
         shutil.copy(demo_day / DATE / name, day / name)
     warehouse = tmp_path / "warehouse"
-    workers = [_worker(prefect_server, f"w{n}", tmp_path / f"w{n}.log") for n in (1, 2)]
+    workers = [_worker(prefect_server.url, f"w{n}", tmp_path / f"w{n}.log") for n in (1, 2)]
     env = _env(
-        PREFECT_API_URL=prefect_server,
+        PREFECT_API_URL=prefect_server.url,
         CALLSCOPE_FLOW__WORK_POOL="test-pool",
         CALLSCOPE_FLOW__PART_CALLS="2",
         CALLSCOPE_FLOW__PART_LOST_AFTER_S="25",
@@ -283,7 +298,7 @@ def test_a_worker_killed_mid_part_is_replaced_and_no_call_is_lost_or_doubled(
     assert night.returncode == 0, err[-3000:]
     summary = json.loads(out)
     calls = Warehouse(warehouse).read("calls", DAY).to_pylist()
-    assert sorted(row["call_id"] for row in calls) == ["en-0004", "hold-0006", "zh-0002", "zh-0003"]
+    assert sorted(row["call_id"] for row in calls) == ["en-0004", "hold-0006", "zh-0001", "zh-0003"]
     assert summary["ok"] == 4 - summary["skipped"] and summary["error"] == 0
     retried = [part for part in summary["parts"] if len(part["attempts"]) > 1]
     assert len(retried) == 1, summary["parts"]
@@ -294,7 +309,7 @@ def test_a_worker_killed_mid_part_is_replaced_and_no_call_is_lost_or_doubled(
     assert "1 run again" in out + err and retried["name"] in out + err
     segments = Warehouse(warehouse).read("segments", DAY).to_pylist()
     keys = [(row["call_id"], row["idx"]) for row in segments]
-    assert len(keys) == len(set(keys)) and {k[0] for k in keys} >= {"zh-0002", "en-0004"}
+    assert len(keys) == len(set(keys)) and {k[0] for k in keys} >= {"zh-0001", "en-0004"}
 
 
 def _kill_a_worker_running_a_part(warehouse: Path, workers: list[subprocess.Popen]) -> int:
