@@ -6,11 +6,14 @@ categories for the escalation risk) and writes the day's `emotion_daily` rows. I
 the day's segments and calls partitions and replaces its emotion_daily partition, so it is
 safe to repeat, and it is skipped when nothing it depends on changed.
 
-The day's state records which code and settings scored the stored segments and the segments
-partition they were written to (`emotion_scored`). While both still hold (only the categories
-changed, after a rule change), the stored scores and call summaries are re-used: only the calls
+Each call is scored where it was processed (`score_calls`, a part's share of this step): its
+segments get their sentiment and emotion, its row the call's summary and the version of the
+scoring (`calls.emotion_scores`). The day's state also records which code and settings scored
+the stored segments and the segments partition they were written to (`emotion_scored`). When
+every call's scores are current (scored by the parts with these settings, or the record still
+holds after a rule change), the stored scores and call summaries are re-used: only the calls
 whose categories now give other escalation reasons are summarised again, and only the calls
-and emotion_daily partitions are written.
+and emotion_daily partitions are written. Calls scored otherwise are scored here, alone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from callscope.core.logs import get_logger
@@ -121,24 +125,27 @@ def apply_emotion(
     scoring = scores_version(settings, scorer)
     summary = call_settings(settings)
     tables: dict[str, pa.Table] = {}
-    if not rescore and scores_current(store, day, scoring):
+    stale = [] if rescore else _stale_calls(calls, scoring)
+    if not rescore and (not stale or scores_current(store, day, scoring)):
         summaries = _summaries_to_redo(store, day, calls, summary)
         scored_now = 0
     else:
         segments = store.read("segments", day)
-        segments = _with_columns(
-            segments, score_segments(segments, scorer, fusion_settings(settings))
-        )
-        summaries = summarize_day(segments, calls, summary)
-        scored_now = len(segments) - segments.column("sentiment").null_count
-        tables["segments"] = segments
-    rows = _with_call_emotion(calls, summaries, version)
+        scored, kept = _split(segments, None if rescore else stale)
+        scored = _with_columns(scored, score_segments(scored, scorer, fusion_settings(settings)))
+        summaries = summarize_day(scored, _calls_of(calls, None if rescore else stale), summary)
+        if not rescore:
+            summaries |= _summaries_to_redo(
+                store, day, _calls_of(calls, stale, keep=False), summary
+            )
+        scored_now = len(scored) - scored.column("sentiment").null_count
+        tables["segments"] = _joined(scored, kept)
+    rows = _with_call_emotion(calls, summaries, version, scoring)
     tables["calls"] = to_table("calls", rows)
     stored = tables["calls"].to_pylist()  # the day's figures from the calls' values as stored
     tables["emotion_daily"] = to_table("emotion_daily", daily_rows(day, stored, version))
     store.write_day(day, tables)
-    if "segments" in tables:
-        _record_scores(store, day, scoring)
+    _record_scores(store, day, scoring)  # every ok call's stored segments carry these scores
     run = _run_of(day, rows, "segments" in tables, scored_now, len(summaries))
     run.seconds = time.perf_counter() - started
     logger.info(
@@ -153,6 +160,54 @@ def apply_emotion(
         run.seconds,
     )
     return run
+
+
+def score_calls(calls: list[tuple[dict, list[dict]]], scorer: TextScorer, settings) -> None:
+    """Score and summarise processed calls (row, segments) where they were processed (a part's
+    batch, after its categories): each ok call's segments get their sentiment and emotion, its
+    row the call's summary and `emotion_scores`, so the day's step re-uses them. The values are
+    those the day's step makes of the same calls (a summary reads them as stored, float32)."""
+    ok = [(row, segments) for row, segments in calls if row.get("status") == "ok"]
+    people = [
+        segment
+        for _, segments in ok
+        for segment in segments
+        if segment.get("speaker") in PEOPLE and segment.get("text")
+    ]
+    fusion = fusion_settings(settings)
+    for segment, text_score in zip(
+        people, _score_unique(scorer, [s["text"] for s in people]), strict=True
+    ):
+        voice = VoiceScore(
+            segment.get("arousal"), segment.get("voice_emotion"), segment.get("voice_confidence")
+        )
+        fused = fuse(text_score, voice, fusion)
+        segment.update(
+            sentiment=fused.sentiment, emotion=fused.emotion, emotion_confidence=fused.confidence
+        )
+    summary, scoring = call_settings(settings), scores_version(settings, scorer)
+    for row, segments in ok:
+        turns = [
+            Turn(
+                segment["speaker"],
+                round(_stored(segment["sentiment"]), 3),
+                segment["emotion"],
+                segment.get("start_s") or 0.0,
+                segment.get("end_s") or 0.0,
+                segment["idx"],
+                _stored(segment.get("arousal")),
+            )
+            for segment in sorted(segments, key=lambda segment: segment["idx"])
+            if segment.get("sentiment") is not None
+        ]
+        result = summarize_call(turns, row.get("duration_s") or 0.0, row.get("categories"), summary)
+        row.update(result.as_row())
+        row.update(emotion_version=scoring, emotion_scores=scoring)
+
+
+def _stored(value: float | None) -> float | None:
+    """`value` as a float32 column gives it back."""
+    return None if value is None else float(np.float32(value))
 
 
 def _run_of(
@@ -184,6 +239,46 @@ def scores_current(store: Warehouse, day: dt.date, scoring: str) -> bool:
         and record.get("segments") is not None
         and record["segments"] == store.version("segments", day)
     )
+
+
+def _stale_calls(calls: pa.Table, scoring: str) -> list[str]:
+    """The ok calls whose stored scores are not of `scoring` (scored elsewhere or never)."""
+    if "emotion_scores" not in calls.column_names:  # a partition written before the stamps
+        return [
+            r["call_id"]
+            for r in calls.select(["call_id", "status"]).to_pylist()
+            if r["status"] == "ok"
+        ]
+    rows = calls.select(["call_id", "status", "emotion_scores"]).to_pylist()
+    return [r["call_id"] for r in rows if r["status"] == "ok" and r["emotion_scores"] != scoring]
+
+
+def _calls_of(calls: pa.Table, ids: list[str] | None, keep: bool = True) -> pa.Table:
+    """The rows of `ids` (all rows for None), or with `keep=False` the others."""
+    if ids is None:
+        return calls
+    chosen = pc.is_in(calls["call_id"], pa.array(ids, pa.string()))
+    return calls.filter(chosen if keep else pc.invert(chosen))
+
+
+ROW = "__row"  # a segment's place in the stored partition while its calls are scored apart
+
+
+def _split(segments: pa.Table, ids: list[str] | None) -> tuple[pa.Table, pa.Table | None]:
+    """The segments of the calls to score (`ids`; all for None) and the others."""
+    if ids is None:
+        return segments, None
+    segments = segments.append_column(ROW, pa.array(range(len(segments)), pa.int64()))
+    chosen = pc.is_in(segments["call_id"], pa.array(ids, pa.string()))
+    return segments.filter(chosen), segments.filter(pc.invert(chosen))
+
+
+def _joined(scored: pa.Table, kept: pa.Table | None) -> pa.Table:
+    """The day's segments again in their stored order, the scored calls' rows new."""
+    if kept is None:
+        return scored
+    both = pa.concat_tables([kept, scored]).sort_by(ROW)
+    return both.drop_columns([ROW])
 
 
 def _summaries_to_redo(store: Warehouse, day: dt.date, calls: pa.Table, settings) -> dict:
@@ -280,7 +375,7 @@ def summarize_day(segments: pa.Table, calls: pa.Table, settings) -> dict:
     }
 
 
-def _with_call_emotion(calls: pa.Table, summaries: dict, version: str) -> list[dict]:
+def _with_call_emotion(calls: pa.Table, summaries: dict, version: str, scoring: str) -> list[dict]:
     """The calls rows with their new summaries; the other ok calls keep theirs."""
     rows = calls.to_pylist()
     for row in rows:
@@ -288,7 +383,7 @@ def _with_call_emotion(calls: pa.Table, summaries: dict, version: str) -> list[d
         if summary is not None:
             row.update(summary.as_row())
         if row["status"] == "ok":
-            row["emotion_version"] = version
+            row["emotion_version"], row["emotion_scores"] = version, scoring
     return rows
 
 

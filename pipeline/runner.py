@@ -443,15 +443,19 @@ def batch_share(settings: Settings) -> Callable[[list[tuple[dict, list[dict]]]],
     """The batch steps (pipeline/steps.py, `BATCH_STEPS`) switched on: done for each batch of
     processed calls beside their transcription, staged with them. A part that fails is left
     to its day step (a warning); the calls are staged all the same."""
-    parts = {step.writes: step.make(settings) for step in BATCH_STEPS if step.enabled(settings)}
+    parts = [(step, step.make(settings)) for step in BATCH_STEPS if step.enabled(settings)]
 
     def share(calls: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
         done = {}
-        for table, make in parts.items():
+        for step, make in parts:
             try:
-                done[table] = make(calls)
+                rows = make(calls)
             except Exception:
-                logger.exception("%s of %d calls left to the day's steps", table, len(calls))
+                what = step.writes or step.name
+                logger.exception("%s of %d calls left to the day's steps", what, len(calls))
+                continue
+            if step.writes is not None:
+                done[step.writes] = rows
         return done
 
     return share

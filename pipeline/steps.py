@@ -302,7 +302,7 @@ class BatchStep:
     the day step named `day_step` then redoes only what changed since."""
 
     name: str
-    writes: str  # a staged table
+    writes: str | None  # a staged table, or None: it fills in the calls' own rows
     day_step: str
     make: Callable[[Settings], Callable[[list[tuple[dict, list[dict]]]], list[dict]]]
     enabled: Callable[[Settings], bool] = lambda settings: True
@@ -325,8 +325,28 @@ def _statement_vectors(settings: Settings):
     return lambda calls: embed_statements(calls, incidents, embed)
 
 
+def _emotion_scores(settings: Settings):
+    from callscope.emotion.backends import get_text_scorer
+    from callscope.emotion.daily import score_calls
+
+    scorer = get_text_scorer(settings.emotion)
+
+    def score(calls: list[tuple[dict, list[dict]]]) -> list[dict]:
+        score_calls(calls, scorer, settings.emotion)
+        return []
+
+    return score
+
+
 BATCH_STEPS: tuple[BatchStep, ...] = (
     BatchStep("categories", "keyword_hits", "categories", _keyword_hits),
+    BatchStep(  # after the categories: a call's escalation risk reads them
+        "emotion_scores",
+        None,
+        "emotion",
+        _emotion_scores,
+        enabled=lambda settings: settings.emotion.enabled,
+    ),
     BatchStep(
         "statements",
         "statement_vectors",

@@ -130,6 +130,7 @@ CALLS = pa.schema(
         pa.field("escalation_risk_score", pa.float32()),
         pa.field("escalation_reasons", pa.list_(pa.string())),
         pa.field("emotion_version", pa.string()),
+        pa.field("emotion_scores", pa.string()),
     ]
 )
 CALLS_MEANINGS = {
@@ -218,6 +219,8 @@ CALLS_MEANINGS = {
     "escalation_reasons": "the signs that added up to the score (escalation category, repeat or "
     "rudeness, angry, frustrated, ends negative, ends worse)",
     "emotion_version": "version of the emotion step (code and settings) that scored the call",
+    "emotion_scores": "version of the scoring (code and emotion settings) its segments' sentiment "
+    "and emotion and its summary were made with, where it was processed or by the emotion step",
 }
 
 # one row per stretch of one speaker's speech, in time order (a call with status error has none)

@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import yaml
 from callscope.core.config import load_config
@@ -76,10 +77,17 @@ def _tag(settings, store: Warehouse):
 
 
 def _forget_scores(store: Warehouse) -> None:
-    """As a warehouse scored before the step kept its record."""
+    """As a warehouse scored before the step kept its records (the day's and each call's)."""
     state = store.read_state(DAY)
     del state[SCORED]
     store.write_state(DAY, state)
+    calls = store.read("calls", DAY)
+    unknown = pa.nulls(len(calls), pa.string())
+    store.replace_day(
+        "calls",
+        DAY,
+        calls.set_column(calls.schema.get_field_index("emotion_scores"), "emotion_scores", unknown),
+    )
 
 
 def test_a_rule_change_summarises_again_from_the_stored_scores(night, tmp_path):
@@ -134,17 +142,22 @@ def test_emotion_apply_scores_in_full_even_with_the_settings_of_the_scores(night
     assert store.read("calls", DAY).select(columns).equals(calls.select(columns))
 
 
-def test_segments_rewritten_since_they_were_scored_score_in_full(night, tmp_path):
+def test_a_call_processed_again_without_its_scores_is_scored_alone(night, tmp_path):
     settings, store = _copy(night, tmp_path, "rewritten")
-    segments = store.read("segments", DAY)
-    first = segments["speaker"].to_pylist().index("customer")
-    text = segments["text"].to_pylist()
-    text[first] = ANGRY
-    store.write_day(
-        DAY,
-        {"segments": segments.set_column(segments.schema.get_field_index("text"), "text", [text])},
-    )  # as a redaction or a night's commit rewrites them
+    segments = store.read("segments", DAY).to_pylist()
+    first = next(row for row in segments if row["speaker"] == "customer")
+    call_id = first["call_id"]
+    [row] = [row for row in store.read("calls", DAY).to_pylist() if row["call_id"] == call_id]
+    again = [{**seg, "text": ANGRY if seg is first else seg["text"]} for seg in segments]
+    again = [seg for seg in again if seg["call_id"] == call_id]
+    later = row["processed_at"] + dt.timedelta(hours=1)
+    # a night that processed it again where its emotion was not scored (the day step scores it)
+    store.stage_call(DAY, {**row, "processed_at": later, "emotion_scores": None}, again)
+    store.commit_day(DAY)
 
-    assert _tag(settings, store).rescored
-    rescored = store.read("segments", DAY).slice(first, 1).to_pylist()[0]
-    assert rescored["text"] == ANGRY and rescored["sentiment"] < 0
+    run = _tag(settings, store)
+    spoken = [seg for seg in again if seg["speaker"] in ("agent", "customer") and seg["text"]]
+    assert run.rescored and run.segments == len(spoken)
+    rescored = [seg for seg in store.read("segments", DAY).to_pylist() if seg["call_id"] == call_id]
+    assert rescored[again.index(next(s for s in again if s["text"] == ANGRY))]["sentiment"] < 0
+    assert [seg["text"] for seg in rescored] == [seg["text"] for seg in again]

@@ -208,3 +208,45 @@ def test_the_sentence_encoder_keeps_to_a_cpu_workers_share_of_the_cores(monkeypa
     assert _cpu_share() == (os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert _cpu_share() == (os.cpu_count() or 1)
+
+
+# emotion ---------------------------------------------------------------------------------------
+def emotion_day(store: Warehouse, settings, batches) -> tuple[object, dict]:
+    """The day's steps to the emotion over calls staged in `batches` of (calls, share)."""
+    for calls, share in batches:
+        stage(store, settings, calls, share)
+    steps = ("commit", "redact", "categories", "emotion")
+    run = DayRunner(store, DAY, settings).run(only=steps)["emotion"].result
+    tables = {
+        table: store.read(table, DAY).to_pylist()
+        for table in ("calls", "segments", "emotion_daily")
+    }
+    return run, tables
+
+
+def test_calls_scored_by_their_worker_give_the_day_the_steps_own_scores(tmp_path, settings):
+    calls = processed_calls()  # the share fills in the rows it is given: a fresh set each
+    part_run, part = emotion_day(
+        Warehouse(tmp_path / "part"), settings, [(calls, batch_share(settings))]
+    )
+    step_run, step = emotion_day(
+        Warehouse(tmp_path / "step"), settings, [(processed_calls(), None)]
+    )
+    assert part_run.segments == 0 and step_run.segments > len(calls)  # scored in the part
+    assert part == step
+    assert {row["emotion_scores"] for row in part["calls"]} == {
+        row["emotion_scores"] for row in step["calls"]
+    }
+    assert any(row["customer_sentiment"] is not None for row in part["calls"])
+    assert len(part["emotion_daily"]) > 3
+
+
+def test_only_calls_scored_elsewhere_are_scored_by_the_step(tmp_path, settings):
+    calls = processed_calls()
+    store = Warehouse(tmp_path / "mixed")
+    batches = [(calls[:-3], batch_share(settings)), (calls[-3:], None)]
+    run, mixed = emotion_day(store, settings, batches)
+    people = [s for _, segs in calls[-3:] for s in segs if s["speaker"] != "ivr" and s["text"]]
+    assert run.segments == len(people) and run.summarised == 3
+    _, reference = emotion_day(Warehouse(tmp_path / "step"), settings, [(processed_calls(), None)])
+    assert mixed == reference
