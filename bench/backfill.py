@@ -59,24 +59,40 @@ def bench_settings(warehouse: Path, incidents: bool):
 
 
 def stage_days(root: Path, days: int, calls: int, seed: int, incidents: bool = True):
-    """`days` days of `calls` scripted calls staged as the night's parts stage them, then each
-    day's night steps; returns the settings of that warehouse."""
-    from callscope.pipeline.runner import StagingBatch, batch_share
+    """`days` days of `calls` scripted calls staged as the night's parts stage them (the days
+    on every core at once), then each day's night steps in date order; returns the settings
+    of that warehouse."""
+    import multiprocessing
+
     from callscope.pipeline.steps import DayRunner
     from callscope.storage.warehouse import Warehouse
     from callscope.synth.scripts import plan_days
+
+    settings = bench_settings(root / "warehouse", incidents)
+    plans = list(plan_days(START, days, seed, calls, 0))
+    jobs = [(root, plan, incidents) for plan in plans]
+    processes = min(len(jobs), os.cpu_count() or 1)
+    with multiprocessing.get_context("fork").Pool(processes, maxtasksperchild=1) as pool:
+        pool.starmap(_stage_day, jobs, chunksize=1)
+    store = Warehouse.from_settings(settings)
+    for plan in plans:
+        DayRunner(store, plan.date, settings).run()
+    return settings
+
+
+def _stage_day(root: Path, plan, incidents: bool) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # the statement encoder on this process's core alone
+    from callscope.pipeline.runner import StagingBatch, batch_share
+    from callscope.storage.warehouse import Warehouse
     from scale import scripted_call, text_only_call
 
     settings = bench_settings(root / "warehouse", incidents)
     store = Warehouse.from_settings(settings)
     share = batch_share(settings)
-    for plan in plan_days(START, days, seed, calls, 0):
-        with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
-            for call in plan.calls:
-                bundle = text_only_call(call, "backfill-bench")
-                batch.stage_call(plan.date, *scripted_call(bundle, plan.date))
-        DayRunner(store, plan.date, settings).run()
-    return settings
+    with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
+        for call in plan.calls:
+            bundle = text_only_call(call, "backfill-bench")
+            batch.stage_call(plan.date, *scripted_call(bundle, plan.date))
 
 
 def with_rules(root: Path, settings, extra: dict, name: str):

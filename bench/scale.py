@@ -22,8 +22,8 @@ projected wall time of a 190,000-call night (9,500 h of audio) for K GPUs at eac
 --x-real-time (per-GPU speed: bench/speed.py on the GPU in question). With --prestart both,
 each N runs with workers that take one part at a time and then with pre-starting workers
 (the default: the next part starts up while the current one works), and the ratio of the two
-fan-out times is printed. --steps-only stages the calls directly (no Prefect, no workers)
-and measures the commit and the day steps alone.
+fan-out times is printed. --steps-only stages the calls directly (no Prefect: the parts in
+--workers forked processes of one core each) and measures the commit and the day steps alone.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -346,17 +348,18 @@ def run_steps_only(n_calls: int, args) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="callscope-scale-") as tmp:
         root = Path(tmp)
-        write_bundles(root / "scripts", n_calls, args.part_calls, 0.0, args.seed)
         settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
         store = Warehouse.from_settings(settings)
-        share = batch_share(settings)
-        started = time.perf_counter()
-        for path in sorted((root / "scripts").glob("part-*.json")):
-            bundle = json.loads(path.read_text(encoding="utf-8"))
-            with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
-                for call in bundle["calls"]:
-                    batch.stage_call(START, *scripted_call(call, START))
-        staged_s = time.perf_counter() - started
+        if args.staged:
+            kept = args.staged / f"{n_calls}-seed{args.seed}-parts{args.part_calls}"
+            if not (kept / "staged.json").is_file():
+                shutil.rmtree(kept, ignore_errors=True)
+                staged_s = _stage_day(kept, n_calls, args)
+                (kept / "staged.json").write_text(json.dumps({"staging_s": staged_s}))
+            staged_s = json.loads((kept / "staged.json").read_text())["staging_s"]
+            shutil.copytree(kept / "warehouse", root / "warehouse")
+        else:
+            staged_s = _stage_day(root, n_calls, args)
         with store.lock_day(START, "scale bench"):
             steps = DayRunner(store, START, settings).run()
         rows = store.read("calls", START, columns=["call_id"]).num_rows
@@ -367,6 +370,30 @@ def run_steps_only(n_calls: int, args) -> dict:
         "steps_s": {name: round(outcome.seconds, 1) for name, outcome in steps.items()},
         "night_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
+
+
+def _stage_day(root: Path, n_calls: int, args) -> float:
+    """The day's calls staged under `root` by --workers processes; returns the seconds."""
+    write_bundles(root / "scripts", n_calls, args.part_calls, 0.0, args.seed)
+    settings = load_config(None, warehouse=root / "warehouse", recordings=root / "scripts")
+    started = time.perf_counter()
+    parts = sorted((root / "scripts").glob("part-*.json"))
+    with multiprocessing.get_context("fork").Pool(args.workers, maxtasksperchild=20) as pool:
+        pool.starmap(_stage_part, [(path, settings) for path in parts], chunksize=1)
+    return round(time.perf_counter() - started, 1)
+
+
+def _stage_part(path: Path, settings) -> None:
+    """One part's calls staged as a worker with one core stages them."""
+    from callscope.storage.warehouse import Warehouse
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    store = Warehouse.from_settings(settings)
+    share = batch_share(settings)
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    with StagingBatch(store, settings.flow.stage_batch_calls, 1e9, share) as batch:
+        for call in bundle["calls"]:
+            batch.stage_call(START, *scripted_call(call, START))
 
 
 def report_steps_only(results: list[dict]) -> None:
@@ -558,6 +585,12 @@ def main() -> int:
     parser.add_argument("--prestart", choices=["on", "off", "both"], default="on")
     parser.add_argument(
         "--steps-only", action="store_true", help="stage directly, then commit and day steps"
+    )
+    parser.add_argument(
+        "--staged",
+        type=Path,
+        help="with --steps-only: a folder that keeps each size's staged day (staged there on the "
+        "first run, copied on later ones), to time the commit and day steps again",
     )
     parser.add_argument(
         "--database",

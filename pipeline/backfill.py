@@ -95,6 +95,9 @@ def reapply_range(
     store = Warehouse.from_settings(settings)
     if whole_rule_set and "categories" in steps:
         _forget_rule_sets(store, days)
+    # with more than one process at work, each day's hand-off runs beside the next day's
+    # cascade (forked first, before this process opens the search index)
+    beside = _Beside(settings, start) if len(days) > 1 and (workers > 1 or fan_out) else None
     if fan_out is not None:
         done = fan_out(days, start)
     elif workers <= 1 or len(days) < workers:  # a day at a time, its calls in `workers` parts
@@ -103,18 +106,33 @@ def reapply_range(
         done = _in_processes(settings, days, start, workers)
     summaries: dict[dt.date, dict] = {}
     failed: dict[dt.date, DayFailure] = {}
-    for day, summary in done:
-        if isinstance(summary, dict):
-            summary = _cascaded(settings, store, day, start, summary)
+
+    def finish(day: dt.date, summary: DayResult) -> None:
         if isinstance(summary, DayFailure):
             logger.error("%s: %s apply failed: %s", day, start, summary.reason)
             failed[day] = summary
-            continue
+            return
         summaries[day] = summary
         if progress:
             progress(day, summary)
+
+    try:
+        for day, summary in done:
+            if isinstance(summary, dict):
+                summary = _cascaded(settings, store, day, start, summary, beside is None)
+            if beside is None or isinstance(summary, DayFailure):
+                finish(day, summary)
+                continue
+            beside.submit(day, summary)
+            for finished in beside.ready():
+                finish(*finished)
+        for finished in beside.ready(wait=True) if beside else ():
+            finish(*finished)
+    finally:
+        if beside is not None:
+            beside.close()
     if failed:
-        raise ReapplyFailed(failed, len(days), summaries)
+        raise ReapplyFailed(dict(sorted(failed.items())), len(days), summaries)
     return summaries
 
 
@@ -231,25 +249,82 @@ def _forget_rule_sets(store: Warehouse, days: list[dt.date]) -> None:
 
 
 # the rest of the cascade, here ---------------------------------------------------------------
+LAST = "handoff"  # the cascade's last step: nothing reads what it writes
+
+
 def _cascaded(
-    settings: Settings, store: Warehouse, day: dt.date, start: str, summary: dict
+    settings: Settings,
+    store: Warehouse,
+    day: dt.date,
+    start: str,
+    summary: dict,
+    with_last: bool = True,
 ) -> DayResult:
     """`summary` with the day's steps after the day-local ones run (each when its inputs
-    changed), or the failure that stopped them."""
+    changed; the hand-off only `with_last`), or the failure that stopped them."""
     try:
-        outcomes = _cascade(settings, store, day, start)
+        outcomes = _cascade(settings, store, day, start, with_last)
     except CallscopeError as exc:
         return DayFailure(f"{exc} (after its {start} step was done)", exc.exit_code)
     for outcome in outcomes:
-        summary["seconds"][outcome.name] = round(outcome.seconds, 3)
-        if outcome.status == "ran":
-            summary["refreshed"].append(outcome.name)
+        _add(summary, outcome.name, outcome.status, outcome.seconds)
     return summary
 
 
-def _cascade(settings: Settings, store: Warehouse, day: dt.date, start: str) -> list[StepOutcome]:
+def _add(summary: dict, step: str, status: str, seconds: float) -> None:
+    summary["seconds"][step] = round(seconds, 3)
+    if status == "ran":
+        summary["refreshed"].append(step)
+
+
+def _cascade(
+    settings: Settings, store: Warehouse, day: dt.date, start: str, with_last: bool = True
+) -> list[StepOutcome]:
     runner = DayRunner(store, day, settings)
+    steps = [s.name for s in downstream(start) if s.name not in DAY_LOCAL]
     with store.lock_day(day, f"{start} apply"):
-        return [
-            runner.run_step(step.name) for step in downstream(start) if step.name not in DAY_LOCAL
-        ]
+        return [runner.run_step(name) for name in steps if with_last or name != LAST]
+
+
+class _Beside:
+    """Each day's last cascade step (the hand-off) in one forked process beside this one's
+    cascade of the next day; the days come back in the order they were given."""
+
+    def __init__(self, settings: Settings, start: str):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.settings, self.start = settings, start
+        context = multiprocessing.get_context("fork")
+        self.pool = ProcessPoolExecutor(1, mp_context=context)
+        self.pool.submit(int).result()  # forked now, before the search index is open
+        self.waiting: list[tuple[dt.date, dict, Any]] = []
+
+    def submit(self, day: dt.date, summary: dict) -> None:
+        future = self.pool.submit(_last_step_here, self.settings, day, self.start)
+        self.waiting.append((day, summary, future))
+
+    def ready(self, wait: bool = False) -> Iterator[tuple[dt.date, DayResult]]:
+        """The days whose last step is over, from the first given, up to one still running
+        (all of them with `wait`)."""
+        while self.waiting and (wait or self.waiting[0][2].done()):
+            day, summary, future = self.waiting.pop(0)
+            outcome = future.result()
+            if isinstance(outcome, DayFailure):
+                yield day, outcome
+                continue
+            _add(summary, LAST, *outcome)
+            yield day, summary
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _last_step_here(settings: Settings, day: dt.date, start: str) -> tuple[str, float] | DayFailure:
+    store = Warehouse.from_settings(settings)
+    try:
+        with store.lock_day(day, f"{start} apply"):
+            outcome = DayRunner(store, day, settings).run_step(LAST)
+    except CallscopeError as exc:
+        return DayFailure(f"{exc} (after its {start} step was done)", exc.exit_code)
+    return outcome.status, outcome.seconds
