@@ -28,7 +28,10 @@ def worker(
         int | None, typer.Option("--gpu", min=0, help="run on this GPU only (CUDA index)")
     ] = None,
     cpus: Annotated[
-        int | None, typer.Option("--cpus", min=1, help="CPU threads for a worker without a GPU")
+        int | None,
+        typer.Option(
+            "--cpus", min=1, help="cores for a worker without a GPU (torch and BLAS threads)"
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="worker name in Prefect")] = None,
     prestart: Annotated[

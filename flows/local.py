@@ -241,11 +241,13 @@ def _stop(process: subprocess.Popen, grace_s: float) -> None:
 
 def worker_env(env: dict[str, str], gpu: int | None, cpus: int | None) -> dict[str, str]:
     """The environment the worker's part processes inherit: one GPU, seen as device 0, or
-    a number of CPU threads."""
+    a number of CPU threads for the libraries that size their pools from the environment
+    (torch, BLAS). The recogniser's decode threads stay `asr.cpu_threads`: on a CPU the int8
+    decode's words depend on them, so a call reads the same on a worker with any share of the
+    cores as in one process."""
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         env["CALLSCOPE_ASR__DEVICE_INDEX"] = "0"
     if cpus is not None:
-        env["CALLSCOPE_ASR__CPU_THREADS"] = str(cpus)
         env.update({variable: str(cpus) for variable in THREAD_VARIABLES})
     return env
