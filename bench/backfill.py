@@ -81,7 +81,7 @@ def stage_days(root: Path, days: int, calls: int, seed: int, incidents: bool = T
 
 
 def _stage_day(root: Path, plan, incidents: bool) -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"  # the statement encoder on this process's core alone
+    os.environ["CALLSCOPE_WORKER_CPUS"] = "1"  # the statement encoder on this process's core alone
     from callscope.pipeline.runner import StagingBatch, batch_share
     from callscope.storage.warehouse import Warehouse
     from scale import scripted_call, text_only_call

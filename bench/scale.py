@@ -387,7 +387,7 @@ def _stage_part(path: Path, settings) -> None:
     """One part's calls staged as a worker with one core stages them."""
     from callscope.storage.warehouse import Warehouse
 
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["CALLSCOPE_WORKER_CPUS"] = "1"
     store = Warehouse.from_settings(settings)
     share = batch_share(settings)
     bundle = json.loads(path.read_text(encoding="utf-8"))

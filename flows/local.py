@@ -26,7 +26,7 @@ logger = get_logger(__name__)
 
 SERVER_START_S = 120.0
 WORKER_QUERY_S = "2"  # how often an idle local worker asks for a part
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+CPUS_VARIABLE = "CALLSCOPE_WORKER_CPUS"  # a CPU worker's share of the cores
 
 
 class ClusterError(CallscopeError):
@@ -241,13 +241,12 @@ def _stop(process: subprocess.Popen, grace_s: float) -> None:
 
 def worker_env(env: dict[str, str], gpu: int | None, cpus: int | None) -> dict[str, str]:
     """The environment the worker's part processes inherit: one GPU, seen as device 0, or
-    a number of CPU threads for the libraries that size their pools from the environment
-    (torch, BLAS). The recogniser's decode threads stay `asr.cpu_threads`: on a CPU the int8
-    decode's words depend on them, so a call reads the same on a worker with any share of the
-    cores as in one process."""
+    a share of the cores (`CALLSCOPE_WORKER_CPUS`, for the sentence encoder's threads). The
+    thread variables of OpenMP and BLAS are left as they are: the int8 CPU decode's words
+    depend on them, so a call reads the same on a worker as in one process on that machine."""
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         env["CALLSCOPE_ASR__DEVICE_INDEX"] = "0"
     if cpus is not None:
-        env.update({variable: str(cpus) for variable in THREAD_VARIABLES})
+        env[CPUS_VARIABLE] = str(cpus)
     return env

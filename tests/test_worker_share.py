@@ -204,7 +204,8 @@ def test_the_sentence_encoder_keeps_to_a_cpu_workers_share_of_the_cores(monkeypa
     for variable, value in worker_env({}, None, 1).items():
         monkeypatch.setenv(variable, value)
     assert _cpu_share() == 1
-    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.delenv("CALLSCOPE_WORKER_CPUS")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert _cpu_share() == (os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert _cpu_share() == (os.cpu_count() or 1)
