@@ -30,7 +30,7 @@ def worker(
     cpus: Annotated[
         int | None,
         typer.Option(
-            "--cpus", min=1, help="cores for a worker without a GPU (torch and BLAS threads)"
+            "--cpus", min=1, help="cores for a worker without a GPU (its sentence encoder threads)"
         ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="worker name in Prefect")] = None,
