@@ -337,12 +337,11 @@ def _print_summary(summary: dict) -> None:
         print(
             f"categories: {summary['tagged_calls']} calls tagged, {summary['keyword_hits']} keyword hits"
         )
-    if summary.get("emotion_segments"):
-        print(
-            f"emotion: {summary['emotion_segments']} segments scored, "
-            f"{summary['angry_customers']} angry customers, "
-            f"{summary['escalation_risks']} calls at risk of escalation"
-        )
+    if summary.get("emotion_calls"):
+        from callscope.pipeline.night import emotion_line
+
+        keys = ("emotion_calls", "angry_customers", "escalation_risks", "emotion_segments")
+        print(emotion_line(*(summary[key] for key in keys)))
     if summary.get("indexed_segments") is not None:
         print(f"search index: {summary['indexed_segments']} segments indexed")
     if summary.get("topics"):

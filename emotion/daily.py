@@ -149,7 +149,8 @@ def apply_emotion(
     run = _run_of(day, rows, "segments" in tables, scored_now, len(summaries))
     run.seconds = time.perf_counter() - started
     logger.info(
-        "emotion %s: %d segments scored, %d of %d calls summarised, %d angry customers, "
+        "emotion %s: %d segments scored here (the others with their calls), %d of %d calls "
+        "summarised here, %d angry customers, "
         "%d escalation risks (%.1f s)",
         day,
         run.segments,

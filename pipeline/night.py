@@ -110,6 +110,7 @@ class NightSummary:
             "errors": [asdict(o) for o in self.outcomes if o.status == "error"],
             "tagged_calls": self.categories.tagged if self.categories else 0,
             "keyword_hits": self.categories.hits if self.categories else 0,
+            "emotion_calls": self.emotion.calls if self.emotion else 0,
             "emotion_segments": self.emotion.segments if self.emotion else 0,
             "angry_customers": self.emotion.angry_calls if self.emotion else 0,
             "escalation_risks": self.emotion.escalation_calls if self.emotion else 0,
@@ -147,10 +148,9 @@ class NightSummary:
                 f"{self.categories.hits} keyword hits"
             )
         if self.emotion and not self.emotion.skipped:
+            run = self.emotion
             lines.append(
-                f"emotion: {self.emotion.segments} segments scored, "
-                f"{self.emotion.angry_calls} angry customers, "
-                f"{self.emotion.escalation_calls} calls at risk of escalation"
+                emotion_line(run.calls, run.angry_calls, run.escalation_calls, run.segments)
             )
         if self.indexed_segments is not None:
             lines.append(f"search index: {self.indexed_segments} segments indexed")
@@ -288,3 +288,10 @@ def run_night(
         summary.steps = DayRunner(warehouse, day, settings).run()
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def emotion_line(calls: int, angry: int, risks: int, segments: int) -> str:
+    """The night's emotion in a line; `segments`: those the day step scored (the others were
+    scored with their calls)."""
+    line = f"emotion: {calls} calls, {angry} angry customers, {risks} calls at risk of escalation"
+    return line + (f" ({segments} segments scored by the day step)" if segments else "")
