@@ -189,21 +189,26 @@ def score_calls(calls: list[tuple[dict, list[dict]]], scorer: TextScorer, settin
     summary, scoring = call_settings(settings), scores_version(settings, scorer)
     for row, segments in ok:
         turns = [
-            Turn(
-                segment["speaker"],
-                round(_stored(segment["sentiment"]), 3),
-                segment["emotion"],
-                segment.get("start_s") or 0.0,
-                segment.get("end_s") or 0.0,
-                segment["idx"],
-                _stored(segment.get("arousal")),
-            )
+            _turn(segment)
             for segment in sorted(segments, key=lambda segment: segment["idx"])
             if segment.get("sentiment") is not None
         ]
         result = summarize_call(turns, row.get("duration_s") or 0.0, row.get("categories"), summary)
         row.update(result.as_row())
         row.update(emotion_version=scoring, emotion_scores=scoring)
+
+
+def _turn(segment: dict) -> Turn:
+    """What a call's summary reads of a scored segment, its values as stored (float32)."""
+    return Turn(
+        segment["speaker"],
+        round(_stored(segment["sentiment"]), 3),
+        segment["emotion"],
+        segment.get("start_s") or 0.0,
+        segment.get("end_s") or 0.0,
+        segment["idx"],
+        _stored(segment.get("arousal")),
+    )
 
 
 def _stored(value: float | None) -> float | None:
@@ -244,14 +249,12 @@ def scores_current(store: Warehouse, day: dt.date, scoring: str) -> bool:
 
 def _stale_calls(calls: pa.Table, scoring: str) -> list[str]:
     """The ok calls whose stored scores are not of `scoring` (scored elsewhere or never)."""
-    if "emotion_scores" not in calls.column_names:  # a partition written before the stamps
-        return [
-            r["call_id"]
-            for r in calls.select(["call_id", "status"]).to_pylist()
-            if r["status"] == "ok"
-        ]
-    rows = calls.select(["call_id", "status", "emotion_scores"]).to_pylist()
-    return [r["call_id"] for r in rows if r["status"] == "ok" and r["emotion_scores"] != scoring]
+    stamped = "emotion_scores" in calls.column_names  # not in partitions older than the stamps
+    stamps = calls["emotion_scores"].to_pylist() if stamped else [None] * len(calls)
+    ids, status = calls["call_id"].to_pylist(), calls["status"].to_pylist()
+    return [
+        c for c, s, stamp in zip(ids, status, stamps, strict=True) if s == "ok" and stamp != scoring
+    ]
 
 
 def _calls_of(calls: pa.Table, ids: list[str] | None, keep: bool = True) -> pa.Table:
@@ -355,17 +358,7 @@ def summarize_day(segments: pa.Table, calls: pa.Table, settings) -> dict:
     for row in segments.select(SUMMARY_COLUMNS).to_pylist():
         if row["sentiment"] is None:
             continue
-        turns[row["call_id"]].append(
-            Turn(
-                row["speaker"],
-                round(row["sentiment"], 3),  # as scored: stored as float32
-                row["emotion"],
-                row["start_s"] or 0.0,
-                row["end_s"] or 0.0,
-                row["idx"],
-                row["arousal"],
-            )
-        )
+        turns[row["call_id"]].append(_turn(row))
     meta = calls.select(["call_id", "status", "duration_s", "categories"]).to_pylist()
     return {
         row["call_id"]: summarize_call(
