@@ -22,8 +22,6 @@ from datetime import date, timedelta
 import numpy as np
 from callscope.core.config import IncidentSettings
 from callscope.incidents.vectors import unit_rows
-from scipy import stats
-from scipy.optimize import linear_sum_assignment
 
 MAX_SCORE = 50.0
 _CONFIG = IncidentSettings()  # the defaults of incidents.* (core/config.py)
@@ -149,6 +147,8 @@ def expected_count(
 
 def _log_sf(observed: int, mean: float, size: float) -> float:
     """log P(X >= observed) under Poisson(mean) or NB(mean, size)."""
+    from scipy import stats  # about 0.5 s to import: only the day's incidents step needs it
+
     if observed <= 0:
         return 0.0
     if math.isinf(size):
@@ -204,6 +204,8 @@ def match_clusters(
         return {}
     if prev.shape[1] != cur.shape[1]:
         raise ValueError(f"centroid dimensions differ: {prev.shape[1]} vs {cur.shape[1]}")
+    from scipy.optimize import linear_sum_assignment
+
     sim = unit_rows(cur) @ unit_rows(prev).T
     rows, cols = linear_sum_assignment(sim, maximize=True)
     return {
