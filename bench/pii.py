@@ -426,6 +426,8 @@ def calls_part(n: int, show_errors: bool) -> None:
         HELD_OUT_3,
         HELD_OUT_4,
         HELD_OUT_5,
+        HELD_OUT_6,
+        HELD_OUT_7,
         WRITTEN,
         generated_calls,
         written_calls,
@@ -443,6 +445,8 @@ def calls_part(n: int, show_errors: bool) -> None:
         (HELD_OUT_3, "written 4: the 我住 cue added after its first run"),
         (HELD_OUT_4, "written 5: name cues without 是 added after its first run"),
         (HELD_OUT_5, "written 6: rural, piecewise and family-name rules added after its first run"),
+        (HELD_OUT_6, "written 7: answers, repeated parts and more forms added after its first run"),
+        (HELD_OUT_7, "written 8: FIRST RUN"),
     )
     for path, split in runs:
         written = written_calls(path)

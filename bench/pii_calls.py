@@ -39,6 +39,8 @@ HELD_OUT_2 = WRITTEN.with_name("pii_calls_heldout2.jsonl")
 HELD_OUT_3 = WRITTEN.with_name("pii_calls_heldout3.jsonl")
 HELD_OUT_4 = WRITTEN.with_name("pii_calls_heldout4.jsonl")
 HELD_OUT_5 = WRITTEN.with_name("pii_calls_heldout5.jsonl")
+HELD_OUT_6 = WRITTEN.with_name("pii_calls_heldout6.jsonl")
+HELD_OUT_7 = WRITTEN.with_name("pii_calls_heldout7.jsonl")
 MARK = re.compile(r"⟦(?P<kind>[a-z_]+)\|(?P<text>[^⟧]*)⟧")
 Segment = tuple[str, str, list[tuple[str, int, int]]]  # speaker, text, gold (kind, start, end)
 

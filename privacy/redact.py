@@ -39,7 +39,7 @@ logger = get_logger(__name__)
 
 KINDS = ("phone", "id_number", "bank_card", "email", "address", "name", "im_id")
 # bump when a rule change should redact stored days again (the redact step reruns on them)
-REDACTION_VERSION = "redact-7"
+REDACTION_VERSION = "redact-8"
 _PRIORITY = {
     kind: i
     for i, kind in enumerate(
@@ -669,30 +669,63 @@ def _email_spans(text: str) -> list[PiiSpan]:
 _STOP = "的在是我你他她它家住到于和与从往去来了吗呢啊吧就都也还又只把被给让对向请帮查址问说找个这那哪每些"
 _N = rf"(?:(?![{_STOP}])[\u4e00-\u9fff])"
 _NUM_ZH = "一二三四五六七八九十百零"
-_ADMIN = rf"(?:(?:{_N}{{2,5}}(?:省|自治区)|{_N}{{1,4}}市|{_N}{{1,5}}(?:区|區|县|縣|旗)|{_N}{{1,5}}(?:镇|鎮|乡|街道))[ \u00a0\u3000]{{0,2}})"
-_ROAD = rf"{_N}{{1,7}}?(?:大街|大道|路|街|巷|胡同|村)"
-_HOUSE_NO = rf"[ \u00a0\u3000]{{0,2}}(?:[A-Za-z]?[0-9０-９*]+|[{_NUM_ZH}]{{1,4}})(?:[-—－~][0-9]+)?(?:号|號|弄)院?"
-_ESTATE = rf"{_N}{{2,10}}?(?:小区|花园|家园|公寓|大厦|苑|园|村|新村|社区|广场|大楼|公馆|山庄|大学|学院|医院|校区|医学部|中心)(?:[（(]{_N}{{1,8}}[）)])?"
+# inside a place name (not first) 都, 家 and 和 are part of it: 成都市, 石家庄市, 太和镇
+_NI = rf"(?:{_N}|[都家和])"
+_ADMIN = rf"(?:(?:{_N}{_NI}{{1,4}}(?:省|自治区)|{_N}{_NI}{{0,3}}(?:市|自治州|州)|{_N}{_NI}{{0,4}}(?:区|區|县|縣|旗)|{_N}{_NI}{{0,4}}(?:镇|鎮|乡|街道))[ \u00a0\u3000]{{0,2}})"
+_ROAD = rf"{_N}{_NI}{{0,6}}?(?:大街|大道|路|街|巷|胡同|村|屯|寨)"
+_HOUSE_NO = rf"[ \u00a0\u3000]{{0,2}}(?:[A-Za-z]?[0-9０-９*]+|[{_NUM_ZH}幺〇]{{1,6}})(?:[-—－~][0-9]+)?(?:号|號|弄)院?"
+# an estate, compound, campus or office park: its name (a Han character first; digits, letters
+# and 都 / 家 / 和 may follow: 阳光100小区, 蜀都花园) and the word that ends it
+_ESTATE_WORD = (
+    "小区|花园|家园|公寓|大厦|苑|园|村|新村|社区|广场|大楼|公馆|山庄|大学|学院|医院|校区|医学部"
+    "|中心|城|阁|府|湾|宿舍|家属院|家属楼|大院"
+)
+_ESTATE_NAME = rf"(?![放寄送们]){_N}(?:{_N}|[0-9A-Za-z都家和]){{1,9}}?"
+_ESTATE = rf"{_ESTATE_NAME}(?:{_ESTATE_WORD})(?:[（(]{_N}{{1,8}}[）)])?"
 # a part of an estate (东区, 北一区, 四期, B区) and a pause before the building (金色家园，六号楼)
 _SUBAREA = rf"(?:[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期|[A-Za-z0-9]{{1,2}}区)"
 _PAUSE = r"[，,、 \u3000]{0,2}"
-_BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:号楼|號樓|栋|棟|幢|座|号院)"
+_BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}}|(?<![A-Za-z])[A-Za-z][0-9]{{0,2}})(?:号楼|號樓|栋|棟|幢|座|号院|号宿舍楼?)"
 # 栋 heard as 动 (6动6单元), taken where a unit and room or an address before make it a building
 _BLDG_HEARD = rf"(?:{_BLDG}|(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})动)"
 _UNIT = rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})(?:单元|單元)"
-_ROOM_SUF = rf"(?:[0-9]{{1,5}}|[{_NUM_ZH}]{{1,4}})(?:室|层|楼|樓|房)"
+# after a building, a unit may be a door (北京: 3号楼2门401)
+_UNIT_B = rf"(?:{_UNIT}|(?:[0-9]{{1,2}}|[{_NUM_ZH}]{{1,2}})门)"
+_ROOM_SUF = rf"(?:[0-9]{{1,5}}|[{_NUM_ZH}幺〇]{{1,4}})(?:室|层|楼|樓|房)"
 _ROOM = rf"(?:{_ROOM_SUF}|[0-9]{{2,5}}(?:号|號)?(?![0-9]))"
+# a room number said digit by digit (五零二, 幺零零三) and the door on a floor (五楼左手, 六楼东户)
+_ROOM_SPOKEN = r"[零〇幺一二三四五六七八九]{3,4}(?![十百千万0-9])"
+_DOOR = r"(?:左手|右手|左边|右边|[东西南北中]户|[东西]边|对门)"
+# the parts after a house number, in any order (华晖阁十一楼C座, 3号楼2单元601)
+_DETAIL = rf"(?:{_BLDG}|{_UNIT}|{_ROOM_SUF}{_DOOR}?)"
 _ZH_ADDRESS = re.compile(
     "|".join(
         [
-            rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?{_BLDG})?(?:{_UNIT})?(?:{_ROOM_SUF})?",
-            rf"{_ADMIN}{{0,4}}{_ESTATE}(?:{_SUBAREA})?{_PAUSE}{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
-            rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT})?(?:{_ROOM})?",
-            rf"{_BLDG_HEARD}{_UNIT}{_ROOM}",
+            rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?(?:{_DETAIL}){{1,3}})?",
+            rf"{_ADMIN}{{0,4}}{_ESTATE}(?:{_SUBAREA}){{0,2}}{_PAUSE}{_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
+            rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
+            rf"{_BLDG_HEARD}{_UNIT_B}{_ROOM}",
             r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
+            # a part of an estate and its building (A区18栋, 东区3号楼), a unit and its room
+            # (三单元五零二, 2单元301), a numbered compound (二十一号院)
+            rf"(?:[A-Za-z]区|[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期){_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
+            rf"(?<!第){_UNIT}(?:{_ROOM_SUF}|[0-9]{{3,4}}(?![0-9])|{_ROOM_SPOKEN})",
+            rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,4}})号院(?![区长])",
         ]
     )
 )
+# a named compound or park and its numbered 号楼, without an estate word (企业天地三号楼; not a
+# date before 楼下: 周三号楼下), and the building across from or beside an estate's gate
+# (富力城东门对面那栋): texts without 号楼 or a gate skip these
+_NAMED_BUILDING = re.compile(
+    rf"{_ESTATE_NAME}(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:号楼|號樓)(?![下上道梯前后])"
+    rf"(?:{_UNIT})?(?:{_ROOM})?"
+    rf"|(?!(?:{_ESTATE_WORD}|学校|公司|单位|商场|超市|车站)[东南西北]门)"
+    rf"{_ESTATE_NAME}(?:{_ESTATE_WORD})?(?:{_SUBAREA})?[东南西北]门"
+    r"(?:进去|进来|往[东南西北里]走?|斜?对面|旁边|隔壁|边上|左手边?|右手边?){1,2}"
+    rf"(?:的|那)?(?:一|第?(?:[0-9]{{1,2}}|[{_NUM_ZH}]{{1,2}}))?(?:栋|幢|座|排)楼?"
+)
+_NAMED_BUILDING_MARK = re.compile("号楼|號樓|[东南西北]门")
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}(?:-\d{1,5})?\s+(?:[A-Z][A-Za-z'.-]*\s+){1,4}"
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
@@ -705,6 +738,13 @@ _EN_UNIT_FIRST = re.compile(
     r"\b(?:Flat|Unit|Apt\.?|Apartment|Suite|Room)\s*[\w-]+,?\s+\d{1,5}(?:-\d{1,5})?"
     r"(?:\s+[A-Z][A-Za-z'.-]*){1,4}"
 )
+# a room or flat in a tower, block or named building (Room 2305, Tower B, Jing An Kerry Centre)
+_EN_UNIT_IN_BUILDING = re.compile(
+    r"\b(?:Flat|Unit|Apt\.?|Apartment|Suite|Room)\s*\d[\w-]*,?\s+"
+    r"(?:(?:Tower|Block|Building|Wing)\s+[A-Z0-9]{1,3}\b"
+    r"(?:,?\s+(?:[A-Z][A-Za-z'.-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion|Court))?"
+    r"|(?:[A-Z][A-Za-z'.-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion))\b"
+)
 
 
 # every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
@@ -712,36 +752,98 @@ _EN_UNIT_FIRST = re.compile(
 _ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]|单元")
 _DIGIT = re.compile(r"\d")
 
+# a floor of a named tower or block (凯旋门大厦二十八层), a parcel point in a named estate
+# (碧桂园凤凰城二期菜鸟驿站): a floor of a mall, hospital or school (万达广场三楼) is not one
+_TOWER = "大厦|大楼|公寓|写字楼|宿舍|家属院|家属楼|阁|小区|花园|家园|苑"
+_ESTATE_SPOT = re.compile(
+    rf"{_ESTATE_NAME}(?:{_TOWER})(?:{_ROOM_SUF}{_DOOR}?|[0-9]{{3,4}}(?![0-9年月日号元块万个多人户%.．]))"
+    rf"|{_ESTATE}(?:{_SUBAREA})?的?(?:菜鸟驿站|驿站|快递柜|丰巢柜?|快递点)"
+)
+_SPOT_MARK = re.compile(rf"(?:{_TOWER}).{{0,2}}[{_NUM_ZH}0-9]|驿站|快递柜|丰巢|快递点")
+
+# a piece of an address said just before the rest of it in the same sentence: a city and its
+# district, a district and its road, a road (武侯区桐梓林北路，那个蜀都花园…; 小寨西路，小寨西路
+# 一百号…; 上海那个闵行区…); the address then starts there. Kept on its own (我在成都出差,
+# 中山路那边在修路)
+_BIG_CITY = (
+    "北京|上海|天津|重庆|广州|深圳|杭州|南京|武汉|成都|西安|郑州|济南|青岛|沈阳|大连|长春|哈尔滨"
+    "|石家庄|太原|合肥|福州|厦门|南昌|长沙|南宁|海口|贵阳|昆明|兰州|西宁|银川|乌鲁木齐|呼和浩特"
+    "|苏州|宁波|无锡|东莞|佛山|温州"
+)
+_STREET = rf"{_N}{{2,7}}?(?:大街|大道|路|街|巷)"
+_PIECE = re.compile(rf"(?P<admin>{_ADMIN}{{1,4}})(?:{_STREET})?|{_STREET}|(?:{_BIG_CITY})(?!市)")
+_SHORT_GAP = re.compile(r"(?:[，,、 \u3000]|嗯|呃|啊|那个|就是|是|就在|在){0,4}")
+# after a city and district (or a district and road) that end a clause, the rest may follow a
+# remark: 我在济南市历下区，楼没门牌，就在阳光100小区…
+_LONG_GAP = re.compile(r"[，,][^。！？!?；;]{0,10}")
+
+
+def _pieces_before(text: str, found: list[PiiSpan]) -> list[PiiSpan]:
+    """The address found next, started at the piece said just before it."""
+    pieces = []
+    for m in _PIECE.finditer(text):
+        if any(s.start < m.end() and m.start() < s.end for s in found):
+            continue
+        after = [s for s in found if s.start >= m.end()]
+        if not after:
+            break
+        first = min(after, key=lambda s: (s.start, -s.end))
+        gap = text[m.end() : first.start]
+        if _SHORT_GAP.fullmatch(gap) or (
+            m.group("admin")
+            and len(_RURAL_LEVEL.findall(m.group())) >= 2
+            and _LONG_GAP.fullmatch(gap)
+        ):
+            pieces.append(replace(first, start=m.start()))
+    return pieces
+
 
 # a rural address has no house number: a town after a county or city (…县城关镇), or a village
-# after its town, down to the village group (…镇大桥村下屋组, 王庄村三组)
+# (村, 屯, 庄, 寨; under its village committee: 罗官村委会下罗官村) after its town, down to the
+# village group (…镇大桥村下屋组, 王庄村三组), with pauses between the parts (…镇的，东王家庄)
+_NV = rf"(?:(?![{_STOP.replace('家', '')}们镇鎮乡])[\u4e00-\u9fff])"  # 王家庄, 李家村
+_VILLAGE = rf"{_NV}{{1,5}}?(?:村|屯|庄|寨)(?![民委干里子村庄])"
+_COMMITTEE = rf"{_NV}{{1,5}}?村委会?"
+_GROUP_NO = (
+    rf"(?:[0-9]{{1,2}}|[{_NUM_ZH}]{{1,3}})(?:组(?![织成合建长员队件委])|社|队)(?![会员长区])"
+)
+_RURAL_PAUSE = r"(?:的?[，,、 \u3000]){0,2}"
+# a numbered group may follow a pause (下罗官村，五组), a named one follows at once (大桥村下屋组)
+_GROUP = rf"(?:{_RURAL_PAUSE}{_GROUP_NO}|{_NV}{{1,4}}?组(?![织成合建长员队件委]))"
 _RURAL = re.compile(
-    rf"(?!为)(?:{_ADMIN}{{1,3}}{_N}{{1,5}}?(?:镇|鎮|乡)|{_N}{{1,5}}?(?:镇|鎮|乡))"
-    rf"(?P<village>{_N}{{1,5}}?村(?![民委干里])(?:{_N}{{1,4}}?组)?)?"
+    rf"(?!为)(?:{_ADMIN}{{1,3}}{_N}{_NI}{{0,4}}?(?:镇|鎮|乡)|{_N}{_NI}{{0,4}}?(?:镇|鎮|乡))"
+    rf"(?P<village>{_RURAL_PAUSE}(?:{_COMMITTEE})?{_VILLAGE}(?:{_GROUP})?)?"
 )
 _RURAL_MARK = re.compile("[镇鎮乡]")
 _RURAL_LEVEL = re.compile("省|自治区|市|区|县|旗|镇|鎮|乡|街道|村|组")
 # a town is the place itself when the clause ends there, not when it qualifies what follows
-# (燕郊镇的洗衣店, 城东镇营业厅)
-_TOWN_END = re.compile(r"[，。！？,.!?、；;\s]|$|那边|这边|那里|这里|那一带")
+# (燕郊镇的洗衣店, 城东镇营业厅; but 俺是依汶镇的。)
+_TOWN_END = re.compile(r"的?(?:[，。！？,.!?、；;\s]|$)|那边|这边|那里|这里|那一带")
+# a village said without its town: under its committee, or with its group (后李庄村三组)
+_VILLAGE_CHAIN = re.compile(
+    rf"{_COMMITTEE}{_RURAL_PAUSE}{_VILLAGE}(?:{_GROUP})?|{_VILLAGE}{_GROUP}"
+)
+_VILLAGE_MARK = re.compile("[组社队]|村委")
 
 
 def _rural_spans(text: str) -> list[PiiSpan]:
     """Town and village addresses said without a cue: two levels or more (a county and its
-    town, a town and its village); a town on its own is kept."""
-    if not _RURAL_MARK.search(text):
-        return []
+    town, a town and its village, a village and its group); a town on its own is kept."""
     spans = []
+    if _VILLAGE_MARK.search(text):
+        spans += [PiiSpan("address", *m.span()) for m in _VILLAGE_CHAIN.finditer(text)]
+    if not _RURAL_MARK.search(text):
+        return spans
     for m in _RURAL.finditer(text):
-        if len(_RURAL_LEVEL.findall(m.group())) < 2:
-            continue
-        if m.group("village") or _TOWN_END.match(text, m.end()):
+        levels = len(_RURAL_LEVEL.findall(m.group()))
+        if m.group("village") or (levels >= 2 and _TOWN_END.match(text, m.end())):
             spans.append(PiiSpan("address", m.start(), m.end()))
     return spans
 
 
 _ROOM_AFTER = re.compile(
-    rf"[，,、 ]{{0,2}}(?:(?:{_BLDG_HEARD})?(?:{_UNIT})?{_ROOM_SUF}|{_BLDG_HEARD}(?:{_UNIT}(?:{_ROOM})?)?|{_UNIT}"
+    rf"(?:[，,、 ]|嗯|呃|那个|就是){{0,3}}(?:(?:{_BLDG_HEARD})?(?:{_UNIT})?{_ROOM_SUF}{_DOOR}?"
+    rf"|{_BLDG_HEARD}(?:{_UNIT}(?:{_ROOM}|{_ROOM_SPOKEN})?)?|{_UNIT}(?:{_ROOM_SPOKEN})?"
     r"|[0-9]{2,5}(?:号房|室|房间)?(?![0-9]))"
 )
 _EN_ROOM_AFTER = re.compile(r",?\s*(?:Apt\.?|Apartment|Suite|Unit|Flat|Room|#)\s*[\w-]+")
@@ -751,12 +853,17 @@ def _address_spans(text: str) -> list[PiiSpan]:
     found = []
     if _ZH_ADDRESS_MARK.search(text):
         found += [PiiSpan("address", m.start(), m.end()) for m in _ZH_ADDRESS.finditer(text)]
+    if _NAMED_BUILDING_MARK.search(text):
+        found += [PiiSpan("address", *m.span()) for m in _NAMED_BUILDING.finditer(text)]
     if _DIGIT.search(text):
-        for pattern in (_EN_ADDRESS, _EN_UNIT_FIRST):
+        for pattern in (_EN_ADDRESS, _EN_UNIT_FIRST, _EN_UNIT_IN_BUILDING):
             found += [PiiSpan("address", m.start(), m.end()) for m in pattern.finditer(text)]
     found += _spoken_address_spans(text) + _place_after_cue(text) + _estate_named(text)
     found += _rural_spans(text)
-    return [_with_room_after(text, span) for span in found]
+    if _SPOT_MARK.search(text):
+        found += [PiiSpan("address", *m.span()) for m in _ESTATE_SPOT.finditer(text)]
+    found = [_with_room_after(text, span) for span in found]
+    return found + _pieces_before(text, found) if found else found
 
 
 def _with_room_after(text: str, span: PiiSpan) -> PiiSpan:
@@ -770,7 +877,7 @@ def _with_room_after(text: str, span: PiiSpan) -> PiiSpan:
 
 _PLACE_CUE = re.compile(
     r"(?:(?:地址|住址)(?:就|的话|还是)?(?:是|在|为|写|填|写成|填成|改成|改为)|[我他她]住在?|住在"
-    r"|家在|家住|寄到|送到|发到|(?P<put>(?:快递|包裹|快件|货)(?:就|都|直接|帮我|给我)?放[到在]?)"
+    r"|(?<!之)家在|(?<!之)家住|寄到|送到|发到|(?P<put>(?:快递|包裹|快件|货)(?:就|都|直接|帮我|给我)?放[到在]?)"
     r"|收货地址是?|送货地址是?|搬到了?)[：:，, ]?"
     r"|\b(?:I live (?:at|in|on)|my address is|address is|deliver(?:ed)? to|send it to)\s+",
     re.IGNORECASE,
@@ -856,7 +963,7 @@ def _cued_place(text: str, at: int) -> str:
     return place if place[:1].strip() else ""
 
 
-_ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|家在)(?:是|在)?[：:，, ]?")
+_ADDRESS_CUE = re.compile(r"(?:地址|住址|住在|(?<!之)家在)(?:是|在)?[：:，, ]?")  # not 小米之家在…
 _CLAUSE_END = re.compile(r"[。！？!?；;：:]|号码|电话|手机|身份|联系|\.(?!\d)")
 ADDRESS_MAX_CHARS = 32
 _ADDRESS_DETAIL = re.compile(
@@ -928,6 +1035,18 @@ _SURNAMES_1 = (
     "庄辛管祝左涂谷祁时舒耿牟卜詹关苗凌费纪靳盛童欧甄项曲成游阮华"
 )
 _SURNAME = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}])"
+# rarer surnames, or ones that are also common words' first characters (白领, 文员, 于是): only
+# where the context says a surname follows (姓喻, 柏师傅, 楼上钱阿姨)
+_SURNAMES_MORE = (
+    "柏喻包宁卫蓝廉冉阎巫邬饶甘艾景蒲隋滕佟穆裴苟鲍钮鞠郎栾荣晏丛宫祖万柴屠符蔺麦简池乔姬桂戚"
+    "伏闵于白文任常易岑揭幸储缪糜阙宗厉査查计尚武卓植褚茅洑邝卢黄"
+)
+_SURNAME_ANY = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}{_SURNAMES_MORE}])"
+# a surname spelled out the way callers do (弓长张, 耳东陈, 木子李)
+_SPELLED_SURNAME = (
+    "弓长张|耳东陈|木子李|立早章|口天吴|双木林|古月胡|草头黄|言午许|文刀刘|禾口程|人可何|关耳郑"
+    "|三横王|走肖赵|双口吕|宝盖宋|女古姑|马户驴|子小孙|日出曹|反文敖|白水泉"
+)
 # characters that follow a surname character as an ordinary word, not a given name
 _NOT_GIVEN = (
     "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到候"
@@ -935,11 +1054,14 @@ _NOT_GIVEN = (
 _GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
 _TITLE = "先生|女士|小姐|老师|师傅|经理|主任|阿姨|大爷|大姐|大哥|同学|总(?![共是部结额计体之统而的数量价台机站线])"
 # a surname with a title stands after a pause or a word that leads to a person (的戴小姐)
-_BEFORE_TITLED = r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好谢您你我他她让说诉位]))"
+_BEFORE_TITLED = (
+    r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好谢您你我他她让说诉位哦噢喂嗨诶哎嗯])"
+    r"|(?<=老板|隔壁|楼上|楼下|对门|邻居|同事|领导|师傅|快递))"
+)
 _NAME_CUE = (
     r"我叫|叫做|名字是|名字叫|姓名是|姓名叫|姓名(?=[：:])|全名是|机主是|机主叫|机主姓名是?|户主是|户主叫"
     r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
-    r"|机主|户主"
+    r"|机主|户主|全名叫?|填的是|写的是|登记的是|送件的是|快递员是|师傅是|工程师是|技术员是"
 )
 _RELATION = (
     "爸爸|妈妈|爸|妈|父亲|母亲|爷爷|奶奶|外公|外婆|姥姥|姥爷|老公|老婆|爱人|丈夫|妻子|媳妇|儿子|女儿"
@@ -954,18 +1076,22 @@ _SAID_NAME_CUE = (
 )
 # a family member's name right after the word for them: 户主是我老公，许国栋; 我女儿姚欣然在用;
 # without a pause the name must be followed by what they use or own (在用, 名下, 的号)
-_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证)"
+_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)"
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
     rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}{_GIVEN}{{1,2}})"
     rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE}|的(?:{_RELATION}|家长|家属|家人))"
-    rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
-    rf"|姓(?P<n4>{_SURNAME})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
-    rf"|(?:客服|专员|代表|我是|我叫|找一下|找)(?P<n5>[小老阿]{_SURNAME})"
+    rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
+    rf"|姓(?P<s>{_SURNAME_ANY})[，,、 ]{{1,2}}(?P<n6>(?P=s){_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
+    rf"|姓(?P<n4>{_SURNAME_ANY})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
+    rf"|(?:客服|专员|代表|我是|我叫|找一下|找|隔壁|楼上|楼下|对门|邻居|的是)(?P<n5>[小老阿]{_SURNAME_ANY})"
+    rf"|(?<![\u4e00-\u9fff0-9０-９])(?!小时)(?P<n5b>[老小]{_SURNAME})(?=[，。！？,.!?、\s]|$)"
+    rf"|叫我(?P<n7>[小老阿][\u4e00-\u9fff]|{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?=就|吧|好了|[，。！？,.!?、\s]|$)"
+    rf"|(?P<n8>{_SPELLED_SURNAME})"
 )
 _RELATIVE_NAME = re.compile(
     rf"(?<=[我他她])(?:的|家)?(?:{_RELATION})"
-    rf"(?:[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
+    rf"(?:[吧呀啊]?[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
     rf"|(?P<joined>{_SURNAME}{_GIVEN}{{1,2}})(?={_AFTER_RELATIVE}))"
 )
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
@@ -977,11 +1103,11 @@ _EN_ROLE = (
 _EN_NAME_CUE = (
     r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
     r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is"
-    rf"|[Ss]urname(?: is|'s)?|(?:{_EN_ROLE}),?)"
+    rf"|[Ss]urname(?: is|'s)?|(?:{_EN_ROLE}),?|(?:'s|[Mm]y|[Hh]is|[Hh]er) name,)"
 )
 _CAP = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+|Mc[A-Z][a-z]+)"
 _EN_NAME = re.compile(
-    rf"\b(?:{_EN_TITLE}\s+(?P<t>{_CAP}(?:\s+{_CAP})?)|{_EN_NAME_CUE}\s+(?P<c>{_CAP}(?:\s+{_CAP}){{0,2}}))"
+    rf"\b(?:{_EN_TITLE}\s+(?P<t>{_CAP}(?:\s+{_CAP})?)|{_EN_NAME_CUE}\s+(?P<c>(?!{_EN_TITLE}\s){_CAP}(?:\s+{_CAP}){{0,2}}))"
 )
 _EN_NOT_NAMES = set(
     """I I'm The A An It That This What How Why Okay OK Yes No Hello Hi Hey Sorry Just Really
@@ -994,7 +1120,8 @@ _EN_NOT_NAMES = set(
     Broadband Plan Account Order Phone Number Mobile Apple Huawei Xiaomi Samsung Beijing
     Shanghai Guangzhou Shenzhen Hong Kong Canada England Galaxy Pre-order Hotline Billing
     Technical Support Team Manager Agent Operator Double Triple Oh Zero One Two Three Four
-    Five Six Seven Eight Nine Ten Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety""".split()
+    Five Six Seven Eight Nine Ten Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety
+    Room Flat Unit Tower Suite Apartment Block Building Floor Level""".split()
 )
 
 
@@ -1005,7 +1132,7 @@ def _name_spans(text: str) -> list[PiiSpan]:
     (Mr Smith), as words with capitals that are not common words."""
     spans = []
     for m in _ZH_NAME.finditer(text):
-        for group in ("n0", "n1", "n2", "n3", "n4", "n5"):
+        for group in ("n0", "n1", "n2", "n3", "s", "n4", "n5", "n5b", "n6", "n7", "n8"):
             if m.group(group):
                 spans.append(PiiSpan("name", m.start(group), m.end(group)))
     for m in _RELATIVE_NAME.finditer(text):
@@ -1171,10 +1298,11 @@ def redact_segments(segments: list[SegmentRow]) -> int:
             segment["text_redacted"] = redacted
             segment["pii"] = [asdict(span) for span in spans] or None
             found += len(spans)
+    found += _answers(segments)
     return found + _repeats(segments)
 
 
-REPEATED_KINDS = ("name", "phone", "im_id", "id_number", "bank_card", "email")
+REPEATED_KINDS = ("name", "phone", "im_id", "id_number", "bank_card", "email", "address")
 REPEATED_MIN_CHARS = 2  # a name of two characters or more
 REPEATED_MIN_DIGITS = 6  # a number's part with six digits or more
 
@@ -1188,34 +1316,168 @@ def _worth_repeating(kind: str, value: str) -> bool:
     return digits >= REPEATED_MIN_DIGITS
 
 
+# the named parts of an address, said again alone (后李庄村三组是吧, 东兴屯): a village, street,
+# estate or building name of three characters or more, then any house, building or room parts
+_ADDRESS_PART = re.compile(
+    r"[\u4e00-\u9fffA-Za-z0-9]{2,8}?(?:村委会|家属院|科学园|产业园|工业园|庄村|村|屯|庄|镇|乡|街道|路|街|大道"
+    r"|巷|胡同|小区|花园|家园|公寓|苑|园|城|大厦|广场|宿舍|驿站|中心|大学)"
+)
+_ADDRESS_DETAIL_AFTER = re.compile(
+    r"(?:[，, ]?(?:[0-9０-９]+|[一二三四五六七八九十百零两]{1,5}|[A-Za-z])"
+    r"(?:号院|号楼|号|栋|幢|座|单元|楼|层|室|组|户|期))+"
+)
+_ADMIN_ONLY = re.compile(r"(?:.{1,6}?(?:省|市|州|县|区|旗|镇|乡|街道))+")
+
+
+def _repeated_values(kind: str, value: str) -> set[str]:
+    """What of a found span is redacted again where it comes back in the call: the value, and
+    the parts that name a person or a place on their own (Grace of Grace Lin, 晓燕 of 彭晓燕,
+    东兴屯 of 黑龙江省…勤劳镇东兴屯)."""
+    values = {value} if _worth_repeating(kind, value) else set()
+    if kind == "name" and value.isascii():
+        values |= {word for word in value.split() if len(word) >= 3 and word[:1].isupper()}
+    elif kind == "name" and len(value) == 3 and re.fullmatch(_SURNAME_ANY + ".{2}", value):
+        values.add(value[1:])
+    elif kind == "address":
+        values = {value} if len(value) >= 4 else set()
+        parts = [m.group() for m in _ADDRESS_PART.finditer(value)]
+        values |= {p for p in parts if len(p) >= 3 and not _ADMIN_ONLY.fullmatch(p)}
+    return values
+
+
 def _repeats(segments: list[SegmentRow]) -> int:
     """Personal data found once in a call, redacted wherever the same words come again in that
-    call (马丽的马; a number repeated without its cue): adds to `pii` and `text_redacted`."""
-    said: dict[object, set[str]] = {}
+    call (马丽的马; a number repeated without its cue; an address's village or estate read back
+    with its house parts): adds to `pii` and `text_redacted`."""
+    said: dict[object, set[tuple[str, str]]] = {}
     for segment in segments:
         text = segment.get("text") or ""
         for span in segment.get("pii") or []:
-            value = text[span["start"] : span["end"]].strip()
-            if span["kind"] in REPEATED_KINDS and _worth_repeating(span["kind"], value):
-                said.setdefault(segment.get("call_id"), set()).add((span["kind"], value))
+            if span["kind"] in REPEATED_KINDS:
+                value = text[span["start"] : span["end"]].strip()
+                known = said.setdefault(segment.get("call_id"), set())
+                known |= {(span["kind"], v) for v in _repeated_values(span["kind"], value)}
     added = 0
     for segment in segments:
         text, known = segment.get("text") or "", said.get(segment.get("call_id"))
         if not known or not text:
             continue
         spans = [PiiSpan(p["kind"], p["start"], p["end"]) for p in segment.get("pii") or []]
-        more = [
-            PiiSpan(kind, m.start(), m.end())
-            for kind, value in known
-            for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text)
-        ]
-        merged = _resolve(spans + more)
-        if len(merged) > len(spans):
-            added += len(merged) - len(spans)
-            redacted, timed = redact_segment(text, segment.get("words"), merged)
-            segment["text_redacted"] = redacted
-            segment["pii"] = [asdict(span) for span in timed]
+        more = []
+        for kind, value in known:
+            for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text):
+                end = m.end()
+                if kind == "address" and (detail := _ADDRESS_DETAIL_AFTER.match(text, end)):
+                    end = detail.end()
+                more.append(PiiSpan(kind, m.start(), end))
+        added += _add_spans(segment, spans, more)
     return added
+
+
+def _add_spans(segment: SegmentRow, spans: list[PiiSpan], more: list[PiiSpan]) -> int:
+    """Merge `more` into a redacted segment's spans; rewrites `pii` and `text_redacted`."""
+    merged = _resolve(spans + more)
+    if merged == _resolve(spans):
+        return 0
+    redacted, timed = redact_segment(segment.get("text") or "", segment.get("words"), merged)
+    segment["text_redacted"] = redacted
+    segment["pii"] = [asdict(span) for span in timed]
+    return max(0, len(merged) - len(spans))
+
+
+# --- answers to a question for a name or an address -------------------------------------------
+
+_NAME_QUESTION = re.compile(
+    r"怎么称呼|贵姓|叫什么名字|什么名字|名字是[？?]|全名是|姓名是|写谁|填谁|机主是谁|联系人是谁|收件人是谁"
+    r"|\b(?:your (?:full )?name|name,? please|who should (?:we|I) put|under (?:what|which) name"
+    r"|holder's name|who am I speaking|who(?:'s| is) (?:the )?(?:recipient|contact))",
+    re.IGNORECASE,
+)
+_ADDRESS_QUESTION = re.compile(
+    r"地址(?:是|在)?(?:哪里|哪儿|什么|多少)|地址(?:说|讲|报|发)一下|(?:说|讲|报|告诉我)一下.{0,4}地址"
+    r"|地址是?[？?]|地址呢|(?:住|在|到|去|寄|送|装)(?:在)?哪(?:里|儿|边)|哪个(?:小区|村|镇|乡|路|街道|区|单元|门)"
+    r"|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|门牌"
+    r"|\b(?:your address|the address|which (?:floor|building|unit|flat)|where (?:do you live|"
+    r"should (?:we|I) (?:send|deliver)|are you located))",
+    re.IGNORECASE,
+)
+ANSWER_WINDOW = 4  # segments after the question in which the other speaker's turns answer it
+_ANSWER_FILLER = re.compile(
+    r"(?:嗯|呃|啊|哦|噢|诶|哎|对|好|是|就是|那个|这个|就|在|是在|我家|我家在|我在|我住在?|地址是?|写|填"
+    r"|叫|我叫|我是|姓|我姓|全名|名字是?|的话|呀|吧|[，,、 ]"
+    r"|(?:yes|yeah|sure|ok|okay|it's|it is|this is|my name is|i'm|put|just put|under)\b[,\s]*)*",
+    re.IGNORECASE,
+)
+_PLACE_PIECE = (
+    r"(?:北京|上海|天津|重庆"
+    r"|[\u4e00-\u9fff]{2,10}?(?:自治区|省|市|州|盟|县|区|旗|镇|乡|街道|村委会|村|屯|庄|社|队|路|街|大道|巷"
+    r"|弄|胡同|小区|花园|家园|公寓|苑|园|城|大厦|广场|宿舍|家属院|院|驿站)"
+    r"|(?:[0-9０-９]{1,5}|[一二三四五六七八九十百零两]{1,5}|[A-Za-z])"
+    r"(?:号院|号楼|号|栋|幢|座|单元|楼|层|室|户|期|组|弄|区))"
+)
+_PLACE_ANSWER = re.compile(
+    rf"{_PLACE_PIECE}(?:(?:那个|[，, ])?{_PLACE_PIECE})*(?:[0-9]{{2,5}}|[零一二三四五六七八九]{{3,4}})?"
+    r"(?:[东西南北][边户]|左手|右手|对面那栋|那栋)?"
+)
+_EN_ANSWER = re.compile(rf"{_CAP}(?:\s+{_CAP}){{0,2}}")
+_ZH_ANSWER = re.compile(
+    rf"{_SURNAMES_2}{_GIVEN}{{1,2}}|[{_SURNAMES_1}{_SURNAMES_MORE}]{_GIVEN}{{1,2}}|[小老阿]{_SURNAME_ANY}"
+)
+_CLAUSE = re.compile(r"[^，。！？,.!?；;、]+")
+
+
+def _answers(segments: list[SegmentRow]) -> int:
+    """The other speaker's reply to a question for a name or an address (请问怎么称呼？ /
+    彭晓燕。, 地址说一下。 / 云南省大理州 … 五组。, Could I have your name? / Tom Baxter.):
+    each clause of the reply that is nothing but a name, or nothing but places and house
+    parts, is redacted, however short."""
+    added = 0
+    by_call: dict[object, list[SegmentRow]] = {}
+    for segment in segments:
+        by_call.setdefault(segment.get("call_id"), []).append(segment)
+    for call in by_call.values():
+        call.sort(key=lambda s: (s.get("start_s") or 0.0, s.get("idx") or 0))
+        for i, question in enumerate(call):
+            text = question.get("text") or ""
+            kinds = [
+                k
+                for k, q in (("name", _NAME_QUESTION), ("address", _ADDRESS_QUESTION))
+                if q.search(text)
+            ]
+            for kind in kinds:
+                for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
+                    if reply.get("speaker") == question.get("speaker"):
+                        continue
+                    more = _answer_spans(reply.get("text") or "", kind)
+                    spans = [
+                        PiiSpan(p["kind"], p["start"], p["end"]) for p in reply.get("pii") or []
+                    ]
+                    added += _add_spans(reply, spans, more)
+    return added
+
+
+def _answer_spans(text: str, kind: str) -> list[PiiSpan]:
+    """The clauses of a reply that answer with a name or an address, from its first clause on;
+    the first clause that is something else ends the answer."""
+    spans = []
+    for clause in _CLAUSE.finditer(text):
+        at = _ANSWER_FILLER.match(text, clause.start(), clause.end()).end()
+        end = clause.end()
+        while end > at and text[end - 1] in " 吧呀啊嘛就行好了":
+            end -= 1
+        if at >= end:
+            continue  # a filler on its own (嗯，): the answer may follow
+        body = text[at:end]
+        if kind == "name":
+            ok = (_EN_ANSWER if body.isascii() else _ZH_ANSWER).fullmatch(body)
+            if ok and body.isascii() and any(w in _EN_NOT_NAMES for w in body.split()):
+                ok = None
+        else:
+            ok = _PLACE_ANSWER.fullmatch(body)
+        if not ok:
+            break
+        spans.append(PiiSpan(kind, at, end))
+    return spans
 
 
 def _speaker_turns(segments: list[SegmentRow]) -> list[list[SegmentRow]]:

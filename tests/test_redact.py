@@ -541,3 +541,99 @@ def test_a_name_or_number_found_once_is_redacted_wherever_the_call_repeats_it():
         "I have a phone number question.",
         "马丽的快递",  # another call: nothing was said there
     ]
+
+
+def test_the_reply_to_a_question_for_a_name_or_an_address_is_redacted_however_short():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("agent", "您好，请问您的全名是？"),
+        ("customer", "彭晓燕。"),
+        ("agent", "好的，装机地址说一下。"),
+        ("customer", "云南省大理州"),
+        ("agent", "嗯。"),
+        ("customer", "宾川县州城镇，呃，罗官村委会下罗官村，五组。进村第二家就是。"),
+        ("agent", "Could I have your name?"),
+        ("customer", "Tom Baxter."),
+    )
+    redact_segments(rows)
+    assert [row["text_redacted"] for row in rows] == [
+        "您好，请问您的全名是？",
+        "[name]。",
+        "好的，装机地址说一下。",
+        "[address]",
+        "嗯。",
+        "[address]，呃，[address]。进村第二家就是。",
+        "Could I have your name?",
+        "[name].",
+    ]
+
+
+@pytest.mark.parametrize(
+    "question, reply",
+    [
+        ("请问您在哪里？", "我是老用户了，用了三年。"),
+        ("请问怎么称呼？", "我想先问一下套餐的事。"),
+        ("What's your name?", "Sorry, the line is bad."),
+        ("几楼？", "您稍等，我看一下。"),
+        ("地址是哪里？", "我在市区，信号一直不好。"),
+    ],
+)
+def test_a_reply_that_is_not_a_name_or_an_address_is_kept(question, reply):
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(("agent", question), ("customer", reply))
+    redact_segments(rows)
+    assert rows[1]["text_redacted"] == reply
+
+
+def test_parts_of_a_found_name_or_address_said_again_alone_are_redacted():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("customer", "My wife's name, Grace Lin. I'm Daniel."),
+        ("agent", "I'll need Grace to confirm."),
+        ("customer", "嗯，就是河南省周口市郸城县汲冢镇后李庄村三组，进村第二家就是。"),
+        ("agent", "好的，后李庄村三组是吧，我跟师傅说一下。"),
+    )
+    redact_segments(rows)
+    assert rows[1]["text_redacted"] == "I'll need [name] to confirm."
+    assert rows[3]["text_redacted"] == "好的，[address]是吧，我跟师傅说一下。"
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("我姓薛，薛梅。", ["薛", "薛梅"]),
+        ("我姓喻，比喻的喻。", ["喻"]),
+        ("哦柏师傅你好，你大概几点到？", ["柏"]),
+        ("叫我小蒋就行，呃全名蒋一帆。", ["小蒋", "蒋一帆"]),
+        ("他叫陈子轩，耳东陈。", ["陈子轩", "耳东陈"]),
+        ("隔壁老王家也一样，楼上钱阿姨也打过电话了。", ["老王", "钱"]),
+        ("登记的是我们老板马总。", ["马"]),
+        ("开户人写我女儿吧，李思琪，木子李。", ["李思琪", "木子李"]),
+        ("这个号码是我爱人刘建国的，他住院了。", ["刘建国"]),
+        ("It's under my wife's name, Grace Lin.", ["Grace Lin"]),
+        ("Am I speaking with Mr. Okafor?", ["Okafor"]),
+    ],
+)
+def test_names_in_more_ways_of_giving_them(text, names):
+    from callscope.privacy.redact import find_pii
+
+    assert [text[s.start : s.end] for s in find_pii(text) if s.kind == "name"] == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我是白领，平时不在家。",
+        "于是我就打过来了。",
+        "我是文员。",
+        "这个问题马上处理。",
+        "It's Room 2305.",
+    ],
+)
+def test_words_that_start_with_a_rarer_surname_are_not_names(text):
+    from callscope.privacy.redact import find_pii
+
+    assert [s for s in find_pii(text) if s.kind == "name"] == []
