@@ -428,6 +428,9 @@ def calls_part(n: int, show_errors: bool) -> None:
         HELD_OUT_5,
         HELD_OUT_6,
         HELD_OUT_7,
+        HELD_OUT_8,
+        HELD_OUT_9,
+        HELD_OUT_10,
         WRITTEN,
         generated_calls,
         written_calls,
@@ -446,7 +449,19 @@ def calls_part(n: int, show_errors: bool) -> None:
         (HELD_OUT_4, "written 5: name cues without 是 added after its first run"),
         (HELD_OUT_5, "written 6: rural, piecewise and family-name rules added after its first run"),
         (HELD_OUT_6, "written 7: answers, repeated parts and more forms added after its first run"),
-        (HELD_OUT_7, "written 8: FIRST RUN"),
+        (
+            HELD_OUT_7,
+            "written 8: titles, relatives, roles and English cues added after its first run",
+        ),
+        (
+            HELD_OUT_8,
+            "written 9: city answers, doors, gatehouses, English pieces added after its first run",
+        ),
+        (
+            HELD_OUT_9,
+            "written 10: more questions, rooms alone, roles and 名下 added after its first run",
+        ),
+        (HELD_OUT_10, "written 11: FIRST RUN"),
     )
     for path, split in runs:
         written = written_calls(path)

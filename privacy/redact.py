@@ -668,11 +668,11 @@ def _email_spans(text: str) -> list[PiiSpan]:
 
 _STOP = "的在是我你他她它家住到于和与从往去来了吗呢啊吧就都也还又只把被给让对向请帮查址问说找个这那哪每些"
 _N = rf"(?:(?![{_STOP}])[\u4e00-\u9fff])"
-_NUM_ZH = "一二三四五六七八九十百零"
+_NUM_ZH = "一二三四五六七八九十百零幺"
 # inside a place name (not first) 都, 家 and 和 are part of it: 成都市, 石家庄市, 太和镇
 _NI = rf"(?:{_N}|[都家和])"
 _ADMIN = rf"(?:(?:{_N}{_NI}{{1,4}}(?:省|自治区)|{_N}{_NI}{{0,3}}(?:市|自治州|州)|{_N}{_NI}{{0,4}}(?:区|區|县|縣|旗)|{_N}{_NI}{{0,4}}(?:镇|鎮|乡|街道))[ \u00a0\u3000]{{0,2}})"
-_ROAD = rf"{_N}{_NI}{{0,6}}?(?:大街|大道|路|街|巷|胡同|村|屯|寨)"
+_ROAD = rf"(?:{_N}{_NI}{{0,6}}?(?:大街|大道|路|街|巷|胡同|村|屯|寨|坊|坡)|{_N}{_NI}{{1,6}}?(?<![知报味频通渠管轨难霸车赤隧街])道)"
 _HOUSE_NO = rf"[ \u00a0\u3000]{{0,2}}(?:[A-Za-z]?[0-9０-９*]+|[{_NUM_ZH}幺〇]{{1,6}})(?:[-—－~][0-9]+)?(?:号|號|弄)院?"
 # an estate, compound, campus or office park: its name (a Han character first; digits, letters
 # and 都 / 家 / 和 may follow: 阳光100小区, 蜀都花园) and the word that ends it
@@ -683,7 +683,7 @@ _ESTATE_WORD = (
 _ESTATE_NAME = rf"(?![放寄送们]){_N}(?:{_N}|[0-9A-Za-z都家和]){{1,9}}?"
 _ESTATE = rf"{_ESTATE_NAME}(?:{_ESTATE_WORD})(?:[（(]{_N}{{1,8}}[）)])?"
 # a part of an estate (东区, 北一区, 四期, B区) and a pause before the building (金色家园，六号楼)
-_SUBAREA = rf"(?:[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期|[A-Za-z0-9]{{1,2}}区)"
+_SUBAREA = rf"(?:[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}[期区]|[A-Za-z0-9]{{1,2}}区)"
 _PAUSE = r"[，,、 \u3000]{0,2}"
 _BLDG = rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}}|(?<![A-Za-z])[A-Za-z][0-9]{{0,2}})(?:号楼|號樓|栋|棟|幢|座|号院|号宿舍楼?)"
 # 栋 heard as 动 (6动6单元), taken where a unit and room or an address before make it a building
@@ -704,13 +704,20 @@ _ZH_ADDRESS = re.compile(
             rf"{_ADMIN}{{0,4}}{_ROAD}(?:{_HOUSE_NO}){{1,2}}(?:(?:{_ESTATE})?(?:{_DETAIL}){{1,3}})?",
             rf"{_ADMIN}{{0,4}}{_ESTATE}(?:{_SUBAREA}){{0,2}}{_PAUSE}{_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
             rf"{_ADMIN}{{1,4}}{_N}{{2,10}}?(?:[（(]{_N}{{1,8}}[）)])?{_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
-            rf"{_BLDG_HEARD}{_UNIT_B}{_ROOM}",
+            rf"{_BLDG_HEARD}{_PAUSE}{_UNIT_B}{_PAUSE}{_ROOM}",
+            rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:栋|幢|号楼){_ROOM_SUF}(?:[0-9{_NUM_ZH}]{{1,3}}号)?",
             r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
             # a part of an estate and its building (A区18栋, 东区3号楼), a unit and its room
             # (三单元五零二, 2单元301), a numbered compound (二十一号院)
-            rf"(?:[A-Za-z]区|[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}期){_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
+            rf"(?:[A-Za-z]区|[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}[期区]){_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
             rf"(?<!第){_UNIT}(?:{_ROOM_SUF}|[0-9]{{3,4}}(?![0-9])|{_ROOM_SPOKEN})",
             rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,4}})号院(?![区长])",
+            r"(?<![A-Za-z0-9])[A-Za-z](?:座|栋|幢)[0-9]{3,4}(?![0-9])",
+            # an estate's short name, its building and room (紫菘十二栋305), a lane's branch
+            # and house number (三支弄二十一号)
+            rf"{_N}{{2,4}}{_BLDG}[0-9]{{3,4}}(?![0-9])",
+            rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})支弄{_HOUSE_NO}",
+            rf"(?:{_BLDG})?(?:[0-9]{{1,2}}|[{_NUM_ZH}]{{1,2}})门(?:[0-9]{{3,4}}(?![0-9])|{_ROOM_SPOKEN})",
         ]
     )
 )
@@ -736,20 +743,34 @@ _EN_ADDRESS = re.compile(
 # a flat or unit said first, then the house number and a street of any name (Unit 7, 88 Queensway)
 _EN_UNIT_FIRST = re.compile(
     r"\b(?:Flat|Unit|Apt\.?|Apartment|Suite|Room)\s*[\w-]+,?\s+\d{1,5}(?:-\d{1,5})?"
-    r"(?:\s+[A-Z][A-Za-z'.-]*){1,4}"
+    r"(?:\s+[A-Z][A-Za-z'-]*){1,4}"
 )
 # a room or flat in a tower, block or named building (Room 2305, Tower B, Jing An Kerry Centre)
 _EN_UNIT_IN_BUILDING = re.compile(
     r"\b(?:Flat|Unit|Apt\.?|Apartment|Suite|Room)\s*\d[\w-]*,?\s+"
     r"(?:(?:Tower|Block|Building|Wing)\s+[A-Z0-9]{1,3}\b"
-    r"(?:,?\s+(?:[A-Z][A-Za-z'.-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion|Court))?"
-    r"|(?:[A-Z][A-Za-z'.-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion))\b"
+    r"(?:,?\s+(?:[A-Z][A-Za-z'-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion|Court))?"
+    r"|(?:[A-Z][A-Za-z'-]*\s+){1,4}(?:Centre|Center|Tower|Building|Plaza|Mansion))\b"
+)
+# a house number, maybe a lane, then the road, as Chinese addresses are written in English
+# (No. 27, Lane 1288, Jinqiao Road, Pudong, Shanghai)
+_EN_NUMBER_FIRST = re.compile(
+    r"\bNo\.?\s*\d{1,5}[A-Z]?,?\s+(?:Lane\s+\d{1,5},?\s+)?(?:[A-Z][A-Za-z'-]*\s+){1,3}"
+    r"(?:Road|Street|Avenue|Rd|St|Lu|Jie|Lane)\b"
+    r"(?:,\s+[A-Z][A-Za-z'-]*(?:\s+(?:District|City|New Town|New Area))?){0,3}"
+)
+# the building first, then the flat, then maybe the estate (Tower 3, Apartment 2603, One
+# Shenzhen Bay), or a flat or room said alone with its number (add Flat 1506)
+_EN_BUILDING_FIRST = re.compile(
+    r"\b(?:Tower|Building|Block)\s+[A-Z0-9]{1,3},?\s+(?:Apartment|Apt\.?|Unit|Flat|Room|Suite)\s+"
+    r"\d[\w-]*(?:,\s+(?:[A-Z][A-Za-z'-]*)(?:\s+[A-Z][A-Za-z'-]*){0,3})?"
+    r"|\b(?:Flat|Apartment|Apt\.?|Room|Suite)\s+\d{3,5}[A-Z]?\b|\bTower\s+(?:[A-Z]|\d{1,2})\b"
 )
 
 
 # every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
 # any skip the pattern, whose admin-area prefixes are slow to rule out at every position
-_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]|单元")
+_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]|单元|[0-9一二三四五六七八九十幺]门")
 _DIGIT = re.compile(r"\d")
 
 # a floor of a named tower or block (凯旋门大厦二十八层), a parcel point in a named estate
@@ -757,9 +778,11 @@ _DIGIT = re.compile(r"\d")
 _TOWER = "大厦|大楼|公寓|写字楼|宿舍|家属院|家属楼|阁|小区|花园|家园|苑"
 _ESTATE_SPOT = re.compile(
     rf"{_ESTATE_NAME}(?:{_TOWER})(?:{_ROOM_SUF}{_DOOR}?|[0-9]{{3,4}}(?![0-9年月日号元块万个多人户%.．]))"
-    rf"|{_ESTATE}(?:{_SUBAREA})?的?(?:菜鸟驿站|驿站|快递柜|丰巢柜?|快递点)"
+    rf"|{_ESTATE}(?:{_SUBAREA})?的?(?:[东南西北]门的?)?(?:[\u4e00-\u9fff]{{0,4}}驿站|快递柜|丰巢柜?|快递点|门卫室|门卫|传达室|保安室)"
 )
-_SPOT_MARK = re.compile(rf"(?:{_TOWER}).{{0,2}}[{_NUM_ZH}0-9]|驿站|快递柜|丰巢|快递点")
+_SPOT_MARK = re.compile(
+    rf"(?:{_TOWER}).{{0,2}}[{_NUM_ZH}0-9]|驿站|快递柜|丰巢|快递点|门卫|传达室|保安室"
+)
 
 # a piece of an address said just before the rest of it in the same sentence: a city and its
 # district, a district and its road, a road (武侯区桐梓林北路，那个蜀都花园…; 小寨西路，小寨西路
@@ -802,7 +825,7 @@ def _pieces_before(text: str, found: list[PiiSpan]) -> list[PiiSpan]:
 # (村, 屯, 庄, 寨; under its village committee: 罗官村委会下罗官村) after its town, down to the
 # village group (…镇大桥村下屋组, 王庄村三组), with pauses between the parts (…镇的，东王家庄)
 _NV = rf"(?:(?![{_STOP.replace('家', '')}们镇鎮乡])[\u4e00-\u9fff])"  # 王家庄, 李家村
-_VILLAGE = rf"{_NV}{{1,5}}?(?:村|屯|庄|寨)(?![民委干里子村庄])"
+_VILLAGE = rf"{_NV}{{1,5}}?(?:村民小组|村民组|村|屯|庄|寨)(?![民委干里子村庄])"
 _COMMITTEE = rf"{_NV}{{1,5}}?村委会?"
 _GROUP_NO = (
     rf"(?:[0-9]{{1,2}}|[{_NUM_ZH}]{{1,3}})(?:组(?![织成合建长员队件委])|社|队)(?![会员长区])"
@@ -856,7 +879,13 @@ def _address_spans(text: str) -> list[PiiSpan]:
     if _NAMED_BUILDING_MARK.search(text):
         found += [PiiSpan("address", *m.span()) for m in _NAMED_BUILDING.finditer(text)]
     if _DIGIT.search(text):
-        for pattern in (_EN_ADDRESS, _EN_UNIT_FIRST, _EN_UNIT_IN_BUILDING):
+        for pattern in (
+            _EN_ADDRESS,
+            _EN_UNIT_FIRST,
+            _EN_UNIT_IN_BUILDING,
+            _EN_BUILDING_FIRST,
+            _EN_NUMBER_FIRST,
+        ):
             found += [PiiSpan("address", m.start(), m.end()) for m in pattern.finditer(text)]
     found += _spoken_address_spans(text) + _place_after_cue(text) + _estate_named(text)
     found += _rural_spans(text)
@@ -922,6 +951,9 @@ def _estate_named(text: str) -> list[PiiSpan]:
     ]
 
 
+_NO_PLACE = {"农村", "乡下", "乡村", "城里", "市区", "郊区", "城区", "镇上", "村里", "老家", "外地"}
+
+
 def _place_after_cue(text: str) -> list[PiiSpan]:
     """A place given after 地址是 / 住在 / 寄到 without a house number (北京市朝阳区望京西园,
     "I live on Elm Street"): the clause up to its last place word. Where a parcel is left
@@ -929,7 +961,7 @@ def _place_after_cue(text: str) -> list[PiiSpan]:
     spans = []
     for cue in _PLACE_CUE.finditer(text):
         place = _cued_place(text, cue.end())
-        if not place or not _FINE_PLACE.search(place):
+        if not place or not _FINE_PLACE.search(place) or place in _NO_PLACE:
             continue
         if cue.group("put") and not _named(place):
             continue
@@ -971,6 +1003,23 @@ _ADDRESS_DETAIL = re.compile(
 )
 
 
+_ASKING = (
+    "麻烦",
+    "请",
+    "您",
+    "你",
+    "说",
+    "讲",
+    "报",
+    "告诉",
+    "多少",
+    "是什么",
+    "呢",
+    "核对",
+    "确认",
+)
+
+
 def _spoken_address_spans(text: str) -> list[PiiSpan]:
     """An address read out after 地址是 / 住在, as speech recognition writes it (光明接90,3号6动
     6单元1040): the clause up to its last house, unit or room part, when it has one."""
@@ -981,6 +1030,7 @@ def _spoken_address_spans(text: str) -> list[PiiSpan]:
         if (
             not clause[:1].isalpha()
             or not clause[:1] > "\u2e80"
+            or clause.startswith(_ASKING)
             or not _ADDRESS_DETAIL.search(clause)
         ):
             continue  # a place starts with a Han character
@@ -1039,7 +1089,7 @@ _SURNAME = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}])"
 # where the context says a surname follows (姓喻, 柏师傅, 楼上钱阿姨)
 _SURNAMES_MORE = (
     "柏喻包宁卫蓝廉冉阎巫邬饶甘艾景蒲隋滕佟穆裴苟鲍钮鞠郎栾荣晏丛宫祖万柴屠符蔺麦简池乔姬桂戚"
-    "伏闵于白文任常易岑揭幸储缪糜阙宗厉査查计尚武卓植褚茅洑邝卢黄"
+    "伏闵于白文任常易岑揭幸储缪糜阙宗厉计尚武卓植褚茅洑邝卢黄"
 )
 _SURNAME_ANY = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}{_SURNAMES_MORE}])"
 # a surname spelled out the way callers do (弓长张, 耳东陈, 木子李)
@@ -1048,51 +1098,68 @@ _SPELLED_SURNAME = (
     "|三横王|走肖赵|双口吕|宝盖宋|女古姑|马户驴|子小孙|日出曹|反文敖|白水泉"
 )
 # characters that follow a surname character as an ordinary word, not a given name
-_NOT_GIVEN = (
-    "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到候"
-)
+_NOT_GIVEN = "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到候请叫找问帮替"
 _GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
-_TITLE = "先生|女士|小姐|老师|师傅|经理|主任|阿姨|大爷|大姐|大哥|同学|总(?![共是部结额计体之统而的数量价台机站线])"
+_TITLE = (
+    "先生|女士|小姐|老师|师傅|经理|主任|阿姨|大爷|大姐|大哥|同学|护士|书记|主管|医生|大夫|会计|律师"
+    "|警官|科长|处长|局长|院长|校长|站长|组长|队长|老板|叔叔|叔|婶|奶奶|爷爷|姐|哥"
+    "|工(?=[，。！？,.!?、\\s]|$)|总(?![共是部结额计体之统而的数量价台机站线])"
+)
 # a surname with a title stands after a pause or a word that leads to a person (的戴小姐)
 _BEFORE_TITLED = (
-    r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好谢您你我他她让说诉位哦噢喂嗨诶哎嗯])"
-    r"|(?<=老板|隔壁|楼上|楼下|对门|邻居|同事|领导|师傅|快递))"
+    r"(?:(?<![\u4e00-\u9fff])|(?<=[是的找叫跟和给请问好谢您你我他她让说诉位哦噢喂嗨诶哎嗯个写了们排派约])"
+    r"|(?<=老板|隔壁|楼上|楼下|对门|邻居|同事|领导|师傅|快递|们家|会计))"
 )
 _NAME_CUE = (
     r"我叫|叫做|名字是|名字叫|姓名是|姓名叫|姓名(?=[：:])|全名是|机主是|机主叫|机主姓名是?|户主是|户主叫"
     r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
     r"|机主|户主|全名叫?|填的是|写的是|登记的是|送件的是|快递员是|师傅是|工程师是|技术员是"
+    r"|代签人|签收人|紧急联系人|担保人|经办人|法人|法定代表人"
+    r"|(?:我是|这边是|这里是)(?:客服|专员|工程师|技术员|话务员|装维|师傅)"
 )
 _RELATION = (
     "爸爸|妈妈|爸|妈|父亲|母亲|爷爷|奶奶|外公|外婆|姥姥|姥爷|老公|老婆|爱人|丈夫|妻子|媳妇|儿子|女儿"
-    "|闺女|哥哥|姐姐|弟弟|妹妹|朋友|同事|孩子"
+    "|闺女|哥哥|姐姐|弟弟|妹妹|朋友|同事|孩子|婆婆|公公|岳父|岳母|丈母娘|舅舅|姑姑|叔叔|伯伯|表哥|表姐"
+    "|表弟|表妹|堂哥|堂姐|侄子|侄女|外甥|孙子|孙女|室友|房东|邻居|领导|老板"
 )
 # a name of any surname follows
 _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
     r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|联系人写|联系人填|名字写|名字填"
     r"|户名是?|账户名是|开户名是"
-    rf"|(?:{_RELATION}|他|她)(?:的名字)?[，, ]?叫"
+    rf"|(?:{_RELATION}|他|她)(?:的名字|的)?[，, ]?叫|师傅叫|员叫|就叫"
 )
 # a family member's name right after the word for them: 户主是我老公，许国栋; 我女儿姚欣然在用;
 # without a pause the name must be followed by what they use or own (在用, 名下, 的号)
-_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)"
+_AFTER_RELATIVE = (
+    "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)|帮我|替我|上个月|去世|已经"
+)
 _ZH_NAME = re.compile(
-    rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
-    rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}{_GIVEN}{{1,2}})"
-    rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是)(?P<n2>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE}|的(?:{_RELATION}|家长|家属|家人))"
-    rf"|{_BEFORE_TITLED}(?P<n3>{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
+    rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自谁什哪怎])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
+    rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})"
+    rf"|(?P<ami>我是|我这边是|这里是|我就是|您是|你是|是不是|请问是|(?:(?<=[，,。 ])|^)我|是我[，, ])(?P<n2>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})(?=[，。！？,.!?、\s吗吧啊呀]|$|{_TITLE}|的(?:{_RELATION}|家长|家属|家人))"
+    rf"|{_BEFORE_TITLED}(?P<n3>[小老大阿]?{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
     rf"|姓(?P<s>{_SURNAME_ANY})[，,、 ]{{1,2}}(?P<n6>(?P=s){_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
     rf"|姓(?P<n4>{_SURNAME_ANY})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
-    rf"|(?:客服|专员|代表|我是|我叫|找一下|找|隔壁|楼上|楼下|对门|邻居|的是)(?P<n5>[小老阿]{_SURNAME_ANY})"
+    rf"|(?:客服|专员|代表|我是|我叫|找一下|找|隔壁|楼上|楼下|对门|邻居|的是|叫|会计|书记|同事|师傅|经理|老板|那个|这个|快递员|快递小哥|送货的)(?P<n5>[小老阿]{_SURNAME_ANY})"
     rf"|(?<![\u4e00-\u9fff0-9０-９])(?!小时)(?P<n5b>[老小]{_SURNAME})(?=[，。！？,.!?、\s]|$)"
     rf"|叫我(?P<n7>[小老阿][\u4e00-\u9fff]|{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?=就|吧|好了|[，。！？,.!?、\s]|$)"
     rf"|(?P<n8>{_SPELLED_SURNAME})"
+    rf"|(?P<n12>{_SURNAME}{_GIVEN}{{1,2}})(?=的?名下)"
+    rf"|(?<=的)(?!小时)(?P<n13>[老小]{_SURNAME})(?=[说讲叫来去在也都，。！？,.!?、\s]|$)"
+    r"|(?<![A-Za-z-])(?P<n9>(?:[A-Z]-){3,}[A-Z])(?![A-Za-z-])"  # spelled letter by letter
+)
+# a pet name said twice (我女儿萌萌), not a word that is (妈妈, 天天, 谢谢)
+_NOT_TWICE = "爸爸|妈妈|哥哥|姐姐|弟弟|妹妹|奶奶|爷爷|姥姥|宝宝|天天|常常|刚刚|慢慢|好好|偷偷|谢谢|看看|试试|问问|说说|等等|个个|人人"
+_SAID_AGAIN = re.compile(
+    rf"(?:(?P<s>{_SURNAME_ANY})(?:{_TITLE})|(?P<spelled>{_SPELLED_SURNAME}))[，, ]"
+    rf"(?P<full>{_SURNAME_ANY}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
 )
 _RELATIVE_NAME = re.compile(
     rf"(?<=[我他她])(?:的|家)?(?:{_RELATION})"
-    rf"(?:[吧呀啊]?[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
-    rf"|(?P<joined>{_SURNAME}{_GIVEN}{{1,2}})(?={_AFTER_RELATIVE}))"
+    rf"(?:[吧呀啊的]?[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
+    rf"|(?P<joined>{_SURNAME}{_GIVEN}{{1,2}})(?={_AFTER_RELATIVE})"
+    rf"|(?P<twice>(?!{_NOT_TWICE})(?P<c>[\u4e00-\u9fff])(?P=c)))"
 )
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
 # a person's role or relation, then (maybe after a comma) their name: my wife, Mary Walker
@@ -1101,14 +1168,16 @@ _EN_ROLE = (
     r"|daughter|friend|mother|father|mum|mom|dad|brother|sister"
 )
 _EN_NAME_CUE = (
-    r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
+    r"(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|(?:Hi|Hello|Hey|Thanks|Thank you|Dear),?|[Tt]his is|I'm|I am|[Ii]t's|[Ss]peaking with"
     r"|[Tt]alk to|[Ss]peak to|[Aa]sk for|[Cc]alled|[Nn]amed|under the name(?: of)?|[Hh]older is"
-    rf"|[Ss]urname(?: is|'s)?|(?:{_EN_ROLE}),?|(?:'s|[Mm]y|[Hh]is|[Hh]er) name,)"
+    rf"|[Ss]urname(?: is|'s)?|(?:{_EN_ROLE}),?|(?:'s|[Mm]y|[Hh]is|[Hh]er) name,|[Cc]all me"
+    r"|[Ff]irst name(?: is|'s)?|[Ll]ast name(?: is|'s)?|[Nn]ame's|我是|我叫|英文名(?:是|叫)?)"
 )
 _CAP = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+|Mc[A-Z][a-z]+)"
 _EN_NAME = re.compile(
-    rf"\b(?:{_EN_TITLE}\s+(?P<t>{_CAP}(?:\s+{_CAP})?)|{_EN_NAME_CUE}\s+(?P<c>(?!{_EN_TITLE}\s){_CAP}(?:\s+{_CAP}){{0,2}}))"
+    rf"(?:\b|(?<=[\u4e00-\u9fff]))(?:{_EN_TITLE}\s+(?P<t>{_CAP}(?:\s+{_CAP})?)|{_EN_NAME_CUE}\s*(?P<c>(?!{_EN_TITLE}\s){_CAP}(?:\s+{_CAP}){{0,2}}))"
 )
+_EN_PLACES = {"Beijing", "Shanghai", "Guangzhou", "Shenzhen", "Hong", "Kong", "Canada", "England"}
 _EN_NOT_NAMES = set(
     """I I'm The A An It That This What How Why Okay OK Yes No Hello Hi Hey Sorry Just Really
     Very Not So Still Here There Your My Our His Her Their We You He She They Calling Call
@@ -1121,7 +1190,8 @@ _EN_NOT_NAMES = set(
     Shanghai Guangzhou Shenzhen Hong Kong Canada England Galaxy Pre-order Hotline Billing
     Technical Support Team Manager Agent Operator Double Triple Oh Zero One Two Three Four
     Five Six Seven Eight Nine Ten Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety
-    Room Flat Unit Tower Suite Apartment Block Building Floor Level""".split()
+    Room Flat Unit Tower Suite Apartment Block Building Floor Level Sir Madam Ma'am Miss Everyone
+    All Guys Team Folks There""".split()
 )
 
 
@@ -1132,11 +1202,30 @@ def _name_spans(text: str) -> list[PiiSpan]:
     (Mr Smith), as words with capitals that are not common words."""
     spans = []
     for m in _ZH_NAME.finditer(text):
-        for group in ("n0", "n1", "n2", "n3", "s", "n4", "n5", "n5b", "n6", "n7", "n8"):
+        for group in (
+            "n0",
+            "n1",
+            "n2",
+            "n3",
+            "s",
+            "n4",
+            "n5",
+            "n5b",
+            "n6",
+            "n7",
+            "n8",
+            "n9",
+            "n12",
+            "n13",
+        ):
             if m.group(group):
                 spans.append(PiiSpan("name", m.start(group), m.end(group)))
+    for m in _SAID_AGAIN.finditer(text):  # 徐老师，徐文静; 口天吴，吴婷
+        surname = m.group("spelled")[-1] if m.group("spelled") else m.group("s")
+        if m.group("full").startswith(surname):
+            spans.append(PiiSpan("name", m.start("full"), m.end("full")))
     for m in _RELATIVE_NAME.finditer(text):
-        group = "paused" if m.group("paused") else "joined"
+        group = next(g for g in ("paused", "joined", "twice") if m.group(g))
         spans.append(PiiSpan("name", m.start(group), m.end(group)))
     for m in _EN_NAME.finditer(text):
         group = "t" if m.group("t") else "c"
@@ -1179,7 +1268,17 @@ def find_pii(text: str) -> list[PiiSpan]:
         + _im_spans(text)
         + _name_spans(text)
     )
+    if _IPV4.search(text):
+        candidates = [c for c in candidates if not _in_ip_address(text, c)]
     return _completed(text, _resolve(candidates))
+
+
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+
+
+def _in_ip_address(text: str, span: PiiSpan) -> bool:
+    """192.168.1.1 read out is a router's address, not a phone number."""
+    return any(m.start() <= span.start < m.end() for m in _IPV4.finditer(text))
 
 
 def redact(text: str, kinds: Iterable[str] = KINDS) -> tuple[str, list[PiiSpan]]:
@@ -1223,9 +1322,28 @@ def find_pii_in_turns(texts: list[str]) -> list[list[PiiSpan]]:
     for span in find_pii(TURN_JOIN.join(texts)):
         for i, (start, text) in enumerate(zip(starts, texts, strict=True)):
             lo, hi = max(span.start, start) - start, min(span.end, start + len(text)) - start
-            if lo < hi and text[lo:hi].strip():
+            if lo < hi and _holds_data(span.kind, text[lo:hi]):
                 extra[i].append(PiiSpan(span.kind, lo, hi))
     return [_resolve(mine + more) for mine, more in zip(own, extra, strict=True)]
+
+
+_PLACE_NAME = re.compile(
+    rf"{_BIG_CITY}|河北|山西|内蒙古|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东"
+    r"|广西|海南|四川|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆"
+)
+_NUMERAL = re.compile(rf"[0-9０-９{''.join(_ZH_DIGITS)}]")
+
+
+def _holds_data(kind: str, piece: str) -> bool:
+    """Whether the part of a span found across turns that falls in one turn holds any of it: a
+    digit of a number, a place word of an address (not the 哪儿 of 您家住哪儿 before the reply)."""
+    if not piece.strip():
+        return False
+    if kind == "address":
+        return bool(_PLACE_WORD.search(piece) or _DIGIT.search(piece) or _PLACE_NAME.search(piece))
+    if kind in ("name", "email", "im_id"):
+        return True
+    return len(_NUMERAL.findall(piece)) >= 2
 
 
 def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
@@ -1298,6 +1416,7 @@ def redact_segments(segments: list[SegmentRow]) -> int:
             segment["text_redacted"] = redacted
             segment["pii"] = [asdict(span) for span in spans] or None
             found += len(spans)
+    found += _repeats(segments)  # first, so that a question may name an address read back
     found += _answers(segments)
     return found + _repeats(segments)
 
@@ -1329,6 +1448,9 @@ _ADDRESS_DETAIL_AFTER = re.compile(
 _ADMIN_ONLY = re.compile(r"(?:.{1,6}?(?:省|市|州|县|区|旗|镇|乡|街道))+")
 
 
+_HAN_NAME = re.compile(r"[\u4e00-\u9fff]{3}")
+
+
 def _repeated_values(kind: str, value: str) -> set[str]:
     """What of a found span is redacted again where it comes back in the call: the value, and
     the parts that name a person or a place on their own (Grace of Grace Lin, 晓燕 of 彭晓燕,
@@ -1336,7 +1458,7 @@ def _repeated_values(kind: str, value: str) -> set[str]:
     values = {value} if _worth_repeating(kind, value) else set()
     if kind == "name" and value.isascii():
         values |= {word for word in value.split() if len(word) >= 3 and word[:1].isupper()}
-    elif kind == "name" and len(value) == 3 and re.fullmatch(_SURNAME_ANY + ".{2}", value):
+    elif kind == "name" and len(value) == 3 and _HAN_NAME.fullmatch(value):
         values.add(value[1:])
     elif kind == "address":
         values = {value} if len(value) >= 4 else set()
@@ -1388,28 +1510,44 @@ def _add_spans(segment: SegmentRow, spans: list[PiiSpan], more: list[PiiSpan]) -
 # --- answers to a question for a name or an address -------------------------------------------
 
 _NAME_QUESTION = re.compile(
-    r"怎么称呼|贵姓|叫什么名字|什么名字|名字是[？?]|全名是|姓名是|写谁|填谁|机主是谁|联系人是谁|收件人是谁"
-    r"|\b(?:your (?:full )?name|name,? please|who should (?:we|I) put|under (?:what|which) name"
+    r"怎么称呼|贵姓|叫什么名字|什么名字|名字是[？?]|全名是|姓名|写谁|填谁|机主是谁|联系人是谁|收件人是谁"
+    r"|(?:收件人|联系人|机主|户主|代签人)呢|中文名|英文名|全名|(?:机主|户主)是(?:您|你)?本人"
+    r"|找哪位|哪位|名字(?:报|说|讲)一下|姓名(?:报|说|讲)一下"
+    r"|\b(?:your (?:full |first |last |sur)?name|name,? please|who should (?:we|I) put|under (?:what|which) name"
+    r"|spell (?:your|the|that)|your surname"
     r"|holder's name|who am I speaking|who(?:'s| is) (?:the )?(?:recipient|contact))",
     re.IGNORECASE,
 )
 _ADDRESS_QUESTION = re.compile(
     r"地址(?:是|在)?(?:哪里|哪儿|什么|多少)|地址(?:说|讲|报|发)一下|(?:说|讲|报|告诉我)一下.{0,4}地址"
-    r"|地址是?[？?]|地址呢|(?:住|在|到|去|寄|送|装)(?:在)?哪(?:里|儿|边)|哪个(?:小区|村|镇|乡|路|街道|区|单元|门)"
-    r"|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|门牌"
-    r"|\b(?:your address|the address|which (?:floor|building|unit|flat)|where (?:do you live|"
+    r"|地址是?[？?]|地址呢|(?:住|在|到|去|寄|送|装)(?:在)?哪(?:里|儿|边)|哪个(?:城市|市|县|小区|村|镇|乡|路|街道|区|单元|门)"
+    r"|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|门牌|哪一?(?:座|栋|幢|期|号楼)|多少号"
+    r"|\b(?:your address|the address|which (?:floor|building|unit|flat|city|district)|is (?:that|it) in|where (?:do you live|"
     r"should (?:we|I) (?:send|deliver)|are you located))",
     re.IGNORECASE,
 )
+# asked for the address itself (not only where): a city or district alone answers it too
+_ADDRESS_ASKED = re.compile(
+    r"地址|门牌|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|哪一?(?:座|栋|幢|期|号楼)|多少号|address|which (?:floor|building|unit|flat)",
+    re.IGNORECASE,
+)
+_ADMIN_ANSWER = re.compile(
+    rf"(?:{_BIG_CITY}|[\u4e00-\u9fff]{{2,10}}?(?:自治区|省|市|州|盟|县|区|旗)|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*"
+    r"(?:\s+(?:District|City|Province|County))?|[，, ]|那个)+"
+)
+_SURNAME_ASKED = re.compile(r"贵姓|姓什么|哪个姓|surname", re.IGNORECASE)
+_SURNAME_ALONE = re.compile(
+    rf"(?:嗯|呃|免贵|我|姓|[，, ])*(?P<s>{_SURNAME_ANY})(?=[，。！？,.!?、\s]|$)"
+)
 ANSWER_WINDOW = 4  # segments after the question in which the other speaker's turns answer it
 _ANSWER_FILLER = re.compile(
-    r"(?:嗯|呃|啊|哦|噢|诶|哎|对|好|是|就是|那个|这个|就|在|是在|我家|我家在|我在|我住在?|地址是?|写|填"
-    r"|叫|我叫|我是|姓|我姓|全名|名字是?|的话|呀|吧|[，,、 ]"
-    r"|(?:yes|yeah|sure|ok|okay|it's|it is|this is|my name is|i'm|put|just put|under)\b[,\s]*)*",
+    r"(?:嗯|呃|啊|哦|噢|诶|哎|对|好|是|就是|那个|这个|就|在|是在|我家|我家在|我在|我住在?|地址是?|写我|写|填"
+    r"|叫|我叫|我是|姓|我姓|免贵姓?|全名|名字是?|本人|的话|呀|吧|[，,、 ]"
+    r"|(?:yes|yeah|sure|ok|okay|it's|it is|this is|my name is|i'm|put|just put|under|in|at)\b[,\s]*)*",
     re.IGNORECASE,
 )
 _PLACE_PIECE = (
-    r"(?:北京|上海|天津|重庆"
+    rf"(?:{_BIG_CITY}"
     r"|[\u4e00-\u9fff]{2,10}?(?:自治区|省|市|州|盟|县|区|旗|镇|乡|街道|村委会|村|屯|庄|社|队|路|街|大道|巷"
     r"|弄|胡同|小区|花园|家园|公寓|苑|园|城|大厦|广场|宿舍|家属院|院|驿站)"
     r"|(?:[0-9０-９]{1,5}|[一二三四五六七八九十百零两]{1,5}|[A-Za-z])"
@@ -1419,11 +1557,18 @@ _PLACE_ANSWER = re.compile(
     rf"{_PLACE_PIECE}(?:(?:那个|[，, ])?{_PLACE_PIECE})*(?:[0-9]{{2,5}}|[零一二三四五六七八九]{{3,4}})?"
     r"(?:[东西南北][边户]|左手|右手|对面那栋|那栋)?"
 )
+_EN_PLACE_ANSWER = re.compile(
+    r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}(?:\s+(?:District|City|Province|County|Town|New Area))?"
+)
 _EN_ANSWER = re.compile(rf"{_CAP}(?:\s+{_CAP}){{0,2}}")
 _ZH_ANSWER = re.compile(
-    rf"{_SURNAMES_2}{_GIVEN}{{1,2}}|[{_SURNAMES_1}{_SURNAMES_MORE}]{_GIVEN}{{1,2}}|[小老阿]{_SURNAME_ANY}"
+    r"(?!(.)\1)"  # 谢谢 is thanks, not a surname said twice
+    rf"(?:阿[\u4e00-\u9fff]|{_SURNAMES_2}{_GIVEN}{{1,2}}|[{_SURNAMES_1}{_SURNAMES_MORE}]{_GIVEN}{{1,2}}|[小老阿]{_SURNAME_ANY}"
+    rf"|{_SPELLED_SURNAME})"
 )
+_ROOM_ALONE = re.compile(r"[0-9]{3,4}|[零〇幺一二三四五六七八九]{3,4}")
 _CLAUSE = re.compile(r"[^，。！？,.!?；;、]+")
+_TITLED_ANSWER = re.compile(rf"(?P<who>[小老大阿]?{_SURNAME_ANY})(?:{_TITLE})")
 
 
 def _answers(segments: list[SegmentRow]) -> int:
@@ -1444,6 +1589,11 @@ def _answers(segments: list[SegmentRow]) -> int:
                 for k, q in (("name", _NAME_QUESTION), ("address", _ADDRESS_QUESTION))
                 if q.search(text)
             ]
+            if "address" in kinds and not _ADDRESS_ASKED.search(text):
+                about = any(p["kind"] == "address" for p in question.get("pii") or [])
+                kinds[kinds.index("address")] = "address" if about else "place"
+            if "name" in kinds and _SURNAME_ASKED.search(text):
+                kinds[kinds.index("name")] = "surname"
             for kind in kinds:
                 for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
                     if reply.get("speaker") == question.get("speaker"):
@@ -1458,22 +1608,38 @@ def _answers(segments: list[SegmentRow]) -> int:
 
 def _answer_spans(text: str, kind: str) -> list[PiiSpan]:
     """The clauses of a reply that answer with a name or an address, from its first clause on;
-    the first clause that is something else ends the answer."""
+    the first clause that is something else ends the answer. Asked where (`place`) rather than
+    for the address, a city or district on its own is kept (石家庄, 谢谢)."""
+    if kind == "surname":  # 您贵姓？ 陈，耳东陈。
+        return _answer_spans(text, "name") or [
+            PiiSpan("name", m.start("s"), m.end("s")) for m in [_SURNAME_ALONE.match(text)] if m
+        ]
+    if kind == "place":
+        spans = _answer_spans(text, "address")
+        if all(_ADMIN_ANSWER.fullmatch(text, s.start, s.end) for s in spans):
+            return []
+        return spans
     spans = []
     for clause in _CLAUSE.finditer(text):
         at = _ANSWER_FILLER.match(text, clause.start(), clause.end()).end()
         end = clause.end()
-        while end > at and text[end - 1] in " 吧呀啊嘛就行好了":
+        while end > at and text[end - 1] in " 吧呀啊嘛就行好了的":
             end -= 1
         if at >= end:
             continue  # a filler on its own (嗯，): the answer may follow
+        if kind == "name" and (titled := _TITLED_ANSWER.fullmatch(text, at, end)):
+            end = titled.end("who")  # 邝护士: the surname, not the title
         body = text[at:end]
         if kind == "name":
             ok = (_EN_ANSWER if body.isascii() else _ZH_ANSWER).fullmatch(body)
             if ok and body.isascii() and any(w in _EN_NOT_NAMES for w in body.split()):
                 ok = None
+        elif body.isascii():
+            ok = _EN_PLACE_ANSWER.fullmatch(body)
+            if ok and any(w in _EN_NOT_NAMES - _EN_PLACES for w in body.split()):
+                ok = None
         else:
-            ok = _PLACE_ANSWER.fullmatch(body)
+            ok = _PLACE_ANSWER.fullmatch(body) or (spans and _ROOM_ALONE.fullmatch(body))
         if not ok:
             break
         spans.append(PiiSpan(kind, at, end))

@@ -637,3 +637,83 @@ def test_words_that_start_with_a_rarer_surname_are_not_names(text):
     from callscope.privacy.redact import find_pii
 
     assert [s for s in find_pii(text) if s.kind == "name"] == []
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("尽量安排黄师傅过去。", ["黄"]),
+        ("我们方总说了，公司这边没问题。", ["方"]),
+        ("我们小区物业的老赵说你们要来。", ["老赵"]),
+        ("我想把这个号从我罗建国名下过户。", ["罗建国"]),
+        ("我是客服刘佳，您之前反映的问题处理好了。", ["刘佳"]),
+        ("你好，我是徐老师，徐文静，之前预约过。", ["徐", "徐文静"]),
+        ("口天吴，吴婷。", ["口天吴", "吴婷"]),
+        ("我老公的，王建军。", ["王建军"]),
+        ("我女儿萌萌那个电话手表的卡", ["萌萌"]),
+        ("Sure, it's Szymanski, S-Z-Y-M-A-N-S-K-I.", ["Szymanski", "S-Z-Y-M-A-N-S-K-I"]),
+        ("Speaking. Please call me Elodie.", ["Elodie"]),
+        ("你好，我是Vivian，昨天下的单。", ["Vivian"]),
+    ],
+)
+def test_names_after_titles_roles_relatives_and_in_english(text, names):
+    from callscope.privacy.redact import find_pii
+
+    assert [text[s.start : s.end] for s in find_pii(text) if s.kind == "name"] == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我女儿周末回来，她用王者荣耀。",
+        "我爸高血压，住院了。",
+        "收件人写谁呢？",
+        "客服谢谢你",
+        "你们客服凌晨电话说没有了。",
+        "192.168.1.1是吧？",
+        "我老家在农村，想给老人办宽带。",
+        "我们一个小时后再打。",
+    ],
+)
+def test_more_hard_negatives_are_kept(text):
+    from callscope.privacy.redact import find_pii
+
+    assert find_pii(text) == []
+
+
+def test_a_reply_of_a_city_alone_is_an_address_only_when_the_address_was_asked_for():
+    from callscope.privacy.redact import redact_segments
+
+    asked_where = segment_rows(("agent", "您在哪里？"), ("customer", "石家庄，谢谢。"))
+    asked_address = segment_rows(("agent", "地址说一下。"), ("customer", "石家庄，长安区"))
+    redact_segments(asked_where)
+    redact_segments(asked_address)
+    assert asked_where[1]["text_redacted"] == "石家庄，谢谢。"
+    assert asked_address[1]["text_redacted"] == "[address]，[address]"
+
+
+def test_a_room_number_alone_continues_an_address_reply_and_a_surname_answers_gui_xing():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("agent", "哪一座？"),
+        ("customer", "十八座，八零八。"),
+        ("agent", "您贵姓？"),
+        ("customer", "陈，耳东陈。"),
+    )
+    redact_segments(rows)
+    assert rows[1]["text_redacted"] == "[address]，[address]。"
+    assert rows[3]["text_redacted"] == "[name]，[name]。"
+
+
+def test_a_cue_in_one_turn_does_not_redact_the_words_before_the_next_turn():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("agent", "地址麻烦讲一下"),
+        ("customer", "地址就写哈尔滨市南岗区西大直街三百六十五号院，五号楼一单元六楼"),
+        ("agent", "好的，五号楼一单元六楼"),
+    )
+    redact_segments(rows)
+    assert rows[0]["text_redacted"] == "地址麻烦讲一下"
+    assert rows[2]["text_redacted"] == "好的，[address]"
