@@ -1331,7 +1331,6 @@ _PLACE_NAME = re.compile(
     rf"{_BIG_CITY}|河北|山西|内蒙古|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东"
     r"|广西|海南|四川|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆"
 )
-_NUMERAL = re.compile(rf"[0-9０-９{''.join(_ZH_DIGITS)}]")
 
 
 def _holds_data(kind: str, piece: str) -> bool:
@@ -1343,7 +1342,7 @@ def _holds_data(kind: str, piece: str) -> bool:
         return bool(_PLACE_WORD.search(piece) or _DIGIT.search(piece) or _PLACE_NAME.search(piece))
     if kind in ("name", "email", "im_id"):
         return True
-    return len(_NUMERAL.findall(piece)) >= 2
+    return any(_make_token(m).digits for m in _TOKEN.finditer(piece))
 
 
 def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:

@@ -717,3 +717,16 @@ def test_a_cue_in_one_turn_does_not_redact_the_words_before_the_next_turn():
     redact_segments(rows)
     assert rows[0]["text_redacted"] == "地址麻烦讲一下"
     assert rows[2]["text_redacted"] == "好的，[address]"
+
+
+def test_a_number_said_in_english_words_over_two_turns_is_redacted_in_both():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("customer", "My number is one eight"),
+        ("agent", "Go on."),
+        ("customer", "eight two two zero one seven seven four five."),
+    )
+    redact_segments(rows)
+    assert rows[0]["text_redacted"] == "My number is [phone]"
+    assert rows[2]["text_redacted"] == "[phone]."
