@@ -431,6 +431,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         HELD_OUT_8,
         HELD_OUT_9,
         HELD_OUT_10,
+        HELD_OUT_11,
         WRITTEN,
         generated_calls,
         written_calls,
@@ -461,7 +462,11 @@ def calls_part(n: int, show_errors: bool) -> None:
             HELD_OUT_9,
             "written 10: more questions, rooms alone, roles and 名下 added after its first run",
         ),
-        (HELD_OUT_10, "written 11: FIRST RUN"),
+        (
+            HELD_OUT_10,
+            "written 11: relatives' names, 我 + name, greetings added after its first run",
+        ),
+        (HELD_OUT_11, "written 12: measured once, with the final redact-8 rules"),
     )
     for path, split in runs:
         written = written_calls(path)
