@@ -419,59 +419,99 @@ def _check_targets(score: Score) -> None:
     print("  targets: " + "; ".join(met))
 
 
-def calls_part(n: int, show_errors: bool) -> None:
-    from bench.pii_calls import (
-        HELD_OUT,
-        HELD_OUT_2,
-        HELD_OUT_3,
-        HELD_OUT_4,
-        HELD_OUT_5,
-        HELD_OUT_6,
-        HELD_OUT_7,
-        HELD_OUT_8,
-        HELD_OUT_9,
-        HELD_OUT_10,
-        HELD_OUT_11,
-        WRITTEN,
-        generated_calls,
-        written_calls,
+def written_runs() -> list[tuple[Path, str]]:
+    """The hand-written call files in the order they were written, with what each informed."""
+    from bench.pii_calls import WRITTEN
+
+    notes = (
+        "written 1: two name rules added after its first run",
+        "written 2: name rules and repeats added after its first run",
+        "written 3: name, QQ and estate rules added after its first run",
+        "written 4: the 我住 cue added after its first run",
+        "written 5: name cues without 是 added after its first run",
+        "written 6: rural, piecewise and family-name rules added after its first run",
+        "written 7: answers, repeated parts and more forms added after its first run",
+        "written 8: titles, relatives, roles and English cues added after its first run",
+        "written 9: city answers, doors, gatehouses, English pieces added after its first run",
+        "written 10: more questions, rooms alone, roles and 名下 added after its first run",
+        "written 11: relatives' names, 我 + name, greetings added after its first run",
+        "written 12: floors, rooms, lanes, order numbers added after its first run",
+        "written 13: measured once, with the final redact-8 rules",
     )
+    names = ["pii_calls_written.jsonl", "pii_calls_heldout.jsonl"]
+    names += [f"pii_calls_heldout{n}.jsonl" for n in range(2, len(notes))]
+    return [(WRITTEN.with_name(name), note) for name, note in zip(names, notes, strict=True)]
+
+
+def calls_part(n: int, show_errors: bool) -> None:
+    from bench.pii_calls import generated_calls, written_calls
 
     for seed, split in ((1, "dev: looked at while writing the rules"), (2, "test: measured only")):
         calls = generated_calls(n, seed)
         score_calls(
             calls, show_errors, f"GENERATED CALLS, seed {seed} ({split}): {len(calls)} calls"
         )
-    runs = (
-        (WRITTEN, "written 1: two name rules added after its first run"),
-        (HELD_OUT, "written 2: name rules and repeats added after its first run"),
-        (HELD_OUT_2, "written 3: name, QQ and estate rules added after its first run"),
-        (HELD_OUT_3, "written 4: the 我住 cue added after its first run"),
-        (HELD_OUT_4, "written 5: name cues without 是 added after its first run"),
-        (HELD_OUT_5, "written 6: rural, piecewise and family-name rules added after its first run"),
-        (HELD_OUT_6, "written 7: answers, repeated parts and more forms added after its first run"),
-        (
-            HELD_OUT_7,
-            "written 8: titles, relatives, roles and English cues added after its first run",
-        ),
-        (
-            HELD_OUT_8,
-            "written 9: city answers, doors, gatehouses, English pieces added after its first run",
-        ),
-        (
-            HELD_OUT_9,
-            "written 10: more questions, rooms alone, roles and 名下 added after its first run",
-        ),
-        (
-            HELD_OUT_10,
-            "written 11: relatives' names, 我 + name, greetings added after its first run",
-        ),
-        (HELD_OUT_11, "written 12: measured once, with the final redact-8 rules"),
-    )
-    for path, split in runs:
+    for path, split in written_runs():
         written = written_calls(path)
         title = f"WRITTEN CALLS ({path.name}, {split}): {len(written)} calls"
         score_calls([segments for _, segments in written], show_errors, title)
+
+
+def handoff_part(show_errors: bool) -> None:
+    """What of the written calls' names and addresses reaches marketing: each call redacted as
+    the night redacts it, its issue statement taken as the night takes it (the customer's
+    reason for calling, verification clauses skipped, redacted again) and as the hand-off
+    writes it (`redact_for_marketing`), and every labelled name or address of two characters
+    or more looked for in that statement. "night" is the statement as stored, "hand-off" as
+    marketing receives it."""
+    from callscope.incidents.statements import issue_statement
+    from callscope.privacy.redact import redact_for_marketing
+
+    from bench.pii_calls import written_calls
+
+    print("\nHAND-OFF: labelled names and addresses found in the calls' issue statements")
+    print(
+        f"  {'file':<28} {'calls':>5} {'statements':>10} {'names: night':>13} {'hand-off':>9}"
+        f" {'addresses: night':>17} {'hand-off':>9} {'changed':>8}"
+    )
+    totals = Counter()
+    for path, _ in written_runs():
+        counts, leaks = Counter(), []
+        for call_id, call in written_calls(path):
+            rows = [
+                {"call_id": call_id, "idx": i, "speaker": who, "start_s": float(i), "text": text}
+                for i, (who, text, _) in enumerate(call)
+            ]
+            redact_segments(rows)
+            statement = issue_statement(rows).text
+            handed = redact_for_marketing(statement)[0]
+            counts["calls"] += 1
+            counts["statements"] += bool(statement)
+            counts["changed"] += handed != statement
+            for _, text, gold in call:
+                for kind, start, end in gold:
+                    value = text[start:end].strip()
+                    if kind in ("name", "address") and len(value) >= 2:
+                        counts[kind] += 1
+                        counts[f"{kind}_night"] += value in statement
+                        if value in handed:
+                            counts[f"{kind}_leaked"] += 1
+                            leaks.append(f"{kind}: {value} in {handed}")
+        totals.update(counts)
+        _handoff_row(path.name, counts)
+        if show_errors:
+            for leak in leaks:
+                print(f"    {leak}")
+    _handoff_row("all", totals)
+
+
+def _handoff_row(name: str, counts: Counter) -> None:
+    print(
+        f"  {name:<28} {counts['calls']:>5} {counts['statements']:>10} "
+        f"{counts['name_night']:>6} of {counts['name']:<4} {counts['name_leaked']:>6}    "
+        f"{counts['address_night']:>9} of {counts['address']:<4} {counts['address_leaked']:>6}    "
+        f"{counts['changed']:>6}"
+    )
 
 
 def speed_part(eval_dir: Path, dialogues: int = 600) -> None:
@@ -548,7 +588,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=600, help="generated calls with PII per split")
     parser.add_argument(
         "--part",
-        choices=["all", "real", "synthetic", "calls", "speed", "jieba-names"],
+        choices=["all", "real", "synthetic", "calls", "handoff", "speed", "jieba-names"],
         default="all",
         help="what to run (all: real, synthetic and calls)",
     )
@@ -559,6 +599,8 @@ def main() -> None:
         synthetic_part(args.synthetic, args.seed, args.show_errors)
     if args.part in ("all", "calls"):
         calls_part(args.calls, args.show_errors)
+    if args.part in ("all", "handoff"):
+        handoff_part(args.show_errors)
     if args.part == "speed":
         speed_part(args.eval)
     if args.part == "jieba-names":

@@ -45,6 +45,7 @@ HELD_OUT_8 = WRITTEN.with_name("pii_calls_heldout8.jsonl")
 HELD_OUT_9 = WRITTEN.with_name("pii_calls_heldout9.jsonl")
 HELD_OUT_10 = WRITTEN.with_name("pii_calls_heldout10.jsonl")
 HELD_OUT_11 = WRITTEN.with_name("pii_calls_heldout11.jsonl")
+HELD_OUT_12 = WRITTEN.with_name("pii_calls_heldout12.jsonl")
 MARK = re.compile(r"⟦(?P<kind>[a-z_]+)\|(?P<text>[^⟧]*)⟧")
 Segment = tuple[str, str, list[tuple[str, int, int]]]  # speaker, text, gold (kind, start, end)
 

@@ -42,7 +42,7 @@ from callscope.core.location import is_uri, join, open_filesystem, shown
 from callscope.core.logs import get_logger
 from callscope.incidents.report import draw_chart, markdown, public_rows
 from callscope.incidents.stories import Story, StorySettings, arrange, call_figures
-from callscope.privacy.redact import find_pii, redact
+from callscope.privacy.redact import redact, redact_for_marketing
 from callscope.storage.schemas import HANDOFF_CALL_FIELDS, HANDOFF_CALLS, HANDOFF_INCIDENTS
 from callscope.storage.warehouse import Warehouse, parquet_bytes, write_file
 
@@ -67,16 +67,21 @@ class Handoff:
 
 
 class _Scrubber:
-    """Redacts any personal data left in a text, counting the texts it had to change."""
+    """Redacts any personal data left in a text, counting the texts it had to change. One
+    call's own words (an issue statement, an example) also lose the places finer than a
+    district and the words that look like a name that the night's rules keep
+    (`redact_for_marketing`)."""
 
     def __init__(self) -> None:
         self.redacted = 0
 
-    def __call__(self, text: str | None) -> str | None:
-        if not text or not find_pii(text):
+    def __call__(self, text: str | None, own_words: bool = False) -> str | None:
+        if not text:
             return text
-        self.redacted += 1
-        return redact(text)[0]
+        redacted = redact_for_marketing(text)[0] if own_words else redact(text)[0]
+        if redacted != text:
+            self.redacted += 1
+        return redacted
 
 
 def day_calls(store: Warehouse, day: dt.date) -> list[dict]:
@@ -95,7 +100,7 @@ def _incident_rows(store: Warehouse, day: dt.date, clean: _Scrubber) -> list[dic
             for v in row.get("variants") or []
         ]
         for example in row["examples"] or []:
-            example["text"] = clean(example["text"])
+            example["text"] = clean(example["text"], own_words=True)
         row.pop("centroid", None)
     return rows
 
@@ -130,7 +135,7 @@ def _calls_table(
         rows.append(
             {
                 **call,
-                "statement": clean(issue.get("statement")),
+                "statement": clean(issue.get("statement"), own_words=True),
                 "topic_id": issue.get("topic_id"),
                 "incident": label_of.get(call["call_id"]),
                 "story_id": story_of.get(call["call_id"]),

@@ -707,6 +707,8 @@ _ZH_ADDRESS = re.compile(
             rf"{_BLDG_HEARD}{_PAUSE}{_UNIT_B}{_PAUSE}{_ROOM}",
             rf"(?:[0-9]{{1,4}}|[{_NUM_ZH}]{{1,3}})(?:栋|幢|号楼){_ROOM_SUF}(?:[0-9{_NUM_ZH}]{{1,3}}号)?",
             r"(?:[0-9]{1,3}(?:楼|层))?[0-9]{2,5}室",
+            rf"(?:[0-9]{{1,3}}|[{_NUM_ZH}]{{1,3}})(?:楼|层)[0-9]{{3,4}}(?![0-9])",  # 15楼1508
+            r"(?<![0-9])[0-9]{3,4}房(?![0-9间子东价租])",
             # a part of an estate and its building (A区18栋, 东区3号楼), a unit and its room
             # (三单元五零二, 2单元301), a numbered compound (二十一号院)
             rf"(?:[A-Za-z]区|[东南西北中][{_NUM_ZH}]?区|[0-9{_NUM_ZH}]{{1,2}}[期区]){_BLDG}(?:{_UNIT_B})?(?:{_ROOM})?",
@@ -765,12 +767,20 @@ _EN_BUILDING_FIRST = re.compile(
     r"\b(?:Tower|Building|Block)\s+[A-Z0-9]{1,3},?\s+(?:Apartment|Apt\.?|Unit|Flat|Room|Suite)\s+"
     r"\d[\w-]*(?:,\s+(?:[A-Z][A-Za-z'-]*)(?:\s+[A-Z][A-Za-z'-]*){0,3})?"
     r"|\b(?:Flat|Apartment|Apt\.?|Room|Suite)\s+\d{3,5}[A-Z]?\b|\bTower\s+(?:[A-Z]|\d{1,2})\b"
+    r"|\b(?:[Rr]oom|[Ff]lat|[Aa]partment|[Uu]nit|[Bb]uilding|[Bb]lock)\s+\w{1,5},?\s+"
+    r"(?:[Rr]oom|[Ff]lat|[Aa]partment|[Uu]nit|[Bb]uilding|[Bb]lock)\s+\w{1,5}\b"
+    r"(?:,\s+[A-Z][A-Za-z'-]*(?:\s+[A-Z][A-Za-z'-]*){0,3})?"
+    r"|\b[Bb]uilding\s+\w{1,4}\s+of\s+[A-Z][A-Za-z'-]*(?:\s+[A-Z][A-Za-z'-]*){0,3}"
+    r"|\bLane\s+\d{1,5},?\s+(?:[Nn]umber|No\.?)\s*\d{1,5}"
+    r"(?:,?\s+(?:[Aa]partment|[Aa]pt\.?|[Rr]oom|[Uu]nit|[Ff]lat)\s+\w{1,5})?"
 )
 
 
 # every _ZH_ADDRESS match holds one of these (a house, building or room word): texts without
 # any skip the pattern, whose admin-area prefixes are slow to rule out at every position
-_ZH_ADDRESS_MARK = re.compile("[号號弄栋棟幢座室]|单元|[0-9一二三四五六七八九十幺]门")
+_ZH_ADDRESS_MARK = re.compile(
+    "[号號弄栋棟幢座室]|单元|[0-9一二三四五六七八九十幺]门|[楼层][0-9]|[0-9]房"
+)
 _DIGIT = re.compile(r"\d")
 
 # a floor of a named tower or block (凯旋门大厦二十八层), a parcel point in a named estate
@@ -778,7 +788,7 @@ _DIGIT = re.compile(r"\d")
 _TOWER = "大厦|大楼|公寓|写字楼|宿舍|家属院|家属楼|阁|小区|花园|家园|苑"
 _ESTATE_SPOT = re.compile(
     rf"{_ESTATE_NAME}(?:{_TOWER})(?:{_ROOM_SUF}{_DOOR}?|[0-9]{{3,4}}(?![0-9年月日号元块万个多人户%.．]))"
-    rf"|{_ESTATE}(?:{_SUBAREA})?的?(?:[东南西北]门的?)?(?:[\u4e00-\u9fff]{{0,4}}驿站|快递柜|丰巢柜?|快递点|门卫室|门卫|传达室|保安室)"
+    rf"|(?:{_ESTATE}|{_N}[苑园])(?:{_SUBAREA})?的?(?:[东南西北]门的?)?(?:[\u4e00-\u9fff]{{0,4}}驿站|快递柜|丰巢柜?|快递点|门卫室|门卫|传达室|保安室)"
 )
 _SPOT_MARK = re.compile(
     rf"(?:{_TOWER}).{{0,2}}[{_NUM_ZH}0-9]|驿站|快递柜|丰巢|快递点|门卫|传达室|保安室"
@@ -1095,7 +1105,8 @@ _SURNAME_ANY = rf"(?:{_SURNAMES_2}|[{_SURNAMES_1}{_SURNAMES_MORE}])"
 # a surname spelled out the way callers do (弓长张, 耳东陈, 木子李)
 _SPELLED_SURNAME = (
     "弓长张|耳东陈|木子李|立早章|口天吴|双木林|古月胡|草头黄|言午许|文刀刘|禾口程|人可何|关耳郑"
-    "|三横王|走肖赵|双口吕|宝盖宋|女古姑|马户驴|子小孙|日出曹|反文敖|白水泉"
+    "|三横王|走肖赵|双口吕|宝盖宋|女古姑|马户驴|子小孙|日出曹|反文敖|白水泉|木易杨|双人徐|草头蒋|草头苏"
+    "|草头范|耳刀郑|三点水的?[沈汪江潘洪汤]"
 )
 # characters that follow a surname character as an ordinary word, not a given name
 _NOT_GIVEN = "的了是在不也就都还要会能想说吗呢吧啊呀嘛么个这那些把被给让对跟和与及或上下来去过着到候请叫找问帮替"
@@ -1127,13 +1138,11 @@ _SAID_NAME_CUE = (
     r"我叫|他叫|她叫|名叫|名字是|名字叫|姓名是|姓名叫|全名是|机主是|户主是|收件人是|收货人是"
     r"|联系人是|持卡人是|开户人是|收件人写|收货人写|收件人填|联系人写|联系人填|名字写|名字填"
     r"|户名是?|账户名是|开户名是"
-    rf"|(?:{_RELATION}|他|她)(?:的名字|的)?[，, ]?叫|师傅叫|员叫|就叫"
+    rf"|(?:{_RELATION}|他|她)(?:的名字|的)?[，, ]?叫|师傅叫|员叫|就叫|(?<=[，, ])叫"
 )
 # a family member's name right after the word for them: 户主是我老公，许国栋; 我女儿姚欣然在用;
 # without a pause the name must be followed by what they use or own (在用, 名下, 的号)
-_AFTER_RELATIVE = (
-    "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)|帮我|替我|上个月|去世|已经"
-)
+_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)|帮我|替我|上个月|去世|已经|也想|也要"
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自谁什哪怎])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
     rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})"
@@ -1141,10 +1150,11 @@ _ZH_NAME = re.compile(
     rf"|{_BEFORE_TITLED}(?P<n3>[小老大阿]?{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?:{_TITLE})"
     rf"|姓(?P<s>{_SURNAME_ANY})[，,、 ]{{1,2}}(?P<n6>(?P=s){_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
     rf"|姓(?P<n4>{_SURNAME_ANY})(?=[的，。！？,.!?、\s]|$|{_TITLE})"
-    rf"|(?:客服|专员|代表|我是|我叫|找一下|找|隔壁|楼上|楼下|对门|邻居|的是|叫|会计|书记|同事|师傅|经理|老板|那个|这个|快递员|快递小哥|送货的)(?P<n5>[小老阿]{_SURNAME_ANY})"
+    rf"|(?:客服|专员|代表|我是|我叫|找一下|找|隔壁|楼上|楼下|对门|邻居|的是|叫|会计|书记|同事|师傅|经理|老板|那个|这个|快递员|快递小哥|送货的|个)(?P<n5>(?!小时)[小老阿]{_SURNAME_ANY})"
     rf"|(?<![\u4e00-\u9fff0-9０-９])(?!小时)(?P<n5b>[老小]{_SURNAME})(?=[，。！？,.!?、\s]|$)"
     rf"|叫我(?P<n7>[小老阿][\u4e00-\u9fff]|{_SURNAME_ANY}{_GIVEN}{{0,2}}?)(?=就|吧|好了|[，。！？,.!?、\s]|$)"
     rf"|(?P<n8>{_SPELLED_SURNAME})"
+    rf"|(?<![小老大阿])(?P<n14>{_SURNAME})(?=先生|女士|小姐)"
     rf"|(?P<n12>{_SURNAME}{_GIVEN}{{1,2}})(?=的?名下)"
     rf"|(?<=的)(?!小时)(?P<n13>[老小]{_SURNAME})(?=[说讲叫来去在也都，。！？,.!?、\s]|$)"
     r"|(?<![A-Za-z-])(?P<n9>(?:[A-Z]-){3,}[A-Z])(?![A-Za-z-])"  # spelled letter by letter
@@ -1159,7 +1169,8 @@ _RELATIVE_NAME = re.compile(
     rf"(?<=[我他她])(?:的|家)?(?:{_RELATION})"
     rf"(?:[吧呀啊的]?[，, ](?P<paused>{_SURNAME}{_GIVEN}{{1,2}})(?=[，。！？,.!?、\s]|$)"
     rf"|(?P<joined>{_SURNAME}{_GIVEN}{{1,2}})(?={_AFTER_RELATIVE})"
-    rf"|(?P<twice>(?!{_NOT_TWICE})(?P<c>[\u4e00-\u9fff])(?P=c)))"
+    rf"|(?P<twice>(?!{_NOT_TWICE})(?P<c>[\u4e00-\u9fff])(?P=c))"
+    r"|(?P<nick>(?!小[时学孩区姐伙朋米])[小阿][\u4e00-\u9fff])(?=[办的在用说，。！？,.!?、\s]|$))"
 )
 _EN_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mister|Dr|Madam)\.?"
 # a person's role or relation, then (maybe after a comma) their name: my wife, Mary Walker
@@ -1217,6 +1228,7 @@ def _name_spans(text: str) -> list[PiiSpan]:
             "n9",
             "n12",
             "n13",
+            "n14",
         ):
             if m.group(group):
                 spans.append(PiiSpan("name", m.start(group), m.end(group)))
@@ -1225,7 +1237,7 @@ def _name_spans(text: str) -> list[PiiSpan]:
         if m.group("full").startswith(surname):
             spans.append(PiiSpan("name", m.start("full"), m.end("full")))
     for m in _RELATIVE_NAME.finditer(text):
-        group = next(g for g in ("paused", "joined", "twice") if m.group(g))
+        group = next(g for g in ("paused", "joined", "twice", "nick") if m.group(g))
         spans.append(PiiSpan("name", m.start(group), m.end(group)))
     for m in _EN_NAME.finditer(text):
         group = "t" if m.group("t") else "c"
@@ -1343,6 +1355,48 @@ def _holds_data(kind: str, piece: str) -> bool:
     if kind in ("name", "email", "im_id"):
         return True
     return any(_make_token(m).digits for m in _TOKEN.finditer(piece))
+
+
+# --- one call's words for marketing ----------------------------------------------------------
+
+# places finer than a district named anywhere (a road, an estate, a village) and words that look
+# like a name (老王, 写钱梅就行, 我女儿欣怡用的): redacted where one call's own words go to
+# marketing (the hand-off's issue statements and examples), where a street or a word too many
+# costs little; a city or district stays
+_NP = rf"(?:(?![{_STOP}省市区县州])[\u4e00-\u9fff])"  # a place's name, not its city or district
+_LOOSE_PLACE = re.compile(
+    rf"(?:{_NP}|[0-9]){{2,8}}?(?:大道|大街|路(?![线子由径况费程])|街|巷|胡同|小区|花园|家园|公寓|苑|新村|村|屯|庄|寨|大厦"
+    r"|宿舍|家属院|公馆|山庄|名都|华府|步行街|回迁楼|出租屋)"
+    rf"(?:{_NP}{{1,6}}?(?:大道|大街|路|街|巷|小区|花园|家园|苑|村|大厦|名都|华府|步行街))*"
+    r"|\b(?:[A-Z][a-z]+\s+){1,3}(?:Road|Street|Avenue|Lane|Garden|Gardens|Estate|Village)\b"
+)
+_NOT_PLACE = re.compile(
+    r"(?:马|道|公|网|线|电|思|走|上|一|出|门|套|迷|带|引|让|拦|岔|大马|高速公|铁)路$|^(?:农村|乡村|新村)$|街上$"
+)
+_LOOSE_NAME = re.compile(
+    rf"(?:(?<![\u4e00-\u9fff])|(?<=[是叫写找个]))(?!小时)(?P<nick>[老小]{_SURNAME})"
+    r"(?=[，。！？,.!?、\s人帮说就的也都]|$)"
+    rf"|(?<=[写叫])(?P<full>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})(?=就行|就好|吧|[，。,.]|$)"
+    rf"|[我他她]的?(?:{_RELATION})(?P<kin>(?!{_NOT_TWICE})[\u4e00-\u9fff]{{2}})(?=用|说|的手机|的卡|的号)"
+)
+
+
+def redact_for_marketing(text: str) -> tuple[str, list[PiiSpan]]:
+    """`redact`, then places finer than a district and words that look like a name, however
+    they are said (`_LOOSE_PLACE`, `_LOOSE_NAME`), and each such name again where the text
+    repeats it: for one call's own words on their way to marketing."""
+    spans = find_pii(text)
+    for m in _LOOSE_PLACE.finditer(text):
+        if not _NOT_PLACE.search(m.group()):
+            spans.append(PiiSpan("address", m.start(), m.end()))
+    names = set()
+    for m in _LOOSE_NAME.finditer(text):
+        group = next(g for g in ("nick", "full", "kin") if m.group(g))
+        names.add(m.group(group))
+    for name in names:
+        spans += [PiiSpan("name", m.start(), m.end()) for m in re.finditer(re.escape(name), text)]
+    spans = _resolve(spans)
+    return _replaced(text, spans), spans
 
 
 def redact_marked(text: str, marks: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
@@ -1554,7 +1608,7 @@ _PLACE_PIECE = (
 )
 _PLACE_ANSWER = re.compile(
     rf"{_PLACE_PIECE}(?:(?:那个|[，, ])?{_PLACE_PIECE})*(?:[0-9]{{2,5}}|[零一二三四五六七八九]{{3,4}})?"
-    r"(?:[东西南北][边户]|左手|右手|对面那栋|那栋)?"
+    r"(?:[东西南北][边户]|左手|右手|对面那栋|那栋|边上|旁边|附近)?"
 )
 _EN_PLACE_ANSWER = re.compile(
     r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}(?:\s+(?:District|City|Province|County|Town|New Area))?"
@@ -1593,6 +1647,10 @@ def _answers(segments: list[SegmentRow]) -> int:
                 kinds[kinds.index("address")] = "address" if about else "place"
             if "name" in kinds and _SURNAME_ASKED.search(text):
                 kinds[kinds.index("name")] = "surname"
+            if _ORDER_QUESTION.search(text):
+                for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
+                    if reply.get("speaker") != question.get("speaker"):
+                        _keep_order_number(reply)
             for kind in kinds:
                 for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
                     if reply.get("speaker") == question.get("speaker"):
@@ -1603,6 +1661,29 @@ def _answers(segments: list[SegmentRow]) -> int:
                     ]
                     added += _add_spans(reply, spans, more)
     return added
+
+
+_ORDER_QUESTION = re.compile(
+    r"订单号|订单编号|单号|工单号|运单号|快递单号|流水号|order number|tracking number|reference number",
+    re.IGNORECASE,
+)
+_NUMBER_ONLY = re.compile(r"[\s，。,.!?！？：:]*(?:是|就是)?[\s，。,.!?！？：:]*")
+
+
+def _keep_order_number(reply: SegmentRow) -> None:
+    """A reply to 麻烦提供一下订单号 that is nothing but a number that is not a mobile number is
+    the order number asked for (七七三零四四一二), not a phone number: its span is dropped."""
+    text = reply.get("text") or ""
+    spans = [PiiSpan(p["kind"], p["start"], p["end"]) for p in reply.get("pii") or []]
+    if len(spans) != 1 or spans[0].kind != "phone":
+        return
+    rest = text[: spans[0].start] + text[spans[0].end :]
+    digits = "".join(
+        _make_token(m).digits for m in _TOKEN.finditer(text[spans[0].start : spans[0].end])
+    )
+    if _NUMBER_ONLY.fullmatch(rest) and not _MOBILE.fullmatch(digits):
+        reply["text_redacted"] = text
+        reply["pii"] = None
 
 
 def _answer_spans(text: str, kind: str) -> list[PiiSpan]:

@@ -452,6 +452,23 @@ def test_handoff_redacts_personal_data_that_reached_the_tables(launch, tmp_path)
     assert "退款请打[phone]" in statements
 
 
+def test_handoff_statements_lose_the_streets_and_nicknames_the_night_keeps(launch, tmp_path):
+    store, _ = launch
+    day = LAUNCH - dt.timedelta(days=1)
+    rows = store.read("call_issues", day).to_pylist()
+    rows[0]["statement"] = "我要移机，从厦门市思明区莲前西路莲花五村搬过去"
+    rows[1]["statement"] = "上次是老赵帮我办的卡，网速一直很慢"
+    from callscope.storage.schemas import to_table
+
+    store.replace_day("call_issues", day, to_table("call_issues", rows))
+    bundle = write_handoff(store, day, tmp_path / "handoff")
+    statements = pq.read_table(bundle.folder / "calls.parquet").column("statement").to_pylist()
+    assert "我要移机，从厦门市思明区[address]搬过去" in statements
+    assert "上次是[name]帮我办的卡，网速一直很慢" in statements
+    stored = {r["call_id"]: r["statement"] for r in store.read("call_issues", day).to_pylist()}
+    assert stored[rows[0]["call_id"]] == rows[0]["statement"]  # the night's table is unchanged
+
+
 def _strings(value) -> list[str]:
     if isinstance(value, str):
         return [value]

@@ -730,3 +730,74 @@ def test_a_number_said_in_english_words_over_two_turns_is_redacted_in_both():
     redact_segments(rows)
     assert rows[0]["text_redacted"] == "My number is [phone]"
     assert rows[2]["text_redacted"] == "[phone]."
+
+
+@pytest.mark.parametrize(
+    "text, kind, found",
+    [
+        ("哦不对，15楼1508", "address", ["15楼1508"]),
+        ("后面那栋出租屋，302房", "address", ["302房"]),
+        ("放翠苑三区北门的丰巢柜就行", "address", ["翠苑三区北门的丰巢柜"]),
+        (
+            "Yes, Lane 1200, number 35, apartment 401.",
+            "address",
+            ["Lane 1200, number 35, apartment 401"],
+        ),
+        (
+            "I live in building 9 of Shimao Riverside, the one",
+            "address",
+            ["building 9 of Shimao Riverside"],
+        ),
+        ("Unit 2, room 1503.", "address", ["Unit 2, room 1503"]),
+        ("还有我表姐吴倩也想办", "name", ["吴倩"]),
+        ("跟他一起的还有个老王", "name", ["老王"]),
+        ("那需要林先生本人带身份证来。", "name", ["林"]),
+        ("免贵姓蒋，草头蒋。", "name", ["蒋", "草头蒋"]),
+        ("我要给我儿子小宇办个副卡", "name", ["小宇"]),
+    ],
+)
+def test_more_forms_of_addresses_and_names(text, kind, found):
+    from callscope.privacy.redact import find_pii
+
+    assert [text[s.start : s.end] for s in find_pii(text) if s.kind == kind] == found
+
+
+def test_the_reply_to_a_question_for_an_order_number_keeps_a_number_that_is_no_mobile():
+    from callscope.privacy.redact import redact_segments
+
+    rows = segment_rows(
+        ("agent", "好的，麻烦提供一下订单号"),
+        ("customer", "七七三零四四一二"),
+        ("agent", "订单号是多少？"),
+        ("customer", "13912345678"),
+    )
+    redact_segments(rows)
+    assert rows[1]["text_redacted"] == "七七三零四四一二"
+    assert rows[3]["text_redacted"] == "[phone]"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "我要移机，从厦门市思明区莲前西路莲花五村搬过去",
+            "我要移机，从厦门市思明区[address]搬过去",
+        ),
+        (
+            "我女儿欣怡用的那张副卡，欣怡说她没怎么用",
+            "我女儿[name]用的那张副卡，[name]说她没怎么用",
+        ),
+        ("寄到我单位吧，写钱梅就行", "寄到我单位吧，写[name]就行"),
+        ("I'm now at Palm Springs Garden, on Jinxiu Road.", "I'm now at [address], on [address]."),
+        ("我在成都出差，马路上信号差", "我在成都出差，马路上信号差"),
+        ("我等了三个小时了，小米手机还是坏的", "我等了三个小时了，小米手机还是坏的"),
+        (
+            "我们刚下车迷路时找不到酒店，一条路线上都没信号",
+            "我们刚下车迷路时找不到酒店，一条路线上都没信号",
+        ),
+    ],
+)
+def test_redaction_for_marketing_also_takes_streets_and_name_like_words(text, expected):
+    from callscope.privacy.redact import redact_for_marketing
+
+    assert redact_for_marketing(text)[0] == expected
