@@ -436,7 +436,7 @@ def written_runs() -> list[tuple[Path, str]]:
         "written 10: more questions, rooms alone, roles and 名下 added after its first run",
         "written 11: relatives' names, 我 + name, greetings added after its first run",
         "written 12: floors, rooms, lanes, order numbers added after its first run",
-        "written 13: measured once, with the final redact-8 rules",
+        "written 13: measured once; 中文名是 and a relative's 手机 added after",
     )
     names = ["pii_calls_written.jsonl", "pii_calls_heldout.jsonl"]
     names += [f"pii_calls_heldout{n}.jsonl" for n in range(2, len(notes))]

@@ -1125,7 +1125,7 @@ _NAME_CUE = (
     r"我叫|叫做|名字是|名字叫|姓名是|姓名叫|姓名(?=[：:])|全名是|机主是|机主叫|机主姓名是?|户主是|户主叫"
     r"|收件人是?|收货人是?|联系人是?|持卡人是?|开户人是?|本人是|登记的名字是|登记人是?"
     r"|机主|户主|全名叫?|填的是|写的是|登记的是|送件的是|快递员是|师傅是|工程师是|技术员是"
-    r"|代签人|签收人|紧急联系人|担保人|经办人|法人|法定代表人"
+    r"|代签人|签收人|紧急联系人|担保人|经办人|法人|法定代表人|中文名是?|中文名字是?"
     r"|(?:我是|这边是|这里是)(?:客服|专员|工程师|技术员|话务员|装维|师傅)"
 )
 _RELATION = (
@@ -1142,7 +1142,10 @@ _SAID_NAME_CUE = (
 )
 # a family member's name right after the word for them: 户主是我老公，许国栋; 我女儿姚欣然在用;
 # without a pause the name must be followed by what they use or own (在用, 名下, 的号)
-_AFTER_RELATIVE = "在用|用的|名下|办的|的(?:号|卡|名字|身份证|[，。！？,.!?、\\s]|$)|帮我|替我|上个月|去世|已经|也想|也要"
+_AFTER_RELATIVE = (
+    "在用|用的|名下|办的|的(?:号|卡|名字|身份证|手机|电话|宽带|账号|[，。！？,.!?、\\s]|$)|帮我|替我|上个月"
+    "|去世|已经|也想|也要"
+)
 _ZH_NAME = re.compile(
     rf"(?P<said>(?:{_SAID_NAME_CUE})[：:，, ]?)(?P<n0>(?![{_NOT_GIVEN}等我你您他她本这那自谁什哪怎])[\u4e00-\u9fff]{{2,3}}(?=[，。！？,.!?、\s]|$))"
     rf"|(?P<cued>(?:{_NAME_CUE}|{_SAID_NAME_CUE})[：:，, ]?)(?P<n1>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})"
@@ -1373,11 +1376,19 @@ _LOOSE_PLACE = re.compile(
 _NOT_PLACE = re.compile(
     r"(?:马|道|公|网|线|电|思|走|上|一|出|门|套|迷|带|引|让|拦|岔|大马|高速公|铁)路$|^(?:农村|乡村|新村)$|街上$"
 )
+# words that start with a surname character and make a clause of their own
+_NOT_NAME_WORDS = (
+    "方便|高兴|周末|程序|江湖|黄金|白天|金额|包裹|常常|石头|毛病|钱包|付款|许多|严重|谢谢|杨梅|马上"
+    "|张开|高铁|温度|安全|安装|安心|方法|方向|曾经|于是|文件|任何|常见|易用|成功|成本|华为|苏宁|万一"
+    "|黄色|白色|金色|蓝色|红色|龙头|江南|钟点|时间|时候|陆续|罗列|毕竟|尤其|汤圆|宋体|游戏"
+)
 _LOOSE_NAME = re.compile(
     rf"(?:(?<![\u4e00-\u9fff])|(?<=[是叫写找个]))(?!小时)(?P<nick>[老小]{_SURNAME})"
     r"(?=[，。！？,.!?、\s人帮说就的也都]|$)"
     rf"|(?<=[写叫])(?P<full>{_SURNAME}(?!{_TITLE}){_GIVEN}{{1,2}})(?=就行|就好|吧|[，。,.]|$)"
     rf"|[我他她]的?(?:{_RELATION})(?P<kin>(?!{_NOT_TWICE})[\u4e00-\u9fff]{{2}})(?=用|说|的手机|的卡|的号)"
+    rf"|(?:(?<=[，。！？,.!?、\s])|^)(?!{_NOT_NAME_WORDS})(?P<alone>{_SURNAME}{_GIVEN}{{1,2}})"
+    r"(?=[，。！？,.!?、\s]|$)"  # a name that is a clause of its own: 喂，你好，周建国，我…
 )
 
 
@@ -1391,7 +1402,7 @@ def redact_for_marketing(text: str) -> tuple[str, list[PiiSpan]]:
             spans.append(PiiSpan("address", m.start(), m.end()))
     names = set()
     for m in _LOOSE_NAME.finditer(text):
-        group = next(g for g in ("nick", "full", "kin") if m.group(g))
+        group = next(g for g in ("nick", "full", "kin", "alone") if m.group(g))
         names.add(m.group(group))
     for name in names:
         spans += [PiiSpan("name", m.start(), m.end()) for m in re.finditer(re.escape(name), text)]

@@ -801,3 +801,13 @@ def test_redaction_for_marketing_also_takes_streets_and_name_like_words(text, ex
     from callscope.privacy.redact import redact_for_marketing
 
     assert redact_for_marketing(text)[0] == expected
+
+
+def test_redaction_for_marketing_takes_a_clause_that_is_only_a_name_but_not_a_word():
+    from callscope.privacy.redact import redact_for_marketing
+
+    assert (
+        redact_for_marketing("喂，你好，周建国，我上午打过电话")[0]
+        == "喂，你好，[name]，我上午打过电话"
+    )
+    assert redact_for_marketing("好的，方便，我明天再打")[0] == "好的，方便，我明天再打"
