@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(
     "(`make test` installs them: apt-get install chromium chromium-driver)",
 )
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -48,6 +49,20 @@ FLAGS = [
     "--mute-audio",
     "--window-size=1280,900",
 ]
+
+
+def click_when_settled(browser, css: str, timeout: float = 10) -> None:
+    """Click the element `css` finds, finding it again if the page re-rendered it between the
+    lookup and the click (a stale node); a loaded machine makes that window wide."""
+
+    def attempt(driver) -> bool:
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+        except WebDriverException:
+            return False
+        return True
+
+    WebDriverWait(browser, timeout).until(attempt)
 
 
 def _free_port() -> int:
@@ -191,7 +206,7 @@ def test_supervisor_searches_opens_the_call_and_the_audio_seeks_to_the_hit(serve
     )
     assert len(hits) == 1
     assert browser.find_element(By.CSS_SELECTOR, "#hits mark").text == "工信部"
-    hits[0].click()
+    click_when_settled(browser, "#hits .hit-link")
 
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "audio")))
     assert f"/calls/{AUDIO_CALL}" in browser.current_url
