@@ -34,18 +34,6 @@ import re
 from pathlib import Path
 
 WRITTEN = Path(__file__).resolve().parent / "data" / "pii_calls_written.jsonl"
-HELD_OUT = WRITTEN.with_name("pii_calls_heldout.jsonl")
-HELD_OUT_2 = WRITTEN.with_name("pii_calls_heldout2.jsonl")
-HELD_OUT_3 = WRITTEN.with_name("pii_calls_heldout3.jsonl")
-HELD_OUT_4 = WRITTEN.with_name("pii_calls_heldout4.jsonl")
-HELD_OUT_5 = WRITTEN.with_name("pii_calls_heldout5.jsonl")
-HELD_OUT_6 = WRITTEN.with_name("pii_calls_heldout6.jsonl")
-HELD_OUT_7 = WRITTEN.with_name("pii_calls_heldout7.jsonl")
-HELD_OUT_8 = WRITTEN.with_name("pii_calls_heldout8.jsonl")
-HELD_OUT_9 = WRITTEN.with_name("pii_calls_heldout9.jsonl")
-HELD_OUT_10 = WRITTEN.with_name("pii_calls_heldout10.jsonl")
-HELD_OUT_11 = WRITTEN.with_name("pii_calls_heldout11.jsonl")
-HELD_OUT_12 = WRITTEN.with_name("pii_calls_heldout12.jsonl")
 MARK = re.compile(r"⟦(?P<kind>[a-z_]+)\|(?P<text>[^⟧]*)⟧")
 Segment = tuple[str, str, list[tuple[str, int, int]]]  # speaker, text, gold (kind, start, end)
 

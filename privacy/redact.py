@@ -1548,7 +1548,6 @@ def _repeats(segments: list[SegmentRow]) -> int:
         text, known = segment.get("text") or "", said.get(segment.get("call_id"))
         if not known or not text:
             continue
-        spans = [PiiSpan(p["kind"], p["start"], p["end"]) for p in segment.get("pii") or []]
         more = []
         for kind, value in known:
             for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text):
@@ -1556,12 +1555,17 @@ def _repeats(segments: list[SegmentRow]) -> int:
                 if kind == "address" and (detail := _ADDRESS_DETAIL_AFTER.match(text, end)):
                     end = detail.end()
                 more.append(PiiSpan(kind, m.start(), end))
-        added += _add_spans(segment, spans, more)
+        added += _add_spans(segment, more)
     return added
 
 
-def _add_spans(segment: SegmentRow, spans: list[PiiSpan], more: list[PiiSpan]) -> int:
+def _stored_spans(segment: SegmentRow) -> list[PiiSpan]:
+    return [PiiSpan(p["kind"], p["start"], p["end"]) for p in segment.get("pii") or []]
+
+
+def _add_spans(segment: SegmentRow, more: list[PiiSpan]) -> int:
     """Merge `more` into a redacted segment's spans; rewrites `pii` and `text_redacted`."""
+    spans = _stored_spans(segment)
     merged = _resolve(spans + more)
     if merged == _resolve(spans):
         return 0
@@ -1582,19 +1586,21 @@ _NAME_QUESTION = re.compile(
     r"|holder's name|who am I speaking|who(?:'s| is) (?:the )?(?:recipient|contact))",
     re.IGNORECASE,
 )
+# words that ask for the address itself, not only where (the building, the door, the number)
+_ASKS_FOR_ADDRESS = (
+    r"几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|门牌|哪一?(?:座|栋|幢|期|号楼)|多少号"
+    r"|\b(?:your address|the address|which (?:floor|building|unit|flat))"
+)
 _ADDRESS_QUESTION = re.compile(
     r"地址(?:是|在)?(?:哪里|哪儿|什么|多少)|地址(?:说|讲|报|发)一下|(?:说|讲|报|告诉我)一下.{0,4}地址"
     r"|地址是?[？?]|地址呢|(?:住|在|到|去|寄|送|装)(?:在)?哪(?:里|儿|边)|哪个(?:城市|市|县|小区|村|镇|乡|路|街道|区|单元|门)"
-    r"|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|门牌|哪一?(?:座|栋|幢|期|号楼)|多少号"
-    r"|\b(?:your address|the address|which (?:floor|building|unit|flat|city|district)|is (?:that|it) in|where (?:do you live|"
+    rf"|{_ASKS_FOR_ADDRESS}"
+    r"|\b(?:which (?:city|district)|is (?:that|it) in|where (?:do you live|"
     r"should (?:we|I) (?:send|deliver)|are you located))",
     re.IGNORECASE,
 )
 # asked for the address itself (not only where): a city or district alone answers it too
-_ADDRESS_ASKED = re.compile(
-    r"地址|门牌|几(?:号楼|栋|幢|单元|楼|层|室|号院|组)|哪一?(?:座|栋|幢|期|号楼)|多少号|address|which (?:floor|building|unit|flat)",
-    re.IGNORECASE,
-)
+_ADDRESS_ASKED = re.compile(rf"地址|{_ASKS_FOR_ADDRESS}", re.IGNORECASE)
 _ADMIN_ANSWER = re.compile(
     rf"(?:{_BIG_CITY}|[\u4e00-\u9fff]{{2,10}}?(?:自治区|省|市|州|盟|县|区|旗)|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*"
     r"(?:\s+(?:District|City|Province|County))?|[，, ]|那个)+"
@@ -1624,6 +1630,7 @@ _PLACE_ANSWER = re.compile(
 _EN_PLACE_ANSWER = re.compile(
     r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}(?:\s+(?:District|City|Province|County|Town|New Area))?"
 )
+_EN_NOT_PLACES = _EN_NOT_NAMES - _EN_PLACES
 _EN_ANSWER = re.compile(rf"{_CAP}(?:\s+{_CAP}){{0,2}}")
 _ZH_ANSWER = re.compile(
     r"(?!(.)\1)"  # 谢谢 is thanks, not a surname said twice
@@ -1658,19 +1665,17 @@ def _answers(segments: list[SegmentRow]) -> int:
                 kinds[kinds.index("address")] = "address" if about else "place"
             if "name" in kinds and _SURNAME_ASKED.search(text):
                 kinds[kinds.index("name")] = "surname"
+            replies = [
+                reply
+                for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]
+                if reply.get("speaker") != question.get("speaker")
+            ]
             if _ORDER_QUESTION.search(text):
-                for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
-                    if reply.get("speaker") != question.get("speaker"):
-                        _keep_order_number(reply)
+                for reply in replies:
+                    _keep_order_number(reply)
             for kind in kinds:
-                for reply in call[i + 1 : i + 1 + ANSWER_WINDOW]:
-                    if reply.get("speaker") == question.get("speaker"):
-                        continue
-                    more = _answer_spans(reply.get("text") or "", kind)
-                    spans = [
-                        PiiSpan(p["kind"], p["start"], p["end"]) for p in reply.get("pii") or []
-                    ]
-                    added += _add_spans(reply, spans, more)
+                for reply in replies:
+                    added += _add_spans(reply, _answer_spans(reply.get("text") or "", kind))
     return added
 
 
@@ -1685,7 +1690,7 @@ def _keep_order_number(reply: SegmentRow) -> None:
     """A reply to 麻烦提供一下订单号 that is nothing but a number that is not a mobile number is
     the order number asked for (七七三零四四一二), not a phone number: its span is dropped."""
     text = reply.get("text") or ""
-    spans = [PiiSpan(p["kind"], p["start"], p["end"]) for p in reply.get("pii") or []]
+    spans = _stored_spans(reply)
     if len(spans) != 1 or spans[0].kind != "phone":
         return
     rest = text[: spans[0].start] + text[spans[0].end :]
@@ -1727,7 +1732,7 @@ def _answer_spans(text: str, kind: str) -> list[PiiSpan]:
                 ok = None
         elif body.isascii():
             ok = _EN_PLACE_ANSWER.fullmatch(body)
-            if ok and any(w in _EN_NOT_NAMES - _EN_PLACES for w in body.split()):
+            if ok and any(w in _EN_NOT_PLACES for w in body.split()):
                 ok = None
         else:
             ok = _PLACE_ANSWER.fullmatch(body) or (spans and _ROOM_ALONE.fullmatch(body))
