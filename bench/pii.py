@@ -1,6 +1,8 @@
 """Recall and precision of PII redaction (privacy/redact.py).
 
     python bench/pii.py [--eval DIR] [--synthetic 600] [--seed 7] [--show-errors]
+    python bench/pii.py --part handoff    # what of the names and addresses reaches marketing
+    python bench/pii.py --part stored --warehouse demo/warehouse   # stored days, today's rules
 
 1. Real dialogues: 400 Chinese helpdesk dialogues of ../shared/eval/text/stc3_train_cn.json
    (Weibo customer service): every dialogue containing a run of >= 7 digits / Chinese numerals,
@@ -457,7 +459,7 @@ def calls_part(n: int, show_errors: bool) -> None:
         score_calls([segments for _, segments in written], show_errors, title)
 
 
-def handoff_part(show_errors: bool) -> None:
+def handoff_part(eval_dir: Path, show_errors: bool, dialogues: int = 2000) -> None:
     """What of the written calls' names and addresses reaches marketing: each call redacted as
     the night redacts it, its issue statement taken as the night takes it (the customer's
     reason for calling, verification clauses skipped, redacted again) and as the hand-off
@@ -503,6 +505,67 @@ def handoff_part(show_errors: bool) -> None:
             for leak in leaks:
                 print(f"    {leak}")
     _handoff_row("all", totals)
+    _handoff_cost(eval_dir, show_errors, dialogues)
+
+
+def _handoff_cost(eval_dir: Path, show_errors: bool, dialogues: int) -> None:
+    """What the hand-off's second pass takes from real text: the issue statements of the first
+    `dialogues` Weibo dialogues (customer turns as the caller's) that it changes."""
+    from callscope.incidents.statements import issue_statement
+    from callscope.privacy.redact import redact_for_marketing
+
+    source = eval_dir / "text" / "stc3_train_cn.json"
+    if not source.exists():
+        print(f"  real statements: skipped ({source} not found)")
+        return
+    statements = changed = 0
+    for n, dialogue in enumerate(json.loads(source.read_text(encoding="utf-8"))[:dialogues]):
+        turns = [(t.get("sender"), u) for t in dialogue["turns"] for u in t["utterances"]]
+        rows = [
+            {
+                "call_id": n,
+                "idx": i,
+                "speaker": "customer" if who == "customer" else "agent",
+                "start_s": float(i),
+                "text": text,
+            }
+            for i, (who, text) in enumerate(turns)
+        ]
+        redact_segments(rows)
+        statement = issue_statement(rows).text
+        if statement:
+            statements += 1
+            handed = redact_for_marketing(statement)[0]
+            if handed != statement:
+                changed += 1
+                if show_errors:
+                    print(f"    changed: {handed[:100]}")
+    print(
+        f"  real statements ({dialogues} Weibo dialogues): {changed} of {statements} changed "
+        f"by the hand-off ({changed / max(statements, 1):.1%})"
+    )
+
+
+def stored_part(warehouse: Path) -> None:
+    """Segments of a stored warehouse whose redaction today's rules would change (read only:
+    the stored text redacted again in memory, as `callscope redact apply` would)."""
+    import pyarrow.parquet as pq
+
+    parts = sorted(warehouse.glob("segments/date=*/*.parquet"))
+    if not parts:
+        sys.exit(f"{warehouse}: no segments/date=*/*.parquet here; pass a warehouse folder")
+    total = changed = 0
+    for path in parts:
+        rows = pq.read_table(path).to_pylist()
+        keys = ("call_id", "idx", "speaker", "start_s", "text", "words")
+        fresh = [{k: row.get(k) for k in keys} for row in rows]
+        redact_segments(fresh)
+        for old, new in zip(rows, fresh, strict=True):
+            total += 1
+            if (old.get("text_redacted") or old.get("text") or "") != new["text_redacted"]:
+                changed += 1
+                print(f"  {old['call_id']}: {old.get('text_redacted')} -> {new['text_redacted']}")
+    print(f"STORED ({warehouse}): {changed} of {total} segments redacted differently now")
 
 
 def _handoff_row(name: str, counts: Counter) -> None:
@@ -586,9 +649,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show-errors", action="store_true", help="print misses and false alarms")
     parser.add_argument("--calls", type=int, default=600, help="generated calls with PII per split")
+    parser.add_argument("--warehouse", type=Path, help="with --part stored: a stored warehouse")
     parser.add_argument(
         "--part",
-        choices=["all", "real", "synthetic", "calls", "handoff", "speed", "jieba-names"],
+        choices=["all", "real", "synthetic", "calls", "handoff", "stored", "speed", "jieba-names"],
         default="all",
         help="what to run (all: real, synthetic and calls)",
     )
@@ -600,7 +664,11 @@ def main() -> None:
     if args.part in ("all", "calls"):
         calls_part(args.calls, args.show_errors)
     if args.part in ("all", "handoff"):
-        handoff_part(args.show_errors)
+        handoff_part(args.eval, args.show_errors)
+    if args.part == "stored":
+        if args.warehouse is None:
+            parser.error("--part stored needs --warehouse DIR (a warehouse the night wrote)")
+        stored_part(args.warehouse)
     if args.part == "speed":
         speed_part(args.eval)
     if args.part == "jieba-names":
