@@ -549,14 +549,15 @@ def _handoff_cost(eval_dir: Path, show_errors: bool, dialogues: int) -> None:
 def stored_part(warehouse: Path) -> None:
     """Segments of a stored warehouse whose redaction today's rules would change (read only:
     the stored text redacted again in memory, as `callscope redact apply` would)."""
-    import pyarrow.parquet as pq
+    from callscope.storage.warehouse import Warehouse
 
-    parts = sorted(warehouse.glob("segments/date=*/*.parquet"))
-    if not parts:
-        sys.exit(f"{warehouse}: no segments/date=*/*.parquet here; pass a warehouse folder")
+    store = Warehouse(warehouse)
+    days = store.days("segments") if warehouse.is_dir() else []
+    if not days:
+        sys.exit(f"{warehouse}: no stored segments here; pass a warehouse folder the night wrote")
     total = changed = 0
-    for path in parts:
-        rows = pq.read_table(path).to_pylist()
+    for day in days:
+        rows = store.read("segments", day).to_pylist()
         keys = ("call_id", "idx", "speaker", "start_s", "text", "words")
         fresh = [{k: row.get(k) for k in keys} for row in rows]
         redact_segments(fresh)
